@@ -1,0 +1,50 @@
+# kubetrove: every target a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+export PYTHONPATH := $(CURDIR)/operator
+
+.DEFAULT_GOAL := help
+
+help: ## List targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n",$$1,$$2}'
+
+setup: ## Install everything the tests need (apt packages, venv, Kubernetes binaries, engines); cached, idempotent
+	bash hack/setup.sh
+
+venv: ## Create .venv with the project and its dev tools
+	bash hack/setup.sh venv
+
+lint: venv ## ruff, mypy --strict, import-linter
+	$(VENV)/bin/ruff check operator tests benchmarks hack
+	$(VENV)/bin/ruff format --check operator tests benchmarks hack
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+fmt: venv ## Format and autofix
+	$(VENV)/bin/ruff format operator tests benchmarks hack
+	$(VENV)/bin/ruff check --fix operator tests benchmarks hack
+
+crds: venv ## Regenerate crds/*.yaml from the pydantic models
+	$(PY) -m kubetrove.api.crdgen crds
+
+test: setup ## Run ALL test tiers: unit, integration (real engines), e2e (real local Kubernetes)
+	$(PYTEST) tests --with-integration --with-e2e
+
+test-unit: venv ## Unit tier only (pure code, seconds)
+	$(PYTEST) tests/unit
+
+test-integration: setup ## Integration tier: agent + drivers against real engine servers
+	$(PYTEST) tests/integration --with-integration
+
+test-e2e: setup ## e2e tier: the local Kubernetes control plane (etcd, apiserver, KCM, scheduler, kwok)
+	$(PYTEST) tests/e2e --with-e2e
+
+cluster-up: setup ## Start the local Kubernetes (prints the kubeconfig path)
+	$(PY) hack/localkube.py up
+
+cluster-down: ## Stop the local Kubernetes
+	$(PY) hack/localkube.py down
+
+.PHONY: help setup venv lint fmt crds test test-unit test-integration test-e2e cluster-up cluster-down

@@ -1,0 +1,106 @@
+"""The engine driver Protocol the agent's routes call, and the errors drivers raise.
+
+Drivers are synchronous (the engine client libraries are); the server runs them in a thread so the
+event loop stays free for probes. Every method is idempotent where the HTTP verb says so (PUT).
+
+Identifiers (database and user names) reach a driver already validated by ``agent.names`` for that
+engine, and drivers still always quote them with the engine's own quoting: validation is the first
+fence, quoting the second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from kubetrove.agent.protocol import Grant, ParametersReply, Status
+
+
+class DriverError(Exception):
+    """Base of errors a driver raises; the server maps each subclass to one HTTP status."""
+
+    code = "engine_error"
+    http_status = 500
+
+
+class BadRequest(DriverError):
+    code = "bad_request"
+    http_status = 400
+
+
+class NotFound(DriverError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(DriverError):
+    code = "conflict"
+    http_status = 409
+
+
+class EngineUnavailable(DriverError):
+    code = "engine_unavailable"
+    http_status = 503
+
+
+class Unsupported(DriverError):
+    code = "unsupported"
+    http_status = 501
+
+
+class EngineDriver(Protocol):
+    """What every engine driver implements. One line of contract per method."""
+
+    engine: str
+
+    def ping(self) -> None:
+        """Raise EngineUnavailable unless the engine accepts a connection and answers a trivial query."""
+        ...
+
+    def status(self) -> Status:
+        """Role, read-only flag, version, positions, lag and health, read from the engine."""
+        ...
+
+    def list_databases(self) -> list[str]:
+        """User databases (system schemas excluded), sorted."""
+        ...
+
+    def ensure_database(self, name: str, replication_factor: int) -> bool:
+        """Create the database if missing; return True if it was created."""
+        ...
+
+    def drop_database(self, name: str) -> None:
+        """Drop the database; raise NotFound if it does not exist."""
+        ...
+
+    def ensure_user(self, name: str, password: str, grants: list[Grant]) -> bool:
+        """Create or update the user so its password and grants are exactly these; True if created."""
+        ...
+
+    def drop_user(self, name: str) -> None:
+        """Drop the user; raise NotFound if it does not exist."""
+        ...
+
+    def apply_parameters(self, parameters: Mapping[str, str]) -> ParametersReply:
+        """Apply dynamic parameters live (values already validated against the catalog)."""
+        ...
+
+    def set_source(self, host: str, port: int, user: str, password: str) -> None:
+        """Replicate from host:port with GTID auto-positioning (or the engine's equivalent); read-only."""
+        ...
+
+    def stop_replication(self) -> None:
+        """Stop receiving from the source (so an old primary cannot gather acknowledgements)."""
+        ...
+
+    def promote(self) -> None:
+        """Stop replicating and accept writes."""
+        ...
+
+    def fence(self) -> None:
+        """Refuse writes from clients (read_only / super_read_only / default_transaction_read_only)."""
+        ...
+
+    def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
+        """Block until ``position`` is applied locally; False when the timeout passes first."""
+        ...

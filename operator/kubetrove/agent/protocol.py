@@ -1,0 +1,151 @@
+"""The agent's wire contract: port, paths, request and response models. The ONE place it is defined.
+
+Imported by the agent server (routes), by ``agent.client`` (the operator's client) and, through the
+operator's render code, by the pod's probes. Changing a path or a model here changes all three at once.
+
+Versioning: every data route lives under ``/v1``. A breaking change adds ``/v2`` beside it; the operator
+speaks the oldest version any running agent serves during an upgrade.
+
+Errors: every non-2xx reply is ``ErrorReply`` JSON ``{"error": <code>, "detail": <text>}``.
+Idempotence: PUT twice gives the same state (200 both times); DELETE of a missing object is 404.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PORT = 8432
+API_PREFIX = "/v1"
+TOKEN_HEADER = "Authorization"  # "Bearer <token>"
+TOKEN_FILE_ENV = "KUBETROVE_AGENT_TOKEN_FILE"
+
+
+class Paths:
+    """Every route of the agent. Templates use aiohttp's ``{name}`` syntax."""
+
+    HEALTHZ = "/healthz"
+    READYZ = "/readyz"
+    METRICS = "/metrics"
+    STATUS = f"{API_PREFIX}/status"
+    DATABASES = f"{API_PREFIX}/databases"
+    DATABASE = f"{API_PREFIX}/databases/{{name}}"
+    USER = f"{API_PREFIX}/users/{{name}}"
+    PARAMETERS = f"{API_PREFIX}/parameters"
+    REPLICATION_SOURCE = f"{API_PREFIX}/replication/source"
+    REPLICATION_PROMOTE = f"{API_PREFIX}/replication/promote"
+    REPLICATION_FENCE = f"{API_PREFIX}/replication/fence"
+    REPLICATION_STOP = f"{API_PREFIX}/replication/stop"
+    REPLICATION_WAIT = f"{API_PREFIX}/replication/wait"
+    BACKUPS = f"{API_PREFIX}/backups"
+    BACKUP = f"{API_PREFIX}/backups/{{id}}"
+
+
+class Wire(BaseModel):
+    """Base of every wire model: unknown fields are refused, so a client/server mismatch is loud."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Role(enum.StrEnum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+    STANDALONE = "standalone"  # no replication configured (a fresh server, or a DatabaseInstance)
+    MEMBER = "member"  # engines without primaries (Cassandra)
+    UNKNOWN = "unknown"
+
+
+class Privilege(enum.StrEnum):
+    READ = "read"
+    READ_WRITE = "readWrite"
+    ADMIN = "admin"
+
+
+class ErrorReply(Wire):
+    error: str  # a stable code: "bad_request", "unauthorized", "not_found", "engine_unavailable", ...
+    detail: str = ""
+
+
+class Health(Wire):
+    ok: bool
+    detail: str = ""
+
+
+class Status(Wire):
+    """What the clustering loop observes of one member."""
+
+    engine: str
+    version: str
+    role: Role
+    read_only: bool
+    healthy: bool
+    # Position in the engine's own syntax: executed GTID set (MySQL), gtid_current_pos (MariaDB),
+    # replay LSN on a standby / current WAL LSN on a primary (PostgreSQL), optime (MongoDB).
+    position: str | None = None
+    # Received-but-maybe-not-applied position: retrieved GTID set / gtid_io_pos / receive LSN.
+    received_position: str | None = None
+    lag_seconds: float | None = None
+    source_host: str | None = None  # whom a replica replicates from
+    replication_running: bool = False
+    replication_error: str | None = None
+    connections: int | None = None
+
+
+class DatabaseRequest(Wire):
+    """PUT /v1/databases/{name}. Cassandra uses ``replication_factor`` for its keyspace."""
+
+    replication_factor: int = Field(default=1, ge=1, le=15)
+
+
+class DatabaseList(Wire):
+    names: list[str]
+
+
+class Grant(Wire):
+    database: str
+    privileges: list[Privilege] = Field(min_length=1)
+
+
+class UserRequest(Wire):
+    """PUT /v1/users/{name}: create or update (password, grants replaced to exactly these)."""
+
+    password: str = Field(min_length=1, max_length=256)
+    grants: list[Grant] = Field(default_factory=list)
+
+
+class ParametersRequest(Wire):
+    """PUT /v1/parameters: dynamic parameters, already validated by the operator against the catalog."""
+
+    parameters: dict[str, str]
+
+
+class ParametersReply(Wire):
+    applied: list[str]
+    needs_restart: list[str] = Field(default_factory=list)
+
+
+class ReplicationSourceRequest(Wire):
+    """POST /v1/replication/source: become a replica of host:port (GTID auto-positioning)."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    user: str
+    password: str
+
+
+class WaitRequest(Wire):
+    """POST /v1/replication/wait: wait until ``position`` is applied; 200 if reached, 408 if not in time."""
+
+    position: str
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+
+class WaitReply(Wire):
+    reached: bool
+    position: str | None = None
+
+
+class Ok(Wire):
+    ok: bool = True
+    detail: str = ""

@@ -1,0 +1,160 @@
+"""The datastore strategy: what the operator must know about one engine, behind one Protocol.
+
+Everything engine-specific on the operator side lives behind ``Datastore`` (the agent owns the SQL).
+Nothing outside ``kubetrove.datastores`` branches on the engine name: it looks the strategy up in
+``kubetrove.datastores.registry.REGISTRY`` and calls it.
+
+Contract, grouped by what callers rely on (Patroni's AbstractDCS habit):
+
+- Pure and total: every method is a pure function of its arguments (no I/O, clock or randomness), so
+  render and clustering.decide stay pure and unit tests compare literals.
+- Catalog lookups (``version``, ``parameters``) never raise for a known key; validation functions
+  return a list of human-readable problems (empty = valid) instead of raising, so the operator can
+  report every problem at once in one condition.
+- ``compare_positions`` must be able to answer INCOMPARABLE: MySQL GTID sets are only partially
+  ordered (an errant replica is neither ahead nor behind the primary). Callers must treat
+  INCOMPARABLE as "not a safe candidate", never as EQUAL.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kubetrove.api.common import Engine
+from kubetrove.api.policies import BackupMethod
+
+
+class HAMode(enum.StrEnum):
+    OPERATOR_PRIMARY = "operator-primary"  # MySQL, MariaDB, PostgreSQL: the operator picks and promotes
+    ENGINE_ELECTED = "engine-elected"  # MongoDB: the replica set elects; we manage membership
+    NO_PRIMARY = "no-primary"  # Cassandra: a ring of equals
+
+
+class Ordering(enum.StrEnum):
+    LESS = "less"
+    EQUAL = "equal"
+    GREATER = "greater"
+    INCOMPARABLE = "incomparable"
+
+
+class ParamType(enum.StrEnum):
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    STRING = "string"
+    ENUM = "enum"
+    SIZE = "size"  # bytes with optional K/M/G suffix as the engine accepts it
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One entry of an engine's parameter catalog."""
+
+    name: str
+    type: ParamType
+    dynamic: bool  # True: applied live through the agent; False: needs a (rolling) restart
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: tuple[str, ...] = ()  # for ENUM (and BOOL spellings where the engine is picky)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A supported engine version: its image and what it can be upgraded to."""
+
+    version: str  # the catalog key, e.g. "10.11"
+    image: str  # production image (images/ Dockerfiles), pinned tag
+    major: str  # versions with the same major can restore each other's physical backups
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    number: int
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """Where the rendered engine configuration is mounted in the engine container."""
+
+    mount_dir: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class EngineContainer:
+    """How the engine container runs: everything render needs that differs per engine."""
+
+    data_dir: str  # where the data volume is mounted
+    run_as_user: int
+    run_as_group: int
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Env vars filled from the credentials Secret: env name -> Secret key.
+    secret_env: Mapping[str, str] = field(default_factory=dict)
+    read_only_root_filesystem: bool = True
+    # Extra writable emptyDir mounts the engine needs when the root filesystem is read-only.
+    scratch_dirs: tuple[str, ...] = ()
+
+
+class Datastore(Protocol):
+    """The operator-side strategy of one engine. Implementations are stateless singletons."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def versions(self) -> Mapping[str, VersionInfo]:
+        """Supported versions, by catalog key; the first is the default, the order is oldest to newest."""
+        ...
+
+    @property
+    def ports(self) -> Sequence[Port]:
+        """Ports of the engine container; the first is the client port the Services expose."""
+        ...
+
+    @property
+    def ha_mode(self) -> HAMode: ...
+
+    @property
+    def position_type(self) -> str:
+        """What a replication position is for this engine, e.g. "mysql-gtid-set", "postgresql-lsn"."""
+        ...
+
+    @property
+    def parameters(self) -> Mapping[str, ParameterSpec]:
+        """The parameter catalog: the only parameters a user may set."""
+        ...
+
+    @property
+    def config_file(self) -> ConfigFile: ...
+
+    @property
+    def backup_methods(self) -> Sequence[BackupMethod]:
+        """Methods this engine supports, preferred first (AUTO resolves to the first)."""
+        ...
+
+    def container(self, version: str) -> EngineContainer:
+        """How to run the engine container of ``version`` (a catalog key)."""
+        ...
+
+    def render_config(self, parameters: Mapping[str, str]) -> str:
+        """The engine's config file text for validated ``parameters`` (plus kubetrove's fixed settings)."""
+        ...
+
+    def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:
+        """One message per unknown parameter or bad value; empty when all are valid."""
+        ...
+
+    def validate_topology(self, replicas: int) -> list[str]:
+        """One message per reason ``replicas`` members are not allowed (e.g. an even MongoDB replica set)."""
+        ...
+
+    def compare_positions(self, a: str, b: str) -> Ordering:
+        """Compare two replication positions of this engine (``a`` relative to ``b``)."""
+        ...

@@ -1,0 +1,35 @@
+"""Test tiers (docs/development.md): unit always; integration and e2e when asked for.
+
+``make test`` passes ``--with-integration --with-e2e``: every tier runs, nothing is skipped. Without the
+flags the slow tiers are *deselected* (not skipped), so a plain ``pytest`` stays fast and hermetic.
+A tier that was asked for but cannot start its servers FAILS: a skipped tier never counts as passing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TIERS = {"integration": "--with-integration", "e2e": "--with-e2e"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for tier, flag in TIERS.items():
+        parser.addoption(flag, action="store_true", default=False, help=f"run the {tier} tier")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    selected, deselected = [], []
+    for item in items:
+        tier = Path(item.path).relative_to(root).parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+            if not config.getoption(TIERS[tier]):
+                deselected.append(item)
+                continue
+        selected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
