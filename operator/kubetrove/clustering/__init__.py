@@ -1,0 +1,1 @@
+"""kubetrove.clustering (see ARCHITECTURE.md, 'Parts and where they live')."""

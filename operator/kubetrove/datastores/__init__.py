@@ -1,0 +1,1 @@
+"""kubetrove.datastores (see ARCHITECTURE.md, 'Parts and where they live')."""

@@ -1,0 +1,1 @@
+"""kubetrove.handlers (see ARCHITECTURE.md, 'Parts and where they live')."""

@@ -1,0 +1,1 @@
+"""kubetrove.k8s (see ARCHITECTURE.md, 'Parts and where they live')."""

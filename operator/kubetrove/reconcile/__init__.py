@@ -1,0 +1,1 @@
+"""kubetrove.reconcile (see ARCHITECTURE.md, 'Parts and where they live')."""

@@ -1,0 +1,1 @@
+"""kubetrove.render (see ARCHITECTURE.md, 'Parts and where they live')."""
