@@ -1,0 +1,72 @@
+"""The narrow seams the clustering loop acts through (moco's ``dbop.Operator``).
+
+``MemberOps`` reaches members (the agent client in production, an in-memory fake in unit tests);
+``ClusterRecord`` reads and writes what the cluster's custom resource and pods say (``kubetrove.k8s``
+in production). One line of contract per method; every method may raise ``MemberUnreachable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from kubetrove.agent.protocol import Status
+from kubetrove.clustering.snapshot import ClusterView
+
+
+class MemberUnreachable(Exception):
+    """The member's agent did not answer (connection refused, timeout, 5xx)."""
+
+
+class MemberOps(Protocol):
+    async def status(self, pod: str) -> Status:
+        """The member's current status as its agent reports it."""
+        ...
+
+    async def set_source(self, pod: str, source_pod: str) -> None:
+        """Make ``pod`` a read-only replica of ``source_pod`` with GTID/LSN auto-positioning."""
+        ...
+
+    async def stop_replication(self, pod: str) -> None:
+        """Stop receiving from the source (so a lost primary cannot gather acknowledgements)."""
+        ...
+
+    async def wait_for_position(self, pod: str, position: str, timeout_seconds: float) -> bool:
+        """Wait until ``pod`` applied ``position``; False if the timeout passed first."""
+        ...
+
+    async def promote(self, pod: str) -> None:
+        """Stop replicating and accept writes."""
+        ...
+
+    async def fence(self, pod: str) -> None:
+        """Refuse client writes."""
+        ...
+
+
+class ClusterRecord(Protocol):
+    async def load(self) -> tuple[list[str], ClusterView]:
+        """The member pods in index order and a member-less view carrying spec and status fields."""
+        ...
+
+    async def write_primary(self, primary: str) -> None:
+        """Persist status.primary (the single source of truth, invariant I1) before anything acts on it."""
+        ...
+
+    async def write_observation(
+        self,
+        state: str,
+        members: Mapping[str, Status | None],
+        errant: tuple[str, ...],
+        reasons: tuple[str, ...],
+    ) -> None:
+        """Record the state, members, errant members and reasons in status (idempotent)."""
+        ...
+
+    async def label_roles(self, roles: Mapping[str, str]) -> None:
+        """Set the role label (primary | replica | errant) on each pod; the Services follow the labels."""
+        ...
+
+    async def event(self, reason: str, message: str, warning: bool = False) -> None:
+        """Emit a Kubernetes Event on the cluster resource."""
+        ...
