@@ -4,31 +4,51 @@ from __future__ import annotations
 
 import enum
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from kubetrove.api.base import ApiModel
-from kubetrove.api.common import Condition, DeletionPolicy, DnsLabel
+from kubetrove.api.common import Condition, DeletionPolicy, DnsLabel, cel, list_map
 from kubetrove.api.policies import BackupMethod, BackupStorage
+from kubetrove.api.status import CONDITIONS_DOC
 
 
 class SourceKind(enum.StrEnum):
+    """Kind of the resource a backup is taken from."""
+
     INSTANCE = "DatabaseInstance"
     CLUSTER = "DatabaseCluster"
 
 
 class BackupSource(ApiModel):
-    kind: SourceKind
-    name: DnsLabel
+    """The instance or cluster to back up, in the same namespace."""
+
+    # A backup is one run against one source: pointing it elsewhere later would mislabel its data.
+    model_config = ConfigDict(json_schema_extra=cel("self == oldSelf", "source is immutable"))
+
+    kind: SourceKind = Field(description="DatabaseInstance or DatabaseCluster.")
+    name: DnsLabel = Field(description="Name of the source resource.")
 
 
 class BackupSpec(ApiModel):
-    source: BackupSource
-    method: BackupMethod = BackupMethod.AUTO
-    storage: BackupStorage | None = None  # defaults to the source's spec.backup.storage
-    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN  # Delete removes the stored objects too
+    """One backup of a DatabaseInstance or DatabaseCluster."""
+
+    source: BackupSource = Field(description="What to back up.")
+    method: BackupMethod = Field(
+        default=BackupMethod.AUTO,
+        description="auto (the engine's preferred method), logical (a dump) or physical.",
+    )
+    storage: BackupStorage | None = Field(
+        default=None, description="Where to write it; the source's spec.backup.storage when absent."
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description="Retain keeps the stored backup when this resource is deleted; Delete removes it too.",
+    )
 
 
 class BackupPhase(enum.StrEnum):
+    """Progress of a backup."""
+
     PENDING = "Pending"
     RUNNING = "Running"
     COMPLETED = "Completed"
@@ -36,17 +56,29 @@ class BackupPhase(enum.StrEnum):
 
 
 class BackupStatus(ApiModel):
-    phase: BackupPhase = BackupPhase.PENDING
-    conditions: list[Condition] = Field(default_factory=list)
-    observed_generation: int | None = None
-    engine: str | None = None
-    engine_version: str | None = None
-    method: str | None = None
-    started_at: str | None = None
-    completed_at: str | None = None
-    size_bytes: int | None = None
-    sha256: str | None = None
-    position: str | None = None
-    location: str | None = None
-    throughput_mib_per_s: float | None = None
-    error: str | None = None
+    """Progress and result of a backup."""
+
+    phase: BackupPhase = Field(
+        default=BackupPhase.PENDING, description="Pending, Running, Completed or Failed."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description=CONDITIONS_DOC, json_schema_extra=list_map("type")
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the operator last acted on."
+    )
+    engine: str | None = Field(default=None, description="Engine of the source.")
+    engine_version: str | None = Field(default=None, description="Engine version the backup was taken from.")
+    method: str | None = Field(
+        default=None, description="Method actually used (e.g. xtrabackup, pg_basebackup)."
+    )
+    started_at: str | None = Field(default=None, description="RFC 3339 start time.")
+    completed_at: str | None = Field(default=None, description="RFC 3339 completion time.")
+    size_bytes: int | None = Field(default=None, ge=0, description="Stored size in bytes.")
+    sha256: str | None = Field(default=None, description="SHA-256 of the stored artifact.")
+    position: str | None = Field(
+        default=None, description="Replication position the backup is consistent with (GTID set, LSN...)."
+    )
+    location: str | None = Field(default=None, description="Where the backup is stored (URL or path).")
+    throughput_mib_per_s: float | None = Field(default=None, description="Average write throughput, MiB/s.")
+    error: str | None = Field(default=None, description="Why the backup failed.")

@@ -5,60 +5,109 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from kubetrove.api.base import ApiModel
-from kubetrove.api.common import DeletionPolicy, DnsLabel
+from kubetrove.api.common import DeletionPolicy, DnsLabel, cel
 
 
 class FailoverPolicy(ApiModel):
-    """Automatic failover for primary/replica topologies (ignored where the engine elects or has no primary)."""
+    """Automatic failover for primary/replica topologies (ignored where the engine has no primary)."""
 
-    automatic: bool = True
+    automatic: bool = Field(
+        default=True, description="Promote the most advanced healthy replica when the primary fails."
+    )
     # How long the primary must be unreachable (or its engine down) before a failover starts.
-    detection_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    detection_seconds: Annotated[int, Field(ge=1, le=300)] = Field(
+        default=5, description="How long the primary must be unreachable before a failover starts."
+    )
 
 
 class BackupMethod(enum.StrEnum):
+    """How a backup is taken."""
+
     AUTO = "auto"  # the engine's preferred method (physical where the engine has one)
     LOGICAL = "logical"
     PHYSICAL = "physical"
 
 
+_METHOD = "auto (the engine's preferred method, physical where it has one), logical (a dump) or physical."
+
+
 class S3Storage(ApiModel):
-    bucket: str
-    prefix: str = ""
-    endpoint: str | None = None
-    region: str = "us-east-1"
+    """An S3-compatible bucket."""
+
+    bucket: str = Field(min_length=1, description="Bucket name.")
+    prefix: str = Field(default="", description="Key prefix inside the bucket.")
+    endpoint: str | None = Field(
+        default=None, description="Endpoint URL of an S3-compatible server; AWS S3 when absent."
+    )
+    region: str = Field(default="us-east-1", description="Region of the bucket.")
     # Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
-    credentials_secret_ref: DnsLabel
+    credentials_secret_ref: DnsLabel = Field(
+        description="Secret (same namespace) with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+    )
 
 
 class PvcStorage(ApiModel):
-    claim_name: DnsLabel
+    """A PersistentVolumeClaim in the resource's namespace."""
+
+    claim_name: DnsLabel = Field(description="Name of an existing PersistentVolumeClaim.")
 
 
 class BackupStorage(ApiModel):
     """Exactly one target: S3-compatible object storage, or a PVC."""
 
-    s3: S3Storage | None = None
-    pvc: PvcStorage | None = None
+    # Same rule in the CRD (CEL, checked by the API server) and in the model (checked when parsed).
+    model_config = ConfigDict(
+        json_schema_extra=cel("has(self.s3) != has(self.pvc)", "set exactly one of s3 or pvc")
+    )
+
+    s3: S3Storage | None = Field(default=None, description="S3-compatible object storage.")
+    pvc: PvcStorage | None = Field(default=None, description="A PersistentVolumeClaim.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BackupStorage:
+        if (self.s3 is None) == (self.pvc is None):
+            raise ValueError("set exactly one of s3 or pvc")
+        return self
 
 
 class BackupPolicy(ApiModel):
-    schedule: str | None = None  # cron expression, validated by the operator
-    keep: Annotated[int, Field(ge=1, le=1000)] = 7
-    method: BackupMethod = BackupMethod.AUTO
-    storage: BackupStorage | None = None
-    verify: bool = False
+    """Scheduled backups of this instance or cluster."""
+
+    schedule: str | None = Field(
+        default=None,
+        description='Cron expression (5 fields, e.g. "0 3 * * *"); no scheduled backups when absent.',
+    )
+    keep: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=7, description="How many completed scheduled backups to keep; older ones are deleted."
+    )
+    method: BackupMethod = Field(default=BackupMethod.AUTO, description=_METHOD)
+    storage: BackupStorage | None = Field(default=None, description="Where backups are written.")
+    verify: bool = Field(
+        default=False, description="Restore each backup into a scratch instance to prove it can be restored."
+    )
 
 
 class RestoreFrom(ApiModel):
     """Create the new instance/cluster from a completed DatabaseBackup in the same namespace."""
 
-    backup: DnsLabel
+    model_config = ConfigDict(
+        json_schema_extra=cel("self == oldSelf", "restoreFrom is immutable: it only applies at creation")
+    )
+
+    backup: DnsLabel = Field(description="Name of a completed DatabaseBackup in the same namespace.")
 
 
 class DeletionPolicies(ApiModel):
-    volumes: DeletionPolicy = DeletionPolicy.RETAIN
-    backups: DeletionPolicy = DeletionPolicy.RETAIN
+    """What deleting the resource does to its data."""
+
+    volumes: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description="Retain keeps the PersistentVolumeClaims; Delete removes them.",
+    )
+    backups: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description="Retain keeps this resource's DatabaseBackups; Delete removes them and the stored data.",
+    )

@@ -27,8 +27,12 @@ class Kind:
     status: type[ApiModel]
 
 
-INSTANCE = Kind("DatabaseInstance", "databaseinstances", "databaseinstance", ("dbi",), InstanceSpec, ResourceStatus)
-CLUSTER = Kind("DatabaseCluster", "databaseclusters", "databasecluster", ("dbc",), ClusterSpec, ResourceStatus)
+INSTANCE = Kind(
+    "DatabaseInstance", "databaseinstances", "databaseinstance", ("dbi",), InstanceSpec, ResourceStatus
+)
+CLUSTER = Kind(
+    "DatabaseCluster", "databaseclusters", "databasecluster", ("dbc",), ClusterSpec, ResourceStatus
+)
 BACKUP = Kind("DatabaseBackup", "databasebackups", "databasebackup", ("dbb",), BackupSpec, BackupStatus)
 KINDS: tuple[Kind, ...] = (INSTANCE, CLUSTER, BACKUP)
 CATEGORY = "kubetrove"

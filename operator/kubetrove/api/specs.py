@@ -7,29 +7,52 @@ from typing import Annotated
 from pydantic import Field
 
 from kubetrove.api.base import ApiModel
-from kubetrove.api.common import Database, DatastoreRef, Resources, Storage, User
+from kubetrove.api.common import Database, DatastoreRef, DnsLabel, Resources, Storage, User, list_map
 from kubetrove.api.policies import BackupPolicy, DeletionPolicies, FailoverPolicy, RestoreFrom
 
 
 class InstanceSpec(ApiModel):
     """A standalone database server (one pod)."""
 
-    datastore: DatastoreRef
-    resources: Resources = Field(default_factory=Resources)
-    storage: Storage = Field(default_factory=Storage)
-    databases: list[Database] = Field(default_factory=list)
-    users: list[User] = Field(default_factory=list)
+    datastore: DatastoreRef = Field(description="Engine and version.")
+    resources: Resources = Field(
+        default_factory=Resources, description="CPU and memory of the engine container."
+    )
+    storage: Storage = Field(default_factory=Storage, description="The data volume of each pod.")
+    databases: list[Database] = Field(
+        default_factory=list,
+        description="Databases (keyspaces for Cassandra) to create; removing one here never drops it.",
+        json_schema_extra=list_map("name"),
+    )
+    users: list[User] = Field(
+        default_factory=list,
+        description="Users the operator creates and keeps in line with their grants.",
+        json_schema_extra=list_map("name"),
+    )
     # Values are strings on the wire (as in ConfigMaps); their types are checked against the engine's catalog.
-    parameters: dict[str, str] = Field(default_factory=dict)
-    backup: BackupPolicy | None = None
-    restore_from: RestoreFrom | None = None
-    deletion_policy: DeletionPolicies = Field(default_factory=DeletionPolicies)
+    parameters: dict[str, str] = Field(
+        default_factory=dict,
+        description='Engine configuration parameters, values as strings (e.g. max_connections: "500"); '
+        "checked against the engine's catalog of supported parameters, types and ranges.",
+    )
+    backup: BackupPolicy | None = Field(default=None, description="Scheduled backups.")
+    restore_from: RestoreFrom | None = Field(default=None, description="Create the data from a backup.")
+    deletion_policy: DeletionPolicies = Field(
+        default_factory=DeletionPolicies,
+        description="What deleting this resource does to volumes and backups.",
+    )
 
 
 class ClusterSpec(InstanceSpec):
     """A replicated topology: primary + replicas, a replica set, or a ring, as the engine has it."""
 
-    replicas: Annotated[int, Field(ge=1, le=15)] = 3
-    failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
+    replicas: Annotated[int, Field(ge=1, le=15)] = Field(
+        default=3, description="Number of members (pods); the engine may restrict it (e.g. odd for MongoDB)."
+    )
+    failover: FailoverPolicy = Field(default_factory=FailoverPolicy, description="Automatic failover.")
     # Declarative switchover: the pod name (e.g. "orders-1") that should be primary.
-    primary: str | None = None
+    primary: DnsLabel | None = Field(
+        default=None,
+        description='Declarative switchover: the pod (e.g. "orders-1") that should be primary. '
+        "The current primary is in status.primary.",
+    )

@@ -7,10 +7,12 @@ import enum
 from pydantic import Field
 
 from kubetrove.api.base import ApiModel
-from kubetrove.api.common import Condition, Endpoints
+from kubetrove.api.common import LIST_SET, Condition, Endpoints, list_map
 
 
 class Phase(enum.StrEnum):
+    """Summary of the resource's state; conditions hold the details."""
+
     PENDING = "Pending"
     PROVISIONING = "Provisioning"
     READY = "Ready"
@@ -29,6 +31,8 @@ class ConditionType(enum.StrEnum):
 
 
 class MemberRole(enum.StrEnum):
+    """Role of a member as its agent reports it."""
+
     PRIMARY = "primary"
     REPLICA = "replica"
     MEMBER = "member"  # engines without a primary (Cassandra) or where the role is unknown yet
@@ -36,22 +40,48 @@ class MemberRole(enum.StrEnum):
 
 
 class MemberStatus(ApiModel):
-    pod: str
-    role: MemberRole = MemberRole.UNKNOWN
-    position: str | None = None  # GTID set, MariaDB GTID position, LSN, optime...
-    lag_seconds: float | None = None
-    healthy: bool = False
+    """One member (pod) of a cluster as last observed."""
+
+    pod: str = Field(description="Pod name.")
+    role: MemberRole = Field(default=MemberRole.UNKNOWN, description="primary, replica, member or unknown.")
+    position: str | None = Field(
+        default=None, description="Replication position: GTID set, MariaDB GTID position, LSN, optime..."
+    )
+    lag_seconds: float | None = Field(default=None, description="Replication lag behind the primary.")
+    healthy: bool = Field(default=False, description="Engine up and replicating as its role requires.")
+
+
+# Conditions are unique by type, members by pod (as metav1.Condition lists are in Kubernetes' own APIs).
+CONDITIONS_DOC = "Ready, Progressing, Degraded, Failed: one per type, each with reason and message."
 
 
 class ResourceStatus(ApiModel):
     """Status of DatabaseInstance and DatabaseCluster."""
 
-    phase: Phase = Phase.PENDING
-    conditions: list[Condition] = Field(default_factory=list)
-    observed_generation: int | None = None
-    endpoints: Endpoints | None = None
-    credentials_secret: str | None = None
-    version: str | None = None  # the engine version currently rolled out
-    primary: str | None = None
-    members: list[MemberStatus] = Field(default_factory=list)
-    errant_members: list[str] = Field(default_factory=list)
+    phase: Phase = Field(
+        default=Phase.PENDING,
+        description="Pending, Provisioning, Ready, Updating, Degraded, Failed or Deleting.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description=CONDITIONS_DOC, json_schema_extra=list_map("type")
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the operator last acted on."
+    )
+    endpoints: Endpoints | None = Field(default=None, description="Where clients connect.")
+    credentials_secret: str | None = Field(
+        default=None, description="Secret with the generated credentials (admin and users without a Secret)."
+    )
+    version: str | None = Field(default=None, description="Engine version currently rolled out.")
+    primary: str | None = Field(
+        default=None, description="The pod that is primary: the single source of truth used for routing."
+    )
+    members: list[MemberStatus] = Field(
+        default_factory=list, description="Every member, as observed.", json_schema_extra=list_map("pod")
+    )
+    errant_members: list[str] = Field(
+        default_factory=list,
+        description="Members holding transactions the primary does not have (errant GTIDs); "
+        "never promoted automatically.",
+        json_schema_extra=LIST_SET,
+    )
