@@ -69,6 +69,9 @@ class VersionInfo:
     version: str  # the catalog key, e.g. "10.11"
     image: str  # production image (images/ Dockerfiles), pinned tag
     major: str  # versions with the same major can restore each other's physical backups
+    # Catalog keys an in-place upgrade to this version may start from (the engine's documented upgrade
+    # paths); any other change of version is refused by kubetrove.datastores.validation.
+    upgrade_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class EngineContainer:
     read_only_root_filesystem: bool = True
     # Extra writable emptyDir mounts the engine needs when the root filesystem is read-only.
     scratch_dirs: tuple[str, ...] = ()
+    # The administrative account the agent sidecar connects as (``--engine-user``), and the credentials
+    # Secret key holding its password (mounted as a file: ``--engine-password-file``); "" = none.
+    admin_user: str = ""
+    admin_password_key: str = ""
 
 
 class Datastore(Protocol):

@@ -1,0 +1,123 @@
+"""The agent sidecar and the restore init container (both run the kubetrove agent image).
+
+Wire facts (port, probe paths, the token-file env var) come from ``kubetrove.agent.protocol``, the one
+place they are defined; the import-linter contract allows exactly this import from render.
+
+The command line is what ``kubetrove.agent.main`` parses: ``--engine``, ``--engine-port``,
+``--engine-user`` and ``--engine-password-file``. Secrets reach the agent as mounted FILES (the
+credentials and agent token Secrets), never as env values or flags, which ``ps`` and
+``kubectl describe`` would show.
+
+Probes: readiness on ``/readyz`` (agent up AND engine answering) keeps a member out of the rw/ro
+Services while its engine is down; liveness on ``/healthz`` restarts only the agent container. The engine
+container deliberately has no liveness probe: killing a database in crash recovery or in a long
+checkpoint makes the outage longer; a hung primary is the clustering loop's job (failover).
+The health routes must stay unauthenticated: a token in ``httpGet.httpHeaders`` would sit in the pod spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubetrove.agent.protocol import PORT, TOKEN_FILE_ENV, Paths
+from kubetrove.datastores.base import Datastore, EngineContainer
+from kubetrove.render import names
+from kubetrove.render.inputs import RenderInputs
+from kubetrove.render.security import container_security_context
+
+AGENT_COMMAND = ("kubetrove-agent",)
+# Not secrets: where the Secret volumes are mounted in the agent container.
+CREDENTIALS_DIR = "/var/run/kubetrove/credentials"
+TOKEN_DIR = "/var/run/kubetrove/agent-token"  # noqa: S105 (a path)
+TOKEN_FILE = f"{TOKEN_DIR}/{names.AGENT_TOKEN_KEY}"
+AGENT_TMP_DIR = "/tmp"  # noqa: S108 (an emptyDir of its own inside the container)
+
+# A small fixed budget: the agent idles between operator calls. No CPU limit (CFS throttling would
+# slow probes under load); a memory limit so a leak restarts the agent, never the engine.
+AGENT_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"memory": "256Mi"},
+}
+
+
+def _agent_args(store: Datastore, engine: EngineContainer) -> list[str]:
+    args = [f"--engine={store.engine.value}", f"--engine-port={store.ports[0].number}"]
+    if engine.admin_user:
+        args.append(f"--engine-user={engine.admin_user}")
+    if engine.admin_password_key:
+        args.append(f"--engine-password-file={CREDENTIALS_DIR}/{engine.admin_password_key}")
+    return args
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": names.AGENT_CONTAINER, "scheme": "HTTP"},
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def _data_mount(engine: EngineContainer) -> dict[str, Any]:
+    # Read-write: physical backup and restore tools work on the data directory itself.
+    return {"name": names.DATA_VOLUME, "mountPath": engine.data_dir}
+
+
+def _tmp_mount() -> dict[str, Any]:
+    return {"name": names.AGENT_TMP_VOLUME, "mountPath": AGENT_TMP_DIR}
+
+
+def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContainer) -> dict[str, Any]:
+    """The sidecar: serves the agent HTTP API on ``protocol.PORT`` next to the engine."""
+    if engine.admin_password_key and engine.admin_password_key not in inputs.credentials:
+        raise ValueError(f"credentials lack key {engine.admin_password_key} that the agent reads")
+    return {
+        "name": names.AGENT_CONTAINER,
+        "image": inputs.agent_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(AGENT_COMMAND),
+        "args": _agent_args(store, engine),
+        "env": [{"name": TOKEN_FILE_ENV, "value": TOKEN_FILE}],
+        "ports": [{"name": names.AGENT_CONTAINER, "containerPort": PORT, "protocol": "TCP"}],
+        "readinessProbe": _probe(Paths.READYZ, period=5, failures=3),
+        "livenessProbe": _probe(Paths.HEALTHZ, period=10, failures=6),
+        "resources": AGENT_RESOURCES,
+        "securityContext": container_security_context(read_only_root_filesystem=True),
+        "volumeMounts": [
+            _data_mount(engine),
+            {"name": names.CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True},
+            {"name": names.AGENT_TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True},
+            _tmp_mount(),
+        ],
+    }
+
+
+def restore_container(
+    inputs: RenderInputs, store: Datastore, engine: EngineContainer
+) -> dict[str, Any] | None:
+    """The init container that fills an empty data volume from ``spec.restoreFrom``, or None.
+
+    Minimal on purpose, and a placeholder for the agent side: ``kubetrove-agent restore`` does not exist
+    yet. The backup issue adds that subcommand and what it needs besides the DatabaseBackup's name (the
+    storage location and its credentials). It runs before the engine starts (ARCHITECTURE.md) and must
+    be idempotent: a restarted pod whose volume already holds data must skip the restore.
+    """
+    restore = inputs.spec.restore_from
+    if restore is None:
+        return None
+    return {
+        "name": names.RESTORE_CONTAINER,
+        "image": inputs.agent_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(AGENT_COMMAND),
+        "args": [
+            "restore",
+            f"--engine={store.engine.value}",
+            f"--data-dir={engine.data_dir}",
+            f"--backup={restore.backup}",
+        ],
+        # Restore decompresses and copies the whole data set: it gets the engine's budget.
+        "resources": inputs.spec.resources.to_wire(),
+        "securityContext": container_security_context(read_only_root_filesystem=True),
+        "volumeMounts": [_data_mount(engine), _tmp_mount()],
+    }

@@ -1,0 +1,46 @@
+"""``RenderInputs``: what render needs besides the engine strategy, and what builders derive from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubetrove.api.common import Engine
+from kubetrove.api.resources import ObjectRef
+from kubetrove.api.specs import ClusterSpec, InstanceSpec
+from kubetrove.render import labels
+from kubetrove.render.names import ChildNames
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    """Everything render needs besides the engine strategy."""
+
+    owner: ObjectRef  # the DatabaseInstance or DatabaseCluster
+    spec: InstanceSpec  # a ClusterSpec gives the replica count; an InstanceSpec is one member
+    agent_image: str  # the kubetrove agent image (an operator setting)
+    credentials: Mapping[str, str]  # data of the credentials Secret (reconcile generates it when absent)
+    agent_token: str  # the bearer token the agent accepts
+
+    @property
+    def is_cluster(self) -> bool:
+        """True for a DatabaseCluster: its members are replicated and the clustering loop labels roles."""
+        return isinstance(self.spec, ClusterSpec)
+
+    @property
+    def replicas(self) -> int:
+        """Member count: ``spec.replicas`` for a cluster, 1 for an instance."""
+        return self.spec.replicas if isinstance(self.spec, ClusterSpec) else 1
+
+    @property
+    def engine(self) -> Engine:
+        return self.spec.datastore.type
+
+    @property
+    def names(self) -> ChildNames:
+        return ChildNames(self.owner.name)
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        """``metadata`` of the child called ``name`` (labels and owner reference from ``labels``)."""
+        return labels.metadata(self.owner, self.engine, name)
