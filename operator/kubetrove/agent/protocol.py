@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PORT = 8432
 API_PREFIX = "/v1"
-TOKEN_HEADER = "Authorization"  # "Bearer <token>"
-TOKEN_FILE_ENV = "KUBETROVE_AGENT_TOKEN_FILE"
+TOKEN_HEADER = "Authorization"  # noqa: S105 (a header name)  "Bearer <token>"
+TOKEN_FILE_ENV = "KUBETROVE_AGENT_TOKEN_FILE"  # noqa: S105 (a variable name)
 
 
 class Paths:
@@ -149,3 +149,106 @@ class WaitReply(Wire):
 class Ok(Wire):
     ok: bool = True
     detail: str = ""
+
+
+# -- backups (POST /v1/backups, GET /v1/backups/{id}) and restore (``kubetrove-agent restore``) ----------
+
+
+class BackupMethod(enum.StrEnum):
+    """How the agent takes a backup: the engine's physical copy tool, or a logical dump."""
+
+    PHYSICAL = "physical"
+    LOGICAL = "logical"
+
+
+class BackupPhase(enum.StrEnum):
+    """Same names as the DatabaseBackup status phases."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+class S3Target(Wire):
+    """An S3-compatible bucket. Credentials absent: boto3's default chain (AWS_* env from a Secret)."""
+
+    bucket: str = Field(min_length=1)
+    prefix: str = ""
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = Field(default=None, repr=False)
+
+
+class DirectoryTarget(Wire):
+    """A directory the agent can write (a PVC mounted into the pod)."""
+
+    path: str = Field(min_length=1)
+
+
+class BackupTarget(Wire):
+    """Exactly one of ``s3`` or ``directory``."""
+
+    s3: S3Target | None = None
+    directory: DirectoryTarget | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BackupTarget:
+        if (self.s3 is None) == (self.directory is None):
+            raise ValueError("set exactly one of s3 or directory")
+        return self
+
+
+BACKUP_ID = r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$"
+
+
+class BackupRequest(Wire):
+    """POST /v1/backups. Idempotent per ``id``: a repeat returns the known state, never a second run."""
+
+    id: str = Field(pattern=BACKUP_ID)  # the operator's choice, e.g. "<DatabaseBackup name>-<uid prefix>"
+    method: BackupMethod
+    target: BackupTarget
+    created_at: str  # RFC 3339, passed in: the agent never stamps a manifest with its own clock
+    databases: list[str] | None = None  # logical only; None means every user database
+
+
+class TableStats(Wire):
+    """Recorded at backup time so a verification restore can compare."""
+
+    rows: int
+    checksum: str | None = None  # engine-specific digest; None where too costly to compute
+
+
+class BackupReply(Wire):
+    """GET /v1/backups/{id} (and the POST reply)."""
+
+    id: str
+    phase: BackupPhase
+    engine: str
+    method: BackupMethod
+    tool: str = ""
+    engine_version: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    bytes_done: int = 0
+    size_bytes: int | None = None
+    sha256: str | None = None
+    position: str | None = None
+    location: str | None = None
+    throughput_mib_per_s: float | None = None
+    error: str | None = None
+
+
+class RestoreRequest(Wire):
+    """What ``kubetrove-agent restore`` reads (a JSON file/env rendered by the operator into the init container).
+
+    Physical restores write ``data_dir`` (which must be missing or empty, inside the data volume) and need no
+    running engine; logical restores load into the running engine the agent is configured for.
+    """
+
+    backup_id: str = Field(pattern=BACKUP_ID)
+    source: BackupTarget
+    engine: str
+    major: str  # the engine major version of the new instance: a backup of another major is refused
+    data_dir: str | None = None

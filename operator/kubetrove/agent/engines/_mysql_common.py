@@ -1,0 +1,359 @@
+"""What the MySQL and MariaDB drivers share (pymysql): connections, databases, users, grants, status.
+
+The two engines differ where their replication differs, and only there; the subclasses in ``mysql.py``
+and ``mariadb.py`` supply those statements and field names as class attributes (``Dialect`` hooks).
+
+Invariants:
+- Values (user names as account strings, passwords, hosts, positions) are always query PARAMETERS
+  (pymysql escapes them client-side); identifiers are validated by ``agent.names`` and quoted here with
+  ``quote_ident`` (backticks doubled) as the second fence.
+- A connection per call: pymysql connections are not thread-safe, and routes run drivers in threads.
+- Nothing is written to a read-only server (a replica, or a fenced primary): the agent's account
+  usually holds a privilege that bypasses ``read_only``, and a local write on a replica is an errant
+  transaction that breaks GTID failover. Such calls raise Conflict (409) instead.
+- Grants are exact: a PUT grants what is wanted (GRANT is idempotent), then revokes only what is no
+  longer wanted, so a wanted privilege never disappears, even for a moment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import pymysql
+import pymysql.cursors
+
+from kubetrove.agent.engines.base import (
+    BadRequest,
+    Conflict,
+    DriverError,
+    EngineUnavailable,
+    NotFound,
+)
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status
+
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
+DEFAULT_PORT = 3306
+# https://dev.mysql.com/doc/refman/8.4/en/privileges-provided.html (database-level privileges).
+READ = ("SELECT", "SHOW VIEW")
+READ_WRITE = (
+    *READ,
+    *("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "REFERENCES"),
+    *("CREATE TEMPORARY TABLES", "LOCK TABLES", "CREATE VIEW", "TRIGGER", "EXECUTE"),
+)
+ADMIN = "ALL PRIVILEGES"
+PRIVILEGES: Mapping[Privilege, tuple[str, ...]] = {Privilege.READ: READ, Privilege.READ_WRITE: READ_WRITE}
+LEVEL = {Privilege.READ: 1, Privilege.READ_WRITE: 2, Privilege.ADMIN: 3}
+READ_ONLY_ERRORS = frozenset({1290, 1836})  # ER_OPTION_PREVENTS_STATEMENT, ER_READ_ONLY_MODE
+CONNECTION_ERRORS = frozenset({1040, 1045, 2002, 2003, 2006, 2013})
+UNKNOWN_VARIABLE, READ_ONLY_VARIABLE = 1193, 1238
+Cursor = Any  # pymysql's DictCursor, or a recorded fake in unit tests
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier with backticks, doubling any backtick inside it."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def grant_schema(name: str) -> str:
+    """A database name as GRANT reads it: ``_`` and ``%`` are wildcards there, so escape them."""
+    return name.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+
+
+def grantee(name: str) -> str:
+    """The GRANTEE string information_schema uses for the account ``name@%``."""
+    return f"'{name}'@'%'"
+
+
+def wanted_levels(grants: list[Grant]) -> dict[str, Privilege]:
+    """The highest portable privilege wanted per database (admin > readWrite > read)."""
+    levels: dict[str, Privilege] = {}
+    for grant in grants:
+        for privilege in grant.privileges:
+            current = levels.get(grant.database)
+            if current is None or LEVEL[privilege] > LEVEL[current]:
+                levels[grant.database] = privilege
+    return levels
+
+
+def coerce(value: str) -> int | float | str:
+    """A parameter value as SET GLOBAL wants it: numeric variables refuse quoted numbers."""
+    if re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if re.fullmatch(r"-?\d+\.\d+", value):
+        return float(value)
+    return value
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class MySQLFamilyDriver:
+    """EngineDriver for the MySQL family; subclasses set the replication dialect below."""
+
+    engine: str
+    SHOW_REPLICA_STATUS: ClassVar[str]
+    # SHOW ... STATUS column names: io_running, sql_running, source_host, lag, received.
+    FIELDS: ClassVar[Mapping[str, str]]
+    POSITION_VARIABLE: ClassVar[str]  # @@gtid_current_pos / @@gtid_executed
+    CHANGE_SOURCE: ClassVar[str]  # four %s: host, port, user, password
+    STOP: ClassVar[str]
+    STOP_IO: ClassVar[str]
+    START: ClassVar[str]
+    RESET_ALL: ClassVar[str]
+    FENCE: ClassVar[tuple[str, ...]]
+    UNFENCE: ClassVar[tuple[str, ...]]
+    DUMP_COMMANDS: ClassVar[tuple[str, ...]]  # processlist COMMAND of a connected replica
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+
+    # -- connections and error mapping ---------------------------------------------------------
+
+    def _connect(self) -> Any:
+        return pymysql.connect(
+            host=self.config.host,
+            port=self.config.port or DEFAULT_PORT,
+            user=self.config.user,
+            password=self.config.password,
+            connect_timeout=self.config.connect_timeout,
+            autocommit=True,
+            charset="utf8mb4",
+            cursorclass=pymysql.cursors.DictCursor,
+        )
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Cursor]:
+        try:
+            conn = self._connect()
+        except pymysql.err.MySQLError as exc:
+            raise EngineUnavailable(f"cannot connect to {self.engine}: {exc.args[-1]}") from None
+        try:
+            with conn.cursor() as cur:
+                yield cur
+        except pymysql.err.MySQLError as exc:
+            raise self._map_error(exc) from exc
+        finally:
+            conn.close()
+
+    def _map_error(self, exc: pymysql.err.MySQLError) -> DriverError:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        message = _text(exc.args[-1]) if exc.args else str(exc)
+        if code in READ_ONLY_ERRORS:
+            return Conflict(f"{self.engine} is read-only (a replica, or fenced): {message}")
+        if code in CONNECTION_ERRORS:
+            return EngineUnavailable(f"{self.engine}: {message}")
+        return DriverError(f"{self.engine} error {code}: {message}")
+
+    def _require_writable(self, cur: Cursor) -> None:
+        cur.execute("SELECT @@read_only AS ro")
+        if int(cur.fetchone()["ro"]):
+            raise Conflict(f"{self.engine} is read-only (a replica, or fenced): writes go to the primary")
+
+    # -- health and status ----------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise EngineUnavailable unless the engine answers SELECT 1."""
+        with self._cursor() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+
+    def status(self) -> Status:
+        """Role, read-only flag, version, GTID positions, lag and health."""
+        with self._cursor() as cur:
+            cur.execute(
+                f"SELECT @@version AS version, @@read_only AS ro, {self.POSITION_VARIABLE} AS position"
+            )
+            top = cur.fetchone()
+            cur.execute(self.SHOW_REPLICA_STATUS)
+            replica = cur.fetchone()
+            cur.execute(
+                "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND IN %s",
+                (self.DUMP_COMMANDS,),
+            )
+            replicas = int(cur.fetchone()["n"])
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+            threads = cur.fetchone()
+        return self._build_status(top, replica, replicas, int(threads["Value"]) if threads else None)
+
+    def _build_status(
+        self,
+        top: Mapping[str, Any],
+        replica: Mapping[str, Any] | None,
+        replicas: int,
+        connections: int | None,
+    ) -> Status:
+        f = self.FIELDS
+        common: dict[str, Any] = {
+            "engine": self.engine,
+            "version": _text(top["version"]),
+            "read_only": bool(int(top["ro"])),
+            "position": normalize_gtid(_text(top["position"] or "")),
+            "connections": connections,
+        }
+        if not replica or not replica.get(f["source_host"]):
+            role = Role.PRIMARY if replicas else Role.STANDALONE
+            return Status(role=role, healthy=True, lag_seconds=0.0, **common)
+        running = replica[f["io_running"]] == "Yes" and replica[f["sql_running"]] == "Yes"
+        error = replica.get("Last_IO_Error") or replica.get("Last_SQL_Error") or None
+        lag = replica.get(f["lag"])
+        return Status(
+            role=Role.REPLICA,
+            healthy=running and not error,
+            lag_seconds=None if lag is None else float(lag),
+            received_position=normalize_gtid(_text(replica.get(f["received"]) or "")),
+            source_host=f"{replica[f['source_host']]}:{replica.get(f['source_port'], DEFAULT_PORT)}",
+            replication_running=running,
+            replication_error=error,
+            **common,
+        )
+
+    # -- databases --------------------------------------------------------------------------------
+
+    def list_databases(self) -> list[str]:
+        """User databases, system schemas excluded, sorted."""
+        with self._cursor() as cur:
+            cur.execute("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA")
+            return sorted(n for n in (_text(r["name"]) for r in cur.fetchall()) if n not in SYSTEM_SCHEMAS)
+
+    def _database_exists(self, cur: Cursor, name: str) -> bool:
+        cur.execute("SELECT 1 AS x FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
+        return cur.fetchone() is not None
+
+    def ensure_database(self, name: str, replication_factor: int) -> bool:
+        """CREATE DATABASE unless it exists (replication_factor is Cassandra's; ignored)."""
+        with self._cursor() as cur:
+            if self._database_exists(cur, name):
+                return False
+            self._require_writable(cur)
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(name)} CHARACTER SET utf8mb4")
+            return True
+
+    def drop_database(self, name: str) -> None:
+        """DROP DATABASE; NotFound if it does not exist."""
+        with self._cursor() as cur:
+            if not self._database_exists(cur, name):
+                raise NotFound(f"database {name!r} does not exist")
+            self._require_writable(cur)
+            cur.execute(f"DROP DATABASE {quote_ident(name)}")
+
+    # -- users and grants -----------------------------------------------------------------------
+
+    def _user_exists(self, cur: Cursor, name: str) -> bool:
+        cur.execute("SELECT 1 AS x FROM mysql.user WHERE User = %s AND Host = '%%'", (name,))
+        return cur.fetchone() is not None
+
+    def ensure_user(self, name: str, password: str, grants: list[Grant]) -> bool:
+        """Create or alter ``name@%`` and make its database grants exactly ``grants``."""
+        levels = wanted_levels(grants)
+        with self._cursor() as cur:
+            for database in levels:
+                if not self._database_exists(cur, database):
+                    raise Conflict(f"database {database!r} does not exist; create it first")
+            self._require_writable(cur)
+            created = not self._user_exists(cur, name)
+            verb = "CREATE" if created else "ALTER"
+            cur.execute(f"{verb} USER %s@'%%' IDENTIFIED BY %s", (name, password))
+            self._apply_grants(cur, name, levels)
+            return created
+
+    def _apply_grants(self, cur: Cursor, name: str, levels: Mapping[str, Privilege]) -> None:
+        cur.execute(
+            "SELECT TABLE_SCHEMA AS db, PRIVILEGE_TYPE AS priv FROM information_schema.SCHEMA_PRIVILEGES"
+            " WHERE GRANTEE = %s",
+            (grantee(name),),
+        )
+        current: dict[str, set[str]] = {}
+        for row in cur.fetchall():
+            current.setdefault(_text(row["db"]), set()).add(_text(row["priv"]))
+        for database, level in sorted(levels.items()):
+            schema = grant_schema(database)
+            target = f"{quote_ident(schema)}.*"
+            if level is Privilege.ADMIN:
+                cur.execute(f"GRANT {ADMIN} ON {target} TO %s@'%%'", (name,))
+                continue
+            wanted = PRIVILEGES[level]
+            cur.execute(f"GRANT {', '.join(wanted)} ON {target} TO %s@'%%'", (name,))
+            extra = sorted(current.get(schema, set()) - set(wanted))
+            if extra:
+                cur.execute(f"REVOKE {', '.join(extra)} ON {target} FROM %s@'%%'", (name,))
+        kept = {grant_schema(d) for d in levels}
+        for schema in sorted(set(current) - kept):
+            cur.execute(f"REVOKE ALL PRIVILEGES ON {quote_ident(schema)}.* FROM %s@'%%'", (name,))
+
+    def drop_user(self, name: str) -> None:
+        """DROP USER ``name@%``; NotFound if it does not exist."""
+        with self._cursor() as cur:
+            if not self._user_exists(cur, name):
+                raise NotFound(f"user {name!r} does not exist")
+            self._require_writable(cur)
+            cur.execute("DROP USER %s@'%%'", (name,))
+
+    # -- parameters -------------------------------------------------------------------------------
+
+    def apply_parameters(self, parameters: Mapping[str, str]) -> ParametersReply:
+        """SET GLOBAL each parameter; read-only variables are reported as needing a restart."""
+        applied: list[str] = []
+        restart: list[str] = []
+        with self._cursor() as cur:
+            for key, value in sorted(parameters.items()):
+                try:
+                    # ``key`` passed names.validate_parameter: [A-Za-z0-9_.] only.
+                    cur.execute(f"SET GLOBAL {key} = %s", (coerce(value),))
+                except pymysql.err.MySQLError as exc:
+                    code = exc.args[0] if exc.args else 0
+                    if code == READ_ONLY_VARIABLE:
+                        restart.append(key)
+                        continue
+                    if code == UNKNOWN_VARIABLE:
+                        raise BadRequest(f"unknown {self.engine} variable {key!r}") from None
+                    raise
+                applied.append(key)
+        return ParametersReply(applied=applied, needs_restart=restart)
+
+    # -- replication ------------------------------------------------------------------------------
+
+    def _before_change_source(self, cur: Cursor) -> None:
+        """Dialect hook run after STOP and before CHANGE ... SOURCE (MariaDB aligns gtid_slave_pos)."""
+
+    def set_source(self, host: str, port: int, user: str, password: str) -> None:
+        """Fence, then replicate from host:port with GTID auto-positioning."""
+        with self._cursor() as cur:
+            for statement in self.FENCE:
+                cur.execute(statement)
+            cur.execute(self.STOP)
+            self._before_change_source(cur)
+            cur.execute(self.CHANGE_SOURCE, (host, port, user, password))
+            cur.execute(self.START)
+
+    def stop_replication(self) -> None:
+        """Stop the receiver (IO) thread only: what was received still gets applied."""
+        with self._cursor() as cur:
+            cur.execute(self.STOP_IO)
+
+    def promote(self) -> None:
+        """Stop and forget replication, then accept writes."""
+        with self._cursor() as cur:
+            cur.execute(self.STOP)
+            cur.execute(self.RESET_ALL)
+            for statement in self.UNFENCE:
+                cur.execute(statement)
+
+    def fence(self) -> None:
+        """Refuse writes from clients."""
+        with self._cursor() as cur:
+            for statement in self.FENCE:
+                cur.execute(statement)
+
+    def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
+        """Block until ``position`` is applied; each dialect has its own wait function."""
+        raise NotImplementedError
+
+
+def normalize_gtid(value: str) -> str:
+    """A GTID set/list without the whitespace and newlines servers put after commas."""
+    return re.sub(r"\s+", "", value)

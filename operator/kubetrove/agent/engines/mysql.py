@@ -1,0 +1,72 @@
+"""MySQL 8.4 driver: MySQL's GTID dialect (uuid:interval sets, SOURCE_AUTO_POSITION, super_read_only).
+
+https://dev.mysql.com/doc/refman/8.4/en/change-replication-source-to.html,
+https://dev.mysql.com/doc/refman/8.4/en/show-replica-status.html,
+https://dev.mysql.com/doc/refman/8.4/en/gtid-functions.html.
+- Position is ``@@gtid_executed`` (a GTID SET, only partially ordered: comparison is the operator's
+  job in ``datastores/mysql/gtid.py``); the received set is ``Retrieved_Gtid_Set``.
+- Fencing is ``super_read_only`` (it implies ``read_only`` and also stops SUPER/CONNECTION_ADMIN
+  accounts); unfencing clears both.
+- ``GET_SOURCE_PUBLIC_KEY = 1``: the default caching_sha2_password needs the source's RSA key when the
+  replication channel is not TLS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import ClassVar
+
+from kubetrove.agent.engines._mysql_common import MySQLFamilyDriver, normalize_gtid
+from kubetrove.agent.engines.base import BadRequest, DriverError
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_INTERVALS = r"(:\d+(-\d+)?)+"
+_TAGGED = rf"{_UUID}((:[A-Za-z_][A-Za-z0-9_]{{0,31}})?{_INTERVALS})+"  # 8.4 tagged GTIDs: uuid:tag:1-5
+GTID_SET = re.compile(rf"({_TAGGED})(,{_TAGGED})*")
+
+
+def validate_gtid_set(value: str) -> str:
+    """Return the normalized GTID set, or raise BadRequest (400) if it is not one."""
+    normalized = normalize_gtid(value)
+    if normalized and not GTID_SET.fullmatch(normalized):
+        raise BadRequest(f"not a MySQL GTID set: {value!r}")
+    return normalized
+
+
+class MySQLDriver(MySQLFamilyDriver):
+    """EngineDriver for MySQL 8.4 LTS."""
+
+    engine = "mysql"
+    SHOW_REPLICA_STATUS = "SHOW REPLICA STATUS"
+    FIELDS: ClassVar[Mapping[str, str]] = {
+        "io_running": "Replica_IO_Running",
+        "sql_running": "Replica_SQL_Running",
+        "source_host": "Source_Host",
+        "source_port": "Source_Port",
+        "lag": "Seconds_Behind_Source",
+        "received": "Retrieved_Gtid_Set",
+    }
+    POSITION_VARIABLE = "@@gtid_executed"
+    CHANGE_SOURCE = (
+        "CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s,"
+        " SOURCE_PASSWORD = %s, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1,"
+        " SOURCE_CONNECT_RETRY = 5"
+    )
+    STOP = "STOP REPLICA"
+    STOP_IO = "STOP REPLICA IO_THREAD"
+    START = "START REPLICA"
+    RESET_ALL = "RESET REPLICA ALL"
+    FENCE = ("SET GLOBAL super_read_only = ON",)
+    UNFENCE = ("SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF")
+    DUMP_COMMANDS = ("Binlog Dump GTID", "Binlog Dump")
+
+    def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
+        """WAIT_FOR_EXECUTED_GTID_SET: 0 once applied (also on a primary), 1 on timeout."""
+        gtid_set = validate_gtid_set(position)
+        with self._cursor() as cur:
+            cur.execute("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s) AS r", (gtid_set, timeout_seconds))
+            result = cur.fetchone()["r"]
+        if result is None:
+            raise DriverError("WAIT_FOR_EXECUTED_GTID_SET returned NULL")
+        return int(result) == 0

@@ -1,0 +1,81 @@
+"""Structured logs: one JSON object per line on stderr, with every known secret redacted.
+
+Secrets never belong in a log record in the first place (the server logs method, path, status and
+timing, never bodies or headers); the ``Redactor`` is the second fence: every secret the process knows
+(the API token, the engine password, the passwords of PUT /v1/users bodies) is registered with it, and
+any occurrence in a message, argument or traceback is replaced before the line is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+REDACTED = "***"
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class Redactor:
+    """A thread-safe set of secret strings, scrubbed from text."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secret: str) -> None:
+        """Register a secret; very short strings are ignored (they would redact ordinary words)."""
+        if len(secret) >= 4:
+            with self._lock:
+                self._secrets.add(secret)
+
+    def discard(self, secret: str) -> None:
+        """Forget a secret (a user's password once its request is done)."""
+        with self._lock:
+            self._secrets.discard(secret)
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with every registered secret replaced by ``***``."""
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON line: ts, level, logger, msg, extra fields, exception."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return self.redactor.scrub(json.dumps(entry, default=str))
+
+
+def setup_logging(redactor: Redactor, level: str = "INFO", stream: Any = None) -> logging.Handler:
+    """Send the root logger's records to ``stream`` (stderr) as redacted JSON lines; return the handler."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter(redactor))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler

@@ -1,0 +1,93 @@
+"""``kubetrove-agent``: read flags/env/files, build the driver from the registry, serve the API.
+
+Every flag has an environment variable (the pod spec sets env; secrets come as mounted FILES, never as
+flag values, which would show in ``ps``). ``KUBETROVE_ENGINE_PASSWORD`` exists for local runs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from kubetrove.agent import auth, protocol
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.registry import REGISTRY, make_driver
+from kubetrove.agent.logs import Redactor, setup_logging
+from kubetrove.agent.server import make_app
+
+log = logging.getLogger("kubetrove.agent")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"KUBETROVE_{name}", default)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Flags, each defaulting to its KUBETROVE_* environment variable."""
+    p = argparse.ArgumentParser(prog="kubetrove-agent", description="kubetrove guest agent")
+    p.add_argument("--engine", default=_env("ENGINE"), choices=sorted(REGISTRY), help="$KUBETROVE_ENGINE")
+    p.add_argument("--engine-host", default=_env("ENGINE_HOST", "127.0.0.1"))
+    p.add_argument("--engine-port", type=int, default=_env("ENGINE_PORT"))
+    p.add_argument("--engine-user", default=_env("ENGINE_USER", ""))
+    p.add_argument("--engine-password-file", default=_env("ENGINE_PASSWORD_FILE"))
+    p.add_argument("--engine-database", default=_env("ENGINE_DATABASE"))
+    p.add_argument("--listen", default=_env("AGENT_LISTEN", "0.0.0.0"))  # noqa: S104 (a pod's sidecar)
+    p.add_argument("--port", type=int, default=int(_env("AGENT_PORT", str(protocol.PORT)) or protocol.PORT))
+    p.add_argument("--token-file", default=os.environ.get(protocol.TOKEN_FILE_ENV))
+    p.add_argument("--tls-cert", default=_env("AGENT_TLS_CERT"))
+    p.add_argument("--tls-key", default=_env("AGENT_TLS_KEY"))
+    p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    args = p.parse_args(argv)
+    if not args.engine:
+        p.error("--engine (or KUBETROVE_ENGINE) is required")
+    if not args.token_file:
+        p.error(
+            f"--token-file (or {protocol.TOKEN_FILE_ENV}) is required: the agent never serves without a token"
+        )
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    return args
+
+
+def engine_password(args: argparse.Namespace) -> str:
+    """The engine password from its file, else from $KUBETROVE_ENGINE_PASSWORD, else empty."""
+    if args.engine_password_file:
+        return Path(args.engine_password_file).read_text().strip()
+    return _env("ENGINE_PASSWORD", "") or ""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``kubetrove-agent``."""
+    args = parse_args(argv)
+    redactor = Redactor()
+    setup_logging(redactor, args.log_level)
+    token = auth.TokenFile(args.token_file)
+    redactor.add(token())
+    password = engine_password(args)
+    redactor.add(password)
+    config = EngineConfig(
+        host=args.engine_host,
+        port=args.engine_port,
+        user=args.engine_user,
+        password=password,
+        database=args.engine_database,
+    )
+    app = make_app(make_driver(args.engine, config), token, redactor=redactor)
+    context: ssl.SSLContext | None = None
+    if args.tls_cert:
+        context = auth.server_ssl_context(args.tls_cert, args.tls_key)
+    log.info(
+        "agent starting",
+        extra={"engine": args.engine, "listen": args.listen, "port": args.port, "tls": context is not None},
+    )
+    web.run_app(app, host=args.listen, port=args.port, ssl_context=context, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Integration fixtures: private engine servers (factories: several at once) and real agents on loopback.
+
+Servers are session-scoped and stopped by PID at the end of the session; a server that cannot start
+makes its tests ERROR (never skip). Agents are the real aiohttp app on a free loopback port, one per test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import pytest
+from aiohttp import web
+
+from kubetrove.agent.client import AgentClient
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.registry import make_driver
+from kubetrove.agent.server import make_app
+from tests.integration.servers._proc import free_port
+from tests.integration.servers.mariadb import MariaDBServer, start_mariadb
+from tests.integration.servers.postgresql import PostgreSQLServer, start_postgresql, start_standby
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
+
+
+def _servers(start: Callable[..., S]) -> Iterator[Callable[..., S]]:
+    """A factory fixture's body: ``start`` per call, every server stopped by PID at teardown."""
+    started: list[S] = []
+
+    def make(*args: Any, **kwargs: Any) -> S:
+        server = start(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], MariaDBServer]]:
+    """Start a fresh MariaDB (unique server_id) per call; all are stopped at the end of the session."""
+    server_ids = itertools.count(1)
+    yield from _servers(lambda: start_mariadb(tmp_path_factory.mktemp("mariadb"), next(server_ids)))
+
+
+@pytest.fixture(scope="session")
+def mariadb(mariadb_factory: Callable[[], MariaDBServer]) -> MariaDBServer:
+    """One MariaDB shared by the tests that do not need a server of their own."""
+    return mariadb_factory()
+
+
+@pytest.fixture(scope="session")
+def postgresql_factory() -> Iterator[Callable[..., PostgreSQLServer]]:
+    """Start a fresh PostgreSQL 15 (or, given a server, a streaming standby of it) per call."""
+
+    def start(standby_of: PostgreSQLServer | None = None) -> PostgreSQLServer:
+        return start_postgresql() if standby_of is None else start_standby(standby_of)
+
+    yield from _servers(start)
+
+
+@pytest.fixture(scope="session")
+def postgresql(postgresql_factory: Callable[..., PostgreSQLServer]) -> PostgreSQLServer:
+    """One PostgreSQL shared by the tests that do not need a server of their own."""
+    return postgresql_factory()
+
+
+@dataclass(frozen=True)
+class RunningAgent:
+    """A real agent serving on loopback, and a client holding its token."""
+
+    url: str
+    token: str
+    client: AgentClient
+
+
+StartAgent = Callable[[str, EngineConfig], Awaitable[RunningAgent]]
+
+
+@pytest.fixture
+async def start_agent() -> AsyncIterator[StartAgent]:
+    """Start the real agent app for (engine, config) on a free loopback port; stopped after the test."""
+    runners: list[web.AppRunner] = []
+    clients: list[AgentClient] = []
+
+    async def start(engine: str, config: EngineConfig) -> RunningAgent:
+        token = secrets.token_urlsafe(24)
+        runner = web.AppRunner(make_app(make_driver(engine, config), token), access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+        client = AgentClient(url, token, timeout=60)
+        clients.append(client)
+        return RunningAgent(url, token, client)
+
+    yield start
+    for client in clients:
+        await client.close()
+    for runner in runners:
+        await runner.cleanup()
+
+
+from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, FerretDB, their agents)
+from tests.integration.conftest_backup import *  # noqa: E402, F403  (MinIO, backup API helpers)

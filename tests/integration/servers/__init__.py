@@ -1,0 +1,1 @@
+"""Engine servers the integration tier starts as private processes on loopback."""
