@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from kubetrove.clustering.decide import Action, Compare, Decision, decide
 from kubetrove.clustering.observe import DownClock, build_view, gather
 from kubetrove.clustering.ops import ClusterRecord, MemberOps, MemberUnreachable
-from kubetrove.clustering.snapshot import ClusterView
+from kubetrove.clustering.snapshot import ClusterView, Role
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ async def _configure(
     errant: tuple[str, ...],
 ) -> None:
     p = view.member(primary)
-    if p is not None and (p.read_only or p.role.value != PRIMARY):
+    if p is not None and (p.read_only or p.role is Role.REPLICA):
         await ops.promote(primary)
     await _repoint(primary, pods, ops)
     await record.label_roles(_roles(view, primary, errant))

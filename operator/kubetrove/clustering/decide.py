@@ -129,7 +129,9 @@ def _errant(view: ClusterView, primary: MemberView, compare: Compare) -> tuple[s
 
 
 def _bootstrap(view: ClusterView, compare: Compare) -> Decision:
-    writable = [m for m in view.members if _is_up(m) and m.role is Role.PRIMARY and not m.read_only]
+    # The agent reports a writable server with no connected replica as "standalone", so writability
+    # (not the role) is what marks a primary. A fresh cluster has several writable members: no adoption.
+    writable = [m for m in view.members if _is_up(m) and not m.read_only and m.role is not Role.REPLICA]
     if len(writable) == 1:
         # status.primary was lost (the CR was recreated) but one member acts as primary: adopt it.
         return Decision(State.BOOTSTRAP, Action.BOOTSTRAP, target=writable[0].pod, reasons=("adopting",))
@@ -190,7 +192,7 @@ def _primary_up(view: ClusterView, primary: MemberView, compare: Compare) -> Dec
     reasons = list(base.reasons)
     reasons += [f"{m.pod} is unreachable or unhealthy" for m in view.members if not _is_up(m)]
     reasons += [f"{pod} holds errant transactions; rebuild it" for pod in errant]
-    if primary.role is not Role.PRIMARY or primary.read_only or configure:
+    if primary.role is Role.REPLICA or primary.read_only or configure:
         return replace(
             base, state=State.DEGRADED, action=Action.CONFIGURE, configure=configure, reasons=tuple(reasons)
         )

@@ -216,3 +216,9 @@ def test_rank_is_deterministic_and_requires_domination() -> None:
     assert best is not None and best.pod == "db-1"
     best, why = rank([replica("db-0", pos="a,b"), replica("db-1", pos="c")], setcmp)
     assert best is None and "incomparable" in why
+
+
+def test_writable_primary_reported_standalone_is_healthy() -> None:
+    # MariaDB reports "standalone" for a primary whose replicas are momentarily disconnected.
+    standalone = MemberView("db-0", 0, True, True, Role.STANDALONE, False, "a,b,c")
+    assert decide(view(standalone, replica("db-1"), replica("db-2")), setcmp).state is State.HEALTHY
