@@ -1,0 +1,134 @@
+"""The MySQL-family strategy skeleton: one class, parameterised by a ``Flavor`` per engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from kubetrove.api.common import Engine
+from kubetrove.api.policies import BackupMethod
+from kubetrove.datastores import params
+from kubetrove.datastores._mysql_common.catalog import SIZES
+from kubetrove.datastores._mysql_common.config import render_mycnf
+from kubetrove.datastores.base import (
+    ConfigFile,
+    EngineContainer,
+    HAMode,
+    Ordering,
+    ParameterSpec,
+    Port,
+    VersionInfo,
+)
+
+# Credentials Secret key holding the root password (the engine image reads it on first start only).
+ROOT_PASSWORD_KEY = "root-password"  # noqa: S105 (a Secret key name)
+# server_id = SERVER_ID_BASE + StatefulSet ordinal: unique within a cluster, never 0 (a server with
+# server_id 0 refuses to replicate), and clear of the default 1 that an unconfigured server uses.
+SERVER_ID_BASE = 100
+CONFIG_FILE = ConfigFile(mount_dir="/etc/mysql/conf.d", file_name="kubetrove.cnf")
+PORTS = (Port("mysql", 3306),)
+DATA_DIR = "/var/lib/mysql"
+# uid/gid of the "mysql" user in both official images: docker-library/mysql creates it with
+# --uid 999 --gid 999; MariaDB/mariadb-docker with plain `useradd -r`, which on its Ubuntu base takes
+# the first system id, 999.
+MYSQL_UID = 999
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """What differs between MySQL and MariaDB on the operator side."""
+
+    engine: Engine
+    versions: Mapping[str, VersionInfo]
+    position_type: str
+    server_binary: str  # what the image entrypoint starts: mysqld / mariadbd
+    root_credential_env: str  # the image entrypoint's variable for the initial root password
+    fixed_settings: Sequence[tuple[str, str]]  # always rendered, never user-settable
+    parameters: Mapping[str, ParameterSpec]
+    backup_methods: Sequence[BackupMethod]
+    scratch_dirs: tuple[str, ...]  # writable emptyDirs (socket dir, tmpdir) with a read-only root fs
+    compare: Callable[[str, str], Ordering]  # the flavour's GTID algebra
+
+
+def server_id_command(server_binary: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(command, args) that start the image entrypoint with ``--server-id`` derived from the pod ordinal.
+
+    A StatefulSet pod's hostname is ``<statefulset>-<ordinal>``; ``${HOSTNAME##*-}`` is the ordinal.
+    Without a numeric suffix the script exits 1 (the pod crash-loops visibly) rather than guess an id.
+    """
+    script = "; ".join(
+        (
+            'ordinal="${HOSTNAME##*-}"',
+            'case "$ordinal" in ""|*[!0-9]*) '
+            'echo "kubetrove: no StatefulSet ordinal in $HOSTNAME" >&2; exit 1;; esac',
+            f'exec docker-entrypoint.sh "$@" --server-id="$(({SERVER_ID_BASE} + ordinal))"',
+        )
+    )
+    return ("sh", "-c", script, "kubetrove-entrypoint"), (server_binary,)
+
+
+class MySQLFamily:
+    """Operator-side strategy for a MySQL-family engine; stateless, one instance per flavour."""
+
+    ports: Sequence[Port] = PORTS
+    ha_mode = HAMode.OPERATOR_PRIMARY
+    config_file = CONFIG_FILE
+
+    def __init__(self, flavor: Flavor) -> None:
+        self._flavor = flavor
+
+    @property
+    def engine(self) -> Engine:
+        return self._flavor.engine
+
+    @property
+    def versions(self) -> Mapping[str, VersionInfo]:
+        return self._flavor.versions
+
+    @property
+    def position_type(self) -> str:
+        return self._flavor.position_type
+
+    @property
+    def parameters(self) -> Mapping[str, ParameterSpec]:
+        return self._flavor.parameters
+
+    @property
+    def backup_methods(self) -> Sequence[BackupMethod]:
+        return self._flavor.backup_methods
+
+    def container(self, version: str) -> EngineContainer:
+        """The official image's entrypoint, our conf.d file, and ``--server-id`` from the pod ordinal."""
+        command, args = server_id_command(self._flavor.server_binary)
+        return EngineContainer(
+            data_dir=DATA_DIR,
+            run_as_user=MYSQL_UID,
+            run_as_group=MYSQL_UID,
+            command=command,
+            args=args,
+            secret_env={self._flavor.root_credential_env: ROOT_PASSWORD_KEY},
+            admin_user="root",  # the agent logs in as root over the pod's loopback
+            admin_password_key=ROOT_PASSWORD_KEY,
+            read_only_root_filesystem=True,
+            scratch_dirs=self._flavor.scratch_dirs,
+        )
+
+    def render_config(self, parameters: Mapping[str, str]) -> str:
+        """``kubetrove.cnf`` for /etc/mysql/conf.d (both images' my.cnf include that directory)."""
+        return render_mycnf(str(self.engine), self._flavor.fixed_settings, parameters)
+
+    def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:
+        """One message per unknown name or bad value."""
+        return params.validate(self.engine, self.parameters, parameters, SIZES)
+
+    def validate_topology(self, replicas: int) -> list[str]:
+        """One primary plus up to 14 replicas (the API's own bound)."""
+        if 1 <= replicas <= 15:
+            return []
+        return [
+            f"replicas={replicas} for {self.engine}: expected between 1 and 15 (one primary and its replicas)"
+        ]
+
+    def compare_positions(self, a: str, b: str) -> Ordering:
+        """Compare GTID positions with the flavour's algebra (may answer INCOMPARABLE)."""
+        return self._flavor.compare(a, b)

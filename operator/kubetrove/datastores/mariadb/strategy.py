@@ -1,0 +1,103 @@
+"""MariaDB: 10.11, 11.4 and 11.8 (the long-term series).
+
+Differs from MySQL in: GTID positions ``domain-server-seq`` compared per domain (``gtid.py``),
+replication with ``MASTER_USE_GTID=slave_pos`` (agent), physical backups with mariadb-backup (shipped in
+the image), the image (Ubuntu based, ``mariadbd``, ``MARIADB_*`` variables), and some parameters.
+Manual: https://mariadb.com/kb/en/server-system-variables/
+"""
+
+from __future__ import annotations
+
+from kubetrove.api.common import Engine
+from kubetrove.api.policies import BackupMethod
+from kubetrove.datastores import params
+from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
+from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, KiB, MiB
+from kubetrove.datastores.base import Ordering, ParameterSpec, ParamType, VersionInfo
+from kubetrove.datastores.mariadb import gtid
+
+# Official images (MariaDB/mariadb-docker, "mariadb" on Docker Hub); patch tags pinned. MariaDB
+# supports in-place upgrades from an older long-term series to a newer one, one or more steps at once.
+VERSIONS = {
+    "10.11": VersionInfo("10.11", "mariadb:10.11.16", major="10.11"),
+    "11.4": VersionInfo("11.4", "mariadb:11.4.10", major="11.4", upgrade_from=("10.11",)),
+    "11.8": VersionInfo("11.8", "mariadb:11.8.6", major="11.8", upgrade_from=("10.11", "11.4")),
+}
+
+# Always on: a binary log on every member (any replica may be promoted), row events, replicas log what
+# they apply, and gtid_strict_mode so an out-of-order GTID stops replication instead of diverging.
+FIXED = (
+    ("skip_name_resolve", "ON"),
+    ("log_bin", "binlog"),
+    ("binlog_format", "ROW"),
+    ("log_slave_updates", "ON"),
+    ("relay_log", "relay-bin"),
+    ("gtid_strict_mode", "ON"),
+    # Lossless semi-sync (docs/clustering.md): a commit returns to its client only after a replica wrote
+    # it to its relay log (AFTER_SYNC: before the primary's own engine commit, so nobody reads a write a
+    # failover could lose). The timeout (ms, 1 day) is far above any failover: semi-sync must never fall
+    # back to asynchronous replication silently, which would let a failover drop acknowledged writes.
+    # Writes block instead while no replica acknowledges. The primary side (rpl_semi_sync_master_enabled)
+    # is switched on by the clustering loop when it promotes (a server starting with it on and no replica
+    # blocks every commit, a one-member cluster's forever). The replica side is on everywhere, which
+    # also makes a crashed primary's restart truncate binlog events it never committed.
+    ("rpl_semi_sync_slave_enabled", "ON"),
+    ("rpl_semi_sync_master_wait_point", "AFTER_SYNC"),
+    ("rpl_semi_sync_master_timeout", "86400000"),
+)
+
+OWN = (
+    # Dynamic since 10.9 (resized online), unlike MySQL where innodb_redo_log_capacity replaces it.
+    ParameterSpec(
+        "innodb_log_file_size", ParamType.SIZE, True, 1 * MiB, 512 * GiB, description="redo log size"
+    ),
+    ParameterSpec(
+        "innodb_log_buffer_size", ParamType.SIZE, False, 256 * KiB, 4 * GiB, description="redo log buffer"
+    ),
+    ParameterSpec(
+        "slave_parallel_threads", ParamType.INT, True, 0, 16383, description="applier threads on replicas"
+    ),
+    ParameterSpec(
+        "thread_handling",
+        ParamType.ENUM,
+        False,
+        allowed=("one-thread-per-connection", "pool-of-threads"),
+        description="connection threading model",
+    ),
+    ParameterSpec(
+        "aria_pagecache_buffer_size",
+        ParamType.SIZE,
+        False,
+        128 * KiB,
+        64 * GiB,
+        description="Aria page cache",
+    ),
+)
+
+
+def _compare(a: str, b: str) -> Ordering:
+    return gtid.compare(gtid.GtidPosition.parse(a), gtid.GtidPosition.parse(b))
+
+
+FLAVOR = Flavor(
+    engine=Engine.MARIADB,
+    versions=VERSIONS,
+    position_type="mariadb-gtid-pos",
+    server_binary="mariadbd",
+    root_credential_env="MARIADB_ROOT_PASSWORD",
+    fixed_settings=FIXED,
+    parameters=params.merged(COMMON, OWN),
+    backup_methods=(BackupMethod.PHYSICAL, BackupMethod.LOGICAL),
+    scratch_dirs=(
+        "/tmp",  # noqa: S108 (an emptyDir in the pod, not a shared /tmp)
+        "/run/mysqld",
+    ),
+    compare=_compare,
+)
+
+
+class MariaDB(MySQLFamily):
+    """The MariaDB strategy."""
+
+    def __init__(self) -> None:
+        super().__init__(FLAVOR)

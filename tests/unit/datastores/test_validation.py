@@ -1,0 +1,191 @@
+"""validate_spec: one literal message per problem, on the field it is about."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubetrove.api.specs import ClusterSpec, InstanceSpec
+from kubetrove.datastores.validation import Problem, validate_spec
+
+
+def cluster(**spec: Any) -> ClusterSpec:
+    body: dict[str, Any] = {"datastore": {"type": "mariadb", "version": "11.4"}, "replicas": 3}
+    body.update(spec)
+    return ClusterSpec.model_validate(body)
+
+
+def instance(**spec: Any) -> InstanceSpec:
+    body: dict[str, Any] = {"datastore": {"type": "postgresql", "version": "17"}}
+    body.update(spec)
+    return InstanceSpec.model_validate(body)
+
+
+def messages(problems: list[Problem]) -> list[str]:
+    return [str(p) for p in problems]
+
+
+def test_a_good_spec_has_no_problems() -> None:
+    spec = cluster(
+        storage={"size": "10Gi"},
+        databases=[{"name": "orders"}],
+        users=[{"name": "app", "grants": [{"database": "orders", "privileges": ["readWrite"]}]}],
+        parameters={"max_connections": "500"},
+        backup={"schedule": "0 3 * * *", "storage": {"pvc": {"claimName": "backups"}}},
+        primary="orders-2",
+    )
+    assert validate_spec(spec, None) == []
+    assert validate_spec(spec, spec) == []
+
+
+def test_unsupported_version_lists_the_supported_ones() -> None:
+    spec = cluster(datastore={"type": "mariadb", "version": "10.6"})
+    assert validate_spec(spec, None) == [
+        Problem("spec.datastore.version", "mariadb 10.6 is not supported (supported: 10.11, 11.4, 11.8)")
+    ]
+
+
+def test_parameters_one_problem_each_on_their_own_field() -> None:
+    spec = cluster(parameters={"max_connections": "abc", "nope": "1", "slow_query_log": "ON"})
+    problems = validate_spec(spec, None)
+    assert [p.field for p in problems] == ["spec.parameters.max_connections", "spec.parameters.nope"]
+    assert (
+        problems[0].message
+        == "parameter max_connections=abc for mariadb: expected an integer between 10 and 100000"
+    )
+    assert problems[1].message.startswith("parameter nope for mariadb: unknown parameter (supported: ")
+
+
+def test_storage_never_shrinks_and_keeps_its_class() -> None:
+    old = cluster(storage={"size": "10Gi", "storageClassName": "standard"})
+    new = cluster(storage={"size": "10G", "storageClassName": "fast"})
+    assert messages(validate_spec(new, old)) == [
+        "spec.storage.storageClassName: the storage class cannot change (standard -> fast): "
+        "it is fixed when the volumes are created",
+        "spec.storage.size: storage cannot shrink (10Gi -> 10G): volumes only grow",
+    ]
+    # Growing, and the same size spelt differently, are fine.
+    assert validate_spec(cluster(storage={"size": "10241Mi"}), cluster(storage={"size": "10Gi"})) == []
+    assert validate_spec(cluster(storage={"size": "10240Mi"}), cluster(storage={"size": "10Gi"})) == []
+
+
+def test_storage_size_must_be_a_positive_quantity() -> None:
+    # The CRD pattern lets a fractional exponent through; apimachinery's parser (and ours) refuses it.
+    assert messages(validate_spec(instance(storage={"size": "1e1.5"}), None)) == [
+        "spec.storage.size: 1e1.5 is not a Kubernetes quantity (e.g. 10Gi, 500M)"
+    ]
+    assert messages(validate_spec(instance(storage={"size": "0"}), None)) == [
+        "spec.storage.size: 0 must be a positive size"
+    ]
+
+
+def test_engine_never_changes() -> None:
+    old = instance(datastore={"type": "mysql", "version": "8.4"})
+    assert messages(validate_spec(instance(), old)) == [
+        "spec.datastore.type: the engine cannot change (mysql -> postgresql): "
+        "create a new resource and restore a logical backup into it"
+    ]
+
+
+def test_version_changes_follow_the_upgrade_paths() -> None:
+    def change(engine: str, old: str, new: str) -> list[str]:
+        before = instance(datastore={"type": engine, "version": old})
+        return messages(validate_spec(instance(datastore={"type": engine, "version": new}), before))
+
+    assert change("mariadb", "10.11", "11.8") == []
+    assert change("mysql", "8.4", "9.7") == []
+    assert change("mongodb", "7.0", "8.0") == []
+    assert change("cassandra", "4.1", "5.0") == []
+    assert change("mariadb", "11.4", "10.11") == [
+        "spec.datastore.version: mariadb cannot be downgraded in place (11.4 -> 10.11)"
+    ]
+    assert change("postgresql", "16", "17") == [
+        "spec.datastore.version: postgresql 16 -> 17 is not an in-place upgrade path (to 17 from: none); "
+        "restore a logical backup into a new resource instead"
+    ]
+
+
+def test_replicas_must_fit_the_topology() -> None:
+    spec = cluster(datastore={"type": "mongodb", "version": "8.0"}, replicas=4)
+    assert messages(validate_spec(spec, None)) == [
+        "spec.replicas: replicas=4 for mongodb: expected 1, 3, 5 or 7 "
+        "(a replica set needs an odd number of voting members to elect a primary; at most 7 vote)"
+    ]
+    assert validate_spec(cluster(datastore={"type": "cassandra", "version": "5.0"}, replicas=4), None) == []
+
+
+def test_grants_need_declared_databases_and_names_are_unique() -> None:
+    spec = cluster(
+        databases=[{"name": "orders"}, {"name": "orders"}],
+        users=[
+            {"name": "app", "grants": [{"database": "billing", "privileges": ["read"]}]},
+            {"name": "app"},
+        ],
+    )
+    assert messages(validate_spec(spec, None)) == [
+        "spec.databases[1].name: database orders is listed more than once",
+        "spec.users[0].grants[0].database: "
+        "user app is granted on database billing, which is not in spec.databases",
+        "spec.users[1].name: user app is listed more than once",
+    ]
+
+
+def test_backup_policy() -> None:
+    spec = cluster(backup={"schedule": "0 3 * *", "method": "logical"})
+    assert messages(validate_spec(spec, None)) == [
+        "spec.backup.schedule: '0 3 * *' is not a cron expression "
+        "(five fields: minute hour day-of-month month day-of-week, or a macro such as @daily)",
+        "spec.backup.storage: backup.schedule is set but backup.storage is not: name a target (s3 or pvc)",
+    ]
+    pvc = {"pvc": {"claimName": "b"}}
+    assert validate_spec(cluster(backup={"schedule": "@daily", "storage": pvc}), None) == []
+    # Six fields (seconds) are croniter's extension, not a CronJob schedule.
+    assert [p.field for p in validate_spec(cluster(backup={"schedule": "0 0 3 * * *"}), None)] == [
+        "spec.backup.schedule",
+        "spec.backup.storage",
+    ]
+
+
+def test_backup_method_must_be_one_the_engine_has() -> None:
+    spec = cluster(datastore={"type": "mongodb", "version": "8.0"}, backup={"method": "physical"})
+    assert messages(validate_spec(spec, None)) == [
+        "spec.backup.method: backup method physical is not available for mongodb (available: auto, logical)"
+    ]
+
+
+def test_restore_from_is_creation_only() -> None:
+    old = cluster()
+    new = cluster(restoreFrom={"backup": "orders-20261120"})
+    assert validate_spec(new, None) == []
+    assert messages(validate_spec(new, old)) == [
+        "spec.restoreFrom: restoreFrom applies only when the resource is created; "
+        "it cannot be added or changed afterwards"
+    ]
+
+
+def test_switchover_target() -> None:
+    assert messages(validate_spec(cluster(primary="orders-3"), None)) == [
+        "spec.primary: orders-3 is not a member: expected <name>-<ordinal> with an ordinal below 3"
+    ]
+    spec = cluster(datastore={"type": "cassandra", "version": "5.0"}, primary="ring-0")
+    assert messages(validate_spec(spec, None)) == [
+        "spec.primary: cassandra chooses its primary itself (or has none): spec.primary must be unset"
+    ]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    old = cluster(storage={"size": "10Gi"})
+    spec = cluster(
+        datastore={"type": "mariadb", "version": "11.4"},
+        replicas=3,
+        storage={"size": "5Gi"},
+        parameters={"wait_timeout": "0"},
+        users=[{"name": "app", "grants": [{"database": "x", "privileges": ["read"]}]}],
+        backup={"schedule": "nightly"},
+    )
+    assert [p.field for p in validate_spec(spec, old)] == [
+        "spec.parameters.wait_timeout",
+        "spec.storage.size",
+        "spec.users[0].grants[0].database",
+        "spec.backup.schedule",
+        "spec.backup.storage",
+    ]
