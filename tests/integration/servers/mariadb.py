@@ -32,6 +32,7 @@ class MariaDBServer:
     server_id: int
     password: str
     proc: subprocess.Popen[bytes] = field(repr=False)
+    extra: tuple[str, ...] = ()  # options beyond the defaults (semi-sync), kept for restart_mariadb
 
     @property
     def log(self) -> Path:
@@ -69,7 +70,18 @@ class MariaDBServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start_mariadb(base: Path, server_id: int = 1) -> MariaDBServer:
+# Lossless semi-sync (docs/clustering.md): a commit returns only after a replica received it (AFTER_SYNC),
+# and the wait never times out into asynchronous replication (1 day). The primary's half is switched
+# on by the clustering loop when it promotes (AgentOps ``on_promote``): a server starting with it on and
+# no replica yet blocks every commit, its own set-up included.
+SEMI_SYNC = (
+    "--rpl-semi-sync-slave-enabled=ON",
+    "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+    "--rpl-semi-sync-master-timeout=86400000",
+)
+
+
+def start_mariadb(base: Path, server_id: int = 1, *, semi_sync: bool = False) -> MariaDBServer:
     """Initialize a datadir under ``base`` and start mariadbd on a free port; raise if it cannot."""
     for binary in ("mariadb-install-db", "mariadbd"):
         if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
@@ -91,28 +103,8 @@ def start_mariadb(base: Path, server_id: int = 1) -> MariaDBServer:
     port = free_port()
     socket = base / "s.sock"
     log = base / "error.log"
-    proc = subprocess.Popen(
-        [
-            "/usr/sbin/mariadbd",
-            "--no-defaults",
-            f"--datadir={data}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            f"--socket={socket}",
-            "--user=root",
-            f"--pid-file={base / 'mariadbd.pid'}",
-            f"--log-error={log}",
-            "--skip-name-resolve",
-            f"--server-id={server_id}",
-            f"--log-bin={base / 'binlog'}",
-            "--log-slave-updates",
-            "--gtid-strict-mode=1",
-            "--innodb-buffer-pool-size=32M",
-            "--performance-schema=OFF",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    extra = SEMI_SYNC if semi_sync else ()
+    proc = _launch(base, port, server_id, extra)
     try:
         wait_for_port(proc, port, 60, log)
         password = secrets.token_urlsafe(12)
@@ -128,4 +120,42 @@ def start_mariadb(base: Path, server_id: int = 1) -> MariaDBServer:
     except BaseException:
         stop(proc)
         raise RuntimeError(f"mariadbd failed to start:\n{tail(log)}") from None
-    return MariaDBServer(base=base, port=port, server_id=server_id, password=password, proc=proc)
+    return MariaDBServer(
+        base=base, port=port, server_id=server_id, password=password, proc=proc, extra=extra
+    )
+
+
+def restart_mariadb(server: MariaDBServer) -> None:
+    """Start ``server`` again on its datadir and port (after it was stopped or SIGKILLed)."""
+    server.proc = _launch(server.base, server.port, server.server_id, server.extra)
+    try:
+        wait_for_port(server.proc, server.port, 120, server.log)
+    except BaseException:
+        stop(server.proc)
+        raise
+
+
+def _launch(base: Path, port: int, server_id: int, extra: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            "/usr/sbin/mariadbd",
+            "--no-defaults",
+            f"--datadir={base / 'data'}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={base / 's.sock'}",
+            "--user=root",
+            f"--pid-file={base / 'mariadbd.pid'}",
+            f"--log-error={base / 'error.log'}",
+            "--skip-name-resolve",
+            f"--server-id={server_id}",
+            f"--log-bin={base / 'binlog'}",
+            "--log-slave-updates",
+            "--gtid-strict-mode=1",
+            "--innodb-buffer-pool-size=32M",
+            "--performance-schema=OFF",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from kubetrove.agent.engines.config import EngineConfig
-from tests.integration.servers._proc import free_port, tail, wait_for_port
+from tests.integration.servers._proc import free_port, stop, tail, wait_for_port
 
 ADMIN = "kubetrove"
 BIN = Path("/usr/lib/postgresql/15/bin")
@@ -36,6 +36,7 @@ class PostgreSQLServer:
     port: int
     password: str
     proc: subprocess.Popen[bytes] = field(repr=False)
+    settings: tuple[str, ...] = ()  # extra ``name=value`` server settings, kept for restart_postgresql
 
     @property
     def data(self) -> Path:
@@ -83,7 +84,7 @@ def _as_postgres(args: list[str]) -> None:
     subprocess.run(args, check=True, capture_output=True, user="postgres", group="postgres", extra_groups=[])
 
 
-def start_postgresql() -> PostgreSQLServer:
+def start_postgresql(settings: tuple[str, ...] = ()) -> PostgreSQLServer:
     """initdb a fresh cluster and start it on a free port; raise if it cannot."""
     if not (BIN / "postgres").exists():
         raise RuntimeError(f"{BIN}/postgres not found: run hack/setup.sh (apt-get install postgresql)")
@@ -101,10 +102,10 @@ def start_postgresql() -> PostgreSQLServer:
         ]
     )
     pwfile.unlink()
-    return _launch(base, password)
+    return _launch(base, password, settings=settings)
 
 
-def start_standby(primary: PostgreSQLServer) -> PostgreSQLServer:
+def start_standby(primary: PostgreSQLServer, settings: tuple[str, ...] = ()) -> PostgreSQLServer:
     """A streaming standby of ``primary``: pg_basebackup -R (standby.signal, primary_conninfo), started."""
     base = Path(tempfile.mkdtemp(prefix="kt-pg-"))
     shutil.chown(base, "postgres", "postgres")
@@ -120,14 +121,30 @@ def start_standby(primary: PostgreSQLServer) -> PostgreSQLServer:
         extra_groups=[],
         env={**os.environ, "PGPASSWORD": primary.password},
     )
-    return _launch(base, primary.password)
+    return _launch(base, primary.password, settings=settings)
 
 
-def _launch(base: Path, password: str) -> PostgreSQLServer:
+def restart_postgresql(server: PostgreSQLServer) -> None:
+    """Start ``server`` again on its datadir and port (after it was stopped or SIGKILLed)."""
+    deadline = time.monotonic() + 60
+    while True:  # after a SIGKILL the old postmaster's children may hold the shared memory a moment
+        try:
+            server.proc = _launch(server.base, server.password, server.port, server.settings).proc
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _launch(
+    base: Path, password: str, port: int | None = None, settings: tuple[str, ...] = ()
+) -> PostgreSQLServer:
     data = base / "data"
-    port = free_port()
+    restarting = port is not None
+    port = port or free_port()
     log = base / "postgres.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:  # appended: a restart keeps the earlier log
         shutil.chown(log, "postgres", "postgres")
         proc = subprocess.Popen(
             [
@@ -141,6 +158,7 @@ def _launch(base: Path, password: str) -> PostgreSQLServer:
                     "max_connections=40",
                 ),
                 *("-c", "wal_level=replica", "-c", "max_wal_senders=5"),
+                *(arg for setting in settings for arg in ("-c", setting)),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -148,7 +166,7 @@ def _launch(base: Path, password: str) -> PostgreSQLServer:
             group="postgres",
             extra_groups=[],
         )
-    server = PostgreSQLServer(base=base, port=port, password=password, proc=proc)
+    server = PostgreSQLServer(base=base, port=port, password=password, proc=proc, settings=settings)
     try:
         wait_for_port(proc, port, 60, log)
         deadline = time.monotonic() + 60
@@ -162,6 +180,9 @@ def _launch(base: Path, password: str) -> PostgreSQLServer:
                 time.sleep(0.2)
     except BaseException:
         logged = tail(log)
-        server.stop()
+        if restarting:  # keep the datadir: the caller retries
+            stop(proc)
+        else:
+            server.stop()
         raise RuntimeError(f"postgres failed to start:\n{logged}") from None
     return server

@@ -1,0 +1,350 @@
+"""Apache Cassandra driver (cassandra-driver): keyspaces, roles and permissions over CQL.
+
+Cassandra has no primary: every node is a ``member``, there is no replication position, and the
+replication routes answer 501. Databases are keyspaces; users are login roles
+(https://cassandra.apache.org/doc/5.0/cassandra/developing/cql/security.html), which needs
+``authenticator: PasswordAuthenticator`` and ``authorizer: CassandraAuthorizer`` in cassandra.yaml.
+
+Invariants:
+- Identifiers arrive validated by ``agent.names`` and are ALWAYS double-quoted here (quoting keeps
+  their case); values (passwords, replication maps) are bound as parameters, never formatted in.
+- The agent connects to its own node only (whitelist policy): it manages that node's view.
+- Superuser roles are never altered or dropped through the API (the agent's own login is one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from kubetrove.agent.engines.base import (
+    BadRequest,
+    Conflict,
+    DriverError,
+    EngineUnavailable,
+    NotFound,
+    Unsupported,
+)
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status
+
+DEFAULT_PORT = 9042
+PROTOCOL_VERSION = 5  # native protocol v5: Cassandra 4.0+; fixed so the driver does not probe and warn
+# Keyspaces Cassandra creates itself (4.0-5.0; 5.1 adds system_cluster_metadata); never listed or touched.
+SYSTEM_KEYSPACES = frozenset(
+    {
+        "system",
+        "system_auth",
+        "system_schema",
+        "system_distributed",
+        "system_traces",
+        "system_cluster_metadata",
+    }
+)
+# Portable grants -> keyspace permissions. ``None`` is ALL PERMISSIONS (whatever the server version
+# defines for a keyspace: CREATE, ALTER, DROP, SELECT, MODIFY, AUTHORIZE, and 5.0's UNMASK, SELECT_MASKED).
+PERMISSIONS: Mapping[Privilege, frozenset[str] | None] = {
+    Privilege.READ: frozenset({"SELECT"}),
+    Privilege.READ_WRITE: frozenset({"SELECT", "MODIFY"}),
+    Privilege.ADMIN: None,
+}
+_PERMISSION_NAME = re.compile(r"[A-Z_]+")  # as stored in system_auth.role_permissions
+_RATE_LIMITED = re.compile(r"can only be changed every (\d+)ms")  # CassandraRoleManager, 5.0
+
+
+def quote(identifier: str) -> str:
+    """CQL double-quoted identifier (embedded quotes doubled): case-preserving and inert."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def resource_cql(resource: str) -> str:
+    """Translate a stored resource name ("data/ks/tbl", "roles/r", ...) into its CQL form for REVOKE."""
+    kind, *parts = resource.split("/")
+    if kind == "data":
+        return {0: "ALL KEYSPACES", 1: "KEYSPACE {}", 2: "TABLE {}.{}"}[len(parts)].format(*map(quote, parts))
+    if kind == "roles":
+        return f"ROLE {quote(parts[0])}" if parts else "ALL ROLES"
+    if kind == "functions" and len(parts) < 2:
+        return f"ALL FUNCTIONS IN KEYSPACE {quote(parts[0])}" if parts else "ALL FUNCTIONS"
+    # Single functions ("functions/ks/f[argtypes]") and MBeans are never granted by the agent.
+    raise Conflict(f"a grant on {resource!r} exists that the agent does not manage; revoke it by hand")
+
+
+def wanted_permissions(grants: list[Grant]) -> dict[str, frozenset[str] | None]:
+    """Stored resource name ("data/<keyspace>") -> permissions the grants ask for (None: ALL PERMISSIONS)."""
+    wanted: dict[str, frozenset[str] | None] = {}
+    for grant in grants:
+        resource = f"data/{grant.database}"
+        for privilege in grant.privileges:
+            perms, prev = PERMISSIONS[privilege], wanted.get(resource, frozenset())
+            wanted[resource] = None if perms is None or prev is None else prev | perms
+    return wanted
+
+
+def permission_statements(
+    role: str, current: Mapping[str, frozenset[str]], wanted: Mapping[str, frozenset[str] | None]
+) -> list[str]:
+    """GRANT/REVOKE statements that turn ``current`` into exactly ``wanted`` (revokes first).
+
+    Nothing is emitted when they already match, except admin's idempotent GRANT ALL. Single
+    permissions are revoked (not ALL then re-granted) so a client never sees a gap in what stays.
+    """
+    target, revokes, grants = quote(role), [], []
+    for resource, perms in sorted(current.items()):
+        keep = wanted.get(resource, frozenset())
+        if resource not in wanted:
+            revokes.append(f"REVOKE ALL PERMISSIONS ON {resource_cql(resource)} FROM {target}")
+        elif keep is not None:
+            for perm in sorted(perms - keep):
+                if not _PERMISSION_NAME.fullmatch(perm):
+                    raise Conflict(f"unexpected permission {perm!r} on {resource!r}")
+                revokes.append(f"REVOKE {perm} ON {resource_cql(resource)} FROM {target}")
+    for resource, keep in sorted(wanted.items()):
+        if keep is None:
+            grants.append(f"GRANT ALL PERMISSIONS ON {resource_cql(resource)} TO {target}")
+        else:
+            grants += [
+                f"GRANT {perm} ON {resource_cql(resource)} TO {target}"
+                for perm in sorted(keep - current.get(resource, frozenset()))
+            ]
+    return revokes + grants
+
+
+def _password_matches(password: str, salted_hash: str | None) -> bool:
+    """True if ``password`` hashes to the role's stored bcrypt hash (Cassandra uses jBCrypt, $2a$)."""
+    import bcrypt
+
+    if not salted_hash:
+        return False
+    try:
+        return bcrypt.checkpw(password.encode(), salted_hash.encode())
+    except ValueError:  # not a bcrypt hash (another authenticator's format): treat as different
+        return False
+
+
+class CassandraDriver:
+    """EngineDriver for one Cassandra node (see the module docstring for the mapping)."""
+
+    engine = "cassandra"
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+        # With options["datacenter"] keyspaces use NetworkTopologyStrategy in that DC (multi-DC-ready
+        # clusters, GossipingPropertyFileSnitch); without it SimpleStrategy (one DC, SimpleSnitch).
+        self._datacenter = config.options.get("datacenter")
+        self._lock = threading.Lock()
+        self._cluster: Any = None
+        self._session: Any = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import WhiteListRoundRobinPolicy
+
+        with self._lock:
+            if self._session is None:
+                host = self._config.host
+                profile = ExecutionProfile(
+                    load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+                    request_timeout=max(self._config.connect_timeout, 10.0),
+                )
+                cluster = Cluster(
+                    [host],
+                    port=self._config.port or DEFAULT_PORT,
+                    auth_provider=PlainTextAuthProvider(self._config.user, self._config.password),
+                    protocol_version=PROTOCOL_VERSION,
+                    execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                    connect_timeout=self._config.connect_timeout,
+                )
+                try:
+                    self._session = cluster.connect()
+                except Exception:
+                    cluster.shutdown()
+                    raise
+                self._cluster = cluster
+            return self._session
+
+    def close(self) -> None:
+        """Shut the driver's connection pool down (threads included)."""
+        with self._lock:
+            if self._cluster is not None:
+                self._cluster.shutdown()
+            self._cluster = self._session = None
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Map cassandra-driver exceptions to the agent's errors (one place)."""
+        from cassandra import AuthenticationFailed, InvalidRequest, OperationTimedOut, Unavailable
+        from cassandra.cluster import NoHostAvailable
+
+        try:
+            yield
+        except DriverError:
+            raise
+        except (NoHostAvailable, OperationTimedOut, Unavailable, AuthenticationFailed, OSError) as exc:
+            raise EngineUnavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
+        except InvalidRequest as exc:
+            raise BadRequest(f"cassandra refused the request: {exc}") from exc
+
+    def _rows(self, cql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._errors():
+            return list(self._connect().execute(cql, params))
+
+    # -- status -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise EngineUnavailable unless the node answers a local query."""
+        self._rows("SELECT key FROM system.local")
+
+    def status(self) -> Status:
+        """Version and bootstrap state of this node; role ``member``, no position (no primary)."""
+        local = self._rows("SELECT release_version, bootstrapped FROM system.local")[0]
+        clients = self._rows("SELECT count(*) FROM system_views.clients")[0]
+        return Status(
+            engine=self.engine,
+            version=local.release_version,
+            role=Role.MEMBER,
+            read_only=False,
+            healthy=local.bootstrapped == "COMPLETED",
+            connections=int(clients[0]),
+        )
+
+    # -- keyspaces --------------------------------------------------------------------------
+
+    def list_databases(self) -> list[str]:
+        """User keyspaces, sorted."""
+        rows = self._rows("SELECT keyspace_name FROM system_schema.keyspaces")
+        return sorted(r.keyspace_name for r in rows if r.keyspace_name not in SYSTEM_KEYSPACES)
+
+    def replication(self, replication_factor: int) -> dict[str, str]:
+        """The replication map a keyspace gets for this factor (SimpleStrategy or NetworkTopologyStrategy)."""
+        if self._datacenter:
+            return {"class": "NetworkTopologyStrategy", self._datacenter: str(replication_factor)}
+        return {"class": "SimpleStrategy", "replication_factor": str(replication_factor)}
+
+    def _current_replication(self, name: str) -> dict[str, str] | None:
+        rows = self._rows("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (name,))
+        if not rows:
+            return None
+        current = dict(rows[0].replication)
+        current["class"] = current["class"].rsplit(".", 1)[-1]  # stored fully qualified
+        return current
+
+    def ensure_database(self, name: str, replication_factor: int) -> bool:
+        """Create the keyspace, or ALTER its replication to the requested one; True if created.
+
+        After an ALTER that raises the factor, data reaches the new replicas only by ``nodetool repair``.
+        """
+        wanted = self.replication(replication_factor)
+        current = self._current_replication(name)
+        if current == wanted:
+            return False
+        verb = "CREATE KEYSPACE IF NOT EXISTS" if current is None else "ALTER KEYSPACE"
+        self._rows(f"{verb} {quote(name)} WITH replication = %s", (wanted,))
+        return current is None
+
+    def drop_database(self, name: str) -> None:
+        """Drop the keyspace (and its data); NotFound if missing."""
+        if self._current_replication(name) is None:
+            raise NotFound(f"keyspace {name!r} does not exist")
+        self._rows(f"DROP KEYSPACE IF EXISTS {quote(name)}")
+
+    # -- roles ------------------------------------------------------------------------------
+
+    def _role(self, name: str) -> Any:
+        rows = self._rows(
+            "SELECT role, is_superuser, salted_hash FROM system_auth.roles WHERE role = %s", (name,)
+        )
+        if rows and rows[0].is_superuser:
+            raise Conflict(f"role {name!r} is a superuser; the agent does not manage superusers")
+        return rows[0] if rows else None
+
+    def ensure_user(self, name: str, password: str, grants: list[Grant]) -> bool:
+        """Create or alter a login role, then make its keyspace permissions exactly ``grants``.
+
+        The password is changed only when the stored bcrypt hash does not match it: Cassandra 5.0
+        refuses a second password change of one role within 5 s (CassandraRoleManager rate limit,
+        creation included), which would make a repeated PUT fail. A real change inside that window
+        waits it out once (the PUT then takes up to ~5 s) instead of failing.
+        """
+        role = self._role(name)
+        if role is None:
+            self._rows(
+                f"CREATE ROLE IF NOT EXISTS {quote(name)} WITH PASSWORD = %s AND LOGIN = true", (password,)
+            )
+        elif not _password_matches(password, role.salted_hash):
+            self._alter_password(name, password)
+        else:
+            self._rows(f"ALTER ROLE {quote(name)} WITH LOGIN = true")
+        self._set_permissions(name, grants)
+        return role is None
+
+    def _alter_password(self, name: str, password: str) -> None:
+        cql = f"ALTER ROLE {quote(name)} WITH PASSWORD = %s AND LOGIN = true"
+        try:
+            self._rows(cql, (password,))
+        except EngineUnavailable as exc:
+            limited = _RATE_LIMITED.search(str(exc))
+            if limited is None:
+                raise
+            time.sleep(int(limited.group(1)) / 1000 + 0.2)
+            self._rows(cql, (password,))
+
+    def _set_permissions(self, role: str, grants: list[Grant]) -> None:
+        rows = self._rows(
+            "SELECT resource, permissions FROM system_auth.role_permissions WHERE role = %s", (role,)
+        )
+        current = {r.resource: frozenset(r.permissions or ()) for r in rows}
+        for cql in permission_statements(role, current, wanted_permissions(grants)):
+            self._rows(cql)
+
+    def drop_user(self, name: str) -> None:
+        """Drop the role (its permissions go with it); NotFound if missing."""
+        if self._role(name) is None:
+            raise NotFound(f"role {name!r} does not exist")
+        self._rows(f"DROP ROLE IF EXISTS {quote(name)}")
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def apply_parameters(self, parameters: Mapping[str, str]) -> ParametersReply:
+        """Report every change as needing a restart: Cassandra 5.0 has no CQL way to set one live.
+
+        ``system_views.settings`` is read-only ("Modification is not supported", checked on 5.0.9);
+        the live setters are JMX/nodetool only. A value that already matches the live setting is
+        reported as applied, so the PUT after the restart converges.
+        """
+        rows = self._rows("SELECT name, value FROM system_views.settings")
+        live = {r.name: r.value for r in rows}
+        applied = sorted(k for k, v in parameters.items() if live.get(k) == v)
+        return ParametersReply(applied=applied, needs_restart=sorted(set(parameters) - set(applied)))
+
+    # -- replication: none (no primary) ------------------------------------------------------
+
+    def _no_primary(self) -> Unsupported:
+        return Unsupported("cassandra has no primary: every node takes writes; replication is per keyspace")
+
+    def set_source(self, host: str, port: int, user: str, password: str) -> None:
+        """Unsupported: no primary/replica roles in Cassandra."""
+        raise self._no_primary()
+
+    def stop_replication(self) -> None:
+        """Unsupported: no primary/replica roles in Cassandra."""
+        raise self._no_primary()
+
+    def promote(self) -> None:
+        """Unsupported: no primary/replica roles in Cassandra."""
+        raise self._no_primary()
+
+    def fence(self) -> None:
+        """Unsupported: Cassandra has no read-only switch reachable over CQL."""
+        raise self._no_primary()
+
+    def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
+        """Unsupported: Cassandra has no replication position."""
+        raise self._no_primary()

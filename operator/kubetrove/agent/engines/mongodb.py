@@ -1,0 +1,322 @@
+"""MongoDB driver (pymongo): databases, users with built-in roles, replica-set status and step-down.
+
+MongoDB elects its own primary (https://www.mongodb.com/docs/manual/core/replica-set-elections/), so
+the agent observes and nudges rather than wires replication:
+
+- ``status``: ``hello`` + ``replSetGetStatus``; position is this member's applied optime as
+  ``"<ts.time>:<ts.inc>"`` (the oplog Timestamp), lag is the primary's optimeDate minus ours.
+- ``set_source`` / ``stop_replication``: 501. Membership is the replica-set config (replSetReconfig),
+  one document for the whole set, not a per-member source.
+- ``promote``: ``replSetStepUp`` (this secondary calls an election; a no-op on the primary).
+- ``fence``: ``replSetStepDown``: the primary becomes a secondary and refuses writes, and will not
+  stand for election for ``FENCE_SECONDS``. Not ``fsyncLock``: that makes writes *wait* (not fail)
+  and is meant for backups. A standalone has no read-only switch: 501.
+- Databases exist only while they hold a collection, so ``ensure_database`` creates the marker
+  collection ``_kubetrove`` (empty) and ``replication_factor`` is ignored (the set replicates all).
+- Users live in ``admin``; grants map to built-in roles per database (read, readWrite, dbOwner) and
+  ``updateUser`` replaces the role list, so a PUT leaves exactly the requested roles.
+
+Invariants: every command is a dict whose first key is the command name; names arrive validated by
+``agent.names``; the agent never alters its own login or a user holding a role on ``admin``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from kubetrove.agent.engines.base import (
+    BadRequest,
+    Conflict,
+    DriverError,
+    EngineUnavailable,
+    NotFound,
+    Unsupported,
+)
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status
+
+DEFAULT_PORT = 27017
+SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
+MARKER_COLLECTION = "_kubetrove"
+FENCE_SECONDS = 60
+ROLES: Mapping[Privilege, str] = {
+    Privilege.READ: "read",
+    Privilege.READ_WRITE: "readWrite",
+    Privilege.ADMIN: "dbOwner",
+}
+# Server error codes (https://www.mongodb.com/docs/manual/reference/error-codes/).
+USER_NOT_FOUND, NAMESPACE_EXISTS, NOT_YET_INITIALIZED, NOT_WRITABLE_PRIMARY = 11, 48, 94, 10107
+COMMAND_NOT_FOUND, NOT_IMPLEMENTED = 59, 238  # Mongo-wire servers (FerretDB) that lack a command
+
+Document = Mapping[str, Any]
+
+
+class CommandFailed(DriverError):
+    """The server refused a command; ``mongo_code`` is its error code (or None)."""
+
+    def __init__(self, message: str, mongo_code: int | None) -> None:
+        super().__init__(message)
+        self.mongo_code = mongo_code
+
+
+def format_position(ts: Any) -> str:
+    """An oplog ``bson.Timestamp`` as the agent's position string ``"<time>:<inc>"``."""
+    return f"{ts.time}:{ts.inc}"
+
+
+def parse_position(position: str) -> tuple[int, int]:
+    """``"<time>:<inc>"`` -> a tuple that orders like the oplog; BadRequest if malformed."""
+    seconds, sep, inc = position.partition(":")
+    if not (sep and seconds.isdigit() and inc.isdigit()):
+        raise BadRequest(f"a MongoDB position is '<seconds>:<increment>', not {position!r}")
+    return int(seconds), int(inc)
+
+
+def replica_set_status(hello: Document, rs: Document) -> dict[str, Any]:
+    """Status fields from a member's ``hello`` and ``replSetGetStatus`` replies (pure; unit-tested)."""
+    members = rs.get("members", [])
+    me: Document = next((m for m in members if m.get("self")), {})
+    primary = next((m for m in members if m.get("stateStr") == "PRIMARY"), None)
+    writable = bool(hello.get("isWritablePrimary", hello.get("ismaster")))
+    role = Role.PRIMARY if writable else Role.REPLICA if hello.get("secondary") else Role.UNKNOWN
+    lag: float | None = None
+    if role is Role.PRIMARY:
+        lag = 0.0
+    elif primary is not None and me:
+        lag = max(0.0, _seconds_between(me.get("optimeDate"), primary.get("optimeDate")))
+    source = me.get("syncSourceHost") or None
+    return {
+        "role": role,
+        "read_only": not writable,
+        "healthy": me.get("health", 1) == 1 and me.get("stateStr") in ("PRIMARY", "SECONDARY"),
+        "position": format_position(me["optime"]["ts"]) if me.get("optime") else None,
+        "lag_seconds": lag,
+        "source_host": source,
+        "replication_running": role is Role.REPLICA and source is not None,
+    }
+
+
+def _seconds_between(older: datetime | None, newer: datetime | None) -> float:
+    if older is None or newer is None:
+        return 0.0
+    return (newer - older).total_seconds()
+
+
+def parameter_value(text: str) -> bool | int | float | str:
+    """The API carries strings; setParameter wants the parameter's BSON type."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+class MongoDBDriver:
+    """EngineDriver for one mongod (or a Mongo-wire server such as FerretDB)."""
+
+    engine = "mongodb"
+
+    def __init__(self, config: EngineConfig, client: Any = None) -> None:
+        self._config = config
+        self._client = client  # injected by unit tests; built lazily otherwise
+        self._lock = threading.Lock()  # routes call drivers from several threads
+
+    def _connect(self) -> Any:
+        with self._lock:
+            return self._client or self._new_client()
+
+    def _new_client(self) -> Any:
+        from pymongo import MongoClient
+
+        timeout_ms = int(self._config.connect_timeout * 1000)
+        self._client = MongoClient(
+            self._config.host,
+            self._config.port or DEFAULT_PORT,
+            directConnection=True,  # this member, primary or not; never follow the set elsewhere
+            authSource="admin",
+            connectTimeoutMS=timeout_ms,
+            serverSelectionTimeoutMS=timeout_ms,
+            appname="kubetrove-agent",
+            username=self._config.user or None,
+            password=self._config.password or None,
+        )
+        return self._client
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def command(self, db: str, cmd: Document) -> Any:
+        """Run one command on ``db``, mapping pymongo errors to the agent's (the only call site)."""
+        from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+
+        try:
+            return self._connect()[db].command(dict(cmd))
+        except ConnectionFailure as exc:  # AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout
+            raise EngineUnavailable(f"mongodb: {type(exc).__name__}: {exc}") from exc
+        except OperationFailure as exc:
+            if exc.code == USER_NOT_FOUND:
+                raise NotFound(str(exc)) from exc
+            if exc.code in (COMMAND_NOT_FOUND, NOT_IMPLEMENTED):
+                raise Unsupported(f"this server does not implement {next(iter(cmd))!r}: {exc}") from exc
+            raise CommandFailed(f"mongodb refused {next(iter(cmd))!r}: {exc}", exc.code) from exc
+        except PyMongoError as exc:
+            raise DriverError(f"mongodb: {type(exc).__name__}: {exc}") from exc
+
+    def _try(self, db: str, cmd: Document, *ok_codes: int) -> Any:
+        """``command`` that returns None instead of raising for the given server error codes."""
+        try:
+            return self.command(db, cmd)
+        except CommandFailed as exc:
+            if exc.mongo_code in ok_codes:
+                return None
+            raise
+
+    # -- status -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise EngineUnavailable unless the server answers ``ping``."""
+        self.command("admin", {"ping": 1})
+
+    def status(self) -> Status:
+        """Role, position and lag from the replica set; ``standalone`` when the server is not in one."""
+        hello = self.command("admin", {"hello": 1})
+        version = str(self.command("admin", {"buildInfo": 1}).get("version", ""))
+        fields: dict[str, Any] = {"role": Role.STANDALONE, "read_only": False, "healthy": True}
+        # An uninitiated --replSet member answers isreplicaset without setName: not writable, not standalone.
+        if hello.get("setName") or hello.get("isreplicaset"):
+            rs = self._try("admin", {"replSetGetStatus": 1}, NOT_YET_INITIALIZED)
+            fields = replica_set_status(hello, rs or {})
+        try:  # optional: Mongo-wire servers such as FerretDB answer only part of it
+            current = self.command("admin", {"serverStatus": 1}).get("connections", {}).get("current")
+        except CommandFailed:
+            current = None
+        return Status(engine=self.engine, version=version, connections=current, **fields)
+
+    # -- databases --------------------------------------------------------------------------
+
+    def list_databases(self) -> list[str]:
+        """User databases (admin, local and config excluded), sorted."""
+        reply = self.command("admin", {"listDatabases": 1, "nameOnly": True})
+        return sorted(d["name"] for d in reply["databases"] if d["name"] not in SYSTEM_DATABASES)
+
+    def ensure_database(self, name: str, replication_factor: int) -> bool:
+        """Make the database exist by creating its marker collection; True if it was not listed before."""
+        existed = name in self.list_databases()
+        self._try(name, {"create": MARKER_COLLECTION}, NAMESPACE_EXISTS)
+        return not existed
+
+    def drop_database(self, name: str) -> None:
+        """Drop the database with all its collections; NotFound if it is not listed."""
+        if name not in self.list_databases():
+            raise NotFound(f"database {name!r} does not exist")
+        self.command(name, {"dropDatabase": 1})
+
+    # -- users ------------------------------------------------------------------------------
+
+    def _user(self, name: str) -> Document | None:
+        if name == self._config.user:
+            raise Conflict(f"user {name!r} is the agent's own login; the agent does not manage it")
+        users = self.command("admin", {"usersInfo": {"user": name, "db": "admin"}}).get("users", [])
+        if users and any(r.get("db") == "admin" for r in users[0].get("roles", [])):
+            raise Conflict(f"user {name!r} holds roles on 'admin'; the agent does not manage it")
+        return users[0] if users else None
+
+    def ensure_user(self, name: str, password: str, grants: list[Grant]) -> bool:
+        """createUser, or updateUser with the password and exactly these roles; True if created."""
+        roles = [{"role": ROLES[p], "db": g.database} for g in grants for p in dict.fromkeys(g.privileges)]
+        created = self._user(name) is None
+        verb = "createUser" if created else "updateUser"
+        self.command("admin", {verb: name, "pwd": password, "roles": roles})
+        return created
+
+    def drop_user(self, name: str) -> None:
+        """dropUser; NotFound if missing."""
+        if self._user(name) is None:
+            raise NotFound(f"user {name!r} does not exist")
+        self.command("admin", {"dropUser": name})
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def apply_parameters(self, parameters: Mapping[str, str]) -> ParametersReply:
+        """``setParameter`` each; those the server takes only at start-up are reported as needs_restart."""
+        applied, restart = [], []
+        for name, text in sorted(parameters.items()):
+            try:
+                self.command("admin", {"setParameter": 1, name: parameter_value(text)})
+                applied.append(name)
+            except CommandFailed as exc:
+                if "startup" not in str(exc) and "runtime" not in str(exc):
+                    raise BadRequest(f"parameter {name!r}: {exc}") from exc
+                restart.append(name)
+        return ParametersReply(applied=applied, needs_restart=restart)
+
+    # -- replica set ------------------------------------------------------------------------
+
+    def _not_wired(self) -> Unsupported:
+        return Unsupported(
+            "mongodb elects its own primary; members follow the replica-set config (replSetReconfig), "
+            "there is no per-member replication source"
+        )
+
+    def set_source(self, host: str, port: int, user: str, password: str) -> None:
+        """Unsupported: see the module docstring."""
+        raise self._not_wired()
+
+    def stop_replication(self) -> None:
+        """Unsupported: a secondary cannot stop applying the oplog on request."""
+        raise self._not_wired()
+
+    def _hello(self) -> Document:
+        hello: Document = self.command("admin", {"hello": 1})
+        if not hello.get("setName"):
+            raise Unsupported("not a replica-set member: a standalone mongod has no election to take part in")
+        return hello
+
+    def promote(self) -> None:
+        """replSetStepUp on a secondary (it calls an election); nothing to do on the primary."""
+        if not self._hello().get("isWritablePrimary"):
+            self.command("admin", {"replSetStepUp": 1})
+
+    def fence(self) -> None:
+        """replSetStepDown on the primary; already fenced (not writable primary) is success."""
+        from pymongo.errors import AutoReconnect
+
+        if not self._hello().get("isWritablePrimary"):
+            return
+        try:
+            self._try("admin", {"replSetStepDown": FENCE_SECONDS}, NOT_WRITABLE_PRIMARY)
+        except EngineUnavailable as exc:
+            # Before 4.2 a step-down closed every connection, ours included: that is success.
+            if not isinstance(exc.__cause__, AutoReconnect):
+                raise
+
+    def applied_position(self) -> tuple[int, int]:
+        """This member's applied optime as (seconds, increment)."""
+        rs = self.command("admin", {"replSetGetStatus": 1})
+        me = next(m for m in rs["members"] if m.get("self"))
+        return me["optime"]["ts"].time, me["optime"]["ts"].inc
+
+    def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
+        """Poll our applied optime until it reaches ``position``; False when the timeout passes first."""
+        self._hello()
+        return poll(lambda: self.applied_position() >= parse_position(position), timeout_seconds)
+
+
+def poll(reached: Callable[[], bool], timeout_seconds: float, interval: float = 0.2) -> bool:
+    """Call ``reached`` until it is true (True) or the deadline passes (False); at least once."""
+    deadline = time.monotonic() + timeout_seconds
+    while not reached():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True

@@ -1,0 +1,72 @@
+"""Fixtures for the NoSQL engines: one Cassandra node and one FerretDB per test session, and a real
+agent (``start_agent`` from conftest.py: the aiohttp app on a loopback port) in front of each, driven
+over HTTP by an ``aiohttp.ClientSession`` that carries the agent's token.
+
+Imported by tests/integration/conftest.py. A server that cannot start raises: its tests ERROR, the
+tier fails (never skips).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kubetrove.agent.engines.config import EngineConfig
+from tests.integration.servers import cassandra, ferretdb
+
+__all__ = ["cassandra_agent", "cassandra_server", "ferretdb_server", "mongodb_agent"]
+
+
+async def put_json(
+    http: aiohttp.ClientSession, path: str, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """PUT ``body`` to the agent; (status, decoded JSON reply)."""
+    resp = await http.put(path, json=body)
+    return resp.status, await resp.json()
+
+
+@pytest.fixture(scope="session")
+def cassandra_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cassandra.CassandraServer]:
+    """A Cassandra 5.0 node with password auth, for the whole session; stopped by PID at the end."""
+    server = cassandra.start(tmp_path_factory.mktemp("cassandra"))
+    print(f"\ncassandra {cassandra.VERSION} up in {server.startup_seconds:.1f} s", file=sys.stderr)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ferretdb.FerretDBServer]:
+    """A FerretDB (SQLite) with SCRAM users, for the whole session; stopped by PID at the end."""
+    server = ferretdb.start(tmp_path_factory.mktemp("ferretdb"))
+    yield server
+    server.stop()
+
+
+async def _session(
+    start_agent: Callable[..., Awaitable[Any]], engine: str, server: Any
+) -> aiohttp.ClientSession:
+    config = EngineConfig(port=server.port, user=server.user, password=server.password)
+    agent = await start_agent(engine, config)
+    return aiohttp.ClientSession(base_url=agent.url, headers={"Authorization": f"Bearer {agent.token}"})
+
+
+@pytest.fixture
+async def cassandra_agent(
+    start_agent: Callable[..., Awaitable[Any]], cassandra_server: cassandra.CassandraServer
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """An authenticated HTTP session to a real agent serving the Cassandra driver."""
+    async with await _session(start_agent, "cassandra", cassandra_server) as http:
+        yield http
+
+
+@pytest.fixture
+async def mongodb_agent(
+    start_agent: Callable[..., Awaitable[Any]], ferretdb_server: ferretdb.FerretDBServer
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """An authenticated HTTP session to a real agent serving the MongoDB driver against FerretDB."""
+    async with await _session(start_agent, "mongodb", ferretdb_server) as http:
+        yield http

@@ -1,0 +1,202 @@
+"""One private Apache Cassandra 5.0 node on 127.0.0.1 in a temp dir (jars from hack/fetch-cassandra.sh).
+
+Authentication and authorization are on (PasswordAuthenticator + CassandraAuthorizer), as the agent's
+user routes need; the built-in superuser is cassandra/cassandra. Role and permission caches are off
+(validity 0 ms) so a GRANT/REVOKE is visible to the very next request, which the tests rely on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.integration.servers._proc import LocalServer, cache_dir, free_port, tail, wait_for_port
+
+VERSION = "5.0.9"
+REPO = Path(__file__).resolve().parents[3]
+SUPERUSER = ("cassandra", "cassandra")
+START_TIMEOUT = 240.0  # 30-90 s is typical on 2 shared cores; a cold JIT on a busy machine takes longer
+
+# conf/jvm17-server.options of Cassandra 5.0 (JPMS section + netty), which bin/cassandra would add on Java 17.
+_JVM17 = [
+    "-Djdk.attach.allowAttachSelf=true",
+    *(
+        f"--add-exports={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/jdk.internal.misc",
+            "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+            "java.rmi/sun.rmi.registry",
+            "java.rmi/sun.rmi.server",
+            "java.sql/java.sql",
+            "java.base/java.lang.ref",
+            "jdk.unsupported/sun.misc",
+            "jdk.compiler/com.sun.tools.javac.file",
+            "jdk.attach/sun.tools.attach",
+        )
+    ),
+    *(
+        f"--add-opens={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/java.lang.module",
+            "java.base/jdk.internal.loader",
+            "java.base/jdk.internal.ref",
+            "java.base/jdk.internal.reflect",
+            "java.base/jdk.internal.math",
+            "java.base/jdk.internal.module",
+            "java.base/jdk.internal.util.jar",
+            "jdk.management/com.sun.management.internal",
+            "java.base/sun.nio.ch",
+            "java.base/java.io",
+            "java.base/java.lang.reflect",
+            "jdk.compiler/com.sun.tools.javac",
+            "java.base/java.lang",
+            "java.base/java.util",
+        )
+    ),
+    "-Dio.netty.tryReflectionSetAccessible=true",
+]
+
+_YAML = """\
+cluster_name: kubetrove-test
+num_tokens: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:{storage_port}"
+listen_address: 127.0.0.1
+rpc_address: 127.0.0.1
+storage_port: {storage_port}
+native_transport_port: {native_port}
+start_native_transport: true
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+roles_validity: 0ms
+permissions_validity: 0ms
+credentials_validity: 0ms
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+auto_snapshot: false
+data_file_directories: [{d}/data]
+commitlog_directory: {d}/commitlog
+hints_directory: {d}/hints
+saved_caches_directory: {d}/saved_caches
+cdc_raw_directory: {d}/cdc_raw
+"""
+
+_LOGBACK = """\
+<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>{d}/system.log</file>
+    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+
+
+class CassandraServer(LocalServer):
+    """A running node (superuser login) and sessions to it."""
+
+    @contextlib.contextmanager
+    def session(self, user: str | None = None, password: str | None = None) -> Iterator[Any]:
+        """A cassandra-driver session to this node only, as ``user`` (the superuser by default)."""
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import WhiteListRoundRobinPolicy
+
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.host]))
+        cluster = Cluster(
+            [self.host],
+            port=self.port,
+            auth_provider=PlainTextAuthProvider(user or self.user, password or self.password),
+            protocol_version=5,
+            connect_timeout=5,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        )
+        try:
+            yield cluster.connect()
+        finally:
+            cluster.shutdown()
+
+
+def lib_dir() -> Path:
+    """The jar directory, fetched from Maven Central on first use (idempotent; prints progress)."""
+    lib = cache_dir() / f"cassandra-{VERSION}" / "lib"
+    if not (lib.parent / ".complete").exists():
+        subprocess.run(
+            ["bash", str(REPO / "hack" / "fetch-cassandra.sh")],
+            check=True,
+            env={**os.environ, "CASSANDRA_VERSION": VERSION},
+        )
+    return lib
+
+
+def start(workdir: Path) -> CassandraServer:
+    """Write the config, start the JVM in the foreground and wait until the superuser can log in."""
+    lib = lib_dir()
+    native_port, storage_port = free_port(), free_port()
+    conf = workdir / "conf"
+    conf.mkdir(parents=True)
+    (conf / "cassandra.yaml").write_text(
+        _YAML.format(storage_port=storage_port, native_port=native_port, d=workdir)
+    )
+    (conf / "logback.xml").write_text(_LOGBACK.format(d=workdir))
+    jamm = next(lib.glob("jamm-*.jar"))
+    cmd = [
+        "java",
+        "-Xms256m",
+        "-Xmx768m",
+        "-Xss512k",
+        "-XX:+UseG1GC",
+        f"-javaagent:{jamm}",
+        *_JVM17,
+        f"-Dcassandra.config=file://{conf}/cassandra.yaml",
+        f"-Dlogback.configurationFile={conf}/logback.xml",
+        f"-Dcassandra.storagedir={workdir}",
+        f"-Dcassandra.logdir={workdir}",
+        "-Dcassandra-foreground=yes",
+        # One node: no gossip to settle, no ring to wait for, and the default superuser created at once.
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        "-Dcassandra.ring_delay_ms=100",
+        "-Dcassandra.superuser_setup_delay_ms=0",
+        "-cp",
+        f"{conf}:{lib}/*",
+        "org.apache.cassandra.service.CassandraDaemon",
+    ]
+    log = workdir / "stdout.log"
+    began = time.monotonic()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = CassandraServer(native_port, workdir, proc, *SUPERUSER, stop_grace=60)
+    try:
+        wait_for_port(proc, native_port, START_TIMEOUT, log)
+        _wait_for_login(server, began + START_TIMEOUT, workdir / "system.log")
+    except BaseException:
+        server.stop()
+        raise
+    server.startup_seconds = time.monotonic() - began
+    return server
+
+
+def _wait_for_login(server: CassandraServer, deadline: float, log: Path) -> None:
+    """The native port opens before the default superuser exists; poll a real login until it works."""
+    from cassandra.cluster import NoHostAvailable
+
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with server.session() as s:
+                s.execute("SELECT release_version FROM system.local")
+            return
+        except NoHostAvailable as exc:
+            last = exc
+            time.sleep(1)
+    raise RuntimeError(f"cassandra superuser login never worked: {last}\n{tail(log)}")
