@@ -26,8 +26,13 @@ fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format operator tests benchmarks hack
 	$(VENV)/bin/ruff check --fix operator tests benchmarks hack
 
-crds: venv ## Regenerate crds/*.yaml from the pydantic models
+crds: venv ## Regenerate crds/*.yaml from the pydantic models (and the Helm chart's copy)
 	$(PY) -m kubetrove.api.crdgen crds
+	cp crds/*.yaml charts/kubetrove/crds/
+
+docs-gen: venv ## Regenerate docs/api-reference.md (from the models) and examples/argocd/argocd-cm.yaml
+	$(PY) hack/gen-api-docs.py
+	$(PY) hack/gen-argocd-cm.py
 
 test: setup ## Run ALL test tiers: unit, integration (real engines), e2e (real local Kubernetes)
 	$(PYTEST) tests --with-integration --with-e2e
@@ -47,4 +52,11 @@ cluster-up: setup ## Start the local Kubernetes (prints the kubeconfig path)
 cluster-down: ## Stop the local Kubernetes
 	$(PY) hack/localkube.py down
 
-.PHONY: help setup venv lint fmt crds test test-unit test-integration test-e2e cluster-up cluster-down
+demo: setup ## The main job: local cluster + real node + operator + a 3-member MariaDB DatabaseCluster, connect and write a row
+	bash hack/demo.sh
+
+run: ## Run the operator against the local cluster (start it with `make cluster-up`)
+	$(PY) hack/localkube.py kubeconfig >/dev/null
+	KUBECONFIG="$$($(PY) hack/localkube.py kubeconfig)" $(PY) -m kubetrove.handlers.main
+
+.PHONY: help setup venv lint fmt crds docs-gen test test-unit test-integration test-e2e cluster-up cluster-down run demo
