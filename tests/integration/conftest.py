@@ -111,5 +111,5 @@ async def start_agent() -> AsyncIterator[StartAgent]:
         await runner.cleanup()
 
 
-from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, FerretDB, their agents)
 from tests.integration.conftest_backup import *  # noqa: E402, F403  (MinIO, backup API helpers)
+from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, FerretDB, their agents)

@@ -64,6 +64,14 @@ def engine_password(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``kubetrove-agent``."""
+    if argv is None:
+        import sys
+
+        argv = sys.argv[1:]
+    if argv and argv[0] == "restore":  # `kubetrove-agent restore ...`: the init container's verified restore
+        from kubetrove.agent.backup.restore import main as restore_main
+
+        raise SystemExit(restore_main(argv[1:]))
     args = parse_args(argv)
     redactor = Redactor()
     setup_logging(redactor, args.log_level)

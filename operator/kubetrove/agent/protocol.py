@@ -241,7 +241,7 @@ class BackupReply(Wire):
 
 
 class RestoreRequest(Wire):
-    """What ``kubetrove-agent restore`` reads (a JSON file/env rendered by the operator into the init container).
+    """What ``kubetrove-agent restore`` reads: JSON the operator renders into the init container.
 
     Physical restores write ``data_dir`` (which must be missing or empty, inside the data volume) and need no
     running engine; logical restores load into the running engine the agent is configured for.

@@ -51,8 +51,11 @@ class MinioServer:
         """A backup target in this server's bucket."""
         return BackupTarget(
             s3=S3Target(
-                bucket=self.bucket, prefix=prefix, endpoint=self.endpoint,
-                access_key_id=self.access_key, secret_access_key=self.secret_key,
+                bucket=self.bucket,
+                prefix=prefix,
+                endpoint=self.endpoint,
+                access_key_id=self.access_key,
+                secret_access_key=self.secret_key,
             )
         )
 
@@ -85,15 +88,25 @@ def start_minio() -> MinioServer:
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(binary), "server", str(base / "data"), "--address", f"127.0.0.1:{port}"]
-            + ["--console-address", f"127.0.0.1:{console}", "--quiet"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            [
+                str(binary),
+                "server",
+                str(base / "data"),
+                "--address",
+                f"127.0.0.1:{port}",
+                "--console-address",
+                f"127.0.0.1:{console}",
+                "--quiet",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     server = MinioServer(base, port, access, secret, BUCKET, proc)
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"{server.endpoint}/minio/health/ready", timeout=2) as reply:  # noqa: S310
+            with urllib.request.urlopen(f"{server.endpoint}/minio/health/ready", timeout=2) as reply:
                 if reply.status == 200:
                     break
         except OSError:

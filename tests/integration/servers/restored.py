@@ -14,10 +14,12 @@ def start_mariadb_on(base: Path, password: str, server_id: int = 99) -> MariaDBS
     """mariadbd on ``base/data`` (restored); binary logging off: this instance is only read."""
     port, log = free_port(), base / "error.log"
     proc = subprocess.Popen(
-        ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={base / 'data'}", f"--port={port}"]
-        + ["--bind-address=127.0.0.1", f"--socket={base / 's.sock'}", "--user=root", f"--log-error={log}"]
-        + [f"--pid-file={base / 'mariadbd.pid'}", "--skip-name-resolve", f"--server-id={server_id}"]
-        + ["--innodb-buffer-pool-size=32M", "--performance-schema=OFF"],
+        [
+            *("/usr/sbin/mariadbd", "--no-defaults", f"--datadir={base / 'data'}", f"--port={port}"),
+            *("--bind-address=127.0.0.1", f"--socket={base / 's.sock'}", "--user=root", f"--log-error={log}"),
+            *(f"--pid-file={base / 'mariadbd.pid'}", "--skip-name-resolve", f"--server-id={server_id}"),
+            *("--innodb-buffer-pool-size=32M", "--performance-schema=OFF"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,0 +1,248 @@
+"""``kubetrove-agent restore``: restore a verified backup into a NEW instance, or refuse without touching it.
+
+Refusals (exit 2, nothing touched): no manifest (missing, or an interrupted backup), an unreadable
+manifest, another engine, another major version, a non-empty target, a checksum or size mismatch.
+
+Physical (the init container, engine not running): every artifact is streamed from the store through
+SHA-256 into the extraction tool, which writes a staging dir NEXT TO the data dir (same filesystem); only
+when the digest matches is the staging dir prepared (redo applied / verified against backup_manifest) and
+renamed onto the data dir, which must be missing or empty. A failure at any point deletes the staging dir:
+the data dir is never half-restored. The data dir must therefore be a subdirectory of the volume (a
+mount point cannot be renamed onto).
+
+Logical (into a running, new engine): every artifact is first spooled to local disk and verified (a dump
+cannot be checked while it is being applied), then loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kubetrove.agent.backup.manifest import Artifact, Manifest
+from kubetrove.agent.backup.methods import methods_for
+from kubetrove.agent.backup.storage import IncompleteBackup, Store, open_store
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.protocol import BackupMethod, ErrorReply, RestoreRequest
+
+REQUEST_ENV = "KUBETROVE_RESTORE_REQUEST"
+
+
+class RestoreRefused(Exception):
+    """The backup cannot be used; the target was not touched."""
+
+
+class RestoreFailed(Exception):
+    """A restore tool failed; the staging area was removed and the target was not touched."""
+
+
+def load_manifest(store: Store, request: RestoreRequest) -> Manifest:
+    """The backup's manifest, checked against the new instance's engine and major version."""
+    where = f"{store.location}{request.backup_id}/"
+    try:
+        manifest = store.get_manifest(request.backup_id)
+    except IncompleteBackup as exc:
+        raise RestoreRefused(f"backup {request.backup_id} is incomplete: {exc}") from None
+    if manifest is None:
+        raise RestoreRefused(
+            f"backup {request.backup_id} is missing or incomplete: no manifest at {where}"
+            " (a backup that did not finish never has one)"
+        )
+    if manifest.engine != request.engine:
+        raise RestoreRefused(
+            f"backup {request.backup_id} is of engine {manifest.engine}, not {request.engine}"
+        )
+    if manifest.major != request.major:
+        raise RestoreRefused(
+            f"backup {request.backup_id} is of {manifest.engine} {manifest.major}"
+            f" ({manifest.engine_version}),"
+            f" the new instance runs {request.major}: restore into the same major version, then upgrade"
+        )
+    return manifest
+
+
+def _check_digest(backup_id: str, artifact: Artifact, digest: hashlib._Hash, size: int) -> None:
+    if size != artifact.size or digest.hexdigest() != artifact.sha256:
+        raise RestoreRefused(
+            f"backup {backup_id} is corrupt: artifact {artifact.name} has sha256 {digest.hexdigest()} and"
+            f" {size} bytes, the manifest says {artifact.sha256} and {artifact.size};"
+            " the target was not touched"
+        )
+
+
+def _run(argv: Sequence[str], env: Mapping[str, str] | None = None, stdin: Path | None = None) -> None:
+    with tempfile.TemporaryFile() as err, stdin.open("rb") if stdin else open(os.devnull, "rb") as inp:
+        try:
+            code = subprocess.run(  # noqa: S603 (argv from methods.py)
+                argv, stdin=inp, stdout=subprocess.DEVNULL, stderr=err, env=env, check=False
+            ).returncode
+        except FileNotFoundError:
+            raise RestoreFailed(f"{argv[0]} not found on PATH") from None
+        if code != 0:
+            err.seek(0)
+            raise RestoreFailed(
+                f"{argv[0]} exited with {code}: {err.read()[-2000:].decode(errors='replace')}"
+            )
+
+
+def extract_verified(store: Store, backup_id: str, artifact: Artifact, argv: Sequence[str]) -> None:
+    """Stream one artifact through SHA-256 into ``argv``'s stdin; refuse on a digest mismatch."""
+    digest, size = hashlib.sha256(), 0
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(  # noqa: S603 (argv from methods.py)
+                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
+            )
+        except FileNotFoundError:
+            raise RestoreFailed(f"{argv[0]} not found on PATH") from None
+        assert proc.stdin is not None
+        feeding = True
+        try:
+            for chunk in store.read(backup_id, artifact.name):
+                digest.update(chunk)
+                size += len(chunk)
+                if feeding:
+                    try:
+                        proc.stdin.write(chunk)
+                    except BrokenPipeError:
+                        feeding = False  # the tool gave up (corrupt input?): keep reading to name the cause
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        code = proc.wait()
+        _check_digest(backup_id, artifact, digest, size)
+        if code != 0:
+            err.seek(0)
+            raise RestoreFailed(
+                f"{argv[0]} exited with {code}: {err.read()[-2000:].decode(errors='replace')}"
+            )
+
+
+def _adopt(path: Path, like: Path) -> None:
+    """Give ``path`` (recursively) the owner of ``like`` when running as root (the volume's owner)."""
+    if os.geteuid() != 0:
+        return
+    st = like.stat()
+    for root, dirs, files in os.walk(path):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.lchown(name, st.st_uid, st.st_gid)
+
+
+def restore_physical(request: RestoreRequest, store: Store, manifest: Manifest) -> Path:
+    """Extract, verify, prepare in a staging dir beside ``data_dir``, then rename it into place."""
+    if not request.data_dir:
+        raise RestoreRefused("a physical restore needs data_dir")
+    data_dir = Path(request.data_dir)
+    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise RestoreRefused(f"{data_dir} is not empty: a restore only creates a new instance's data")
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".kubetrove-restore-{manifest.id}-", dir=data_dir.parent))
+    try:
+        plan = methods_for(manifest.engine).physical_restore(staging)
+        for artifact in manifest.artifacts:
+            extract_verified(store, manifest.id, artifact, plan.extract)
+        for argv in plan.prepare:
+            _run(argv)
+        _adopt(staging, data_dir.parent)
+        if plan.mode is not None:
+            staging.chmod(plan.mode)
+        if data_dir.exists():
+            data_dir.rmdir()  # empty (checked above); rmdir fails rather than deleting anything
+        staging.rename(data_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return data_dir
+
+
+def restore_logical(
+    request: RestoreRequest, store: Store, manifest: Manifest, config: EngineConfig, spool: Path
+) -> None:
+    """Spool and verify every artifact, then load each into the running engine."""
+    work = Path(tempfile.mkdtemp(prefix=f"kt-restore-{manifest.id}-", dir=spool))
+    try:
+        spooled: list[tuple[Artifact, Path]] = []
+        for artifact in manifest.artifacts:
+            path = work / artifact.name
+            digest, size = hashlib.sha256(), 0
+            with path.open("wb") as f:
+                for chunk in store.read(manifest.id, artifact.name):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    f.write(chunk)
+            _check_digest(manifest.id, artifact, digest, size)
+            spooled.append((artifact, path))
+        methods = methods_for(manifest.engine)
+        for artifact, path in spooled:  # every artifact verified: only now is the engine touched
+            plan = methods.logical_restore(config, work, path, artifact.database)
+            for name, content in plan.files.items():
+                fd = os.open(work / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(content)
+            _run(plan.argv, env={**os.environ, **plan.env}, stdin=plan.stdin)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def restore(
+    request: RestoreRequest, config: EngineConfig | None = None, spool: Path | None = None
+) -> Manifest:
+    """Restore ``request``; RestoreRefused / RestoreFailed leave the target untouched."""
+    store = open_store(request.source)
+    manifest = load_manifest(store, request)
+    if manifest.method is BackupMethod.PHYSICAL:
+        restore_physical(request, store, manifest)
+    else:
+        if config is None:
+            raise RestoreRefused("a logical restore needs the engine's connection settings")
+        restore_logical(request, store, manifest, config, spool or Path(tempfile.gettempdir()))
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``kubetrove-agent restore``: 0 restored, 2 refused (untouched), 1 failed (untouched)."""
+    p = argparse.ArgumentParser(
+        prog="kubetrove-agent restore", description="restore a backup into a new instance"
+    )
+    p.add_argument("--request-file", help=f"RestoreRequest JSON (default: ${REQUEST_ENV})")
+    p.add_argument("--engine-host", default=os.environ.get("KUBETROVE_ENGINE_HOST", "127.0.0.1"))
+    p.add_argument("--engine-port", type=int, default=os.environ.get("KUBETROVE_ENGINE_PORT"))
+    p.add_argument("--engine-user", default=os.environ.get("KUBETROVE_ENGINE_USER", ""))
+    p.add_argument("--engine-password-file", default=os.environ.get("KUBETROVE_ENGINE_PASSWORD_FILE"))
+    p.add_argument(
+        "--spool-dir", help="where logical artifacts are verified before loading (default: $TMPDIR)"
+    )
+    args = p.parse_args(argv)
+    raw = Path(args.request_file).read_text() if args.request_file else os.environ.get(REQUEST_ENV)
+    if not raw:
+        p.error(f"--request-file or ${REQUEST_ENV} is required")
+    request = RestoreRequest.model_validate_json(raw)
+    password = Path(args.engine_password_file).read_text().strip() if args.engine_password_file else ""
+    config = EngineConfig(
+        host=args.engine_host, port=args.engine_port, user=args.engine_user, password=password
+    )
+    try:
+        manifest = restore(request, config, Path(args.spool_dir) if args.spool_dir else None)
+    except RestoreRefused as exc:
+        print(ErrorReply(error="restore_refused", detail=str(exc)).model_dump_json(), file=sys.stderr)
+        return 2
+    except (RestoreFailed, IncompleteBackup) as exc:
+        print(ErrorReply(error="restore_failed", detail=str(exc)).model_dump_json(), file=sys.stderr)
+        return 1
+    print(f"restored backup {manifest.id} ({manifest.engine} {manifest.engine_version}, {manifest.method})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

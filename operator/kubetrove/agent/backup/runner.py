@@ -1,0 +1,284 @@
+"""Run a backup: the tool as a subprocess, its stdout piped into the storage writer, progress for GET.
+
+Order of one run (a thread per backup): write the tools' secret files (0600, private dir) -> record table
+stats -> ``before`` commands -> per step: stream stdout to a writer (SHA-256 and size computed on the way,
+the position looked for in stderr and in the first/last 64 KiB of stdout) -> the manifest, LAST -> ``after``.
+Any failure (the tool exits non-zero or is killed, the store fails, the agent is shutting down) aborts
+the writer, so no artifact of a failed run is ever complete and no manifest is ever written for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubetrove.agent.backup.manifest import Artifact, Manifest
+from kubetrove.agent.backup.methods import BackupPlan, Step, methods_for
+from kubetrove.agent.backup.stats import table_stats
+from kubetrove.agent.backup.storage import Store
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.protocol import BackupPhase, BackupReply, BackupRequest
+
+CHUNK = 1024 * 1024
+PEEK = 64 * 1024  # bytes of stdout kept at each end to find the position in
+F_SETPIPE_SZ = 1031  # Linux fcntl: a 1 MiB pipe means fewer, bigger reads
+
+
+class ToolFailed(Exception):
+    """A backup tool exited non-zero or was killed."""
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC, seconds precision."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def stderr_tail(path: Path, limit: int = 2000) -> str:
+    """The end of a tool's stderr, for error messages."""
+    try:
+        return path.read_bytes()[-limit:].decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the routes read from the engine when the backup was asked for."""
+
+    engine: str
+    engine_version: str
+    config: EngineConfig
+    databases: list[str]
+    position: str | None = None  # fallback when the tool does not print one
+
+
+class BackupJob:
+    """One backup run; ``run`` blocks (call it in a thread), ``reply`` and ``cancel`` from anywhere."""
+
+    def __init__(
+        self, request: BackupRequest, source: Source, store: Store, clock: Callable[[], str] = utc_now
+    ):
+        self.request, self.source, self.store, self.clock = request, source, store, clock
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._cancelled = False
+        self._reply = BackupReply(
+            id=request.id,
+            phase=BackupPhase.PENDING,
+            engine=source.engine,
+            method=request.method,
+            engine_version=source.engine_version,
+            location=store.location + request.id + "/",
+        )
+        self.done = threading.Event()
+
+    @classmethod
+    def finished(cls, manifest: Manifest, request: BackupRequest, source: Source, store: Store) -> BackupJob:
+        """A job for a backup some earlier agent already completed (its manifest exists)."""
+        job = cls(request, source, store)
+        job._completed(manifest)
+        job.done.set()
+        return job
+
+    def reply(self) -> BackupReply:
+        """The current state, as GET /v1/backups/{id} returns it."""
+        with self._lock:
+            return self._reply
+
+    def _update(self, **changes: object) -> None:
+        with self._lock:
+            self._reply = self._reply.model_copy(update=changes)
+
+    def _completed(self, manifest: Manifest, throughput: float | None = None) -> None:
+        self._update(
+            phase=BackupPhase.COMPLETED,
+            tool=manifest.tool,
+            engine_version=manifest.engine_version,
+            started_at=manifest.started_at,
+            completed_at=manifest.completed_at,
+            size_bytes=manifest.size,
+            bytes_done=manifest.size,
+            sha256=manifest.sha256,
+            position=manifest.position,
+            throughput_mib_per_s=throughput,
+        )
+
+    def cancel(self) -> None:
+        """Kill the running tool; the run then fails and aborts its upload."""
+        with self._lock:
+            self._cancelled = True
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def run(self) -> None:
+        """Take the backup; never raises (the outcome is in ``reply()``)."""
+        work = Path(tempfile.mkdtemp(prefix="kt-backup-"))  # 0700: it holds the tools' secret files
+        plan: BackupPlan | None = None
+        started = time.monotonic()
+        try:
+            methods = methods_for(self.source.engine)
+            plan = methods.backup(
+                self.request.method, self.source.config, work, self.source.databases, self.request.id
+            )
+            self._update(phase=BackupPhase.RUNNING, tool=plan.tool, started_at=self.clock())
+            for name, content in plan.files.items():
+                fd = os.open(work / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(content)
+            tables = table_stats(self.source.engine, self.source.config, self.source.databases)
+            for argv in plan.before:
+                self._run_quiet(argv, plan, work)
+            started = time.monotonic()
+            artifacts, position = [], None
+            for step in plan.steps:
+                artifact, found = self._stream(step, plan, work)
+                artifacts.append(artifact)
+                position = position or found
+            seconds = max(time.monotonic() - started, 1e-6)
+            manifest = Manifest(
+                id=self.request.id,
+                engine=self.source.engine,
+                engine_version=self.source.engine_version,
+                major=methods.major(self.source.engine_version),
+                method=self.request.method,
+                tool=plan.tool,
+                position=position or self.source.position,
+                artifacts=artifacts,
+                tables=tables,
+                created_at=self.request.created_at,
+                started_at=self._reply.started_at,
+                completed_at=self.clock(),
+            )
+            if self._cancelled:
+                raise ToolFailed("cancelled: the agent is shutting down")
+            self.store.put_manifest(manifest)  # LAST: from here on the backup is complete
+            self._completed(manifest, throughput=round(manifest.size / seconds / 2**20, 2))
+        except Exception as exc:
+            self._update(
+                phase=BackupPhase.FAILED, completed_at=self.clock(), error=str(exc) or type(exc).__name__
+            )
+        finally:
+            if plan is not None:
+                for argv in plan.after:
+                    with contextlib.suppress(Exception):
+                        self._run_quiet(argv, plan, work)
+            shutil.rmtree(work, ignore_errors=True)
+            self.done.set()
+
+    def _env(self, plan: BackupPlan) -> dict[str, str]:
+        return {**os.environ, **plan.env}
+
+    def _run_quiet(self, argv: tuple[str, ...], plan: BackupPlan, work: Path) -> None:
+        done = subprocess.run(  # noqa: S603 (argv from methods.py)
+            argv, env=self._env(plan), cwd=work, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            raise ToolFailed(
+                f"{argv[0]} exited with {done.returncode}: {done.stderr.decode(errors='replace')[-500:]}"
+            )
+
+    def _stream(self, step: Step, plan: BackupPlan, work: Path) -> tuple[Artifact, str | None]:
+        """Pipe one tool's stdout into one artifact; abort it unless the tool succeeded."""
+        err_path = work / f"{step.artifact}.stderr"
+        writer = self.store.writer(self.request.id, step.artifact)
+        try:
+            with err_path.open("wb") as err:
+                proc = subprocess.Popen(  # noqa: S603 (argv from methods.py)
+                    step.argv, stdout=subprocess.PIPE, stderr=err, env=self._env(plan), cwd=work
+                )
+            with self._lock:
+                self._proc = proc
+                cancelled = self._cancelled
+            if cancelled:
+                proc.kill()
+            assert proc.stdout is not None
+            fd = proc.stdout.fileno()
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, F_SETPIPE_SZ, CHUNK)
+            head, tail = b"", b""
+            while chunk := os.read(fd, CHUNK):
+                writer.write(chunk)
+                if len(head) < PEEK:
+                    head += chunk[: PEEK - len(head)]
+                tail = (tail + chunk[-PEEK:])[-PEEK:]  # never copy a whole chunk
+                self._update(bytes_done=self._reply.bytes_done + len(chunk))
+            proc.stdout.close()
+            code = proc.wait()
+            if code != 0:
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
+                raise ToolFailed(f"{step.argv[0]} {how}: {stderr_tail(err_path)}")
+            artifact = writer.complete()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            with self._lock:
+                self._proc = None
+        if step.database is not None:
+            artifact = artifact.model_copy(update={"database": step.database})
+        position = None
+        if plan.position is not None:
+            text = (
+                err_path.read_bytes().decode(errors="replace")
+                + "\n"
+                + (head + b"\n" + tail).decode("latin-1")
+            )
+            match = plan.position.search(text)
+            position = match[1].strip() if match else None
+        return artifact, position
+
+
+class BackupRegistry:
+    """The agent's backups by id (in memory; storage is the truth across agent restarts)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, BackupJob] = {}
+        self._lock = threading.Lock()
+
+    def get(self, backup_id: str) -> BackupJob | None:
+        """The job with this id, if this agent knows it."""
+        with self._lock:
+            return self._jobs.get(backup_id)
+
+    def start(
+        self, request: BackupRequest, source: Callable[[], Source], store: Store
+    ) -> tuple[BackupJob, bool]:
+        """Start a backup unless one with this id is known or already complete in storage. Blocking.
+
+        Returns the job and whether it was started now. A backup interrupted by an agent crash has no
+        manifest; its leftover multipart uploads are aborted before it starts again.
+        """
+        with self._lock:
+            known = self._jobs.get(request.id)
+            if known is not None:
+                return known, False
+            src = source()
+            manifest = store.get_manifest(request.id)
+            if manifest is not None:
+                job = BackupJob.finished(manifest, request, src, store)
+                self._jobs[request.id] = job
+                return job, False
+            store.abort_incomplete(request.id)
+            job = BackupJob(request, src, store)
+            self._jobs[request.id] = job
+        threading.Thread(target=job.run, name=f"backup-{request.id}", daemon=True).start()
+        return job, True
+
+    def cancel_all(self, timeout: float = 30.0) -> None:
+        """Kill every running tool and wait for the runs to abort their uploads (agent shutdown)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            job.done.wait(timeout)

@@ -1,0 +1,83 @@
+"""Backup routes: POST /v1/backups starts (or finds) a backup, GET /v1/backups/{id} reports its progress.
+
+POST is idempotent per id: a repeat (an operator restarted mid-backup) returns the running or finished
+backup (200) instead of starting a second one (202). A backup this agent does not know but whose manifest
+is in the target is reported Completed. Registered by ``server.make_app``; on shutdown every running tool
+is killed and its upload aborted, so nothing partial remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kubetrove.agent.backup.methods import MethodUnsupported, methods_for
+from kubetrove.agent.backup.runner import BackupRegistry, Source
+from kubetrove.agent.backup.storage import StorageError, open_store
+from kubetrove.agent.engines.base import NotFound, Unsupported
+from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.protocol import BackupRequest, Paths
+from kubetrove.agent.server import CONTEXT, error_response, remember_secret
+
+BACKUPS = web.AppKey("kubetrove_backups", BackupRegistry)
+
+
+def _engine_config(app: web.Application) -> EngineConfig:
+    # Every driver keeps its EngineConfig as ``.config``; the EngineDriver Protocol does not promise it,
+    # so an agent whose driver lacks it answers 501 rather than guessing how to reach the engine.
+    config = getattr(app[CONTEXT].driver, "config", None)
+    if not isinstance(config, EngineConfig):
+        raise Unsupported("this agent's driver does not expose its connection settings")
+    return config
+
+
+async def handle_post_backups(request: web.Request) -> web.Response:
+    """Start a backup to the body's target; 202 when started now, 200 when it already existed."""
+    body = BackupRequest.model_validate_json(await request.read())
+    if body.target.s3 is not None and body.target.s3.secret_access_key:
+        remember_secret(request, body.target.s3.secret_access_key)
+    driver = request.app[CONTEXT].driver
+    try:
+        methods_for(driver.engine).check(body.method)
+    except MethodUnsupported as exc:
+        return error_response(400, "unsupported_method", str(exc))
+    config = _engine_config(request.app)
+
+    def source() -> Source:
+        status = driver.status()
+        databases = body.databases if body.databases is not None else driver.list_databases()
+        return Source(driver.engine, status.version, config, list(databases), status.position)
+
+    registry = request.app[BACKUPS]
+    try:
+        store = await asyncio.to_thread(open_store, body.target)  # boto3 client set-up blocks
+        job, started = await asyncio.to_thread(registry.start, body, source, store)
+    except (StorageError, BotoCoreError, ClientError) as exc:
+        # The target is unreachable or refuses us (bucket missing, bad credentials): the operator retries.
+        return error_response(502, "storage_error", str(exc))
+    reply = job.reply()
+    return web.Response(
+        status=202 if started else 200, text=reply.model_dump_json(), content_type="application/json"
+    )
+
+
+async def handle_get_backup(request: web.Request) -> web.Response:
+    """Progress and result of one backup; 404 if this agent never ran it."""
+    job = request.app[BACKUPS].get(request.match_info["id"])
+    if job is None:
+        raise NotFound(f"no backup {request.match_info['id']!r} on this agent")
+    return web.Response(text=job.reply().model_dump_json(), content_type="application/json")
+
+
+async def _cancel_all(app: web.Application) -> None:
+    await asyncio.to_thread(app[BACKUPS].cancel_all)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the backup routes and the shutdown hook on the agent app."""
+    app[BACKUPS] = BackupRegistry()
+    app.router.add_post(Paths.BACKUPS, handle_post_backups)
+    app.router.add_get(Paths.BACKUP, handle_get_backup)
+    app.on_shutdown.append(_cancel_all)

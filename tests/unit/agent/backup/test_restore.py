@@ -1,0 +1,149 @@
+"""Restore against a directory store and a real tar: it verifies before touching, and refuses clearly."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from kubetrove.agent.backup import restore
+from kubetrove.agent.backup.manifest import MANIFEST_NAME, Manifest
+from kubetrove.agent.backup.storage import DirectoryStore
+from kubetrove.agent.protocol import BackupMethod, BackupTarget, DirectoryTarget, RestoreRequest
+from tests.unit.agent.backup.fakes import ToolEngine
+
+
+def tar_of(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[BackupTarget, Path]:
+    """A complete backup "b1" (a tar artifact + manifest) in a directory store; the volume to restore into."""
+    monkeypatch.setattr(restore, "methods_for", lambda engine: ToolEngine(""))
+    target = BackupTarget(directory=DirectoryTarget(path=str(tmp_path / "store")))
+    store = DirectoryStore(DirectoryTarget(path=str(tmp_path / "store")))
+    writer = store.writer("b1", "data.tar")
+    writer.write(tar_of({"sstable-1.db": b"a" * 5000, "sub/sstable-2.db": b"b" * 10}))
+    artifact = writer.complete()
+    store.put_manifest(
+        Manifest(
+            id="b1",
+            engine="cassandra",
+            engine_version="5.0.9",
+            major="5.0",
+            method=BackupMethod.PHYSICAL,
+            tool="nodetool snapshot",
+            artifacts=[artifact],
+            created_at="2026-01-01T00:00:00Z",
+        )
+    )
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    return target, volume
+
+
+def req(target: BackupTarget, volume: Path, **changes: str) -> RestoreRequest:
+    fields = {
+        "backup_id": "b1",
+        "source": target,
+        "engine": "cassandra",
+        "major": "5.0",
+        "data_dir": str(volume / "data"),
+    }
+    return RestoreRequest.model_validate({**fields, **changes})
+
+
+def test_restores_into_a_new_data_dir(stored: tuple[BackupTarget, Path]) -> None:
+    target, volume = stored
+    restore.restore(req(target, volume))
+    assert (volume / "data" / "sstable-1.db").read_bytes() == b"a" * 5000
+    assert (volume / "data" / "sub" / "sstable-2.db").read_bytes() == b"b" * 10
+    assert [p.name for p in volume.iterdir()] == ["data"]  # no staging dir left behind
+
+
+def test_an_existing_empty_data_dir_is_replaced(stored: tuple[BackupTarget, Path]) -> None:
+    target, volume = stored
+    (volume / "data").mkdir()
+    restore.restore(req(target, volume))
+    assert (volume / "data" / "sstable-1.db").exists()
+
+
+def test_corrupt_artifact_is_refused_before_touching(
+    stored: tuple[BackupTarget, Path], tmp_path: Path
+) -> None:
+    target, volume = stored
+    path = tmp_path / "store" / "b1" / "data.tar"
+    raw = bytearray(path.read_bytes())
+    raw[600] ^= 0x01  # inside the first file's data: tar still extracts it, only the digest can tell
+    path.write_bytes(bytes(raw))
+    with pytest.raises(restore.RestoreRefused, match=r"b1 is corrupt: artifact data\.tar has sha256"):
+        restore.restore(req(target, volume))
+    assert list(volume.iterdir()) == []
+
+
+def test_tool_failure_leaves_nothing(stored: tuple[BackupTarget, Path], tmp_path: Path) -> None:
+    target, volume = stored
+    store = DirectoryStore(DirectoryTarget(path=str(tmp_path / "store")))
+    writer = store.writer("b1", "data.tar")
+    writer.write(b"this is not a tar archive" * 100)  # stored intact (digest matches) but unreadable
+    artifact = writer.complete()
+    manifest = store.get_manifest("b1")
+    assert manifest is not None
+    store.put_manifest(manifest.model_copy(update={"artifacts": [artifact]}))
+    with pytest.raises(restore.RestoreFailed, match="tar exited with"):
+        restore.restore(req(target, volume))
+    assert list(volume.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"backup_id": "nope"}, "backup nope is missing or incomplete: no manifest"),
+        ({"engine": "mongodb"}, "is of engine cassandra, not mongodb"),
+        ({"major": "4.1"}, r"cassandra 5\.0 \(5\.0\.9\), the new instance runs 4\.1"),
+    ],
+)
+def test_refusals(stored: tuple[BackupTarget, Path], changes: dict[str, str], message: str) -> None:
+    target, volume = stored
+    with pytest.raises(restore.RestoreRefused, match=message):
+        restore.restore(req(target, volume, **changes))
+    assert list(volume.iterdir()) == []
+
+
+def test_non_empty_data_dir_is_refused(stored: tuple[BackupTarget, Path]) -> None:
+    target, volume = stored
+    (volume / "data").mkdir()
+    (volume / "data" / "ibdata1").write_bytes(b"live data")
+    with pytest.raises(restore.RestoreRefused, match="is not empty"):
+        restore.restore(req(target, volume))
+    assert [p.name for p in (volume / "data").iterdir()] == ["ibdata1"]
+
+
+def test_unreadable_manifest_counts_as_incomplete(stored: tuple[BackupTarget, Path], tmp_path: Path) -> None:
+    target, volume = stored
+    (tmp_path / "store" / "b1" / MANIFEST_NAME).write_text('{"id": "b1"')
+    with pytest.raises(restore.RestoreRefused, match="b1 is incomplete: unreadable manifest"):
+        restore.restore(req(target, volume))
+
+
+def test_cli_exit_codes(
+    stored: tuple[BackupTarget, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target, volume = stored
+    request_file = tmp_path / "req.json"
+    request_file.write_text(req(target, volume, major="4.1").model_dump_json())
+    assert restore.main(["--request-file", str(request_file)]) == 2
+    assert json.loads(capsys.readouterr().err)["error"] == "restore_refused"
+    request_file.write_text(req(target, volume).model_dump_json())
+    assert restore.main(["--request-file", str(request_file)]) == 0
+    assert (volume / "data" / "sstable-1.db").exists()

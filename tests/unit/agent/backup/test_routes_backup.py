@@ -1,0 +1,45 @@
+"""The backup routes' HTTP behaviour with the in-memory driver (the real runs are in tests/integration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubetrove.agent.protocol import BackupMethod, BackupRequest, BackupTarget, DirectoryTarget, Paths
+from tests.unit.agent.conftest import AUTH
+from tests.unit.agent.fake_driver import FakeDriver
+
+AUTH_JSON = {**AUTH, "Content-Type": "application/json"}
+
+
+def body(method: BackupMethod = BackupMethod.LOGICAL) -> str:
+    target = BackupTarget(directory=DirectoryTarget(path="/nonexistent"))
+    return BackupRequest(
+        id="b1", method=method, target=target, created_at="2026-01-01T00:00:00Z"
+    ).model_dump_json()
+
+
+async def test_unknown_backup_is_404(http: Any) -> None:
+    reply = await http.get(Paths.BACKUP.format(id="nope"), headers=AUTH_JSON)
+    assert reply.status == 404
+    assert (await reply.json())["error"] == "not_found"
+
+
+async def test_method_the_engine_lacks_is_400(http: Any, driver: FakeDriver) -> None:
+    driver.engine = "mongodb"
+    reply = await http.post(Paths.BACKUPS, data=body(BackupMethod.PHYSICAL), headers=AUTH_JSON)
+    assert reply.status == 400
+    assert (await reply.json()) == {
+        "error": "unsupported_method",
+        "detail": "mongodb has no physical backup (it has: logical)",
+    }
+
+
+async def test_driver_without_connection_settings_is_501(http: Any) -> None:
+    reply = await http.post(Paths.BACKUPS, data=body(), headers=AUTH_JSON)
+    assert reply.status == 501
+
+
+async def test_bad_body_is_400_and_needs_the_token(http: Any) -> None:
+    reply = await http.post(Paths.BACKUPS, data='{"id": "B A D"}', headers=AUTH_JSON)
+    assert reply.status == 400
+    assert (await http.post(Paths.BACKUPS, data=body())).status == 401
