@@ -1,0 +1,31 @@
+"""StatefulSet events refresh their owner's status at once (the timer is only the backstop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from kubetrove.api.common import API_VERSION
+from kubetrove.api.resources import CLUSTER, INSTANCE, ObjectRef
+from kubetrove.handlers.errors import kopf_errors
+from kubetrove.handlers.resources import parse
+from kubetrove.k8s import ops
+from kubetrove.reconcile import run
+from kubetrove.render.names import LABEL_MANAGED_BY, MANAGED_BY
+
+OWNER_KINDS = {INSTANCE.kind: INSTANCE, CLUSTER.kind: CLUSTER}
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels={LABEL_MANAGED_BY: MANAGED_BY})
+async def statefulset_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Refresh the owning DatabaseInstance/DatabaseCluster from its StatefulSet's new state."""
+    for ref in body.get("metadata", {}).get("ownerReferences", []):
+        kind = OWNER_KINDS.get(ref.get("kind", ""))
+        if kind is None or ref.get("apiVersion") != API_VERSION:
+            continue
+        owner = ObjectRef(body["metadata"]["namespace"], ref["name"], ref.get("uid", ""), 0, kind)
+        with kopf_errors():
+            live = await ops.get_custom(memo.deps.kube, owner)
+            if live is not None and not live["metadata"].get("deletionTimestamp"):
+                await run.refresh(parse(kind, live), live.get("status"), memo.deps, logger)

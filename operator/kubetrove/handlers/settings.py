@@ -1,0 +1,84 @@
+"""Start-up: kopf settings (with the reason for each), the dependencies, and the Lease.
+
+The Lease is taken HERE, before kopf starts any watcher: kopf runs startup handlers to completion
+before its root tasks (watch streams, handlers) begin (kopf/_core/reactor/running.py), so a second
+operator instance blocks in this handler, handles nothing, and takes over when the first releases
+the Lease or stops renewing it. kopf peering is not leader election (kopf docs/peering.rst): we run
+standalone and rely on the Lease alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+import kopf
+
+from kubetrove import metrics
+from kubetrove.agent.client import AgentClient
+from kubetrove.handlers.config import OperatorConfig
+from kubetrove.k8s.client import KubeClient
+from kubetrove.k8s.lease import LeaseLock
+from kubetrove.reconcile.context import Deps
+
+PREFIX = "kubetrove.io"
+log = logging.getLogger(__name__)
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf settings, each with its reason."""
+    # A watch stream can stall silently (no error, no events) behind a proxy or after an API server
+    # restart (kopf issue #585). The server closes the stream after server_timeout and the client gives
+    # up after client_timeout; kopf then re-lists and re-watches, so a stalled stream heals in minutes.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    # Only warnings and errors become Kubernetes Events (kopf would post one per handler run otherwise).
+    settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = "kubetrove-operator"
+    # kopf's bookkeeping in annotations, not in .status: the status belongs to our API (its schema is
+    # generated from the models and prunes unknown fields) and stays free of framework internals.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.peering.standalone = True
+
+
+def _lost() -> None:
+    # Another instance may act from now on: stop at once (kopf handles SIGTERM gracefully).
+    log.error("Lease lost: stopping the operator")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@kopf.on.startup()
+async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Configure kopf, build the dependencies, and wait for the Lease before anything is handled."""
+    configure(settings)
+    config = OperatorConfig.from_env()
+    kube = KubeClient()
+    lock = LeaseLock(kube, config.lease_namespace, config.lease_name, config.identity, config.lease_seconds)
+    await lock.acquire()
+    memo.config = config
+    memo.lease = lock
+    memo.lease_task = asyncio.create_task(lock.hold(_lost, renew_period=config.lease_seconds / 3))
+    memo.deps = Deps(kube=kube, agent_image=config.agent_image, agents=AgentClient)
+    metrics.serve(config.metrics_port)  # only the active instance serves (a standby has nothing to say)
+
+
+@kopf.on.cleanup()
+async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Stop renewing and release the Lease so a waiting instance takes over at once."""
+    task = getattr(memo, "lease_task", None)
+    if task is not None:
+        task.cancel()
+    lock = getattr(memo, "lease", None)
+    if lock is not None:
+        await lock.release()
+    kube = getattr(memo.deps, "kube", None) if hasattr(memo, "deps") else None
+    if kube is not None:
+        kube.close()

@@ -1,0 +1,154 @@
+"""``KubeClient``: the production ``Kube``, on the official ``kubernetes`` client.
+
+Why this shape: the official client is synchronous; every call runs in a worker thread
+(``asyncio.to_thread``) so kopf's event loop never blocks. Requests go through the raw
+``ApiClient.call_api`` with dict bodies instead of the generated typed APIs, because the manifests
+come from ``kubetrove.render`` as dicts and server-side apply needs the
+``application/apply-patch+yaml`` content type the typed APIs do not offer for every kind.
+Replies are read as raw JSON (``_preload_content=False``) so objects round-trip unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from kubetrove.k8s import kinds
+from kubetrove.k8s.errors import NotFound, from_status
+from kubetrove.k8s.kinds import ResourceType
+from kubetrove.k8s.port import FIELD_MANAGER, Obj
+
+APPLY = "application/apply-patch+yaml"  # JSON is YAML: the client sends the body as JSON
+MERGE = "application/merge-patch+json"
+JSON = "application/json"
+REQUEST_TIMEOUT = 30.0
+
+
+def load_config(kubeconfig: str | None = None) -> Any:
+    """A client Configuration from ``kubeconfig`` (or $KUBECONFIG / ~/.kube/config), else in-cluster."""
+    cfg = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    except (kubernetes.config.ConfigException, FileNotFoundError, TypeError):
+        kubernetes.config.load_incluster_config(client_configuration=cfg)
+    return cfg
+
+
+class KubeClient:
+    """The Kubernetes API over the official client (see the module docstring)."""
+
+    def __init__(self, configuration: Any = None) -> None:
+        self._api = kubernetes.client.ApiClient(configuration or load_config())
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._api.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = JSON,
+    ) -> Obj:
+        try:
+            resp = self._api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params={"Content-Type": content_type, "Accept": JSON},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            raise _error(exc) from None
+        data = resp.data
+        return json.loads(data) if data else {}
+
+    async def _acall(self, *args: Any, **kwargs: Any) -> Obj:
+        return await asyncio.to_thread(self._call, *args, **kwargs)
+
+    async def get(self, rtype: ResourceType, namespace: str | None, name: str) -> Obj | None:
+        """One object, or None when it does not exist."""
+        try:
+            return await self._acall("GET", rtype.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def list(
+        self, rtype: ResourceType, namespace: str | None, labels: Mapping[str, str] | None = None
+    ) -> list[Obj]:
+        """Objects of a type, filtered by equality label selectors."""
+        query = [("labelSelector", ",".join(f"{k}={v}" for k, v in labels.items()))] if labels else []
+        reply = await self._acall("GET", rtype.path(namespace), query=query)
+        items: list[Obj] = reply.get("items", [])
+        for item in items:  # list items come without apiVersion/kind; put them back
+            item.setdefault("apiVersion", rtype.api_version)
+            item.setdefault("kind", rtype.kind)
+        return items
+
+    async def apply(self, manifest: Obj) -> Obj:
+        """Server-side apply with our field manager, forcing ownership of every field we render."""
+        rtype, ns, name = _locate(manifest)
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        return await self._acall("PATCH", rtype.path(ns, name), manifest, query, APPLY)
+
+    async def create(self, manifest: Obj) -> Obj:
+        """POST; raises Conflict when it exists."""
+        rtype, ns, _ = _locate(manifest, need_name=False)
+        query = [("fieldManager", FIELD_MANAGER)]
+        return await self._acall("POST", rtype.path(ns), manifest, query)
+
+    async def replace(self, manifest: Obj) -> Obj:
+        """PUT with the manifest's resourceVersion (optimistic concurrency)."""
+        rtype, ns, name = _locate(manifest)
+        query = [("fieldManager", FIELD_MANAGER)]
+        return await self._acall("PUT", rtype.path(ns, name), manifest, query)
+
+    async def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: Obj,
+        subresource: str | None = None,
+    ) -> Obj:
+        """JSON merge patch (optionally of a subresource)."""
+        query = [("fieldManager", FIELD_MANAGER)]
+        return await self._acall("PATCH", rtype.path(namespace, name, subresource), patch, query, MERGE)
+
+    async def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> bool:
+        """DELETE with background propagation; False when already gone."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        try:
+            await self._acall("DELETE", rtype.path(namespace, name), body)
+        except NotFound:
+            return False
+        return True
+
+
+def _locate(manifest: Obj, need_name: bool = True) -> tuple[ResourceType, str | None, str]:
+    rtype = kinds.of(manifest)
+    meta = manifest.get("metadata", {})
+    name = meta.get("name", "")
+    if need_name and not name:
+        raise ValueError(f"{rtype.kind} manifest without metadata.name")
+    return rtype, (meta.get("namespace") if rtype.namespaced else None), name
+
+
+def _error(exc: ApiException) -> Exception:
+    message = ""
+    try:
+        message = json.loads(exc.body or "{}").get("message", "")
+    except (ValueError, AttributeError):
+        message = str(exc.body or "")
+    return from_status(int(exc.status or 0), str(exc.reason or ""), message)

@@ -1,0 +1,59 @@
+"""Kubernetes Events about our custom resources (events.k8s.io/v1), shown by ``kubectl describe``."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import os
+import socket
+
+from kubetrove.api.common import API_VERSION
+from kubetrove.api.resources import ObjectRef
+from kubetrove.k8s.kinds import EVENT
+from kubetrove.k8s.port import Kube, Obj
+
+REPORTING_CONTROLLER = "kubetrove.io/operator"
+# The reporting instance must fit a label value (events.k8s.io validation: <= 128 characters).
+REPORTING_INSTANCE = os.environ.get("POD_NAME", socket.gethostname())[:128]
+MAX_NOTE = 1024  # the API server refuses longer notes
+
+
+class EventType(enum.StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+def now_micro() -> str:
+    """An RFC 3339 timestamp with microseconds (the MicroTime format eventTime requires)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_event(ref: ObjectRef, etype: EventType, reason: str, message: str, action: str) -> Obj:
+    """The Event manifest (a pure function; ``post_event`` sends it)."""
+    return {
+        "apiVersion": EVENT.api_version,
+        "kind": EVENT.kind,
+        # generateName must itself be a valid name prefix: "<name>-", not "<name>." (422 otherwise).
+        "metadata": {"generateName": f"{ref.name}-", "namespace": ref.namespace},
+        "eventTime": now_micro(),
+        "reportingController": REPORTING_CONTROLLER,
+        "reportingInstance": REPORTING_INSTANCE,
+        "action": action,
+        "reason": reason,
+        "note": message[:MAX_NOTE],
+        "type": etype.value,
+        "regarding": {
+            "apiVersion": API_VERSION,
+            "kind": ref.kind.kind,
+            "name": ref.name,
+            "namespace": ref.namespace,
+            "uid": ref.uid,
+        },
+    }
+
+
+async def post_event(
+    kube: Kube, ref: ObjectRef, etype: EventType, reason: str, message: str, action: str = "Reconcile"
+) -> None:
+    """Record an Event regarding ``ref``."""
+    await kube.create(build_event(ref, etype, reason, message, action))

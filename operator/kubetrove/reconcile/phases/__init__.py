@@ -1,0 +1,1 @@
+"""The reconcile phases, one module each; ``kubetrove.reconcile.run.PHASES`` orders them."""

@@ -1,0 +1,55 @@
+"""Apply: server-side apply of every rendered child (the Secrets are left to the Credentials phase).
+
+Two adjustments to the rendered StatefulSet, both about fields Kubernetes will not let us change:
+- ``volumeClaimTemplates`` are immutable: an existing StatefulSet keeps its live claim sizes, and the
+  Storage phase grows the PVCs themselves. New members of a scale-up get the old size and are grown too.
+- Primary/replica clusters (the operator picks the primary) use ``updateStrategy: OnDelete``: the
+  StatefulSet controller would roll pods from the highest ordinal down, which updates the primary
+  before the replicas below it whenever the primary is not pod 0 (after a failover). With OnDelete the
+  Rollout phase deletes outdated pods itself, replicas first and the primary last (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from kubetrove.datastores.base import HAMode
+from kubetrove.k8s.kinds import PDB
+from kubetrove.k8s.port import Obj
+from kubetrove.reconcile.applied import annotate
+from kubetrove.reconcile.context import Context, need
+
+ON_DELETE = {"type": "OnDelete"}
+
+
+def operator_rolls(ctx: Context) -> bool:
+    """True when the Rollout phase (not the StatefulSet controller) orders pod updates."""
+    return ctx.is_cluster and need(ctx.store, "store").ha_mode is HAMode.OPERATOR_PRIMARY
+
+
+def desired_statefulset(ctx: Context) -> Obj:
+    """The rendered StatefulSet, adjusted for immutable claims, update order and the applied record."""
+    sts = copy.deepcopy(need(ctx.manifests, "manifests").statefulset)
+    live = ctx.live_statefulset
+    if live is not None:
+        live_claims = {c["metadata"]["name"]: c for c in live["spec"].get("volumeClaimTemplates", [])}
+        for claim in sts["spec"].get("volumeClaimTemplates", []):
+            old = live_claims.get(claim["metadata"]["name"])
+            if old is not None:
+                claim["spec"]["resources"] = copy.deepcopy(old["spec"]["resources"])
+    if operator_rolls(ctx):
+        sts["spec"]["updateStrategy"] = dict(ON_DELETE)
+    return annotate(sts, ctx.spec, ctx.parsed.ref.generation)
+
+
+async def apply(ctx: Context) -> None:
+    """The Apply phase."""
+    manifests = need(ctx.manifests, "manifests")
+    kube = ctx.deps.kube
+    skip = {id(manifests.credentials_secret), id(manifests.agent_token_secret), id(manifests.statefulset)}
+    for manifest in manifests.all():
+        if id(manifest) not in skip:
+            await kube.apply(manifest)
+    if manifests.pdb is None:
+        await kube.delete(PDB, ctx.namespace, ctx.names.pdb)
+    ctx.live_statefulset = await kube.apply(desired_statefulset(ctx))

@@ -1,0 +1,66 @@
+"""Credentials: the engine credentials Secret and the agent token Secret, generated once, never overwritten.
+
+Invariants:
+- A value that exists in the Secret is used as it is: a user may rotate a password by editing the
+  Secret, and the operator never writes it back. Only MISSING keys are generated and added.
+- The credentials passed to render are exactly the engine's own keys (``secret_env`` of its
+  container), so extra keys a user adds to the Secret cannot change the pod template (no roll).
+- Secrets are created (POST), not server-side applied: a lost race (409) is retried, never forced.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubetrove.k8s.errors import Conflict
+from kubetrove.k8s.kinds import SECRET
+from kubetrove.k8s.port import Obj
+from kubetrove.reconcile.context import Context, need
+from kubetrove.reconcile.errors import NotReady
+from kubetrove.render import RenderInputs, render
+from kubetrove.render.names import AGENT_TOKEN_KEY
+
+
+def decode(secret: Obj | None) -> dict[str, str]:
+    """A Secret's values as text (``data`` is base64; ``stringData`` is never returned by the server)."""
+    if secret is None:
+        return {}
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+async def _ensure(ctx: Context, manifest: Obj, existing: Obj | None, generated: dict[str, str]) -> None:
+    kube = ctx.deps.kube
+    if existing is None:
+        try:
+            await kube.create(manifest)
+        except Conflict:
+            raise NotReady(f"Secret {manifest['metadata']['name']} appeared meanwhile; retrying", 1) from None
+        ctx.logger.info("Created Secret %s", manifest["metadata"]["name"])
+    elif generated:
+        patch: dict[str, Any] = {"stringData": generated}
+        await kube.patch(SECRET, ctx.namespace, manifest["metadata"]["name"], patch)
+        ctx.logger.info("Added missing keys %s to Secret %s", sorted(generated), manifest["metadata"]["name"])
+
+
+async def credentials(ctx: Context) -> None:
+    """The Credentials phase: read or generate the Secrets' values, then render every manifest."""
+    store = need(ctx.store, "store")
+    kube = ctx.deps.kube
+    keys = sorted(set(store.container(ctx.spec.datastore.version).secret_env.values()))
+    creds_secret = await kube.get(SECRET, ctx.namespace, ctx.names.credentials_secret)
+    token_secret = await kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)
+    have, have_token = decode(creds_secret), decode(token_secret)
+    new_creds = {k: ctx.deps.token() for k in keys if not have.get(k)}
+    new_token = {} if have_token.get(AGENT_TOKEN_KEY) else {AGENT_TOKEN_KEY: ctx.deps.token()}
+    values = {**have, **new_creds}
+    ctx.inputs = RenderInputs(
+        owner=ctx.parsed.ref,
+        spec=ctx.spec,
+        agent_image=ctx.deps.agent_image,
+        credentials={k: values[k] for k in keys},
+        agent_token={**have_token, **new_token}[AGENT_TOKEN_KEY],
+    )
+    ctx.manifests = render(ctx.inputs, store)
+    await _ensure(ctx, ctx.manifests.credentials_secret, creds_secret, new_creds)
+    await _ensure(ctx, ctx.manifests.agent_token_secret, token_secret, new_token)

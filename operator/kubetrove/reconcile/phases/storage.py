@@ -1,0 +1,27 @@
+"""Storage: grow the members' PVCs to ``spec.storage.size`` (shrinking was refused by Validate).
+
+The StatefulSet's claim template cannot change (see apply.py), so each existing claim is patched.
+Whether the volume really grows is up to the StorageClass (``allowVolumeExpansion``); the API server
+refuses the patch otherwise, and that refusal surfaces as the reconcile error.
+"""
+
+from __future__ import annotations
+
+from kubetrove.datastores.quantity import parse_quantity
+from kubetrove.k8s import ops
+from kubetrove.k8s.kinds import PVC
+from kubetrove.reconcile.context import Context
+
+
+async def storage(ctx: Context) -> None:
+    """The Storage phase."""
+    want = ctx.spec.storage.size
+    for ordinal in range(ctx.replicas):
+        name = ctx.names.data_claim(ordinal)
+        pvc = await ctx.deps.kube.get(PVC, ctx.namespace, name)
+        if pvc is None:
+            continue  # not created yet: the StatefulSet controller makes it with the template's size
+        have = pvc["spec"].get("resources", {}).get("requests", {}).get("storage", "0")
+        if parse_quantity(have) < parse_quantity(want):
+            ctx.logger.info("Expanding PVC %s from %s to %s", name, have, want)
+            await ops.expand_pvc(ctx.deps.kube, ctx.namespace, name, want)

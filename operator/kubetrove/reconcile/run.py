@@ -1,0 +1,123 @@
+"""Per-resource orchestration: an ordered list of named, idempotent phases (mariadb-operator's pattern).
+
+Every phase can run any number of times with the same result, so a retry (kopf's TemporaryError
+after NotReady), a restart of the operator, or a resume simply runs the list again from the top.
+
+    Validate     the spec against the catalog and the applied spec; on problems: STOP, change nothing
+    Credentials  Secrets read or generated (never overwritten); render every manifest
+    Apply        server-side apply of the children (StatefulSet last)
+    Storage      grow PVCs to the requested size
+    Rollout      OnDelete clusters: delete the next outdated pod (replicas first, primary last)
+    Status       phase, conditions, endpoints, observedGeneration from what is observed
+    Parameters   push changed dynamic parameters through the agents
+
+Parameters runs after Status: an unreachable agent (NotReady) must not keep the status stale.
+``refresh`` is the level-triggered half (kopf's on.* handlers are edge-triggered): Validate without
+side effects, then Rollout and Status only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kubetrove.api.resources import Parsed
+from kubetrove.api.specs import InstanceSpec
+from kubetrove.api.status import ResourceStatus
+from kubetrove.k8s import events
+from kubetrove.k8s.errors import ApiError
+from kubetrove.k8s.kinds import PVC
+from kubetrove.reconcile import status as st
+from kubetrove.reconcile.context import Context, Deps, Logger
+from kubetrove.reconcile.errors import InvalidSpec
+from kubetrove.reconcile.phases.apply import apply
+from kubetrove.reconcile.phases.credentials import credentials
+from kubetrove.reconcile.phases.parameters import parameters
+from kubetrove.reconcile.phases.report import parse_status, report, write_if_changed
+from kubetrove.reconcile.phases.rollout import rollout
+from kubetrove.reconcile.phases.storage import storage
+from kubetrove.reconcile.phases.validate import check, observe, validate
+
+Phase = Callable[[Context], Awaitable[None]]
+
+PHASES: tuple[tuple[str, Phase], ...] = (
+    ("Validate", validate),
+    ("Credentials", credentials),
+    ("Apply", apply),
+    ("Storage", storage),
+    ("Rollout", rollout),
+    ("Status", report),
+    ("Parameters", parameters),
+)
+
+
+def _context(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> Context:
+    return Context(parsed=parsed, deps=deps, logger=logger, previous_status=parse_status(raw_status))
+
+
+async def report_invalid(ctx: Context, error: InvalidSpec) -> None:
+    """Failed/Invalid status and a Warning Event naming every field; no child is touched."""
+    message = str(error)
+    ctx.logger.warning("Invalid spec: %s", message)
+    new = st.invalid(message, ctx.parsed.ref.generation, ctx.previous_status, ctx.deps.clock())
+    await write_if_changed(ctx, new)
+    try:  # the Event is for humans; the status condition is the record, so a refused Event is not fatal
+        await events.post_event(
+            ctx.deps.kube, ctx.parsed.ref, events.EventType.WARNING, "InvalidSpec", message
+        )
+    except ApiError as exc:
+        ctx.logger.warning("Could not post the InvalidSpec Event: %s", exc)
+
+
+async def reconcile(
+    parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger
+) -> ResourceStatus:
+    """Run every phase in order; return the status written. Raises InvalidSpec, NotReady, ApiError."""
+    ctx = _context(parsed, raw_status, deps, logger)
+    for name, phase in PHASES:
+        logger.debug("Phase %s", name)
+        try:
+            await phase(ctx)
+        except InvalidSpec as exc:
+            await report_invalid(ctx, exc)
+            raise
+    return ctx.status or ResourceStatus()
+
+
+async def refresh(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> None:
+    """Level-triggered upkeep: drive an OnDelete roll and refresh the status from observed state.
+
+    A refused spec keeps its Failed status: the refresh validates first and stops quietly.
+    """
+    ctx = _context(parsed, raw_status, deps, logger)
+    await observe(ctx)
+    try:
+        check(ctx)
+    except InvalidSpec:
+        return
+    if ctx.live_statefulset is None:
+        return  # never applied yet: the create handler is on it
+    await rollout(ctx)
+    await report(ctx)
+
+
+def claim_pattern(name: str) -> re.Pattern[str]:
+    """Names of the data PVCs of resource ``name`` (``data-<name>-<ordinal>``)."""
+    return re.compile(rf"^data-{re.escape(name)}-[0-9]+$")
+
+
+async def delete(parsed: Parsed[InstanceSpec], deps: Deps, logger: Logger) -> list[str]:
+    """Deletion policy for volumes (children go by owner references). Returns the PVCs deleted."""
+    if parsed.spec.deletion_policy.volumes.value != "Delete":
+        logger.info("deletionPolicy.volumes=Retain: keeping the PVCs")
+        return []
+    pattern = claim_pattern(parsed.ref.name)
+    deleted = []
+    for pvc in await deps.kube.list(PVC, parsed.ref.namespace):
+        name = pvc["metadata"]["name"]
+        if pattern.match(name):
+            await deps.kube.delete(PVC, parsed.ref.namespace, name)
+            deleted.append(name)
+    logger.info("deletionPolicy.volumes=Delete: deleted PVCs %s", deleted)
+    return deleted

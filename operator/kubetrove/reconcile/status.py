@@ -1,0 +1,158 @@
+"""Status that tells the truth: computed from the observed StatefulSet and Services, never assumed.
+
+A pure function of what was observed plus the previous status (for ``lastTransitionTime`` and to tell
+"Degraded" from "not ready yet"). Rules, in order:
+
+- Failed/Invalid is written by ``run.report_invalid``; here the Failed condition is False.
+- Progressing while the StatefulSet has not caught up: its controller has not observed the latest
+  generation, not every member runs the update revision (``updatedReplicas``; with RollingUpdate also
+  ``currentRevision != updateRevision``), there are more pods than wanted (scale-down), or what is
+  applied is an older generation of the custom resource.
+- Ready only when every member is ready, nothing is progressing, and the applied generation is the
+  current one.
+- Degraded when, not progressing, some member is not ready after the resource had been Ready (or was
+  already Degraded); before the first Ready it is still Provisioning.
+- members/primary are left alone: the clustering loop owns them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from kubetrove.api.common import Condition, ConditionStatus, Endpoints
+from kubetrove.api.status import ConditionType, Phase, ResourceStatus
+from kubetrove.k8s.port import Obj
+from kubetrove.reconcile.applied import applied_generation
+
+T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the status is computed from."""
+
+    generation: int  # metadata.generation of the custom resource
+    replicas: int  # desired members
+    version: str  # spec.datastore.version
+    credentials_secret: str
+    statefulset: Obj | None
+    rw_service: Obj | None
+    ro_service: Obj | None
+    namespace: str
+
+
+def _endpoint(service: Obj | None, namespace: str) -> str | None:
+    if service is None or not service.get("spec", {}).get("ports"):
+        return None
+    return f"{service['metadata']['name']}.{namespace}.svc:{service['spec']['ports'][0]['port']}"
+
+
+def _progressing(o: Observed) -> str | None:
+    """Why the StatefulSet is still moving, or None when it has settled."""
+    sts = o.statefulset
+    if sts is None:
+        return "creating the StatefulSet"
+    st: dict[str, Any] = sts.get("status") or {}
+    if st.get("observedGeneration", 0) < sts["metadata"].get("generation", 0):
+        return "the StatefulSet controller has not seen the latest template yet"
+    if (applied_generation(sts) or 0) < o.generation:
+        return "the latest spec is not applied yet"
+    if st.get("updatedReplicas", 0) < o.replicas:
+        return f"{st.get('updatedReplicas', 0)}/{o.replicas} members updated"
+    strategy = (sts["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
+    if strategy == "RollingUpdate" and st.get("currentRevision") != st.get("updateRevision"):
+        return "rolling update in progress"
+    if st.get("replicas", 0) > o.replicas:
+        return f"scaling down to {o.replicas} members"
+    return None
+
+
+def _cond(kind: ConditionType, status: ConditionStatus, reason: str, message: str, gen: int) -> Condition:
+    return Condition(type=kind.value, status=status, reason=reason, message=message, observed_generation=gen)
+
+
+def _with_times(new: list[Condition], previous: ResourceStatus | None, now: str) -> list[Condition]:
+    """Keep lastTransitionTime of every condition whose status did not change."""
+    old = {c.type: c for c in (previous.conditions if previous else [])}
+    out = []
+    for c in new:
+        before = old.get(c.type)
+        stamp = before.last_transition_time if before and before.status == c.status else now
+        out.append(c.model_copy(update={"last_transition_time": stamp}))
+    return out
+
+
+def _had_been_ready(previous: ResourceStatus | None) -> bool:
+    return previous is not None and previous.phase in (Phase.READY, Phase.DEGRADED, Phase.UPDATING)
+
+
+def compute(o: Observed, previous: ResourceStatus | None, now: datetime.datetime) -> ResourceStatus:
+    """The status of the custom resource given what was observed."""
+    gen = o.generation
+    ready_count = int(((o.statefulset or {}).get("status") or {}).get("readyReplicas", 0))
+    members = f"{ready_count}/{o.replicas} members ready"
+    moving = _progressing(o)
+    all_ready = moving is None and ready_count >= o.replicas
+    if all_ready:
+        phase, ready, degraded = Phase.READY, ("AllMembersReady", members), None
+    elif moving is not None:
+        phase = Phase.UPDATING if _had_been_ready(previous) else Phase.PROVISIONING
+        ready, degraded = ("Progressing", f"{members}; {moving}"), None
+    elif _had_been_ready(previous):
+        phase, ready, degraded = Phase.DEGRADED, ("MembersNotReady", members), ("MembersNotReady", members)
+    else:
+        phase, ready, degraded = Phase.PROVISIONING, ("MembersNotReady", members), None
+    conditions = [
+        _cond(ConditionType.READY, T if all_ready else F, *ready, gen),
+        _cond(
+            ConditionType.PROGRESSING,
+            T if moving else F,
+            "Rolling" if moving else "Settled",
+            moving or "",
+            gen,
+        ),
+        _cond(ConditionType.DEGRADED, T if degraded else F, *(degraded or ("AsExpected", "")), gen),
+        _cond(ConditionType.FAILED, F, "Valid", "", gen),
+    ]
+    version = o.version if moving is None else (previous.version if previous else None)
+    rw, ro = _endpoint(o.rw_service, o.namespace), _endpoint(o.ro_service, o.namespace)
+    return ResourceStatus(
+        phase=phase,
+        conditions=_with_times(conditions, previous, _stamp(now)),
+        observed_generation=applied_generation(o.statefulset) or None,
+        endpoints=Endpoints(read_write=rw, read_only=ro) if rw or ro else None,
+        credentials_secret=o.credentials_secret,
+        version=version,
+    )
+
+
+def invalid(
+    message: str, generation: int, previous: ResourceStatus | None, now: datetime.datetime
+) -> ResourceStatus:
+    """The status of a resource whose spec was refused: Failed/Invalid, everything else as it was."""
+    base = previous or ResourceStatus()
+    conditions = [
+        _cond(ConditionType.FAILED, T, "Invalid", message, generation),
+        _cond(ConditionType.READY, F, "Invalid", message, generation),
+    ]
+    kept = [c for c in base.conditions if c.type not in {ConditionType.FAILED, ConditionType.READY}]
+    return base.model_copy(
+        update={
+            "phase": Phase.FAILED,
+            "conditions": _with_times(conditions, previous, _stamp(now)) + kept,
+            "observed_generation": generation,
+        }
+    )
+
+
+def _stamp(now: datetime.datetime) -> str:
+    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_patch(status: ResourceStatus) -> dict[str, Any]:
+    """The status as a merge patch: only the fields reconcile owns (clustering owns members/primary)."""
+    wire = status.to_wire()
+    owned = ("phase", "conditions", "observedGeneration", "endpoints", "credentialsSecret", "version")
+    return {k: wire.get(k) for k in owned}

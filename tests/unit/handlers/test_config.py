@@ -1,0 +1,28 @@
+"""Operator configuration from the environment."""
+
+from __future__ import annotations
+
+from kubetrove.handlers.config import DEFAULT_AGENT_IMAGE, OperatorConfig
+from kubetrove.handlers.settings import configure
+
+
+def test_defaults_watch_every_namespace() -> None:
+    c = OperatorConfig.from_env({})
+    assert c.namespaces == () and c.agent_image == DEFAULT_AGENT_IMAGE and c.lease_namespace == "default"
+
+
+def test_namespaces_and_lease_from_env() -> None:
+    c = OperatorConfig.from_env({"KUBETROVE_NAMESPACES": "a, b,", "POD_NAMESPACE": "ops"})
+    assert c.namespaces == ("a", "b") and c.lease_namespace == "ops"
+    assert OperatorConfig.from_env({}).identity != OperatorConfig.from_env({}).identity
+
+
+def test_kopf_settings_heal_stalled_watches_and_keep_status_clean() -> None:
+    import kopf
+
+    s = kopf.OperatorSettings()
+    configure(s)
+    assert s.watching.server_timeout and s.watching.client_timeout
+    assert s.watching.client_timeout > s.watching.server_timeout
+    assert isinstance(s.persistence.progress_storage, kopf.AnnotationsProgressStorage)
+    assert s.peering.standalone

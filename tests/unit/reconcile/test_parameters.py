@@ -1,0 +1,86 @@
+"""Dynamic parameters are pushed through every member's agent; restart ones roll the template."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from kubetrove.k8s.kinds import STATEFULSET
+from kubetrove.reconcile import run
+from kubetrove.reconcile.context import Deps
+from kubetrove.reconcile.errors import NotReady
+from kubetrove.reconcile.phases.parameters import APPLIED_DYNAMIC
+from kubetrove.render.names import ANNOTATION_CONFIG_HASH
+from tests.unit.reconcile.conftest import LOG, body, parsed
+from tests.unit.reconcile.fake_kube import FakeKube
+
+
+class FakeAgent:
+    """Records PUT /v1/parameters per base URL; fails when told to."""
+
+    def __init__(self, log: list[tuple[str, dict[str, str]]], fail: bool) -> None:
+        self.log, self.fail, self.url = log, fail, ""
+
+    def __call__(self, url: str, token: str) -> FakeAgent:
+        assert token
+        self.url = url
+        return self
+
+    async def apply_parameters(self, parameters: dict[str, str]) -> None:
+        if self.fail:
+            raise ConnectionError("refused")
+        self.log.append((self.url, dict(parameters)))
+
+    async def close(self) -> None:
+        pass
+
+
+def seed_pod(kube: FakeKube) -> None:
+    labels = {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": "db"}
+    labels["app.kubernetes.io/managed-by"] = "kubetrove"
+    meta = {"name": "db-0", "namespace": "ns", "labels": labels}
+    kube.put({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "status": {"podIP": "10.0.0.5"}})
+
+
+def template_hash(kube: FakeKube) -> str:
+    return kube.find(STATEFULSET, "ns", "db")["spec"]["template"]["metadata"]["annotations"][
+        ANNOTATION_CONFIG_HASH
+    ]
+
+
+async def test_dynamic_change_is_pushed_and_recorded_without_a_roll(kube: FakeKube, deps: Deps) -> None:
+    pushed: list[tuple[str, dict[str, str]]] = []
+    deps = dataclasses.replace(deps, agents=FakeAgent(pushed, fail=False))
+    kube.put(body())
+    seed_pod(kube)
+    await run.reconcile(parsed(parameters={"max_connections": "100"}), None, deps, LOG)
+    assert pushed == []  # a new StatefulSet starts from the ConfigMap
+    before = template_hash(kube)
+    await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, deps, LOG)
+    assert pushed == [("http://10.0.0.5:8432", {"max_connections": "300"})]
+    assert template_hash(kube) == before
+    record = kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_DYNAMIC]
+    assert json.loads(record) == {"max_connections": "300"}
+
+
+async def test_failed_push_is_retried(kube: FakeKube, deps: Deps) -> None:
+    pushed: list[tuple[str, dict[str, str]]] = []
+    kube.put(body())
+    seed_pod(kube)
+    await run.reconcile(parsed(parameters={"max_connections": "100"}), None, deps, LOG)
+    failing = dataclasses.replace(deps, agents=FakeAgent(pushed, fail=True))
+    with pytest.raises(NotReady):
+        await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, failing, LOG)
+    working = dataclasses.replace(deps, agents=FakeAgent(pushed, fail=False))
+    await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, working, LOG)
+    assert pushed == [("http://10.0.0.5:8432", {"max_connections": "300"})]
+
+
+async def test_restart_parameter_changes_the_template(kube: FakeKube, deps: Deps) -> None:
+    kube.put(body())
+    await run.reconcile(parsed(), None, deps, LOG)
+    before = template_hash(kube)
+    await run.reconcile(parsed(generation=2, parameters={"performance_schema": "ON"}), None, deps, LOG)
+    assert template_hash(kube) != before
