@@ -22,6 +22,11 @@ TOKEN_HEADER = "Authorization"  # noqa: S105 (a header name)  "Bearer <token>"
 TOKEN_FILE_ENV = "KUBETROVE_AGENT_TOKEN_FILE"  # noqa: S105 (a variable name)
 
 
+def base_url(host: str) -> str:
+    """The agent's base URL on ``host`` (a pod IP or DNS name): scheme and port are joined only here."""
+    return f"http://{host}:{PORT}"
+
+
 class Paths:
     """Every route of the agent. Templates use aiohttp's ``{name}`` syntax."""
 

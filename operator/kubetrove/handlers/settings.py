@@ -66,7 +66,9 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     memo.config = config
     memo.lease = lock
     memo.lease_task = asyncio.create_task(lock.hold(_lost, renew_period=config.lease_seconds / 3))
-    memo.deps = Deps(kube=kube, agent_image=config.agent_image, agents=AgentClient)
+    memo.deps = Deps(
+        kube=kube, agent_image=config.agent_image, agents=AgentClient, agent_url=config.agent_url
+    )
     metrics.serve(config.metrics_port)  # only the active instance serves (a standby has nothing to say)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kubetrove.agent.protocol import base_url as default_agent_url
 from kubetrove.api.resources import CLUSTER, Parsed
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import ResourceStatus
@@ -44,6 +45,8 @@ class Deps:
     token: Callable[[], str] = lambda: secrets.token_urlsafe(32)
     # Builds an agent client for (base_url, token); None: dynamic parameters cannot be pushed.
     agents: Callable[[str, str], Any] | None = None
+    # The base URL of a member's agent from (namespace, pod name, pod IP).
+    agent_url: Callable[[str, str, str], str] = field(default=lambda ns, pod, ip: default_agent_url(ip))
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 
-from kubetrove.agent.protocol import PORT
 from kubetrove.k8s.kinds import POD, STATEFULSET
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
@@ -39,7 +38,7 @@ async def _push(ctx: Context, changed: dict[str, str]) -> None:
         ip = (pod.get("status") or {}).get("podIP")
         if not ip:
             raise NotReady(f"pod {pod['metadata']['name']} has no IP yet", 10)
-        client = ctx.deps.agents(f"http://{ip}:{PORT}", token)
+        client = ctx.deps.agents(ctx.deps.agent_url(ctx.namespace, pod["metadata"]["name"], ip), token)
         try:
             await client.apply_parameters(changed)
         except Exception as exc:
