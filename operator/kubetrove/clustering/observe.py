@@ -33,11 +33,15 @@ def member_view(pod: str, index: int, status: Status | None, down_for: float) ->
     """A ``MemberView`` from one agent reply (None: unreachable)."""
     if status is None:
         return MemberView(pod=pod, index=index, reachable=False, down_for_seconds=down_for)
+    # The wire's ``healthy`` means "up AND replicating as its role requires" (api/status.py): a replica
+    # whose IO thread was stopped (I3) or is reconnecting to a dead primary reports False. decide's
+    # ``healthy`` means "the engine answers queries", which an answered /v1/status already proves
+    # (drivers answer 503 otherwise); replication state travels in ``replication_running``.
     return MemberView(
         pod=pod,
         index=index,
         reachable=True,
-        healthy=status.healthy,
+        healthy=True,
         role=Role(status.role.value),
         read_only=status.read_only,
         position=status.position,
@@ -71,7 +75,7 @@ def build_view(
     members = []
     for index, pod in enumerate(pods):
         st = statuses.get(pod)
-        up = st is not None and st.healthy
+        up = st is not None  # answered: the engine is up (see member_view)
         members.append(member_view(pod, index, st, clock.down_for(pod, up, now)))
     return ClusterView(
         members=tuple(members),

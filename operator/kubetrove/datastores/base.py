@@ -165,3 +165,11 @@ class Datastore(Protocol):
     def compare_positions(self, a: str, b: str) -> Ordering:
         """Compare two replication positions of this engine (``a`` relative to ``b``)."""
         ...
+
+    def semi_sync_ack_count(self, replicas: int) -> int:
+        """Replicas that must receive a commit before its client is told "committed" (decide's I2)."""
+        ...
+
+    def role_parameters(self, primary: bool) -> Mapping[str, str]:
+        """Dynamic parameters that follow a member's role, applied when it is promoted or demoted."""
+        ...

@@ -120,9 +120,7 @@ def start_mariadb(base: Path, server_id: int = 1, *, semi_sync: bool = False) ->
     except BaseException:
         stop(proc)
         raise RuntimeError(f"mariadbd failed to start:\n{tail(log)}") from None
-    return MariaDBServer(
-        base=base, port=port, server_id=server_id, password=password, proc=proc, extra=extra
-    )
+    return MariaDBServer(base=base, port=port, server_id=server_id, password=password, proc=proc, extra=extra)
 
 
 def restart_mariadb(server: MariaDBServer) -> None:

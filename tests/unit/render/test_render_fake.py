@@ -192,8 +192,12 @@ def test_restore_init_container_only_with_restore_from() -> None:
     assert init["name"] == "restore"
     assert init["image"] == "registry.local/kubetrove-agent:0.1.0"
     assert init["command"] == ["kubetrove-agent"]
-    assert init["args"] == ["restore", "--engine=mysql", "--data-dir=/var/lib/fake", "--backup=nightly"]
+    # What agent/backup/restore.py's CLI accepts: the RestoreRequest as a file from the restore Secret.
+    assert init["args"] == ["restore", "--request-file=/var/run/kubetrove/restore/request.json"]
     assert "env" not in init
+    pod = template(run(cluster(restoreFrom={"backup": "nightly"})))["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "restore-request"]
+    assert volume["secret"]["secretName"].endswith("-restore")
 
 
 def test_engine_container() -> None:

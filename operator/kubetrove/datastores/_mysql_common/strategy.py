@@ -132,3 +132,11 @@ class MySQLFamily:
     def compare_positions(self, a: str, b: str) -> Ordering:
         """Compare GTID positions with the flavour's algebra (may answer INCOMPARABLE)."""
         return self._flavor.compare(a, b)
+
+    def semi_sync_ack_count(self, replicas: int) -> int:
+        """MariaDB semi-sync waits for exactly one replica; MySQL's wait count is left at its default, 1."""
+        return 1
+
+    def role_parameters(self, primary: bool) -> Mapping[str, str]:
+        """None by default (a flavour with a primary-only semi-sync switch overrides it)."""
+        return {}

@@ -148,3 +148,11 @@ class Cassandra:
     def compare_positions(self, a: str, b: str) -> Ordering:
         """Cassandra has no replication log: positions carry no order (EQUAL only for equal text)."""
         return Ordering.EQUAL if a == b else Ordering.INCOMPARABLE
+
+    def semi_sync_ack_count(self, replicas: int) -> int:
+        """No primary, no replication stream to acknowledge: a formal 1 (the loop never fails over)."""
+        return 1
+
+    def role_parameters(self, primary: bool) -> Mapping[str, str]:
+        """None: the same settings serve every role."""
+        return {}

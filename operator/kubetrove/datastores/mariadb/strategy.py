@@ -8,6 +8,8 @@ Manual: https://mariadb.com/kb/en/server-system-variables/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
@@ -101,3 +103,7 @@ class MariaDB(MySQLFamily):
 
     def __init__(self) -> None:
         super().__init__(FLAVOR)
+
+    def role_parameters(self, primary: bool) -> Mapping[str, str]:
+        """The primary half of lossless semi-sync: on only on the primary (docs/clustering.md)."""
+        return {"rpl_semi_sync_master_enabled": "ON" if primary else "OFF"}

@@ -139,3 +139,11 @@ class MongoDB:
     def compare_positions(self, a: str, b: str) -> Ordering:
         """Compare optimes ``<seconds>:<inc>`` (a total order)."""
         return optime.compare(a, b)
+
+    def semi_sync_ack_count(self, replicas: int) -> int:
+        """The set elects its own primary (majority write concern); kubetrove never ranks candidates."""
+        return replicas // 2 + 1 if replicas > 1 else 1
+
+    def role_parameters(self, primary: bool) -> Mapping[str, str]:
+        """None: the same settings serve every role."""
+        return {}

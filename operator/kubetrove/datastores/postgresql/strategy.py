@@ -128,3 +128,11 @@ class PostgreSQL:
         from kubetrove.datastores.postgresql import lsn
 
         return lsn.compare(lsn.Lsn.parse(a), lsn.Lsn.parse(b))
+
+    def semi_sync_ack_count(self, replicas: int) -> int:
+        """``synchronous_standby_names = 'ANY 1 (*)'``: one standby flushes each commit."""
+        return 1
+
+    def role_parameters(self, primary: bool) -> Mapping[str, str]:
+        """None: the same settings serve every role."""
+        return {}

@@ -1,0 +1,169 @@
+"""``MemberOps`` through the members' agents (``kubetrove.agent.client``): the production seam of the loop.
+
+A member is named by its pod; a ``Resolver`` turns the name into where its agent listens and where the
+other members reach its engine (in Kubernetes ``<pod>.<headless>.<ns>.svc``; in tests a loopback port).
+
+Error mapping (the loop only knows ``MemberUnreachable``):
+- no connection, a timeout, or a 5xx reply (the agent answers but its engine does not: 503) ->
+  ``MemberUnreachable``. A timed-out call may still have run; the loop re-observes, it never repeats.
+- a 4xx reply is a refusal the operator must see (bad request, 409 "needs a restart"): ``AgentError``
+  propagates and ends the cycle; the next cycle observes again.
+
+Status calls use a short timeout and no retry (a dead member must be detected quickly, and detection
+is the loop's job: its ``DownClock`` is the retry); actions use a longer timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+import aiohttp
+
+from kubetrove.agent.client import AgentClient, AgentError
+from kubetrove.agent.protocol import PORT, Status
+from kubetrove.clustering.ops import MemberUnreachable
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one member's agent listens, and how the other members reach its engine."""
+
+    agent_url: str
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the form the drivers report a replica's source in (``Status.source_host``)."""
+        return f"{self.host}:{self.port}"
+
+
+Resolver = Callable[[str], Endpoint]
+
+
+def headless_resolver(service: str, namespace: str, engine_port: int, scheme: str = "https") -> Resolver:
+    """Kubernetes: each StatefulSet pod has a stable DNS name under the headless Service."""
+
+    def resolve(pod: str) -> Endpoint:
+        host = f"{pod}.{service}.{namespace}.svc"
+        return Endpoint(f"{scheme}://{host}:{PORT}", host, engine_port)
+
+    return resolve
+
+
+@dataclass(frozen=True)
+class Replication:
+    """The replication account, and the engine parameters that follow a member's role.
+
+    ``on_promote`` is applied before a member accepts writes, ``on_demote`` after it became a replica
+    (MariaDB: ``rpl_semi_sync_master_enabled``; docs/clustering.md, "Lossless semi-sync").
+    """
+
+    user: str
+    password: str
+    on_promote: Mapping[str, str] | None = None
+    on_demote: Mapping[str, str] | None = None
+
+
+class AgentOps:
+    """``MemberOps`` over HTTP: one ``AgentClient`` per member, sharing one aiohttp session."""
+
+    def __init__(
+        self,
+        resolve: Resolver,
+        token: str,
+        replication: Replication,
+        *,
+        pods: Iterable[str] = (),
+        status_timeout: float = 2.0,
+        action_timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._resolve = resolve
+        self._token = token
+        self._replication = replication
+        self._status_timeout = status_timeout
+        self._action_timeout = action_timeout
+        self._session = session
+        self._owns_session = session is None
+        self._clients: dict[str, tuple[AgentClient, AgentClient]] = {}  # pod -> (probe, action)
+        # Resolved up front so a replica's reported source maps back to its pod from the first cycle on.
+        self._endpoints: dict[str, Endpoint] = {pod: resolve(pod) for pod in pods}
+
+    async def close(self) -> None:
+        """Close the shared session if this object created it."""
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+        self._clients.clear()
+
+    def _endpoint(self, pod: str) -> Endpoint:
+        if pod not in self._endpoints:
+            self._endpoints[pod] = self._resolve(pod)
+        return self._endpoints[pod]
+
+    def _client(self, pod: str, probe: bool = False) -> AgentClient:
+        if pod not in self._clients:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            url, s = self._endpoint(pod).agent_url, self._session
+            self._clients[pod] = (
+                AgentClient(url, self._token, session=s, timeout=self._status_timeout, retries=0),
+                AgentClient(url, self._token, session=s, timeout=self._action_timeout, retries=1),
+            )
+        return self._clients[pod][0 if probe else 1]
+
+    async def _call(self, pod: str, what: str, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise MemberUnreachable(f"{what} {pod}: {type(exc).__name__} {exc}") from exc
+        except AgentError as exc:
+            if exc.status >= 500:
+                raise MemberUnreachable(f"{what} {pod}: {exc}") from exc
+            raise
+
+    def _source_pod(self, address: str | None) -> str | None:
+        """The pod whose engine is at ``address`` (as the driver reported it), else the address unchanged."""
+        if address is None:
+            return None
+        return next((pod for pod, ep in self._endpoints.items() if ep.address == address), address)
+
+    async def status(self, pod: str) -> Status:
+        """The agent's status, with ``source_host`` translated back to a pod name when it is a member."""
+        st = await self._call(pod, "status", self._client(pod, probe=True).status())
+        source = self._source_pod(st.source_host)
+        return st if source == st.source_host else st.model_copy(update={"source_host": source})
+
+    async def set_source(self, pod: str, source_pod: str) -> None:
+        """Point ``pod`` at ``source_pod``'s engine with the replication account."""
+        src, r = self._endpoint(source_pod), self._replication
+        await self._call(
+            pod, "set_source", self._client(pod).set_source(src.host, src.port, r.user, r.password)
+        )
+        if r.on_demote:
+            await self._call(pod, "set_source", self._client(pod).apply_parameters(dict(r.on_demote)))
+
+    async def stop_replication(self, pod: str) -> None:
+        """Stop the member's receiver (IO thread / WAL receiver)."""
+        await self._call(pod, "stop_replication", self._client(pod).stop_replication())
+
+    async def wait_for_position(self, pod: str, position: str, timeout_seconds: float) -> bool:
+        """True once ``pod`` applied ``position``; False if ``timeout_seconds`` passed first."""
+        reply = await self._call(pod, "wait", self._client(pod).wait_for_position(position, timeout_seconds))
+        return reply.reached
+
+    async def promote(self, pod: str) -> None:
+        """Role parameters first (lossless semi-sync before the first write), then accept writes."""
+        if self._replication.on_promote:
+            params = dict(self._replication.on_promote)
+            await self._call(pod, "promote", self._client(pod).apply_parameters(params))
+        await self._call(pod, "promote", self._client(pod).promote())
+
+    async def fence(self, pod: str) -> None:
+        """Refuse client writes."""
+        await self._call(pod, "fence", self._client(pod).fence())
