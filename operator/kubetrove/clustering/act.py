@@ -44,15 +44,18 @@ async def act(
         await _failover(d.primary, view, ops, record, compare, wait_timeout, clock, now)
     elif d.action is Action.SWITCHOVER and d.primary and d.target:
         await _switchover(d.primary, d.target, view, ops, record, wait_timeout, d.errant)
-    await _quarantine(d, view, record)
+    await _quarantine(d, view, ops, record)
 
 
-async def _quarantine(d: Decision, view: ClusterView, record: ClusterRecord) -> None:
+async def _quarantine(d: Decision, view: ClusterView, ops: MemberOps, record: ClusterRecord) -> None:
     """Newly found errant members leave the Services (label) and are reported once (I5)."""
     new = [pod for pod in d.errant if pod not in view.errant]
     if not new:
         return
     await record.label_roles(dict.fromkeys(new, ERRANT))
+    # An errant replica must stop acknowledging semi-sync writes: a write acked only by a member that can
+    # never be promoted would be lost at the next failover (docs/clustering.md, I2 and I5).
+    await _quietly(new, "stop_replication", ops)
     for pod in new:
         await record.event("ErrantTransactions", f"{pod} holds transactions the primary never had", True)
 

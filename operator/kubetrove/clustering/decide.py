@@ -156,7 +156,9 @@ def _primary_down(view: ClusterView, primary: MemberView, compare: Compare) -> D
             base, state=State.LOST, reasons=(f"primary {primary.pod} is down; automatic failover is off",)
         )
     others = [m for m in view.members if m.pod != primary.pod]
-    unknown = [m.pod for m in others if not _is_up(m)]
+    # Errant members count as unknown too: until quarantine stopped their replication they could have
+    # acknowledged writes (semi-sync acks come from the IO thread), and they are never candidates (I5).
+    unknown = [m.pod for m in others if not _is_up(m) or m.pod in view.errant]
     if len(unknown) >= view.ack_count:  # I2
         why = (
             f"primary {primary.pod} is down and {len(unknown)} replica(s) are unreachable "

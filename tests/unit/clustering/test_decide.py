@@ -157,10 +157,9 @@ def test_incomparable_candidates_mean_no_failover() -> None:
 
 
 def test_quarantined_member_is_never_a_candidate() -> None:
-    cluster = view(
-        down(primary()), replica("db-1", pos="a,b,c,d"), replica("db-2"), errant=frozenset({"db-1"})
-    )
-    # db-1 holds more, but it is known errant: db-2 is the only candidate.
+    members = (down(primary()), replica("db-1", pos="a,b,c,d"), replica("db-2"), replica("db-3"))
+    cluster = view(*members, errant=frozenset({"db-1"}), ack_count=2)
+    # db-1 holds more, but it is known errant: db-2 (lowest index of the rest) is chosen.
     assert decide(cluster, setcmp).target == "db-2"
 
 
@@ -222,3 +221,9 @@ def test_writable_primary_reported_standalone_is_healthy() -> None:
     # MariaDB reports "standalone" for a primary whose replicas are momentarily disconnected.
     standalone = MemberView("db-0", 0, True, True, Role.STANDALONE, False, "a,b,c")
     assert decide(view(standalone, replica("db-1"), replica("db-2")), setcmp).state is State.HEALTHY
+
+
+def test_errant_member_counts_as_unknown_for_acknowledgements() -> None:
+    # db-2 is quarantined: it may have acknowledged a write db-1 lacks, so no failover with ack_count 1.
+    cluster = view(down(primary()), replica("db-1"), replica("db-2"), errant=frozenset({"db-2"}))
+    assert decide(cluster, setcmp).state is State.LOST
