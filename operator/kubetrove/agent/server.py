@@ -7,6 +7,7 @@ errors and 401s); ``_json_errors`` turns every exception into ``ErrorReply`` JSO
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -134,4 +135,12 @@ def make_app(
     app[CONTEXT] = AgentContext(driver, token, metrics or AgentMetrics(driver.engine), redactor)
     routes.add_routes(app)
     routes_backup.add_routes(app)  # POST /v1/backups, GET /v1/backups/{id}
+    app.on_cleanup.append(_close_driver)
     return app
+
+
+async def _close_driver(app: web.Application) -> None:
+    """Close the driver's connections on shutdown (drivers with pools, e.g. Cassandra, expose close())."""
+    close = getattr(app[CONTEXT].driver, "close", None)
+    if callable(close):
+        await asyncio.to_thread(close)
