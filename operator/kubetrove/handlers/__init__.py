@@ -3,6 +3,6 @@
 ``kopf run -m kubetrove.handlers`` and ``kubetrove-operator`` (handlers/main.py) both load it.
 """
 
-from kubetrove.handlers import children, resources, settings
+from kubetrove.handlers import backups, children, clustering, resources, settings
 
-__all__ = ["children", "resources", "settings"]
+__all__ = ["backups", "children", "clustering", "resources", "settings"]

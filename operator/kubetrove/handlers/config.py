@@ -10,15 +10,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kubetrove.agent.protocol import base_url
+from kubetrove.api.common import Engine
 
 DEFAULT_AGENT_IMAGE = "kubetrove/agent:0.1.0"
+DEFAULT_HEALTH_PORT = 8081
+# KUBETROVE_AGENT_IMAGE_<ENGINE> (the Helm chart sets one per engine): the suffix is the Engine value in
+# upper case, so adding an engine needs no change here.
+AGENT_IMAGE_PREFIX = "KUBETROVE_AGENT_IMAGE_"
+
+
+def agent_images_from_env(env: Mapping[str, str]) -> dict[Engine, str]:
+    """The per-engine agent images set in ``env`` (engines without one use the fallback image)."""
+    return {
+        e: env[AGENT_IMAGE_PREFIX + e.value.upper()]
+        for e in Engine
+        if env.get(AGENT_IMAGE_PREFIX + e.value.upper())
+    }
 
 
 @dataclass(frozen=True)
 class OperatorConfig:
     """Settings of one operator process."""
 
-    agent_image: str = DEFAULT_AGENT_IMAGE
+    agent_image: str = DEFAULT_AGENT_IMAGE  # the fallback for engines without an image of their own
+    agent_images: Mapping[Engine, str] = field(default_factory=dict)
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     lease_namespace: str = "default"
     lease_name: str = "kubetrove-operator"
@@ -27,27 +42,46 @@ class OperatorConfig:
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
     status_interval: float = 30.0  # the periodic status refresh (StatefulSet events refresh sooner)
     metrics_port: int = 8080  # 0: no metrics endpoint
+    health_port: int = DEFAULT_HEALTH_PORT  # 0: no liveness endpoint
     # "namespace/pod" -> agent base URL. Only for tests whose pods are fake (kwok) while a real agent
     # runs on the host; in a real cluster agents are reached at their pod IP.
     agent_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # "namespace/pod" -> "host:port" of its engine as the other members reach it (the replication
+    # source), for the same tests; in a real cluster it is the pod's name under the headless Service.
+    engine_endpoints: Mapping[str, str] = field(default_factory=dict)
 
     def agent_url(self, namespace: str, pod: str, ip: str) -> str:
         """Where the agent of ``pod`` listens."""
         return self.agent_endpoints.get(f"{namespace}/{pod}") or base_url(ip)
 
+    def engine_address(self, namespace: str, pod: str, default: str) -> str:
+        """Where the other members reach ``pod``'s engine (``host:port``): ``default`` unless overridden."""
+        return self.engine_endpoints.get(f"{namespace}/{pod}") or default
+
+    @property
+    def liveness_endpoint(self) -> str | None:
+        """kopf's liveness URL (the chart's probe GETs ``/healthz`` on this port), or None when disabled."""
+        # 0.0.0.0: the kubelet probes the pod IP, not loopback.
+        return f"http://0.0.0.0:{self.health_port}/healthz" if self.health_port else None
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
-        """KUBETROVE_AGENT_IMAGE, KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE
-        (else POD_NAMESPACE, else "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL,
-        KUBETROVE_METRICS_PORT, KUBETROVE_AGENT_ENDPOINTS (JSON: {"namespace/pod": "http://host:port"})."""
+        """Read KUBETROVE_AGENT_IMAGE and KUBETROVE_AGENT_IMAGE_<ENGINE>,
+        KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE (else POD_NAMESPACE, else
+        "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_METRICS_PORT,
+        KUBETROVE_HEALTH_PORT and KUBETROVE_AGENT_ENDPOINTS (JSON: {"namespace/pod": "http://host:port"})."""
         e = os.environ if env is None else env
         spaces = tuple(n.strip() for n in e.get("KUBETROVE_NAMESPACES", "").split(",") if n.strip())
         return cls(
-            agent_image=e.get("KUBETROVE_AGENT_IMAGE", DEFAULT_AGENT_IMAGE),
+            agent_image=e.get("KUBETROVE_AGENT_IMAGE") or DEFAULT_AGENT_IMAGE,
+            agent_images=agent_images_from_env(e),
             namespaces=spaces,
             lease_namespace=e.get("KUBETROVE_LEASE_NAMESPACE", e.get("POD_NAMESPACE", "default")),
             lease_name=e.get("KUBETROVE_LEASE_NAME", "kubetrove-operator"),
             status_interval=float(e.get("KUBETROVE_STATUS_INTERVAL", "30")),
             metrics_port=int(e.get("KUBETROVE_METRICS_PORT", "8080")),
+            health_port=int(e.get("KUBETROVE_HEALTH_PORT", str(DEFAULT_HEALTH_PORT))),
             agent_endpoints=json.loads(e.get("KUBETROVE_AGENT_ENDPOINTS", "{}")),
+            # JSON {"namespace/pod": "host:port"} (tests with fake pods and engines on the host).
+            engine_endpoints=json.loads(e.get("KUBETROVE_ENGINE_ENDPOINTS", "{}")),
         )

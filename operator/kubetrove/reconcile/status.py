@@ -12,7 +12,8 @@ A pure function of what was observed plus the previous status (for ``lastTransit
   current one.
 - Degraded when, not progressing, some member is not ready after the resource had been Ready (or was
   already Degraded); before the first Ready it is still Provisioning.
-- members/primary are left alone: the clustering loop owns them.
+- members/primary/errantMembers are left alone: the clustering loop owns them, and its ``Replication``
+  condition is carried over as it is (clustering/kube_record.py).
 """
 
 from __future__ import annotations
@@ -73,6 +74,20 @@ def _cond(kind: ConditionType, status: ConditionStatus, reason: str, message: st
     return Condition(type=kind.value, status=status, reason=reason, message=message, observed_generation=gen)
 
 
+def with_condition(
+    status: ResourceStatus,
+    kind: ConditionType,
+    ok: bool,
+    reason: str,
+    message: str,
+    gen: int,
+    now: datetime.datetime,
+) -> ResourceStatus:
+    """``status`` with condition ``kind`` set (its lastTransitionTime kept unless its status flips)."""
+    new = _with_times([_cond(kind, T if ok else F, reason, message, gen)], status, _stamp(now))
+    return status.model_copy(update={"conditions": _foreign(new, status) + new})
+
+
 def _with_times(new: list[Condition], previous: ResourceStatus | None, now: str) -> list[Condition]:
     """Keep lastTransitionTime of every condition whose status did not change."""
     old = {c.type: c for c in (previous.conditions if previous else [])}
@@ -120,12 +135,18 @@ def compute(o: Observed, previous: ResourceStatus | None, now: datetime.datetime
     rw, ro = _endpoint(o.rw_service, o.namespace), _endpoint(o.ro_service, o.namespace)
     return ResourceStatus(
         phase=phase,
-        conditions=_with_times(conditions, previous, _stamp(now)),
+        conditions=_with_times(conditions, previous, _stamp(now)) + _foreign(conditions, previous),
         observed_generation=applied_generation(o.statefulset) or None,
         endpoints=Endpoints(read_write=rw, read_only=ro) if rw or ro else None,
         credentials_secret=o.credentials_secret,
         version=version,
     )
+
+
+def _foreign(own: list[Condition], previous: ResourceStatus | None) -> list[Condition]:
+    """Conditions of types this module does not compute (the clustering loop's ``Replication``), kept."""
+    types = {c.type for c in own}
+    return [c for c in (previous.conditions if previous else []) if c.type not in types]
 
 
 def invalid(

@@ -1,0 +1,213 @@
+"""``ClusterRecord`` on the ``Kube`` Protocol: one DatabaseCluster's resource, pods and Events.
+
+It lives in ``clustering`` (not ``k8s``) because it joins three layers the import contract keeps apart:
+``k8s`` (the API), ``render.names`` (child and label names) and ``clustering.snapshot`` (the view).
+
+Status ownership (reconcile/status.py says the same from its side):
+- the loop owns ``status.primary``, ``status.members``, ``status.errantMembers`` and the condition of
+  type ``Replication`` (True when Healthy; reason = the loop's state; message = decide's reasons);
+- the reconcile phases own every other field and condition, and carry ``Replication`` over untouched.
+  Both write ``conditions`` whole (a merge patch replaces lists), so this side writes them with the
+  resourceVersion it read and re-reads on Conflict; a reconcile write from a stale body that drops the
+  condition is noticed on the next cycle (stored != wanted) and written again.
+
+Invariant I1 (docs/clustering.md): ``write_primary`` either stores status.primary or raises; it
+never returns having silently lost the write (Conflict is retried with a fresh resourceVersion, and
+the stored value is read back from the reply).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubetrove.agent.protocol import Role, Status
+from kubetrove.api.common import Condition, ConditionStatus
+from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
+from kubetrove.api.specs import ClusterSpec
+from kubetrove.api.status import MemberRole, MemberStatus
+from kubetrove.clustering.snapshot import ClusterView
+from kubetrove.datastores.base import Datastore
+from kubetrove.k8s import ops
+from kubetrove.k8s.errors import Conflict, NotFound
+from kubetrove.k8s.events import EventType, post_event
+from kubetrove.k8s.kinds import POD, STATEFULSET
+from kubetrove.k8s.port import Kube, Obj
+from kubetrove.render import labels
+from kubetrove.render.names import LABEL_ROLE, ChildNames
+
+log = logging.getLogger(__name__)
+
+CONDITION = "Replication"
+HEALTHY = "Healthy"
+STATE_REASON_FALLBACK = "Unknown"
+
+
+class ClusterGone(Exception):
+    """The DatabaseCluster no longer exists (the daemon is about to be stopped)."""
+
+
+def member_status(pod: str, st: Status | None) -> dict[str, Any]:
+    """One ``status.members`` entry (wire form) from an agent reply; None: unreachable."""
+    if st is None:
+        return MemberStatus(pod=pod).to_wire()
+    if st.role is Role.STANDALONE:  # writable without replicas: the primary of a one-member cluster
+        role = MemberRole.UNKNOWN if st.read_only else MemberRole.PRIMARY
+    else:
+        role = MemberRole(st.role.value)
+    wire = MemberStatus(
+        pod=pod, role=role, position=st.position, lag_seconds=st.lag_seconds, healthy=st.healthy
+    ).to_wire()
+    return wire
+
+
+def _steady(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Members without the fields that move on every write (positions, lag): what "changed" means."""
+    return [{k: v for k, v in m.items() if k not in ("position", "lagSeconds")} for m in members]
+
+
+@dataclass
+class KubeClusterRecord:
+    """The record of the DatabaseCluster ``ref`` (identity only: every read is fresh)."""
+
+    kube: Kube
+    ref: ObjectRef
+    store: Datastore
+    # Positions change with every write; members are rewritten for them at most this often.
+    refresh_seconds: float = 30.0
+    conflict_retries: int = 5
+    on_event: Callable[[str], None] | None = None  # metrics hook: called with each Event's reason
+    monotonic: Callable[[], float] = time.monotonic
+    pods: dict[str, Obj | None] = field(default_factory=dict)  # as of the last load (None: no pod)
+    _written_at: float | None = None
+
+    @property
+    def names(self) -> ChildNames:
+        return ChildNames(self.ref.name)
+
+    async def _body(self) -> Obj:
+        body = await ops.get_custom(self.kube, self.ref)
+        if body is None:
+            raise ClusterGone(f"{self.ref.namespace}/{self.ref.name}")
+        return body
+
+    async def load(self) -> tuple[list[str], ClusterView]:
+        """Pods ``<name>-0..n-1`` (n: the StatefulSet's replicas, else spec's) and spec/status fields."""
+        body = await self._body()
+        spec = parse_body(CLUSTER, body, ClusterSpec).spec
+        sts = await self.kube.get(STATEFULSET, self.ref.namespace, self.names.statefulset)
+        count = int((sts or {}).get("spec", {}).get("replicas", spec.replicas))
+        pods = [f"{self.names.statefulset}-{i}" for i in range(count)]
+        selector = labels.selector_labels(self.ref, self.store.engine)
+        live = {p["metadata"]["name"]: p for p in await self.kube.list(POD, self.ref.namespace, selector)}
+        self.pods = {pod: live.get(pod) for pod in pods}
+        status = body.get("status") or {}
+        view = ClusterView(
+            members=(),
+            current_primary=status.get("primary"),
+            wanted_primary=spec.primary,
+            automatic_failover=spec.failover.automatic,
+            detection_seconds=float(spec.failover.detection_seconds),
+            ack_count=self.store.semi_sync_ack_count(count),
+            errant=frozenset(status.get("errantMembers") or ()),
+        )
+        return pods, view
+
+    def pod_ip(self, pod: str) -> str:
+        """The pod's IP as of the last load ("" when it has none yet)."""
+        return str(((self.pods.get(pod) or {}).get("status") or {}).get("podIP") or "")
+
+    async def _patch_status(self, build: Callable[[Obj], Obj | None]) -> Obj | None:
+        """Read, build a status patch from the live body (None: nothing to do), write it with the
+        read resourceVersion; on Conflict read again. Raises Conflict after ``conflict_retries``."""
+        for attempt in range(self.conflict_retries):
+            body = await self._body()
+            status = build(body)
+            if status is None:
+                return None
+            patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": status}
+            try:
+                return await self.kube.patch(
+                    ops.custom_type(self.ref), self.ref.namespace, self.ref.name, patch, "status"
+                )
+            except Conflict:
+                log.info(
+                    "status of %s changed meanwhile (attempt %d); re-reading", self.ref.name, attempt + 1
+                )
+        raise Conflict(
+            409, "Conflict", f"status of {self.ref.name}: gave up after {self.conflict_retries} tries"
+        )
+
+    async def write_primary(self, primary: str) -> None:
+        """status.primary := ``primary`` (I1): stored, or an exception; never silently lost."""
+
+        def build(body: Obj) -> Obj | None:
+            return None if (body.get("status") or {}).get("primary") == primary else {"primary": primary}
+
+        written = await self._patch_status(build)
+        if written is not None and (written.get("status") or {}).get("primary") != primary:
+            raise RuntimeError(f"status.primary of {self.ref.name} was not stored (schema pruned it?)")
+
+    async def write_observation(
+        self,
+        state: str,
+        members: Mapping[str, Status | None],
+        errant: tuple[str, ...],
+        reasons: tuple[str, ...],
+    ) -> None:
+        """members, errantMembers and the Replication condition; written only when they changed
+        (positions and lag alone: at most every ``refresh_seconds``)."""
+        wanted = [member_status(pod, st) for pod, st in members.items()]
+        cond = Condition(
+            type=CONDITION,
+            status=ConditionStatus.TRUE if state == HEALTHY else ConditionStatus.FALSE,
+            reason=state or STATE_REASON_FALLBACK,
+            message="; ".join(reasons),
+            observed_generation=self.ref.generation,
+        ).to_wire()
+        now = self.monotonic()
+        due = self._written_at is None or now - self._written_at >= self.refresh_seconds
+
+        def build(body: Obj) -> Obj | None:
+            status = body.get("status") or {}
+            conditions = list(status.get("conditions") or [])
+            old = next((c for c in conditions if c.get("type") == CONDITION), None)
+            same_cond = old is not None and all(old.get(k) == v for k, v in cond.items())
+            stored = list(status.get("members") or [])
+            same_members = _steady(stored) == _steady(wanted) and (stored == wanted or not due)
+            if same_cond and same_members and sorted(status.get("errantMembers") or []) == sorted(errant):
+                return None
+            new = dict(cond, lastTransitionTime=_transition(old, cond))
+            conditions = [c for c in conditions if c.get("type") != CONDITION] + [new]
+            return {"members": wanted, "errantMembers": sorted(errant), "conditions": conditions}
+
+        if await self._patch_status(build) is not None:
+            self._written_at = now
+
+    async def label_roles(self, roles: Mapping[str, str]) -> None:
+        """kubetrove.io/role on each pod (skipped when already set; a missing pod is skipped)."""
+        for pod, role in roles.items():
+            have = ((self.pods.get(pod) or {}).get("metadata") or {}).get("labels") or {}
+            if have.get(LABEL_ROLE) == role:
+                continue
+            try:
+                self.pods[pod] = await ops.label_pod(self.kube, self.ref.namespace, pod, {LABEL_ROLE: role})
+            except NotFound:
+                log.info("label %s=%s: pod %s does not exist", LABEL_ROLE, role, pod)
+
+    async def event(self, reason: str, message: str, warning: bool = False) -> None:
+        """An Event regarding the DatabaseCluster (action ``Clustering``)."""
+        etype = EventType.WARNING if warning else EventType.NORMAL
+        await post_event(self.kube, self.ref, etype, reason, message, action="Clustering")
+        if self.on_event is not None:
+            self.on_event(reason)
+
+
+def _transition(old: Obj | None, new: Obj) -> str:
+    """lastTransitionTime: kept while the condition's status stays, now when it flips."""
+    if old is not None and old.get("status") == new["status"] and old.get("lastTransitionTime"):
+        return str(old["lastTransitionTime"])
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,74 @@
+"""The clustering daemon: one per DatabaseCluster whose engine has an operator-chosen primary. kopf glue only.
+
+- Only engines whose ``Datastore.ha_mode`` is OPERATOR_PRIMARY (MySQL, MariaDB, PostgreSQL) get one.
+  MongoDB elects its own primary and Cassandra has none: they get no daemon yet, so their
+  ``status.members`` stays empty (a light observe-only loop is the missing piece).
+- The Lease: ``operator_startup`` (settings.py) blocks until this instance holds it, and kopf starts no
+  daemon before every startup handler has finished, so a standby never runs a loop. On losing the
+  Lease the process stops itself (SIGTERM): kopf sets ``stopped`` on every daemon and cancels those
+  still running after ``cancellation_timeout``; a half-done action is finished by the next holder (I1).
+- The work is in ``kubetrove.clustering.runner``; this function only maps kopf's world onto it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from kubetrove import metrics
+from kubetrove.api.common import GROUP, VERSION
+from kubetrove.api.resources import CLUSTER, parse_body
+from kubetrove.api.specs import ClusterSpec
+from kubetrove.clustering import runner
+from kubetrove.datastores import registry
+from kubetrove.datastores.base import HAMode
+
+# On stop, kopf sets ``stopped`` and waits CANCELLATION_BACKOFF for a graceful exit (the runner notices
+# within one interval and returns between cycles, never mid-action), then cancels and waits
+# CANCELLATION_TIMEOUT more. Without a backoff kopf cancels at once. A cancelled cycle is still safe:
+# every step is idempotent and the next holder finishes it (I1).
+CANCELLATION_BACKOFF = 8.0
+CANCELLATION_TIMEOUT = 10.0
+COUNTERS = {"FailoverSucceeded": metrics.FAILOVERS, "SwitchoverSucceeded": metrics.SWITCHOVERS}
+
+
+def operator_primary(body: kopf.Body, **_: Any) -> bool:
+    """Only engines whose primary kubetrove chooses (an unknown engine: no daemon)."""
+    engine = (body.get("spec") or {}).get("datastore", {}).get("type")
+    try:
+        return registry.get(engine).ha_mode is HAMode.OPERATOR_PRIMARY
+    except ValueError:
+        return False
+
+
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    CLUSTER.plural,
+    when=operator_primary,
+    cancellation_backoff=CANCELLATION_BACKOFF,
+    cancellation_timeout=CANCELLATION_TIMEOUT,
+)
+async def databasecluster_clustering(
+    body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    """observe -> decide -> act for this cluster until the daemon is stopped."""
+    parsed = parse_body(CLUSTER, body, ClusterSpec)
+    store = registry.get(parsed.spec.datastore.type)
+    ref = parsed.ref
+    labels = (ref.namespace, ref.name, store.engine.value)
+
+    def count(reason: str) -> None:
+        if reason in COUNTERS:
+            COUNTERS[reason].labels(*labels).inc()
+
+    wiring = runner.Wiring(
+        kube=memo.deps.kube,
+        ref=ref,
+        store=store,
+        version=parsed.spec.datastore.version,
+        agent_url=memo.deps.agent_url,
+        engine_address=memo.config.engine_address,
+    )
+    await runner.run(wiring, stopped.is_set, on_event=count)
