@@ -134,8 +134,16 @@ class AgentOps:
         return next((pod for pod, ep in self._endpoints.items() if ep.address == address), address)
 
     async def status(self, pod: str) -> Status:
-        """The agent's status, with ``source_host`` translated back to a pod name when it is a member."""
-        st = await self._call(pod, "status", self._client(pod, probe=True).status())
+        """The agent's status, with ``source_host`` translated back to a pod name when it is a member.
+
+        Any refusal of the probe (4xx too) means "unreachable": otherwise one member answering 401 (a
+        rotated token) or 404 (not our agent) would end every cycle before decide, and the others could
+        never fail over. Refusals of actions still propagate and end the cycle.
+        """
+        try:
+            st = await self._call(pod, "status", self._client(pod, probe=True).status())
+        except AgentError as exc:
+            raise MemberUnreachable(f"status {pod}: {exc}") from exc
         source = self._source_pod(st.source_host)
         return st if source == st.source_host else st.model_copy(update={"source_host": source})
 

@@ -21,12 +21,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubetrove.agent.client import AgentError
-from kubetrove.agent.protocol import Status
 from kubetrove.api.resources import ObjectRef
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.kube_record import KubeClusterRecord
-from kubetrove.clustering.ops import MemberUnreachable
 from kubetrove.clustering.process import Loop
 from kubetrove.datastores.base import Datastore
 from kubetrove.k8s.kinds import SECRET
@@ -36,22 +33,6 @@ from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
 log = logging.getLogger(__name__)
 
 Endpoints = dict[str, Endpoint]
-
-
-class ObservingAgentOps(AgentOps):
-    """``AgentOps`` whose status probe counts a refusal (4xx) as an unreachable member.
-
-    Otherwise one member answering 401 (a rotated token), 404 (not our agent: a port clash, an egress
-    proxy in front of a pod IP that does not exist) fails every cycle before decide, and the others can
-    never fail over. Refusals of actions still propagate (they end the cycle, as agent_ops says).
-    """
-
-    async def status(self, pod: str) -> Status:
-        """The member's status; any refusal raises ``MemberUnreachable``."""
-        try:
-            return await super().status(pod)
-        except AgentError as exc:
-            raise MemberUnreachable(f"status {pod}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -125,7 +106,7 @@ async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], 
             await asyncio.sleep(w.interval)  # Secrets not written yet (or the API hiccupped)
             continue
         seen = endpoints(w, record)
-        ops = ObservingAgentOps(seen.__getitem__, creds[0], creds[1], pods=list(seen))
+        ops = AgentOps(seen.__getitem__, creds[0], creds[1], pods=list(seen))
         if loop is None:
             loop = Loop(ops, record, w.store.compare_positions, w.interval, w.wait_timeout)
         loop.ops = ops
