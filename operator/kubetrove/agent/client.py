@@ -19,6 +19,9 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from kubetrove.agent.protocol import (
+    BackupReply,
+    BackupRequest,
+    BackupTarget,
     DatabaseList,
     DatabaseRequest,
     ErrorReply,
@@ -191,6 +194,18 @@ class AgentClient:
             if exc.status == 408:
                 return WaitReply(reached=False, position=position)
             raise
+
+    async def start_backup(self, request: BackupRequest) -> BackupReply:
+        """POST /v1/backups: start a backup, or (same id) get the one already running or finished."""
+        return await self._call("POST", Paths.BACKUPS, BackupReply, request)
+
+    async def get_backup(self, backup_id: str) -> BackupReply:
+        """GET /v1/backups/{id}; AgentError 404 when this agent never ran it (e.g. it restarted)."""
+        return await self._call("GET", _fill(Paths.BACKUP, id=backup_id), BackupReply)
+
+    async def delete_backup(self, backup_id: str, target: BackupTarget) -> Ok:
+        """DELETE /v1/backups/{id}: remove the stored backup from ``target``."""
+        return await self._call("DELETE", _fill(Paths.BACKUP, id=backup_id), Ok, target)
 
 
 def _fill(template: str, **values: str) -> str:

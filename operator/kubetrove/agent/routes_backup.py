@@ -1,5 +1,8 @@
 """Backup routes: POST /v1/backups starts (or finds) a backup, GET /v1/backups/{id} reports its progress.
 
+DELETE /v1/backups/{id} (body: the BackupTarget) removes the stored backup, manifest first (deletionPolicy
+Delete); deleting one that is already gone succeeds.
+
 POST is idempotent per id: a repeat (an operator restarted mid-backup) returns the running or finished
 backup (200) instead of starting a second one (202). A backup this agent does not know but whose manifest
 is in the target is reported Completed. Registered by ``server.make_app``; on shutdown every running tool
@@ -18,7 +21,7 @@ from kubetrove.agent.backup.runner import BackupRegistry, Source
 from kubetrove.agent.backup.storage import StorageError, open_store
 from kubetrove.agent.engines.base import NotFound, Unsupported
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import BackupRequest, Paths
+from kubetrove.agent.protocol import BackupPhase, BackupRequest, BackupTarget, Ok, Paths
 from kubetrove.agent.server import CONTEXT, error_response, remember_secret
 
 BACKUPS = web.AppKey("kubetrove_backups", BackupRegistry)
@@ -71,6 +74,25 @@ async def handle_get_backup(request: web.Request) -> web.Response:
     return web.Response(text=job.reply().model_dump_json(), content_type="application/json")
 
 
+async def handle_delete_backup(request: web.Request) -> web.Response:
+    """Remove a stored backup from the body's target; refused (409) while this agent is still running it."""
+    backup_id = request.match_info["id"]
+    target = BackupTarget.model_validate_json(await request.read())
+    if target.s3 is not None and target.s3.secret_access_key:
+        remember_secret(request, target.s3.secret_access_key)
+    job = request.app[BACKUPS].get(backup_id)
+    if job is not None and job.reply().phase in (BackupPhase.PENDING, BackupPhase.RUNNING):
+        return error_response(409, "backup_running", f"backup {backup_id!r} is still running")
+    try:
+        store = await asyncio.to_thread(open_store, target)
+        await asyncio.to_thread(store.delete, backup_id)
+    except (StorageError, BotoCoreError, ClientError) as exc:
+        return error_response(502, "storage_error", str(exc))
+    return web.Response(
+        text=Ok(detail=f"deleted {backup_id}").model_dump_json(), content_type="application/json"
+    )
+
+
 async def _cancel_all(app: web.Application) -> None:
     await asyncio.to_thread(app[BACKUPS].cancel_all)
 
@@ -80,4 +102,5 @@ def add_routes(app: web.Application) -> None:
     app[BACKUPS] = BackupRegistry()
     app.router.add_post(Paths.BACKUPS, handle_post_backups)
     app.router.add_get(Paths.BACKUP, handle_get_backup)
+    app.router.add_delete(Paths.BACKUP, handle_delete_backup)
     app.on_shutdown.append(_cancel_all)

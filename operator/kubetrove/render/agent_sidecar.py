@@ -30,6 +30,7 @@ AGENT_COMMAND = ("kubetrove-agent",)
 CREDENTIALS_DIR = "/var/run/kubetrove/credentials"
 TOKEN_DIR = "/var/run/kubetrove/agent-token"  # noqa: S105 (a path)
 TOKEN_FILE = f"{TOKEN_DIR}/{names.AGENT_TOKEN_KEY}"
+RESTORE_DIR = "/var/run/kubetrove/restore"
 AGENT_TMP_DIR = "/tmp"  # noqa: S108 (an emptyDir of its own inside the container)
 
 # A small fixed budget: the agent idles between operator calls. No CPU limit (CFS throttling would
@@ -97,10 +98,11 @@ def restore_container(
 ) -> dict[str, Any] | None:
     """The init container that fills an empty data volume from ``spec.restoreFrom``, or None.
 
-    Minimal on purpose, and a placeholder for the agent side: ``kubetrove-agent restore`` does not exist
-    yet. The backup issue adds that subcommand and what it needs besides the DatabaseBackup's name (the
-    storage location and its credentials). It runs before the engine starts (ARCHITECTURE.md) and must
-    be idempotent: a restarted pod whose volume already holds data must skip the restore.
+    It runs ``kubetrove-agent restore --request-file=...`` (agent/backup/restore.py): the RestoreRequest
+    JSON (target, credentials, engine, major, data dir) is written by reconcile into the restore Secret
+    (``ChildNames.restore_secret``) after checking the DatabaseBackup, and mounted here as a file.
+    It runs before the engine starts, verifies every checksum before touching the data directory, and
+    is a no-op when the volume already holds this backup's restore (a recreated pod).
     """
     restore = inputs.spec.restore_from
     if restore is None:
@@ -110,14 +112,13 @@ def restore_container(
         "image": inputs.agent_image,
         "imagePullPolicy": "IfNotPresent",
         "command": list(AGENT_COMMAND),
-        "args": [
-            "restore",
-            f"--engine={store.engine.value}",
-            f"--data-dir={engine.data_dir}",
-            f"--backup={restore.backup}",
-        ],
+        "args": ["restore", f"--request-file={RESTORE_DIR}/{names.RESTORE_REQUEST_KEY}"],
         # Restore decompresses and copies the whole data set: it gets the engine's budget.
         "resources": inputs.spec.resources.to_wire(),
         "securityContext": container_security_context(read_only_root_filesystem=True),
-        "volumeMounts": [_data_mount(engine), _tmp_mount()],
+        "volumeMounts": [
+            _data_mount(engine),
+            _tmp_mount(),
+            {"name": names.RESTORE_VOLUME, "mountPath": RESTORE_DIR, "readOnly": True},
+        ],
     }

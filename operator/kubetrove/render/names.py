@@ -10,6 +10,8 @@ Invariants (other packages rely on them; changing one renames live objects):
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 
 # Labels: the Kubernetes recommended ones (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/)
@@ -42,10 +44,15 @@ CONFIG_VOLUME = "config"
 CREDENTIALS_VOLUME = "credentials"
 AGENT_TOKEN_VOLUME = "agent-token"  # noqa: S105 (a volume name)
 AGENT_TMP_VOLUME = "agent-tmp"
+RESTORE_VOLUME = "restore-request"
 SCRATCH_VOLUME_PREFIX = "scratch-"
 
 # Key of the agent token inside the agent token Secret.
 AGENT_TOKEN_KEY = "token"  # noqa: S105 (a key name)
+# Key of the RestoreRequest JSON inside the restore Secret (it holds storage credentials, hence a Secret).
+RESTORE_REQUEST_KEY = "request.json"
+# Key of a generated user password (the default key of ``User.passwordSecretRef`` too).
+USER_PASSWORD_KEY = "password"  # noqa: S105 (a key name)
 
 
 @dataclass(frozen=True)
@@ -80,12 +87,28 @@ class ChildNames:
         return f"{self.name}-agent-token"
 
     @property
+    def restore_secret(self) -> str:
+        return f"{self.name}-restore"
+
+    @property
     def config_map(self) -> str:
         return f"{self.name}-config"
 
     @property
     def pdb(self) -> str:
         return f"{self.name}-pdb"
+
+    def user_secret(self, user: str) -> str:
+        """The Secret holding the generated password of database user ``user``.
+
+        User names allow ``_`` and upper case, Secret names do not: the name is lower-cased with ``_``
+        as ``-``, and any name that changed on the way gets a short hash of the original, so two users
+        never share a Secret (``Bob`` and ``bob``; ``a_b`` and ``a-b`` cannot both be users).
+        """
+        slug = re.sub(r"[^a-z0-9]+", "-", user.lower()).strip("-")
+        if slug != user:
+            slug = f"{slug}-{hashlib.sha256(user.encode()).hexdigest()[:8]}".lstrip("-")
+        return f"{self.name}-user-{slug}"
 
     def pod(self, ordinal: int) -> str:
         """The pod of member ``ordinal`` (0-based)."""

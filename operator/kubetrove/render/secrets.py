@@ -1,4 +1,4 @@
-"""The two Secrets: engine credentials and the agent token.
+"""The Secrets: engine credentials, the agent token, and generated passwords of database users.
 
 Values are passed in (``RenderInputs``), never generated here: render stays deterministic, and
 reconcile decides when a value is created or kept. These are the ONLY manifests that carry secret
@@ -32,3 +32,8 @@ def credentials_secret(inputs: RenderInputs) -> dict[str, Any]:
 def agent_token_secret(inputs: RenderInputs) -> dict[str, Any]:
     """The agent's bearer token, mounted as a file into the agent (``TOKEN_FILE_ENV`` points at it)."""
     return _secret(inputs, inputs.names.agent_token_secret, {names.AGENT_TOKEN_KEY: inputs.agent_token})
+
+
+def user_password_secret(inputs: RenderInputs, user: str, password: str) -> dict[str, Any]:
+    """The generated password of database user ``user`` (only for users without ``passwordSecretRef``)."""
+    return _secret(inputs, inputs.names.user_secret(user), {names.USER_PASSWORD_KEY: password})

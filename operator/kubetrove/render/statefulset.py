@@ -5,8 +5,9 @@ Decisions:
   themselves, so OrderedReady would only serialise start-up and could deadlock (a MongoDB member is not
   ready before the replica set is initiated with the others; a scale-up waits on an unhealthy member).
   The field is immutable, so it never depends on the spec.
-- ``updateStrategy: RollingUpdate`` without ``partition``: reconcile owns the partition (it updates
-  replicas before the primary), so render leaves the field to that field manager.
+- ``updateStrategy: RollingUpdate`` without ``partition``, as rendered. For clusters whose operator picks
+  the primary, reconcile replaces it with ``OnDelete`` and deletes outdated pods itself, replicas first
+  and the primary last (reconcile/phases/apply.py and rollout.py); no ``partition`` is ever used.
 - ``volumeClaimTemplates`` are immutable: a storage change applies to new members only; reconcile grows
   existing PVCs itself.
 - The pod template is deterministic (no timestamps, no operator version, ordered lists): an operator
@@ -45,6 +46,16 @@ def _volumes(inputs: RenderInputs, engine: EngineContainer) -> list[dict[str, An
         },
         {"name": names.AGENT_TMP_VOLUME, "emptyDir": {}},
         *({"name": scratch_volume(i), "emptyDir": {}} for i in range(len(engine.scratch_dirs))),
+        *(
+            [
+                {
+                    "name": names.RESTORE_VOLUME,
+                    "secret": {"secretName": inputs.names.restore_secret, "defaultMode": SECRET_FILE_MODE},
+                }
+            ]
+            if inputs.spec.restore_from is not None
+            else []
+        ),
     ]
 
 

@@ -34,6 +34,16 @@ from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import BackupMethod, ErrorReply, RestoreRequest
 
 REQUEST_ENV = "KUBETROVE_RESTORE_REQUEST"
+# Written beside the data dir once a physical restore is in place: the init container runs again whenever
+# the pod is recreated, and must then succeed without touching anything (even if the backup is gone).
+RESTORED_MARKER = ".kubetrove-restored-{id}"
+
+
+def restored_marker(request: RestoreRequest) -> Path | None:
+    """Where the "this backup is restored here" marker lives (None for a logical restore)."""
+    if not request.data_dir:
+        return None
+    return Path(request.data_dir).parent / RESTORED_MARKER.format(id=request.backup_id)
 
 
 class RestoreRefused(Exception):
@@ -160,6 +170,9 @@ def restore_physical(request: RestoreRequest, store: Store, manifest: Manifest) 
         if data_dir.exists():
             data_dir.rmdir()  # empty (checked above); rmdir fails rather than deleting anything
         staging.rename(data_dir)
+        marker = restored_marker(request)
+        if marker is not None:
+            marker.touch()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -232,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = EngineConfig(
         host=args.engine_host, port=args.engine_port, user=args.engine_user, password=password
     )
+    marker = restored_marker(request)
+    if marker is not None and marker.exists():
+        print(f"backup {request.backup_id} is already restored in {request.data_dir}: nothing to do")
+        return 0
     try:
         manifest = restore(request, config, Path(args.spool_dir) if args.spool_dir else None)
     except RestoreRefused as exc:

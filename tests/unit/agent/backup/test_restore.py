@@ -68,7 +68,8 @@ def test_restores_into_a_new_data_dir(stored: tuple[BackupTarget, Path]) -> None
     restore.restore(req(target, volume))
     assert (volume / "data" / "sstable-1.db").read_bytes() == b"a" * 5000
     assert (volume / "data" / "sub" / "sstable-2.db").read_bytes() == b"b" * 10
-    assert [p.name for p in volume.iterdir()] == ["data"]  # no staging dir left behind
+    # No staging dir left behind; the marker makes a rerun of the init container a no-op.
+    assert sorted(p.name for p in volume.iterdir()) == [".kubetrove-restored-b1", "data"]
 
 
 def test_an_existing_empty_data_dir_is_replaced(stored: tuple[BackupTarget, Path]) -> None:
@@ -147,3 +148,17 @@ def test_cli_exit_codes(
     request_file.write_text(req(target, volume).model_dump_json())
     assert restore.main(["--request-file", str(request_file)]) == 0
     assert (volume / "data" / "sstable-1.db").exists()
+
+
+def test_rerun_after_a_restore_is_a_no_op_even_without_the_backup(
+    stored: tuple[BackupTarget, Path], tmp_path: Path
+) -> None:
+    # A recreated pod runs the init container again; the backup may have been pruned meanwhile.
+    target, volume = stored
+    request_file = tmp_path / "req.json"
+    request_file.write_text(req(target, volume).model_dump_json())
+    assert restore.main(["--request-file", str(request_file)]) == 0
+    (volume / "data" / "written-later").write_text("engine data")
+    DirectoryStore(DirectoryTarget(path=str(tmp_path / "store"))).delete("b1")
+    assert restore.main(["--request-file", str(request_file)]) == 0
+    assert (volume / "data" / "written-later").read_text() == "engine data"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubetrove.agent.backup.storage import DirectoryStore
 from kubetrove.agent.protocol import BackupMethod, BackupRequest, BackupTarget, DirectoryTarget, Paths
 from tests.unit.agent.conftest import AUTH
 from tests.unit.agent.fake_driver import FakeDriver
@@ -43,3 +44,19 @@ async def test_bad_body_is_400_and_needs_the_token(http: Any) -> None:
     reply = await http.post(Paths.BACKUPS, data='{"id": "B A D"}', headers=AUTH_JSON)
     assert reply.status == 400
     assert (await http.post(Paths.BACKUPS, data=body())).status == 401
+
+
+async def test_delete_removes_the_stored_backup_manifest_first(http: Any, tmp_path: Any) -> None:
+    directory = DirectoryTarget(path=str(tmp_path))
+    writer = DirectoryStore(directory).writer("b1", "dump.sql")
+    writer.write(b"data")
+    writer.complete()
+    assert (tmp_path / "b1" / "dump.sql").exists()
+    target = BackupTarget(directory=directory).model_dump_json()
+    reply = await http.delete(Paths.BACKUP.format(id="b1"), data=target, headers=AUTH_JSON)
+    assert reply.status == 200, await reply.text()
+    assert not (tmp_path / "b1").exists()
+    # Deleting what is already gone succeeds (a retried deletion handler).
+    reply = await http.delete(Paths.BACKUP.format(id="b1"), data=target, headers=AUTH_JSON)
+    assert reply.status == 200
+    assert (await http.delete(Paths.BACKUP.format(id="b1"), data=target)).status == 401

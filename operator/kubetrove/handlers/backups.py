@@ -1,0 +1,59 @@
+"""Handlers of DatabaseBackup and of backup schedules: parse, call reconcile.backup, map errors."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import kopf
+
+from kubetrove.api.backup import BackupSpec
+from kubetrove.api.common import GROUP, VERSION
+from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, parse_body
+from kubetrove.handlers.errors import kopf_errors
+from kubetrove.handlers.resources import parse
+from kubetrove.k8s import ops
+from kubetrove.reconcile.backup import lifecycle, schedule
+
+# The schedule check runs this often: a one-minute cron slot is taken within this delay.
+SCHEDULE_INTERVAL = 15.0
+
+
+@kopf.on.resume(GROUP, VERSION, BACKUP.plural)
+@kopf.on.create(GROUP, VERSION, BACKUP.plural)
+async def databasebackup_run(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Take the backup and poll it to Completed or Failed (NotReady -> kopf retries after its delay)."""
+    with kopf_errors():
+        parsed = parse_body(BACKUP, body, BackupSpec)
+        # The body kopf hands over can be stale (create and resume run in one cycle): read the live one.
+        live = await ops.get_custom(memo.deps.kube, parsed.ref)
+        if live is None or live["metadata"].get("deletionTimestamp"):
+            return
+        created = live["metadata"].get("creationTimestamp") or memo.deps.clock().strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        parsed = parse_body(BACKUP, live, BackupSpec)
+        await lifecycle.reconcile_backup(parsed, created, live.get("status"), memo.deps, logger)
+
+
+@kopf.on.delete(GROUP, VERSION, BACKUP.plural, retries=10, backoff=15)
+async def databasebackup_delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """deletionPolicy Delete: remove the stored backup through a member's agent; Retain keeps it."""
+    with kopf_errors():
+        parsed = parse_body(BACKUP, body, BackupSpec)
+        await lifecycle.delete_data(parsed, body.get("status"), memo.deps, logger)
+
+
+def _scheduled(spec: kopf.Spec, **_: Any) -> bool:
+    return bool((spec.get("backup") or {}).get("schedule"))
+
+
+@kopf.timer(GROUP, VERSION, INSTANCE.plural, interval=SCHEDULE_INTERVAL, when=_scheduled)
+@kopf.timer(GROUP, VERSION, CLUSTER.plural, interval=SCHEDULE_INTERVAL, when=_scheduled)
+async def backup_schedule(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Create the due slot's DatabaseBackup and prune beyond ``keep``."""
+    kind = INSTANCE if body["kind"] == INSTANCE.kind else CLUSTER
+    stamp = body["metadata"].get("creationTimestamp")
+    created = datetime.datetime.fromisoformat(stamp) if stamp else memo.deps.clock()
+    with kopf_errors():
+        await schedule.schedule_pass(parse(kind, body), created, memo.deps, logger)

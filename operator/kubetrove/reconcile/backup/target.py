@@ -1,0 +1,114 @@
+"""Where a backup goes and who takes it: the storage target (with its credentials) and the member's agent.
+
+The S3 credentials are read from the referenced Secret by the operator and passed to the agent in the
+request body (the agent never reads Kubernetes). The member is a replica where the cluster has one
+(a backup must not load the primary), else the primary or the single pod; only pods that are Ready and
+have an IP qualify.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from kubetrove.agent.protocol import BackupTarget, DirectoryTarget, S3Target
+from kubetrove.api.policies import BackupStorage
+from kubetrove.api.resources import Parsed
+from kubetrove.api.specs import InstanceSpec
+from kubetrove.k8s.kinds import POD, SECRET
+from kubetrove.k8s.port import Kube, Obj
+from kubetrove.reconcile.context import Deps
+from kubetrove.reconcile.errors import NotReady
+from kubetrove.render import labels, names
+from kubetrove.render.names import ChildNames
+
+ACCESS_KEY = "AWS_ACCESS_KEY_ID"
+SECRET_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a key name)
+# Where a backup PVC is expected inside the agent container (the PVC itself must be mounted there).
+PVC_MOUNT_ROOT = "/var/lib/kubetrove/backups"
+
+
+class StorageProblem(Exception):
+    """The storage cannot be used as configured (no storage, missing Secret or key): retrying cannot help."""
+
+
+def _secret_value(secret: Obj, key: str, where: str) -> str:
+    raw = (secret.get("data") or {}).get(key)
+    if raw is None:
+        raise StorageProblem(f"Secret {where} has no key {key}")
+    return base64.b64decode(raw).decode()
+
+
+async def resolve_target(kube: Kube, namespace: str, storage: BackupStorage | None) -> BackupTarget:
+    """The agent's target for ``storage``, with S3 credentials from its Secret."""
+    if storage is None:
+        raise StorageProblem("no storage: set spec.storage or the source's spec.backup.storage")
+    if storage.pvc is not None:
+        return BackupTarget(directory=DirectoryTarget(path=f"{PVC_MOUNT_ROOT}/{storage.pvc.claim_name}"))
+    s3 = storage.s3
+    assert s3 is not None  # the model guarantees exactly one
+    name = s3.credentials_secret_ref
+    secret = await kube.get(SECRET, namespace, name)
+    if secret is None:
+        raise StorageProblem(f"credentials Secret {namespace}/{name} not found")
+    where = f"{namespace}/{name}"
+    return BackupTarget(
+        s3=S3Target(
+            bucket=s3.bucket,
+            prefix=s3.prefix,
+            endpoint=s3.endpoint,
+            region=s3.region,
+            access_key_id=_secret_value(secret, ACCESS_KEY, where),
+            secret_access_key=_secret_value(secret, SECRET_KEY, where),
+        )
+    )
+
+
+def _ready(pod: Obj) -> bool:
+    status: dict[str, Any] = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+    return ready and bool(status.get("podIP")) and not pod["metadata"].get("deletionTimestamp")
+
+
+def choose_member(pods: list[Obj]) -> Obj | None:
+    """A ready replica if any, else a ready primary (or unlabelled single member); None when none is ready."""
+
+    def rank(pod: Obj) -> tuple[int, str]:
+        role = (pod["metadata"].get("labels") or {}).get(names.LABEL_ROLE)
+        return (0 if role == names.ROLE_REPLICA else 1, pod["metadata"]["name"])
+
+    ready = sorted((p for p in pods if _ready(p)), key=rank)
+    return ready[0] if ready else None
+
+
+@dataclass(frozen=True)
+class Member:
+    """One pod of the source and how to reach its agent."""
+
+    pod: str
+    url: str
+    token: str
+
+
+async def _agent_token(kube: Kube, namespace: str, source: str) -> str:
+    name = ChildNames(source).agent_token_secret
+    secret = await kube.get(SECRET, namespace, name)
+    if secret is None:
+        raise NotReady(f"agent token Secret {namespace}/{name} does not exist yet", 15)
+    return _secret_value(secret, names.AGENT_TOKEN_KEY, f"{namespace}/{name}")
+
+
+async def find_member(deps: Deps, source: Parsed[InstanceSpec], pod_name: str | None = None) -> Member:
+    """The member to talk to: ``pod_name`` when given (the one already running the backup), else chosen."""
+    ns = source.ref.namespace
+    pods = await deps.kube.list(POD, ns, labels.selector_labels(source.ref, source.spec.datastore.type))
+    if pod_name is not None:
+        pods = [p for p in pods if p["metadata"]["name"] == pod_name]
+    pod = choose_member(pods)
+    if pod is None:
+        which = pod_name or f"any member of {source.ref.kind.kind} {source.ref.name}"
+        raise NotReady(f"no ready pod to take the backup ({which})", 15)
+    name = pod["metadata"]["name"]
+    token = await _agent_token(deps.kube, ns, source.ref.name)
+    return Member(name, deps.agent_url(ns, name, pod["status"]["podIP"]), token)

@@ -1,0 +1,186 @@
+"""DatabaseBackup lifecycle with the fake Kube and a fake agent: start, poll, finish, restart, 404, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from kubetrove.agent.client import AgentError
+from kubetrove.agent.protocol import BackupMethod, ErrorReply
+from kubetrove.api.backup import BackupPhase, BackupSpec
+from kubetrove.api.resources import BACKUP, parse_body
+from kubetrove.k8s.kinds import CUSTOM, EVENT
+from kubetrove.reconcile.backup.lifecycle import MEMBER_ANNOTATION, delete_data, reconcile_backup
+from kubetrove.reconcile.context import Deps
+from kubetrove.reconcile.errors import NotReady
+from tests.unit.reconcile.backup.fakes import NS, FakeAgent, backup, pod, seed, source
+from tests.unit.reconcile.conftest import LOG
+from tests.unit.reconcile.fake_kube import FakeKube
+
+DB_BACKUPS = CUSTOM[BACKUP.kind]
+
+
+@pytest.fixture
+def agent() -> FakeAgent:
+    return FakeAgent()
+
+
+@pytest.fixture
+def bdeps(deps: Deps, agent: FakeAgent) -> Deps:
+    return dataclasses.replace(deps, agents=agent, agent_url=lambda ns, name, ip: f"http://{name}:8443")
+
+
+async def run(kube: FakeKube, deps: Deps, name: str = "bk") -> Any:
+    """One handler pass over the live object, as handlers/backups.py does it."""
+    live = kube.find(DB_BACKUPS, NS, name)
+    assert live is not None
+    parsed = parse_body(BACKUP, live, BackupSpec)
+    return await reconcile_backup(
+        parsed, live["metadata"]["creationTimestamp"], live.get("status"), deps, LOG
+    )
+
+
+def live(kube: FakeKube, name: str = "bk") -> dict[str, Any]:
+    obj = kube.find(DB_BACKUPS, NS, name)
+    assert obj is not None
+    return obj
+
+
+def status(kube: FakeKube, name: str = "bk") -> dict[str, Any]:
+    return (kube.find(DB_BACKUPS, NS, name) or {}).get("status") or {}
+
+
+def reasons(kube: FakeKube) -> list[str]:
+    return [e["reason"] for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
+
+
+async def test_lifecycle_on_a_replica_to_completed(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+    seed(kube, source("DatabaseCluster"), pod("db-0", role="primary"), pod("db-1", role="replica"), backup())
+    kube.put({**backup(), "spec": {"source": {"kind": "DatabaseCluster", "name": "db"}}})
+    with pytest.raises(NotReady):
+        await run(kube, bdeps)
+    (request,) = agent.requests
+    assert request.id == "uid-bk"  # the uid: a restarted operator asks for the same backup
+    assert request.method is BackupMethod.PHYSICAL  # auto -> mariadb's preferred
+    assert request.created_at == "2026-01-02T03:04:00Z"
+    assert request.target.s3 is not None and request.target.s3.secret_access_key == "SK"
+    assert agent.urls == ["http://db-1:8443"]  # the replica, not the primary
+    assert live(kube)["metadata"]["annotations"][MEMBER_ANNOTATION] == "db-1"
+    assert status(kube)["phase"] == "Running"
+    agent.finish("uid-bk")
+    done = await run(kube, bdeps)
+    assert done.phase is BackupPhase.COMPLETED
+    st = status(kube)
+    assert (st["sizeBytes"], st["sha256"], st["position"]) == (1234, "ab" * 32, "0-1-42")
+    assert (st["method"], st["location"], st["throughputMibPerS"]) == (
+        "physical/mariabackup",
+        "s3://b/uid-bk/",
+        50.0,
+    )
+    assert {c["type"]: c["status"] for c in st["conditions"]} == {
+        "Progressing": "False",
+        "Ready": "True",
+        "Failed": "False",
+    }
+    assert reasons(kube) == ["BackupStarted", "BackupCompleted"]
+    writes = len(kube.writes())
+    assert (await run(kube, bdeps)).phase is BackupPhase.COMPLETED  # final: nothing more is done
+    assert len(kube.writes()) == writes and len(agent.requests) == 1
+
+
+async def test_operator_restart_polls_the_pinned_member_without_a_second_post(
+    kube: FakeKube, bdeps: Deps, agent: FakeAgent
+) -> None:
+    seed(kube, source(), pod("db-0"), pod("db-9"), backup())
+    with pytest.raises(NotReady):
+        await run(kube, bdeps)
+    pinned = agent.urls[-1]
+    with pytest.raises(NotReady):  # a new operator process: same object, same status
+        await run(kube, bdeps)
+    assert agent.urls == [pinned, pinned]
+    assert len(agent.requests) == 1  # GET found it: no second POST
+    assert reasons(kube) == ["BackupStarted"]
+
+
+async def test_404_after_an_agent_restart_re_posts_the_same_id(
+    kube: FakeKube, bdeps: Deps, agent: FakeAgent
+) -> None:
+    seed(kube, source(), pod("db-0"), backup())
+    with pytest.raises(NotReady):
+        await run(kube, bdeps)
+    agent.forget()
+    with pytest.raises(NotReady):
+        await run(kube, bdeps)
+    assert [r.id for r in agent.requests] == ["uid-bk", "uid-bk"]
+
+
+async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+    seed(kube, source(), pod("db-0"), backup())
+    with pytest.raises(NotReady):
+        await run(kube, bdeps)
+    agent.finish("uid-bk", phase="Failed", error="mariabackup exited 1: disk full", completed_at=None)
+    assert (await run(kube, bdeps)).phase is BackupPhase.FAILED
+    assert status(kube)["error"] == "mariabackup exited 1: disk full"
+    assert reasons(kube) == ["BackupStarted", "BackupFailed"]
+
+
+@pytest.mark.parametrize(
+    ("objects", "spec", "message"),
+    [
+        ((), {}, "source DatabaseInstance ns/db not found"),
+        ((source(backup={}),), {}, "no storage: set spec.storage or the source's spec.backup.storage"),
+        (
+            (source(backup={"storage": {"s3": {"bucket": "b", "credentialsSecretRef": "nope"}}}),),
+            {},
+            "credentials Secret ns/nope not found",
+        ),
+        (
+            (source(datastore={"type": "mongodb", "version": "7.0"}),),
+            {"method": "physical"},
+            "mongodb has no physical backup method",
+        ),
+    ],
+)
+async def test_refusals_are_failed_at_once(
+    kube: FakeKube,
+    bdeps: Deps,
+    agent: FakeAgent,
+    objects: tuple[Any, ...],
+    spec: dict[str, Any],
+    message: str,
+) -> None:
+    seed(kube, *objects, backup(**spec))
+    assert (await run(kube, bdeps)).phase is BackupPhase.FAILED
+    assert status(kube)["error"] == message
+    assert [c["message"] for c in status(kube)["conditions"] if c["type"] == "Failed"] == [message]
+    assert reasons(kube) == ["BackupFailed"] and agent.requests == []
+
+
+async def test_agent_refusing_the_method_is_failed(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+    seed(kube, source(), pod("db-0"), backup())
+    agent.refuse = AgentError(400, ErrorReply(error="unsupported_method", detail="no physical"))
+    assert (await run(kube, bdeps)).phase is BackupPhase.FAILED
+    assert "unsupported_method: no physical" in status(kube)["error"]
+
+
+async def test_no_ready_member_waits_pending(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+    seed(kube, source(), pod("db-0", ready=False), backup())
+    with pytest.raises(NotReady, match="no ready pod"):
+        await run(kube, bdeps)
+    assert agent.requests == [] and status(kube) == {}
+
+
+async def test_deletion_policy(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+    seed(kube, source(), pod("db-0"), backup(), backup("gone", deletionPolicy="Delete"))
+    kube.put(
+        {**backup("gone", deletionPolicy="Delete"), "status": {"phase": "Completed", "location": "s3://b/x/"}}
+    )
+    kube.put({**backup(), "status": {"phase": "Completed", "location": "s3://b/y/"}})
+    for name, removed in (("bk", False), ("gone", True)):
+        obj = live(kube, name)
+        parsed = parse_body(BACKUP, obj, BackupSpec)
+        assert await delete_data(parsed, obj["status"], bdeps, LOG) is removed
+    ((backup_id, target),) = agent.deleted
+    assert backup_id == "uid-gone" and target.s3 is not None and target.s3.bucket == "b"

@@ -1,0 +1,103 @@
+"""spec.restoreFrom: refused with a clear message (no child created) or handed to the init container."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from kubetrove.api.common import Engine
+from kubetrove.api.resources import INSTANCE
+from kubetrove.k8s.kinds import EVENT, SECRET, STATEFULSET
+from kubetrove.reconcile import run
+from kubetrove.reconcile.backup.restore import catalog_version, check_backup
+from kubetrove.reconcile.context import Deps
+from kubetrove.reconcile.errors import InvalidSpec
+from tests.unit.reconcile.backup.fakes import NS, backup, seed, source
+from tests.unit.reconcile.conftest import LOG, body, parsed
+from tests.unit.reconcile.fake_kube import FakeKube
+
+DONE = {
+    "phase": "Completed",
+    "engine": "mariadb",
+    "engineVersion": "10.11.16-MariaDB",
+    "method": "physical/mariabackup",
+}
+
+
+def stored(**status: Any) -> dict[str, Any]:
+    return {**backup("nightly"), "status": {**DONE, **status}}
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "key"),
+    [
+        ("postgresql", "16.4", "16"),
+        ("postgresql", "16", "16"),
+        ("postgresql", "160.1", None),
+        ("mariadb", "10.11.16-MariaDB", "10.11"),
+        ("cassandra", "4.1.10", "4.1"),
+        ("mongodb", "7.0.12", "7.0"),
+        ("mariadb", "garbage", None),
+    ],
+)
+def test_catalog_version_of_a_running_engine(engine: str, version: str, key: str | None) -> None:
+    assert catalog_version(Engine(engine), version) == key
+
+
+@pytest.mark.parametrize(
+    ("body", "version", "message"),
+    [
+        (None, "10.11", "DatabaseBackup nightly does not exist"),
+        (stored(phase="Running"), "10.11", "DatabaseBackup nightly is Running, not Completed"),
+        (
+            stored(phase="Failed", error="disk full"),
+            "10.11",
+            "DatabaseBackup nightly is Failed, not Completed (disk full)",
+        ),
+        (stored(engine="postgresql"), "10.11", "DatabaseBackup nightly is of postgresql, this is mariadb"),
+        (
+            stored(),
+            "11.4",
+            "DatabaseBackup nightly is of mariadb 10.11 (10.11.16-MariaDB), this is mariadb 11.4:"
+            " restore into the same major version, then upgrade",
+        ),
+        (stored(method="logical/mariadb-dump"), "10.11", "DatabaseBackup nightly is a logical backup"),
+    ],
+)
+def test_refusals_name_the_problem(body: dict[str, Any] | None, version: str, message: str) -> None:
+    spec = parsed(datastore={"type": "mariadb", "version": version}, restoreFrom={"backup": "nightly"}).spec
+    (problem,) = check_backup("nightly", body, spec)
+    assert problem.field == "spec.restoreFrom.backup"
+    assert problem.message.startswith(message)
+
+
+async def test_reconcile_refuses_and_creates_no_child(kube: FakeKube, deps: Deps) -> None:
+    seed(kube, body(restoreFrom={"backup": "nightly"}), stored(phase="Running"))
+    before = set(kube.objects)
+    with pytest.raises(InvalidSpec):
+        await run.reconcile(parsed(restoreFrom={"backup": "nightly"}), None, deps, LOG)
+    new = {k for k in kube.objects if k not in before}
+    assert {kind for (_, kind, _, _) in new} <= {"DatabaseInstance", EVENT.kind}
+    (event,) = [kube.objects[k] for k in new if k[1] == EVENT.kind]
+    assert "DatabaseBackup nightly is Running, not Completed" in event["note"]
+
+
+async def test_reconcile_writes_the_restore_request_for_the_init_container(
+    kube: FakeKube, deps: Deps
+) -> None:
+    seed(kube, source(), stored())
+    await run.reconcile(parsed(restoreFrom={"backup": "nightly"}), None, deps, LOG)
+    secret = kube.find(SECRET, NS, "db-restore")
+    assert secret is not None
+    request = json.loads(base64.b64decode(secret["data"]["request.json"]))
+    assert request["backup_id"] == "uid-nightly"
+    assert (request["engine"], request["major"]) == ("mariadb", "10.11")
+    assert request["source"]["s3"]["bucket"] == "b" and request["source"]["s3"]["secret_access_key"] == "SK"
+    sts = kube.find(STATEFULSET, NS, "db")
+    assert sts is not None
+    (init,) = sts["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"] == ["restore", "--request-file=/var/run/kubetrove/restore/request.json"]
+    assert secret["metadata"]["ownerReferences"][0]["kind"] == INSTANCE.kind
