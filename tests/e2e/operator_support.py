@@ -66,6 +66,7 @@ class Operator:
             "KUBETROVE_LEASE_NAMESPACE": LEASE_NAMESPACE,
             "KUBETROVE_STATUS_INTERVAL": "5",
             "KUBETROVE_METRICS_PORT": "0",  # two instances on one host must not fight over a port
+            "KUBETROVE_HEALTH_PORT": "0",  # the same for the liveness endpoint
         }
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:

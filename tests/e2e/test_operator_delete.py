@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
+from kubetrove.render.names import ChildNames
+
 from .conftest import LocalCluster
 from .operator_support import *  # noqa: F403  (fixtures)
 from .operator_support import Operator, apply_cr, example, get_cr, poll, wait_phase
@@ -29,8 +31,17 @@ def test_delete_follows_the_volume_policy(
     poll(lambda: get_cr(api, body["kind"], namespace, body["metadata"]["name"]) is None, "the resource gone")
     poll(lambda: not apps.list_namespaced_stateful_set(namespace).items, "StatefulSet collected")
     poll(lambda: not core.list_namespaced_service(namespace).items, "Services collected")
-    poll(lambda: not [s for s in core.list_namespaced_secret(namespace).items if s.type == "Opaque"],
-         "Secrets collected")  # fmt: skip
+    # Retain keeps the Secrets that open the retained data (credentials, generated user passwords).
+    names = ChildNames(body["metadata"]["name"])
+    users = [u["name"] for u in body["spec"].get("users", []) if "passwordSecretRef" not in u]
+    keep = {names.credentials_secret, *map(names.user_secret, users)} if kept else set()
+
+    def opaque() -> set[str]:
+        return {s.metadata.name for s in core.list_namespaced_secret(namespace).items if s.type == "Opaque"}
+
+    poll(lambda: opaque() == keep, f"Secrets collected except {sorted(keep)}")
+    for name in keep:
+        assert not core.read_namespaced_secret(name, namespace).metadata.owner_references
 
     def remaining() -> set[str]:
         items = core.list_namespaced_persistent_volume_claim(namespace).items

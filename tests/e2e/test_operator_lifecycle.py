@@ -71,4 +71,7 @@ def test_example_becomes_ready(
     }
     assert status["version"] == body["spec"]["datastore"]["version"]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
-    assert conditions == {"Ready": "True", "Progressing": "False", "Degraded": "False", "Failed": "False"}
+    workload = {k: conditions.get(k) for k in ("Ready", "Progressing", "Degraded", "Failed")}
+    assert workload == {"Ready": "True", "Progressing": "False", "Degraded": "False", "Failed": "False"}
+    # kwok runs no agent: spec.users cannot be applied, and the status must never claim they were.
+    assert conditions.get("UsersReady", "False") == "False"

@@ -28,6 +28,7 @@ class ConditionType(enum.StrEnum):
     DEGRADED = "Degraded"
     FAILED = "Failed"
     BACKUP_VERIFIED = "BackupVerified"
+    USERS_READY = "UsersReady"  # spec.databases and spec.users applied through the agent
 
 
 class MemberRole(enum.StrEnum):

@@ -19,6 +19,8 @@ def main() -> None:
         standalone=True,
         clusterwide=not config.namespaces,
         namespaces=list(config.namespaces),
+        # Served by kopf once the Lease is held; handlers/health.py answers it while a standby waits.
+        liveness_endpoint=config.liveness_endpoint,
     )
 
 

@@ -20,6 +20,7 @@ import kopf
 from kubetrove import metrics
 from kubetrove.agent.client import AgentClient
 from kubetrove.handlers.config import OperatorConfig
+from kubetrove.handlers.health import standby_probe
 from kubetrove.k8s.client import KubeClient
 from kubetrove.k8s.lease import LeaseLock
 from kubetrove.reconcile.context import Deps
@@ -62,12 +63,17 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     config = OperatorConfig.from_env()
     kube = KubeClient()
     lock = LeaseLock(kube, config.lease_namespace, config.lease_name, config.identity, config.lease_seconds)
-    await lock.acquire()
+    async with standby_probe(config.liveness_endpoint):  # kopf's own probe starts after this handler
+        await lock.acquire()
     memo.config = config
     memo.lease = lock
     memo.lease_task = asyncio.create_task(lock.hold(_lost, renew_period=config.lease_seconds / 3))
     memo.deps = Deps(
-        kube=kube, agent_image=config.agent_image, agents=AgentClient, agent_url=config.agent_url
+        kube=kube,
+        agent_image=config.agent_image,
+        agents=AgentClient,
+        agent_url=config.agent_url,
+        agent_images=config.agent_images,
     )
     metrics.serve(config.metrics_port)  # only the active instance serves (a standby has nothing to say)
 

@@ -51,6 +51,7 @@ PVC = ResourceType("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 NAMESPACE = ResourceType("v1", "Namespace", "namespaces", namespaced=False)
 STATEFULSET = ResourceType("apps/v1", "StatefulSet", "statefulsets")
 PDB = ResourceType("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
+STORAGE_CLASS = ResourceType("storage.k8s.io/v1", "StorageClass", "storageclasses", namespaced=False)
 NETWORK_POLICY = ResourceType("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 JOB = ResourceType("batch/v1", "Job", "jobs")
 CRONJOB = ResourceType("batch/v1", "CronJob", "cronjobs")
@@ -72,7 +73,7 @@ _ALL: tuple[ResourceType, ...] = (
     STATEFULSET,
     PDB,
 )
-_ALL += (NETWORK_POLICY, JOB, CRONJOB, LEASE, EVENT, CRD, *CUSTOM.values())
+_ALL += (STORAGE_CLASS, NETWORK_POLICY, JOB, CRONJOB, LEASE, EVENT, CRD, *CUSTOM.values())
 BY_KIND: dict[tuple[str, str], ResourceType] = {(t.api_version, t.kind): t for t in _ALL}
 
 

@@ -1,4 +1,4 @@
-"""Small, named operations over ``Kube``: status patches, PVC expansion, pod labels."""
+"""Small, named operations over ``Kube``: status patches, PVC expansion, pod labels, owner references."""
 
 from __future__ import annotations
 
@@ -34,3 +34,29 @@ async def expand_pvc(kube: Kube, namespace: str, name: str, size: str) -> Obj:
 async def label_pod(kube: Kube, namespace: str, name: str, labels: Mapping[str, str | None]) -> Obj:
     """Set (or, with None, remove) labels on a pod: how the rw/ro Services follow the primary."""
     return await kube.patch(POD, namespace, name, {"metadata": {"labels": dict(labels)}})
+
+
+def _refs(obj: Obj) -> list[dict[str, Any]]:
+    return list(obj["metadata"].get("ownerReferences") or [])
+
+
+async def orphan(kube: Kube, rtype: ResourceType, namespace: str, name: str, owner_uid: str) -> bool:
+    """Drop ``owner_uid``'s owner reference, so the garbage collector keeps the object when the owner
+    goes. False when the object does not exist or had no such reference."""
+    obj = await kube.get(rtype, namespace, name)
+    if obj is None or not any(r.get("uid") == owner_uid for r in _refs(obj)):
+        return False
+    # A merge patch replaces the whole list: the other owners' references are written back as they were.
+    keep = [r for r in _refs(obj) if r.get("uid") != owner_uid]
+    await kube.patch(rtype, namespace, name, {"metadata": {"ownerReferences": keep or None}})
+    return True
+
+
+async def adopt(kube: Kube, rtype: ResourceType, obj: Obj, reference: Mapping[str, Any]) -> bool:
+    """Add the owner ``reference`` to ``obj`` unless it is there already (False then)."""
+    if any(r.get("uid") == reference["uid"] for r in _refs(obj)):
+        return False
+    refs = [r for r in _refs(obj) if not r.get("controller")] + [dict(reference)]
+    meta = obj["metadata"]
+    await kube.patch(rtype, meta["namespace"], meta["name"], {"metadata": {"ownerReferences": refs}})
+    return True

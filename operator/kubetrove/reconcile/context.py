@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubetrove.agent.protocol import base_url as default_agent_url
+from kubetrove.api.common import Engine
 from kubetrove.api.resources import CLUSTER, Parsed
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import ResourceStatus
@@ -39,7 +40,7 @@ class Deps:
     """The operator's dependencies, injected so unit tests can fake each one."""
 
     kube: Kube
-    agent_image: str
+    agent_image: str  # the fallback: engines missing from ``agent_images`` use it
     clock: Callable[[], datetime.datetime] = utcnow
     # Generates passwords and tokens: 32 random bytes, URL-safe base64 (no quotes, no shell specials).
     token: Callable[[], str] = lambda: secrets.token_urlsafe(32)
@@ -47,6 +48,12 @@ class Deps:
     agents: Callable[[str, str], Any] | None = None
     # The base URL of a member's agent from (namespace, pod name, pod IP).
     agent_url: Callable[[str, str, str], str] = field(default=lambda ns, pod, ip: default_agent_url(ip))
+    # Engine value -> the agent image built for that engine (KUBETROVE_AGENT_IMAGE_<ENGINE>).
+    agent_images: Mapping[Engine, str] = field(default_factory=dict)
+
+    def agent_image_for(self, engine: Engine) -> str:
+        """The agent image for ``engine``: its own when configured, else the fallback."""
+        return self.agent_images.get(engine) or self.agent_image
 
 
 @dataclass

@@ -10,8 +10,9 @@ after NotReady), a restart of the operator, or a resume simply runs the list aga
     Rollout      OnDelete clusters: delete the next outdated pod (replicas first, primary last)
     Status       phase, conditions, endpoints, observedGeneration from what is observed
     Parameters   push changed dynamic parameters through the agents
+    Users        spec.databases and spec.users through the agent of the member taking writes
 
-Parameters runs after Status: an unreachable agent (NotReady) must not keep the status stale.
+Parameters and Users run after Status: an unreachable agent (NotReady) must not keep the status stale.
 ``refresh`` is the level-triggered half (kopf's on.* handlers are edge-triggered): Validate without
 side effects, then Rollout and Status only.
 """
@@ -25,9 +26,9 @@ from typing import Any
 from kubetrove.api.resources import Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ResourceStatus
-from kubetrove.k8s import events
+from kubetrove.k8s import events, ops
 from kubetrove.k8s.errors import ApiError
-from kubetrove.k8s.kinds import PVC
+from kubetrove.k8s.kinds import PVC, SECRET
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, Deps, Logger
 from kubetrove.reconcile.errors import InvalidSpec
@@ -37,7 +38,9 @@ from kubetrove.reconcile.phases.parameters import parameters
 from kubetrove.reconcile.phases.report import parse_status, report, write_if_changed
 from kubetrove.reconcile.phases.rollout import rollout
 from kubetrove.reconcile.phases.storage import storage
-from kubetrove.reconcile.phases.validate import check, observe, validate
+from kubetrove.reconcile.phases.users import users
+from kubetrove.reconcile.phases.validate import check, check_expansion, observe, validate
+from kubetrove.render.names import ChildNames
 
 Phase = Callable[[Context], Awaitable[None]]
 
@@ -49,6 +52,7 @@ PHASES: tuple[tuple[str, Phase], ...] = (
     ("Rollout", rollout),
     ("Status", report),
     ("Parameters", parameters),
+    ("Users", users),
 )
 
 
@@ -94,6 +98,7 @@ async def refresh(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, log
     await observe(ctx)
     try:
         check(ctx)
+        await check_expansion(ctx)
     except InvalidSpec:
         return
     if ctx.live_statefulset is None:
@@ -107,9 +112,23 @@ def claim_pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"^data-{re.escape(name)}-[0-9]+$")
 
 
+def password_secrets(parsed: Parsed[InstanceSpec]) -> list[str]:
+    """The Secrets that open the data: engine credentials and the generated user passwords."""
+    names = ChildNames(parsed.ref.name)
+    users = [names.user_secret(u.name) for u in parsed.spec.users if u.password_secret_ref is None]
+    return [names.credentials_secret, *users]
+
+
 async def delete(parsed: Parsed[InstanceSpec], deps: Deps, logger: Logger) -> list[str]:
-    """Deletion policy for volumes (children go by owner references). Returns the PVCs deleted."""
+    """Deletion policy for volumes (children go by owner references). Returns the PVCs deleted.
+
+    Retain keeps the PVCs AND the password Secrets (orphaned here, before the finalizer goes, so the
+    garbage collector leaves them): retained data without its passwords could not be opened.
+    """
     if parsed.spec.deletion_policy.volumes.value != "Delete":
+        for name in password_secrets(parsed):
+            if await ops.orphan(deps.kube, SECRET, parsed.ref.namespace, name, parsed.ref.uid):
+                logger.info("Keeping Secret %s with the retained volumes", name)
         logger.info("deletionPolicy.volumes=Retain: keeping the PVCs")
         return []
     pattern = claim_pattern(parsed.ref.name)

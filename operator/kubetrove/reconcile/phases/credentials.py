@@ -6,6 +6,10 @@ Invariants:
 - The credentials passed to render are exactly the engine's own keys (``secret_env`` of its
   container), so extra keys a user adds to the Secret cannot change the pod template (no roll).
 - Secrets are created (POST), not server-side applied: a lost race (409) is retried, never forced.
+- A Secret kept by ``deletionPolicy.volumes: Retain`` (orphaned by ``run.delete``) still carries our
+  labels: a resource created again under the same name adopts it (owner reference back), so the
+  retained volumes open with the retained passwords. A Secret a user made (no ``managed-by`` label)
+  is used, never adopted.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from kubetrove.k8s import ops
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.render import RenderInputs, render
-from kubetrove.render.names import AGENT_TOKEN_KEY
+from kubetrove.render.names import AGENT_TOKEN_KEY, LABEL_MANAGED_BY, MANAGED_BY
 
 
 def decode(secret: Obj | None) -> dict[str, str]:
@@ -29,7 +34,8 @@ def decode(secret: Obj | None) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
-async def _ensure(ctx: Context, manifest: Obj, existing: Obj | None, generated: dict[str, str]) -> None:
+async def ensure_secret(ctx: Context, manifest: Obj, existing: Obj | None, generated: dict[str, str]) -> None:
+    """Create ``manifest`` when ``existing`` is None, else add only the ``generated`` (missing) keys."""
     kube = ctx.deps.kube
     if existing is None:
         try:
@@ -37,7 +43,12 @@ async def _ensure(ctx: Context, manifest: Obj, existing: Obj | None, generated: 
         except Conflict:
             raise NotReady(f"Secret {manifest['metadata']['name']} appeared meanwhile; retrying", 1) from None
         ctx.logger.info("Created Secret %s", manifest["metadata"]["name"])
-    elif generated:
+        return
+    if (existing["metadata"].get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY:
+        owner = manifest["metadata"]["ownerReferences"][0]
+        if await ops.adopt(kube, SECRET, existing, owner):
+            ctx.logger.info("Adopted the retained Secret %s", manifest["metadata"]["name"])
+    if generated:
         patch: dict[str, Any] = {"stringData": generated}
         await kube.patch(SECRET, ctx.namespace, manifest["metadata"]["name"], patch)
         ctx.logger.info("Added missing keys %s to Secret %s", sorted(generated), manifest["metadata"]["name"])
@@ -57,10 +68,10 @@ async def credentials(ctx: Context) -> None:
     ctx.inputs = RenderInputs(
         owner=ctx.parsed.ref,
         spec=ctx.spec,
-        agent_image=ctx.deps.agent_image,
+        agent_image=ctx.deps.agent_image_for(ctx.spec.datastore.type),
         credentials={k: values[k] for k in keys},
         agent_token={**have_token, **new_token}[AGENT_TOKEN_KEY],
     )
     ctx.manifests = render(ctx.inputs, store)
-    await _ensure(ctx, ctx.manifests.credentials_secret, creds_secret, new_creds)
-    await _ensure(ctx, ctx.manifests.agent_token_secret, token_secret, new_token)
+    await ensure_secret(ctx, ctx.manifests.credentials_secret, creds_secret, new_creds)
+    await ensure_secret(ctx, ctx.manifests.agent_token_secret, token_secret, new_token)

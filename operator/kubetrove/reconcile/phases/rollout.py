@@ -21,18 +21,20 @@ from kubetrove.render.names import LABEL_ROLE, ROLE_PRIMARY
 REVISION_LABEL = "controller-revision-hash"
 
 
-def _ordinal(pod: Obj) -> int:
+def ordinal(pod: Obj) -> int:
+    """The member number of a pod (``<name>-<ordinal>``)."""
     return int(pod["metadata"]["name"].rsplit("-", 1)[1])
 
 
-def _ready(pod: Obj) -> bool:
+def is_ready(pod: Obj) -> bool:
+    """True when the pod's Ready condition is True."""
     conditions: list[dict[str, Any]] = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def next_victim(pods: list[Obj], replicas: int, update_revision: str) -> Obj | None:
     """The pod to delete next, or None (nothing outdated, or wait for the members to settle)."""
-    if len(pods) < replicas or any(p["metadata"].get("deletionTimestamp") or not _ready(p) for p in pods):
+    if len(pods) < replicas or any(p["metadata"].get("deletionTimestamp") or not is_ready(p) for p in pods):
         return None
     outdated = [p for p in pods if p["metadata"].get("labels", {}).get(REVISION_LABEL) != update_revision]
     if not outdated:
@@ -41,9 +43,9 @@ def next_victim(pods: list[Obj], replicas: int, update_revision: str) -> Obj | N
 
     def is_primary(p: Obj) -> bool:
         role = p["metadata"].get("labels", {}).get(LABEL_ROLE)
-        return role == ROLE_PRIMARY if has_primary else _ordinal(p) == 0
+        return role == ROLE_PRIMARY if has_primary else ordinal(p) == 0
 
-    return sorted(outdated, key=lambda p: (is_primary(p), -_ordinal(p)))[0]
+    return sorted(outdated, key=lambda p: (is_primary(p), -ordinal(p)))[0]
 
 
 async def rollout(ctx: Context) -> None:
@@ -55,7 +57,7 @@ async def rollout(ctx: Context) -> None:
     if not update_revision:
         return
     selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    pods = [p for p in await ctx.deps.kube.list(POD, ctx.namespace, selector) if _ordinal(p) < ctx.replicas]
+    pods = [p for p in await ctx.deps.kube.list(POD, ctx.namespace, selector) if ordinal(p) < ctx.replicas]
     victim = next_victim(pods, ctx.replicas, update_revision)
     if victim is not None:
         ctx.logger.info("Rolling: deleting outdated pod %s", victim["metadata"]["name"])

@@ -1,8 +1,9 @@
 """Storage: grow the members' PVCs to ``spec.storage.size`` (shrinking was refused by Validate).
 
 The StatefulSet's claim template cannot change (see apply.py), so each existing claim is patched.
-Whether the volume really grows is up to the StorageClass (``allowVolumeExpansion``); the API server
-refuses the patch otherwise, and that refusal surfaces as the reconcile error.
+Whether the volume really grows is up to the StorageClass (``allowVolumeExpansion``): Validate refuses
+growth on a class that says no (validate.py); a class it could not read is tried here, and the API
+server's refusal surfaces as the reconcile error.
 """
 
 from __future__ import annotations
