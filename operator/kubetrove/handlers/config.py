@@ -42,6 +42,7 @@ class OperatorConfig:
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
     status_interval: float = 30.0  # the periodic status refresh (StatefulSet events refresh sooner)
     metrics_port: int = 8080  # 0: no metrics endpoint
+    api_threads: int = 32  # threads for the blocking Kubernetes client (KUBETROVE_API_THREADS)
     health_port: int = DEFAULT_HEALTH_PORT  # 0: no liveness endpoint
     # "namespace/pod" -> agent base URL. Only for tests whose pods are fake (kwok) while a real agent
     # runs on the host; in a real cluster agents are reached at their pod IP.
@@ -80,6 +81,7 @@ class OperatorConfig:
             lease_name=e.get("KUBETROVE_LEASE_NAME", "kubetrove-operator"),
             status_interval=float(e.get("KUBETROVE_STATUS_INTERVAL", "30")),
             metrics_port=int(e.get("KUBETROVE_METRICS_PORT", "8080")),
+            api_threads=int(e.get("KUBETROVE_API_THREADS", "32")),
             health_port=int(e.get("KUBETROVE_HEALTH_PORT", str(DEFAULT_HEALTH_PORT))),
             agent_endpoints=json.loads(e.get("KUBETROVE_AGENT_ENDPOINTS", "{}")),
             # JSON {"namespace/pod": "host:port"} (tests with fake pods and engines on the host).
