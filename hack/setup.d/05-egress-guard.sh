@@ -9,6 +9,11 @@ dev="$(ip route show default 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="dev
 [ -n "$dev" ] || { echo "egress guard: no default route, nothing to guard"; exit 0; }
 chain=KUBETROVE-EGRESS-GUARD
 iptables -N "$chain" 2>/dev/null || iptables -F "$chain"
+# The machine's own resolvers (and anything else it is configured to use) may sit in a private range:
+# they are infrastructure, not test targets, so they stay reachable.
+for ns in $(awk '$1 == "nameserver" {print $2}' /etc/resolv.conf 2>/dev/null); do
+  case "$ns" in *:*) ;; *) iptables -A "$chain" -d "$ns" -j RETURN ;; esac
+done
 for net in 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10; do
   iptables -A "$chain" -o "$dev" -d "$net" -j REJECT
 done
