@@ -21,6 +21,8 @@ setup_venv() {
 
 setup_apt() {
   local want=(openssl mariadb-server mariadb-client mariadb-backup postgresql postgresql-client)
+  # The real node (hack/realnode, setup.d/70-realnode.sh): runtime, CNI, kube-proxy's tools, image builds.
+  want+=(containerd runc containernetworking-plugins iptables conntrack iproute2 mmdebstrap busybox-static gcc libc6-dev)
   local missing=()
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -11,8 +11,9 @@ from .layout import Binaries, Layout, Ports
 
 NODE_NAME = "kwok-node-0"
 
-# A fake node for kwok (--manage-all-nodes): kwok marks it Ready, heartbeats it and runs its pods'
-# lifecycle. No NoSchedule taint: every node here is fake, so workloads need no toleration.
+# A fake node for kwok (it manages nodes annotated kwok.x-k8s.io/node=fake): kwok marks it Ready,
+# heartbeats it and runs its pods' lifecycle. No NoSchedule taint: workloads need no toleration (the
+# real node of hack/realnode is the tainted one).
 NODE_MANIFEST = f"""
 apiVersion: v1
 kind: Node
@@ -69,6 +70,11 @@ def apiserver(b: Binaries, lay: Layout, p: Ports) -> list[str]:
         "--profiling=false",
         # The `kubernetes` Service's Endpoints may not hold a loopback IP; nothing in-cluster calls it.
         "--endpoint-reconciler-type=none",
+        # Reach a real kubelet (logs, exec) at its node IP: its host name resolves nowhere.
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        # Namespace annotations may give their pods a node selector and tolerations: that is how
+        # workloads choose the real node (hack/realnode) over kwok's fake ones.
+        "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
     ]
 
 
@@ -108,13 +114,17 @@ def scheduler(b: Binaries, lay: Layout, p: Ports) -> list[str]:
 
 
 def kwok(b: Binaries, lay: Layout, p: Ports) -> list[str]:
-    """kwok: fakes every node, takes pods to Running/Ready, provisions and binds `kwok-volume` PVCs."""
+    """kwok: fakes the annotated nodes, takes their pods to Running/Ready, provisions `kwok-volume` PVCs."""
     return [
         str(b.kwok),
         f"--kubeconfig={lay.kubeconfig}",
         f"--config={b.kwok_stages}",
-        "--manage-all-nodes=true",
-        "--cidr=10.244.0.0/16",
+        # Only the fake nodes (annotated so): a real node (hack/realnode) has a real kubelet.
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        # Fake pod IPs live in loopback (127.0.0.0/8): whatever dials one (the operator's agent client,
+        # a test) is refused on this host at once. A private range such as 10.244/16 would send that
+        # traffic out of the machine, where no such pod exists.
+        "--cidr=127.244.0.0/16",
         "--node-ip=127.0.0.1",
         f"--server-address=127.0.0.1:{p.kwok}",
     ]

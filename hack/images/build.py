@@ -1,0 +1,180 @@
+"""Build the local test images on demand, cached by content hash under ~/.cache/kubetrove/images/.
+
+Cache layout: ``layers/<key>.tar`` (one per layer, key = hash of what goes into it) and
+``<name>-<key>.tar`` (the OCI archive, key = hash of its layers, config and ref) with ``.json`` beside
+it (ref and manifest digest). A build happens only when a key is missing; ``force`` rebuilds.
+An flock on the cache directory keeps two sessions from building the same image at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import layers as L
+from .oci import normalized, write_archive
+from .recipes import RECIPES, Recipe
+
+HERE = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    """Where images are cached (same root as hack/build-*.sh)."""
+    root = Path(os.environ.get("KUBETROVE_CACHE", Path.home() / ".cache" / "kubetrove"))
+    return root / "images"
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built image archive: the ref it registers, its manifest digest, the archive path."""
+
+    name: str
+    ref: str
+    digest: str
+    archive: Path
+
+    @property
+    def full_ref(self) -> str:
+        """The name containerd stores."""
+        return normalized(self.ref)
+
+
+def say(msg: str) -> None:
+    """Progress line, flushed (shown live by `make setup` and CI)."""
+    print(f"images: {msg}", flush=True)
+
+
+def _hash(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little") + data)
+    return h.hexdigest()[:20]
+
+
+def _files_hash(paths: Sequence[Path]) -> str:
+    return _hash(*(p.name.encode() + b"\0" + p.read_bytes() for p in paths))
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+LayerBuild = Callable[[Path], None]
+
+
+def _layer_plan(recipe: Recipe, work: Path) -> list[tuple[str, str, LayerBuild]]:
+    """(label, cache key, builder) for each layer of the recipe, bottom first."""
+    if recipe.name == "pause":
+        source = HERE / "pause.c"
+
+        def pause(dest: Path) -> None:
+            L.compile_static(source, work / "pause")
+            L.files_layer({"/pause": work / "pause"}, dest)
+
+        return [("pause", _hash("pause", source.read_bytes()), pause)]
+    if recipe.name == "busybox":
+
+        def busybox(dest: Path) -> None:
+            L.busybox_tree(work / "bb")
+            L.tree_layer(work / "bb", "/", dest)
+
+        return [("busybox", _hash("busybox", Path("/bin/busybox").read_bytes()), busybox)]
+    manifest = cache_dir() / f"{recipe.name}.packages"
+    rootfs_key = _hash(
+        "rootfs",
+        json.dumps([recipe.packages, recipe.users, recipe.customize, L.MIRRORS, L.DPKG_EXCLUDES]),
+        *(f"{dst}={_files_hash([src])}" for dst, src in sorted(recipe.files.items())),
+        # The recipe of the rootfs itself, not all of layers.py: editing another layer's code must not
+        # rebuild every Debian rootfs.
+        inspect.getsource(L.debian_rootfs),
+        inspect.getsource(L._user_hook),
+    )
+    plan: list[tuple[str, str, LayerBuild]] = [
+        (
+            "rootfs",
+            rootfs_key,
+            lambda dest: L.debian_rootfs(recipe, dest, cache_dir() / "apt-archives", manifest),
+        )
+    ]
+    if recipe.agent:
+        plan.append(("pydeps", _hash("pydeps", json.dumps(L.agent_requirements())), L.pydeps_layer))
+        plan.append(("src", _hash("src", _files_hash(L.kubetrove_sources()), L.AGENT_SCRIPT), L.source_layer))
+    return plan
+
+
+def _ensure_layer(label: str, key: str, build: LayerBuild) -> Path:
+    dest = cache_dir() / "layers" / f"{key}.tar"
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    partial = dest.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    build(partial)
+    partial.replace(dest)
+    say(f"  layer {label} built in {time.monotonic() - t0:.0f}s ({dest.stat().st_size >> 20} MiB)")
+    return dest
+
+
+def ensure(name: str, *, force: bool = False) -> Built:
+    """The cached archive of image `name`, built first if missing (or if force)."""
+    recipe = RECIPES[name]()
+    with _locked(cache_dir()), tempfile.TemporaryDirectory(prefix=f"kt-img-{name}-") as tmp:
+        plan = _layer_plan(recipe, Path(tmp))
+        if force:
+            for _, key, _ in plan:
+                (cache_dir() / "layers" / f"{key}.tar").unlink(missing_ok=True)
+        keys = [key for _, key, _ in plan]
+        image_key = _hash(
+            recipe.ref, json.dumps(asdict(recipe.config)), *keys, (HERE / "oci.py").read_bytes()
+        )
+        archive = cache_dir() / f"{name}-{image_key}.tar"
+        meta = archive.with_suffix(".json")
+        if archive.is_file() and meta.is_file():
+            info = json.loads(meta.read_text())
+            return Built(name, info["ref"], info["digest"], archive)
+        say(f"building {name} ({recipe.ref})")
+        t0 = time.monotonic()
+        layer_files = [_ensure_layer(label, key, build) for label, key, build in plan]
+        digest = write_archive(layer_files, recipe.ref, recipe.config, archive)
+        meta.write_text(json.dumps({"ref": recipe.ref, "digest": digest, "layers": keys}))
+        _prune(name, keep=archive)
+        say(
+            f"built {name} in {time.monotonic() - t0:.0f}s: {archive.name}"
+            f" ({archive.stat().st_size >> 20} MiB)"
+        )
+        return Built(name, recipe.ref, digest, archive)
+
+
+def _prune(name: str, keep: Path) -> None:
+    """Drop older archives of `name`, then every layer no remaining archive uses."""
+    for old in cache_dir().glob(f"{name}-*.tar"):
+        if old != keep:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
+    used: set[str] = set()
+    for meta in cache_dir().glob("*.json"):
+        used.update(json.loads(meta.read_text()).get("layers", []))
+    for layer in (cache_dir() / "layers").glob("*.tar"):
+        if layer.stem not in used:
+            layer.unlink()
+
+
+def remove_cache() -> None:
+    """Delete every cached image and layer (the next ensure rebuilds from scratch)."""
+    shutil.rmtree(cache_dir(), ignore_errors=True)

@@ -1,0 +1,107 @@
+"""Real-node fixtures: the session's local cluster gets the real node (hack/realnode), and each test a
+namespace whose pods tolerate the node's taint, so they run for real (containerd + runc) there.
+
+The node is stopped at the end only when this session started the cluster (a private one); a developer's
+`make cluster-up` cluster keeps it, like the cluster itself. If it cannot start, every test FAILS with
+the node's log tails (never skips).
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hack"))
+
+import localcluster as lc
+import realnode
+
+from ..conftest import LocalCluster, _dns_label, log_tails, wait_until
+
+
+@pytest.fixture(scope="session")
+def real_node(local_cluster: LocalCluster) -> Iterator[str]:
+    """The real node's name, once it is Ready in the session's cluster."""
+    started = realnode.healthy(realnode.layout_for(local_cluster.layout)) is None
+    try:
+        realnode.up(local_cluster.layout)
+    except (lc.ClusterError, OSError) as exc:
+        realnode.down(local_cluster.layout)
+        pytest.fail(f"the real node did not start: {exc}\n{log_tails(local_cluster.layout)}", pytrace=False)
+    yield realnode.NODE_NAME
+    if started and local_cluster.layout.root != lc.default_state_dir():
+        realnode.down(local_cluster.layout)
+
+
+@contextmanager
+def real_namespace_named(api: client.ApiClient, name: str) -> Iterator[str]:
+    """Create namespace `name` whose pods all run on the real node; delete it (and its pods) afterwards."""
+    core = client.CoreV1Api(api)
+    meta = client.V1ObjectMeta(name=name, annotations=dict(realnode.REAL_NODE_ANNOTATIONS))
+    core.create_namespace(client.V1Namespace(metadata=meta))
+    wait_until(lambda: bool(core.list_namespaced_service_account(name).items), "default ServiceAccount")
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+@pytest.fixture
+def real_namespace(
+    request: pytest.FixtureRequest, api_client: client.ApiClient, real_node: str
+) -> Iterator[str]:
+    """A fresh namespace per test whose pods all run on the real node."""
+    with real_namespace_named(
+        api_client, f"real-{_dns_label(request.node.name)}-{uuid.uuid4().hex[:6]}"
+    ) as ns:
+        yield ns
+
+
+def settled(status: dict[str, Any]) -> bool:
+    """Ready, and the spec's users and databases applied (UsersReady True): a client may log in now."""
+    users = [c for c in status.get("conditions", []) if c["type"] == "UsersReady"]
+    return status.get("phase") == "Ready" and bool(users) and all(c["status"] == "True" for c in users)
+
+
+APP_USER, APP_PASSWORD, APP_SECRET = "app", "app-Secret-42", "app-password"
+
+
+def real_resource(
+    kind: str, name: str, namespace: str, engine: str, version: str, database: str
+) -> dict[str, Any]:
+    """A small DatabaseInstance/DatabaseCluster on the real node's StorageClass, with one database and
+    the app user (its password in the Secret APP_SECRET, which `app_secret` creates)."""
+    return {
+        "apiVersion": "kubetrove.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "datastore": {"type": engine, "version": version},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+            "storage": {"size": "1Gi", "storageClassName": realnode.STORAGE_CLASS},
+            "databases": [{"name": database}],
+            "users": [{"name": APP_USER, "passwordSecretRef": {"name": APP_SECRET, "key": "password"},
+                       "grants": [{"database": database, "privileges": ["readWrite"]}]}],
+            "deletionPolicy": {"volumes": "Delete"},
+        },
+    }  # fmt: skip
+
+
+def app_secret(api: client.ApiClient, namespace: str) -> None:
+    """The Secret holding the app user's password."""
+    meta = client.V1ObjectMeta(name=APP_SECRET)
+    client.CoreV1Api(api).create_namespaced_secret(
+        namespace, client.V1Secret(metadata=meta, string_data={"password": APP_PASSWORD})
+    )
