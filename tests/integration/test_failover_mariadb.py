@@ -73,8 +73,10 @@ async def test_a_replica_with_its_own_transaction_is_quarantined_and_never_chose
         cluster.servers[replica].query("INSERT INTO app.w (id, pod) VALUES (-1, 'errant')")  # type: ignore[attr-defined]
         await until(lambda: replica in cluster.record.errant, f"{replica} reported errant")
         writer.paused.clear()
-        assert cluster.record.labels[replica] == "errant"  # out of the read-only Service
-        assert "ErrantTransactions" in reasons(cluster)
+        # status.errantMembers is written at observe time; the label and the Event come from act, later in
+        # the same cycle (after replication on the errant member is stopped), so wait for them too.
+        await until(lambda: cluster.record.labels.get(replica) == "errant", f"{replica} labelled errant")
+        await until(lambda: "ErrantTransactions" in reasons(cluster), "an ErrantTransactions Event")
         cluster.switchover(replica)  # asking for it as the primary is refused
         await asyncio.sleep(8 * INTERVAL_SECONDS)  # several cycles
         assert cluster.primary == primary and replica in cluster.record.errant

@@ -78,12 +78,15 @@ def test_namespaced_mode_has_no_workload_cluster_role() -> None:
     objs = template("watchNamespaces={team-a,team-b}")
     roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == "kt-kubetrove"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
-    (observer,) = [o for o in objs if o["kind"] == "ClusterRole"]  # kopf's read-only observation only
+    # Cluster-scoped reads only: kopf's observation (CRDs, namespaces) and StorageClasses (the operator
+    # checks allowVolumeExpansion before growing a volume). Nothing may be written cluster-wide.
+    (observer,) = [o for o in objs if o["kind"] == "ClusterRole"]
     assert observer["metadata"]["name"] == "kt-kubetrove-observer"
-    assert {v for r in observer["rules"] for v in r["verbs"]} == {"list", "watch"}
+    assert {v for r in observer["rules"] for v in r["verbs"]} <= {"get", "list", "watch"}
     assert {r for rule in observer["rules"] for r in rule["resources"]} == {
         "customresourcedefinitions",
         "namespaces",
+        "storageclasses",
     }
     env = {
         e["name"]: e.get("value")
