@@ -86,3 +86,51 @@ async def test_a_replica_with_its_own_transaction_is_quarantined_and_never_chose
         writer.stop()
     missing, duplicates = missing_and_duplicates(cluster, writer)
     assert (missing, duplicates) == (set(), 0)
+
+
+async def test_an_unacknowledged_transaction_of_the_killed_primary_is_discarded_when_it_rejoins(
+    cluster: Cluster,
+) -> None:
+    """The flake CI once hit, made certain: the primary logs a transaction no replica received, then dies.
+
+    No replica acknowledges it (their receivers are stopped), so its client never gets an OK and the new
+    primary never has it. The failover fences the dead primary through its agent (the demoted marker),
+    so its restart runs MariaDB's semi-sync recovery (init_rpl_role=SLAVE), which rolls the transaction
+    back: its history is then a prefix of the new primary's and it rejoins. Without that recovery it
+    would hold a GTID the new primary never logged and the new primary would refuse it (error 1236).
+    """
+    old = cluster.primary
+    replicas = [p for p in cluster.pods if p != old]
+    # The loop is paused while the scene is set (it would restart the receivers); it resumes after the
+    # kill, as an operator restarted mid-failure does.
+    cluster.stopped.set()
+    assert cluster.task is not None
+    await cluster.task
+    for pod in replicas:
+        cluster.servers[pod].query("STOP SLAVE IO_THREAD")  # type: ignore[attr-defined]
+    primary = cluster.servers[old]
+    before = primary.query("SELECT @@gtid_binlog_pos")[0][0]  # type: ignore[attr-defined]
+    # Blocks in commit waiting for an acknowledgement that cannot come; fails when the server dies.
+    blocked = asyncio.create_task(
+        asyncio.to_thread(primary.query, "INSERT INTO app.w (id, pod) VALUES (-2, 'unacked')")  # type: ignore[attr-defined]
+    )
+    await until(
+        lambda: primary.query("SELECT @@gtid_binlog_pos")[0][0] != before,  # type: ignore[attr-defined]
+        "the unacknowledged transaction in the primary's binlog",
+    )
+    cluster.kill(old)
+    with pytest.raises(Exception):  # noqa: B017,PT011 (pymysql's error class for a lost connection varies)
+        await blocked
+    cluster.stopped = asyncio.Event()
+    cluster.task = asyncio.create_task(cluster.loop.run(cluster.stopped))
+    await until(lambda: cluster.record.primary != old, "a new primary in status")
+    new = cluster.primary
+    await until(lambda: "FailoverSucceeded" in reasons(cluster), "a FailoverSucceeded Event")
+    assert cluster.servers[old].demoted_marker.exists()  # type: ignore[attr-defined]  # fenced while down
+    await rejoin(cluster, old)
+    status = await cluster.ops.status(old)
+    assert (status.role, status.source_host, status.replication_error) == (Role.REPLICA, new, None)
+    assert old not in cluster.record.errant
+    await cluster.caught_up([old])
+    for pod in cluster.pods:
+        assert -2 not in cluster.engine.ids(cluster.servers[pod]), f"{pod} kept the unacknowledged write"

@@ -37,6 +37,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engine-user", default=_env("ENGINE_USER", ""))
     p.add_argument("--engine-password-file", default=_env("ENGINE_PASSWORD_FILE"))
     p.add_argument("--engine-database", default=_env("ENGINE_DATABASE"))
+    # The engine's data directory (the data volume, mounted read-write here): snapshot-based backups read it.
+    p.add_argument("--data-dir", default=_env("DATA_DIR"))
+    # A file the agent creates when the member is fenced or made a replica and removes on promotion; the
+    # engine container's start command reads it (EngineContainer.demoted_marker, docs/clustering.md).
+    p.add_argument("--demoted-marker", default=_env("DEMOTED_MARKER"))
     p.add_argument("--listen", default=_env("AGENT_LISTEN", "0.0.0.0"))  # noqa: S104 (a pod's sidecar)
     p.add_argument("--port", type=int, default=int(_env("AGENT_PORT", str(protocol.PORT)) or protocol.PORT))
     p.add_argument("--token-file", default=os.environ.get(protocol.TOKEN_FILE_ENV))
@@ -85,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         user=args.engine_user,
         password=password,
         database=args.engine_database,
+        options={
+            key: value
+            for key, value in (("data_dir", args.data_dir), ("demoted_marker", args.demoted_marker))
+            if value
+        },
     )
     app = make_app(make_driver(args.engine, config), token, redactor=redactor)
     context: ssl.SSLContext | None = None

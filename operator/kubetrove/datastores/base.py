@@ -107,6 +107,10 @@ class EngineContainer:
     # Secret key holding its password (mounted as a file: ``--engine-password-file``); "" = none.
     admin_user: str = ""
     admin_password_key: str = ""
+    # A file on the data volume the agent creates when this member is fenced or made a replica, and
+    # removes when it is promoted; ``command`` reads it at start so a demoted ex-primary restarts as a
+    # replica (docs/clustering.md, "Restarting as a replica"). "" = the engine needs none.
+    demoted_marker: str = ""
 
 
 class Datastore(Protocol):

@@ -42,7 +42,13 @@ AGENT_RESOURCES: dict[str, Any] = {
 
 
 def _agent_args(store: Datastore, engine: EngineContainer) -> list[str]:
-    args = [f"--engine={store.engine.value}", f"--engine-port={store.ports[0].number}"]
+    args = [
+        f"--engine={store.engine.value}",
+        f"--engine-port={store.ports[0].number}",
+        f"--data-dir={engine.data_dir}",
+    ]
+    if engine.demoted_marker:
+        args.append(f"--demoted-marker={engine.demoted_marker}")
     if engine.admin_user:
         args.append(f"--engine-user={engine.admin_user}")
     if engine.admin_password_key:

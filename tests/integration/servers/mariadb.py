@@ -18,6 +18,8 @@ from typing import Any
 import pymysql
 
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.datastores._mysql_common.strategy import DEMOTED_MARKER
+from kubetrove.datastores.mariadb.strategy import FLAVOR
 from tests.integration.servers._proc import free_port, stop, tail, wait_for_port
 
 ADMIN = "kubetrove"
@@ -60,9 +62,20 @@ class MariaDBServer:
         finally:
             conn.close()
 
+    @property
+    def demoted_marker(self) -> Path:
+        """The product's marker file (DEMOTED_MARKER), in this server's datadir as in a pod's."""
+        return self.base / "data" / Path(DEMOTED_MARKER).name
+
     def engine_config(self) -> EngineConfig:
-        """How an agent reaches this server."""
-        return EngineConfig(host="127.0.0.1", port=self.port, user=ADMIN, password=self.password)
+        """How an agent reaches this server (it keeps the demoted marker, as the pod's agent does)."""
+        return EngineConfig(
+            host="127.0.0.1",
+            port=self.port,
+            user=ADMIN,
+            password=self.password,
+            options={"demoted_marker": str(self.demoted_marker)},
+        )
 
     def stop(self) -> None:
         """Stop mariadbd by its PID and delete its files."""
@@ -124,8 +137,13 @@ def start_mariadb(base: Path, server_id: int = 1, *, semi_sync: bool = False) ->
 
 
 def restart_mariadb(server: MariaDBServer) -> None:
-    """Start ``server`` again on its datadir and port (after it was stopped or SIGKILLed)."""
-    server.proc = _launch(server.base, server.port, server.server_id, server.extra)
+    """Start ``server`` again on its datadir and port (after it was stopped or SIGKILLed).
+
+    As the pod's start command does (``server_id_command``): with the product's demoted start flags while
+    the agent's demoted marker exists.
+    """
+    demoted = FLAVOR.demoted_start_flags if server.demoted_marker.exists() else ()
+    server.proc = _launch(server.base, server.port, server.server_id, (*server.extra, *demoted))
     try:
         wait_for_port(server.proc, server.port, 120, server.log)
     except BaseException:

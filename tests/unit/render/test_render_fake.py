@@ -232,6 +232,7 @@ def test_agent_sidecar() -> None:
     assert agent["args"] == [
         "--engine=mysql",
         "--engine-port=3306",
+        "--data-dir=/var/lib/fake",
         "--engine-user=fakeadmin",
         "--engine-password-file=/var/run/kubetrove/credentials/password",
     ]
@@ -261,7 +262,7 @@ def test_agent_without_admin_account() -> None:
             return dataclasses.replace(super().container(version), admin_user="", admin_password_key="")
 
     agent = template(run(cluster(), NoAdmin()))["spec"]["containers"][1]
-    assert agent["args"] == ["--engine=mysql", "--engine-port=3306"]
+    assert agent["args"] == ["--engine=mysql", "--engine-port=3306", "--data-dir=/var/lib/fake"]
 
 
 def test_statefulset_spec() -> None:

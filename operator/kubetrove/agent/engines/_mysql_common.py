@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pymysql
@@ -320,8 +321,25 @@ class MySQLFamilyDriver:
     def _before_change_source(self, cur: Cursor) -> None:
         """Dialect hook run after STOP and before CHANGE ... SOURCE (MariaDB aligns gtid_slave_pos)."""
 
+    def _mark_demoted(self, demoted: bool) -> None:
+        """Create or remove the demoted marker (``options["demoted_marker"]``), if this engine has one.
+
+        Written BEFORE any SQL: fencing a primary whose server is down must still make its next start a
+        replica's start (docs/clustering.md, "Restarting as a replica"). Removed on promotion before the
+        member takes writes, so a crash of the new primary restarts it as the primary it still is.
+        """
+        marker = self.config.options.get("demoted_marker")
+        if not marker:
+            return
+        path = Path(marker)
+        if demoted:
+            path.touch()
+        else:
+            path.unlink(missing_ok=True)
+
     def set_source(self, host: str, port: int, user: str, password: str) -> None:
         """Fence, then replicate from host:port with GTID auto-positioning."""
+        self._mark_demoted(True)
         with self._cursor() as cur:
             for statement in self.FENCE:
                 cur.execute(statement)
@@ -340,11 +358,13 @@ class MySQLFamilyDriver:
         with self._cursor() as cur:
             cur.execute(self.STOP)
             cur.execute(self.RESET_ALL)
+            self._mark_demoted(False)
             for statement in self.UNFENCE:
                 cur.execute(statement)
 
     def fence(self) -> None:
-        """Refuse writes from clients."""
+        """Refuse writes from clients (and restart as a replica from now on)."""
+        self._mark_demoted(True)
         with self._cursor() as cur:
             for statement in self.FENCE:
                 cur.execute(statement)

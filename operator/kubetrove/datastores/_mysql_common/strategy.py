@@ -28,6 +28,9 @@ SERVER_ID_BASE = 100
 CONFIG_FILE = ConfigFile(mount_dir="/etc/mysql/conf.d", file_name="kubetrove.cnf")
 PORTS = (Port("mysql", 3306),)
 DATA_DIR = "/var/lib/mysql"
+# Created by the agent on fence/set_source, removed on promote (EngineContainer.demoted_marker). A plain
+# file in the datadir: mariadbd treats only directories there as databases.
+DEMOTED_MARKER = f"{DATA_DIR}/kubetrove-demoted"
 # uid/gid of the "mysql" user in both official images: docker-library/mysql creates it with
 # --uid 999 --gid 999; MariaDB/mariadb-docker with plain `useradd -r`, which on its Ubuntu base takes
 # the first system id, 999.
@@ -48,23 +51,29 @@ class Flavor:
     backup_methods: Sequence[BackupMethod]
     scratch_dirs: tuple[str, ...]  # writable emptyDirs (socket dir, tmpdir) with a read-only root fs
     compare: Callable[[str, str], Ordering]  # the flavour's GTID algebra
+    # Server flags for a member that restarts after it was demoted (``EngineContainer.demoted_marker``);
+    # empty: the flavour starts the same way whatever its last role was.
+    demoted_start_flags: tuple[str, ...] = ()
 
 
-def server_id_command(server_binary: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def server_id_command(
+    server_binary: str, demoted_flags: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(command, args) that start the image entrypoint with ``--server-id`` derived from the pod ordinal.
 
     A StatefulSet pod's hostname is ``<statefulset>-<ordinal>``; ``${HOSTNAME##*-}`` is the ordinal.
     Without a numeric suffix the script exits 1 (the pod crash-loops visibly) rather than guess an id.
+    With ``demoted_flags``, they are added while the agent's demoted marker exists (``DEMOTED_MARKER``).
     """
-    script = "; ".join(
-        (
-            'ordinal="${HOSTNAME##*-}"',
-            'case "$ordinal" in ""|*[!0-9]*) '
-            'echo "kubetrove: no StatefulSet ordinal in $HOSTNAME" >&2; exit 1;; esac',
-            f'exec docker-entrypoint.sh "$@" --server-id="$(({SERVER_ID_BASE} + ordinal))"',
-        )
-    )
-    return ("sh", "-c", script, "kubetrove-entrypoint"), (server_binary,)
+    steps = [
+        'ordinal="${HOSTNAME##*-}"',
+        'case "$ordinal" in ""|*[!0-9]*) '
+        'echo "kubetrove: no StatefulSet ordinal in $HOSTNAME" >&2; exit 1;; esac',
+    ]
+    if demoted_flags:
+        steps.append(f'if [ -e {DEMOTED_MARKER} ]; then set -- "$@" {" ".join(demoted_flags)}; fi')
+    steps.append(f'exec docker-entrypoint.sh "$@" --server-id="$(({SERVER_ID_BASE} + ordinal))"')
+    return ("sh", "-c", "; ".join(steps), "kubetrove-entrypoint"), (server_binary,)
 
 
 class MySQLFamily:
@@ -99,7 +108,8 @@ class MySQLFamily:
 
     def container(self, version: str) -> EngineContainer:
         """The official image's entrypoint, our conf.d file, and ``--server-id`` from the pod ordinal."""
-        command, args = server_id_command(self._flavor.server_binary)
+        flags = self._flavor.demoted_start_flags
+        command, args = server_id_command(self._flavor.server_binary, flags)
         return EngineContainer(
             data_dir=DATA_DIR,
             run_as_user=MYSQL_UID,
@@ -111,6 +121,7 @@ class MySQLFamily:
             admin_password_key=ROOT_PASSWORD_KEY,
             read_only_root_filesystem=True,
             scratch_dirs=self._flavor.scratch_dirs,
+            demoted_marker=DEMOTED_MARKER if flags else "",
         )
 
     def render_config(self, parameters: Mapping[str, str]) -> str:

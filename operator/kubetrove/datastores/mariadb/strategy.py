@@ -41,8 +41,7 @@ FIXED = (
     # back to asynchronous replication silently, which would let a failover drop acknowledged writes.
     # Writes block instead while no replica acknowledges. The primary side (rpl_semi_sync_master_enabled)
     # is switched on by the clustering loop when it promotes (a server starting with it on and no replica
-    # blocks every commit, a one-member cluster's forever). The replica side is on everywhere, which
-    # also makes a crashed primary's restart truncate binlog events it never committed.
+    # blocks every commit, a one-member cluster's forever). The replica side is on everywhere.
     ("rpl_semi_sync_slave_enabled", "ON"),
     ("rpl_semi_sync_master_wait_point", "AFTER_SYNC"),
     ("rpl_semi_sync_master_timeout", "86400000"),
@@ -95,6 +94,13 @@ FLAVOR = Flavor(
         "/run/mysqld",
     ),
     compare=_compare,
+    # A crashed primary that lost its role restarts with init_rpl_role=SLAVE: semi-sync crash recovery
+    # then rolls back and truncates the binlog transactions it prepared but never committed (never
+    # acknowledged to a client, possibly never received by anyone), so its history stays a prefix of the
+    # new primary's and it rejoins. Since 10.6.19/10.11.9/11.4.3 (MDEV-33465) rpl_semi_sync_slave_enabled
+    # alone no longer triggers that recovery: a restarting primary that keeps its role must not truncate
+    # what its replicas already received. https://mariadb.com/kb/en/semisynchronous-replication/
+    demoted_start_flags=("--init-rpl-role=SLAVE",),
 )
 
 
