@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubetrove.agent.protocol import PORT, TOKEN_FILE_ENV, Paths
+from kubetrove.api.specs import InstanceSpec
 from kubetrove.datastores.base import Datastore, EngineContainer
 from kubetrove.render import names
 from kubetrove.render.inputs import RenderInputs
@@ -70,6 +71,20 @@ def _data_mount(engine: EngineContainer) -> dict[str, Any]:
     return {"name": names.DATA_VOLUME, "mountPath": engine.data_dir}
 
 
+def backup_claim(spec: InstanceSpec) -> str | None:
+    """The claim of ``spec.backup.storage.pvc``, which the agent and restore containers mount, or None."""
+    storage = spec.backup.storage if spec.backup else None
+    return storage.pvc.claim_name if storage is not None and storage.pvc is not None else None
+
+
+def backup_pvc_mounts(spec: InstanceSpec) -> list[dict[str, Any]]:
+    """The backup PVC's mount at ``BACKUP_PVC_ROOT/<claim>`` (where the agent writes), if there is one."""
+    claim = backup_claim(spec)
+    if claim is None:
+        return []
+    return [{"name": names.BACKUP_PVC_VOLUME, "mountPath": f"{names.BACKUP_PVC_ROOT}/{claim}"}]
+
+
 def _tmp_mount() -> dict[str, Any]:
     return {"name": names.AGENT_TMP_VOLUME, "mountPath": AGENT_TMP_DIR}
 
@@ -95,6 +110,7 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
             {"name": names.CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True},
             {"name": names.AGENT_TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True},
             _tmp_mount(),
+            *backup_pvc_mounts(inputs.spec),
         ],
     }
 
@@ -126,5 +142,6 @@ def restore_container(
             _data_mount(engine),
             _tmp_mount(),
             {"name": names.RESTORE_VOLUME, "mountPath": RESTORE_DIR, "readOnly": True},
+            *backup_pvc_mounts(inputs.spec),
         ],
     }

@@ -46,6 +46,10 @@ AGENT_TOKEN_VOLUME = "agent-token"  # noqa: S105 (a volume name)
 AGENT_TMP_VOLUME = "agent-tmp"
 RESTORE_VOLUME = "restore-request"
 SCRATCH_VOLUME_PREFIX = "scratch-"
+BACKUP_PVC_VOLUME = "backup-pvc"
+# Where the PVC of a ``pvc`` backup target is mounted in the agent (and restore) containers:
+# ``<root>/<claimName>``, the directory the agent writes backups to.
+BACKUP_PVC_ROOT = "/var/lib/kubetrove/backups"
 
 # Key of the agent token inside the agent token Secret.
 AGENT_TOKEN_KEY = "token"  # noqa: S105 (a key name)

@@ -22,7 +22,7 @@ from typing import Any
 
 from kubetrove.datastores.base import Datastore, EngineContainer
 from kubetrove.render import labels, names
-from kubetrove.render.agent_sidecar import agent_container, restore_container
+from kubetrove.render.agent_sidecar import agent_container, backup_claim, restore_container
 from kubetrove.render.configmap import config_hash
 from kubetrove.render.engine_container import engine_container, scratch_volume
 from kubetrove.render.inputs import RenderInputs
@@ -54,6 +54,11 @@ def _volumes(inputs: RenderInputs, engine: EngineContainer) -> list[dict[str, An
                 }
             ]
             if inputs.spec.restore_from is not None
+            else []
+        ),
+        *(
+            [{"name": names.BACKUP_PVC_VOLUME, "persistentVolumeClaim": {"claimName": claim}}]
+            if (claim := backup_claim(inputs.spec)) is not None
             else []
         ),
     ]

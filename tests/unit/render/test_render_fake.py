@@ -307,3 +307,15 @@ def test_missing_credential_key_is_a_clear_error() -> None:
     no_password = dataclasses.replace(inputs(cluster()), credentials={"username": "root"})
     with pytest.raises(ValueError, match="credentials lack key"):
         render(no_password, store)
+
+
+def test_a_pvc_backup_target_is_mounted_in_the_agent_and_restore_containers() -> None:
+    spec = instance(backup={"storage": {"pvc": {"claimName": "backups"}}}, restoreFrom={"backup": "nightly"})
+    pod = template(run(spec))["spec"]
+    assert {"name": "backup-pvc", "persistentVolumeClaim": {"claimName": "backups"}} in pod["volumes"]
+    mount = {"name": "backup-pvc", "mountPath": "/var/lib/kubetrove/backups/backups"}
+    assert mount in pod["containers"][1]["volumeMounts"]  # the agent writes backups there
+    assert mount in pod["initContainers"][0]["volumeMounts"]  # and the restore reads them
+    assert mount not in pod["containers"][0]["volumeMounts"]  # never the engine
+    without = template(run(instance()))["spec"]
+    assert all(v["name"] != "backup-pvc" for v in without["volumes"])

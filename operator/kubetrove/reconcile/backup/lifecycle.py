@@ -30,9 +30,15 @@ from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import CUSTOM
-from kubetrove.reconcile.backup.target import Member, StorageProblem, find_member, resolve_target
+from kubetrove.reconcile.backup.target import (
+    Member,
+    StorageProblem,
+    find_member,
+    resolve_target,
+)
 from kubetrove.reconcile.context import Deps, Logger
 from kubetrove.reconcile.errors import NotReady
+from kubetrove.render.agent_sidecar import backup_claim
 
 MEMBER_ANNOTATION = "kubetrove.io/backup-member"
 POLL_SECONDS = 5
@@ -192,7 +198,7 @@ async def reconcile_backup(
     try:
         source = await load_source(deps, ref.namespace, parsed.spec)
         storage = parsed.spec.storage or (source.spec.backup.storage if source.spec.backup else None)
-        target = await resolve_target(deps.kube, ref.namespace, storage)
+        target = await resolve_target(deps.kube, ref.namespace, storage, backup_claim(source.spec))
         request = BackupRequest(
             id=ref.uid, method=wire_method(parsed.spec, source), target=target, created_at=created_at
         )
@@ -228,7 +234,7 @@ async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps
     try:
         source = await load_source(deps, ref.namespace, parsed.spec)
         storage = parsed.spec.storage or (source.spec.backup.storage if source.spec.backup else None)
-        target = await resolve_target(deps.kube, ref.namespace, storage)
+        target = await resolve_target(deps.kube, ref.namespace, storage, backup_claim(source.spec))
     except (Refused, StorageProblem) as exc:
         logger.warning("Keeping the stored backup %s: %s", status.location, exc)
         return False

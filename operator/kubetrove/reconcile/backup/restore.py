@@ -27,6 +27,7 @@ from kubetrove.reconcile.backup.target import StorageProblem, resolve_target
 from kubetrove.reconcile.context import Context, Deps
 from kubetrove.reconcile.errors import InvalidSpec
 from kubetrove.render import labels, names
+from kubetrove.render.agent_sidecar import backup_claim
 
 FIELD = "spec.restoreFrom.backup"
 
@@ -103,7 +104,7 @@ async def _target(deps: Deps, namespace: str, backup: Parsed[BackupSpec], new: I
             pass  # the source may be long gone: the new resource may name the same storage
     if storage is None and new.backup is not None:
         storage = new.backup.storage
-    return await resolve_target(deps.kube, namespace, storage)
+    return await resolve_target(deps.kube, namespace, storage, backup_claim(new))
 
 
 def restore_request(backup_id: str, target: BackupTarget, spec: InstanceSpec) -> RestoreRequest:

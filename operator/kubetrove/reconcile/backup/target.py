@@ -25,8 +25,6 @@ from kubetrove.render.names import ChildNames
 
 ACCESS_KEY = "AWS_ACCESS_KEY_ID"
 SECRET_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a key name)
-# Where a backup PVC is expected inside the agent container (the PVC itself must be mounted there).
-PVC_MOUNT_ROOT = "/var/lib/kubetrove/backups"
 
 
 class StorageProblem(Exception):
@@ -40,12 +38,24 @@ def _secret_value(secret: Obj, key: str, where: str) -> str:
     return base64.b64decode(raw).decode()
 
 
-async def resolve_target(kube: Kube, namespace: str, storage: BackupStorage | None) -> BackupTarget:
-    """The agent's target for ``storage``, with S3 credentials from its Secret."""
+async def resolve_target(
+    kube: Kube, namespace: str, storage: BackupStorage | None, mounted: str | None = None
+) -> BackupTarget:
+    """The agent's target for ``storage``, with S3 credentials from its Secret.
+
+    A ``pvc`` target must be the claim ``mounted`` in the pods doing the work (``backup_claim``): a pod's
+    volumes are fixed, so any other claim would be a directory that does not exist there.
+    """
     if storage is None:
         raise StorageProblem("no storage: set spec.storage or the source's spec.backup.storage")
     if storage.pvc is not None:
-        return BackupTarget(directory=DirectoryTarget(path=f"{PVC_MOUNT_ROOT}/{storage.pvc.claim_name}"))
+        claim = storage.pvc.claim_name
+        if claim != mounted:
+            raise StorageProblem(
+                f"PersistentVolumeClaim {claim} is not mounted in the pods: only the claim named in the"
+                " instance's spec.backup.storage.pvc is; name it there"
+            )
+        return BackupTarget(directory=DirectoryTarget(path=f"{names.BACKUP_PVC_ROOT}/{claim}"))
     s3 = storage.s3
     assert s3 is not None  # the model guarantees exactly one
     name = s3.credentials_secret_ref

@@ -137,6 +137,12 @@ async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Dep
             "credentials Secret ns/nope not found",
         ),
         (
+            (source(backup={"storage": {"pvc": {"claimName": "mine"}}}),),
+            {"storage": {"pvc": {"claimName": "other"}}},
+            "PersistentVolumeClaim other is not mounted in the pods: only the claim named in the instance's"
+            " spec.backup.storage.pvc is; name it there",
+        ),
+        (
             (source(datastore={"type": "mongodb", "version": "7.0"}),),
             {"method": "physical"},
             "mongodb has no physical backup method",
@@ -184,3 +190,14 @@ async def test_deletion_policy(kube: FakeKube, bdeps: Deps, agent: FakeAgent) ->
         assert await delete_data(parsed, obj["status"], bdeps, LOG) is removed
     ((backup_id, target),) = agent.deleted
     assert backup_id == "uid-gone" and target.s3 is not None and target.s3.bucket == "b"
+
+
+async def test_a_pvc_target_is_the_directory_where_the_claim_is_mounted(
+    kube: FakeKube, bdeps: Deps, agent: FakeAgent
+) -> None:
+    seed(kube, source(backup={"storage": {"pvc": {"claimName": "backups"}}}), pod("db-0"), backup())
+    with pytest.raises(NotReady):
+        await run(kube, bdeps)
+    (request,) = agent.requests
+    assert request.target.directory is not None
+    assert request.target.directory.path == "/var/lib/kubetrove/backups/backups"
