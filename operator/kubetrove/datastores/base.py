@@ -154,8 +154,12 @@ class Datastore(Protocol):
         """How to run the engine container of ``version`` (a catalog key)."""
         ...
 
-    def render_config(self, parameters: Mapping[str, str]) -> str:
-        """The engine's config file text for validated ``parameters`` (plus kubetrove's fixed settings)."""
+    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
+        """The engine's config file text for validated ``parameters`` (plus kubetrove's fixed settings).
+
+        ``clustered``: for the members of a DatabaseCluster, which may start differently (the MySQL family
+        starts them fenced, so only the clustering loop ever makes one writable).
+        """
         ...
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:

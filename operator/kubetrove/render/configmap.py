@@ -25,7 +25,11 @@ def config_map(inputs: RenderInputs, store: Datastore) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": inputs.metadata(inputs.names.config_map),
-        "data": {store.config_file.file_name: store.render_config(inputs.spec.parameters)},
+        "data": {
+            store.config_file.file_name: store.render_config(
+                inputs.spec.parameters, clustered=inputs.is_cluster
+            )
+        },
     }
 
 

@@ -88,6 +88,7 @@ class MariaDBServer:
 # on by the clustering loop when it promotes (AgentOps ``on_promote``): a server starting with it on and
 # no replica yet blocks every commit, its own set-up included.
 SEMI_SYNC = (
+    "--read-only=ON",  # cluster members start fenced, as the product renders them (render_config clustered)
     "--rpl-semi-sync-slave-enabled=ON",
     "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
     "--rpl-semi-sync-master-timeout=86400000",

@@ -131,3 +131,21 @@ def test_mysql_and_mariadb_differ_where_the_engines_differ() -> None:
     assert mariadb.container("11.4").secret_env == {"MARIADB_ROOT_PASSWORD": "root-password"}
     assert "gtid_strict_mode = ON" in mariadb.render_config({})
     assert "gtid_mode = ON" in mysql.render_config({})
+
+
+@pytest.mark.parametrize("engine", [Engine.MYSQL, Engine.MARIADB])
+def test_mysql_family_cluster_members_start_fenced_and_instances_do_not(engine: Engine) -> None:
+    store = REGISTRY[engine]
+    assert "read_only = ON" in store.render_config({}, clustered=True).splitlines()
+    assert "read_only = ON" not in store.render_config({}).splitlines()
+
+
+def test_only_mariadb_restarts_a_demoted_member_differently() -> None:
+    mariadb = REGISTRY[Engine.MARIADB].container("11.4")
+    assert mariadb.demoted_marker == "/var/lib/mysql/kubetrove-demoted"
+    assert (
+        f'if [ -e {mariadb.demoted_marker} ]; then set -- "$@" --init-rpl-role=SLAVE; fi'
+        in mariadb.command[2]
+    )
+    assert REGISTRY[Engine.MYSQL].container("8.4").demoted_marker == ""
+    assert "init-rpl-role" not in REGISTRY[Engine.MYSQL].container("8.4").command[2]

@@ -67,7 +67,7 @@ class FakeDatastore:
             admin_password_key="password",
         )
 
-    def render_config(self, parameters: Mapping[str, str]) -> str:
+    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
         return "".join(f"{k} = {v}\n" for k, v in sorted({"fixed": "1", **parameters}.items()))
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:

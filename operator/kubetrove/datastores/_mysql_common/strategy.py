@@ -124,9 +124,16 @@ class MySQLFamily:
             demoted_marker=DEMOTED_MARKER if flags else "",
         )
 
-    def render_config(self, parameters: Mapping[str, str]) -> str:
-        """``kubetrove.cnf`` for /etc/mysql/conf.d (both images' my.cnf include that directory)."""
-        return render_mycnf(str(self.engine), self._flavor.fixed_settings, parameters)
+    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
+        """``kubetrove.cnf`` for /etc/mysql/conf.d (both images' my.cnf include that directory).
+
+        Cluster members start with ``read_only = ON``: a primary whose server restarted before the
+        failover detection fired comes back fenced, and the clustering loop promotes it again (unfence
+        plus the primary's role parameters, e.g. semi-sync's primary half, which a restart turned off).
+        Without it such a primary would take writes without semi-sync (docs/clustering.md).
+        """
+        fixed = (*self._flavor.fixed_settings, *((("read_only", "ON"),) if clustered else ()))
+        return render_mycnf(str(self.engine), fixed, parameters)
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:
         """One message per unknown name or bad value."""

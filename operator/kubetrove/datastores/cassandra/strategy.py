@@ -128,7 +128,7 @@ class Cassandra:
             ),
         )
 
-    def render_config(self, parameters: Mapping[str, str]) -> str:
+    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
         """A complete minimal cassandra.yaml: fixed directives in order, then the parameters by name."""
         tree = dict(FIXED)
         for name in sorted(parameters):

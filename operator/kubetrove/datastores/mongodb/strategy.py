@@ -112,7 +112,7 @@ class MongoDB:
             ),
         )
 
-    def render_config(self, parameters: Mapping[str, str]) -> str:
+    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
         """mongod.conf (YAML): fixed settings merged with the dotted parameters, keys sorted."""
         tree: dict[str, Any] = yaml.safe_load(yaml.safe_dump(FIXED))  # a deep copy
         for name in sorted(parameters):

@@ -102,7 +102,7 @@ class PostgreSQL:
             ),
         )
 
-    def render_config(self, parameters: Mapping[str, str]) -> str:
+    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
         """postgresql.conf: fixed settings, then the (validated) parameters by name."""
         lines = [HEADER, "# kubetrove fixed settings for postgresql (replication, networking)"]
         lines += [f"{name} = {value}" for name, value in FIXED]
