@@ -88,26 +88,20 @@ async def test_a_replica_with_its_own_transaction_is_quarantined_and_never_chose
     assert (missing, duplicates) == (set(), 0)
 
 
-async def test_an_unacknowledged_transaction_of_the_killed_primary_is_discarded_when_it_rejoins(
-    cluster: Cluster,
-) -> None:
-    """The flake CI once hit, made certain: the primary logs a transaction no replica received, then dies.
+async def kill_with_an_unacknowledged_transaction(cluster: Cluster) -> tuple[str, str]:
+    """The primary logs a transaction no replica receives, dies, and the loop fails over: (old, new).
 
     No replica acknowledges it (their receivers are stopped), so its client never gets an OK and the new
-    primary never has it. The failover fences the dead primary through its agent (the demoted marker),
-    so its restart runs MariaDB's semi-sync recovery (init_rpl_role=SLAVE), which rolls the transaction
-    back: its history is then a prefix of the new primary's and it rejoins. Without that recovery it
-    would hold a GTID the new primary never logged and the new primary would refuse it (error 1236).
+    primary never has it. The loop is paused while the scene is set (it would restart the receivers)
+    and resumes after the kill, as an operator restarted mid-failure does.
     """
     old = cluster.primary
-    replicas = [p for p in cluster.pods if p != old]
-    # The loop is paused while the scene is set (it would restart the receivers); it resumes after the
-    # kill, as an operator restarted mid-failure does.
     cluster.stopped.set()
     assert cluster.task is not None
     await cluster.task
-    for pod in replicas:
-        cluster.servers[pod].query("STOP SLAVE IO_THREAD")  # type: ignore[attr-defined]
+    for pod in cluster.pods:
+        if pod != old:
+            cluster.servers[pod].query("STOP SLAVE IO_THREAD")  # type: ignore[attr-defined]
     primary = cluster.servers[old]
     before = primary.query("SELECT @@gtid_binlog_pos")[0][0]  # type: ignore[attr-defined]
     # Blocks in commit waiting for an acknowledgement that cannot come; fails when the server dies.
@@ -124,9 +118,19 @@ async def test_an_unacknowledged_transaction_of_the_killed_primary_is_discarded_
     cluster.stopped = asyncio.Event()
     cluster.task = asyncio.create_task(cluster.loop.run(cluster.stopped))
     await until(lambda: cluster.record.primary != old, "a new primary in status")
-    new = cluster.primary
     await until(lambda: "FailoverSucceeded" in reasons(cluster), "a FailoverSucceeded Event")
     assert cluster.servers[old].demoted_marker.exists()  # type: ignore[attr-defined]  # fenced while down
+    return old, cluster.primary
+
+
+async def test_an_unacknowledged_transaction_of_the_killed_primary_is_discarded_when_it_rejoins(
+    cluster: Cluster,
+) -> None:
+    """The flake CI once hit, made certain. The failover fenced the dead primary through its agent (the
+    demoted marker), so its restart runs MariaDB's semi-sync recovery (init_rpl_role=SLAVE), which rolls
+    the transaction back: its history is then a prefix of the new primary's and it rejoins.
+    """
+    old, new = await kill_with_an_unacknowledged_transaction(cluster)
     await rejoin(cluster, old)
     status = await cluster.ops.status(old)
     assert (status.role, status.source_host, status.replication_error) == (Role.REPLICA, new, None)
@@ -134,6 +138,20 @@ async def test_an_unacknowledged_transaction_of_the_killed_primary_is_discarded_
     await cluster.caught_up([old])
     for pod in cluster.pods:
         assert -2 not in cluster.engine.ids(cluster.servers[pod]), f"{pod} kept the unacknowledged write"
+
+
+async def test_an_ex_primary_that_kept_a_transaction_nobody_received_is_quarantined(cluster: Cluster) -> None:
+    """The residual window (docs/clustering.md): the server restarted as a primary before the fence
+    reached it, so normal crash recovery committed the transaction. Positions cannot show it (MariaDB
+    keeps the last GTID per domain); the new primary refuses it, and that refusal makes it errant.
+    """
+    old, new = await kill_with_an_unacknowledged_transaction(cluster)
+    cluster.servers[old].demoted_marker.unlink()  # type: ignore[attr-defined]
+    await asyncio.to_thread(cluster.restart, old)
+    await until(lambda: old in cluster.record.errant, f"{old} reported errant")
+    await until(lambda: cluster.record.labels.get(old) == "errant", f"{old} labelled errant")
+    await until(lambda: "ErrantTransactions" in reasons(cluster), "an ErrantTransactions Event")
+    assert cluster.primary == new and -2 not in cluster.engine.ids(cluster.servers[new])
 
 
 async def test_a_primary_restarted_before_detection_comes_back_fenced_and_is_promoted_again(

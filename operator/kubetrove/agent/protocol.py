@@ -97,6 +97,9 @@ class Status(Wire):
     connections: int | None = None
 
 
+    # The source refused this replica because it holds transactions the source never had (its history
+    # diverged below the last GTIDs, which positions alone cannot show): errant, the fix is a rebuild.
+    diverged: bool = False
 class DatabaseRequest(Wire):
     """PUT /v1/databases/{name}. Cassandra uses ``replication_factor`` for its keyspace."""
 

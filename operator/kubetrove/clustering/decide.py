@@ -121,6 +121,9 @@ def _errant(view: ClusterView, primary: MemberView, compare: Compare) -> tuple[s
     """Members known errant: already quarantined, or holding what the (observed-last) primary lacks (I5)."""
     found = set(view.errant)
     for m in view.members:
+        if m.pod != primary.pod and m.reachable and m.diverged:
+            found.add(m.pod)  # refused by its source: diverged below the positions' summary
+            continue
         if m.pod == primary.pod or not m.reachable or m.position is None or primary.position is None:
             continue
         if compare(m.position, primary.position) in (Ordering.GREATER, Ordering.INCOMPARABLE):

@@ -49,6 +49,7 @@ def member_view(pod: str, index: int, status: Status | None, down_for: float) ->
         source=pod_of(status.source_host),
         replication_running=status.replication_running,
         down_for_seconds=down_for,
+        diverged=status.diverged,
     )
 
 

@@ -37,6 +37,7 @@ class MemberView:
     replication_running: bool = False
     # How long the member has been unreachable or unhealthy, in seconds (0 when fine now).
     down_for_seconds: float = 0.0
+    diverged: bool = False  # its source refused it for transactions the source never had (errant)
 
     @property
     def best_position(self) -> str | None:

@@ -203,3 +203,33 @@ def test_mariadb_gtid_lists_compare_per_domain() -> None:
     assert not reached("0-1-100", "0-1-100,1-2-1")
     with pytest.raises(BadRequest):
         parse_gtid_list("0-1-1'; --")
+
+
+@pytest.mark.parametrize(
+    ("error", "diverged"),
+    [
+        # The replica's IO thread wraps the source's refusal in error 1236 (MySQL 8.4 wording).
+        (
+            "Got fatal error 1236 from source when reading data from binary log: 'Replica has more GTIDs"
+            " than the source has, using the source's SERVER_UUID. This may indicate that the end of the"
+            " binary log was truncated or that the last binary log file was lost...'",
+            True,
+        ),
+        # Also 1236, but the replica is behind, not errant: it needs a rebuild for another reason.
+        (
+            "Got fatal error 1236 from source when reading data from binary log: 'Cannot replicate because"
+            " the source purged required binary logs. Replicate the missing transactions from elsewhere...'",
+            False,
+        ),
+    ],
+)
+def test_a_replica_refused_for_transactions_the_source_lacks_is_diverged(error: str, diverged: bool) -> None:
+    row = {
+        **SHOW_REPLICA_STATUS_ROW,
+        "Replica_IO_Running": "No",
+        "Last_IO_Errno": 1236,
+        "Last_IO_Error": error,
+    }
+    status = driver_with(status_replies(row, 0, 1))[0].status()
+    assert (status.diverged, status.replication_error, status.healthy) == (diverged, error, False)
+    assert not driver_with(status_replies(SHOW_REPLICA_STATUS_ROW, 0, 1))[0].status().diverged

@@ -227,3 +227,13 @@ def test_errant_member_counts_as_unknown_for_acknowledgements() -> None:
     # db-2 is quarantined: it may have acknowledged a write db-1 lacks, so no failover with ack_count 1.
     cluster = view(down(primary()), replica("db-1"), replica("db-2"), errant=frozenset({"db-2"}))
     assert decide(cluster, setcmp).state is State.LOST
+
+
+def test_a_replica_its_source_refused_as_diverged_is_errant_whatever_the_positions_say() -> None:
+    # MariaDB positions keep only the last GTID per domain: an ex-primary that kept 0-1-215 which nobody
+    # received compares LESS than the new primary's 0-2-900; only the source's refusal shows it.
+    refused = MemberView("db-0", 0, True, True, Role.REPLICA, True, "a", source="db-1", diverged=True)
+    cluster = view(refused, primary("db-1", pos="a,b,c"), replica("db-2", src="db-1"), current="db-1")
+    d = decide(cluster, setcmp)
+    assert d.errant == ("db-0",) and "db-0" not in d.configure
+    assert "db-0 holds errant transactions; rebuild it" in d.reasons

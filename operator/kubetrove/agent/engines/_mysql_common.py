@@ -51,6 +51,7 @@ LEVEL = {Privilege.READ: 1, Privilege.READ_WRITE: 2, Privilege.ADMIN: 3}
 READ_ONLY_ERRORS = frozenset({1290, 1836})  # ER_OPTION_PREVENTS_STATEMENT, ER_READ_ONLY_MODE
 CONNECTION_ERRORS = frozenset({1040, 1045, 2002, 2003, 2006, 2013})
 UNKNOWN_VARIABLE, READ_ONLY_VARIABLE = 1193, 1238
+FATAL_READING_BINLOG = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the source refused to stream
 Cursor = Any  # pymysql's DictCursor, or a recorded fake in unit tests
 
 
@@ -100,6 +101,9 @@ class MySQLFamilyDriver:
     SHOW_REPLICA_STATUS: ClassVar[str]
     # SHOW ... STATUS column names: io_running, sql_running, source_host, lag, received.
     FIELDS: ClassVar[Mapping[str, str]]
+    # Which 1236 texts mean "this replica holds transactions the source never had" (not, e.g., "the
+    # source purged the binlogs this replica needs", also 1236 but not errant).
+    DIVERGED: ClassVar[re.Pattern[str]]
     POSITION_VARIABLE: ClassVar[str]  # @@gtid_current_pos / @@gtid_executed
     CHANGE_SOURCE: ClassVar[str]  # four %s: host, port, user, password
     STOP: ClassVar[str]
@@ -201,6 +205,10 @@ class MySQLFamilyDriver:
             return Status(role=role, healthy=True, lag_seconds=0.0, **common)
         running = replica[f["io_running"]] == "Yes" and replica[f["sql_running"]] == "Yes"
         error = replica.get("Last_IO_Error") or replica.get("Last_SQL_Error") or None
+        io_error = _text(replica.get("Last_IO_Error") or "")
+        diverged = int(replica.get("Last_IO_Errno") or 0) == FATAL_READING_BINLOG and bool(
+            self.DIVERGED.search(io_error)
+        )
         lag = replica.get(f["lag"])
         return Status(
             role=Role.REPLICA,
@@ -210,6 +218,7 @@ class MySQLFamilyDriver:
             source_host=f"{replica[f['source_host']]}:{replica.get(f['source_port'], DEFAULT_PORT)}",
             replication_running=running,
             replication_error=error,
+            diverged=diverged,
             **common,
         )
 

@@ -56,6 +56,9 @@ class MariaDBDriver(MySQLFamilyDriver):
         "lag": "Seconds_Behind_Master",
         "received": "Gtid_IO_Pos",
     }
+    # "...requested to start from GTID X, which is not in the master's binlog. Since the master's binlog
+    # contains GTIDs with higher sequence numbers, it probably means that the slave has diverged..."
+    DIVERGED = re.compile(r"slave has diverged")
     POSITION_VARIABLE = "@@gtid_current_pos"
     CHANGE_SOURCE = (
         "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s,"

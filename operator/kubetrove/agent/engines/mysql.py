@@ -47,6 +47,11 @@ class MySQLDriver(MySQLFamilyDriver):
         "lag": "Seconds_Behind_Source",
         "received": "Retrieved_Gtid_Set",
     }
+    # ER_REPLICA_HAS_MORE_GTIDS_THAN_SOURCE (ER_SLAVE_HAS_MORE_GTIDS_THAN_MASTER before 8.0.26) as the
+    # replica's IO thread reports it inside error 1236: "Replica has more GTIDs than the source has, using
+    # the source's SERVER_UUID. ..." (older wording: "Slave ... master").
+    # https://dev.mysql.com/doc/mysql-errors/8.4/en/server-error-reference.html
+    DIVERGED = re.compile(r"(?i)has more GTIDs than the (source|master)")
     POSITION_VARIABLE = "@@gtid_executed"
     CHANGE_SOURCE = (
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s,"
