@@ -25,7 +25,11 @@ I4  Positions are only partially ordered (MySQL GTID sets). A candidate must be 
 I5  A member holding transactions the primary never had (errant) is never a candidate, never pointed at
     the primary, never in the read-only Service. It is reported (status.errantMembers + Warning Event)
     and fixed by a rebuild. ``observe`` reads replicas BEFORE the primary, so a replica ahead of the
-    primary's observed position cannot be an artefact of timing: GREATER means errant too.
+    primary's observed position cannot be an artefact of timing: GREATER means errant too. The mark is
+    sticky (status.errantMembers) and is lifted only when the member was visibly rebuilt: it holds no
+    transaction at all (a new, empty data directory), or it streams from the primary with a position
+    at or behind the primary's (a fresh clone); a quarantined member has its replication stopped, so it
+    cannot look like the latter.
 I6  Ties are broken by pod index, so the same view always yields the same decision.
 """
 
@@ -119,7 +123,7 @@ def rank(candidates: Sequence[MemberView], compare: Compare) -> tuple[MemberView
 
 def _errant(view: ClusterView, primary: MemberView, compare: Compare) -> tuple[str, ...]:
     """Members known errant: already quarantined, or holding what the (observed-last) primary lacks (I5)."""
-    found = set(view.errant)
+    found = {pod for pod in view.errant if not _rebuilt(view.member(pod), primary, compare)}
     for m in view.members:
         if m.pod != primary.pod and m.reachable and m.diverged:
             found.add(m.pod)  # refused by its source: diverged below the positions' summary
@@ -129,6 +133,21 @@ def _errant(view: ClusterView, primary: MemberView, compare: Compare) -> tuple[s
         if compare(m.position, primary.position) in (Ordering.GREATER, Ordering.INCOMPARABLE):
             found.add(m.pod)
     return tuple(sorted(found))
+
+
+def _rebuilt(m: MemberView | None, primary: MemberView, compare: Compare) -> bool:
+    """True when a member marked errant visibly holds nothing of its own any more (I5)."""
+    if m is None or not m.reachable or m.diverged:
+        return False
+    if not m.position:
+        return True  # an empty data directory: no transaction at all, errant or not
+    return (
+        m.role is Role.REPLICA
+        and m.source == primary.pod
+        and m.replication_running
+        and primary.position is not None
+        and compare(m.position, primary.position) in (Ordering.LESS, Ordering.EQUAL)
+    )
 
 
 def _bootstrap(view: ClusterView, compare: Compare) -> Decision:

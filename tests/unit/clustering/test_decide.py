@@ -237,3 +237,30 @@ def test_a_replica_its_source_refused_as_diverged_is_errant_whatever_the_positio
     d = decide(cluster, setcmp)
     assert d.errant == ("db-0",) and "db-0" not in d.configure
     assert "db-0 holds errant transactions; rebuild it" in d.reasons
+
+
+def test_a_rebuilt_errant_member_is_released_and_configured() -> None:
+    # Its PVC and pod were deleted: it came back with an empty data directory.
+    empty = MemberView("db-2", 2, True, True, Role.STANDALONE, True, "")
+    d = decide(view(primary(), replica("db-1"), empty, errant=frozenset({"db-2"})), setcmp)
+    assert (d.errant, d.configure, d.action) == ((), ("db-2",), Action.CONFIGURE)
+    # A fresh clone (PostgreSQL's empty member clones before it starts) streams from the primary, behind it.
+    clone = replica("db-2", pos="a,b")
+    assert decide(view(primary(), replica("db-1"), clone, errant=frozenset({"db-2"})), setcmp).errant == ()
+
+
+@pytest.mark.parametrize(
+    "quarantined",
+    [
+        # Replication stopped by the quarantine: a LESS position proves nothing (MariaDB keeps only the
+        # last GTID per domain; a history that diverged below it compares LESS).
+        MemberView("db-2", 2, True, True, Role.REPLICA, True, "a,b", source="db-0"),
+        # Streaming again but refused as diverged.
+        MemberView("db-2", 2, True, True, Role.REPLICA, True, "a", source="db-0", diverged=True),
+        # Unreachable: nothing is known.
+        MemberView("db-2", 2, False),
+    ],
+)
+def test_an_errant_member_stays_errant_until_visibly_rebuilt(quarantined: MemberView) -> None:
+    d = decide(view(primary(), replica("db-1"), quarantined, errant=frozenset({"db-2"})), setcmp)
+    assert d.errant == ("db-2",) and "db-2" not in d.configure
