@@ -27,11 +27,14 @@ from kubetrove.agent.protocol import (
     ErrorReply,
     Grant,
     Health,
+    MembersReply,
+    MembersRequest,
     Ok,
     ParametersReply,
     ParametersRequest,
     Paths,
     ReplicationSourceRequest,
+    SetMember,
     Status,
     UserRequest,
     WaitReply,
@@ -194,6 +197,11 @@ class AgentClient:
             if exc.status == 408:
                 return WaitReply(reached=False, position=position)
             raise
+
+    async def set_members(self, members: list[SetMember]) -> MembersReply:
+        """PUT /v1/replication/members (engine-elected sets): at most one member changed per call."""
+        body = MembersRequest(members=members)
+        return await self._call("PUT", Paths.REPLICATION_MEMBERS, MembersReply, body)
 
     async def start_backup(self, request: BackupRequest) -> BackupReply:
         """POST /v1/backups: start a backup, or (same id) get the one already running or finished."""

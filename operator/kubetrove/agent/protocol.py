@@ -43,6 +43,7 @@ class Paths:
     REPLICATION_FENCE = f"{API_PREFIX}/replication/fence"
     REPLICATION_STOP = f"{API_PREFIX}/replication/stop"
     REPLICATION_WAIT = f"{API_PREFIX}/replication/wait"
+    REPLICATION_MEMBERS = f"{API_PREFIX}/replication/members"  # engine-elected sets (MongoDB) only
     BACKUPS = f"{API_PREFIX}/backups"
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
 
@@ -96,10 +97,11 @@ class Status(Wire):
     replication_error: str | None = None
     connections: int | None = None
 
-
     # The source refused this replica because it holds transactions the source never had (its history
     # diverged below the last GTIDs, which positions alone cannot show): errant, the fix is a rebuild.
     diverged: bool = False
+
+
 class DatabaseRequest(Wire):
     """PUT /v1/databases/{name}. Cassandra uses ``replication_factor`` for its keyspace."""
 
@@ -157,6 +159,48 @@ class WaitReply(Wire):
 class Ok(Wire):
     ok: bool = True
     detail: str = ""
+
+
+# -- membership of an engine-elected set (PUT /v1/replication/members; MongoDB replica sets) -------------
+
+
+class SetMember(Wire):
+    """One wanted member: a stable id (the StatefulSet ordinal; MongoDB allows 0-255) and its host:port."""
+
+    id: int = Field(ge=0, le=255)
+    host: str = Field(min_length=3, max_length=300)
+
+
+class MembersRequest(Wire):
+    """PUT /v1/replication/members: the set should consist of exactly these members.
+
+    Sent to the member that reports itself primary (or, before the set exists, to the first member). One
+    call changes at most one member (MongoDB adds or removes one voting member per reconfiguration):
+    the reply says whether the set is complete, and the caller calls again until it is.
+    """
+
+    members: list[SetMember] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique(self) -> MembersRequest:
+        for what, values in (("id", [m.id for m in self.members]), ("host", [m.host for m in self.members])):
+            if len(set(values)) != len(values):
+                raise ValueError(f"member {what}s must be unique")
+        return self
+
+
+class MembershipAction(enum.StrEnum):
+    INITIATED = "initiated"  # the set did not exist: created with every requested member
+    RECONFIGURED = "reconfigured"  # one member added or removed
+    UNCHANGED = "unchanged"  # the set already had exactly the requested members
+
+
+class MembersReply(Wire):
+    action: MembershipAction
+    added: list[str] = Field(default_factory=list)  # hosts
+    removed: list[str] = Field(default_factory=list)
+    complete: bool  # the set now has exactly the requested members; False: call again
+    version: int | None = None  # the set's configuration version after the call
 
 
 # -- backups (POST /v1/backups, GET /v1/backups/{id}) and restore (``kubetrove-agent restore``) ----------

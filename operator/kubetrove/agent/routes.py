@@ -13,12 +13,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from kubetrove.agent import names
-from kubetrove.agent.engines.base import EngineUnavailable
+from kubetrove.agent.engines.base import EngineUnavailable, MembershipDriver, Unsupported
 from kubetrove.agent.metrics import CONTENT_TYPE
 from kubetrove.agent.protocol import (
     DatabaseList,
     DatabaseRequest,
     Health,
+    MembersRequest,
     Ok,
     ParametersRequest,
     Paths,
@@ -169,6 +170,20 @@ async def handle_post_replication_wait(request: web.Request) -> web.Response:
     return _reply(WaitReply(reached=True, position=body.position))
 
 
+async def handle_put_replication_members(request: web.Request) -> web.Response:
+    """Make the engine-elected set consist of these members (one change per call); 501 for other engines."""
+    body = await _body(request, MembersRequest)
+    for member in body.members:
+        host, _, port = member.host.rpartition(":")
+        names.validate_host(host)
+        if not (port.isdigit() and 0 < int(port) < 65536):
+            raise names.InvalidName(f"member host must be host:port, not {member.host!r}")
+    driver = _ctx(request).driver
+    if not isinstance(driver, MembershipDriver):
+        raise Unsupported(f"{driver.engine} has no engine-elected set: its membership is not managed")
+    return _reply(await asyncio.to_thread(driver.set_members, list(body.members)))
+
+
 def add_routes(app: web.Application) -> None:
     """Register every route of ``protocol.Paths`` that this agent serves."""
     app.router.add_routes(
@@ -188,5 +203,6 @@ def add_routes(app: web.Application) -> None:
             web.post(Paths.REPLICATION_PROMOTE, handle_post_replication_promote),
             web.post(Paths.REPLICATION_FENCE, handle_post_replication_fence),
             web.post(Paths.REPLICATION_WAIT, handle_post_replication_wait),
+            web.put(Paths.REPLICATION_MEMBERS, handle_put_replication_members),
         ]
     )

@@ -15,15 +15,15 @@ is the loop's job: its ``DownClock`` is the retry); actions use a longer timeout
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import aiohttp
 
 from kubetrove.agent.client import AgentClient, AgentError
-from kubetrove.agent.protocol import PORT, Status
-from kubetrove.clustering.ops import MemberUnreachable
+from kubetrove.agent.protocol import PORT, MembersReply, SetMember, Status
+from kubetrove.clustering.ops import MembershipRefused, MemberUnreachable
 
 T = TypeVar("T")
 
@@ -175,3 +175,13 @@ class AgentOps:
     async def fence(self, pod: str) -> None:
         """Refuse client writes."""
         await self._call(pod, "fence", self._client(pod).fence())
+
+    async def set_members(self, pod: str, members: Sequence[str]) -> MembersReply:
+        """Engine-elected sets: ``members`` (pods; id = position, the ordinal) by their engine address."""
+        wanted = [SetMember(id=i, host=self._endpoint(m).address) for i, m in enumerate(members)]
+        try:
+            return await self._call(pod, "set_members", self._client(pod).set_members(wanted))
+        except AgentError as exc:
+            if exc.status == 409:  # not the primary, or the set is busy: the loop asks again later
+                raise MembershipRefused(f"{pod}: {exc.reply.detail}") from exc
+            raise

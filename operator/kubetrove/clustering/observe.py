@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubetrove.agent.protocol import Status
-from kubetrove.clustering.ops import MemberOps, MemberUnreachable
+from kubetrove.clustering.ops import MemberUnreachable, StatusOps
 from kubetrove.clustering.snapshot import ClusterView, MemberView, Role
 
 
@@ -53,7 +53,7 @@ def member_view(pod: str, index: int, status: Status | None, down_for: float) ->
     )
 
 
-async def gather(ops: MemberOps, pods: Sequence[str], primary: str | None) -> dict[str, Status | None]:
+async def gather(ops: StatusOps, pods: Sequence[str], primary: str | None) -> dict[str, Status | None]:
     """Every member's status, the recorded primary LAST (invariant I5); None for an unreachable one."""
     ordered = [p for p in pods if p != primary] + [p for p in pods if p == primary]
     found: dict[str, Status | None] = {}

@@ -7,10 +7,10 @@ in production). One line of contract per method; every method may raise ``Member
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from kubetrove.agent.protocol import Status
+from kubetrove.agent.protocol import MembersReply, Status
 from kubetrove.clustering.snapshot import ClusterView
 
 
@@ -41,6 +41,26 @@ class MemberOps(Protocol):
 
     async def fence(self, pod: str) -> None:
         """Refuse client writes."""
+        ...
+
+
+class MembershipRefused(Exception):
+    """The member refused a membership change for now (not the primary, a reconfig in progress): 409."""
+
+
+class StatusOps(Protocol):
+    """The part of every loop's seam that observes (``observe.gather`` needs no more)."""
+
+    async def status(self, pod: str) -> Status:
+        """The member's current status as its agent reports it."""
+        ...
+
+
+class MembershipOps(StatusOps, Protocol):
+    """What the loop of an engine-elected set (MongoDB) needs: status, and the set's membership."""
+
+    async def set_members(self, pod: str, members: Sequence[str]) -> MembersReply:
+        """Ask ``pod`` to make the set exactly ``members`` (id = position); may raise MembershipRefused."""
         ...
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from kubetrove.clustering.act import Aborted, act
@@ -43,10 +44,15 @@ class Loop:
 
     async def run(self, stopped: asyncio.Event) -> None:
         """Cycle until ``stopped`` is set; an unexpected error ends one cycle, never the loop."""
-        while not stopped.is_set():
-            try:
-                await self.cycle()
-            except Exception:
-                log.exception("clustering cycle failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), timeout=self.interval)
+        await repeat(self.cycle, self.interval, stopped)
+
+
+async def repeat(cycle: Callable[[], Awaitable[object]], interval: float, stopped: asyncio.Event) -> None:
+    """Run ``cycle`` every ``interval`` seconds until ``stopped``; an error ends one cycle, never the loop."""
+    while not stopped.is_set():
+        try:
+            await cycle()
+        except Exception:
+            log.exception("clustering cycle failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopped.wait(), timeout=interval)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from kubetrove.api.resources import ObjectRef
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.kube_record import KubeClusterRecord
+from kubetrove.clustering.membership_process import MembershipLoop
 from kubetrove.clustering.process import Loop
-from kubetrove.datastores.base import Datastore
+from kubetrove.datastores.base import Datastore, HAMode
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Kube
 from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
@@ -82,6 +83,13 @@ async def credentials(w: Wiring) -> tuple[str, Replication] | None:
     return token, Replication(container.admin_user, password, promote or None, demote or None)
 
 
+def make_loop(w: Wiring, ops: AgentOps, record: KubeClusterRecord) -> Loop | MembershipLoop:
+    """The loop for the engine's HA mode: an engine-elected set only gets its membership managed."""
+    if w.store.ha_mode is HAMode.ENGINE_ELECTED:
+        return MembershipLoop(ops, record, w.interval)
+    return Loop(ops, record, w.store.compare_positions, w.interval, w.wait_timeout)
+
+
 async def _watch(
     w: Wiring, record: KubeClusterRecord, seen: Endpoints, stopped: Callable[[], bool], epoch: asyncio.Event
 ) -> None:
@@ -94,7 +102,7 @@ async def _watch(
 async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], None] | None = None) -> None:
     """Run the cluster's loop until ``stopped()``; transient errors end one attempt, never the run."""
     record = KubeClusterRecord(w.kube, w.ref, w.store, on_event=on_event)
-    loop: Loop | None = None
+    loop: Loop | MembershipLoop | None = None
     while not stopped():
         try:
             await record.load()
@@ -108,7 +116,7 @@ async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], 
         seen = endpoints(w, record)
         ops = AgentOps(seen.__getitem__, creds[0], creds[1], pods=list(seen))
         if loop is None:
-            loop = Loop(ops, record, w.store.compare_positions, w.interval, w.wait_timeout)
+            loop = make_loop(w, ops, record)
         loop.ops = ops
         epoch = asyncio.Event()
         watcher = asyncio.create_task(_watch(w, record, seen, stopped, epoch))

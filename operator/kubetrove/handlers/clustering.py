@@ -1,8 +1,9 @@
-"""The clustering daemon: one per DatabaseCluster whose engine has an operator-chosen primary. kopf glue only.
+"""The clustering daemon: one per DatabaseCluster whose engine has a primary. kopf glue only.
 
-- Only engines whose ``Datastore.ha_mode`` is OPERATOR_PRIMARY (MySQL, MariaDB, PostgreSQL) get one.
-  MongoDB elects its own primary and Cassandra has none: they get no daemon yet, so their
-  ``status.members`` stays empty (a light observe-only loop is the missing piece).
+- Engines whose ``Datastore.ha_mode`` is OPERATOR_PRIMARY (MySQL, MariaDB, PostgreSQL) get the
+  failover loop; ENGINE_ELECTED ones (MongoDB) the membership loop (``runner.make_loop``): the set
+  elects, kubetrove initiates/reconfigures it and reports its primary. Cassandra (NO_PRIMARY) gets no
+  daemon yet, so its ``status.members`` stays empty (an observe-only loop is the missing piece).
 - The Lease: ``operator_startup`` (settings.py) blocks until this instance holds it, and kopf starts no
   daemon before every startup handler has finished, so a standby never runs a loop. On losing the
   Lease the process stops itself (SIGTERM): kopf sets ``stopped`` on every daemon and cancels those
@@ -33,11 +34,14 @@ CANCELLATION_TIMEOUT = 10.0
 COUNTERS = {"FailoverSucceeded": metrics.FAILOVERS, "SwitchoverSucceeded": metrics.SWITCHOVERS}
 
 
-def operator_primary(body: kopf.Body, **_: Any) -> bool:
-    """Only engines whose primary kubetrove chooses (an unknown engine: no daemon)."""
+LOOPED = (HAMode.OPERATOR_PRIMARY, HAMode.ENGINE_ELECTED)
+
+
+def has_primary(body: kopf.Body, **_: Any) -> bool:
+    """Engines with a primary, chosen by kubetrove or elected by the engine (an unknown engine: no daemon)."""
     engine = (body.get("spec") or {}).get("datastore", {}).get("type")
     try:
-        return registry.get(engine).ha_mode is HAMode.OPERATOR_PRIMARY
+        return registry.get(engine).ha_mode in LOOPED
     except ValueError:
         return False
 
@@ -46,7 +50,7 @@ def operator_primary(body: kopf.Body, **_: Any) -> bool:
     GROUP,
     VERSION,
     CLUSTER.plural,
-    when=operator_primary,
+    when=has_primary,
     cancellation_backoff=CANCELLATION_BACKOFF,
     cancellation_timeout=CANCELLATION_TIMEOUT,
 )

@@ -134,6 +134,7 @@ class FakeRecord:
     events: list[tuple[str, str, bool]] = field(default_factory=list)
     errant: tuple[str, ...] = ()
     state: str = ""
+    reasons: tuple[str, ...] = ()
     log: list[tuple[str, str]] | None = None  # shared with FakeOps.calls to check ordering
 
     async def load(self) -> tuple[list[str], ClusterView]:
@@ -154,7 +155,7 @@ class FakeRecord:
         errant: tuple[str, ...],
         reasons: tuple[str, ...],
     ) -> None:
-        self.state, self.errant = state, errant
+        self.state, self.errant, self.reasons = state, errant, reasons
 
     async def label_roles(self, roles: Mapping[str, str]) -> None:
         self.labels.update(roles)

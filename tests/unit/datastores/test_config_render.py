@@ -104,7 +104,8 @@ def test_mongodb_nests_dotted_names_and_types_values() -> None:
         "setParameter.notablescan": "true",
         "operationProfiling.mode": "slowOp",
     }
-    text = render(Engine.MONGODB, parameters)
+    render(Engine.MONGODB, parameters)  # validates
+    text = REGISTRY[Engine.MONGODB].render_config(parameters, clustered=True)  # a member of a set
     assert text == HEADER + (
         "net:\n"
         "  bindIpAll: true\n"
@@ -126,7 +127,9 @@ def test_mongodb_nests_dotted_names_and_types_values() -> None:
         "      cacheSizeGB: 1.5\n"
     )
     # Rendering twice gives the same text and never mutates the fixed settings.
-    assert render(Engine.MONGODB, parameters) == text
+    assert REGISTRY[Engine.MONGODB].render_config(parameters, clustered=True) == text
+    assert "replication" not in render(Engine.MONGODB, parameters)  # an instance: standalone
+    assert REGISTRY[Engine.MONGODB].render_config(parameters, clustered=True) == text  # FIXED intact
     assert "maxIncomingConnections" not in render(Engine.MONGODB, {})
 
 

@@ -149,3 +149,10 @@ def test_only_mariadb_restarts_a_demoted_member_differently() -> None:
     )
     assert REGISTRY[Engine.MYSQL].container("8.4").demoted_marker == ""
     assert "init-rpl-role" not in REGISTRY[Engine.MYSQL].container("8.4").command[2]
+
+
+def test_a_mongodb_instance_is_standalone_and_cluster_members_form_a_set() -> None:
+    mongodb = REGISTRY[Engine.MONGODB]
+    assert "replSetName: rs0" in mongodb.render_config({}, clustered=True)
+    # Nothing initiates a one-member set for an instance: it would never become writable.
+    assert "replication" not in mongodb.render_config({})

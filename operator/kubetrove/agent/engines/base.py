@@ -10,10 +10,10 @@ fence, quoting the second.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
-from kubetrove.agent.protocol import Grant, ParametersReply, Status
+from kubetrove.agent.protocol import Grant, MembersReply, ParametersReply, SetMember, Status
 
 
 class DriverError(Exception):
@@ -103,4 +103,17 @@ class EngineDriver(Protocol):
 
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """Block until ``position`` is applied locally; False when the timeout passes first."""
+        ...
+
+
+@runtime_checkable
+class MembershipDriver(Protocol):
+    """A driver of an engine-elected set (MongoDB): it manages the set's membership, not a source.
+
+    Optional: the route answers 501 for a driver without it (every engine whose primary kubetrove
+    chooses, or that has none), so those drivers need no stub.
+    """
+
+    def set_members(self, members: Sequence[SetMember]) -> MembersReply:
+        """Create the set with ``members``, or change at most one member towards them (only the primary)."""
         ...

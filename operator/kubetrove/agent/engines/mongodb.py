@@ -7,6 +7,10 @@ the agent observes and nudges rather than wires replication:
   ``"<ts.time>:<ts.inc>"`` (the oplog Timestamp), lag is the primary's optimeDate minus ours.
 - ``set_source`` / ``stop_replication``: 501. Membership is the replica-set config (replSetReconfig),
   one document for the whole set, not a per-member source.
+- ``set_members``: ``replSetInitiate`` when the set does not exist yet (``replSetGetConfig`` answers
+  NotYetInitialized), else, on the primary only, one ``replSetReconfig`` step (``mongodb_replset``:
+  one member added or removed per call, version + 1). A secondary answers 409 (Conflict): only the
+  primary can reconfigure, and the caller asks the member that reports itself primary.
 - ``promote``: ``replSetStepUp`` (this secondary calls an election; a no-op on the primary).
 - ``fence``: ``replSetStepDown``: the primary becomes a secondary and refuses writes, and will not
   stand for election for ``FENCE_SECONDS``. Not ``fsyncLock``: that makes writes *wait* (not fail)
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +41,17 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status
+from kubetrove.agent.engines.mongodb_replset import initiate_config, member_hosts, next_step
+from kubetrove.agent.protocol import (
+    Grant,
+    MembershipAction,
+    MembersReply,
+    ParametersReply,
+    Privilege,
+    Role,
+    SetMember,
+    Status,
+)
 
 DEFAULT_PORT = 27017
 SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
@@ -51,6 +65,14 @@ ROLES: Mapping[Privilege, str] = {
 # Server error codes (https://www.mongodb.com/docs/manual/reference/error-codes/).
 USER_NOT_FOUND, NAMESPACE_EXISTS, NOT_YET_INITIALIZED, NOT_WRITABLE_PRIMARY = 11, 48, 94, 10107
 COMMAND_NOT_FOUND, NOT_IMPLEMENTED = 59, 238  # Mongo-wire servers (FerretDB) that lack a command
+# Refusals of replSetInitiate / replSetReconfig that mean "not now, or not here": answered 409 so the
+# caller re-observes and asks again (AlreadyInitialized, InvalidReplicaSetConfig, NodeNotFound,
+# NewReplicaSetConfigurationIncompatible, ConfigurationInProgress, MaxTimeMSExpired,
+# CurrentConfigNotCommittedYet, and NotWritablePrimary: the member stepped down meanwhile).
+MEMBERSHIP_REFUSALS = frozenset({23, 93, 74, 103, 109, 50, 308, NOT_WRITABLE_PRIMARY})
+# replSetReconfig waits (by default forever) for a majority to install the new config; bounded so the
+# agent answers before the operator's HTTP timeout. Past it the next call re-reads the config.
+RECONFIG_MAX_TIME_MS = 20_000
 
 Document = Mapping[str, Any]
 
@@ -157,10 +179,17 @@ class MongoDBDriver:
 
     def command(self, db: str, cmd: Document) -> Any:
         """Run one command on ``db``, mapping pymongo errors to the agent's (the only call site)."""
-        from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+        from pymongo.errors import ConnectionFailure, NotPrimaryError, OperationFailure, PyMongoError
 
         try:
             return self._connect()[db].command(dict(cmd))
+        except NotPrimaryError as exc:
+            # pymongo raises "not writable primary" as an AutoReconnect, but it is the server's answer
+            # (its reply document is in ``details``), not a lost connection: keep the code.
+            code = exc.details.get("code") if isinstance(exc.details, Mapping) else None
+            if code == NOT_WRITABLE_PRIMARY:
+                raise CommandFailed(f"mongodb refused {next(iter(cmd))!r}: {exc}", code) from exc
+            raise EngineUnavailable(f"mongodb: {type(exc).__name__}: {exc}") from exc
         except ConnectionFailure as exc:  # AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout
             raise EngineUnavailable(f"mongodb: {type(exc).__name__}: {exc}") from exc
         except OperationFailure as exc:
@@ -310,6 +339,60 @@ class MongoDBDriver:
         """Poll our applied optime until it reaches ``position``; False when the timeout passes first."""
         self._hello()
         return poll(lambda: self.applied_position() >= parse_position(position), timeout_seconds)
+
+    # -- membership (PUT /v1/replication/members) ------------------------------------------------
+
+    def set_members(self, members: Sequence[SetMember]) -> MembersReply:
+        """Initiate the set with ``members``, or (on the primary) change one member towards them."""
+        hello = self.command("admin", {"hello": 1})
+        if not (hello.get("setName") or hello.get("isreplicaset")):
+            raise Unsupported("mongod was not started with --replSet: it cannot form a replica set")
+        reply = self._refused_as_conflict({"replSetGetConfig": 1}, NOT_YET_INITIALIZED)
+        if reply is None:  # NotYetInitialized: no set yet, this member creates it
+            config = initiate_config(self._set_name(), members)
+            self._refused_as_conflict({"replSetInitiate": config})
+            return MembersReply(
+                action=MembershipAction.INITIATED, added=member_hosts(config), complete=True, version=1
+            )
+        config = reply["config"]
+        if not hello.get("isWritablePrimary"):
+            primary = hello.get("primary") or "none elected yet"
+            raise Conflict(
+                f"only the primary can reconfigure the set; this member is not (primary: {primary})"
+            )
+        step = next_step(config, members)
+        if step is None:
+            return MembersReply(action=MembershipAction.UNCHANGED, complete=True, version=config["version"])
+        if step.removed is not None and step.removed == hello.get("me"):
+            raise Conflict(
+                f"the primary {step.removed} is not among the requested members: step it down first"
+            )
+        self._refused_as_conflict({"replSetReconfig": step.config, "maxTimeMS": RECONFIG_MAX_TIME_MS})
+        return MembersReply(
+            action=MembershipAction.RECONFIGURED,
+            added=[step.added] if step.added else [],
+            removed=[step.removed] if step.removed else [],
+            complete=next_step(step.config, members) is None,
+            version=step.config["version"],
+        )
+
+    def _refused_as_conflict(self, cmd: Document, *ok_codes: int) -> Any:
+        """``_try`` on admin, with the server's "not now / not here" refusals raised as Conflict (409)."""
+        try:
+            return self._try("admin", cmd, *ok_codes)
+        except CommandFailed as exc:
+            if exc.mongo_code in MEMBERSHIP_REFUSALS:
+                raise Conflict(str(exc)) from exc
+            raise
+
+    def _set_name(self) -> str:
+        """The set name mongod runs with (``hello`` of an uninitiated member has no setName)."""
+        parsed = self.command("admin", {"getCmdLineOpts": 1}).get("parsed", {})
+        replication = parsed.get("replication", {})
+        name = replication.get("replSetName") or replication.get("replSet")
+        if not name:
+            raise Unsupported("mongod reports no replica-set name in getCmdLineOpts")
+        return str(name)
 
 
 def poll(reached: Callable[[], bool], timeout_seconds: float, interval: float = 0.2) -> bool:

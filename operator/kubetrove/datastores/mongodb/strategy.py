@@ -1,8 +1,11 @@
 """MongoDB 7.0 and 8.0 as a replica set: the members elect their primary, we manage membership.
 
-Every member, even a DatabaseInstance's single one, runs as a replica set (name ``REPLICA_SET``) so
-there is an oplog (positions, change streams) and growing into a cluster is a reconfiguration. The
-agent runs ``replSetInitiate``/``replSetReconfig``. Members authenticate to each other with a shared
+A DatabaseCluster's members run as a replica set (name ``REPLICA_SET``); the agent runs
+``replSetInitiate``/``replSetReconfig`` when the cluster's membership loop asks it (``ha_mode``
+ENGINE_ELECTED; docs/clustering.md, "MongoDB"). A DatabaseInstance's mongod is standalone (no
+``replication`` section): an uninitiated one-member set never becomes writable, and no loop runs for
+an instance to initiate it (a DatabaseInstance never grows into a cluster: that is another kind). The
+price: no oplog, so no change streams on an instance. Members authenticate to each other with a shared
 key file; the container writes it from the credentials Secret into a scratch dir before starting.
 Manual: https://www.mongodb.com/docs/manual/
 """
@@ -113,8 +116,13 @@ class MongoDB:
         )
 
     def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
-        """mongod.conf (YAML): fixed settings merged with the dotted parameters, keys sorted."""
+        """mongod.conf (YAML): fixed settings merged with the dotted parameters, keys sorted.
+
+        Only cluster members get ``replication.replSetName``.
+        """
         tree: dict[str, Any] = yaml.safe_load(yaml.safe_dump(FIXED))  # a deep copy
+        if not clustered:
+            del tree["replication"]  # standalone: see the module docstring
         for name in sorted(parameters):
             *parents, leaf = name.split(".")
             node = tree

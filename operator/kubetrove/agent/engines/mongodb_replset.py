@@ -1,0 +1,81 @@
+"""The replica-set configuration documents the MongoDB driver sends (pure; unit-tested on literals).
+
+- ``initiate_config``: the ``replSetInitiate`` document for a set that does not exist yet: every wanted
+  member at once, ``_id`` = the caller's id (the StatefulSet ordinal), defaults for everything else
+  (priority 1, one vote). https://www.mongodb.com/docs/manual/reference/command/replSetInitiate/
+- ``next_step``: from the config ``replSetGetConfig`` returned, the next ``replSetReconfig`` document
+  towards the wanted members, or None when the set already has exactly them.
+
+Invariants of ``next_step``:
+- at most ONE member is added or removed per step: MongoDB refuses a (non-forced) reconfiguration that
+  adds or removes more than one voting member (https://www.mongodb.com/docs/manual/reference/command/
+  replSetReconfig/); the caller applies the step and asks again;
+- removals come before additions: a stale member (a scaled-away pod, or a host the id now names
+  differently) is dropped first, which also frees its ``_id`` and lowers the majority the set needs;
+- ``version`` is the current one + 1; every other field (settings, the remaining members' priority,
+  votes, tags) is passed through untouched, so kubetrove never undoes a setting it does not manage.
+  The ``term`` field is passed through as read: the primary ignores a term in a reconfig;
+- members are matched by ``host`` (what the other members dial), never by ``_id`` alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubetrove.agent.protocol import SetMember
+
+Document = Mapping[str, Any]
+MAX_MEMBER_ID = 255  # members[n]._id is an integer 0-255
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reconfiguration: the new config document and the member it adds or removes."""
+
+    config: dict[str, Any]
+    added: str | None = None
+    removed: str | None = None
+
+
+def initiate_config(set_name: str, members: Sequence[SetMember]) -> dict[str, Any]:
+    """The ``replSetInitiate`` config: the set's name and every member by id (lowest first)."""
+    return {
+        "_id": set_name,
+        "members": [{"_id": m.id, "host": m.host} for m in sorted(members, key=lambda m: m.id)],
+    }
+
+
+def member_hosts(config: Document) -> list[str]:
+    """The hosts of a replica-set config's members, in config order."""
+    return [str(m["host"]) for m in config.get("members", [])]
+
+
+def next_step(config: Document, wanted: Sequence[SetMember]) -> Step | None:
+    """The next single-member reconfiguration towards ``wanted``; None when nothing differs."""
+    members: list[dict[str, Any]] = [dict(m) for m in config.get("members", [])]
+    wanted_hosts = {m.host for m in wanted}
+    stale = [m for m in members if m["host"] not in wanted_hosts]
+    present = {m["host"] for m in members}
+    missing = sorted((m for m in wanted if m.host not in present), key=lambda m: m.id)
+    new = copy.deepcopy(dict(config))
+    new["version"] = int(config["version"]) + 1
+    if stale:
+        gone = max(stale, key=lambda m: int(m["_id"]))  # the highest id: what a scale-down removed
+        new["members"] = [m for m in members if m is not gone]
+        return Step(new, removed=str(gone["host"]))
+    if missing:
+        add = missing[0]
+        new["members"] = [*members, {"_id": _free_id(add.id, members), "host": add.host}]
+        return Step(new, added=add.host)
+    return None
+
+
+def _free_id(preferred: int, members: Sequence[Document]) -> int:
+    """``preferred`` if no member holds it, else the lowest free id (ids are unique within a set)."""
+    used = {int(m["_id"]) for m in members}
+    if preferred not in used:
+        return preferred
+    return next(i for i in range(MAX_MEMBER_ID + 1) if i not in used)
