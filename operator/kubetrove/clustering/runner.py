@@ -26,6 +26,7 @@ from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.kube_record import KubeClusterRecord
 from kubetrove.clustering.membership_process import MembershipLoop
 from kubetrove.clustering.process import Loop
+from kubetrove.clustering.ring_process import RingLoop
 from kubetrove.datastores.base import Datastore, HAMode
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Kube
@@ -74,19 +75,26 @@ async def credentials(w: Wiring) -> tuple[str, Replication] | None:
     names = ChildNames(w.ref.name)
     token = (await _secret(w.kube, w.ref.namespace, names.agent_token_secret)).get(AGENT_TOKEN_KEY)
     container = w.store.container(w.version)
-    password = (await _secret(w.kube, w.ref.namespace, names.credentials_secret)).get(
-        container.admin_password_key
-    )
-    if not token or not password:
+    password = ""
+    if container.admin_password_key:  # an engine whose agent logs in without one (Cassandra) needs none
+        password = (await _secret(w.kube, w.ref.namespace, names.credentials_secret)).get(
+            container.admin_password_key, ""
+        )
+        if not password:
+            return None
+    if not token:
         return None
     promote, demote = w.store.role_parameters(True), w.store.role_parameters(False)
     return token, Replication(container.admin_user, password, promote or None, demote or None)
 
 
-def make_loop(w: Wiring, ops: AgentOps, record: KubeClusterRecord) -> Loop | MembershipLoop:
-    """The loop for the engine's HA mode: an engine-elected set only gets its membership managed."""
+def make_loop(w: Wiring, ops: AgentOps, record: KubeClusterRecord) -> Loop | MembershipLoop | RingLoop:
+    """The loop for the engine's HA mode: an engine-elected set only gets its membership managed, a
+    ring of equals is only observed and reported."""
     if w.store.ha_mode is HAMode.ENGINE_ELECTED:
         return MembershipLoop(ops, record, w.interval)
+    if w.store.ha_mode is HAMode.NO_PRIMARY:
+        return RingLoop(ops, record, w.interval)
     return Loop(ops, record, w.store.compare_positions, w.interval, w.wait_timeout)
 
 
@@ -102,7 +110,7 @@ async def _watch(
 async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], None] | None = None) -> None:
     """Run the cluster's loop until ``stopped()``; transient errors end one attempt, never the run."""
     record = KubeClusterRecord(w.kube, w.ref, w.store, on_event=on_event)
-    loop: Loop | MembershipLoop | None = None
+    loop: Loop | MembershipLoop | RingLoop | None = None
     while not stopped():
         try:
             await record.load()

@@ -1,9 +1,9 @@
-"""The clustering daemon: one per DatabaseCluster whose engine has a primary. kopf glue only.
+"""The clustering daemon: one per DatabaseCluster of a known engine. kopf glue only.
 
 - Engines whose ``Datastore.ha_mode`` is OPERATOR_PRIMARY (MySQL, MariaDB, PostgreSQL) get the
   failover loop; ENGINE_ELECTED ones (MongoDB) the membership loop (``runner.make_loop``): the set
-  elects, kubetrove initiates/reconfigures it and reports its primary. Cassandra (NO_PRIMARY) gets no
-  daemon yet, so its ``status.members`` stays empty (an observe-only loop is the missing piece).
+  elects, kubetrove initiates/reconfigures it and reports its primary; NO_PRIMARY rings (Cassandra)
+  an observe-only loop that reports ``status.members`` and the Replication condition.
 - The Lease: ``operator_startup`` (settings.py) blocks until this instance holds it, and kopf starts no
   daemon before every startup handler has finished, so a standby never runs a loop. On losing the
   Lease the process stops itself (SIGTERM): kopf sets ``stopped`` on every daemon and cancels those
@@ -34,11 +34,11 @@ CANCELLATION_TIMEOUT = 10.0
 COUNTERS = {"FailoverSucceeded": metrics.FAILOVERS, "SwitchoverSucceeded": metrics.SWITCHOVERS}
 
 
-LOOPED = (HAMode.OPERATOR_PRIMARY, HAMode.ENGINE_ELECTED)
+LOOPED = (HAMode.OPERATOR_PRIMARY, HAMode.ENGINE_ELECTED, HAMode.NO_PRIMARY)
 
 
-def has_primary(body: kopf.Body, **_: Any) -> bool:
-    """Engines with a primary, chosen by kubetrove or elected by the engine (an unknown engine: no daemon)."""
+def has_loop(body: kopf.Body, **_: Any) -> bool:
+    """Engines with a loop: every HA mode has one (an unknown engine: no daemon)."""
     engine = (body.get("spec") or {}).get("datastore", {}).get("type")
     try:
         return registry.get(engine).ha_mode in LOOPED
@@ -50,7 +50,7 @@ def has_primary(body: kopf.Body, **_: Any) -> bool:
     GROUP,
     VERSION,
     CLUSTER.plural,
-    when=has_primary,
+    when=has_loop,
     cancellation_backoff=CANCELLATION_BACKOFF,
     cancellation_timeout=CANCELLATION_TIMEOUT,
 )

@@ -17,10 +17,11 @@ from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.membership_process import MembershipLoop
 from kubetrove.clustering.ops import MembershipRefused
 from kubetrove.clustering.process import Loop
+from kubetrove.clustering.ring_process import RingLoop
 from kubetrove.clustering.runner import make_loop
 from kubetrove.datastores import registry
 from kubetrove.datastores.base import HAMode
-from kubetrove.handlers.clustering import has_primary
+from kubetrove.handlers.clustering import has_loop
 from tests.unit.agent import recorded_mongodb_replset as rec
 from tests.unit.agent.conftest import TOKEN
 
@@ -78,14 +79,12 @@ async def test_a_secondary_refusal_becomes_membership_refused(
 def test_daemon_and_loop_follow_the_ha_mode(engine: Engine) -> None:
     store = registry.get(engine)
     body = {"spec": {"datastore": {"type": engine.value}}}
-    assert has_primary(body) == (store.ha_mode is not HAMode.NO_PRIMARY)  # type: ignore[arg-type]
-    if store.ha_mode is HAMode.NO_PRIMARY:
-        return
+    assert has_loop(body)  # type: ignore[arg-type]
     wiring = type("W", (), {"store": store, "interval": 1.0, "wait_timeout": 30.0})()
     loop = make_loop(wiring, None, None)  # type: ignore[arg-type]
-    expected = MembershipLoop if store.ha_mode is HAMode.ENGINE_ELECTED else Loop
+    expected = {HAMode.ENGINE_ELECTED: MembershipLoop, HAMode.NO_PRIMARY: RingLoop}.get(store.ha_mode, Loop)
     assert type(loop) is expected
 
 
 def test_an_unknown_engine_gets_no_daemon() -> None:
-    assert has_primary({"spec": {"datastore": {"type": "db2"}}}) is False  # type: ignore[arg-type]
+    assert has_loop({"spec": {"datastore": {"type": "db2"}}}) is False  # type: ignore[arg-type]
