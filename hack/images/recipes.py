@@ -71,11 +71,17 @@ def busybox() -> Recipe:
 
 def agent() -> Recipe:
     """The agent sidecar: python3, kubetrove and its [agent] dependencies, plus the engines' client and
-    backup tools the agent shells out to (version-matched with the engine images: same Debian)."""
+    backup tools the agent shells out to (version-matched with the engine images: same Debian).
+
+    PostgreSQL's bin dir goes last on PATH: Debian links only some client tools into /usr/bin
+    (pg_wrapper), not pg_verifybackup, which the restore init container runs; the production agent
+    image is FROM the official postgres image, whose PATH has that dir too.
+    """
+    path = ImageConfig().env[0] + ":/usr/lib/postgresql/15/bin"
     return Recipe(
         "agent",
         agent_ref(),
-        ImageConfig(entrypoint=("kubetrove-agent",), env=(*ImageConfig().env, "LANG=C.UTF-8")),
+        ImageConfig(entrypoint=("kubetrove-agent",), env=(path, *ImageConfig().env[1:], "LANG=C.UTF-8")),
         packages=("python3", "ca-certificates", "mariadb-client", "mariadb-backup", "postgresql-client-15"),
         users=(("kubetrove", ENGINE_UID),),
         agent=True,

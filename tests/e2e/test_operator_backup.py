@@ -241,11 +241,16 @@ def test_restore_from_refuses_a_missing_or_unfinished_backup_and_hands_a_complet
     objects.patch_namespaced_custom_object_status(
         GROUP, VERSION, ns, BACKUP.plural, "old", {"status": completed}
     )
+    # The restored data keeps its source's root password: the source's credentials Secret (here one a
+    # Retain policy kept) is copied to the new instance.
+    core.create_namespaced_secret(ns, secret("gone-credentials", {"root-password": "gone-root"}))
     good = instance("from-done", "old")
     apply_cr(local_cluster, good)
     sts = wait_until(
         lambda: apps.list_namespaced_stateful_set(ns).items, "the restored instance's StatefulSet"
     )
+    copied = core.read_namespaced_secret("from-done-credentials", ns).data
+    assert base64.b64decode(copied["root-password"]) == b"gone-root"
     (init,) = sts[0].spec.template.spec.init_containers
     assert init.args == ["restore", "--request-file=/var/run/kubetrove/restore/request.json"]
     request = json.loads(

@@ -29,6 +29,7 @@ class ConditionType(enum.StrEnum):
     FAILED = "Failed"
     BACKUP_VERIFIED = "BackupVerified"
     USERS_READY = "UsersReady"  # spec.databases and spec.users applied through the agent
+    RESTORED = "Restored"  # spec.restoreFrom: the restore init containers' outcome
 
 
 class MemberRole(enum.StrEnum):

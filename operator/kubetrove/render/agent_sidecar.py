@@ -137,6 +137,8 @@ def restore_container(
         "args": ["restore", f"--request-file={RESTORE_DIR}/{names.RESTORE_REQUEST_KEY}"],
         # Restore decompresses and copies the whole data set: it gets the engine's budget.
         "resources": inputs.spec.resources.to_wire(),
+        # A refusal's ErrorReply (stderr) becomes the termination message: the Restored condition shows it.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": container_security_context(read_only_root_filesystem=True),
         "volumeMounts": [
             _data_mount(engine),

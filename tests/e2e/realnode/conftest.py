@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pymysql
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -23,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hack"))
 
 import localcluster as lc
 import realnode
+
+from tests.integration.servers.minio import MinioServer, start_minio
 
 from ..conftest import LocalCluster, _dns_label, log_tails, wait_until
 
@@ -105,3 +109,33 @@ def app_secret(api: client.ApiClient, namespace: str) -> None:
     client.CoreV1Api(api).create_namespaced_secret(
         namespace, client.V1Secret(metadata=meta, string_data={"password": APP_PASSWORD})
     )
+
+
+@pytest.fixture(scope="module")
+def bridge_minio() -> Iterator[MinioServer]:
+    """A real MinIO on the bridge gateway: pods reach it at http://10.85.0.1:<port>, the host too."""
+    server = start_minio(host=realnode.BRIDGE_IP)
+    yield server
+    server.stop()
+
+
+ENGINE_PORTS = {"mariadb": 3306, "postgresql": 5432}
+
+
+def connect_app(engine: str, host: str, database: str) -> Any:
+    """The spec user's autocommit connection through a Service; retried while refused (it follows Ready)."""
+    port = ENGINE_PORTS[engine]
+
+    def attempt() -> Any:
+        try:
+            if engine == "mariadb":
+                return pymysql.connect(host=host, port=port, user=APP_USER, password=APP_PASSWORD,
+                                       database=database, connect_timeout=5, autocommit=True)  # fmt: skip
+            return psycopg.connect(host=host, port=port, user=APP_USER, password=APP_PASSWORD,
+                                   dbname=database, connect_timeout=5, autocommit=True)  # fmt: skip
+        except (pymysql.err.OperationalError, psycopg.OperationalError) as exc:
+            if "refused" in str(exc).lower() or "reset" in str(exc).lower():
+                return None
+            raise
+
+    return wait_until(attempt, f"{engine} at {host}:{port} to accept the app user", timeout=60)

@@ -42,10 +42,11 @@ class MinioServer:
     secret_key: str
     bucket: str
     proc: subprocess.Popen[bytes] = field(repr=False)
+    host: str = "127.0.0.1"
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def target(self, prefix: str = "") -> BackupTarget:
         """A backup target in this server's bucket."""
@@ -71,11 +72,12 @@ class MinioServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start_minio() -> MinioServer:
-    """Start MinIO on a free loopback port with an empty bucket; raise if it cannot."""
+def start_minio(host: str = "127.0.0.1") -> MinioServer:
+    """Start MinIO on a free port of ``host`` (loopback by default; the CNI bridge's gateway for real
+    pods) with an empty bucket; raise if it cannot."""
     binary = minio_binary()
     base = Path(tempfile.mkdtemp(prefix="kt-minio-"))
-    port, console = free_port(), free_port()
+    port, console = free_port(host), free_port()
     access, secret = "kt" + secrets.token_hex(6), secrets.token_urlsafe(24)
     log = base / "minio.log"
     env = {
@@ -93,7 +95,7 @@ def start_minio() -> MinioServer:
                 "server",
                 str(base / "data"),
                 "--address",
-                f"127.0.0.1:{port}",
+                f"{host}:{port}",
                 "--console-address",
                 f"127.0.0.1:{console}",
                 "--quiet",
@@ -102,7 +104,7 @@ def start_minio() -> MinioServer:
             stderr=subprocess.STDOUT,
             env=env,
         )
-    server = MinioServer(base, port, access, secret, BUCKET, proc)
+    server = MinioServer(base, port, access, secret, BUCKET, proc, host)
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -3,12 +3,25 @@
 Refusals (exit 2, nothing touched): no manifest (missing, or an interrupted backup), an unreadable
 manifest, another engine, another major version, a non-empty target, a checksum or size mismatch.
 
-Physical (the init container, engine not running): every artifact is streamed from the store through
-SHA-256 into the extraction tool, which writes a staging dir NEXT TO the data dir (same filesystem); only
-when the digest matches is the staging dir prepared (redo applied / verified against backup_manifest) and
-renamed onto the data dir, which must be missing or empty. A failure at any point deletes the staging dir:
-the data dir is never half-restored. The data dir must therefore be a subdirectory of the volume (a
-mount point cannot be renamed onto).
+Physical (the init container, engine not running). The data dir may be the volume's mount point itself
+(MariaDB/MySQL: /var/lib/mysql) or a directory below it (PostgreSQL: PGDATA), so everything happens
+INSIDE the data dir, on the volume's filesystem, where a move is a rename(2) and never a copy:
+
+    <data_dir>/.kubetrove-restore-<id>.partial/  every artifact streamed through SHA-256 into the
+                                                 extraction tool, then prepared (redo applied /
+                                                 checked against backup_manifest)
+    <data_dir>/.kubetrove-restore-<id>.ready/    renamed from .partial once verified and prepared:
+                                                 the commit point
+    <data_dir>/<entries>                         moved up from .ready one by one, then .ready removed
+    <data_dir>/.kubetrove-restored-<id>          the marker, last
+
+Invariants: the data dir must be empty (``lost+found`` of a fresh ext4 volume aside) before anything is
+written; a refusal or tool failure before the commit point removes everything the restore created
+(the volume looks untouched); the engine only starts when the init container exits 0, i.e. after the
+marker, so it never sees a half-moved data dir. An init container killed after the commit point is run
+again by the kubelet and finishes the moves (nothing is re-downloaded); one killed before it starts over.
+The files belong to whoever runs the restore: in a pod that is the engine's uid (the pod's
+``runAsUser``, render/security.py), so the engine can open them without a chown.
 
 Logical (into a running, new engine): every artifact is first spooled to local disk and verified (a dump
 cannot be checked while it is being applied), then loaded.
@@ -29,21 +42,26 @@ from pathlib import Path
 
 from kubetrove.agent.backup.manifest import Artifact, Manifest
 from kubetrove.agent.backup.methods import methods_for
-from kubetrove.agent.backup.storage import IncompleteBackup, Store, open_store
+from kubetrove.agent.backup.storage import IncompleteBackup, StorageError, Store, open_store
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import BackupMethod, ErrorReply, RestoreRequest
 
 REQUEST_ENV = "KUBETROVE_RESTORE_REQUEST"
-# Written beside the data dir once a physical restore is in place: the init container runs again whenever
+# Written in the data dir once a physical restore is in place: the init container runs again whenever
 # the pod is recreated, and must then succeed without touching anything (even if the backup is gone).
+# A plain file: mariadbd takes only directories in its datadir for databases, PostgreSQL ignores it.
 RESTORED_MARKER = ".kubetrove-restored-{id}"
+STAGING = ".kubetrove-restore-{id}"  # + PARTIAL / READY (see the module docstring)
+PARTIAL, READY = ".partial", ".ready"
+# Entries a fresh volume may hold that are not data: mkfs.ext4 creates lost+found at the root.
+IGNORED = frozenset({"lost+found"})
 
 
 def restored_marker(request: RestoreRequest) -> Path | None:
     """Where the "this backup is restored here" marker lives (None for a logical restore)."""
     if not request.data_dir:
         return None
-    return Path(request.data_dir).parent / RESTORED_MARKER.format(id=request.backup_id)
+    return Path(request.data_dir) / RESTORED_MARKER.format(id=request.backup_id)
 
 
 class RestoreRefused(Exception):
@@ -149,33 +167,73 @@ def _adopt(path: Path, like: Path) -> None:
             os.lchown(name, st.st_uid, st.st_gid)
 
 
+def _check_empty(data_dir: Path, own: set[str]) -> None:
+    """Refuse a data dir holding anything but a fresh volume's leftovers and this restore's staging."""
+    found = sorted(p.name for p in data_dir.iterdir() if p.name not in IGNORED | own)
+    if found:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise RestoreRefused(
+            f"{data_dir} is not empty ({shown}): a restore only creates a new instance's data"
+        )
+
+
+def _missing_top(path: Path) -> Path | None:
+    """The highest missing ancestor of ``path`` (``path`` itself, or above), or None if it exists."""
+    top = None
+    for p in (path, *path.parents):
+        if p.exists():
+            return top
+        top = p
+    return top
+
+
+def _stage(store: Store, manifest: Manifest, partial: Path, ready: Path) -> None:
+    """Extract and prepare every artifact in ``partial``, then rename it to ``ready`` (the commit point)."""
+    plan = methods_for(manifest.engine).physical_restore(partial)
+    shutil.rmtree(partial, ignore_errors=True)  # an earlier attempt killed before its commit point
+    partial.mkdir(mode=0o700)
+    for artifact in manifest.artifacts:
+        extract_verified(store, manifest.id, artifact, plan.extract)
+    for argv in plan.prepare:
+        _run(argv)
+    partial.rename(ready)
+
+
+def _move_up(ready: Path, data_dir: Path) -> None:
+    """Move every entry of ``ready`` into ``data_dir`` (renames on one filesystem), then drop ``ready``."""
+    for entry in sorted(ready.iterdir()):
+        # The data dir held nothing but IGNORED (checked before the commit point): nothing is replaced.
+        entry.rename(data_dir / entry.name)
+    ready.rmdir()
+
+
 def restore_physical(request: RestoreRequest, store: Store, manifest: Manifest) -> Path:
-    """Extract, verify, prepare in a staging dir beside ``data_dir``, then rename it into place."""
+    """Extract, verify and prepare inside ``data_dir``, then move the result into place."""
     if not request.data_dir:
         raise RestoreRefused("a physical restore needs data_dir")
     data_dir = Path(request.data_dir)
-    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
-        raise RestoreRefused(f"{data_dir} is not empty: a restore only creates a new instance's data")
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".kubetrove-restore-{manifest.id}-", dir=data_dir.parent))
-    try:
-        plan = methods_for(manifest.engine).physical_restore(staging)
-        for artifact in manifest.artifacts:
-            extract_verified(store, manifest.id, artifact, plan.extract)
-        for argv in plan.prepare:
-            _run(argv)
-        _adopt(staging, data_dir.parent)
-        if plan.mode is not None:
-            staging.chmod(plan.mode)
-        if data_dir.exists():
-            data_dir.rmdir()  # empty (checked above); rmdir fails rather than deleting anything
-        staging.rename(data_dir)
-        marker = restored_marker(request)
-        if marker is not None:
-            marker.touch()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    if data_dir.exists() and not data_dir.is_dir():
+        raise RestoreRefused(f"{data_dir} is not a directory: a restore only creates a new instance's data")
+    staging = STAGING.format(id=manifest.id)
+    partial, ready = data_dir / (staging + PARTIAL), data_dir / (staging + READY)
+    mode = methods_for(manifest.engine).physical_restore(partial).mode
+    if not ready.is_dir():  # else: committed by an earlier attempt that died while moving; finish it
+        created = _missing_top(data_dir)
+        if created is None:
+            _check_empty(data_dir, {partial.name})
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            _stage(store, manifest, partial, ready)
+            _adopt(created or ready, created.parent if created else data_dir)
+        except BaseException:
+            shutil.rmtree(created or partial, ignore_errors=True)
+            raise
+    _move_up(ready, data_dir)
+    if mode is not None:
+        data_dir.chmod(mode)
+    marker = restored_marker(request)
+    if marker is not None:
+        marker.touch()
     return data_dir
 
 
@@ -254,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RestoreRefused as exc:
         print(ErrorReply(error="restore_refused", detail=str(exc)).model_dump_json(), file=sys.stderr)
         return 2
-    except (RestoreFailed, IncompleteBackup) as exc:
+    except (RestoreFailed, StorageError, OSError) as exc:  # OSError: the volume (full, read-only)
         print(ErrorReply(error="restore_failed", detail=str(exc)).model_dump_json(), file=sys.stderr)
         return 1
     print(f"restored backup {manifest.id} ({manifest.engine} {manifest.engine_version}, {manifest.method})")

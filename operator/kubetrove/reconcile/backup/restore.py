@@ -6,6 +6,13 @@ Any problem -> InvalidSpec naming it (run.reconcile writes Failed/Invalid and a 
 child is created). When the backup is usable, the RestoreRequest (target with credentials, engine, major,
 data dir) is written to the restore Secret that render mounts into the init container
 (``kubetrove-agent restore --request-file``); the agent verifies every checksum again before touching data.
+
+Credentials: a physical backup holds the engine's own accounts, so the restored data keeps the SOURCE's
+admin password (MariaDB's root, PostgreSQL's postgres). The new resource's credentials Secret is therefore
+created as a copy of the source's (``<source>-credentials``, same namespace) before the Credentials phase
+would generate fresh values that open nothing; a credentials Secret that already exists (the user's) is
+used as it is. Neither there -> refused, naming both Secrets. The spec's users are applied afterwards as
+for any instance (their passwords are the new resource's).
 """
 
 from __future__ import annotations
@@ -20,12 +27,13 @@ from kubetrove.api.common import Engine
 from kubetrove.api.resources import BACKUP, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.datastores.registry import REGISTRY
-from kubetrove.k8s.kinds import CUSTOM
+from kubetrove.k8s.errors import Conflict
+from kubetrove.k8s.kinds import CUSTOM, SECRET
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.backup.lifecycle import Refused, load_source, parse_status
 from kubetrove.reconcile.backup.target import StorageProblem, resolve_target
 from kubetrove.reconcile.context import Context, Deps
-from kubetrove.reconcile.errors import InvalidSpec
+from kubetrove.reconcile.errors import InvalidSpec, NotReady
 from kubetrove.render import labels, names
 from kubetrove.render.agent_sidecar import backup_claim
 
@@ -110,7 +118,8 @@ async def _target(deps: Deps, namespace: str, backup: Parsed[BackupSpec], new: I
 def restore_request(backup_id: str, target: BackupTarget, spec: InstanceSpec) -> RestoreRequest:
     """What the init container restores: the engine's data directory below the volume."""
     container = REGISTRY[spec.datastore.type].container(spec.datastore.version)
-    # The agent renames a staging dir onto the data dir: it must be below the mount (PGDATA for PostgreSQL).
+    # Where the engine reads its data: the mount itself (MySQL/MariaDB) or PGDATA below it. The agent stages
+    # inside this directory, so either works (agent/backup/restore.py).
     data_dir = container.env.get("PGDATA", container.data_dir)
     return RestoreRequest(
         backup_id=backup_id,
@@ -119,6 +128,33 @@ def restore_request(backup_id: str, target: BackupTarget, spec: InstanceSpec) ->
         major=spec.datastore.version,  # a catalog key is the agent's major (see catalog_version)
         data_dir=data_dir,
     )
+
+
+async def _copy_credentials(ctx: Context, backup: Parsed[BackupSpec]) -> None:
+    """Create the new resource's credentials Secret from the source's (see the module docstring)."""
+    kube, ours = ctx.deps.kube, ctx.names.credentials_secret
+    if await kube.get(SECRET, ctx.namespace, ours) is not None:
+        return  # the user's own, or copied by an earlier reconcile: never overwritten
+    theirs = names.ChildNames(backup.spec.source.name).credentials_secret
+    source = await kube.get(SECRET, ctx.namespace, theirs)
+    if source is None:
+        raise InvalidSpec([RestoreProblem(FIELD, (
+            f"DatabaseBackup {backup.ref.name}: the restored data keeps the admin password of its source,"
+            f" but Secret {theirs} is gone; create Secret {ours} with that password (same keys) to restore"
+        ))])  # fmt: skip
+    keys = set(REGISTRY[ctx.spec.datastore.type].container(ctx.spec.datastore.version).secret_env.values())
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": labels.metadata(ctx.parsed.ref, ctx.spec.datastore.type, ours),
+        "type": "Opaque",
+        "data": {k: v for k, v in sorted((source.get("data") or {}).items()) if k in keys},
+    }
+    try:
+        await kube.create(secret)
+    except Conflict:
+        raise NotReady(f"Secret {ours} appeared meanwhile; retrying", 1) from None
+    ctx.logger.info("Created Secret %s from %s: the restored data keeps the source's passwords", ours, theirs)
 
 
 async def prepare_restore(ctx: Context) -> None:
@@ -137,6 +173,7 @@ async def prepare_restore(ctx: Context) -> None:
         target = await _target(ctx.deps, ctx.namespace, backup, spec)
     except StorageProblem as exc:
         raise InvalidSpec([RestoreProblem(FIELD, f"DatabaseBackup {name}: {exc}")]) from exc
+    await _copy_credentials(ctx, backup)
     request = restore_request(backup.ref.uid, target, spec)
     secret = {
         "apiVersion": "v1",

@@ -10,6 +10,7 @@ from kubetrove.api.status import ResourceStatus
 from kubetrove.k8s import ops
 from kubetrove.k8s.kinds import SERVICE, STATEFULSET
 from kubetrove.reconcile import status as st
+from kubetrove.reconcile.backup.restore_status import with_restore_condition
 from kubetrove.reconcile.context import Context
 
 
@@ -48,4 +49,5 @@ async def report(ctx: Context) -> None:
         ro_service=await kube.get(SERVICE, ctx.namespace, ctx.names.ro_service),
         namespace=ctx.namespace,
     )
-    await write_if_changed(ctx, st.compute(observed, ctx.previous_status, ctx.deps.clock()))
+    new = st.compute(observed, ctx.previous_status, ctx.deps.clock())
+    await write_if_changed(ctx, await with_restore_condition(ctx, new))

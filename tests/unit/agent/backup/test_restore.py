@@ -11,7 +11,7 @@ import pytest
 
 from kubetrove.agent.backup import restore
 from kubetrove.agent.backup.manifest import MANIFEST_NAME, Manifest
-from kubetrove.agent.backup.storage import DirectoryStore
+from kubetrove.agent.backup.storage import DirectoryStore, open_store
 from kubetrove.agent.protocol import BackupMethod, BackupTarget, DirectoryTarget, RestoreRequest
 from tests.unit.agent.backup.fakes import ToolEngine
 
@@ -52,7 +52,7 @@ def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[BackupTarge
     return target, volume
 
 
-def req(target: BackupTarget, volume: Path, **changes: str) -> RestoreRequest:
+def req(target: BackupTarget, volume: Path, **changes: object) -> RestoreRequest:
     fields = {
         "backup_id": "b1",
         "source": target,
@@ -68,8 +68,66 @@ def test_restores_into_a_new_data_dir(stored: tuple[BackupTarget, Path]) -> None
     restore.restore(req(target, volume))
     assert (volume / "data" / "sstable-1.db").read_bytes() == b"a" * 5000
     assert (volume / "data" / "sub" / "sstable-2.db").read_bytes() == b"b" * 10
-    # No staging dir left behind; the marker makes a rerun of the init container a no-op.
-    assert sorted(p.name for p in volume.iterdir()) == [".kubetrove-restored-b1", "data"]
+    # Nothing beside the data dir, no staging left in it; the marker makes a rerun of the init container
+    # a no-op.
+    assert [p.name for p in volume.iterdir()] == ["data"]
+    assert sorted(p.name for p in (volume / "data").iterdir()) == [
+        ".kubetrove-restored-b1",
+        "sstable-1.db",
+        "sub",
+    ]
+
+
+def test_restores_into_a_mount_point_holding_lost_and_found(stored: tuple[BackupTarget, Path]) -> None:
+    # MariaDB/MySQL: the data dir IS the volume's mount point (it cannot be renamed onto), and a fresh
+    # ext4 volume holds lost+found.
+    target, volume = stored
+    (volume / "lost+found").mkdir()
+    restore.restore(req(target, volume, data_dir=str(volume)))
+    assert (volume / "sstable-1.db").read_bytes() == b"a" * 5000
+    assert sorted(p.name for p in volume.iterdir()) == [
+        ".kubetrove-restored-b1",
+        "lost+found",
+        "sstable-1.db",
+        "sub",
+    ]
+
+
+def test_a_restore_killed_after_its_commit_point_is_finished(stored: tuple[BackupTarget, Path]) -> None:
+    # Killed while moving: part of the entries are in place, the rest still in .ready. The rerun moves
+    # the rest without reading the store (the backup may be gone by then).
+    target, volume = stored
+    ready = volume / ".kubetrove-restore-b1.ready"
+    (ready / "sub").mkdir(parents=True)
+    (ready / "sub" / "sstable-2.db").write_bytes(b"b" * 10)
+    (volume / "sstable-1.db").write_bytes(b"a" * 5000)  # moved before the kill
+    request = req(target, volume, data_dir=str(volume), source=BackupTarget(
+        directory=DirectoryTarget(path=str(volume.parent / "gone"))).model_dump())  # fmt: skip
+    restore.restore_physical(request, open_store(request.source), _manifest(target))
+    assert (volume / "sub" / "sstable-2.db").read_bytes() == b"b" * 10
+    assert sorted(p.name for p in volume.iterdir()) == [".kubetrove-restored-b1", "sstable-1.db", "sub"]
+
+
+def test_a_restore_killed_before_its_commit_point_starts_over(stored: tuple[BackupTarget, Path]) -> None:
+    target, volume = stored
+    partial = volume / ".kubetrove-restore-b1.partial"
+    partial.mkdir()
+    (partial / "half-written").write_bytes(b"x")
+    restore.restore(req(target, volume, data_dir=str(volume)))
+    assert sorted(p.name for p in volume.iterdir()) == [".kubetrove-restored-b1", "sstable-1.db", "sub"]
+
+
+def test_another_backups_staging_counts_as_data(stored: tuple[BackupTarget, Path]) -> None:
+    target, volume = stored
+    (volume / ".kubetrove-restore-b0.ready").mkdir()
+    with pytest.raises(restore.RestoreRefused, match=r"is not empty \(\.kubetrove-restore-b0\.ready\)"):
+        restore.restore(req(target, volume, data_dir=str(volume)))
+
+
+def _manifest(target: BackupTarget) -> Manifest:
+    manifest = open_store(target).get_manifest("b1")
+    assert manifest is not None
+    return manifest
 
 
 def test_an_existing_empty_data_dir_is_replaced(stored: tuple[BackupTarget, Path]) -> None:

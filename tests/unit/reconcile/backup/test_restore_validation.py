@@ -15,7 +15,7 @@ from kubetrove.reconcile import run
 from kubetrove.reconcile.backup.restore import catalog_version, check_backup
 from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import InvalidSpec
-from tests.unit.reconcile.backup.fakes import NS, backup, seed, source
+from tests.unit.reconcile.backup.fakes import NS, b64, backup, seed, source
 from tests.unit.reconcile.conftest import LOG, body, parsed
 from tests.unit.reconcile.fake_kube import FakeKube
 
@@ -28,7 +28,17 @@ DONE = {
 
 
 def stored(**status: Any) -> dict[str, Any]:
-    return {**backup("nightly"), "status": {**DONE, **status}}
+    """A Completed backup "nightly" of instance "src" (the restores below create "db")."""
+    return {**backup("nightly", source_name="src"), "status": {**DONE, **status}}
+
+
+def credentials(name: str, **values: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{name}-credentials", "namespace": NS},
+        "data": {k.replace("_", "-"): b64(v) for k, v in values.items()},
+    }
 
 
 @pytest.mark.parametrize(
@@ -88,7 +98,13 @@ async def test_reconcile_refuses_and_creates_no_child(kube: FakeKube, deps: Deps
 async def test_reconcile_writes_the_restore_request_for_the_init_container(
     kube: FakeKube, deps: Deps
 ) -> None:
-    seed(kube, source(), stored())
+    seed(
+        kube,
+        body(restoreFrom={"backup": "nightly"}),
+        source(name="src"),
+        credentials("src", root_password="source-root"),
+        stored(),
+    )
     await run.reconcile(parsed(restoreFrom={"backup": "nightly"}), None, deps, LOG)
     secret = kube.find(SECRET, NS, "db-restore")
     assert secret is not None
@@ -101,3 +117,45 @@ async def test_reconcile_writes_the_restore_request_for_the_init_container(
     (init,) = sts["spec"]["template"]["spec"]["initContainers"]
     assert init["args"] == ["restore", "--request-file=/var/run/kubetrove/restore/request.json"]
     assert secret["metadata"]["ownerReferences"][0]["kind"] == INSTANCE.kind
+
+
+async def test_the_new_instance_opens_the_data_with_the_source_credentials(
+    kube: FakeKube, deps: Deps
+) -> None:
+    # The restored data keeps the source's root password: a generated one would open nothing.
+    extra = {"user_note": "not an engine key"}
+    seed(
+        kube,
+        body(restoreFrom={"backup": "nightly"}),
+        source(name="src"),
+        credentials("src", root_password="source-root", **extra),
+        stored(),
+    )
+    await run.reconcile(parsed(restoreFrom={"backup": "nightly"}), None, deps, LOG)
+    secret = kube.find(SECRET, NS, "db-credentials")
+    assert secret is not None
+    assert secret["data"] == {"root-password": b64("source-root")}
+    assert secret["metadata"]["ownerReferences"][0]["name"] == "db"
+
+
+async def test_an_existing_credentials_secret_is_kept(kube: FakeKube, deps: Deps) -> None:
+    seed(
+        kube,
+        body(restoreFrom={"backup": "nightly"}),
+        source(name="src"),
+        credentials("src", root_password="source-root"),
+        credentials("db", root_password="mine"),
+        stored(),
+    )
+    await run.reconcile(parsed(restoreFrom={"backup": "nightly"}), None, deps, LOG)
+    secret = kube.find(SECRET, NS, "db-credentials")
+    assert secret is not None and secret["data"] == {"root-password": b64("mine")}
+
+
+async def test_a_source_without_credentials_is_refused(kube: FakeKube, deps: Deps) -> None:
+    seed(kube, body(restoreFrom={"backup": "nightly"}), source(name="src"), stored())
+    with pytest.raises(
+        InvalidSpec, match="keeps the admin password of its source, but Secret src-credentials"
+    ):
+        await run.reconcile(parsed(restoreFrom={"backup": "nightly"}), None, deps, LOG)
+    assert kube.find(STATEFULSET, NS, "db") is None and kube.find(SECRET, NS, "db-credentials") is None
