@@ -27,6 +27,22 @@ BACKUP_BYTES = Counter(
     "kubetrove_backup_bytes_total", "Bytes written by completed backups", ["engine", "method"]
 )
 BACKUP_FAILURES = Counter("kubetrove_backup_failures_total", "Failed backups", ["engine", "method"])
+# Restore verification (spec.backup.verify), per owner; "kind" is DatabaseInstance or DatabaseCluster.
+BACKUP_VERIFICATIONS = Counter(
+    "kubetrove_backup_verifications_total",
+    "Restore verifications ended, by result (success, failure)",
+    ["namespace", "kind", "owner", "result"],
+)
+BACKUP_VERIFICATION_OK = Gauge(
+    "kubetrove_backup_verification_ok",
+    "1 when the owner's last restore verification succeeded, 0 when it failed",
+    ["namespace", "kind", "owner"],
+)
+BACKUP_VERIFICATION_SUCCESS_TIME = Gauge(
+    "kubetrove_backup_verification_last_success_timestamp_seconds",
+    "Unix time the owner's last successful restore verification ended",
+    ["namespace", "kind", "owner"],
+)
 MEMBER_LAG = Gauge(
     "kubetrove_member_lag_seconds", "Replication lag per member", ["namespace", "cluster", "pod"]
 )

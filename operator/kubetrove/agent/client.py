@@ -37,6 +37,8 @@ from kubetrove.agent.protocol import (
     SetMember,
     Status,
     UserRequest,
+    VerifyReply,
+    VerifyRequest,
     WaitReply,
     WaitRequest,
 )
@@ -214,6 +216,11 @@ class AgentClient:
     async def delete_backup(self, backup_id: str, target: BackupTarget) -> Ok:
         """DELETE /v1/backups/{id}: remove the stored backup from ``target``."""
         return await self._call("DELETE", _fill(Paths.BACKUP, id=backup_id), Ok, target)
+
+    async def verify(self, request: VerifyRequest, timeout_seconds: float = 900.0) -> VerifyReply:
+        """POST /v1/verify: consistency check + stats of the restored engine vs the backup's manifest."""
+        # A full check scans every table: the HTTP timeout is the caller's bound, not the default.
+        return await self._call("POST", Paths.VERIFY, VerifyReply, request, timeout_seconds)
 
 
 def _fill(template: str, **values: str) -> str:

@@ -46,6 +46,7 @@ class Paths:
     REPLICATION_MEMBERS = f"{API_PREFIX}/replication/members"  # engine-elected sets (MongoDB) only
     BACKUPS = f"{API_PREFIX}/backups"
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
+    VERIFY = f"{API_PREFIX}/verify"
 
 
 class Wire(BaseModel):
@@ -96,7 +97,6 @@ class Status(Wire):
     replication_running: bool = False
     replication_error: str | None = None
     connections: int | None = None
-
     # The source refused this replica because it holds transactions the source never had (its history
     # diverged below the last GTIDs, which positions alone cannot show): errant, the fix is a rebuild.
     diverged: bool = False
@@ -304,3 +304,31 @@ class RestoreRequest(Wire):
     engine: str
     major: str  # the engine major version of the new instance: a backup of another major is refused
     data_dir: str | None = None
+
+
+# -- verification of a restored backup (POST /v1/verify, on the agent of the throwaway instance) ---------
+
+
+class VerifyRequest(Wire):
+    """POST /v1/verify: check the restored engine and read the stats recorded in backup ``backup_id``."""
+
+    backup_id: str = Field(pattern=BACKUP_ID)
+    source: BackupTarget  # where the backup (and so its manifest) is stored
+
+
+class TableCheck(Wire):
+    """The engine's consistency check of one table ("db.table", "db.schema.table" for PostgreSQL)."""
+
+    table: str
+    ok: bool
+    message: str = ""
+
+
+class VerifyReply(Wire):
+    """What the backup recorded and what the restored engine holds now; the operator compares them."""
+
+    engine: str
+    check_tool: str  # "CHECK TABLE", "amcheck", or "none" (no consistency check for this engine)
+    recorded: dict[str, TableStats] = Field(default_factory=dict)  # the manifest's, at backup time
+    observed: dict[str, TableStats] = Field(default_factory=dict)  # the same stats, restored
+    checks: list[TableCheck] = Field(default_factory=list)

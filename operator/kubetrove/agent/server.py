@@ -123,7 +123,7 @@ def make_app(
     metrics: AgentMetrics | None = None,
 ) -> web.Application:
     """The agent's aiohttp application serving ``driver`` behind ``token``."""
-    from kubetrove.agent import routes, routes_backup  # routes import this module's helpers
+    from kubetrove.agent import routes, routes_backup, routes_verify  # routes import this module's helpers
 
     if isinstance(token, str):
         if not token:
@@ -135,6 +135,7 @@ def make_app(
     app[CONTEXT] = AgentContext(driver, token, metrics or AgentMetrics(driver.engine), redactor)
     routes.add_routes(app)
     routes_backup.add_routes(app)  # POST /v1/backups, GET /v1/backups/{id}
+    routes_verify.add_routes(app)  # POST /v1/verify (on a throwaway restored instance)
     app.on_cleanup.append(_close_driver)
     return app
 

@@ -55,6 +55,36 @@ class BackupPhase(enum.StrEnum):
     FAILED = "Failed"
 
 
+class VerificationPhase(enum.StrEnum):
+    """Progress of the restore verification of a completed backup (``spec.backup.verify``)."""
+
+    RESTORING = "Restoring"
+    CHECKING = "Checking"
+    VERIFIED = "Verified"
+    FAILED = "Failed"
+
+
+class BackupVerification(ApiModel):
+    """The restore verification of this backup: a throwaway instance restored from it, then checked."""
+
+    # Defaults only because no status field may be required in the CRD; the operator always sets all three.
+    phase: VerificationPhase = Field(
+        default=VerificationPhase.RESTORING, description="Restoring, Checking, Verified or Failed."
+    )
+    instance: str = Field(
+        default="", description="The throwaway DatabaseInstance the backup is restored into."
+    )
+    started_at: str | None = Field(default=None, description="RFC 3339 time the verification started.")
+    completed_at: str | None = Field(default=None, description="RFC 3339 time it ended.")
+    reason: str | None = Field(
+        default=None,
+        description="Why it failed: RestoreFailed, RestoreTimeout, CheckFailed, CountsDiffer, "
+        "ChecksumDiffers, TableMissing or AgentError.",
+    )
+    message: str | None = Field(default=None, description="What was found, in words.")
+    tables: int | None = Field(default=None, ge=0, description="Tables compared with the backup's stats.")
+
+
 class BackupStatus(ApiModel):
     """Progress and result of a backup."""
 
@@ -82,3 +112,6 @@ class BackupStatus(ApiModel):
     location: str | None = Field(default=None, description="Where the backup is stored (URL or path).")
     throughput_mib_per_s: float | None = Field(default=None, description="Average write throughput, MiB/s.")
     error: str | None = Field(default=None, description="Why the backup failed.")
+    verification: BackupVerification | None = Field(
+        default=None, description="Restore verification (the source's spec.backup.verify), when it ran."
+    )

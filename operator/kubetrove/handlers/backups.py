@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from typing import Any
 
 import kopf
@@ -13,10 +14,16 @@ from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, parse_body
 from kubetrove.handlers.errors import kopf_errors
 from kubetrove.handlers.resources import parse
 from kubetrove.k8s import ops
-from kubetrove.reconcile.backup import lifecycle, schedule
+from kubetrove.reconcile.backup import lifecycle, schedule, verify
 
 # The schedule check runs this often: a one-minute cron slot is taken within this delay.
 SCHEDULE_INTERVAL = 15.0
+# Each pass takes one step of a verification (they take minutes: a restore, then a full check).
+VERIFY_INTERVAL = 20.0
+# How long the throwaway instance may take to become Ready and answer (a restore of a big backup is slow).
+VERIFY_TIMEOUT = datetime.timedelta(
+    seconds=float(os.environ.get("KUBETROVE_VERIFY_TIMEOUT_SECONDS", verify.DEFAULT_TIMEOUT.total_seconds()))
+)
 
 
 @kopf.on.resume(GROUP, VERSION, BACKUP.plural)
@@ -57,3 +64,16 @@ async def backup_schedule(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
     created = datetime.datetime.fromisoformat(stamp) if stamp else memo.deps.clock()
     with kopf_errors():
         await schedule.schedule_pass(parse(kind, body), created, memo.deps, logger)
+
+
+def _verified(spec: kopf.Spec, **_: Any) -> bool:
+    return bool((spec.get("backup") or {}).get("verify"))
+
+
+@kopf.timer(GROUP, VERSION, INSTANCE.plural, interval=VERIFY_INTERVAL, when=_verified)
+@kopf.timer(GROUP, VERSION, CLUSTER.plural, interval=VERIFY_INTERVAL, when=_verified)
+async def backup_verify(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Restore the newest completed backup into a throwaway instance, check it, report, clean up."""
+    kind = INSTANCE if body["kind"] == INSTANCE.kind else CLUSTER
+    with kopf_errors():
+        await verify.verify_pass(parse(kind, body), memo.deps, logger, VERIFY_TIMEOUT)

@@ -1,0 +1,219 @@
+"""Restore verification (``spec.backup.verify``): prove the newest backup restores, then clean up.
+
+One pass per owner (DatabaseInstance or DatabaseCluster), driven by a kopf timer; the state lives in
+each DatabaseBackup's ``status.verification``, so a restarted operator resumes where it was:
+
+1. Every in-flight verification takes one step (verify_plan.next_step): create the throwaway
+   instance if missing; fail when it went Failed (the restore was refused), when the restore init
+   container keeps failing, or when it is not Ready in time; once Ready, ask ITS agent
+   (POST /v1/verify) and compare with what the backup recorded (verify_plan.compare).
+2. With none in flight, the newest Completed backup not yet verified is started: the verification is
+   recorded (phase Restoring) BEFORE the instance is created, so a crash in between only re-creates it.
+3. Throwaway instances of ended verifications are deleted (the backup also owns them: the garbage
+   collector removes them with the backup).
+4. The owner's BackupVerified condition and the metrics are set from the verification that ended last
+   (re-asserted every pass: the owner's reconcile may have written its conditions from an older read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+
+import aiohttp
+
+from kubetrove import metrics
+from kubetrove.agent.client import AgentError
+from kubetrove.agent.protocol import VerifyRequest
+from kubetrove.api.backup import BackupSpec, BackupVerification, VerificationPhase
+from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed, parse_body
+from kubetrove.api.specs import InstanceSpec
+from kubetrove.api.status import ConditionType, ResourceStatus
+from kubetrove.k8s import events, ops
+from kubetrove.k8s.errors import ApiError, Conflict
+from kubetrove.k8s.kinds import CUSTOM, POD
+from kubetrove.k8s.port import Obj
+from kubetrove.reconcile.backup import verify_plan as plan
+from kubetrove.reconcile.backup.target import StorageProblem, find_member, resolve_target
+from kubetrove.reconcile.context import Deps, Logger
+from kubetrove.reconcile.errors import NotReady
+from kubetrove.render import labels
+
+DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
+BACKUPS, INSTANCES = CUSTOM[BACKUP.kind], CUSTOM[INSTANCE.kind]
+
+
+async def _event(deps: Deps, ref: ObjectRef, ok: bool, reason: str, note: str, log: Logger) -> None:
+    etype = events.EventType.NORMAL if ok else events.EventType.WARNING
+    try:  # the status is the record; a refused Event is not fatal
+        await events.post_event(deps.kube, ref, etype, reason, note, action="VerifyBackup")
+    except ApiError as exc:
+        log.warning("Could not post the %s Event: %s", reason, exc)
+
+
+async def _create_instance(owner: Parsed[InstanceSpec], body: Obj, deps: Deps) -> None:
+    with contextlib.suppress(Conflict):  # created by an earlier pass: the name is the idempotency key
+        await deps.kube.create(plan.throwaway_instance(owner, body))
+
+
+async def _start(owner: Parsed[InstanceSpec], body: Obj, deps: Deps, log: Logger) -> None:
+    backup = parse_body(BACKUP, body, BackupSpec)
+    name = plan.throwaway_name(backup.ref.name)
+    verification = BackupVerification(
+        phase=VerificationPhase.RESTORING, instance=name, started_at=plan.stamp(deps.clock())
+    )
+    await ops.patch_status(deps.kube, backup.ref, {"verification": verification.to_wire()})
+    await _create_instance(owner, body, deps)
+    log.info("Verifying DatabaseBackup %s: restoring it into DatabaseInstance %s", backup.ref.name, name)
+    note = f"restoring into the throwaway DatabaseInstance {name}"
+    await _event(deps, backup.ref, True, "BackupVerificationStarted", note, log)
+
+
+async def _check(
+    owner: Parsed[InstanceSpec], backup: Parsed[BackupSpec], throwaway: Obj, deps: Deps
+) -> plan.Outcome | str:
+    """The verdict from the throwaway's agent, or why it could not be asked yet (a transient problem)."""
+    if deps.agents is None:
+        raise NotReady("no agent client configured: backups cannot be verified", 60)
+    storage = backup.spec.storage or (owner.spec.backup.storage if owner.spec.backup else None)
+    try:
+        target = await resolve_target(deps.kube, backup.ref.namespace, storage)
+        member = await find_member(deps, parse_body(INSTANCE, throwaway, InstanceSpec))
+    except StorageProblem as exc:
+        return plan.Outcome(False, plan.Reason.AGENT_ERROR, str(exc))
+    except NotReady as exc:
+        return str(exc)
+    client = deps.agents(member.url, member.token)
+    try:
+        reply = await client.verify(VerifyRequest(backup_id=backup.ref.uid, source=target))
+    except AgentError as exc:
+        message = f"{member.pod}: {exc.reply.error}: {exc.reply.detail}"
+        if exc.status in (400, 404, 501):  # refused (e.g. no manifest): asking again cannot help
+            return plan.Outcome(False, plan.Reason.AGENT_ERROR, message)
+        return message
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"{member.pod}: agent unreachable: {exc!r}"
+    finally:
+        await client.close()
+    return plan.compare(reply)
+
+
+async def _finish(
+    owner: Parsed[InstanceSpec],
+    backup: Parsed[BackupSpec],
+    body: Obj,
+    outcome: plan.Outcome,
+    deps: Deps,
+    log: Logger,
+) -> None:
+    status = plan.status_of(body)
+    assert status.verification is not None
+    now = deps.clock()
+    final = plan.finished(status.verification, outcome, now)
+    conditions = plan.verified_condition(
+        backup.ref.name, final, backup.ref.generation, status.conditions, plan.stamp(now)
+    )
+    patch = {"verification": final.to_wire(), "conditions": [c.to_wire() for c in conditions]}
+    await ops.patch_status(deps.kube, backup.ref, patch)
+    ref = owner.ref
+    result = "success" if outcome.ok else "failure"
+    metrics.BACKUP_VERIFICATIONS.labels(ref.namespace, ref.kind.kind, ref.name, result).inc()
+    reason = "BackupVerified" if outcome.ok else "BackupVerificationFailed"
+    note = outcome.message if outcome.ok else f"{outcome.reason}: {outcome.message}"
+    (log.info if outcome.ok else log.warning)("DatabaseBackup %s verification: %s", backup.ref.name, note)
+    await _event(deps, backup.ref, outcome.ok, reason, note, log)
+    await _event(deps, ref, outcome.ok, reason, f"DatabaseBackup {backup.ref.name}: {note}", log)
+    await deps.kube.delete(INSTANCES, ref.namespace, plan.instance_of(backup.ref.name, final))
+
+
+async def _step(
+    owner: Parsed[InstanceSpec], body: Obj, deps: Deps, log: Logger, limit: datetime.timedelta
+) -> None:
+    """One step of an in-flight verification."""
+    backup = parse_body(BACKUP, body, BackupSpec)
+    verification = plan.status_of(body).verification
+    assert verification is not None
+    ns, now = backup.ref.namespace, deps.clock()
+    instance = await deps.kube.get(INSTANCES, ns, plan.instance_of(backup.ref.name, verification))
+    pods: list[Obj] = []
+    if instance is not None:
+        selector = labels.selector_labels(
+            parse_body(INSTANCE, instance, InstanceSpec).ref, owner.spec.datastore.type
+        )
+        pods = await deps.kube.list(POD, ns, selector)
+    step, outcome = plan.next_step(verification, instance, pods, now, limit)
+    if step is plan.Step.CREATE:
+        await _create_instance(owner, body, deps)
+        return
+    if step is plan.Step.WAIT:
+        return
+    if step is plan.Step.CHECK:
+        assert instance is not None
+        if verification.phase is not VerificationPhase.CHECKING:
+            checking = verification.model_copy(update={"phase": VerificationPhase.CHECKING})
+            await ops.patch_status(deps.kube, backup.ref, {"verification": checking.to_wire()})
+        verdict = await _check(owner, backup, instance, deps)
+        if isinstance(verdict, str):
+            if now - plan.parse_time(verification.started_at or plan.stamp(now)) <= limit:
+                log.info("DatabaseBackup %s: cannot check yet: %s", backup.ref.name, verdict)
+                return
+            verdict = plan.Outcome(False, plan.Reason.AGENT_ERROR, f"no answer in time: {verdict}")
+        outcome = verdict
+    assert outcome is not None
+    await _finish(owner, backup, body, outcome, deps, log)
+
+
+async def _clean_up(owner: Parsed[InstanceSpec], backups: list[Obj], deps: Deps, log: Logger) -> None:
+    """Delete the throwaway instances whose verification has ended (or whose backup is gone)."""
+    busy = {b["metadata"]["name"] for b in plan.in_flight(backups)}
+    ns = owner.ref.namespace
+    for inst in await deps.kube.list(INSTANCES, ns, {plan.VERIFY_OWNER: owner.ref.name}):
+        meta = inst["metadata"]
+        if meta.get("deletionTimestamp") or (meta.get("labels") or {}).get(plan.VERIFIES) in busy:
+            continue
+        log.info("Deleting the throwaway DatabaseInstance %s", meta["name"])
+        await deps.kube.delete(INSTANCES, ns, meta["name"])
+
+
+async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: Deps) -> None:
+    """The owner's BackupVerified condition and the gauges, from the verification that ended last."""
+    latest = plan.latest_final(backups)
+    if latest is None:
+        return
+    name, verification = latest
+    ref = owner.ref
+    labels_ = (ref.namespace, ref.kind.kind, ref.name)
+    metrics.BACKUP_VERIFICATION_OK.labels(*labels_).set(
+        1 if verification.phase is VerificationPhase.VERIFIED else 0
+    )
+    success = plan.latest_success(backups)
+    if success is not None:
+        metrics.BACKUP_VERIFICATION_SUCCESS_TIME.labels(*labels_).set(success.timestamp())
+    live = await ops.get_custom(deps.kube, ref)
+    if live is None:
+        return
+    status = ResourceStatus.model_validate(live.get("status") or {})
+    wanted = plan.verified_condition(
+        name, verification, ref.generation, status.conditions, plan.stamp(deps.clock())
+    )
+    kind = ConditionType.BACKUP_VERIFIED.value
+    if [c for c in wanted if c.type == kind] != [c for c in status.conditions if c.type == kind]:
+        await ops.patch_status(deps.kube, ref, {"conditions": [c.to_wire() for c in wanted]})
+
+
+async def verify_pass(
+    owner: Parsed[InstanceSpec], deps: Deps, logger: Logger, limit: datetime.timedelta = DEFAULT_TIMEOUT
+) -> None:
+    """One pass over the owner's backups (see the module docstring)."""
+    if owner.spec.backup is None or not owner.spec.backup.verify:
+        return
+    ns = owner.ref.namespace
+    mine = plan.of_owner(await deps.kube.list(BACKUPS, ns), owner.ref)
+    active = plan.in_flight(mine)
+    for body in active:
+        await _step(owner, body, deps, logger, limit)
+    if not active and (new := plan.to_start(mine)) is not None:
+        await _start(owner, new, deps, logger)
+    mine = plan.of_owner(await deps.kube.list(BACKUPS, ns), owner.ref)  # as the steps left them
+    await _clean_up(owner, mine, deps, logger)
+    await _report_owner(owner, mine, deps)

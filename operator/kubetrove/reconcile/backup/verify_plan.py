@@ -1,0 +1,310 @@
+"""Restore verification, the pure part: which backup, the throwaway instance, the next step, the verdict.
+
+Everything here is a function of literal inputs (objects as the API server returns them, the agent's
+``VerifyReply``), so the rules are unit-tested without a cluster; reconcile/backup/verify.py does the I/O.
+
+Invariants:
+- One verification at a time per owner, of its NEWEST Completed backup only: a backup that a newer one
+  supersedes before its turn is never verified (it would say nothing about what a restore gives today).
+- A backup is verified at most once: ``status.verification`` set means taken (final or in flight).
+- The throwaway instance's name is a function of the backup's name alone, so a restarted operator finds
+  the instance it created instead of making a second one.
+- The verdict compares what the backup recorded with what the restore holds: every recorded table must
+  exist with the same row count, and the same checksum where both sides have one; extra tables in the
+  restore are not a failure (the engine or the operator may create its own).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kubetrove.agent.protocol import VerifyReply
+from kubetrove.api.backup import BackupPhase, BackupStatus, BackupVerification, VerificationPhase
+from kubetrove.api.common import API_VERSION, Condition, ConditionStatus
+from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed
+from kubetrove.api.specs import InstanceSpec
+from kubetrove.api.status import ConditionType
+from kubetrove.k8s.port import Obj
+from kubetrove.render import names
+
+# Labels of the throwaway instance: the DatabaseBackup it verifies, and that backup's source.
+VERIFIES = "kubetrove.io/verifies"
+VERIFY_OWNER = "kubetrove.io/verify-owner"
+SUFFIX = "-verify"
+# Instance names become StatefulSet, Service and pod names; the StatefulSet's controller-revision-hash
+# label ("<name>-<10 chars>") must stay within 63 characters.
+MAX_NAME = 45
+# Requests only: a limit could OOM-kill the restore tool or the engine; the scheduler needs a little.
+RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}}
+# The restore init container has failed this often: the backup cannot be restored, stop waiting.
+RESTORE_ATTEMPTS = 3
+IN_FLIGHT = (VerificationPhase.RESTORING, VerificationPhase.CHECKING)
+FINAL = (VerificationPhase.VERIFIED, VerificationPhase.FAILED)
+SHOWN = 3  # tables named in a message; the rest are counted
+
+
+class Reason(enum.StrEnum):
+    """Why a verification failed (the condition's reason)."""
+
+    RESTORE_FAILED = "RestoreFailed"
+    RESTORE_TIMEOUT = "RestoreTimeout"
+    CHECK_FAILED = "CheckFailed"
+    TABLE_MISSING = "TableMissing"
+    COUNTS_DIFFER = "CountsDiffer"
+    CHECKSUM_DIFFERS = "ChecksumDiffers"
+    AGENT_ERROR = "AgentError"
+
+
+VERIFIED = "Verified"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict of one verification."""
+
+    ok: bool
+    reason: str
+    message: str
+    tables: int | None = None
+
+
+def stamp(now: datetime.datetime) -> str:
+    """RFC 3339, seconds, UTC."""
+    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> datetime.datetime:
+    """An RFC 3339 timestamp as written by ``stamp`` (or the API server)."""
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def throwaway_name(backup: str) -> str:
+    """``<backup>-verify``; shortened with a hash of the backup's name when too long or not a DNS label."""
+    plain = f"{backup}{SUFFIX}"
+    if len(plain) <= MAX_NAME and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", plain):
+        return plain
+    digest = hashlib.sha256(backup.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9-]+", "-", backup)[: MAX_NAME - len(SUFFIX) - 9].strip("-")
+    return f"{slug}-{digest}{SUFFIX}"
+
+
+def instance_of(backup: str, verification: BackupVerification) -> str:
+    """The throwaway instance of a verification (its recorded name; derived when a status lacks it)."""
+    return verification.instance or throwaway_name(backup)
+
+
+def status_of(backup: Obj) -> BackupStatus:
+    """The backup's status as the model (a fresh one when absent)."""
+    raw = backup.get("status")
+    return BackupStatus.model_validate(raw) if raw else BackupStatus()
+
+
+def of_owner(backups: list[Obj], owner: ObjectRef) -> list[Obj]:
+    """The DatabaseBackups whose source is ``owner``."""
+    return [
+        b
+        for b in backups
+        if (b.get("spec") or {}).get("source") == {"kind": owner.kind.kind, "name": owner.name}
+    ]
+
+
+def in_flight(backups: list[Obj]) -> list[Obj]:
+    """Backups whose verification has started and not ended."""
+    return [b for b in backups if (v := status_of(b).verification) and v.phase in IN_FLIGHT]
+
+
+def to_start(backups: list[Obj]) -> Obj | None:
+    """The newest Completed backup, if its verification has not started; None otherwise."""
+    done = [b for b in backups if status_of(b).phase is BackupPhase.COMPLETED]
+    if not done:
+        return None
+    newest = max(done, key=lambda b: (status_of(b).completed_at or "", b["metadata"]["name"]))
+    return newest if status_of(newest).verification is None else None
+
+
+def latest_final(backups: list[Obj]) -> tuple[str, BackupVerification] | None:
+    """The (backup name, verification) that ended last, or None when none has ended."""
+    ended = [
+        (v.completed_at or "", b["metadata"]["name"], v)
+        for b in backups
+        if (v := status_of(b).verification) and v.phase in FINAL
+    ]
+    if not ended:
+        return None
+    _, name, verification = max(ended, key=lambda e: (e[0], e[1]))
+    return name, verification
+
+
+def latest_success(backups: list[Obj]) -> datetime.datetime | None:
+    """When the last successful verification ended, or None."""
+    times = [
+        parse_time(v.completed_at)
+        for b in backups
+        if (v := status_of(b).verification) and v.phase is VerificationPhase.VERIFIED and v.completed_at
+    ]
+    return max(times, default=None)
+
+
+def throwaway_instance(owner: Parsed[InstanceSpec], backup: Obj) -> Obj:
+    """The DatabaseInstance that restores ``backup``: owned by it (garbage-collected with it), minimal."""
+    meta = backup["metadata"]
+    spec = owner.spec
+    return {
+        "apiVersion": API_VERSION,
+        "kind": INSTANCE.kind,
+        "metadata": {
+            "name": throwaway_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": {
+                VERIFIES: meta["name"],
+                VERIFY_OWNER: owner.ref.name,
+                names.LABEL_MANAGED_BY: names.MANAGED_BY,
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": BACKUP.kind,
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "datastore": spec.datastore.to_wire(),
+            "storage": spec.storage.to_wire(),  # the owner's size: the restored data must fit
+            "resources": RESOURCES,
+            "parameters": dict(spec.parameters),  # e.g. lower_case_table_names must match the data
+            "restoreFrom": {"backup": meta["name"]},
+            "deletionPolicy": {"volumes": "Delete", "backups": "Delete"},
+        },
+    }
+
+
+def _condition(obj: Obj | None, kind: str) -> dict[str, Any]:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return dict(c)
+    return {}
+
+
+def restore_failure(pods: list[Obj]) -> str | None:
+    """The restore init container's last error once it has failed ``RESTORE_ATTEMPTS`` times, else None."""
+    for pod in pods:
+        for st in (pod.get("status") or {}).get("initContainerStatuses") or []:
+            last = (st.get("lastState") or {}).get("terminated") or {}
+            if st.get("name") == names.RESTORE_CONTAINER and st.get("restartCount", 0) >= RESTORE_ATTEMPTS:
+                how = f"{last.get('reason', 'Error')}, exit code {last.get('exitCode')}"
+                said = f": {last['message'].strip()}" if (last.get("message") or "").strip() else ""
+                return (
+                    f"the restore init container of pod {pod['metadata']['name']} failed"
+                    f" {st['restartCount']} times ({how}){said}"
+                )
+    return None
+
+
+class Step(enum.Enum):
+    """What to do next with an in-flight verification."""
+
+    CREATE = "create"  # the throwaway instance is missing: create it (idempotent by name)
+    WAIT = "wait"
+    CHECK = "check"  # the instance is Ready: ask its agent
+    FAIL = "fail"
+
+
+def next_step(
+    verification: BackupVerification,
+    instance: Obj | None,
+    pods: list[Obj],
+    now: datetime.datetime,
+    timeout: datetime.timedelta,
+) -> tuple[Step, Outcome | None]:
+    """The next step of an in-flight verification; FAIL comes with its Outcome."""
+    phase = ((instance or {}).get("status") or {}).get("phase")
+    ready = _condition(instance, ConditionType.READY.value)
+    if phase == "Failed":
+        failed = _condition(instance, ConditionType.FAILED.value)
+        message = failed.get("message") or ready.get("message") or "the restored instance failed"
+        return Step.FAIL, Outcome(False, Reason.RESTORE_FAILED, message)
+    problem = restore_failure(pods)
+    if problem is not None:
+        return Step.FAIL, Outcome(False, Reason.RESTORE_FAILED, problem)
+    if phase == "Ready" and ready.get("status") == "True":
+        return Step.CHECK, None
+    if now - parse_time(verification.started_at or stamp(now)) > timeout:
+        where = f"phase {phase}: {ready.get('message', '')}" if phase else "never created"
+        message = f"{verification.instance} not Ready after {int(timeout.total_seconds())}s ({where})"
+        return Step.FAIL, Outcome(False, Reason.RESTORE_TIMEOUT, message)
+    return (Step.CREATE if instance is None else Step.WAIT), None
+
+
+def _some(tables: list[str]) -> str:
+    more = f" and {len(tables) - SHOWN} more" if len(tables) > SHOWN else ""
+    return ", ".join(tables[:SHOWN]) + more
+
+
+def compare(reply: VerifyReply) -> Outcome:
+    """The verdict: the consistency check first, then every recorded table against the restored one."""
+    n = len(reply.recorded)
+    bad = [f"{c.table} ({c.message})" if c.message else c.table for c in reply.checks if not c.ok]
+    if bad:
+        return Outcome(False, Reason.CHECK_FAILED, f"{reply.check_tool} reports {_some(bad)}", n)
+    missing, counts, sums = [], [], []
+    for table, want in sorted(reply.recorded.items()):
+        got = reply.observed.get(table)
+        if got is None:
+            missing.append(table)
+        elif got.rows != want.rows:
+            counts.append(f"{table}: {want.rows} rows at backup time, {got.rows} restored")
+        elif want.checksum is not None and got.checksum is not None and want.checksum != got.checksum:
+            sums.append(f"{table}: checksum {want.checksum} at backup time, {got.checksum} restored")
+    if missing:
+        return Outcome(False, Reason.TABLE_MISSING, f"missing after restore: {_some(missing)}", n)
+    if counts:
+        return Outcome(False, Reason.COUNTS_DIFFER, _some(counts), n)
+    if sums:
+        return Outcome(False, Reason.CHECKSUM_DIFFERS, _some(sums), n)
+    summed = sum(1 for t in reply.recorded.values() if t.checksum is not None)
+    check = "no consistency check for this engine" if reply.check_tool == "none" else f"{reply.check_tool} OK"
+    message = f"{n} tables match the backup's row counts ({summed} also by checksum); {check}"
+    return Outcome(True, VERIFIED, message, n)
+
+
+def finished(
+    verification: BackupVerification, outcome: Outcome, now: datetime.datetime
+) -> BackupVerification:
+    """The final verification record."""
+    return verification.model_copy(
+        update={
+            "phase": VerificationPhase.VERIFIED if outcome.ok else VerificationPhase.FAILED,
+            "completed_at": stamp(now),
+            "reason": None if outcome.ok else outcome.reason,
+            "message": outcome.message,
+            "tables": outcome.tables,
+        }
+    )
+
+
+def verified_condition(
+    backup: str, verification: BackupVerification, generation: int | None, previous: list[Condition], now: str
+) -> list[Condition]:
+    """``previous`` with the BackupVerified condition set from ``verification`` (an ended one)."""
+    ok = verification.phase is VerificationPhase.VERIFIED
+    new = Condition(
+        type=ConditionType.BACKUP_VERIFIED.value,
+        status=ConditionStatus.TRUE if ok else ConditionStatus.FALSE,
+        reason=VERIFIED if ok else (verification.reason or Reason.RESTORE_FAILED.value),
+        message=f"DatabaseBackup {backup}: {verification.message or ''}".strip(),
+        last_transition_time=now,
+        observed_generation=generation,
+    )
+    old = next((c for c in previous if c.type == new.type), None)
+    if old is not None and old.status == new.status:
+        new = new.model_copy(update={"last_transition_time": old.last_transition_time})
+    return [c for c in previous if c.type != new.type] + [new]

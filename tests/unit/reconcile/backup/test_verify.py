@@ -1,0 +1,292 @@
+"""Restore verification against the fake Kube and a fake agent: start, wait, check, report, clean up."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from kubetrove.agent.client import AgentError
+from kubetrove.agent.protocol import ErrorReply, TableCheck, TableStats, VerifyReply, VerifyRequest
+from kubetrove.api.resources import BACKUP, INSTANCE, parse_body
+from kubetrove.api.specs import InstanceSpec
+from kubetrove.k8s.kinds import CUSTOM, EVENT
+from kubetrove.reconcile.backup.verify import verify_pass
+from kubetrove.reconcile.context import Deps
+from tests.unit.reconcile.backup.fakes import NS, b64, backup, pod, seed, source
+from tests.unit.reconcile.conftest import LOG, NOW
+from tests.unit.reconcile.fake_kube import FakeKube
+
+BACKUPS, INSTANCES, OWNER = CUSTOM[BACKUP.kind], CUSTOM[INSTANCE.kind], "db"
+STATS = {"shop.items": TableStats(rows=500, checksum="111")}
+
+
+class VerifyingAgent:
+    """POST /v1/verify of the throwaway's agent: replies ``reply`` (or raises ``error``)."""
+
+    def __init__(self) -> None:
+        self.reply = VerifyReply(
+            engine="mariadb",
+            check_tool="CHECK TABLE",
+            recorded=STATS,
+            observed=STATS,
+            checks=[TableCheck(table="shop.items", ok=True)],
+        )
+        self.error: Exception | None = None
+        self.requests: list[tuple[str, VerifyRequest]] = []
+
+    def __call__(self, url: str, token: str) -> VerifyingAgent:
+        assert token == "throwaway-token"
+        self.url = url
+        return self
+
+    async def close(self) -> None:
+        return None
+
+    async def verify(self, request: VerifyRequest) -> VerifyReply:
+        self.requests.append((self.url, request))
+        if self.error is not None:
+            raise self.error
+        return self.reply
+
+
+@pytest.fixture
+def agent() -> VerifyingAgent:
+    return VerifyingAgent()
+
+
+@pytest.fixture
+def vdeps(deps: Deps, agent: VerifyingAgent) -> Deps:
+    return dataclasses.replace(deps, agents=agent, agent_url=lambda ns, name, ip: f"http://{name}:8432")
+
+
+def owner_body(**backup_policy: Any) -> dict[str, Any]:
+    body = source(name=OWNER)
+    body["spec"]["backup"].update({"verify": True, **backup_policy})
+    return body
+
+
+def completed(name: str = "bk", at: str = "2026-01-02T02:00:00Z") -> dict[str, Any]:
+    return {**backup(name), "status": {"phase": "Completed", "completedAt": at, "engine": "mariadb"}}
+
+
+def token_secret(instance: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{instance}-agent-token", "namespace": NS},
+        "data": {"token": b64("throwaway-token")},
+    }
+
+
+async def run(kube: FakeKube, deps: Deps, minutes: float = 0) -> None:
+    """One timer pass over the live owner, ``minutes`` after NOW."""
+    live = kube.find(CUSTOM[INSTANCE.kind], NS, OWNER)
+    assert live is not None
+    later = dataclasses.replace(deps, clock=lambda: NOW + datetime.timedelta(minutes=minutes))
+    owner = parse_body(INSTANCE, live, InstanceSpec)
+    await verify_pass(owner, later, LOG, datetime.timedelta(minutes=30))
+
+
+def verification(kube: FakeKube, name: str = "bk") -> dict[str, Any]:
+    return ((kube.find(BACKUPS, NS, name) or {}).get("status") or {}).get("verification") or {}
+
+
+def condition(obj: dict[str, Any] | None) -> dict[str, Any]:
+    found = [
+        c for c in ((obj or {}).get("status") or {}).get("conditions", []) if c["type"] == "BackupVerified"
+    ]
+    assert len(found) <= 1
+    return found[0] if found else {}
+
+
+def events(kube: FakeKube) -> list[tuple[str, str, str]]:
+    return [
+        (e["regarding"]["name"], e["type"], e["reason"])
+        for (_, kind, _, _), e in kube.objects.items()
+        if kind == EVENT.kind
+    ]
+
+
+def make_ready(kube: FakeKube, name: str = "bk-verify") -> None:
+    """The throwaway instance restored and became Ready (what its own reconcile would write)."""
+    obj = kube.find(INSTANCES, NS, name)
+    assert obj is not None
+    obj["status"] = {
+        "phase": "Ready",
+        "conditions": [{"type": "Ready", "status": "True", "reason": "AllMembersReady", "message": "1/1"}],
+    }
+    kube.put(pod(f"{name}-0", owner=name))
+    kube.put(token_secret(name))
+
+
+async def started_and_ready(kube: FakeKube, deps: Deps) -> None:
+    """A source with one Completed backup; the first pass starts its verification; the restore is Ready."""
+    seed(kube, owner_body(), completed())
+    await run(kube, deps)
+    make_ready(kube)
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        name, {"namespace": NS, "kind": "DatabaseInstance", "owner": OWNER, **labels}
+    )
+
+
+async def test_newest_backup_restored_checked_reported_and_cleaned_up(
+    kube: FakeKube, vdeps: Deps, agent: VerifyingAgent
+) -> None:
+    seed(kube, owner_body(), completed("old", "2026-01-01T00:00:00Z"), completed("bk"))
+    before = sample("kubetrove_backup_verifications_total", result="success") or 0.0
+    await run(kube, vdeps)
+    assert verification(kube) == {
+        "phase": "Restoring",
+        "instance": "bk-verify",
+        "startedAt": "2026-01-02T03:04:05Z",
+    }
+    assert verification(kube, "old") == {}  # only the newest is verified
+    throwaway = kube.find(INSTANCES, NS, "bk-verify")
+    assert throwaway is not None and throwaway["spec"]["restoreFrom"] == {"backup": "bk"}
+    assert throwaway["metadata"]["ownerReferences"][0]["uid"] == "uid-bk"
+    assert ("bk", "Normal", "BackupVerificationStarted") in events(kube)
+
+    await run(kube, vdeps, minutes=5)  # not Ready yet: nothing happens, nothing is created twice
+    assert verification(kube)["phase"] == "Restoring" and agent.requests == []
+    assert [c for c in kube.writes() if c[0] == "create" and c[1] == "DatabaseInstance"] == [
+        ("create", "DatabaseInstance", "bk-verify")
+    ]
+
+    make_ready(kube)
+    await run(kube, vdeps, minutes=10)
+    ((url, request),) = agent.requests
+    assert url == "http://bk-verify-0:8432"  # the THROWAWAY's agent, never the owner's
+    assert request.backup_id == "uid-bk" and request.source.s3 is not None
+    assert request.source.s3.secret_access_key == "SK"
+    v = verification(kube)
+    assert (v["phase"], v["completedAt"], v["tables"]) == ("Verified", "2026-01-02T03:14:05Z", 1)
+    assert v["message"] == "1 tables match the backup's row counts (1 also by checksum); CHECK TABLE OK"
+    for obj in (kube.find(BACKUPS, NS, "bk"), kube.find(INSTANCES, NS, OWNER)):
+        c = condition(obj)
+        assert (c["status"], c["reason"]) == ("True", "Verified") and c["message"].startswith(
+            "DatabaseBackup bk:"
+        )
+    assert kube.find(INSTANCES, NS, "bk-verify") is None  # cleaned up
+    assert {("bk", "Normal", "BackupVerified"), (OWNER, "Normal", "BackupVerified")} <= set(events(kube))
+    assert sample("kubetrove_backup_verifications_total", result="success") == before + 1
+    assert sample("kubetrove_backup_verification_ok") == 1
+    stamp = datetime.datetime(2026, 1, 2, 3, 14, 5, tzinfo=datetime.UTC).timestamp()
+    assert sample("kubetrove_backup_verification_last_success_timestamp_seconds") == stamp
+
+    writes = len(kube.writes())
+    await run(kube, vdeps, minutes=15)  # verified: nothing more to do, nothing rewritten
+    assert len(kube.writes()) == writes and len(agent.requests) == 1
+
+
+async def test_counts_that_differ_fail_naming_the_table(
+    kube: FakeKube, vdeps: Deps, agent: VerifyingAgent
+) -> None:
+    await started_and_ready(kube, vdeps)
+    agent.reply = agent.reply.model_copy(
+        update={"observed": {"shop.items": TableStats(rows=499, checksum="111")}}
+    )
+    await run(kube, vdeps, minutes=1)
+    v = verification(kube)
+    assert (v["phase"], v["reason"]) == ("Failed", "CountsDiffer")
+    assert v["message"] == "shop.items: 500 rows at backup time, 499 restored"
+    c = condition(kube.find(INSTANCES, NS, OWNER))
+    assert (c["status"], c["reason"]) == ("False", "CountsDiffer") and "shop.items" in c["message"]
+    assert (OWNER, "Warning", "BackupVerificationFailed") in events(kube)
+    assert sample("kubetrove_backup_verification_ok") == 0
+    assert kube.find(INSTANCES, NS, "bk-verify") is None
+
+
+async def test_a_restore_that_never_becomes_ready_times_out_and_is_cleaned_up(
+    kube: FakeKube, vdeps: Deps
+) -> None:
+    seed(kube, owner_body(), completed())
+    await run(kube, vdeps)
+    await run(kube, vdeps, minutes=29)
+    assert verification(kube)["phase"] == "Restoring"
+    await run(kube, vdeps, minutes=31)
+    v = verification(kube)
+    assert (v["phase"], v["reason"]) == ("Failed", "RestoreTimeout")
+    assert v["message"].startswith("bk-verify not Ready after 1800s")
+    assert kube.find(INSTANCES, NS, "bk-verify") is None
+
+
+async def test_a_refused_restore_fails_at_once(kube: FakeKube, vdeps: Deps) -> None:
+    seed(kube, owner_body(), completed())
+    await run(kube, vdeps)
+    obj = kube.find(INSTANCES, NS, "bk-verify")
+    assert obj is not None
+    message = "spec.restoreFrom.backup: DatabaseBackup bk is a logical backup"
+    obj["status"] = {
+        "phase": "Failed",
+        "conditions": [{"type": "Failed", "status": "True", "reason": "Invalid", "message": message}],
+    }
+    await run(kube, vdeps, minutes=1)
+    v = verification(kube)
+    assert (v["phase"], v["reason"], v["message"]) == ("Failed", "RestoreFailed", message)
+
+
+async def test_operator_restart_mid_check_asks_again_and_agent_refusal_fails(
+    kube: FakeKube, vdeps: Deps, agent: VerifyingAgent
+) -> None:
+    await started_and_ready(kube, vdeps)
+    agent.error = AgentError(503, ErrorReply(error="engine_unavailable", detail="starting"))
+    await run(kube, vdeps, minutes=1)  # transient: the state says Checking, the next pass asks again
+    assert verification(kube)["phase"] == "Checking"
+    agent.error = AgentError(404, ErrorReply(error="not_found", detail="no complete backup 'uid-bk'"))
+    await run(kube, vdeps, minutes=2)
+    v = verification(kube)
+    assert (v["phase"], v["reason"]) == ("Failed", "AgentError") and "no complete backup" in v["message"]
+    assert len(agent.requests) == 2
+
+
+async def test_a_next_backup_is_verified_after_the_first(kube: FakeKube, vdeps: Deps) -> None:
+    await started_and_ready(kube, vdeps)
+    await run(kube, vdeps, minutes=1)
+    kube.put(completed("bk2", "2026-01-02T04:00:00Z"))
+    await run(kube, vdeps, minutes=2)
+    assert verification(kube, "bk2")["phase"] == "Restoring"
+    assert kube.find(INSTANCES, NS, "bk2-verify") is not None
+    assert condition(kube.find(INSTANCES, NS, OWNER))["message"].startswith(
+        "DatabaseBackup bk:"
+    )  # until bk2 ends
+
+
+async def test_owner_condition_is_reasserted_when_the_owners_reconcile_dropped_it(
+    kube: FakeKube, vdeps: Deps
+) -> None:
+    await started_and_ready(kube, vdeps)
+    await run(kube, vdeps, minutes=1)
+    owner = kube.find(INSTANCES, NS, OWNER)
+    assert owner is not None
+    kept = condition(owner)
+    owner["status"]["conditions"] = [{"type": "Ready", "status": "True", "reason": "AllMembersReady"}]
+    await run(kube, vdeps, minutes=2)
+    owner = kube.find(INSTANCES, NS, OWNER)
+    assert owner is not None
+    assert condition(owner) == {**kept, "lastTransitionTime": "2026-01-02T03:06:05Z"}
+    assert [c["type"] for c in owner["status"]["conditions"]] == ["Ready", "BackupVerified"]  # others kept
+
+
+async def test_leftover_throwaway_of_an_ended_verification_is_deleted(kube: FakeKube, vdeps: Deps) -> None:
+    seed(kube, owner_body(), completed())
+    await run(kube, vdeps)
+    live = kube.find(BACKUPS, NS, "bk")
+    assert live is not None  # the operator died after writing the verdict, before deleting the instance
+    live["status"]["verification"].update(
+        {"phase": "Failed", "completedAt": "2026-01-02T03:05:00Z", "message": "x"}
+    )
+    await run(kube, vdeps, minutes=1)
+    assert kube.find(INSTANCES, NS, "bk-verify") is None
+
+
+async def test_without_verify_nothing_happens(kube: FakeKube, vdeps: Deps) -> None:
+    seed(kube, owner_body(verify=False), completed())
+    await run(kube, vdeps)
+    assert verification(kube) == {} and kube.find(INSTANCES, NS, "bk-verify") is None
