@@ -10,8 +10,11 @@ runtime-config-replication).
 - Fence = ``ALTER SYSTEM SET default_transaction_read_only = on`` + reload. It is ADVISORY: a session
   may ``SET default_transaction_read_only = off`` itself; it stops applications, not a hostile client.
   The call returns once a new session sees the setting (the reload is asynchronous).
-- ``set_source`` writes ``primary_conninfo`` (reloadable since PostgreSQL 13). A server that is not
-  already a standby needs ``standby.signal`` and a restart, which only the pod can do: 409 says so.
+- ``set_source`` writes ``primary_conninfo`` (reloadable since PostgreSQL 13: a standby's WAL receiver
+  reconnects to the new source without a restart). A server that is not a standby needs pg_rewind,
+  ``standby.signal`` and a restart, which only its engine container can do: in a pod the agent asks
+  for it through a file (``postgresql_rejoin``); elsewhere (no ``--demoted-marker``) 409 says so.
+- ``promote`` is ``pg_promote()`` (no restart) and forgets any pending rejoin.
 """
 
 from __future__ import annotations
@@ -29,13 +32,23 @@ from psycopg.rows import dict_row
 
 from kubetrove.agent.engines.base import BadRequest, Conflict, DriverError, EngineUnavailable, NotFound
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status
+from kubetrove.agent.engines.postgresql_rejoin import rejoin_files
+from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status, TableCheck
 
 DEFAULT_PORT = 5432
 LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 POLL = 0.1
 SETTLE = 10.0  # seconds a reload may take to reach new sessions
 Conn = psycopg.Connection[dict[str, Any]]
+# Ordinary tables of user schemas (partitioned parents have no heap of their own) and their B-tree indexes.
+AMCHECK_TABLES = (
+    "SELECT c.oid, n.nspname, c.relname, array_agg(i.indexrelid) FILTER (WHERE am.amname = 'btree')"
+    " AS indexes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " LEFT JOIN pg_index i ON i.indrelid = c.oid LEFT JOIN pg_class ic ON ic.oid = i.indexrelid"
+    " LEFT JOIN pg_am am ON am.oid = ic.relam WHERE c.relkind = 'r'"
+    " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
+    " GROUP BY 1, 2, 3 ORDER BY 2, 3"
+)
 
 # Per object class: (every privilege we manage, what each portable level grants; None = ALL).
 _Levels = Mapping[Privilege, tuple[str, ...] | None]
@@ -104,6 +117,7 @@ class PostgreSQLDriver:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self._rejoin = rejoin_files(config)
 
     @contextmanager
     def _conn(self, dbname: str | None = None) -> Iterator[Conn]:
@@ -165,7 +179,18 @@ class PostgreSQLDriver:
                     " (SELECT count(*) FROM pg_stat_replication) AS n",
                 )
                 role = Role.PRIMARY if row["n"] else Role.STANDALONE
-                return Status(role=role, healthy=True, position=row["lsn"], lag_seconds=0.0, **common)
+                failed = self._rejoin.failure() if self._rejoin else None
+                return Status(
+                    role=role,
+                    healthy=failed is None,
+                    position=row["lsn"],
+                    lag_seconds=0.0,
+                    replication_error=f"rejoin failed, rebuild this member: {failed}" if failed else None,
+                    # pg_rewind could not make it follow the new primary: errant for decide (I5), so it
+                    # is quarantined and reported instead of being asked to rejoin every cycle.
+                    diverged=failed is not None,
+                    **common,
+                )
             row = self._one(
                 conn,
                 "SELECT pg_last_wal_replay_lsn()::text AS replay, pg_last_wal_receive_lsn()::text AS receive,"
@@ -304,6 +329,8 @@ class PostgreSQLDriver:
 
     def promote(self) -> None:
         """pg_promote() on a standby (waits for it), then clear primary_conninfo and the fence."""
+        if self._rejoin:  # a primary must never be rewound at its next start
+            self._rejoin.clear()
         if self._in_recovery():
             with self._conn() as conn:
                 if not self._one(conn, "SELECT pg_promote(true, 60) AS ok")["ok"]:
@@ -312,16 +339,24 @@ class PostgreSQLDriver:
         self._set_read_only(False)
 
     def set_source(self, host: str, port: int, user: str, password: str) -> None:
-        """Write primary_conninfo and fence; 409 when the server must restart as a standby."""
+        """Write primary_conninfo and fence; a non-standby is rewound and restarted by its pod (or 409)."""
         conninfo = make_conninfo(host=host, port=str(port), user=user, password=password)
         with self._conn() as conn:
             conn.execute(sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(conninfo)))
         self._set_read_only(True)  # also reloads: a standby's walreceiver reconnects to the new source
-        if not self._in_recovery():
+        if self._in_recovery():
+            return
+        if self._rejoin is None:
             raise Conflict(
                 "primary_conninfo is written, but this server is not a standby: the pod must create "
                 "standby.signal and restart PostgreSQL (after pg_rewind if it was a primary)"
             )
+        failed = self._rejoin.failure()
+        if failed is not None:
+            raise Conflict(f"an earlier pg_rewind failed, rebuild this member: {failed}")
+        # The engine container stops postgres, rewinds from the source and starts as its standby;
+        # until then the server stays fenced (above), and this member is down for a few seconds.
+        self._rejoin.ask(conninfo)
 
     def stop_replication(self) -> None:
         """Clear primary_conninfo on a standby: its WAL receiver stops (a no-op on a primary)."""
@@ -347,3 +382,39 @@ class PostgreSQLDriver:
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(POLL)
+
+    # -- verification of a restored backup ------------------------------------------------------
+
+    def check_tables(self, databases: list[str]) -> tuple[str, list[TableCheck]]:
+        """amcheck over every table of ``databases``: ``verify_heapam`` on the heap (and its TOAST), then
+        ``bt_index_check(heapallindexed)`` on each B-tree index (https://www.postgresql.org/docs/15/amcheck.html).
+
+        Meant for a throwaway restored server: it runs ``CREATE EXTENSION IF NOT EXISTS amcheck`` in each
+        database. Where amcheck is not installed the tool is "none" and only the stats scan reads the rows.
+        """
+        with self._conn() as conn:
+            available = "SELECT 1 FROM pg_available_extensions WHERE name = 'amcheck'"
+            if conn.execute(available).fetchone() is None:
+                return "none", []
+        out: list[TableCheck] = []
+        for db in databases:
+            with self._conn(db) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+                out += [self._check_table(conn, db, row) for row in conn.execute(AMCHECK_TABLES).fetchall()]
+        return "amcheck", out
+
+    @staticmethod
+    def _check_table(conn: Conn, db: str, row: dict[str, Any]) -> TableCheck:
+        name, bad = f"{db}.{row['nspname']}.{row['relname']}", []
+        try:
+            heap = conn.execute(
+                "SELECT blkno, offnum, msg FROM verify_heapam(%s::oid::regclass, check_toast => true)"
+                " LIMIT 3",
+                (row["oid"],),
+            ).fetchall()
+            bad += [f"block {h['blkno']} item {h['offnum']}: {h['msg']}" for h in heap]
+            for index in row["indexes"] or []:
+                conn.execute("SELECT bt_index_check(%s::oid::regclass, true)", (index,))
+        except psycopg.Error as exc:  # corruption is reported as an error (SQLSTATE XX001/XX002)
+            bad.append(f"{exc.sqlstate}: {str(exc).strip()}")
+        return TableCheck(table=name, ok=not bad, message="; ".join(bad))

@@ -81,9 +81,7 @@ PARAMETERS = catalog(
     ParameterSpec(
         "min_wal_size", ParamType.SIZE, True, 32 * MB, 16 * TB, description="WAL kept for recycling"
     ),
-    ParameterSpec(
-        "wal_keep_size", ParamType.SIZE, True, 0, 16 * TB, description="WAL kept for lagging replicas"
-    ),
+    # wal_keep_size is fixed (strategy.FIXED): pg_rewind of an ex-primary needs its WAL.
     ParameterSpec(
         "checkpoint_timeout", ParamType.INT, True, 30, 86400, description="seconds between checkpoints"
     ),

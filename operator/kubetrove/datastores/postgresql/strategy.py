@@ -3,9 +3,10 @@
 Layout: the data volume is mounted at /var/lib/postgresql and PGDATA is ``<major>/docker`` below it
 (the layout the postgres:18 image introduced, used for every version): the volume root's lost+found
 never sits in PGDATA, and a future pg_upgrade has old and new data directories on one volume.
-The server reads our file through ``-c config_file=...``; pg_hba.conf stays in PGDATA where the image's
-entrypoint writes it (``host all all all scram-sha-256``). Streaming replicas also need a
-``host replication ...`` line: the agent adds it when it configures replication.
+The server reads our file through ``-c config_file=...``, and our ``hba_file``, which the engine
+container's start script writes (``start.py``: the image's pg_hba.conf has no ``replication`` line).
+That script also clones an empty member from the primary and rejoins a demoted one with pg_rewind
+(docs/clustering.md, "PostgreSQL").
 Manual: https://www.postgresql.org/docs/current/
 """
 
@@ -26,11 +27,13 @@ from kubetrove.datastores.base import (
     Port,
     VersionInfo,
 )
+from kubetrove.datastores.postgresql import start
 from kubetrove.datastores.postgresql.catalog import PARAMETERS, SIZES, UNITS
 
 # Credentials Secret key of the superuser ("postgres") password, read by the image on first start.
 SUPERUSER_PASSWORD_KEY = "superuser-password"  # noqa: S105 (a Secret key name)
 DATA_DIR = "/var/lib/postgresql"
+ADMIN = "postgres"  # the image's superuser: the agent's account, and the one standbys clone and stream as
 SOCKET_DIR = "/var/run/postgresql"
 # uid/gid of "postgres" in the official Debian-based image (docker-library/postgres).
 POSTGRES_UID = 999
@@ -46,17 +49,24 @@ VERSIONS = {
 CONFIG_FILE = ConfigFile(mount_dir="/etc/postgresql/kubetrove", file_name="postgresql.conf")
 
 # Always set: streaming replication (wal_level, senders, slots), readable standbys, pg_rewind of a
-# failed primary (wal_log_hints), logs on stderr for kubectl logs, and listening on the pod IP.
+# failed primary (wal_log_hints), logs on stderr for kubectl logs, and listening
+# on the pod IP. In this file, not on the command line: pg_rewind's own crash recovery of a killed
+# ex-primary runs ``postgres --single`` with the file alone (``--config-file``).
 FIXED: tuple[tuple[str, str], ...] = (
     ("listen_addresses", "'*'"),
     ("port", "5432"),
     ("unix_socket_directories", f"'{SOCKET_DIR}'"),
+    ("hba_file", f"'{start.HBA_FILE}'"),
     ("password_encryption", "'scram-sha-256'"),
     ("wal_level", "replica"),
     ("max_wal_senders", "10"),
     ("max_replication_slots", "10"),
     ("hot_standby", "on"),
     ("wal_log_hints", "on"),
+    # pg_rewind reads the ex-primary's own WAL back to the checkpoint before the fork; its shutdown
+    # checkpoint would otherwise recycle it (found on real servers). Also lets a lagging standby
+    # catch up without a slot. Storage must leave room for it (CloudNativePG's default too).
+    ("wal_keep_size", "'512MB'"),
     ("logging_collector", "off"),
     ("log_destination", "'stderr'"),
 )
@@ -84,17 +94,20 @@ class PostgreSQL:
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL, BackupMethod.LOGICAL)
 
     def container(self, version: str) -> EngineContainer:
-        """The image entrypoint (initdb on first start) running ``postgres`` with our config file."""
+        """Our start script (clone, rejoin, supervise) around the image entrypoint running ``postgres``."""
         major = self.versions[version].major
+        config = f"{CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name}"
         return EngineContainer(
             data_dir=DATA_DIR,
             run_as_user=POSTGRES_UID,
             run_as_group=POSTGRES_UID,
-            args=("postgres", "-c", f"config_file={CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name}"),
+            command=("sh", "-c", start.script(config, self.ports[0].number, ADMIN), "kubetrove-postgres"),
+            args=("docker-entrypoint.sh", "postgres", "-c", f"config_file={config}"),
             env={"PGDATA": f"{DATA_DIR}/{major}/docker"},
             secret_env={"POSTGRES_PASSWORD": SUPERUSER_PASSWORD_KEY},
-            admin_user="postgres",
+            admin_user=ADMIN,
             admin_password_key=SUPERUSER_PASSWORD_KEY,
+            demoted_marker=start.REJOIN_FILE,
             read_only_root_filesystem=True,
             scratch_dirs=(
                 "/tmp",  # noqa: S108 (an emptyDir in the pod, not a shared /tmp)
@@ -134,5 +147,11 @@ class PostgreSQL:
         return 1
 
     def role_parameters(self, primary: bool) -> Mapping[str, str]:
-        """None: the same settings serve every role."""
-        return {}
+        """Synchronous replication on the primary only: a commit waits until one standby flushed it.
+
+        ``ANY 1 (*)``: any one standby acknowledges (``semi_sync_ack_count``), so the standby that
+        received the most holds every acknowledged commit (decide's I2). Not in the file: a server
+        with it and no standby blocks every commit (a DatabaseInstance, a fresh primary). As with
+        MariaDB's semi-sync, a one-member DatabaseCluster therefore blocks writes.
+        """
+        return {"synchronous_standby_names": "ANY 1 (*)" if primary else ""}
