@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.datastores.validation import Problem, validate_spec
 
@@ -111,6 +113,16 @@ def test_replicas_must_fit_the_topology() -> None:
         "(a replica set needs an odd number of voting members to elect a primary; at most 7 vote)"
     ]
     assert validate_spec(cluster(datastore={"type": "cassandra", "version": "5.0"}, replicas=4), None) == []
+
+
+@pytest.mark.parametrize(("engine", "version"), [("mariadb", "11.4"), ("mysql", "8.4"), ("postgresql", "17")])
+def test_a_one_member_cluster_of_an_acknowledging_engine_is_refused(engine: str, version: str) -> None:
+    # Its primary would wait forever for a replica's acknowledgement: every write would block.
+    spec = cluster(datastore={"type": engine, "version": version}, replicas=1)
+    (message,) = messages(validate_spec(spec, None))
+    assert message.startswith(f"spec.replicas: replicas=1 for {engine}: expected between 2 and 15")
+    assert message.endswith("so a single server is a DatabaseInstance)")
+    assert validate_spec(cluster(datastore={"type": engine, "version": version}, replicas=2), None) == []
 
 
 def test_grants_need_declared_databases_and_names_are_unique() -> None:

@@ -140,11 +140,13 @@ class MySQLFamily:
         return params.validate(self.engine, self.parameters, parameters, SIZES)
 
     def validate_topology(self, replicas: int) -> list[str]:
-        """One primary plus up to 14 replicas (the API's own bound)."""
-        if 1 <= replicas <= 15:
+        """One primary plus 1 to 14 replicas: the primary waits for a replica's acknowledgement."""
+        if 2 <= replicas <= 15:
             return []
         return [
-            f"replicas={replicas} for {self.engine}: expected between 1 and 15 (one primary and its replicas)"
+            f"replicas={replicas} for {self.engine}: expected between 2 and 15 (one primary and its"
+            " replicas; the primary waits for one replica to acknowledge each commit, so a single"
+            " server is a DatabaseInstance)"
         ]
 
     def compare_positions(self, a: str, b: str) -> Ordering:

@@ -129,11 +129,13 @@ class PostgreSQL:
         return params.validate(self.engine, self.parameters, parameters, SIZES, UNITS)
 
     def validate_topology(self, replicas: int) -> list[str]:
-        """One primary plus up to 14 streaming replicas."""
-        if 1 <= replicas <= 15:
+        """One primary plus 1 to 14 standbys: the primary waits for a synchronous standby's flush."""
+        if 2 <= replicas <= 15:
             return []
         return [
-            f"replicas={replicas} for postgresql: expected between 1 and 15 (one primary and its replicas)"
+            f"replicas={replicas} for postgresql: expected between 2 and 15 (one primary and its"
+            " standbys; the primary waits for one standby to flush each commit, so a single server"
+            " is a DatabaseInstance)"
         ]
 
     def compare_positions(self, a: str, b: str) -> Ordering:
