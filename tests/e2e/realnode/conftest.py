@@ -119,6 +119,16 @@ def bridge_minio() -> Iterator[MinioServer]:
     server.stop()
 
 
+def s3_storage(api: client.ApiClient, namespace: str, minio: MinioServer, secret: str) -> dict[str, Any]:
+    """Create the credentials Secret ``secret`` for ``minio``; the ``spec.backup.storage`` naming it."""
+    creds = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
+    client.CoreV1Api(api).create_namespaced_secret(
+        namespace, client.V1Secret(metadata=client.V1ObjectMeta(name=secret), string_data=creds)
+    )
+    s3 = {"bucket": minio.bucket, "prefix": f"{namespace}/", "endpoint": minio.endpoint}
+    return {"s3": {**s3, "credentialsSecretRef": secret}}
+
+
 ENGINE_PORTS = {"mariadb": 3306, "postgresql": 5432}
 
 

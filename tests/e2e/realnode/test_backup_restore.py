@@ -36,6 +36,7 @@ from .conftest import (
     connect_app,
     real_namespace_named,
     real_resource,
+    s3_storage,
     settled,
 )
 
@@ -159,24 +160,8 @@ def source(
     engine = request.param
     with real_namespace_named(local_cluster.api, f"real-backup-{engine[:5]}-{uuid.uuid4().hex[:6]}") as ns:
         app_secret(local_cluster.api, ns)
-        creds = {
-            "AWS_ACCESS_KEY_ID": bridge_minio.access_key,
-            "AWS_SECRET_ACCESS_KEY": bridge_minio.secret_key,
-        }
-        client.CoreV1Api(local_cluster.api).create_namespaced_secret(
-            ns, client.V1Secret(metadata=client.V1ObjectMeta(name=S3_SECRET), string_data=creds)
-        )
         body = _instance(ns, engine, "src")
-        body["spec"]["backup"] = {
-            "storage": {
-                "s3": {
-                    "bucket": bridge_minio.bucket,
-                    "prefix": f"{ns}/",
-                    "endpoint": bridge_minio.endpoint,
-                    "credentialsSecretRef": S3_SECRET,
-                }
-            }
-        }
+        body["spec"]["backup"] = {"storage": s3_storage(local_cluster.api, ns, bridge_minio, S3_SECRET)}
         apply_cr(local_cluster, body)
         host = _rw_host(local_cluster, ns, "src")
         _write_rows(engine, host)

@@ -25,7 +25,7 @@ from tests.integration.servers.minio import MinioServer
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import *  # noqa: F403  (fixtures)
 from ..operator_support import GROUP, VERSION, Operator, apply_cr, get_cr
-from .conftest import app_secret, connect_app, real_namespace_named, real_resource, settled
+from .conftest import app_secret, connect_app, real_namespace_named, real_resource, s3_storage, settled
 
 DATABASE, ROWS, S3_SECRET = "shop", 200, "verify-s3"
 ENGINES = {"mariadb": ("10.11", 3306), "postgresql": ("15", 5432)}
@@ -63,17 +63,9 @@ def verified_source(
     engine = request.param
     with real_namespace_named(local_cluster.api, f"real-verify-{engine[:5]}-{uuid.uuid4().hex[:6]}") as ns:
         app_secret(local_cluster.api, ns)
-        creds = {
-            "AWS_ACCESS_KEY_ID": bridge_minio.access_key,
-            "AWS_SECRET_ACCESS_KEY": bridge_minio.secret_key,
-        }
-        client.CoreV1Api(local_cluster.api).create_namespaced_secret(
-            ns, client.V1Secret(metadata=client.V1ObjectMeta(name=S3_SECRET), string_data=creds)
-        )
         body = real_resource("DatabaseInstance", "src", ns, engine, ENGINES[engine][0], DATABASE)
-        s3 = {"bucket": bridge_minio.bucket, "prefix": f"{ns}/", "endpoint": bridge_minio.endpoint,
-              "credentialsSecretRef": S3_SECRET}  # fmt: skip
-        body["spec"]["backup"] = {"storage": {"s3": s3}, "verify": True}
+        storage = s3_storage(local_cluster.api, ns, bridge_minio, S3_SECRET)
+        body["spec"]["backup"] = {"storage": storage, "verify": True}
         apply_cr(local_cluster, body)
 
         def ready() -> bool:
