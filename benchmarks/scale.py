@@ -166,6 +166,7 @@ class Operator(E2EOperator):
             "KUBECONFIG": str(self.kubeconfig),
             "KUBETROVE_LEASE_NAME": self.lease_name,
             "KUBETROVE_METRICS_PORT": "0",
+            "KUBETROVE_HEALTH_PORT": "0",  # a shared machine may run another operator on 8081
         }
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
