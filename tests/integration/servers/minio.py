@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubetrove.agent.backup.storage import s3_client
+from kubetrove.agent.backup.s3 import s3_client
 from kubetrove.agent.protocol import BackupTarget, S3Target
 from tests.integration.servers._proc import cache_dir, free_port, stop, tail
 

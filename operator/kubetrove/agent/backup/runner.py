@@ -1,10 +1,12 @@
 """Run a backup: the tool as a subprocess, its stdout piped into the storage writer, progress for GET.
 
-Order of one run (a thread per backup): write the tools' secret files (0600, private dir) -> record table
-stats -> ``before`` commands -> per step: stream stdout to a writer (SHA-256 and size computed on the way,
-the position looked for in stderr and in the first/last 64 KiB of stdout) -> the manifest, LAST -> ``after``.
+Order of one run (a thread per backup): write the tools' secret files (0600, private dir) -> ``before``
+commands -> per step: stream stdout to a writer (SHA-256 and size computed on the way, the position looked
+for in stderr and in the first/last 64 KiB of stdout; the table stats are taken on a side thread once the
+tool has written its first MiB) -> the manifest, LAST -> ``after``.
 Any failure (the tool exits non-zero or is killed, the store fails, the agent is shutting down) aborts
-the writer, so no artifact of a failed run is ever complete and no manifest is ever written for it.
+the writer and kills the tool, and artifacts an earlier step stored whole are deleted again, so a failed
+run leaves no artifact and never a manifest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +29,12 @@ from kubetrove.agent.backup.methods import BackupPlan, Step, methods_for
 from kubetrove.agent.backup.stats import table_stats
 from kubetrove.agent.backup.storage import Store
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import BackupPhase, BackupReply, BackupRequest
+from kubetrove.agent.protocol import BackupPhase, BackupReply, BackupRequest, TableStats
 
-CHUNK = 1024 * 1024
+PIPE_SIZE = 1024 * 1024  # the default /proc/sys/fs/pipe-max-size: the most an unprivileged agent gets
+STATS_AFTER = 1024 * 1024  # bytes of tool output after which the table stats start (see _SideStats)
 PEEK = 64 * 1024  # bytes of stdout kept at each end to find the position in
-F_SETPIPE_SZ = 1031  # Linux fcntl: a 1 MiB pipe means fewer, bigger reads
+F_SETPIPE_SZ = 1031  # Linux fcntl: a 1 MiB pipe (64 KiB by default) means 16x fewer, bigger reads
 
 
 class ToolFailed(Exception):
@@ -48,6 +52,53 @@ def stderr_tail(path: Path, limit: int = 2000) -> str:
         return path.read_bytes()[-limit:].decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+class _Peek:
+    """The first and last ``PEEK`` bytes of a stream (where tools print their position)."""
+
+    def __init__(self) -> None:
+        self.head, self._tail = b"", bytearray()
+
+    @property
+    def tail(self) -> bytes:
+        return bytes(self._tail[-PEEK:])
+
+    def add(self, chunk: memoryview) -> None:
+        # Each byte is copied at most once (the chunk is the writer's buffer, reused after this call):
+        # a dump tool writes 4 KiB at a time, and re-slicing a 64 KiB tail per read was a 16x copy.
+        if len(self.head) < PEEK:
+            self.head += chunk[: PEEK - len(self.head)]
+        self._tail += chunk[-PEEK:]
+        if len(self._tail) > 2 * PEEK:
+            del self._tail[:-PEEK]  # O(1): CPython moves a bytearray's start, not its bytes
+
+
+class _SideStats:
+    """The table stats, taken on a side thread while the tool streams (``start``) or at the end.
+
+    They are a full ``COUNT(*)`` per table: seconds on a big one, which used to delay every backup's
+    start. They start once the tool has written ``STATS_AFTER`` bytes: a dump tool writes data only
+    after it took its snapshot and released ``FLUSH TABLES WITH READ LOCK``, which a long SELECT
+    started earlier would hold up (https://mariadb.com/kb/en/flush/), stalling the source's writers.
+    """
+
+    def __init__(self, take: Callable[[], dict[str, TableStats]]) -> None:
+        self._take = take
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-stats")
+        self._future: Future[dict[str, TableStats]] | None = None
+
+    def start(self) -> None:
+        if self._future is None:
+            self._future = self._pool.submit(self._take)
+
+    def result(self) -> dict[str, TableStats]:
+        self.start()  # a stream shorter than STATS_AFTER: take them now
+        assert self._future is not None
+        return self._future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)  # a failed run still lets its query finish and disconnect
 
 
 @dataclass(frozen=True)
@@ -71,6 +122,8 @@ class BackupJob:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._cancelled = False
+        self._bytes_done = 0  # while RUNNING: counted per read, not copied into the reply per read
+        self._stats = _SideStats(dict)
         self._reply = BackupReply(
             id=request.id,
             phase=BackupPhase.PENDING,
@@ -92,6 +145,8 @@ class BackupJob:
     def reply(self) -> BackupReply:
         """The current state, as GET /v1/backups/{id} returns it."""
         with self._lock:
+            if self._reply.phase is BackupPhase.RUNNING:
+                return self._reply.model_copy(update={"bytes_done": self._bytes_done})
             return self._reply
 
     def _update(self, **changes: object) -> None:
@@ -124,6 +179,7 @@ class BackupJob:
         """Take the backup; never raises (the outcome is in ``reply()``)."""
         work = Path(tempfile.mkdtemp(prefix="kt-backup-"))  # 0700: it holds the tools' secret files
         plan: BackupPlan | None = None
+        artifacts: list[Artifact] = []
         started = time.monotonic()
         try:
             methods = methods_for(self.source.engine)
@@ -135,16 +191,18 @@ class BackupJob:
                 fd = os.open(work / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as f:
                     f.write(content)
-            tables = table_stats(self.source.engine, self.source.config, self.source.databases)
+            src = self.source
+            self._stats = _SideStats(lambda: table_stats(src.engine, src.config, src.databases))
             for argv in plan.before:
                 self._run_quiet(argv, plan, work)
             started = time.monotonic()
-            artifacts, position = [], None
+            position = None
             for step in plan.steps:
                 artifact, found = self._stream(step, plan, work)
                 artifacts.append(artifact)
                 position = position or found
             seconds = max(time.monotonic() - started, 1e-6)
+            tables = self._stats.result()
             manifest = Manifest(
                 id=self.request.id,
                 engine=self.source.engine,
@@ -165,9 +223,16 @@ class BackupJob:
             self._completed(manifest, throughput=round(manifest.size / seconds / 2**20, 2))
         except Exception as exc:
             self._update(
-                phase=BackupPhase.FAILED, completed_at=self.clock(), error=str(exc) or type(exc).__name__
+                phase=BackupPhase.FAILED,
+                completed_at=self.clock(),
+                error=str(exc) or type(exc).__name__,
+                bytes_done=self._bytes_done,
             )
+            if artifacts:  # stored whole before a later step or the stats failed: no manifest names them
+                with contextlib.suppress(Exception):
+                    self.store.delete(self.request.id)
         finally:
+            self._stats.close()
             if plan is not None:
                 for argv in plan.after:
                     with contextlib.suppress(Exception):
@@ -187,10 +252,17 @@ class BackupJob:
                 f"{argv[0]} exited with {done.returncode}: {done.stderr.decode(errors='replace')[-500:]}"
             )
 
+    def _seen(self, peek: _Peek, chunk: memoryview) -> None:
+        peek.add(chunk)
+        self._bytes_done += len(chunk)  # one writer thread; reply() reads it (an int: atomic)
+        if self._bytes_done >= STATS_AFTER:
+            self._stats.start()
+
     def _stream(self, step: Step, plan: BackupPlan, work: Path) -> tuple[Artifact, str | None]:
         """Pipe one tool's stdout into one artifact; abort it unless the tool succeeded."""
         err_path = work / f"{step.artifact}.stderr"
         writer = self.store.writer(self.request.id, step.artifact)
+        proc: subprocess.Popen[bytes] | None = None
         try:
             with err_path.open("wb") as err:
                 proc = subprocess.Popen(  # noqa: S603 (argv from methods.py)
@@ -204,14 +276,9 @@ class BackupJob:
             assert proc.stdout is not None
             fd = proc.stdout.fileno()
             with contextlib.suppress(OSError):
-                fcntl.fcntl(fd, F_SETPIPE_SZ, CHUNK)
-            head, tail = b"", b""
-            while chunk := os.read(fd, CHUNK):
-                writer.write(chunk)
-                if len(head) < PEEK:
-                    head += chunk[: PEEK - len(head)]
-                tail = (tail + chunk[-PEEK:])[-PEEK:]  # never copy a whole chunk
-                self._update(bytes_done=self._reply.bytes_done + len(chunk))
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+            peek = _Peek()
+            writer.write_from(fd, lambda chunk: self._seen(peek, chunk))
             proc.stdout.close()
             code = proc.wait()
             if code != 0:
@@ -219,6 +286,9 @@ class BackupJob:
                 raise ToolFailed(f"{step.argv[0]} {how}: {stderr_tail(err_path)}")
             artifact = writer.complete()
         except BaseException:
+            if proc is not None and proc.poll() is None:
+                proc.kill()  # the store failed: the tool must not keep running into a closed pipe
+                proc.wait()
             writer.abort()
             raise
         finally:
@@ -231,7 +301,7 @@ class BackupJob:
             text = (
                 err_path.read_bytes().decode(errors="replace")
                 + "\n"
-                + (head + b"\n" + tail).decode("latin-1")
+                + (peek.head + b"\n" + peek.tail).decode("latin-1")
             )
             match = plan.position.search(text)
             position = match[1].strip() if match else None

@@ -1,7 +1,10 @@
 """Row counts and checksums per table, recorded in the manifest so a verification restore can compare.
 
-Taken just before the tool starts, on a separate connection: exact when the source is quiet (the operator
-backs up a replica where it can), an approximation on a busy primary. Checksums are engine digests:
+Taken on a separate connection while the tool streams, once it has written its first MiB (runner.py's
+``_SideStats``: a full ``COUNT(*)`` of a 1 GiB table takes seconds, and it used to delay every backup's
+start; waiting for the first MiB keeps it clear of a dump tool's ``FLUSH TABLES WITH READ LOCK``). Exact
+when the source is quiet (the operator backs up a replica where it can), an approximation on a busy
+primary, as before. Checksums are engine digests:
 ``CHECKSUM TABLE`` for the MySQL family (https://mariadb.com/kb/en/checksum-table/), an order-independent
 md5 over the rows' text for PostgreSQL; only for tables up to ``CHECKSUM_MAX_BYTES`` (a full scan of a
 big table would slow every backup down; bigger tables get row counts only).

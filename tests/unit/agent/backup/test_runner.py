@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from kubetrove.agent.backup import runner
-from kubetrove.agent.backup.storage import DirectoryStore
+from kubetrove.agent.backup.manifest import Artifact
+from kubetrove.agent.backup.storage import Bytes, DirectoryStore, Seen, Writer
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import BackupMethod, BackupPhase, BackupRequest, BackupTarget, DirectoryTarget
+from kubetrove.agent.protocol import (
+    BackupMethod,
+    BackupPhase,
+    BackupRequest,
+    BackupTarget,
+    DirectoryTarget,
+    TableStats,
+)
 from tests.unit.agent.backup.fakes import ToolEngine, writes
 
 SOURCE = runner.Source("cassandra", "5.0.9", EngineConfig(), ["ks"], position="fallback")
@@ -33,7 +42,7 @@ def setup(
 def test_success_streams_hashes_and_writes_the_manifest_last(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    data = b"x" * (3 * runner.CHUNK + 5)
+    data = b"x" * (3 * runner.PIPE_SIZE + 5)
     job, store = setup(monkeypatch, tmp_path, writes("b'x' * " + str(len(data))))
     job.run()
     reply = job.reply()
@@ -90,3 +99,96 @@ def test_registry_is_idempotent_and_trusts_a_stored_manifest(
     fresh, started_fresh = runner.BackupRegistry().start(job.request, lambda: SOURCE, store)
     assert not started_fresh and fresh.reply().phase is BackupPhase.COMPLETED
     assert fresh.reply().sha256 == first.reply().sha256
+
+
+def test_stats_are_taken_while_the_tool_streams_after_its_first_mib(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The tool writes 2 MiB, then waits for the stats to have been taken: with stats taken before the
+    # tool (or after it) this never completes; with stats taken too early, bytes_done is below the mark.
+    marker = tmp_path / "stats-taken"
+    script = (
+        "import os, sys, time; sys.stdout.buffer.write(b'y' * 2 * 1024 * 1024); sys.stdout.flush()\n"
+        f"deadline = time.time() + 30\nwhile not os.path.exists({str(marker)!r}) and time.time() < deadline:"
+        " time.sleep(0.01)\n"
+        f"sys.stderr.write('position: 0-1-9'); sys.exit(0 if os.path.exists({str(marker)!r}) else 3)"
+    )
+    job, store = setup(monkeypatch, tmp_path / "store", script)
+    seen_at: list[int] = []
+
+    def stats(*_: object) -> dict[str, TableStats]:
+        seen_at.append(job.reply().bytes_done)
+        marker.touch()
+        return {"db.t": TableStats(rows=7)}
+
+    monkeypatch.setattr(runner, "table_stats", stats)
+    job.run()
+    assert job.reply().phase is BackupPhase.COMPLETED, job.reply().error
+    assert len(seen_at) == 1 and seen_at[0] >= runner.STATS_AFTER
+    manifest = store.get_manifest("b1")
+    assert manifest is not None and manifest.tables == {"db.t": TableStats(rows=7)}
+
+
+def test_a_short_stream_still_records_stats(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    job, store = setup(monkeypatch, tmp_path, writes("b'abc'"))
+    monkeypatch.setattr(runner, "table_stats", lambda *a: {"db.t": TableStats(rows=1, checksum="9")})
+    job.run()
+    manifest = store.get_manifest("b1")
+    assert manifest is not None and manifest.tables == {"db.t": TableStats(rows=1, checksum="9")}
+
+
+def test_a_failing_store_kills_the_tool_and_fails_the_backup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The tool would write forever: only the agent killing it lets run() return.
+    pid_file = tmp_path / "tool.pid"
+    script = f"import os, sys\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n" + (
+        "while True: sys.stdout.buffer.write(b'z' * 65536)"
+    )
+    job, store = setup(monkeypatch, tmp_path / "store", script)
+    real_writer = store.writer
+
+    def failing_writer(backup_id: str, name: str) -> Writer:
+        inner = real_writer(backup_id, name)
+
+        class Full:
+            def write(self, data: Bytes) -> None:
+                inner.write(data)
+
+            def write_from(self, fd: int, seen: Seen) -> None:
+                def seen_then_fail(chunk: memoryview) -> None:
+                    seen(chunk)
+                    if job.reply().bytes_done > 4 * 1024 * 1024:
+                        raise OSError(28, "No space left on device")
+
+                inner.write_from(fd, seen_then_fail)
+
+            def complete(self) -> Artifact:
+                return inner.complete()
+
+            def abort(self) -> None:
+                inner.abort()
+
+        return Full()
+
+    monkeypatch.setattr(store, "writer", failing_writer)
+    job.run()
+    reply = job.reply()
+    assert reply.phase is BackupPhase.FAILED and "No space left" in (reply.error or "")
+    assert list((tmp_path / "store" / "b1").iterdir()) == [] and store.get_manifest("b1") is None
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left blocked on a full pipe
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_stats_failing_after_the_stream_leaves_nothing_stored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    job, store = setup(monkeypatch, tmp_path, writes("b'w' * (2 * 1024 * 1024)"))
+
+    def broken(*_: object) -> dict[str, TableStats]:
+        raise ConnectionError("server went away")
+
+    monkeypatch.setattr(runner, "table_stats", broken)
+    job.run()
+    assert job.reply().phase is BackupPhase.FAILED and "server went away" in (job.reply().error or "")
+    assert not (tmp_path / "b1").exists() and store.get_manifest("b1") is None
