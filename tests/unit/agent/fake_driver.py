@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetrove.agent.engines.base import DriverError, NotFound
+from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import Grant, ParametersReply, Role, Status
 
 
@@ -21,6 +22,8 @@ class FakeDriver:
     fail: Exception | None = None
     position: str = "0-1-10"
     read_only: bool = False
+    # Unreachable on purpose: routes that run engine tools fail when they try to connect.
+    config: EngineConfig = field(default_factory=lambda: EngineConfig(host="127.0.0.1", port=1))
 
     def _call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))

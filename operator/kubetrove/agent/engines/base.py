@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import Grant, MembersReply, ParametersReply, SetMember, Status
 
 
@@ -52,6 +53,11 @@ class EngineDriver(Protocol):
     """What every engine driver implements. One line of contract per method."""
 
     engine: str
+
+    @property
+    def config(self) -> EngineConfig:
+        """How this driver reaches its engine (the backup tools connect with the same settings)."""
+        ...
 
     def ping(self) -> None:
         """Raise EngineUnavailable unless the engine accepts a connection and answers a trivial query."""

@@ -140,6 +140,11 @@ class CassandraDriver:
         self._cluster: Any = None
         self._session: Any = None
 
+    @property
+    def config(self) -> EngineConfig:
+        """The connection settings (the backup routes read them: nodetool's JMX port, the data dir)."""
+        return self._config
+
     # -- connection -------------------------------------------------------------------------
 
     def _connect(self) -> Any:

@@ -150,6 +150,11 @@ class MongoDBDriver:
         self._client = client  # injected by unit tests; built lazily otherwise
         self._lock = threading.Lock()  # routes call drivers from several threads
 
+    @property
+    def config(self) -> EngineConfig:
+        """The connection settings (the backup routes hand them to mongodump/mongorestore)."""
+        return self._config
+
     def _connect(self) -> Any:
         with self._lock:
             return self._client or self._new_client()
