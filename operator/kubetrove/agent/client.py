@@ -34,6 +34,7 @@ from kubetrove.agent.protocol import (
     ParametersRequest,
     Paths,
     ReplicationSourceRequest,
+    RestoreProgress,
     SetMember,
     Status,
     UserRequest,
@@ -221,6 +222,10 @@ class AgentClient:
         """POST /v1/verify: consistency check + stats of the restored engine vs the backup's manifest."""
         # A full check scans every table: the HTTP timeout is the caller's bound, not the default.
         return await self._call("POST", Paths.VERIFY, VerifyReply, request, timeout_seconds)
+
+    async def restore_progress(self) -> RestoreProgress:
+        """GET /v1/restore: this pod's restore of ``spec.restoreFrom``; AgentError 404 when it has none."""
+        return await self._call("GET", Paths.RESTORE, RestoreProgress)
 
 
 def _fill(template: str, **values: str) -> str:

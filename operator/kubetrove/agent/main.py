@@ -10,15 +10,19 @@ import argparse
 import logging
 import os
 import ssl
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from kubetrove.agent import auth, protocol
+from kubetrove.agent.backup.restore_gate import RestoreGate, engine_not_writable
+from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import REGISTRY, make_driver
 from kubetrove.agent.logs import Redactor, setup_logging
+from kubetrove.agent.protocol import RestoreRequest
 from kubetrove.agent.server import make_app
 
 log = logging.getLogger("kubetrove.agent")
@@ -42,6 +46,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # A file the agent creates when the member is fenced or made a replica and removes on promotion; the
     # engine container's start command reads it (EngineContainer.demoted_marker, docs/clustering.md).
     p.add_argument("--demoted-marker", default=_env("DEMOTED_MARKER"))
+    # spec.restoreFrom: the RestoreRequest JSON (the restore Secret, mounted read-only). The agent loads a
+    # logical backup once the engine accepts writes and answers /readyz 503 until the restore is done.
+    p.add_argument("--restore-request", default=_env("RESTORE_REQUEST"))
+    p.add_argument("--spool-dir", default=_env("SPOOL_DIR", tempfile.gettempdir()))
     p.add_argument("--listen", default=_env("AGENT_LISTEN", "0.0.0.0"))  # noqa: S104 (a pod's sidecar)
     p.add_argument("--port", type=int, default=int(_env("AGENT_PORT", str(protocol.PORT)) or protocol.PORT))
     p.add_argument("--token-file", default=os.environ.get(protocol.TOKEN_FILE_ENV))
@@ -65,6 +73,14 @@ def engine_password(args: argparse.Namespace) -> str:
     if args.engine_password_file:
         return Path(args.engine_password_file).read_text().strip()
     return _env("ENGINE_PASSWORD", "") or ""
+
+
+def restore_gate(args: argparse.Namespace, driver: EngineDriver, config: EngineConfig) -> RestoreGate | None:
+    """The background restore of ``--restore-request``, or None without one."""
+    if not args.restore_request:
+        return None
+    request = RestoreRequest.model_validate_json(Path(args.restore_request).read_text())
+    return RestoreGate(request, config, lambda: engine_not_writable(driver), Path(args.spool_dir))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -96,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             if value
         },
     )
-    app = make_app(make_driver(args.engine, config), token, redactor=redactor)
+    driver = make_driver(args.engine, config)
+    app = make_app(driver, token, redactor=redactor, restore_gate=restore_gate(args, driver, config))
     context: ssl.SSLContext | None = None
     if args.tls_cert:
         context = auth.server_ssl_context(args.tls_cert, args.tls_key)

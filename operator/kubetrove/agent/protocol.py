@@ -47,6 +47,7 @@ class Paths:
     BACKUPS = f"{API_PREFIX}/backups"
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
     VERIFY = f"{API_PREFIX}/verify"
+    RESTORE = f"{API_PREFIX}/restore"  # progress of spec.restoreFrom in this pod (logical: the agent loads)
 
 
 class Wire(BaseModel):
@@ -304,6 +305,25 @@ class RestoreRequest(Wire):
     engine: str
     major: str  # the engine major version of the new instance: a backup of another major is refused
     data_dir: str | None = None
+
+
+class RestoreState(enum.StrEnum):
+    """Where this pod's restore is. REFUSED and FAILED are final: the pod never becomes ready."""
+
+    PENDING = "pending"  # reading the manifest / waiting for the engine to accept writes
+    RESTORING = "restoring"  # spooling, verifying and loading a logical backup
+    DONE = "done"  # restored (physical: by the init container; logical: by this agent)
+    REFUSED = "refused"  # the backup cannot be used (missing, corrupt, other engine/major): nothing loaded
+    FAILED = "failed"  # a load failed or was interrupted: the database may hold a partial restore
+
+
+class RestoreProgress(Wire):
+    """GET /v1/restore: the restore of ``spec.restoreFrom`` in this pod; 404 when it has none."""
+
+    backup_id: str
+    method: BackupMethod | None = None  # None until the manifest has been read
+    state: RestoreState
+    detail: str = ""
 
 
 # -- verification of a restored backup (POST /v1/verify, on the agent of the throwaway instance) ---------

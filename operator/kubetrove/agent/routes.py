@@ -28,6 +28,7 @@ from kubetrove.agent.protocol import (
     WaitReply,
     WaitRequest,
 )
+from kubetrove.agent.routes_restore import restore_not_ready
 from kubetrove.agent.server import CONTEXT, AgentContext, error_response, remember_secret
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,7 +58,9 @@ async def handle_get_healthz(request: web.Request) -> web.Response:
 
 
 async def handle_get_readyz(request: web.Request) -> web.Response:
-    """Readiness: the engine accepts a connection and answers a trivial query."""
+    """Readiness: no restore in progress (routes_restore), and the engine answers a trivial query."""
+    if (restoring := restore_not_ready(request)) is not None:
+        return restoring
     await asyncio.to_thread(_ctx(request).driver.ping)
     return _reply(Health(ok=True))
 

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pydantic
 from aiohttp import web
@@ -22,6 +23,9 @@ from kubetrove.agent.logs import Redactor
 from kubetrove.agent.metrics import AgentMetrics
 from kubetrove.agent.names import InvalidName
 from kubetrove.agent.protocol import ErrorReply
+
+if TYPE_CHECKING:
+    from kubetrove.agent.backup.restore_gate import RestoreGate
 
 log = logging.getLogger("kubetrove.agent")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -121,9 +125,15 @@ def make_app(
     *,
     redactor: Redactor | None = None,
     metrics: AgentMetrics | None = None,
+    restore_gate: RestoreGate | None = None,
 ) -> web.Application:
     """The agent's aiohttp application serving ``driver`` behind ``token``."""
-    from kubetrove.agent import routes, routes_backup, routes_verify  # routes import this module's helpers
+    from kubetrove.agent import (  # routes import this module's helpers
+        routes,
+        routes_backup,
+        routes_restore,
+        routes_verify,
+    )
 
     if isinstance(token, str):
         if not token:
@@ -136,6 +146,7 @@ def make_app(
     routes.add_routes(app)
     routes_backup.add_routes(app)  # POST /v1/backups, GET /v1/backups/{id}
     routes_verify.add_routes(app)  # POST /v1/verify (on a throwaway restored instance)
+    routes_restore.add_routes(app, restore_gate)  # GET /v1/restore; gates /readyz while restoring
     app.on_cleanup.append(_close_driver)
     return app
 

@@ -32,6 +32,7 @@ CREDENTIALS_DIR = "/var/run/kubetrove/credentials"
 TOKEN_DIR = "/var/run/kubetrove/agent-token"  # noqa: S105 (a path)
 TOKEN_FILE = f"{TOKEN_DIR}/{names.AGENT_TOKEN_KEY}"
 RESTORE_DIR = "/var/run/kubetrove/restore"
+RESTORE_REQUEST_FILE = f"{RESTORE_DIR}/{names.RESTORE_REQUEST_KEY}"
 AGENT_TMP_DIR = "/tmp"  # noqa: S108 (an emptyDir of its own inside the container)
 
 # A small fixed budget: the agent idles between operator calls. No CPU limit (CFS throttling would
@@ -42,12 +43,16 @@ AGENT_RESOURCES: dict[str, Any] = {
 }
 
 
-def _agent_args(store: Datastore, engine: EngineContainer) -> list[str]:
+def _agent_args(inputs: RenderInputs, store: Datastore, engine: EngineContainer) -> list[str]:
     args = [
         f"--engine={store.engine.value}",
         f"--engine-port={store.ports[0].number}",
         f"--data-dir={engine.data_dir}",
     ]
+    if inputs.spec.restore_from is not None:
+        # The agent loads a logical backup once the engine runs (the init container only checked it) and
+        # answers /readyz 503 until the restore is done; the dump is spooled to its /tmp emptyDir.
+        args += [f"--restore-request={RESTORE_REQUEST_FILE}", f"--spool-dir={AGENT_TMP_DIR}"]
     if engine.demoted_marker:
         args.append(f"--demoted-marker={engine.demoted_marker}")
     if engine.admin_user:
@@ -98,7 +103,7 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
         "image": inputs.agent_image,
         "imagePullPolicy": "IfNotPresent",
         "command": list(AGENT_COMMAND),
-        "args": _agent_args(store, engine),
+        "args": _agent_args(inputs, store, engine),
         "env": [{"name": TOKEN_FILE_ENV, "value": TOKEN_FILE}],
         "ports": [{"name": names.AGENT_CONTAINER, "containerPort": PORT, "protocol": "TCP"}],
         "readinessProbe": _probe(Paths.READYZ, period=5, failures=3),
@@ -110,9 +115,17 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
             {"name": names.CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True},
             {"name": names.AGENT_TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True},
             _tmp_mount(),
+            *_restore_mounts(inputs.spec),
             *backup_pvc_mounts(inputs.spec),
         ],
     }
+
+
+def _restore_mounts(spec: InstanceSpec) -> list[dict[str, Any]]:
+    """The restore Secret (the RestoreRequest JSON), read-only, when ``spec.restoreFrom`` is set."""
+    if spec.restore_from is None:
+        return []
+    return [{"name": names.RESTORE_VOLUME, "mountPath": RESTORE_DIR, "readOnly": True}]
 
 
 def restore_container(
@@ -124,7 +137,8 @@ def restore_container(
     JSON (target, credentials, engine, major, data dir) is written by reconcile into the restore Secret
     (``ChildNames.restore_secret``) after checking the DatabaseBackup, and mounted here as a file.
     It runs before the engine starts, verifies every checksum before touching the data directory, and
-    is a no-op when the volume already holds this backup's restore (a recreated pod).
+    is a no-op when the volume already holds this backup's restore (a recreated pod). A logical backup
+    is only checked here; the agent sidecar loads it once the engine runs (``--restore-request``).
     """
     restore = inputs.spec.restore_from
     if restore is None:
@@ -134,7 +148,7 @@ def restore_container(
         "image": inputs.agent_image,
         "imagePullPolicy": "IfNotPresent",
         "command": list(AGENT_COMMAND),
-        "args": ["restore", f"--request-file={RESTORE_DIR}/{names.RESTORE_REQUEST_KEY}"],
+        "args": ["restore", f"--request-file={RESTORE_REQUEST_FILE}"],
         # Restore decompresses and copies the whole data set: it gets the engine's budget.
         "resources": inputs.spec.resources.to_wire(),
         # A refusal's ErrorReply (stderr) becomes the termination message: the Restored condition shows it.
@@ -143,7 +157,7 @@ def restore_container(
         "volumeMounts": [
             _data_mount(engine),
             _tmp_mount(),
-            {"name": names.RESTORE_VOLUME, "mountPath": RESTORE_DIR, "readOnly": True},
+            *_restore_mounts(inputs.spec),
             *backup_pvc_mounts(inputs.spec),
         ],
     }

@@ -105,6 +105,8 @@ _LOGBACK = """\
 class CassandraServer(LocalServer):
     """A running node (superuser login) and sessions to it."""
 
+    jmx_port: int = 0  # local-only JMX (nodetool); set by start()
+
     @contextlib.contextmanager
     def session(self, user: str | None = None, password: str | None = None) -> Iterator[Any]:
         """A cassandra-driver session to this node only, as ``user`` (the superuser by default)."""
@@ -139,10 +141,10 @@ def lib_dir() -> Path:
     return lib
 
 
-def start(workdir: Path) -> CassandraServer:
+def start(workdir: Path, heap: str = "768m") -> CassandraServer:
     """Write the config, start the JVM in the foreground and wait until the superuser can log in."""
     lib = lib_dir()
-    native_port, storage_port = free_port(), free_port()
+    native_port, storage_port, jmx_port = free_port(), free_port(), free_port()
     conf = workdir / "conf"
     conf.mkdir(parents=True)
     (conf / "cassandra.yaml").write_text(
@@ -153,7 +155,7 @@ def start(workdir: Path) -> CassandraServer:
     cmd = [
         "java",
         "-Xms256m",
-        "-Xmx768m",
+        f"-Xmx{heap}",
         "-Xss512k",
         "-XX:+UseG1GC",
         f"-javaagent:{jamm}",
@@ -163,6 +165,8 @@ def start(workdir: Path) -> CassandraServer:
         f"-Dcassandra.storagedir={workdir}",
         f"-Dcassandra.logdir={workdir}",
         "-Dcassandra-foreground=yes",
+        # JMX on 127.0.0.1 only, no auth (cassandra-env.sh's LOCAL_JMX=yes): what nodetool talks to.
+        f"-Dcassandra.jmx.local.port={jmx_port}",
         # One node: no gossip to settle, no ring to wait for, and the default superuser created at once.
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.ring_delay_ms=100",
@@ -176,6 +180,7 @@ def start(workdir: Path) -> CassandraServer:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = CassandraServer(native_port, workdir, proc, *SUPERUSER, stop_grace=60)
+    server.jmx_port = jmx_port
     try:
         wait_for_port(proc, native_port, START_TIMEOUT, log)
         _wait_for_login(server, began + START_TIMEOUT, workdir / "system.log")
@@ -184,6 +189,20 @@ def start(workdir: Path) -> CassandraServer:
         raise
     server.startup_seconds = time.monotonic() - began
     return server
+
+
+def nodetool_wrapper(bin_dir: Path) -> Path:
+    """Write ``bin_dir/nodetool`` (NodeTool from the same jars; the image has bin/nodetool) and return it."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "nodetool"
+    flags = " ".join(_JVM17)  # bin/nodetool adds them too (jvm17-clients.options): FileUtils needs them
+    script.write_text(
+        "#!/bin/sh\n"
+        f'exec java -Xmx128m -XX:+UseSerialGC {flags} -cp "{lib_dir()}/*"'
+        ' org.apache.cassandra.tools.NodeTool "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
 
 
 def _wait_for_login(server: CassandraServer, deadline: float, log: Path) -> None:

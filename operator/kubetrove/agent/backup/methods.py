@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from kubetrove.agent.backup import cassandra_layout
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import BackupMethod
 
@@ -67,6 +68,9 @@ class PhysicalRestore:
     extract: Argv
     prepare: tuple[Argv, ...] = ()
     mode: int | None = None  # chmod of the data dir after the move (PostgreSQL insists on 0700)
+    # In-process, after ``prepare``, on the staging dir: rearrange files the tools cannot (Cassandra moves
+    # snapshot SSTables into their table dirs). ValueError: the backup's layout is unusable (refused).
+    relayout: Callable[[Path], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -275,11 +279,16 @@ class PostgreSQLMethods(EngineMethods):
         self, config: EngineConfig, work: Path, spooled: Path, database: str | None
     ) -> LogicalRestore:
         # --create: the dump recreates its database; --exit-on-error: a half-loaded database is an error.
+        # --no-owner --no-privileges: the source's roles (the owners and grantees in the dump) do not exist
+        # in a new instance before the load (its spec users are created once it is Ready), so the objects
+        # belong to the restoring admin and the Users phase grants the new instance's users afterwards.
         argv = (
             "pg_restore",
             *self._conn(config),
             "--create",
             "--exit-on-error",
+            "--no-owner",
+            "--no-privileges",
             "-d",
             "postgres",
             str(spooled),
@@ -323,9 +332,14 @@ class MongoDBMethods(EngineMethods):
 class CassandraMethods(EngineMethods):
     """nodetool snapshot, then one tar of every snapshot directory, then clearsnapshot (always).
 
-    The data dir comes from ``EngineConfig.options["data_dir"]``; the snapshot tag is the backup id. The
-    tar holds ``<keyspace>/<table-id>/snapshots/<tag>/*``: a restore moves those SSTables into the new
-    node's table directories before it starts (same schema required). Not exercised against a real node here.
+    The data dir comes from ``EngineConfig.options["data_dir"]`` (the agent's ``--data-dir``, the volume:
+    the tar then holds ``data/<keyspace>/<table>-<id>/snapshots/<tag>/*``); the snapshot tag is the backup
+    id. ``nodetool snapshot`` without keyspace arguments snapshots EVERY keyspace, system ones included
+    (checked on 5.0): the restore needs ``system_schema`` for the table ids. The restore extracts the tar
+    into the new node's empty volume and ``cassandra_layout.relayout`` moves the SSTables into their table
+    directories and drops the node-local ``system`` keyspace, before Cassandra starts. Only a one-node
+    instance's backup is a whole data set (see cassandra_layout); tested against a real 5.0 node in
+    tests/integration/test_backup_cassandra.py. The agent needs ``nodetool`` (a JVM) on PATH.
     """
 
     engine = "cassandra"
@@ -353,7 +367,9 @@ class CassandraMethods(EngineMethods):
         )
 
     def physical_restore(self, staging: Path) -> PhysicalRestore:
-        return PhysicalRestore(extract=("tar", "-x", "-f", "-", "-C", str(staging)))
+        return PhysicalRestore(
+            extract=("tar", "-x", "-f", "-", "-C", str(staging)), relayout=cassandra_layout.relayout
+        )
 
 
 METHODS: Mapping[str, EngineMethods] = {

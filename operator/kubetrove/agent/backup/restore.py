@@ -24,7 +24,10 @@ The files belong to whoever runs the restore: in a pod that is the engine's uid 
 ``runAsUser``, render/security.py), so the engine can open them without a chown.
 
 Logical (into a running, new engine): every artifact is first spooled to local disk and verified (a dump
-cannot be checked while it is being applied), then loaded.
+cannot be checked while it is being applied), then loaded. In a pod the init container only runs the cheap
+checks of ``load_manifest`` (a refusal there keeps the engine from ever starting, as for a physical
+backup) and exits 0; the agent sidecar loads the dump once the engine accepts writes and holds the pod
+out of readiness until it is done (agent/backup/restore_gate.py).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kubetrove.agent.backup.manifest import Artifact, Manifest
@@ -196,6 +199,11 @@ def _stage(store: Store, manifest: Manifest, partial: Path, ready: Path) -> None
         extract_verified(store, manifest.id, artifact, plan.extract)
     for argv in plan.prepare:
         _run(argv)
+    if plan.relayout is not None:  # e.g. Cassandra: snapshot SSTables into their table dirs
+        try:
+            plan.relayout(partial)
+        except ValueError as exc:
+            raise RestoreRefused(f"backup {manifest.id} cannot be restored: {exc}") from None
     partial.rename(ready)
 
 
@@ -238,9 +246,18 @@ def restore_physical(request: RestoreRequest, store: Store, manifest: Manifest) 
 
 
 def restore_logical(
-    request: RestoreRequest, store: Store, manifest: Manifest, config: EngineConfig, spool: Path
+    request: RestoreRequest,
+    store: Store,
+    manifest: Manifest,
+    config: EngineConfig,
+    spool: Path,
+    before_load: Callable[[], None] | None = None,
 ) -> None:
-    """Spool and verify every artifact, then load each into the running engine."""
+    """Spool and verify every artifact, then load each into the running engine.
+
+    ``before_load`` runs once, after every digest matched and before the first load statement: the
+    agent records there that the engine may from now on hold a partial restore.
+    """
     work = Path(tempfile.mkdtemp(prefix=f"kt-restore-{manifest.id}-", dir=spool))
     try:
         spooled: list[tuple[Artifact, Path]] = []
@@ -255,6 +272,8 @@ def restore_logical(
             _check_digest(manifest.id, artifact, digest, size)
             spooled.append((artifact, path))
         methods = methods_for(manifest.engine)
+        if before_load is not None:
+            before_load()
         for artifact, path in spooled:  # every artifact verified: only now is the engine touched
             plan = methods.logical_restore(config, work, path, artifact.database)
             for name, content in plan.files.items():
@@ -281,41 +300,42 @@ def restore(
     return manifest
 
 
+def check_or_restore(request: RestoreRequest) -> str:
+    """The init container's work: restore a physical backup; only check a logical one (the agent loads it)."""
+    store = open_store(request.source)
+    manifest = load_manifest(store, request)
+    if manifest.method is BackupMethod.LOGICAL:
+        return (
+            f"backup {manifest.id} ({manifest.engine} {manifest.engine_version}, {manifest.method}) is"
+            " usable; the agent loads it once the engine accepts writes"
+        )
+    restore_physical(request, store, manifest)
+    return f"restored backup {manifest.id} ({manifest.engine} {manifest.engine_version}, {manifest.method})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``kubetrove-agent restore``: 0 restored, 2 refused (untouched), 1 failed (untouched)."""
+    """``kubetrove-agent restore`` (init container): 0 done or checked, 2 refused, 1 failed (untouched)."""
     p = argparse.ArgumentParser(
         prog="kubetrove-agent restore", description="restore a backup into a new instance"
     )
     p.add_argument("--request-file", help=f"RestoreRequest JSON (default: ${REQUEST_ENV})")
-    p.add_argument("--engine-host", default=os.environ.get("KUBETROVE_ENGINE_HOST", "127.0.0.1"))
-    p.add_argument("--engine-port", type=int, default=os.environ.get("KUBETROVE_ENGINE_PORT"))
-    p.add_argument("--engine-user", default=os.environ.get("KUBETROVE_ENGINE_USER", ""))
-    p.add_argument("--engine-password-file", default=os.environ.get("KUBETROVE_ENGINE_PASSWORD_FILE"))
-    p.add_argument(
-        "--spool-dir", help="where logical artifacts are verified before loading (default: $TMPDIR)"
-    )
     args = p.parse_args(argv)
     raw = Path(args.request_file).read_text() if args.request_file else os.environ.get(REQUEST_ENV)
     if not raw:
         p.error(f"--request-file or ${REQUEST_ENV} is required")
     request = RestoreRequest.model_validate_json(raw)
-    password = Path(args.engine_password_file).read_text().strip() if args.engine_password_file else ""
-    config = EngineConfig(
-        host=args.engine_host, port=args.engine_port, user=args.engine_user, password=password
-    )
     marker = restored_marker(request)
     if marker is not None and marker.exists():
         print(f"backup {request.backup_id} is already restored in {request.data_dir}: nothing to do")
         return 0
     try:
-        manifest = restore(request, config, Path(args.spool_dir) if args.spool_dir else None)
+        print(check_or_restore(request))
     except RestoreRefused as exc:
         print(ErrorReply(error="restore_refused", detail=str(exc)).model_dump_json(), file=sys.stderr)
         return 2
     except (RestoreFailed, StorageError, OSError) as exc:  # OSError: the volume (full, read-only)
         print(ErrorReply(error="restore_failed", detail=str(exc)).model_dump_json(), file=sys.stderr)
         return 1
-    print(f"restored backup {manifest.id} ({manifest.engine} {manifest.engine_version}, {manifest.method})")
     return 0
 
 

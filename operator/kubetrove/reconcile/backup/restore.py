@@ -5,7 +5,13 @@ Called by the Validate phase for a NEW resource only (no StatefulSet yet: restor
 Any problem -> InvalidSpec naming it (run.reconcile writes Failed/Invalid and a Warning Event, and no
 child is created). When the backup is usable, the RestoreRequest (target with credentials, engine, major,
 data dir) is written to the restore Secret that render mounts into the init container
-(``kubetrove-agent restore --request-file``); the agent verifies every checksum again before touching data.
+(``kubetrove-agent restore --request-file``) and the agent sidecar (``--restore-request``); the agent
+verifies every checksum again before touching data. A physical backup is restored by the init container
+before the engine starts; a logical one is loaded by the agent into the running engine, which stays out
+of readiness until then (agent/backup/restore_gate.py). A DatabaseCluster refuses a logical backup (not
+supported yet): only its primary may load it (a load on every member would give each its own GTID/LSN
+history), and its replicas would have to stay out of the Services until replication has carried the
+whole load to them, which a member's agent cannot know on its own.
 
 Credentials: a physical backup holds the engine's own accounts, so the restored data keeps the SOURCE's
 admin password (MariaDB's root, PostgreSQL's postgres). The new resource's credentials Secret is therefore
@@ -25,7 +31,8 @@ from kubetrove.agent.protocol import BackupTarget, RestoreRequest
 from kubetrove.api.backup import BackupPhase, BackupSpec
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import BACKUP, Parsed, parse_body
-from kubetrove.api.specs import InstanceSpec
+from kubetrove.api.specs import ClusterSpec, InstanceSpec
+from kubetrove.datastores.base import HAMode
 from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, SECRET
@@ -90,12 +97,22 @@ def check_backup(name: str, backup: Obj | None, spec: InstanceSpec) -> list[Rest
                     f" {engine.value} {ours}: restore into the same major version, then upgrade",
                 )
             )
-    if (status.method or "").startswith("logical"):
+    if isinstance(spec, ClusterSpec) and REGISTRY[engine].ha_mode is HAMode.NO_PRIMARY:
         problems.append(
             RestoreProblem(
                 FIELD,
-                f"DatabaseBackup {name} is a logical backup ({status.method}): the restore init container"
-                " only restores physical backups (the engine is not running yet)",
+                f"a {engine.value} DatabaseCluster cannot be restored from DatabaseBackup {name}: a ring"
+                " member's snapshot holds only that node's token ranges, and every member would restore"
+                " the same one; restore it into a DatabaseInstance (docs/operations.md, Cassandra)",
+            )
+        )
+    elif isinstance(spec, ClusterSpec) and (status.method or "").startswith("logical"):
+        problems.append(
+            RestoreProblem(
+                FIELD,
+                f"DatabaseBackup {name} is a logical backup ({status.method}): a DatabaseCluster restores"
+                " physical backups only (every member must start from the same data); restore it into a"
+                " DatabaseInstance, or use a physical backup",
             )
         )
     return problems

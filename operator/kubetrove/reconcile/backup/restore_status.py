@@ -1,12 +1,19 @@
 """The ``Restored`` condition of a resource created with ``spec.restoreFrom``: what its restore init
-containers say.
+containers and then its agents say.
 
 The init container (``kubetrove-agent restore``, agent/backup/restore.py) exits 0 once the data is in
-place (or already was), 2 when it refuses the backup (missing, incomplete, corrupt, another engine or
-major version: the volume untouched) and 1 when a tool or the volume failed. Its last words are its
-termination message: the ErrorReply JSON it prints on stderr (render sets ``FallbackToLogsOnError``).
-The kubelet retries a failed init container with back-off and never starts the engine meanwhile, so the
-resource stays out of Ready and this condition is where a user reads why.
+place (or already was, or, for a logical backup, once the backup is checked), 2 when it refuses the
+backup (missing, incomplete, corrupt, another engine or major version: the volume untouched) and 1 when
+a tool or the volume failed. Its last words are its termination message: the ErrorReply JSON it prints
+on stderr (render sets ``FallbackToLogsOnError``). The kubelet retries a failed init container with
+back-off and never starts the engine meanwhile, so the resource stays out of Ready and this condition is
+where a user reads why.
+
+Once a member's init container is done, its agent says the rest (``GET /v1/restore``,
+agent/backup/restore_gate.py): a logical backup is loaded by the agent into the running engine
+(restoring), a checksum mismatch found while spooling is refused, a failed or interrupted load is failed;
+a physical restore is simply done. An agent that cannot be asked yet (starting, unreachable) means the
+member is still restoring, never that it is restored.
 
 Invariants: computed only while the restore is not done; once True it stays True (restoreFrom applies at
 creation: a later pod's init container is a no-op, and its start must not flip the condition). A failure
@@ -16,15 +23,24 @@ on any member wins over members still restoring.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
+
+from kubetrove.agent.client import AgentError
+from kubetrove.agent.protocol import RestoreProgress, RestoreState
 from kubetrove.api.status import ConditionType, ResourceStatus
-from kubetrove.k8s.kinds import POD
+from kubetrove.k8s.kinds import POD, SECRET
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context
+from kubetrove.reconcile.phases.credentials import decode
 from kubetrove.render import labels
-from kubetrove.render.names import RESTORE_CONTAINER
+from kubetrove.render.names import AGENT_TOKEN_KEY, RESTORE_CONTAINER
+
+# A member's agent's answer: its progress, or why it could not be asked (unreachable, not yet started).
+AgentReply = RestoreProgress | str
 
 REFUSED_EXIT = 2  # agent/backup/restore.py: the backup cannot be used, nothing was touched
 
@@ -47,28 +63,93 @@ def _restore_status(pod: Obj) -> dict[str, Any] | None:
     return next((s for s in statuses if s.get("name") == RESTORE_CONTAINER), None)
 
 
-def restore_state(pods: list[Obj]) -> tuple[bool, str, str] | None:
-    """(ok, reason, message) of the Restored condition from the members' pods; None without pods."""
+def _init_done(status: dict[str, Any]) -> bool:
+    terminated = (status.get("state") or {}).get("terminated")
+    return bool(terminated and terminated.get("exitCode") == 0)
+
+
+def init_done(pod: Obj) -> bool:
+    """The member's restore init container has exited 0 (its agent is the one to ask from then on)."""
+    return _init_done(_restore_status(pod) or {})
+
+
+def _agent_state(name: str, reply: AgentReply | None) -> tuple[str, str] | None:
+    """(reason, message) of a member whose init container is done; None when its restore is done."""
+    if not isinstance(reply, RestoreProgress):
+        return "Restoring", f"{name} (agent: {reply or 'not asked yet'})"
+    if reply.state is RestoreState.DONE:
+        return None
+    if reply.state is RestoreState.REFUSED:
+        return "RestoreRefused", f"{name}: {reply.detail}"
+    if reply.state is RestoreState.FAILED:
+        return "RestoreFailed", f"{name}: {reply.detail}"
+    return "Restoring", f"{name} (agent {reply.state.value}: {reply.detail})"
+
+
+def restore_state(pods: list[Obj], agents: Mapping[str, AgentReply]) -> tuple[bool, str, str] | None:
+    """(ok, reason, message) of the Restored condition from the members' pods and agents; None without pods.
+
+    ``agents`` maps a pod name to its agent's reply; members whose init container is done are expected
+    there (missing: not asked yet, so still restoring).
+    """
     if not pods:
         return None
-    restoring, failed = [], []
+    restoring: list[str] = []
+    failed: list[tuple[str, str]] = []
     for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
         name, status = pod["metadata"]["name"], _restore_status(pod) or {}
-        now = (status.get("state") or {}).get("terminated")
-        if now and now.get("exitCode") == 0:
+        if _init_done(status):
+            state = _agent_state(name, agents.get(name))
+            if state is None:
+                continue
+            if state[0] == "Restoring":
+                restoring.append(state[1])
+            else:
+                failed.append(state)
             continue
+        now = (status.get("state") or {}).get("terminated")
         last = now or (status.get("lastState") or {}).get("terminated")
         if last and last.get("exitCode") != 0:
-            failed.append((name, last))
+            reason = "RestoreRefused" if last.get("exitCode") == REFUSED_EXIT else "RestoreFailed"
+            failed.append((reason, f"{name}: {_detail(last)}"))
         else:
-            restoring.append(name)
+            restoring.append(f"{name} (restore init container)")
     if failed:
-        name, terminated = failed[0]
-        reason = "RestoreRefused" if terminated.get("exitCode") == REFUSED_EXIT else "RestoreFailed"
-        return False, reason, f"{name}: {_detail(terminated)}"
+        return False, *failed[0]
     if restoring:
-        return False, "Restoring", f"the restore init container has not finished on {', '.join(restoring)}"
+        return False, "Restoring", f"the restore has not finished on {', '.join(restoring)}"
     return True, "Restored", "the backup is restored on every member"
+
+
+async def _agent_token(ctx: Context) -> str | None:
+    if ctx.inputs is not None:
+        return ctx.inputs.agent_token
+    secret = await ctx.deps.kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)  # a refresh
+    return decode(secret).get(AGENT_TOKEN_KEY)
+
+
+async def ask_agents(ctx: Context, pods: list[Obj]) -> dict[str, AgentReply]:
+    """``GET /v1/restore`` on every member whose init container is done (else why it cannot be asked)."""
+    replies: dict[str, AgentReply] = {}
+    members = [p for p in pods if init_done(p)]
+    if not members:
+        return replies
+    token = await _agent_token(ctx)
+    for pod in members:
+        name, ip = pod["metadata"]["name"], (pod.get("status") or {}).get("podIP")
+        if ctx.deps.agents is None or not token or not ip:
+            replies[name] = "no agent client" if ctx.deps.agents is None else "no pod IP or token yet"
+            continue
+        client = ctx.deps.agents(ctx.deps.agent_url(ctx.namespace, name, ip), token)
+        try:
+            replies[name] = await client.restore_progress()
+        except AgentError as exc:
+            replies[name] = f"{exc.reply.error}: {exc.reply.detail}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            replies[name] = f"unreachable: {exc!r}"
+        finally:
+            await client.close()
+    return replies
 
 
 async def with_restore_condition(ctx: Context, status: ResourceStatus) -> ResourceStatus:
@@ -80,7 +161,8 @@ async def with_restore_condition(ctx: Context, status: ResourceStatus) -> Resour
     if any(c.type == kind and c.status == "True" for c in status.conditions):
         return status
     selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    state = restore_state(await ctx.deps.kube.list(POD, ctx.namespace, selector))
+    pods = await ctx.deps.kube.list(POD, ctx.namespace, selector)
+    state = restore_state(pods, await ask_agents(ctx, pods))
     if state is None:
         return status
     ok, reason, message = state

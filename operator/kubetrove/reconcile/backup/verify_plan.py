@@ -209,6 +209,32 @@ def restore_failure(pods: list[Obj]) -> str | None:
     return None
 
 
+# Restored-condition reasons that are final once every init container is done: then they come from the
+# agent (restore_status.py), whose refused and failed states never change (agent/backup/restore_gate.py).
+AGENT_FINAL_REASONS = frozenset({"RestoreRefused", "RestoreFailed"})
+
+
+def _init_done(pod: Obj) -> bool:
+    for st in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        if st.get("name") == names.RESTORE_CONTAINER:
+            return ((st.get("state") or {}).get("terminated") or {}).get("exitCode") == 0
+    return False
+
+
+def agent_restore_failure(instance: Obj | None, pods: list[Obj]) -> str | None:
+    """The instance's Restored message when its agent refused or failed the load (a logical backup).
+
+    A logical backup passes the init container and is loaded by the agent; a refusal (checksum) or a
+    failed load is final there, so waiting for the timeout would only hide the reason for 30 minutes.
+    """
+    restored = _condition(instance, ConditionType.RESTORED.value)
+    if restored.get("status") != "False" or restored.get("reason") not in AGENT_FINAL_REASONS:
+        return None
+    if not pods or not all(_init_done(p) for p in pods):
+        return None  # an init container's failure: the kubelet retries it (restore_failure counts)
+    return str(restored.get("message") or restored["reason"])
+
+
 class Step(enum.Enum):
     """What to do next with an in-flight verification."""
 
@@ -232,7 +258,7 @@ def next_step(
         failed = _condition(instance, ConditionType.FAILED.value)
         message = failed.get("message") or ready.get("message") or "the restored instance failed"
         return Step.FAIL, Outcome(False, Reason.RESTORE_FAILED, message)
-    problem = restore_failure(pods)
+    problem = restore_failure(pods) or agent_restore_failure(instance, pods)
     if problem is not None:
         return Step.FAIL, Outcome(False, Reason.RESTORE_FAILED, problem)
     if phase == "Ready" and ready.get("status") == "True":

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubetrove.api.common import Engine
-from kubetrove.api.resources import INSTANCE
+from kubetrove.api.resources import CLUSTER, INSTANCE
 from kubetrove.k8s.kinds import EVENT, SECRET, STATEFULSET
 from kubetrove.reconcile import run
 from kubetrove.reconcile.backup.restore import catalog_version, check_backup
@@ -74,7 +74,6 @@ def test_catalog_version_of_a_running_engine(engine: str, version: str, key: str
             "DatabaseBackup nightly is of mariadb 10.11 (10.11.16-MariaDB), this is mariadb 11.4:"
             " restore into the same major version, then upgrade",
         ),
-        (stored(method="logical/mariadb-dump"), "10.11", "DatabaseBackup nightly is a logical backup"),
     ],
 )
 def test_refusals_name_the_problem(body: dict[str, Any] | None, version: str, message: str) -> None:
@@ -82,6 +81,18 @@ def test_refusals_name_the_problem(body: dict[str, Any] | None, version: str, me
     (problem,) = check_backup("nightly", body, spec)
     assert problem.field == "spec.restoreFrom.backup"
     assert problem.message.startswith(message)
+
+
+def test_a_logical_backup_seeds_an_instance_but_not_a_cluster() -> None:
+    # An instance: the agent loads the dump once the engine runs (agent/backup/restore_gate.py).
+    logical = stored(method="logical/mariadb-dump")
+    spec = parsed(restoreFrom={"backup": "nightly"}).spec
+    assert check_backup("nightly", logical, spec) == []
+    cluster = parsed(CLUSTER, restoreFrom={"backup": "nightly"}, replicas=2).spec
+    (problem,) = check_backup("nightly", logical, cluster)
+    assert problem.message.startswith("DatabaseBackup nightly is a logical backup (logical/mariadb-dump)")
+    assert "restore it into a DatabaseInstance, or use a physical backup" in problem.message
+    assert check_backup("nightly", stored(), cluster) == []
 
 
 async def test_reconcile_refuses_and_creates_no_child(kube: FakeKube, deps: Deps) -> None:
@@ -116,6 +127,9 @@ async def test_reconcile_writes_the_restore_request_for_the_init_container(
     assert sts is not None
     (init,) = sts["spec"]["template"]["spec"]["initContainers"]
     assert init["args"] == ["restore", "--request-file=/var/run/kubetrove/restore/request.json"]
+    # The agent reads the same request: it loads a logical backup and gates /readyz until it is done.
+    agent = sts["spec"]["template"]["spec"]["containers"][1]
+    assert "--restore-request=/var/run/kubetrove/restore/request.json" in agent["args"]
     assert secret["metadata"]["ownerReferences"][0]["kind"] == INSTANCE.kind
 
 
@@ -159,3 +173,16 @@ async def test_a_source_without_credentials_is_refused(kube: FakeKube, deps: Dep
     ):
         await run.reconcile(parsed(restoreFrom={"backup": "nightly"}), None, deps, LOG)
     assert kube.find(STATEFULSET, NS, "db") is None and kube.find(SECRET, NS, "db-credentials") is None
+
+
+def test_a_cassandra_snapshot_seeds_an_instance_but_not_a_ring() -> None:
+    snapshot = stored(engine="cassandra", engineVersion="5.0.9", method="physical/nodetool snapshot")
+    datastore = {"type": "cassandra", "version": "5.0"}
+    spec = parsed(restoreFrom={"backup": "nightly"}, datastore=datastore).spec
+    assert check_backup("nightly", snapshot, spec) == []
+    ring = parsed(CLUSTER, restoreFrom={"backup": "nightly"}, replicas=3, datastore=datastore).spec
+    (problem,) = check_backup("nightly", snapshot, ring)
+    assert problem.field == "spec.restoreFrom.backup"
+    assert problem.message.startswith(
+        "a cassandra DatabaseCluster cannot be restored from DatabaseBackup nightly"
+    )

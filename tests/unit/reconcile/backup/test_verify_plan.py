@@ -182,6 +182,24 @@ def test_a_crash_looping_restore_container_fails_after_three_attempts() -> None:
     assert silent == "the restore init container of pod bk-verify-0 failed 4 times (Error, exit code 1)"
 
 
+def _loaded_pod() -> dict[str, Any]:
+    done = {"name": "restore", "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}
+    return {"metadata": {"name": "bk-verify-0"}, "status": {"initContainerStatuses": [done]}}
+
+
+def test_a_logical_load_the_agent_failed_fails_at_once() -> None:
+    failed = instance("Provisioning", Restored=("False", "bk-verify-0: mariadb exited with 1"))
+    failed["status"]["conditions"][0]["reason"] = "RestoreFailed"
+    step, outcome = plan.next_step(restoring(), failed, [_loaded_pod()], T0, LIMIT)
+    assert step is Step.FAIL and outcome is not None and outcome.reason == Reason.RESTORE_FAILED
+    assert outcome.message == "bk-verify-0: mariadb exited with 1"
+    # The same condition while the init container has not exited 0 is the kubelet's to retry.
+    assert plan.next_step(restoring(), failed, [restore_pod(1)], T0, LIMIT)[0] is Step.WAIT
+    loading = instance("Provisioning", Restored=("False", "bk-verify-0 (agent restoring)"))
+    loading["status"]["conditions"][0]["reason"] = "Restoring"
+    assert plan.next_step(restoring(), loading, [_loaded_pod()], T0, LIMIT)[0] is Step.WAIT
+
+
 def test_not_ready_in_time_fails_with_the_last_known_state() -> None:
     stuck = instance("Provisioning", Ready=("False", "0/1 members ready"))
     late = T0 + LIMIT + datetime.timedelta(seconds=1)
