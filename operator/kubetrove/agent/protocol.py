@@ -305,6 +305,9 @@ class RestoreRequest(Wire):
     engine: str
     major: str  # the engine major version of the new instance: a backup of another major is refused
     data_dir: str | None = None
+    # Only the StatefulSet's member 0 restores; the others leave their volume empty and clone from it
+    # (Datastore.restore_first_member_only). The member is read from the pod's hostname (its name).
+    first_member_only: bool = False
 
 
 class RestoreState(enum.StrEnum):

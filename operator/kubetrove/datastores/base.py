@@ -133,6 +133,18 @@ class Datastore(Protocol):
     def ha_mode(self) -> HAMode: ...
 
     @property
+    def restore_first_member_only(self) -> bool:
+        """A DatabaseCluster created from a backup restores it on member 0 only; the others clone from it.
+
+        True where every member restoring the same backup would not give one replicating cluster: each
+        PostgreSQL member would end its recovery with its own WAL on the same timeline (histories that
+        diverge invisibly to pg_rewind), whereas its replicas are built by pg_basebackup anyway. False for
+        the MySQL family: every member holds the same data at the same GTID position, and replicas only
+        need their source set.
+        """
+        ...
+
+    @property
     def position_type(self) -> str:
         """What a replication position is for this engine, e.g. "mysql-gtid-set", "postgresql-lsn"."""
         ...

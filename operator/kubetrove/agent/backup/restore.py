@@ -36,7 +36,9 @@ import argparse
 import contextlib
 import hashlib
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -313,6 +315,18 @@ def check_or_restore(request: RestoreRequest) -> str:
     return f"restored backup {manifest.id} ({manifest.engine} {manifest.engine_version}, {manifest.method})"
 
 
+def member_ordinal(hostname: str) -> int | None:
+    """The StatefulSet ordinal in a pod's hostname (``db-2`` -> 2), or None when it has none."""
+    match = re.search(r"-([0-9]+)$", hostname)
+    return int(match.group(1)) if match else None
+
+
+def skips_restore(request: RestoreRequest, hostname: str) -> bool:
+    """A member other than 0 of a cluster whose members clone from the restored member 0 leaves its volume
+    empty (RestoreRequest.first_member_only): its engine container clones it once member 0 serves."""
+    return request.first_member_only and (member_ordinal(hostname) or 0) != 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``kubetrove-agent restore`` (init container): 0 done or checked, 2 refused, 1 failed (untouched)."""
     p = argparse.ArgumentParser(
@@ -324,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not raw:
         p.error(f"--request-file or ${REQUEST_ENV} is required")
     request = RestoreRequest.model_validate_json(raw)
+    if skips_restore(request, socket.gethostname()):  # a pod's hostname is its name
+        print(f"backup {request.backup_id} is restored on member 0 only; this member clones from it")
+        return 0
     marker = restored_marker(request)
     if marker is not None and marker.exists():
         print(f"backup {request.backup_id} is already restored in {request.data_dir}: nothing to do")

@@ -106,6 +106,7 @@ class Cassandra:
     ports: Sequence[Port] = (Port("cql", 9042), Port("intra-node", 7000))
     ha_mode = HAMode.NO_PRIMARY
     position_type = "none"
+    restore_first_member_only = False  # a ring is not restored at all (reconcile/backup/restore.py)
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # nodetool snapshot + the SSTable files.

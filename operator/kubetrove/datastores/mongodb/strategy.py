@@ -88,6 +88,7 @@ class MongoDB:
     ports: Sequence[Port] = (Port("mongodb", 27017),)
     ha_mode = HAMode.ENGINE_ELECTED
     position_type = "mongodb-optime"
+    restore_first_member_only = False  # logical backups only: a DatabaseCluster is not restored
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # mongodump; physical backups of a running mongod need filesystem snapshots (not offered here).

@@ -89,6 +89,7 @@ class PostgreSQL:
     ports: Sequence[Port] = (Port("postgresql", 5432),)
     ha_mode = HAMode.OPERATOR_PRIMARY
     position_type = "postgresql-lsn"
+    restore_first_member_only = True  # standbys clone from the restored primary (start.py, base.py)
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL, BackupMethod.LOGICAL)

@@ -144,6 +144,8 @@ def restore_request(backup_id: str, target: BackupTarget, spec: InstanceSpec) ->
         engine=spec.datastore.type.value,
         major=spec.datastore.version,  # a catalog key is the agent's major (see catalog_version)
         data_dir=data_dir,
+        first_member_only=isinstance(spec, ClusterSpec)
+        and REGISTRY[spec.datastore.type].restore_first_member_only,
     )
 
 

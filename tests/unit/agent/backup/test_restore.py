@@ -220,3 +220,27 @@ def test_rerun_after_a_restore_is_a_no_op_even_without_the_backup(
     DirectoryStore(DirectoryTarget(path=str(tmp_path / "store"))).delete("b1")
     assert restore.main(["--request-file", str(request_file)]) == 0
     assert (volume / "data" / "written-later").read_text() == "engine data"
+
+
+@pytest.mark.parametrize(
+    ("hostname", "ordinal"), [("db-0", 0), ("db-12", 12), ("my-db-3", 3), ("laptop", None), ("db-", None)]
+)
+def test_member_ordinal_from_the_pod_hostname(hostname: str, ordinal: int | None) -> None:
+    assert restore.member_ordinal(hostname) == ordinal
+
+
+def test_only_member_zero_restores_when_the_others_clone(
+    stored: tuple[BackupTarget, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, volume = stored
+    request = req(target, volume).model_copy(update={"first_member_only": True})
+    assert restore.skips_restore(request, "db-1") and not restore.skips_restore(request, "db-0")
+    assert not restore.skips_restore(req(target, volume), "db-1")  # every member restores by default
+    request_file = tmp_path / "req.json"
+    request_file.write_text(request.model_dump_json())
+    monkeypatch.setattr(restore.socket, "gethostname", lambda: "db-1")
+    assert restore.main(["--request-file", str(request_file)]) == 0
+    assert not volume.exists() or not any(volume.iterdir())  # left empty: it clones from member 0
+    monkeypatch.setattr(restore.socket, "gethostname", lambda: "db-0")
+    assert restore.main(["--request-file", str(request_file)]) == 0
+    assert (volume / "data" / "sstable-1.db").exists()

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from kubetrove.agent.protocol import BackupTarget, DirectoryTarget
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import CLUSTER, INSTANCE
 from kubetrove.k8s.kinds import EVENT, SECRET, STATEFULSET
 from kubetrove.reconcile import run
-from kubetrove.reconcile.backup.restore import catalog_version, check_backup
+from kubetrove.reconcile.backup.restore import catalog_version, check_backup, restore_request
 from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import InvalidSpec
 from tests.unit.reconcile.backup.fakes import NS, b64, backup, seed, source
@@ -186,3 +187,18 @@ def test_a_cassandra_snapshot_seeds_an_instance_but_not_a_ring() -> None:
     assert problem.message.startswith(
         "a cassandra DatabaseCluster cannot be restored from DatabaseBackup nightly"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "engine", "version", "first_only"),
+    [
+        (CLUSTER, "postgresql", "15", True),  # standbys clone from the restored member 0
+        (CLUSTER, "mariadb", "10.11", False),  # every member restores: same data, same GTID position
+        (INSTANCE, "postgresql", "15", False),
+    ],
+)
+def test_which_members_restore(kind: Any, engine: str, version: str, first_only: bool) -> None:
+    extra = {"replicas": 2} if kind is CLUSTER else {}
+    spec = parsed(kind, datastore={"type": engine, "version": version}, **extra).spec
+    target = BackupTarget(directory=DirectoryTarget(path="/backups"))
+    assert restore_request("b", target, spec).first_member_only is first_only
