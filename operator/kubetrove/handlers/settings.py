@@ -22,7 +22,8 @@ from kubetrove import metrics
 from kubetrove.agent.client import AgentClient
 from kubetrove.handlers.config import OperatorConfig
 from kubetrove.handlers.health import standby_probe
-from kubetrove.k8s.client import KubeClient
+from kubetrove.handlers.memory import trim_forever
+from kubetrove.k8s.client import KubeClient, load_config
 from kubetrove.k8s.lease import LeaseLock
 from kubetrove.reconcile.context import Deps
 
@@ -66,7 +67,12 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     # Python's default pool (min(32, cpus + 4) = 6 threads here) queues every API call of every CR
     # behind the periodic refreshes; benchmarks/scale.py measured burst p99 of minutes at 1000 CRs.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=config.api_threads))
-    kube = KubeClient()
+    # One pooled connection per thread: urllib3's default pool (5 per core) is smaller than the thread
+    # count, and a thread that finds it full opens a new TLS connection and drops it afterwards (the
+    # log said "Connection pool is full, discarding connection" hundreds of times at 32 threads).
+    api_config = load_config()
+    api_config.connection_pool_maxsize = config.api_threads
+    kube = KubeClient(api_config)
     lock = LeaseLock(kube, config.lease_namespace, config.lease_name, config.identity, config.lease_seconds)
     async with standby_probe(config.liveness_endpoint):  # kopf's own probe starts after this handler
         await lock.acquire()
@@ -80,15 +86,18 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         agent_url=config.agent_url,
         agent_images=config.agent_images,
     )
+    if config.malloc_trim_interval > 0:
+        memo.trim_task = asyncio.create_task(trim_forever(config.malloc_trim_interval))
     metrics.serve(config.metrics_port)  # only the active instance serves (a standby has nothing to say)
 
 
 @kopf.on.cleanup()
 async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop renewing and release the Lease so a waiting instance takes over at once."""
-    task = getattr(memo, "lease_task", None)
-    if task is not None:
-        task.cancel()
+    for name in ("lease_task", "trim_task"):
+        task = getattr(memo, name, None)
+        if task is not None:
+            task.cancel()
     lock = getattr(memo, "lease", None)
     if lock is not None:
         await lock.release()
