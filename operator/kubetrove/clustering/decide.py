@@ -29,7 +29,8 @@ I5  A member holding transactions the primary never had (errant) is never a cand
     sticky (status.errantMembers) and is lifted only when the member was visibly rebuilt: it holds no
     transaction at all (a new, empty data directory), or it streams from the primary with a position
     at or behind the primary's (a fresh clone); a quarantined member has its replication stopped, so it
-    cannot look like the latter.
+    cannot look like the latter. Where the engine's rejoin rewinds (PostgreSQL's pg_rewind,
+    ``ClusterView.rejoin_rewinds``), being ahead is not errant: only a failed rewind (``diverged``) is.
 I6  Ties are broken by pod index, so the same view always yields the same decision.
 """
 
@@ -129,6 +130,12 @@ def _errant(view: ClusterView, primary: MemberView, compare: Compare) -> tuple[s
             found.add(m.pod)  # refused by its source: diverged below the positions' summary
             continue
         if m.pod == primary.pod or not m.reachable or m.position is None or primary.position is None:
+            continue
+        if view.rejoin_rewinds:
+            # PostgreSQL: an ex-primary's WAL beyond the new primary was never acknowledged (synchronous
+            # replication) and its rejoin rewinds it away; a failed rewind shows as ``diverged`` above.
+            # Judged by position alone, an ex-primary back a moment before the new primary's next write
+            # (its shutdown checkpoint ahead) was quarantined for good, a rebuild for nothing.
             continue
         if compare(m.position, primary.position) in (Ordering.GREATER, Ordering.INCOMPARABLE):
             found.add(m.pod)

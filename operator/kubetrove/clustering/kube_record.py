@@ -113,6 +113,7 @@ class KubeClusterRecord:
             detection_seconds=float(spec.failover.detection_seconds),
             ack_count=self.store.semi_sync_ack_count(count),
             errant=frozenset(status.get("errantMembers") or ()),
+            rejoin_rewinds=self.store.rejoin_rewinds,
         )
         return pods, view
 

@@ -86,4 +86,5 @@ def build_view(
         detection_seconds=base.detection_seconds,
         ack_count=base.ack_count,
         errant=base.errant,
+        rejoin_rewinds=base.rejoin_rewinds,
     )

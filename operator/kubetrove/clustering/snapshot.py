@@ -58,6 +58,8 @@ class ClusterView:
     # MariaDB: always 1, PostgreSQL: the N of synchronous_standby_names 'ANY N (...)').
     ack_count: int = 1
     errant: frozenset[str] = frozenset()  # members already quarantined (status.errantMembers)
+    # Datastore.rejoin_rewinds: a member ahead of the primary is rewound on rejoin (PostgreSQL), not errant.
+    rejoin_rewinds: bool = False
 
     def member(self, pod: str | None) -> MemberView | None:
         """The member named ``pod``, if it is in the view."""

@@ -133,6 +133,17 @@ class Datastore(Protocol):
     def ha_mode(self) -> HAMode: ...
 
     @property
+    def rejoin_rewinds(self) -> bool:
+        """A member ahead of the primary is rewound when it rejoins, so being ahead is not errant.
+
+        True for PostgreSQL: under synchronous replication what an ex-primary holds beyond the new
+        primary (a shutdown checkpoint, unacknowledged commits) was never acknowledged, and pg_rewind
+        discards it on rejoin; a rewind that fails is reported as ``diverged`` and quarantined. False for
+        the MySQL family: GTIDs nobody else has are errant transactions that no tool takes back.
+        """
+        ...
+
+    @property
     def restore_first_member_only(self) -> bool:
         """A DatabaseCluster created from a backup restores it on member 0 only; the others clone from it.
 

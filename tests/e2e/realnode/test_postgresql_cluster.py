@@ -116,6 +116,18 @@ def _streaming(host: str, password: str) -> list[str]:
         return []
 
 
+def _member_report(cluster: LocalCluster, namespace: str, pod: str) -> str:
+    """The cluster's status and the last lines of ``pod``'s engine and agent logs (for a failure)."""
+    core, lines = client.CoreV1Api(cluster.api), [f"status: {_status(cluster, namespace)}"]
+    for container in ("engine", "agent"):
+        try:
+            log = core.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=40)
+        except client.ApiException as exc:
+            log = f"(no log: {exc.reason})"
+        lines.append(f"--- {pod}/{container}\n{log}")
+    return "\n".join(lines)
+
+
 def test_standbys_stream_and_failover_and_switchover_keep_every_acknowledged_write(
     local_cluster: LocalCluster, pg_cluster: tuple[dict[str, Any], str, str]
 ) -> None:
@@ -155,7 +167,12 @@ def test_standbys_stream_and_failover_and_switchover_keep_every_acknowledged_wri
     new = _status(local_cluster, ns)["primary"]
 
     # The deleted primary's pod comes back; when a standby took over, it is rewound and streams again.
-    wait_until(lambda: len(_streaming(rw, password)) == 2, f"{old} back: two standbys streaming", timeout=300)
+    try:
+        wait_until(
+            lambda: len(_streaming(rw, password)) == 2, f"{old} back: two standbys streaming", timeout=300
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_member_report(local_cluster, ns, old)}") from None
     wait_until(lambda: _with_primary(_status(local_cluster, ns)), "the cluster settled again")
 
     # Switchover to a standby: the primary restarts live as a standby (its start script rewinds it).

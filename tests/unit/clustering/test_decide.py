@@ -107,6 +107,19 @@ def test_old_primary_with_errant_writes_is_not_rejoined() -> None:
     assert "db-0" not in d.configure
 
 
+def test_an_ex_primary_ahead_is_rejoined_where_the_engine_rewinds() -> None:
+    # PostgreSQL: the deleted primary came back with its shutdown checkpoint beyond what the new primary
+    # had written yet; pg_rewind takes that tail away on rejoin, so it is repointed, not quarantined.
+    old = MemberView("db-0", 0, True, True, Role.PRIMARY, False, "a,b,z")
+    members = (old, primary("db-1", pos="a,b,c"), replica("db-2", src="db-1"))
+    d = decide(view(*members, current="db-1", rejoin_rewinds=True), setcmp)
+    assert d.errant == () and "db-0" in d.configure
+    # A failed rewind still quarantines it (the agent reports it diverged).
+    failed = MemberView("db-0", 0, True, True, Role.PRIMARY, False, "a,b,z", diverged=True)
+    members = (failed, primary("db-1", pos="a,b,c"), replica("db-2", src="db-1"))
+    assert decide(view(*members, current="db-1", rejoin_rewinds=True), setcmp).errant == ("db-0",)
+
+
 def test_primary_down_waits_for_the_detection_threshold() -> None:
     cluster = view(down(primary(), seconds=2), replica("db-1"), replica("db-2"), detection_seconds=5)
     assert decide(cluster, setcmp) == Decision(

@@ -107,6 +107,7 @@ class Cassandra:
     ha_mode = HAMode.NO_PRIMARY
     position_type = "none"
     restore_first_member_only = False  # a ring is not restored at all (reconcile/backup/restore.py)
+    rejoin_rewinds = False  # no primary, no positions
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # nodetool snapshot + the SSTable files.
