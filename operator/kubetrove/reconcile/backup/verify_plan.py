@@ -30,6 +30,7 @@ from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType
 from kubetrove.k8s.port import Obj
+from kubetrove.reconcile.backup.restore_status import init_done
 from kubetrove.render import names
 
 # Labels of the throwaway instance: the DatabaseBackup it verifies, and that backup's source.
@@ -214,13 +215,6 @@ def restore_failure(pods: list[Obj]) -> str | None:
 AGENT_FINAL_REASONS = frozenset({"RestoreRefused", "RestoreFailed"})
 
 
-def _init_done(pod: Obj) -> bool:
-    for st in (pod.get("status") or {}).get("initContainerStatuses") or []:
-        if st.get("name") == names.RESTORE_CONTAINER:
-            return ((st.get("state") or {}).get("terminated") or {}).get("exitCode") == 0
-    return False
-
-
 def agent_restore_failure(instance: Obj | None, pods: list[Obj]) -> str | None:
     """The instance's Restored message when its agent refused or failed the load (a logical backup).
 
@@ -230,7 +224,7 @@ def agent_restore_failure(instance: Obj | None, pods: list[Obj]) -> str | None:
     restored = _condition(instance, ConditionType.RESTORED.value)
     if restored.get("status") != "False" or restored.get("reason") not in AGENT_FINAL_REASONS:
         return None
-    if not pods or not all(_init_done(p) for p in pods):
+    if not pods or not all(init_done(p) for p in pods):
         return None  # an init container's failure: the kubelet retries it (restore_failure counts)
     return str(restored.get("message") or restored["reason"])
 
