@@ -37,17 +37,6 @@ INSIDE = "/srv/kubetrove"
 VERSIONS = ("9.7", "8.0")
 SID_ROOT = "mysql-9.7-sid/root"
 GENERIC_80 = "mysql-8.0.31"
-# Lossless semi-sync on 9.7 (https://dev.mysql.com/doc/refman/9.7/en/replication-semisync.html): the
-# source waits AFTER_SYNC (the commit is visible to nobody until a replica has it) and never times out
-# into asynchronous replication. The source half is switched on by the clustering loop when it promotes.
-SEMI_SYNC = (
-    "--plugin-load-add=semisync_source.so",
-    "--plugin-load-add=semisync_replica.so",
-    "--rpl-semi-sync-replica-enabled=ON",
-    "--rpl-semi-sync-source-wait-point=AFTER_SYNC",
-    "--rpl-semi-sync-source-timeout=86400000",
-)
-CLUSTER_MEMBER = ("--read-only=ON", "--super-read-only=ON")  # members start fenced, as the product renders
 
 
 def sid_root() -> Path:
@@ -68,7 +57,8 @@ class MySQLServer:
     server_id: int
     password: str
     proc: subprocess.Popen[bytes] = field(repr=False)
-    extra: tuple[str, ...] = ()  # options beyond the defaults (semi-sync, fenced start), kept for restart
+    extra: tuple[str, ...] = ()  # options beyond the defaults, kept for restart
+    config: bool = False  # reads base/kubetrove.cnf (the product's option file)
 
     @property
     def log(self) -> Path:
@@ -110,13 +100,17 @@ class MySQLServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def _argv(version: str, base: Path, mysqld_args: list[str]) -> list[str]:
-    """The command that runs mysqld with ``mysqld_args`` (paths already as mysqld sees them)."""
+def _argv(version: str, base: Path, mysqld_args: list[str], config: bool = False) -> list[str]:
+    """The command that runs mysqld with ``mysqld_args`` (paths already as mysqld sees them).
+
+    ``config``: read ``base/kubetrove.cnf`` (the product's rendered option file) instead of no file at all.
+    """
+    defaults = f"--defaults-file={_paths(version, base)}/kubetrove.cnf" if config else "--no-defaults"
     if version == "8.0":
         home = generic_80()
         return [
             str(home / "bin" / "mysqld"),
-            "--no-defaults",
+            defaults,
             f"--basedir={home}",
             f"--lc-messages-dir={home / 'share'}",
             *mysqld_args,
@@ -128,7 +122,7 @@ def _argv(version: str, base: Path, mysqld_args: list[str]) -> list[str]:
         ' && r="$1" && shift 2 && exec chroot "$r" "$@"'
     )
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "mysqld-sid",
-            str(root), str(base), "/usr/sbin/mysqld", "--no-defaults", *mysqld_args]  # fmt: skip
+            str(root), str(base), "/usr/sbin/mysqld", defaults, *mysqld_args]  # fmt: skip
 
 
 def _paths(version: str, base: Path) -> str:
@@ -145,11 +139,23 @@ def _check_installed(version: str) -> None:
 
 
 def start_mysql(
-    base: Path, server_id: int = 1, *, version: str = "9.7", extra: tuple[str, ...] = ()
+    base: Path,
+    server_id: int = 1,
+    *,
+    version: str = "9.7",
+    extra: tuple[str, ...] = (),
+    config: str = "",
+    port: int = 0,
+    password: str = "",
 ) -> MySQLServer:
-    """Initialize a datadir under ``base`` and start mysqld ``version`` on a free port; raise if it cannot."""
+    """Initialize a datadir under ``base`` and start mysqld ``version`` on a free port; raise if it cannot.
+
+    ``config``: an option file's text (the product's ``render_config``) the server reads at every start.
+    """
     _check_installed(version)
     base.mkdir(parents=True, exist_ok=True)
+    if config:
+        (base / "kubetrove.cnf").write_text(config)
     inside = _paths(version, base)
     for sub in ("tmp", "files"):
         (base / sub).mkdir(exist_ok=True)
@@ -165,11 +171,11 @@ def start_mysql(
             f"mysqld {version} --initialize-insecure failed ({init.returncode}):"
             f" {init.stderr.decode(errors='replace')}\n{tail(base / 'init.log')}"
         )
-    port = free_port()
-    proc = _launch(version, base, port, server_id, extra)
+    port = port or free_port()
+    proc = _launch(version, base, port, server_id, extra, bool(config))
     try:
         wait_for_port(proc, port, 120, base / "error.log")
-        password = secrets.token_urlsafe(12)
+        password = password or secrets.token_urlsafe(12)
         # --initialize-insecure leaves root@localhost without a password; the socket is in ``base``.
         root = pymysql.connect(unix_socket=str(base / "s.sock"), user="root", password="", autocommit=True)
         try:
@@ -177,11 +183,12 @@ def start_mysql(
                 # sql_log_bin = 0: the admin account is local set-up, not a transaction replicas should see
                 # (it would be a GTID only this member has: errant on every other one).
                 cur.execute("SET SESSION sql_log_bin = 0")
-                if "--super-read-only=ON" in extra:
-                    cur.execute("SET GLOBAL super_read_only = OFF")
+                cur.execute("SELECT @@GLOBAL.super_read_only")
+                fenced = cur.fetchone()[0]  # a cluster member starts fenced: even root cannot write
+                cur.execute("SET GLOBAL super_read_only = OFF")
                 cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (ADMIN, password))
                 cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO `{ADMIN}`@'%' WITH GRANT OPTION")
-                if "--super-read-only=ON" in extra:
+                if fenced:
                     cur.execute("SET GLOBAL super_read_only = ON")
         finally:
             root.close()
@@ -189,14 +196,37 @@ def start_mysql(
         stop(proc)
         logs = f"{tail(base / 'stderr.log')}\n{tail(base / 'error.log')}"
         raise RuntimeError(f"mysqld {version} failed to start: {exc}\n{logs}") from None
-    return MySQLServer(version, base, port, server_id, password, proc, extra)
+    return MySQLServer(version, base, port, server_id, password, proc, extra, bool(config))
+
+
+def rebuild_mysql(server: MySQLServer) -> None:
+    """Stop ``server``, wipe its datadir and start it empty on the same port with the same admin account.
+
+    What deleting a member's volume claim does to a pod (docs/clustering.md, "Rebuilding a member").
+    """
+    stop(server.proc, grace=60)
+    shutil.rmtree(server.base / "data")
+    for binlog in [*server.base.glob("binlog.*"), *server.base.glob("relay-bin*")]:
+        binlog.unlink()
+    fresh = start_mysql(
+        server.base,
+        server.server_id,
+        version=server.version,
+        extra=server.extra,
+        config=(server.base / "kubetrove.cnf").read_text() if server.config else "",
+        port=server.port,
+        password=server.password,
+    )
+    server.proc = fresh.proc
 
 
 def restart_mysql(server: MySQLServer, extra: tuple[str, ...] | None = None) -> None:
     """Start ``server`` again on its datadir and port (after it was stopped or SIGKILLed)."""
     if extra is not None:
         server.extra = extra
-    server.proc = _launch(server.version, server.base, server.port, server.server_id, server.extra)
+    server.proc = _launch(
+        server.version, server.base, server.port, server.server_id, server.extra, server.config
+    )
     try:
         wait_for_port(server.proc, server.port, 120, server.log)
     except BaseException:
@@ -205,7 +235,7 @@ def restart_mysql(server: MySQLServer, extra: tuple[str, ...] | None = None) -> 
 
 
 def _launch(
-    version: str, base: Path, port: int, server_id: int, extra: tuple[str, ...]
+    version: str, base: Path, port: int, server_id: int, extra: tuple[str, ...], config: bool
 ) -> subprocess.Popen[bytes]:
     inside = _paths(version, base)
     args = [
@@ -234,4 +264,4 @@ def _launch(
     ]
     # stderr: what unshare, mount or chroot say if they fail before mysqld has its error log.
     with (base / "stderr.log").open("ab") as err:
-        return subprocess.Popen(_argv(version, base, args), stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen(_argv(version, base, args, config), stdout=subprocess.DEVNULL, stderr=err)

@@ -54,6 +54,8 @@ class Flavor:
     # Server flags for a member that restarts after it was demoted (``EngineContainer.demoted_marker``);
     # empty: the flavour starts the same way whatever its last role was.
     demoted_start_flags: tuple[str, ...] = ()
+    # Rendered for cluster members only: they start fenced (render_config).
+    fenced_settings: tuple[tuple[str, str], ...] = (("read_only", "ON"),)
 
 
 def server_id_command(
@@ -129,12 +131,13 @@ class MySQLFamily:
     def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
         """``kubetrove.cnf`` for /etc/mysql/conf.d (both images' my.cnf include that directory).
 
-        Cluster members start with ``read_only = ON``: a primary whose server restarted before the
+        Cluster members start fenced (``read_only = ON``; MySQL also ``super_read_only``): a primary whose server restarted before the
         failover detection fired comes back fenced, and the clustering loop promotes it again (unfence
         plus the primary's role parameters, e.g. semi-sync's primary half, which a restart turned off).
         Without it such a primary would take writes without semi-sync (docs/clustering.md).
         """
-        fixed = (*self._flavor.fixed_settings, *((("read_only", "ON"),) if clustered else ()))
+        fenced = self._flavor.fenced_settings if clustered else ()
+        fixed = (*self._flavor.fixed_settings, *fenced)
         return render_mycnf(str(self.engine), fixed, parameters)
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:

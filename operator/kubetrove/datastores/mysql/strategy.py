@@ -8,6 +8,8 @@ instances). Manual: https://dev.mysql.com/doc/refman/8.4/en/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
@@ -23,6 +25,21 @@ VERSIONS = {
     "9.7": VersionInfo("9.7", "mysql:9.7.0", major="9.7", upgrade_from=("8.4",)),
 }
 
+# Lossless semi-sync (docs/clustering.md), as for MariaDB: a commit returns to its client only after a
+# replica wrote it to its relay log (AFTER_SYNC: before the primary's own engine commit), and the wait
+# never times out into asynchronous replication (1 day, in ms). Both plugins are loaded on every member
+# (any may be promoted); the replica half is on everywhere, the source half
+# (rpl_semi_sync_source_enabled) is switched on by the clustering loop when it promotes (role_parameters).
+# The plugin and variable names are the 8.0.26+ ones; 8.4 and 9.7 have no other.
+# https://dev.mysql.com/doc/refman/8.4/en/replication-semisync-installation.html
+SEMI_SYNC = (
+    ("plugin_load_add", "semisync_source.so"),
+    ("plugin_load_add", "semisync_replica.so"),
+    ("rpl_semi_sync_replica_enabled", "ON"),
+    ("rpl_semi_sync_source_wait_point", "AFTER_SYNC"),
+    ("rpl_semi_sync_source_timeout", "86400000"),
+)
+
 # Always on: GTID replication with auto-positioning needs gtid_mode + enforce_gtid_consistency and a
 # binary log on every member (a replica may become the primary). binlog_format is left out on
 # purpose: ROW is MySQL's default and the variable is deprecated since 8.0.34.
@@ -35,6 +52,7 @@ FIXED = (
     ("relay_log", "relay-bin"),
     # The X Protocol listener (33060) is not part of the API we expose.
     ("mysqlx", "OFF"),
+    *SEMI_SYNC,
 )
 
 OWN = (
@@ -79,6 +97,9 @@ FLAVOR = Flavor(
         "/var/run/mysqld",
     ),
     compare=_compare,
+    # super_read_only also stops accounts with SUPER / CONNECTION_ADMIN (the agent's root included), so
+    # nothing, not even a mistaken admin session, writes on a member the loop has not promoted.
+    fenced_settings=(("read_only", "ON"), ("super_read_only", "ON")),
 )
 
 
@@ -87,3 +108,7 @@ class MySQL(MySQLFamily):
 
     def __init__(self) -> None:
         super().__init__(FLAVOR)
+
+    def role_parameters(self, primary: bool) -> Mapping[str, str]:
+        """The primary half of lossless semi-sync: on only on the primary (docs/clustering.md)."""
+        return {"rpl_semi_sync_source_enabled": "ON" if primary else "OFF"}
