@@ -35,7 +35,12 @@ def _env(name: str, default: str | None = None) -> str | None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Flags, each defaulting to its KUBETROVE_* environment variable."""
     p = argparse.ArgumentParser(prog="kubetrove-agent", description="kubetrove guest agent")
-    p.add_argument("--engine", default=_env("ENGINE"), choices=sorted(REGISTRY), help="$KUBETROVE_ENGINE")
+    p.add_argument(
+        "--engine",
+        default=_env("ENGINE"),
+        choices=sorted(engine.value for engine in REGISTRY),
+        help="$KUBETROVE_ENGINE",
+    )
     p.add_argument("--engine-host", default=_env("ENGINE_HOST", "127.0.0.1"))
     p.add_argument("--engine-port", type=int, default=_env("ENGINE_PORT"))
     p.add_argument("--engine-user", default=_env("ENGINE_USER", ""))

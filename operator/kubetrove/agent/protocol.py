@@ -56,6 +56,20 @@ class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Engine(enum.StrEnum):
+    """The engines an agent can serve: ``--engine``, ``Status.engine`` and the agent's bundle registry key.
+
+    The same names as the operator's ``api.common.Engine`` (a unit test keeps them equal); the agent keeps
+    its own so that it imports nothing of the operator.
+    """
+
+    MYSQL = "mysql"
+    MARIADB = "mariadb"
+    POSTGRESQL = "postgresql"
+    MONGODB = "mongodb"
+    CASSANDRA = "cassandra"
+
+
 class Role(enum.StrEnum):
     PRIMARY = "primary"
     REPLICA = "replica"

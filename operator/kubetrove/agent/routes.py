@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from kubetrove.agent import names
-from kubetrove.agent.engines.base import EngineUnavailable, MembershipDriver, Unsupported
+from kubetrove.agent.engines.base import EngineUnavailable, Unsupported
 from kubetrove.agent.metrics import CONTENT_TYPE
 from kubetrove.agent.protocol import (
     DatabaseList,
@@ -49,7 +49,7 @@ def _ctx(request: web.Request) -> AgentContext:
 
 
 def _name(request: web.Request, kind: names.Kind) -> str:
-    return names.validate(_ctx(request).driver.engine, kind, request.match_info["name"])
+    return names.validate(_ctx(request).bundle.names, kind, request.match_info["name"])
 
 
 async def handle_get_healthz(request: web.Request) -> web.Response:
@@ -114,7 +114,7 @@ async def handle_put_user(request: web.Request) -> web.Response:
     body = await _body(request, UserRequest)
     remember_secret(request, body.password)
     for grant in body.grants:
-        names.validate(ctx.driver.engine, names.Kind.DATABASE, grant.database)
+        names.validate(ctx.bundle.names, names.Kind.DATABASE, grant.database)
     created = await asyncio.to_thread(ctx.driver.ensure_user, name, body.password, list(body.grants))
     return _reply(Ok(detail="created" if created else "updated"))
 
@@ -181,9 +181,10 @@ async def handle_put_replication_members(request: web.Request) -> web.Response:
         names.validate_host(host)
         if not (port.isdigit() and 0 < int(port) < 65536):
             raise names.InvalidName(f"member host must be host:port, not {member.host!r}")
-    driver = _ctx(request).driver
-    if not isinstance(driver, MembershipDriver):
-        raise Unsupported(f"{driver.engine} has no engine-elected set: its membership is not managed")
+    ctx = _ctx(request)
+    driver = ctx.bundle.membership(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} has no engine-elected set: its membership is not managed")
     return _reply(await asyncio.to_thread(driver.set_members, list(body.members)))
 
 

@@ -16,19 +16,14 @@ import asyncio
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kubetrove.agent.backup.methods import MethodUnsupported, methods_for
 from kubetrove.agent.backup.runner import BackupRegistry, Source
 from kubetrove.agent.backup.storage import StorageError, open_store
 from kubetrove.agent.engines.base import NotFound
-from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.plans import MethodUnsupported
 from kubetrove.agent.protocol import BackupPhase, BackupRequest, BackupTarget, Ok, Paths
 from kubetrove.agent.server import CONTEXT, error_response, remember_secret
 
 BACKUPS = web.AppKey("kubetrove_backups", BackupRegistry)
-
-
-def _engine_config(app: web.Application) -> EngineConfig:
-    return app[CONTEXT].driver.config
 
 
 async def handle_post_backups(request: web.Request) -> web.Response:
@@ -38,10 +33,10 @@ async def handle_post_backups(request: web.Request) -> web.Response:
         remember_secret(request, body.target.s3.secret_access_key)
     driver = request.app[CONTEXT].driver
     try:
-        methods_for(driver.engine).check(body.method)
+        request.app[CONTEXT].bundle.methods.check(body.method)
     except MethodUnsupported as exc:
         return error_response(400, "unsupported_method", str(exc))
-    config = _engine_config(request.app)
+    config = driver.config
 
     def source() -> Source:
         status = driver.status()

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from kubetrove.agent import auth
 from kubetrove.agent.engines.base import DriverError, EngineDriver
+from kubetrove.agent.engines.bundle import EngineBundle
+from kubetrove.agent.engines.registry import bundle_for
 from kubetrove.agent.logs import Redactor
 from kubetrove.agent.metrics import AgentMetrics
 from kubetrove.agent.names import InvalidName
@@ -34,9 +36,10 @@ MAX_BODY = 1024 * 1024
 
 @dataclass(frozen=True)
 class AgentContext:
-    """What the handlers need: the driver, the token source, metrics and the log redactor."""
+    """What the handlers need: the driver, its engine's bundle, the token source, metrics, the redactor."""
 
     driver: EngineDriver
+    bundle: EngineBundle  # everything else the agent knows of the driver's engine
     token: auth.TokenSource
     metrics: AgentMetrics
     redactor: Redactor
@@ -142,7 +145,8 @@ def make_app(
         token = lambda: fixed  # noqa: E731
     redactor = redactor if redactor is not None else Redactor()
     app = web.Application(middlewares=[_access_log, _json_errors, _require_token], client_max_size=MAX_BODY)
-    app[CONTEXT] = AgentContext(driver, token, metrics or AgentMetrics(driver.engine), redactor)
+    bundle = bundle_for(driver.engine)
+    app[CONTEXT] = AgentContext(driver, bundle, token, metrics or AgentMetrics(driver.engine), redactor)
     routes.add_routes(app)
     routes_backup.add_routes(app)  # POST /v1/backups, GET /v1/backups/{id}
     routes_verify.add_routes(app)  # POST /v1/verify (on a throwaway restored instance)

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb import MongoDBDriver
+from kubetrove.agent.engines.mongodb.driver import MongoDBDriver
 from kubetrove.agent.protocol import MembershipAction
 from kubetrove.agent.server import make_app
 from kubetrove.api.common import Engine

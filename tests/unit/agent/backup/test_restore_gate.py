@@ -16,12 +16,12 @@ from aiohttp.web import Application, Request
 
 from kubetrove.agent.backup import restore
 from kubetrove.agent.backup.manifest import Manifest
-from kubetrove.agent.backup.methods import EngineMethods, LogicalRestore
 from kubetrove.agent.backup.restore_gate import INTERRUPTED, RestoreGate, engine_not_writable, loading_marker
 from kubetrove.agent.backup.storage import DirectoryStore
 from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.base import EngineUnavailable
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.plans import EngineMethods, LogicalRestore
 from kubetrove.agent.protocol import (
     BackupMethod,
     BackupTarget,
