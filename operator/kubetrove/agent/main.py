@@ -17,13 +17,13 @@ from pathlib import Path
 from aiohttp import web
 
 from kubetrove.agent import auth, protocol
+from kubetrove.agent.app import make_app
 from kubetrove.agent.backup.restore_gate import RestoreGate, engine_not_writable
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import REGISTRY, make_driver
 from kubetrove.agent.logs import Redactor, setup_logging
 from kubetrove.agent.protocol import RestoreRequest
-from kubetrove.agent.server import make_app
 
 log = logging.getLogger("kubetrove.agent")
 

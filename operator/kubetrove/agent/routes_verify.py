@@ -13,12 +13,12 @@ import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
-from botocore.exceptions import BotoCoreError, ClientError
 
-from kubetrove.agent.backup.storage import StorageError, open_store
+from kubetrove.agent.backup.storage import StorageError
+from kubetrove.agent.backup.targets import open_store
 from kubetrove.agent.engines.base import EngineDriver, NotFound, TableChecker
-from kubetrove.agent.protocol import Paths, TableCheck, TableStats, VerifyReply, VerifyRequest
-from kubetrove.agent.server import CONTEXT, error_response, remember_secret
+from kubetrove.agent.http import CONTEXT, error_response, remember_secret, reply
+from kubetrove.agent.protocol import ErrorCode, Paths, TableCheck, TableStats, VerifyReply, VerifyRequest
 
 NO_CHECK = "none"
 ALL_TABLES = "(all tables)"
@@ -53,18 +53,19 @@ async def handle_post_verify(request: web.Request) -> web.Response:
     try:
         store = await asyncio.to_thread(open_store, body.source)
         manifest = await asyncio.to_thread(store.get_manifest, body.backup_id)
-    except (StorageError, BotoCoreError, ClientError) as exc:
-        return error_response(502, "storage_error", str(exc))
+    except StorageError as exc:
+        return error_response(502, ErrorCode.STORAGE_ERROR, str(exc))
     if manifest is None:
         raise NotFound(f"no complete backup {body.backup_id!r} in the target (no manifest)")
     # The checks and a full scan of every table: minutes on a big database, so off the event loop.
     tool, checks, observed = await asyncio.to_thread(
         check_and_collect, driver, bundle.table_checker(driver), lambda dbs: bundle.table_stats(config, dbs)
     )
-    reply = VerifyReply(
-        engine=driver.engine, check_tool=tool, recorded=manifest.tables, observed=observed, checks=checks
+    return reply(
+        VerifyReply(
+            engine=driver.engine, check_tool=tool, recorded=manifest.tables, observed=observed, checks=checks
+        )
     )
-    return web.Response(text=reply.model_dump_json(), content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import (
     Engine,
+    ErrorCode,
     Grant,
     MembersReply,
     ParametersReply,
@@ -28,32 +29,32 @@ from kubetrove.agent.protocol import (
 class DriverError(Exception):
     """Base of errors a driver raises; the server maps each subclass to one HTTP status."""
 
-    code = "engine_error"
+    code: ErrorCode = ErrorCode.ENGINE_ERROR
     http_status = 500
 
 
 class BadRequest(DriverError):
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
     http_status = 400
 
 
 class NotFound(DriverError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     http_status = 404
 
 
 class Conflict(DriverError):
-    code = "conflict"
+    code = ErrorCode.CONFLICT
     http_status = 409
 
 
 class EngineUnavailable(DriverError):
-    code = "engine_unavailable"
+    code = ErrorCode.ENGINE_UNAVAILABLE
     http_status = 503
 
 
 class Unsupported(DriverError):
-    code = "unsupported"
+    code = ErrorCode.UNSUPPORTED
     http_status = 501
 
 

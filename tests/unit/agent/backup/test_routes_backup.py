@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubetrove.agent.backup.storage import DirectoryStore
+from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import REGISTRY, make_driver
 from kubetrove.agent.protocol import BackupMethod, BackupRequest, BackupTarget, DirectoryTarget, Paths
