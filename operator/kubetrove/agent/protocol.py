@@ -18,8 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PORT = 8432
 API_PREFIX = "/v1"
-TOKEN_HEADER = "Authorization"  # noqa: S105 (a header name); the value is "Bearer <token>"
+TOKEN_HEADER = "Authorization"  # noqa: S105 (a header name); its value is ``bearer(token)``
 TOKEN_FILE_ENV = "KUBETROVE_AGENT_TOKEN_FILE"  # noqa: S105 (a variable name)
+
+
+def bearer(token: str) -> str:
+    """The ``TOKEN_HEADER`` value that presents ``token`` (RFC 6750 section 2.1)."""
+    return f"Bearer {token}"
 
 
 def base_url(host: str) -> str:
