@@ -107,3 +107,11 @@ def test_importing_the_registry_loads_no_engine_client_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_agent_offers_the_backup_methods_the_operator_allows() -> None:
+    from kubetrove.datastores.registry import REGISTRY as DATASTORES
+
+    for engine in OperatorEngine:
+        allowed = {str(m) for m in DATASTORES[engine].backup_methods}
+        assert allowed == {str(m) for m in bundle_for(engine).methods.methods}, engine

@@ -17,7 +17,7 @@ from kubetrove.agent.engines.base import EngineDriver, MembershipDriver, TableCh
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.plans import EngineMethods
 from kubetrove.agent.names import Rule
-from kubetrove.agent.protocol import BackupMethod, Engine, TableStats
+from kubetrove.agent.protocol import Engine, TableStats
 
 # Builds the driver; imports the engine's client library only when called (an agent image carries only
 # its own engine's library, and importing the registry must not need the others).
@@ -53,6 +53,17 @@ class Capabilities:
     elected_membership: bool
 
 
+# The type of each part of a bundle; None: any callable (the factories and collectors are functions).
+_PART_TYPES: dict[str, type | None] = {
+    "engine": Engine,
+    "driver": None,
+    "methods": EngineMethods,
+    "table_stats": None,
+    "names": Rule,
+    "capabilities": Capabilities,
+}
+
+
 @dataclass(frozen=True)
 class EngineBundle:
     """One engine's driver, backup/restore commands, table statistics, identifier rule and capabilities."""
@@ -68,34 +79,15 @@ class EngineBundle:
         """Refuse an incomplete bundle: every part present, of its type, and about this engine."""
         if not isinstance(self.engine, Engine):
             raise IncompleteBundle(f"bundle engine {self.engine!r} is not a protocol.Engine")
-        expected: dict[str, type | None] = {
-            "methods": EngineMethods,
-            "names": Rule,
-            "capabilities": Capabilities,
-            "driver": None,  # callables: checked below
-            "table_stats": None,
-        }
         for part in fields(self):
-            if part.name == "engine":
-                continue
-            value = getattr(self, part.name)
-            kind = expected[part.name]
-            if (
-                value is None
-                or (kind is None and not callable(value))
-                or (kind and not isinstance(value, kind))
-            ):
+            value, kind = getattr(self, part.name), _PART_TYPES[part.name]  # a new part needs its type
+            if value is None or not (callable(value) if kind is None else isinstance(value, kind)):
                 raise IncompleteBundle(f"{self.engine} bundle: {part.name} is missing or of the wrong type")
         for what, named in (("methods", getattr(self.methods, "engine", None)), ("names", self.names.engine)):
             if named != self.engine:
                 raise IncompleteBundle(f"{self.engine} bundle: its {what} are for engine {named!r}")
         if not getattr(self.methods, "methods", None):
             raise IncompleteBundle(f"{self.engine} bundle: methods declare no backup method")
-
-    @property
-    def backup_methods(self) -> frozenset[BackupMethod]:
-        """The backup methods this engine has."""
-        return self.methods.methods
 
     def table_checker(self, driver: EngineDriver) -> TableChecker | None:
         """``driver`` as a TableChecker if this engine has a consistency check, else None."""

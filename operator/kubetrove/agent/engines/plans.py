@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import BackupMethod
+from kubetrove.agent.protocol import BackupMethod, Engine
 
 Argv = tuple[str, ...]
 # Table checksums (engines/<engine>/stats.py) only up to this size: a full scan of a big table would slow
@@ -83,7 +83,7 @@ def port(config: EngineConfig, default: int) -> str:
 class EngineMethods:
     """Backup/restore commands of one engine; subclasses fill the class attributes and builders."""
 
-    engine: ClassVar[str]
+    engine: ClassVar[Engine]
     methods: ClassVar[frozenset[BackupMethod]]
 
     def major(self, version: str) -> str:
