@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -111,17 +112,35 @@ class MySQLEngine:
         self.tmp = tmp
         self.version = version
         self.repl_password = secrets.token_urlsafe(12)
+        # One admin password for every member, as the pods share the root Secret: a clone copies the
+        # donor's accounts, so a cloned member's admin password is the donor's.
+        self.admin_password = secrets.token_urlsafe(12)
         self.servers: list[MySQLServer] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._kubelet = threading.Thread(target=self._restart_clean_exits, name="kubelet", daemon=True)
 
     def start(self, pods: Sequence[str]) -> dict[str, Server]:
         config = REGISTRY[self.name].render_config({}, clustered=True)
         found: dict[str, Server] = {}
         for index, pod in enumerate(pods):
-            server = start_mysql(self.tmp / pod, index + 1, version=self.version, config=config)
+            server = start_mysql(
+                self.tmp / pod, index + 1, version=self.version, config=config, password=self.admin_password
+            )
             self.servers.append(server)
             self._local_setup(server)
             found[pod] = cast(Server, server)
+        self._kubelet.start()
         return found
+
+    def _restart_clean_exits(self) -> None:
+        """The kubelet's part: a member whose mysqld exited by itself with 0 (the shutdown that ends a
+        clone when no supervisor can restart it) is started again; a killed one waits for the test."""
+        while not self._stopping.wait(0.2):
+            with self._lock:
+                for server in self.servers:
+                    if server.proc.poll() == 0:
+                        restart_mysql(server)
 
     def _local_setup(self, server: MySQLServer) -> None:
         conn = server.connect()
@@ -129,7 +148,8 @@ class MySQLEngine:
             cur.execute("SET SESSION sql_log_bin = 0")  # local set-up: not a replicated transaction
             cur.execute("SET GLOBAL super_read_only = OFF")  # members start fenced, even for the admin
             cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (REPL_USER, self.repl_password))
-            cur.execute(f"GRANT REPLICATION SLAVE ON *.* TO `{REPL_USER}`@'%'")
+            # BACKUP_ADMIN: a member cloning itself from empty uses this account on the donor.
+            cur.execute(f"GRANT REPLICATION SLAVE, BACKUP_ADMIN ON *.* TO `{REPL_USER}`@'%'")
             cur.execute("SET GLOBAL super_read_only = ON")
         conn.close()
 
@@ -158,10 +178,14 @@ class MySQLEngine:
     def rebuild(self, server: Server) -> None:
         """What deleting a member's volume does: an empty, freshly initialized server on the same port."""
         rebuilt = cast(MySQLServer, server)
-        rebuild_mysql(rebuilt)
-        self._local_setup(rebuilt)
+        with self._lock:
+            rebuild_mysql(rebuilt)
+            self._local_setup(rebuilt)
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._kubelet.is_alive():
+            self._kubelet.join(30)
         for server in self.servers:
             server.stop()
 

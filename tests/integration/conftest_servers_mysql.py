@@ -11,6 +11,7 @@ import itertools
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,16 @@ MySQLFactory = Callable[..., MySQLServer]
 
 @pytest.fixture(scope="session")
 def mysql_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySQLFactory]:
-    """``make(version="9.7", extra=())``: start a fresh MySQL server per call; all stopped at the end."""
+    """``make(version="9.7", extra=(), **start_mysql_options)``: a fresh MySQL server per call; all are
+    stopped at the end."""
     server_ids = itertools.count(1)
     started: list[MySQLServer] = []
 
-    def make(version: str = "9.7", extra: tuple[str, ...] = ()) -> MySQLServer:
+    def make(version: str = "9.7", extra: tuple[str, ...] = (), **options: Any) -> MySQLServer:
         begin = time.monotonic()
         base = tmp_path_factory.mktemp(f"mysql{version.replace('.', '')}-")
-        server = start_mysql(base, next(server_ids), version=version, extra=extra)
+        server_id = options.pop("server_id", None) or next(server_ids)
+        server = start_mysql(base, server_id, version=version, extra=extra, **options)
         started.append(server)
         seconds = time.monotonic() - begin
         print(f"\nmysql {version} up in {seconds:.1f} s (port {server.port})", file=sys.stderr)

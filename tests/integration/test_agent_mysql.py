@@ -16,7 +16,7 @@ from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.protocol import Grant, Privilege, Role
 from tests.integration.conftest import StartAgent
 from tests.integration.conftest_servers_mysql import MySQLFactory
-from tests.integration.servers.mysql import MySQLServer
+from tests.integration.servers.mysql import MySQLServer, restart_mysql
 
 HOSTILE = "x'; DROP DATABASE y; --"
 BOTH = pytest.mark.parametrize("version", ["9.7", "8.0"])
@@ -318,3 +318,39 @@ async def test_a_source_that_lost_transactions_the_replica_has_is_reported_diver
     assert status.diverged and not status.healthy and not status.replication_running, status.replication_error
     assert "more GTIDs than the" in (status.replication_error or "")
     assert "after_reset" not in databases(replica)
+
+
+async def test_an_empty_member_is_cloned_from_its_source_not_replayed(
+    mysql_factory: MySQLFactory, start_agent: StartAgent
+) -> None:
+    """Replaying the binary log from the start skips what the replica's own server_id once wrote (a
+    member rebuilt from an empty volume keeps its server_id); the agent clones an empty member instead."""
+    clone = ("--plugin-load-add=mysql_clone.so",)
+    password = "Shared-admin-1"  # the pods share the root Secret; a clone copies the donor's accounts
+    primary = mysql_factory("9.7", clone, password=password)
+    p_agent = await agent_for(start_agent, primary)
+    await p_agent.ensure_database("cl")
+    primary.query("CREATE USER repl@'%' IDENTIFIED BY 'Repl-pass-1'")
+    primary.query("GRANT REPLICATION SLAVE, BACKUP_ADMIN ON *.* TO repl@'%'")
+    # Rows logged under server_id 99, as if member 99 wrote them when it was the primary (a session takes
+    # the global server_id when it connects; every query() is a new connection).
+    primary.query("SET GLOBAL server_id = 99")
+    primary.query("CREATE TABLE cl.t (id INT PRIMARY KEY)")
+    primary.query("INSERT INTO cl.t VALUES (1), (2), (3)")
+    primary.query("SET GLOBAL server_id = %s", (primary.server_id,))
+    # Member 99 rebuilt from an empty volume. Replaying the binlog, its receiver would drop all of that.
+    replica = mysql_factory("9.7", clone, password=password, server_id=99)
+    r_agent = await agent_for(start_agent, replica)
+    with pytest.raises(AgentError) as restarting:
+        await r_agent.set_source("127.0.0.1", primary.port, "repl", "Repl-pass-1")
+    assert restarting.value.status == 503 and "clone" in str(restarting.value)
+    await asyncio.to_thread(replica.proc.wait, 60)
+    assert replica.proc.returncode == 0  # no supervisor: the server shut down to finish the clone
+    await asyncio.to_thread(restart_mysql, replica)  # what the kubelet does
+    assert replica.query("SELECT id FROM cl.t ORDER BY id") == [(1,), (2,), (3,)]
+    await r_agent.set_source("127.0.0.1", primary.port, "repl", "Repl-pass-1")  # now: auto-positioning
+    primary.query("INSERT INTO cl.t VALUES (4)")
+    assert (await r_agent.wait_for_position((await p_agent.status()).position, 30)).reached
+    assert replica.query("SELECT id FROM cl.t ORDER BY id") == [(1,), (2,), (3,), (4,)]
+    status = await r_agent.status()
+    assert status.role is Role.REPLICA and status.replication_running and status.healthy

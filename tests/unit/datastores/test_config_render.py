@@ -38,6 +38,7 @@ def test_mysql() -> None:
         "rpl_semi_sync_replica_enabled = ON\n"
         "rpl_semi_sync_source_wait_point = AFTER_SYNC\n"
         "rpl_semi_sync_source_timeout = 86400000\n"
+        "plugin_load_add = mysql_clone.so\n"
         "# spec.parameters\n"
         "innodb_buffer_pool_size = 1G\n"
         "max_connections = 500\n"

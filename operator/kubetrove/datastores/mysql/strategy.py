@@ -15,7 +15,8 @@ from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
 from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, MiB
-from kubetrove.datastores.base import Ordering, ParameterSpec, ParamType, VersionInfo
+from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS
+from kubetrove.datastores.base import NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
 from kubetrove.datastores.mysql import gtid
 
 # Official images (docker-library "mysql"); patch tags pinned, bumped deliberately.
@@ -53,6 +54,9 @@ FIXED = (
     # The X Protocol listener (33060) is not part of the API we expose.
     ("mysqlx", "OFF"),
     *SEMI_SYNC,
+    # The clone plugin: the agent provisions an empty member by cloning its source (agent/engines/mysql/
+    # clone.py): replaying the binary log would skip what the member's server_id once wrote.
+    ("plugin_load_add", "mysql_clone.so"),
 )
 
 OWN = (
@@ -97,6 +101,10 @@ FLAVOR = Flavor(
         "/var/run/mysqld",
     ),
     compare=_compare,
+    # User names up to 32 characters (https://dev.mysql.com/doc/refman/8.4/en/user-names.html); root is the
+    # agent's and the replication account; mysql.sys, mysql.session and mysql.infoschema are the server's
+    # own (https://dev.mysql.com/doc/refman/8.4/en/reserved-accounts.html).
+    name_rules=NameRules(64, 32, SYSTEM_SCHEMAS, frozenset({"root", "mysql"}), reserved_prefixes=("mysql.",)),
     # super_read_only also stops accounts with SUPER / CONNECTION_ADMIN (the agent's root included), so
     # nothing, not even a mistaken admin session, writes on a member the loop has not promoted.
     fenced_settings=(("read_only", "ON"), ("super_read_only", "ON")),
