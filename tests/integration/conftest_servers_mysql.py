@@ -8,16 +8,18 @@ tier fails (never skips).
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.servers.mysql import MySQLServer, start_mysql
+from tests.integration.servers.mysql import MySQLServer, sid_tools, start_mysql
 
-__all__ = ["mysql", "mysql80", "mysql_factory"]
+__all__ = ["mysql", "mysql80", "mysql_factory", "mysql_tools"]
 
 MySQLFactory = Callable[..., MySQLServer]
 
@@ -54,3 +56,13 @@ def mysql(mysql_factory: MySQLFactory) -> MySQLServer:
 def mysql80(mysql_factory: MySQLFactory) -> MySQLServer:
     """One MySQL 8.0.31 shared by the tests that do not need a server of their own."""
     return mysql_factory("8.0")
+
+
+@pytest.fixture(scope="session")
+def mysql_tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """MySQL 9.7's mysqldump and mysql first on PATH for the session (the host's are MariaDB's)."""
+    tools = sid_tools(tmp_path_factory.mktemp("mysql-tools"))
+    before = os.environ["PATH"]
+    os.environ["PATH"] = f"{tools}{os.pathsep}{before}"
+    yield tools
+    os.environ["PATH"] = before

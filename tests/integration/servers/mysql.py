@@ -265,3 +265,25 @@ def _launch(
     # stderr: what unshare, mount or chroot say if they fail before mysqld has its error log.
     with (base / "stderr.log").open("ab") as err:
         return subprocess.Popen(_argv(version, base, args, config), stdout=subprocess.DEVNULL, stderr=err)
+
+
+# The MySQL 9.7 client tools (mysqldump, mysql) as the agent runs them, by name from PATH: inside the sid
+# root like the server, with the host's /tmp bind-mounted so the agent's work directories (tempfile's,
+# under /tmp) and its --defaults-file are at the same path inside. stdin and stdout pass through.
+TOOL_WRAPPER = """#!/bin/sh
+exec unshare --mount --propagation private sh -c \\
+  'mount -t proc proc "$0/proc" && mount --bind /tmp "$0/tmp" && exec chroot "$0" "$@"' \\
+  {root} /usr/bin/{tool} "$@"
+"""
+TOOLS = ("mysqldump", "mysql")
+
+
+def sid_tools(bin_dir: Path) -> Path:
+    """Write ``mysqldump`` and ``mysql`` wrappers into ``bin_dir`` (for PATH); the host's are MariaDB's."""
+    _check_installed("9.7")
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in TOOLS:
+        path = bin_dir / tool
+        path.write_text(TOOL_WRAPPER.format(root=sid_root(), tool=tool))
+        path.chmod(0o755)
+    return bin_dir
