@@ -15,7 +15,6 @@ engine images would have to create it first (not done yet).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from kubetrove.clustering.process import Loop
 from kubetrove.clustering.ring_process import RingLoop
 from kubetrove.datastores.base import Datastore, HAMode
 from kubetrove.k8s.kinds import SECRET
+from kubetrove.k8s.pods import decode_secret
 from kubetrove.k8s.port import Kube
 from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
 
@@ -56,7 +56,7 @@ def endpoints(w: Wiring, record: KubeClusterRecord) -> Endpoints:
     names = ChildNames(w.ref.name)
     out = {}
     for pod in record.pods:
-        dns = f"{pod}.{names.headless_service}.{w.ref.namespace}.svc"
+        dns = names.member_host(pod, w.ref.namespace)
         url = w.agent_url(w.ref.namespace, pod, record.pod_ip(pod) or dns)
         host, _, port = w.engine_address(w.ref.namespace, pod, f"{dns}:{w.store.ports[0].number}").rpartition(
             ":"
@@ -66,8 +66,7 @@ def endpoints(w: Wiring, record: KubeClusterRecord) -> Endpoints:
 
 
 async def _secret(kube: Kube, namespace: str, name: str) -> dict[str, str]:
-    obj = await kube.get(SECRET, namespace, name)
-    return {k: base64.b64decode(v).decode() for k, v in ((obj or {}).get("data") or {}).items()}
+    return decode_secret(await kube.get(SECRET, namespace, name))
 
 
 async def credentials(w: Wiring) -> tuple[str, Replication] | None:

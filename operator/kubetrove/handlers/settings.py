@@ -19,7 +19,6 @@ from typing import Any
 import kopf
 
 from kubetrove import metrics
-from kubetrove.agent.client import AgentClient
 from kubetrove.handlers.config import OperatorConfig
 from kubetrove.handlers.health import standby_probe
 from kubetrove.handlers.memory import trim_forever
@@ -82,7 +81,6 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     memo.deps = Deps(
         kube=kube,
         agent_image=config.agent_image,
-        agents=AgentClient,
         agent_url=config.agent_url,
         agent_images=config.agent_images,
     )

@@ -15,9 +15,6 @@ idempotent per id, so an operator restart neither duplicates nor loses a backup.
 
 from __future__ import annotations
 
-import aiohttp
-
-from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import BackupMethod as WireMethod
 from kubetrove.agent.protocol import BackupReply, BackupRequest
 from kubetrove.api.backup import BackupPhase, BackupSpec, BackupStatus, SourceKind
@@ -30,6 +27,7 @@ from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import CUSTOM
+from kubetrove.members import AgentCallError, AgentUnreachable
 from kubetrove.reconcile.backup.target import (
     Member,
     StorageProblem,
@@ -166,25 +164,18 @@ async def _write(
 
 
 async def _ask_agent(deps: Deps, member: Member, request: BackupRequest) -> BackupReply:
-    if deps.agents is None:
-        raise NotReady("no agent client configured: backups cannot be taken", 60)
-    client = deps.agents(member.url, member.token)
-    try:
+    async with deps.members.agents(member.token) as agents:
         try:
-            reply: BackupReply = await client.get_backup(request.id)
-        except AgentError as exc:
-            if exc.status != 404:
-                raise
-            reply = await client.start_backup(request)
-        return reply
-    except AgentError as exc:
-        if exc.status in (400, 501):  # the agent refuses the request itself: retrying cannot help
-            raise Refused(f"{member.pod}: {exc.reply.error}: {exc.reply.detail}") from exc
-        raise NotReady(f"{member.pod}: {exc}", 15) from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise NotReady(f"{member.pod}: agent unreachable: {exc!r}", 15) from exc
-    finally:
-        await client.close()
+            try:
+                return await agents.call(member.pod, member.url, lambda a: a.get_backup(request.id))
+            except AgentCallError as exc:
+                if exc.status != 404:
+                    raise
+                return await agents.call(member.pod, member.url, lambda a: a.start_backup(request))
+        except AgentCallError as exc:
+            if exc.status in (400, 501):  # the agent refuses the request itself: retrying cannot help
+                raise Refused(f"{member.pod}: {exc.said}") from exc
+            raise NotReady(str(exc), 15) from exc
 
 
 async def reconcile_backup(
@@ -239,16 +230,12 @@ async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps
         logger.warning("Keeping the stored backup %s: %s", status.location, exc)
         return False
     member = await find_member(deps, source)
-    if deps.agents is None:
-        raise NotReady("no agent client configured: the stored backup cannot be deleted", 60)
-    client = deps.agents(member.url, member.token)
     try:
-        await client.delete_backup(ref.uid, target)
-    except AgentError as exc:
-        raise NotReady(f"{member.pod}: deleting backup {ref.uid} failed: {exc}", 15) from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise NotReady(f"{member.pod}: agent unreachable: {exc!r}", 15) from exc
-    finally:
-        await client.close()
+        async with deps.members.agents(member.token) as agents:
+            await agents.call(member.pod, member.url, lambda a: a.delete_backup(ref.uid, target))
+    except AgentUnreachable as exc:
+        raise NotReady(str(exc), 15) from exc
+    except AgentCallError as exc:
+        raise NotReady(f"{member.pod}: deleting backup {ref.uid} failed: {exc.reason}", 15) from exc
     logger.info("deletionPolicy=Delete: removed the stored backup %s", status.location)
     return True

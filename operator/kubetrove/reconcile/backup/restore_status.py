@@ -26,18 +26,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import RestoreProgress, RestoreState
 from kubetrove.api.status import ConditionType, ResourceStatus
-from kubetrove.k8s.kinds import POD, SECRET
+from kubetrove.k8s.pods import pod_ip
 from kubetrove.k8s.port import Obj
+from kubetrove.members import AgentCallError
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context
-from kubetrove.reconcile.phases.credentials import decode
-from kubetrove.render import labels
-from kubetrove.render.names import AGENT_TOKEN_KEY, RESTORE_CONTAINER
+from kubetrove.render.names import RESTORE_CONTAINER
 
 # A member's agent's answer: its progress, or why it could not be asked (unreachable, not yet started).
 AgentReply = RestoreProgress | str
@@ -121,34 +117,26 @@ def restore_state(pods: list[Obj], agents: Mapping[str, AgentReply]) -> tuple[bo
     return True, "Restored", "the backup is restored on every member"
 
 
-async def _agent_token(ctx: Context) -> str | None:
-    if ctx.inputs is not None:
-        return ctx.inputs.agent_token
-    secret = await ctx.deps.kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)  # a refresh
-    return decode(secret).get(AGENT_TOKEN_KEY)
-
-
 async def ask_agents(ctx: Context, pods: list[Obj]) -> dict[str, AgentReply]:
     """``GET /v1/restore`` on every member whose init container is done (else why it cannot be asked)."""
     replies: dict[str, AgentReply] = {}
     members = [p for p in pods if init_done(p)]
     if not members:
         return replies
-    token = await _agent_token(ctx)
-    for pod in members:
-        name, ip = pod["metadata"]["name"], (pod.get("status") or {}).get("podIP")
-        if ctx.deps.agents is None or not token or not ip:
-            replies[name] = "no agent client" if ctx.deps.agents is None else "no pod IP or token yet"
-            continue
-        client = ctx.deps.agents(ctx.deps.agent_url(ctx.namespace, name, ip), token)
-        try:
-            replies[name] = await client.restore_progress()
-        except AgentError as exc:
-            replies[name] = f"{exc.reply.error}: {exc.reply.detail}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            replies[name] = f"unreachable: {exc!r}"
-        finally:
-            await client.close()
+    gateway = ctx.deps.members
+    # The rendered token on a reconcile; a refresh renders nothing and reads the Secret.
+    token = ctx.inputs.agent_token if ctx.inputs else await gateway.token(ctx.namespace, ctx.parsed.ref.name)
+    async with gateway.agents(token or "") as agents:
+        for pod in members:
+            name = pod["metadata"]["name"]
+            if not token or not pod_ip(pod):
+                replies[name] = "no pod IP or token yet"
+                continue
+            url = gateway.url(ctx.namespace, pod)
+            try:
+                replies[name] = await agents.call(name, url, lambda a: a.restore_progress())
+            except AgentCallError as exc:  # why the agent cannot say yet: the member is still restoring
+                replies[name] = exc.said
     return replies
 
 
@@ -160,8 +148,7 @@ async def with_restore_condition(ctx: Context, status: ResourceStatus) -> Resour
     kind = ConditionType.RESTORED
     if any(c.type == kind and c.status == "True" for c in status.conditions):
         return status
-    selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    pods = await ctx.deps.kube.list(POD, ctx.namespace, selector)
+    pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
     state = restore_state(pods, await ask_agents(ctx, pods))
     if state is None:
         return status

@@ -20,10 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 
-import aiohttp
-
 from kubetrove import metrics
-from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import VerifyRequest
 from kubetrove.api.backup import BackupSpec, BackupVerification, VerificationPhase
 from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed, parse_body
@@ -33,6 +30,7 @@ from kubetrove.k8s import events, ops
 from kubetrove.k8s.errors import ApiError, Conflict
 from kubetrove.k8s.kinds import CUSTOM, POD
 from kubetrove.k8s.port import Obj
+from kubetrove.members import AgentCallError, AgentUnreachable
 from kubetrove.reconcile.backup import verify_plan as plan
 from kubetrove.reconcile.backup.target import StorageProblem, find_member, resolve_target
 from kubetrove.reconcile.context import Deps, Logger
@@ -73,8 +71,6 @@ async def _check(
     owner: Parsed[InstanceSpec], backup: Parsed[BackupSpec], throwaway: Obj, deps: Deps
 ) -> plan.Outcome | str:
     """The verdict from the throwaway's agent, or why it could not be asked yet (a transient problem)."""
-    if deps.agents is None:
-        raise NotReady("no agent client configured: backups cannot be verified", 60)
     storage = backup.spec.storage or (owner.spec.backup.storage if owner.spec.backup else None)
     try:
         target = await resolve_target(deps.kube, backup.ref.namespace, storage)
@@ -83,18 +79,17 @@ async def _check(
         return plan.Outcome(False, plan.Reason.AGENT_ERROR, str(exc))
     except NotReady as exc:
         return str(exc)
-    client = deps.agents(member.url, member.token)
+    request = VerifyRequest(backup_id=backup.ref.uid, source=target)
     try:
-        reply = await client.verify(VerifyRequest(backup_id=backup.ref.uid, source=target))
-    except AgentError as exc:
-        message = f"{member.pod}: {exc.reply.error}: {exc.reply.detail}"
+        async with deps.members.agents(member.token) as agents:
+            reply = await agents.call(member.pod, member.url, lambda a: a.verify(request))
+    except AgentUnreachable as exc:
+        return str(exc)
+    except AgentCallError as exc:
+        message = f"{member.pod}: {exc.said}"
         if exc.status in (400, 404, 501):  # refused (e.g. no manifest): asking again cannot help
             return plan.Outcome(False, plan.Reason.AGENT_ERROR, message)
         return message
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return f"{member.pod}: agent unreachable: {exc!r}"
-    finally:
-        await client.close()
     return plan.compare(reply)
 
 

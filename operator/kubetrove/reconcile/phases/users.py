@@ -30,6 +30,7 @@ from kubetrove.api.status import ConditionType, Phase
 from kubetrove.datastores.base import HAMode
 from kubetrove.k8s.kinds import POD, SECRET, STATEFULSET
 from kubetrove.k8s.port import Obj
+from kubetrove.members import Agent, AgentCallError
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
@@ -118,29 +119,25 @@ async def _set_condition(ctx: Context, ok: bool, reason: str, message: str) -> N
 async def _push(
     ctx: Context, pod: Obj, record: dict[str, Any], desired: dict[str, Any], pw: dict[str, str]
 ) -> None:
-    if ctx.deps.agents is None:
-        raise NotReady("no agent client configured: users and databases cannot be created", 60)
-    ip = (pod.get("status") or {}).get("podIP") or ""
-    name = pod["metadata"]["name"]
-    client = ctx.deps.agents(
-        ctx.deps.agent_url(ctx.namespace, name, ip), need(ctx.inputs, "inputs").agent_token
-    )
+    members, name = ctx.deps.members, pod["metadata"]["name"]
     factor = min(ctx.replicas, MAX_REPLICATION_FACTOR)
-    try:
+
+    async def apply(agent: Agent) -> None:
         for db in desired["databases"]:
             if db not in record["databases"]:
-                await client.ensure_database(db, factor)
+                await agent.ensure_database(db, factor)
         for user in ctx.spec.users:
             if record["users"].get(user.name) != desired["users"][user.name]:
-                await client.ensure_user(user.name, pw[user.name], grants(user))
+                await agent.ensure_user(user.name, pw[user.name], grants(user))
         for gone in sorted(set(record["users"]) - set(desired["users"])):
-            await client.drop_user(gone)
-    except Exception as exc:  # the agent's reply (or the transport's) is the message
-        message = f"{name}: {exc}"
-        await _set_condition(ctx, False, "AgentFailed", message)
-        raise NotReady(f"users and databases: {message}", 15) from exc
-    finally:
-        await client.close()
+            await agent.drop_user(gone)
+
+    try:
+        async with members.agents(need(ctx.inputs, "inputs").agent_token) as agents:
+            await agents.call(name, members.url(ctx.namespace, pod), apply)
+    except AgentCallError as exc:  # the agent's reply (or why there was none) is the message
+        await _set_condition(ctx, False, "AgentFailed", str(exc))
+        raise NotReady(f"users and databases: {exc}", 15) from exc
 
 
 async def users(ctx: Context) -> None:
