@@ -29,8 +29,9 @@ from kubetrove.agent.protocol import ErrorReply, base_url
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import ObjectRef
 from kubetrove.k8s.kinds import POD, SECRET
-from kubetrove.k8s.pods import decode_secret, pod_ip
+from kubetrove.k8s.pods import pod_ip
 from kubetrove.k8s.port import Kube, Obj
+from kubetrove.k8s.secrets import decode_secret
 from kubetrove.render import labels
 from kubetrove.render.names import AGENT_TOKEN_KEY, LABEL_INSTANCE, ChildNames
 

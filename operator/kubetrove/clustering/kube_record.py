@@ -18,6 +18,7 @@ the stored value is read back from the reply).
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetrove.agent.protocol import Role, Status
+from kubetrove.api import conditions
 from kubetrove.api.common import Condition, ConditionStatus
 from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
 from kubetrove.api.specs import ClusterSpec
@@ -208,7 +210,7 @@ class KubeClusterRecord:
 
 
 def _transition(old: Obj | None, new: Obj) -> str:
-    """lastTransitionTime: kept while the condition's status stays, now when it flips."""
-    if old is not None and old.get("status") == new["status"] and old.get("lastTransitionTime"):
-        return str(old["lastTransitionTime"])
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """lastTransitionTime by the one rule (kubetrove/api/conditions.py)."""
+    old = old or {}
+    now = conditions.stamp(datetime.datetime.now(datetime.UTC))
+    return conditions.transition_time(old.get("status"), old.get("lastTransitionTime"), new["status"], now)

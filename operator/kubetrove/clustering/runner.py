@@ -28,8 +28,8 @@ from kubetrove.clustering.process import Loop
 from kubetrove.clustering.ring_process import RingLoop
 from kubetrove.datastores.base import Datastore, HAMode
 from kubetrove.k8s.kinds import SECRET
-from kubetrove.k8s.pods import decode_secret
 from kubetrove.k8s.port import Kube
+from kubetrove.k8s.secrets import decode_secret
 from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
 
 log = logging.getLogger(__name__)

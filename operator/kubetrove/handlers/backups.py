@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from kubetrove.api import conditions
 from kubetrove.api.backup import BackupSpec
 from kubetrove.api.common import GROUP, VERSION
 from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, parse_body
@@ -36,9 +37,7 @@ async def databasebackup_run(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logg
         live = await ops.get_custom(memo.deps.kube, parsed.ref)
         if live is None or live["metadata"].get("deletionTimestamp"):
             return
-        created = live["metadata"].get("creationTimestamp") or memo.deps.clock().strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        )
+        created = live["metadata"].get("creationTimestamp") or conditions.stamp(memo.deps.clock())
         parsed = parse_body(BACKUP, live, BackupSpec)
         await lifecycle.reconcile_backup(parsed, created, live.get("status"), memo.deps, logger)
 

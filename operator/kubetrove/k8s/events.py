@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime
 import enum
+import logging
 import os
 import socket
+from typing import Any
 
 from kubetrove.api.common import API_VERSION
 from kubetrove.api.resources import ObjectRef
+from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import EVENT
 from kubetrove.k8s.port import Kube, Obj
 
@@ -57,3 +60,19 @@ async def post_event(
 ) -> None:
     """Record an Event regarding ``ref``."""
     await kube.create(build_event(ref, etype, reason, message, action))
+
+
+async def post_quietly(
+    kube: Kube,
+    ref: ObjectRef,
+    etype: EventType,
+    reason: str,
+    message: str,
+    action: str,
+    log: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """``post_event``, but a refusal is only logged: the status is the record, an Event is for humans."""
+    try:
+        await post_event(kube, ref, etype, reason, message, action)
+    except ApiError as exc:
+        log.warning("Could not post the %s Event: %s", reason, exc)

@@ -1,8 +1,7 @@
-"""Facts about a pod and its Secrets as the API server reports them, each rule written once."""
+"""Facts about a pod as the API server reports it, each rule written once."""
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from kubetrove.k8s.port import Obj
@@ -27,10 +26,3 @@ def is_terminating(pod: Obj) -> bool:
 def pod_ip(pod: Obj) -> str | None:
     """The pod's IP, or None before the kubelet has reported one."""
     return (pod.get("status") or {}).get("podIP") or None
-
-
-def decode_secret(secret: Obj | None) -> dict[str, str]:
-    """A Secret's values as text (``data`` is base64; ``stringData`` is never returned by the server)."""
-    if secret is None:
-        return {}
-    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}

@@ -27,7 +27,6 @@ from kubetrove.api.resources import Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ResourceStatus
 from kubetrove.k8s import events, ops
-from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import PVC, SECRET
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, Deps, Logger
@@ -66,12 +65,15 @@ async def report_invalid(ctx: Context, error: InvalidSpec) -> None:
     ctx.logger.warning("Invalid spec: %s", message)
     new = st.invalid(message, ctx.parsed.ref.generation, ctx.previous_status, ctx.deps.clock())
     await write_if_changed(ctx, new)
-    try:  # the Event is for humans; the status condition is the record, so a refused Event is not fatal
-        await events.post_event(
-            ctx.deps.kube, ctx.parsed.ref, events.EventType.WARNING, "InvalidSpec", message
-        )
-    except ApiError as exc:
-        ctx.logger.warning("Could not post the InvalidSpec Event: %s", exc)
+    await events.post_quietly(
+        ctx.deps.kube,
+        ctx.parsed.ref,
+        events.EventType.WARNING,
+        "InvalidSpec",
+        message,
+        "Reconcile",
+        ctx.logger,
+    )
 
 
 async def reconcile(

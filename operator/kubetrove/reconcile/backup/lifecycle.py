@@ -17,20 +17,21 @@ from __future__ import annotations
 
 from kubetrove.agent.protocol import BackupMethod as WireMethod
 from kubetrove.agent.protocol import BackupReply, BackupRequest
+from kubetrove.api import conditions
 from kubetrove.api.backup import BackupPhase, BackupSpec, BackupStatus, SourceKind
-from kubetrove.api.common import Condition, ConditionStatus, DeletionPolicy
+from kubetrove.api.common import Condition, DeletionPolicy
 from kubetrove.api.policies import BackupMethod
 from kubetrove.api.resources import CLUSTER, INSTANCE, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType
 from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s import events, ops
-from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import CUSTOM
 from kubetrove.members import AgentCallError, AgentUnreachable
 from kubetrove.reconcile.backup.target import (
     Member,
     StorageProblem,
+    backup_storage,
     find_member,
     resolve_target,
 )
@@ -41,7 +42,6 @@ from kubetrove.render.agent_sidecar import backup_claim
 MEMBER_ANNOTATION = "kubetrove.io/backup-member"
 POLL_SECONDS = 5
 FINAL = (BackupPhase.COMPLETED, BackupPhase.FAILED)
-T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
 # Fields the agent's reply and the DatabaseBackup status share, name for name.
 SAME_FIELDS = {
     "engine",
@@ -88,27 +88,12 @@ def _conditions(
     phase: BackupPhase, message: str, gen: int, previous: BackupStatus, now: str
 ) -> list[Condition]:
     wanted = [
-        (ConditionType.PROGRESSING, phase not in FINAL, phase.value),
-        (ConditionType.READY, phase is BackupPhase.COMPLETED, phase.value),
-        (ConditionType.FAILED, phase is BackupPhase.FAILED, phase.value),
+        (ConditionType.PROGRESSING, phase not in FINAL),
+        (ConditionType.READY, phase is BackupPhase.COMPLETED),
+        (ConditionType.FAILED, phase is BackupPhase.FAILED),
     ]
-    old = {c.type: c for c in previous.conditions}
-    out = []
-    for kind, on, reason in wanted:
-        status = T if on else F
-        before = old.get(kind.value)
-        stamp = before.last_transition_time if before and before.status == status else now
-        out.append(
-            Condition(
-                type=kind.value,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=stamp,
-                observed_generation=gen,
-            )
-        )
-    return out
+    own = [conditions.make(kind.value, on, phase.value, message, gen) for kind, on in wanted]
+    return conditions.with_times(own, previous.conditions, now)
 
 
 def from_reply(reply: BackupReply, previous: BackupStatus, gen: int, now: str) -> BackupStatus:
@@ -140,10 +125,7 @@ async def _event(
     deps: Deps, parsed: Parsed[BackupSpec], warning: bool, reason: str, message: str, log: Logger
 ) -> None:
     etype = events.EventType.WARNING if warning else events.EventType.NORMAL
-    try:  # the status is the record; a refused Event is not fatal
-        await events.post_event(deps.kube, parsed.ref, etype, reason, message, action="Backup")
-    except ApiError as exc:
-        log.warning("Could not post the %s Event: %s", reason, exc)
+    await events.post_quietly(deps.kube, parsed.ref, etype, reason, message, "Backup", log)
 
 
 async def _write(
@@ -185,11 +167,12 @@ async def reconcile_backup(
     previous = parse_status(raw_status)
     if previous.phase in FINAL:
         return previous
-    ref, now = parsed.ref, deps.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    ref, now = parsed.ref, conditions.stamp(deps.clock())
     try:
         source = await load_source(deps, ref.namespace, parsed.spec)
-        storage = parsed.spec.storage or (source.spec.backup.storage if source.spec.backup else None)
-        target = await resolve_target(deps.kube, ref.namespace, storage, backup_claim(source.spec))
+        target = await resolve_target(
+            deps.kube, ref.namespace, backup_storage(parsed.spec, source.spec), backup_claim(source.spec)
+        )
         request = BackupRequest(
             id=ref.uid, method=wire_method(parsed.spec, source), target=target, created_at=created_at
         )
@@ -224,8 +207,9 @@ async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps
     ref = parsed.ref
     try:
         source = await load_source(deps, ref.namespace, parsed.spec)
-        storage = parsed.spec.storage or (source.spec.backup.storage if source.spec.backup else None)
-        target = await resolve_target(deps.kube, ref.namespace, storage, backup_claim(source.spec))
+        target = await resolve_target(
+            deps.kube, ref.namespace, backup_storage(parsed.spec, source.spec), backup_claim(source.spec)
+        )
     except (Refused, StorageProblem) as exc:
         logger.warning("Keeping the stored backup %s: %s", status.location, exc)
         return False

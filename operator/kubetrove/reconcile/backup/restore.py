@@ -24,6 +24,7 @@ for any instance (their passwords are the new resource's).
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, SECRET
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.backup.lifecycle import Refused, load_source, parse_status
-from kubetrove.reconcile.backup.target import StorageProblem, resolve_target
+from kubetrove.reconcile.backup.target import StorageProblem, backup_storage, resolve_target
 from kubetrove.reconcile.context import Context, Deps
 from kubetrove.reconcile.errors import InvalidSpec, NotReady
 from kubetrove.render import labels, names
@@ -122,11 +123,9 @@ async def _target(deps: Deps, namespace: str, backup: Parsed[BackupSpec], new: I
     """The backup's storage: its own, else its source's, else the new resource's ``spec.backup.storage``."""
     storage = backup.spec.storage
     if storage is None:
-        try:
-            source = await load_source(deps, namespace, backup.spec)
-            storage = source.spec.backup.storage if source.spec.backup else None
-        except Refused:
-            pass  # the source may be long gone: the new resource may name the same storage
+        # The source may be long gone: the new resource may name the same storage.
+        with contextlib.suppress(Refused):
+            storage = backup_storage(backup.spec, (await load_source(deps, namespace, backup.spec)).spec)
     if storage is None and new.backup is not None:
         storage = new.backup.storage
     return await resolve_target(deps.kube, namespace, storage, backup_claim(new))

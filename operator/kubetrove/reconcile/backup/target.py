@@ -8,16 +8,17 @@ have an IP qualify.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 from kubetrove.agent.protocol import BackupTarget, DirectoryTarget, S3Target
+from kubetrove.api.backup import BackupSpec
 from kubetrove.api.policies import BackupStorage
 from kubetrove.api.resources import Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.pods import is_ready, is_terminating, pod_ip
 from kubetrove.k8s.port import Kube, Obj
+from kubetrove.k8s.secrets import decode_secret
 from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.render import names
@@ -32,10 +33,18 @@ class StorageProblem(Exception):
 
 
 def _secret_value(secret: Obj, key: str, where: str) -> str:
-    raw = (secret.get("data") or {}).get(key)
-    if raw is None:
+    value = decode_secret(secret).get(key)
+    if value is None:
         raise StorageProblem(f"Secret {where} has no key {key}")
-    return base64.b64decode(raw).decode()
+    return value
+
+
+def backup_storage(backup: BackupSpec, source: InstanceSpec | None) -> BackupStorage | None:
+    """Where a backup is stored: the DatabaseBackup's own ``spec.storage``, else its source's
+    ``spec.backup.storage`` (None: neither says; ``resolve_target`` refuses that)."""
+    if backup.storage is not None:
+        return backup.storage
+    return source.backup.storage if source is not None and source.backup is not None else None
 
 
 async def resolve_target(

@@ -22,17 +22,18 @@ import datetime
 
 from kubetrove import metrics
 from kubetrove.agent.protocol import VerifyRequest
+from kubetrove.api import conditions
 from kubetrove.api.backup import BackupSpec, BackupVerification, VerificationPhase
 from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType, ResourceStatus
 from kubetrove.k8s import events, ops
-from kubetrove.k8s.errors import ApiError, Conflict
+from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, POD
 from kubetrove.k8s.port import Obj
 from kubetrove.members import AgentCallError, AgentUnreachable
 from kubetrove.reconcile.backup import verify_plan as plan
-from kubetrove.reconcile.backup.target import StorageProblem, find_member, resolve_target
+from kubetrove.reconcile.backup.target import StorageProblem, backup_storage, find_member, resolve_target
 from kubetrove.reconcile.context import Deps, Logger
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.render import labels
@@ -43,10 +44,7 @@ BACKUPS, INSTANCES = CUSTOM[BACKUP.kind], CUSTOM[INSTANCE.kind]
 
 async def _event(deps: Deps, ref: ObjectRef, ok: bool, reason: str, note: str, log: Logger) -> None:
     etype = events.EventType.NORMAL if ok else events.EventType.WARNING
-    try:  # the status is the record; a refused Event is not fatal
-        await events.post_event(deps.kube, ref, etype, reason, note, action="VerifyBackup")
-    except ApiError as exc:
-        log.warning("Could not post the %s Event: %s", reason, exc)
+    await events.post_quietly(deps.kube, ref, etype, reason, note, "VerifyBackup", log)
 
 
 async def _create_instance(owner: Parsed[InstanceSpec], body: Obj, deps: Deps) -> None:
@@ -58,7 +56,7 @@ async def _start(owner: Parsed[InstanceSpec], body: Obj, deps: Deps, log: Logger
     backup = parse_body(BACKUP, body, BackupSpec)
     name = plan.throwaway_name(backup.ref.name)
     verification = BackupVerification(
-        phase=VerificationPhase.RESTORING, instance=name, started_at=plan.stamp(deps.clock())
+        phase=VerificationPhase.RESTORING, instance=name, started_at=conditions.stamp(deps.clock())
     )
     await ops.patch_status(deps.kube, backup.ref, {"verification": verification.to_wire()})
     await _create_instance(owner, body, deps)
@@ -71,9 +69,10 @@ async def _check(
     owner: Parsed[InstanceSpec], backup: Parsed[BackupSpec], throwaway: Obj, deps: Deps
 ) -> plan.Outcome | str:
     """The verdict from the throwaway's agent, or why it could not be asked yet (a transient problem)."""
-    storage = backup.spec.storage or (owner.spec.backup.storage if owner.spec.backup else None)
     try:
-        target = await resolve_target(deps.kube, backup.ref.namespace, storage)
+        target = await resolve_target(
+            deps.kube, backup.ref.namespace, backup_storage(backup.spec, owner.spec)
+        )
         member = await find_member(deps, parse_body(INSTANCE, throwaway, InstanceSpec))
     except StorageProblem as exc:
         return plan.Outcome(False, plan.Reason.AGENT_ERROR, str(exc))
@@ -105,10 +104,10 @@ async def _finish(
     assert status.verification is not None
     now = deps.clock()
     final = plan.finished(status.verification, outcome, now)
-    conditions = plan.verified_condition(
-        backup.ref.name, final, backup.ref.generation, status.conditions, plan.stamp(now)
+    verified = plan.verified_condition(
+        backup.ref.name, final, backup.ref.generation, status.conditions, conditions.stamp(now)
     )
-    patch = {"verification": final.to_wire(), "conditions": [c.to_wire() for c in conditions]}
+    patch = {"verification": final.to_wire(), "conditions": [c.to_wire() for c in verified]}
     await ops.patch_status(deps.kube, backup.ref, patch)
     ref = owner.ref
     result = "success" if outcome.ok else "failure"
@@ -149,7 +148,7 @@ async def _step(
             await ops.patch_status(deps.kube, backup.ref, {"verification": checking.to_wire()})
         verdict = await _check(owner, backup, instance, deps)
         if isinstance(verdict, str):
-            if now - plan.parse_time(verification.started_at or plan.stamp(now)) <= limit:
+            if now - conditions.parse_time(verification.started_at or conditions.stamp(now)) <= limit:
                 log.info("DatabaseBackup %s: cannot check yet: %s", backup.ref.name, verdict)
                 return
             verdict = plan.Outcome(False, plan.Reason.AGENT_ERROR, f"no answer in time: {verdict}")
@@ -189,7 +188,7 @@ async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: D
         return
     status = ResourceStatus.model_validate(live.get("status") or {})
     wanted = plan.verified_condition(
-        name, verification, ref.generation, status.conditions, plan.stamp(deps.clock())
+        name, verification, ref.generation, status.conditions, conditions.stamp(deps.clock())
     )
     kind = ConditionType.BACKUP_VERIFIED.value
     if [c for c in wanted if c.type == kind] != [c for c in status.conditions if c.type == kind]:

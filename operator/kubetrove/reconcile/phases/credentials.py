@@ -14,24 +14,17 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from kubetrove.k8s import ops
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Obj
+from kubetrove.k8s.secrets import decode_secret
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.render import RenderInputs, render
 from kubetrove.render.names import AGENT_TOKEN_KEY, LABEL_MANAGED_BY, MANAGED_BY
-
-
-def decode(secret: Obj | None) -> dict[str, str]:
-    """A Secret's values as text (``data`` is base64; ``stringData`` is never returned by the server)."""
-    if secret is None:
-        return {}
-    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
 async def ensure_secret(ctx: Context, manifest: Obj, existing: Obj | None, generated: dict[str, str]) -> None:
@@ -61,7 +54,7 @@ async def credentials(ctx: Context) -> None:
     keys = sorted(set(store.container(ctx.spec.datastore.version).secret_env.values()))
     creds_secret = await kube.get(SECRET, ctx.namespace, ctx.names.credentials_secret)
     token_secret = await kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)
-    have, have_token = decode(creds_secret), decode(token_secret)
+    have, have_token = decode_secret(creds_secret), decode_secret(token_secret)
     new_creds = {k: ctx.deps.token() for k in keys if not have.get(k)}
     new_token = {} if have_token.get(AGENT_TOKEN_KEY) else {AGENT_TOKEN_KEY: ctx.deps.token()}
     values = {**have, **new_creds}

@@ -28,16 +28,16 @@ from kubetrove.agent.protocol import Grant, Privilege
 from kubetrove.api.common import User
 from kubetrove.api.status import ConditionType, Phase
 from kubetrove.datastores.base import HAMode
-from kubetrove.k8s.kinds import POD, SECRET, STATEFULSET
+from kubetrove.k8s.kinds import SECRET, STATEFULSET
+from kubetrove.k8s.pods import is_ready, is_terminating, ordinal
 from kubetrove.k8s.port import Obj
+from kubetrove.k8s.secrets import decode_secret
 from kubetrove.members import Agent, AgentCallError
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
-from kubetrove.reconcile.phases.credentials import decode, ensure_secret
+from kubetrove.reconcile.phases.credentials import ensure_secret
 from kubetrove.reconcile.phases.report import write_if_changed
-from kubetrove.reconcile.phases.rollout import is_ready, ordinal
-from kubetrove.render import labels
 from kubetrove.render.names import LABEL_ROLE, ROLE_PRIMARY, USER_PASSWORD_KEY
 from kubetrove.render.secrets import user_password_secret
 
@@ -76,13 +76,13 @@ async def password(ctx: Context, user: User) -> str:
     kube = ctx.deps.kube
     ref = user.password_secret_ref
     if ref is not None:
-        value = decode(await kube.get(SECRET, ctx.namespace, ref.name)).get(ref.key)
+        value = decode_secret(await kube.get(SECRET, ctx.namespace, ref.name)).get(ref.key)
         if not value:
             raise NotReady(f"user {user.name}: no password in Secret {ref.name}, key {ref.key!r}", 30)
         return value
     name = ctx.names.user_secret(user.name)
     existing = await kube.get(SECRET, ctx.namespace, name)
-    have = decode(existing).get(USER_PASSWORD_KEY)
+    have = decode_secret(existing).get(USER_PASSWORD_KEY)
     value = have or ctx.deps.token()
     manifest = user_password_secret(need(ctx.inputs, "inputs"), user.name, value)
     await ensure_secret(ctx, manifest, existing, {} if have else {USER_PASSWORD_KEY: value})
@@ -91,10 +91,9 @@ async def password(ctx: Context, user: User) -> str:
 
 async def target(ctx: Context) -> Obj:
     """The member to write to (see the module docstring), or NotReady."""
-    selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    pods = [p for p in await ctx.deps.kube.list(POD, ctx.namespace, selector) if ordinal(p) < ctx.replicas]
+    pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
     ready = sorted(
-        (p for p in pods if is_ready(p) and not p["metadata"].get("deletionTimestamp")), key=ordinal
+        (p for p in pods if ordinal(p) < ctx.replicas and is_ready(p) and not is_terminating(p)), key=ordinal
     )
     if ctx.is_cluster and need(ctx.store, "store").ha_mode is not HAMode.NO_PRIMARY:
         ready = [p for p in ready if p["metadata"].get("labels", {}).get(LABEL_ROLE) == ROLE_PRIMARY]
