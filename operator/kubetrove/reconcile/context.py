@@ -74,8 +74,7 @@ class Context:
     inputs: RenderInputs | None = None
     manifests: Manifests | None = None
     previous_status: ResourceStatus | None = None  # as stored on the custom resource
-    status: ResourceStatus | None = None  # as computed by the Status phase
-    notes: dict[str, Any] = field(default_factory=dict)
+    status: ResourceStatus | None = None  # as computed by the Status phase (the runner writes it)
 
     @property
     def spec(self) -> InstanceSpec:

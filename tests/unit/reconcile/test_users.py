@@ -213,3 +213,17 @@ def test_user_secret_names_are_valid_and_distinct() -> None:
     assert len(set(names.values())) == len(names)
     for name in names.values():
         assert name == name.lower() and "_" not in name and name[-1].isalnum()
+
+
+async def test_an_unreachable_agent_still_gets_the_status_written_once(
+    kube: FakeKube, udeps: Deps, agents: FakeAgents
+) -> None:
+    await ready(kube, udeps, **SHOP)
+    agents.unreachable()
+    kube.calls.clear()
+    with pytest.raises(NotReady, match="db-0: agent unreachable"):
+        await run.reconcile(parsed(**SHOP), None, udeps, LOG)
+    status = kube.find(CUSTOM["DatabaseInstance"], "ns", "db")["status"]
+    assert status["phase"] == "Ready"  # observed before the agent phase, written after it
+    assert users_condition(kube)["reason"] == "AgentFailed"
+    assert [c for c in kube.calls if c[0] == "patch/status"] == [("patch/status", "DatabaseInstance", "db")]

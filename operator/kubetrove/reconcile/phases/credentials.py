@@ -1,5 +1,8 @@
 """Credentials: the engine credentials Secret and the agent token Secret, generated once, never overwritten.
 
+The values end up in ``ctx.inputs`` (what the Render phase renders from); the two Secrets are written
+here, and only here (Apply leaves them alone).
+
 Invariants:
 - A value that exists in the Secret is used as it is: a user may rotate a password by editing the
   Secret, and the operator never writes it back. Only MISSING keys are generated and added.
@@ -23,7 +26,7 @@ from kubetrove.k8s.port import Obj
 from kubetrove.k8s.secrets import decode_secret
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
-from kubetrove.render import RenderInputs, render
+from kubetrove.render import RenderInputs, secrets
 from kubetrove.render.names import AGENT_TOKEN_KEY, LABEL_MANAGED_BY, MANAGED_BY
 
 
@@ -48,7 +51,7 @@ async def ensure_secret(ctx: Context, manifest: Obj, existing: Obj | None, gener
 
 
 async def credentials(ctx: Context) -> None:
-    """The Credentials phase: read or generate the Secrets' values, then render every manifest."""
+    """The Credentials phase: read or generate the Secrets' values, then write what was missing."""
     store = need(ctx.store, "store")
     kube = ctx.deps.kube
     keys = sorted(set(store.container(ctx.spec.datastore.version).secret_env.values()))
@@ -65,6 +68,5 @@ async def credentials(ctx: Context) -> None:
         credentials={k: values[k] for k in keys},
         agent_token={**have_token, **new_token}[AGENT_TOKEN_KEY],
     )
-    ctx.manifests = render(ctx.inputs, store)
-    await ensure_secret(ctx, ctx.manifests.credentials_secret, creds_secret, new_creds)
-    await ensure_secret(ctx, ctx.manifests.agent_token_secret, token_secret, new_token)
+    await ensure_secret(ctx, secrets.credentials_secret(ctx.inputs), creds_secret, new_creds)
+    await ensure_secret(ctx, secrets.agent_token_secret(ctx.inputs), token_secret, new_token)

@@ -37,7 +37,6 @@ from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.reconcile.phases.credentials import ensure_secret
-from kubetrove.reconcile.phases.report import write_if_changed
 from kubetrove.render.names import LABEL_ROLE, ROLE_PRIMARY, USER_PASSWORD_KEY
 from kubetrove.render.secrets import user_password_secret
 
@@ -104,15 +103,11 @@ async def target(ctx: Context) -> Obj:
     return ready[0]
 
 
-async def _set_condition(ctx: Context, ok: bool, reason: str, message: str) -> None:
-    current = ctx.status or ctx.previous_status
-    if current is None:
-        return
-    new = st.with_condition(
-        current, ConditionType.USERS_READY, ok, reason, message, ctx.parsed.ref.generation, ctx.deps.clock()
-    )
-    ctx.previous_status = current
-    await write_if_changed(ctx, new)
+def _set_condition(ctx: Context, ok: bool, reason: str, message: str) -> None:
+    """UsersReady on the computed status (the runner writes it once, after this phase)."""
+    current = need(ctx.status, "status")
+    gen, now = ctx.parsed.ref.generation, ctx.deps.clock()
+    ctx.status = st.with_condition(current, ConditionType.USERS_READY, ok, reason, message, gen, now)
 
 
 async def _push(
@@ -135,7 +130,7 @@ async def _push(
         async with members.agents(need(ctx.inputs, "inputs").agent_token) as agents:
             await agents.call(name, members.url(ctx.namespace, pod), apply)
     except AgentCallError as exc:  # the agent's reply (or why there was none) is the message
-        await _set_condition(ctx, False, "AgentFailed", str(exc))
+        _set_condition(ctx, False, "AgentFailed", str(exc))
         raise NotReady(f"users and databases: {exc}", 15) from exc
 
 
@@ -146,7 +141,7 @@ async def users(ctx: Context) -> None:
     try:
         pw = {u.name: await password(ctx, u) for u in ctx.spec.users}
     except NotReady as exc:
-        await _set_condition(ctx, False, "PasswordMissing", str(exc))
+        _set_condition(ctx, False, "PasswordMissing", str(exc))
         raise
     key = need(ctx.inputs, "inputs").agent_token
     desired = {
@@ -156,12 +151,12 @@ async def users(ctx: Context) -> None:
     if record == desired:
         return
     if ctx.status is None or ctx.status.phase not in WRITABLE:
-        await _set_condition(ctx, False, "WaitingForMembers", "users and databases wait for Ready members")
+        _set_condition(ctx, False, "WaitingForMembers", "users and databases wait for Ready members")
         raise NotReady("users and databases wait until every member is ready", 10)
     try:
         pod = await target(ctx)
     except NotReady as exc:
-        await _set_condition(ctx, False, "WaitingForMembers", str(exc))
+        _set_condition(ctx, False, "WaitingForMembers", str(exc))
         raise
     ctx.logger.info(
         "Applying databases %s and users %s on %s", desired["databases"], sorted(pw), pod["metadata"]["name"]
@@ -169,4 +164,4 @@ async def users(ctx: Context) -> None:
     await _push(ctx, pod, record, desired, pw)
     patch = {"metadata": {"annotations": {APPLIED_USERS: json.dumps(desired, sort_keys=True)}}}
     await ctx.deps.kube.patch(STATEFULSET, ctx.namespace, ctx.names.statefulset, patch)
-    await _set_condition(ctx, True, "Applied", f"{len(desired['databases'])} databases, {len(pw)} users")
+    _set_condition(ctx, True, "Applied", f"{len(desired['databases'])} databases, {len(pw)} users")
