@@ -30,6 +30,7 @@ from kubetrove.datastores.base import Datastore, HAMode
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Kube
 from kubetrove.k8s.secrets import decode_secret
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Wiring:
     engine_address: Callable[[str, str, str], str]  # (namespace, pod, default host:port) -> host:port
     interval: float = 1.0
     wait_timeout: float = 30.0
+    metrics: OperatorMetrics | None = None  # the process's (members per role, lag per member)
+    reporting_instance: str | None = None  # the reportingInstance of the loop's Events
 
 
 def endpoints(w: Wiring, record: KubeClusterRecord) -> Endpoints:
@@ -108,7 +111,9 @@ async def _watch(
 
 async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], None] | None = None) -> None:
     """Run the cluster's loop until ``stopped()``; transient errors end one attempt, never the run."""
-    record = KubeClusterRecord(w.kube, w.ref, w.store, on_event=on_event)
+    record = KubeClusterRecord(
+        w.kube, w.ref, w.store, on_event=on_event, metrics=w.metrics, reporting_instance=w.reporting_instance
+    )
     loop: Loop | MembershipLoop | RingLoop | None = None
     while not stopped():
         try:

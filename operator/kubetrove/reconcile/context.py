@@ -14,8 +14,10 @@ from kubetrove.api.resources import CLUSTER, Parsed
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import ResourceStatus
 from kubetrove.datastores.base import Datastore
+from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.port import Kube, Obj
 from kubetrove.members import AgentUrl, Connect, Members, default_agent_url, http_client
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.render import Manifests, RenderInputs
 from kubetrove.render.names import ChildNames
 
@@ -50,6 +52,10 @@ class Deps:
     agent_url: AgentUrl = default_agent_url
     # Engine value -> the agent image built for that engine (KUBETROVE_AGENT_IMAGE_<ENGINE>).
     agent_images: Mapping[Engine, str] = field(default_factory=dict)
+    # The process's metrics, registered once by the composition root (a fresh registry in unit tests).
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    # The reportingInstance of the Events the operator posts (its pod name).
+    reporting_instance: str = field(default_factory=reporting_instance)
 
     @property
     def members(self) -> Members:

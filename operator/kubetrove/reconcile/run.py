@@ -77,15 +77,11 @@ async def report_invalid(ctx: Context, error: InvalidSpec) -> None:
     ctx.logger.warning("Invalid spec: %s", message)
     new = st.invalid(message, ctx.parsed.ref.generation, ctx.previous_status, ctx.deps.clock())
     await write(ctx, new)
+    deps = ctx.deps
     await events.post_quietly(
-        ctx.deps.kube,
-        ctx.parsed.ref,
-        events.EventType.WARNING,
-        "InvalidSpec",
-        message,
-        "Reconcile",
-        ctx.logger,
-    )
+        deps.kube, ctx.parsed.ref, events.EventType.WARNING, "InvalidSpec", message, "Reconcile", ctx.logger,
+        deps.reporting_instance,
+    )  # fmt: skip
 
 
 async def reconcile(

@@ -28,6 +28,7 @@ from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.kinds import CUSTOM
 from kubetrove.members import AgentCallError, AgentUnreachable
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.reconcile.backup.target import (
     Member,
     StorageProblem,
@@ -42,6 +43,7 @@ from kubetrove.render.agent_sidecar import backup_claim
 MEMBER_ANNOTATION = "kubetrove.io/backup-member"
 POLL_SECONDS = 5
 FINAL = (BackupPhase.COMPLETED, BackupPhase.FAILED)
+UNKNOWN = "unknown"  # a metric label not known yet (the source is gone, or its engine unread)
 # Fields the agent's reply and the DatabaseBackup status share, name for name.
 SAME_FIELDS = {
     "engine",
@@ -125,7 +127,9 @@ async def _event(
     deps: Deps, parsed: Parsed[BackupSpec], warning: bool, reason: str, message: str, log: Logger
 ) -> None:
     etype = events.EventType.WARNING if warning else events.EventType.NORMAL
-    await events.post_quietly(deps.kube, parsed.ref, etype, reason, message, "Backup", log)
+    await events.post_quietly(
+        deps.kube, parsed.ref, etype, reason, message, "Backup", log, deps.reporting_instance
+    )
 
 
 async def _write(
@@ -168,14 +172,17 @@ async def reconcile_backup(
     if previous.phase in FINAL:
         return previous
     ref, now = parsed.ref, conditions.stamp(deps.clock())
+    engine, method = UNKNOWN, parsed.spec.method.value  # the metrics' labels, as far as known
     try:
         source = await load_source(deps, ref.namespace, parsed.spec)
+        engine = source.spec.datastore.type.value
         target = await resolve_target(
             deps.kube, ref.namespace, backup_storage(parsed.spec, source.spec), backup_claim(source.spec)
         )
         request = BackupRequest(
             id=ref.uid, method=wire_method(parsed.spec, source), target=target, created_at=created_at
         )
+        method = request.method.value
         pinned = parsed.annotations.get(MEMBER_ANNOTATION)
         member = await find_member(deps, source, pinned)
         if pinned is None:
@@ -185,12 +192,25 @@ async def reconcile_backup(
     except (Refused, StorageProblem) as exc:
         new = failed(str(exc), previous, ref.generation, now)
         await _write(deps, parsed, previous, new, logger)
+        deps.metrics.backup_failures.labels(engine, method).inc()
         return new
     new = from_reply(reply, previous, ref.generation, now)
     await _write(deps, parsed, previous, new, logger)
     if new.phase not in FINAL:
         raise NotReady(f"backup {ref.name} is {new.phase.value}", POLL_SECONDS)
+    _count(deps.metrics, new, reply.engine or engine, reply.method.value)
     return new
+
+
+def _count(metrics: OperatorMetrics, ended: BackupStatus, engine: str, method: str) -> None:
+    """The backup metrics of a backup that has just ended (each backup ends once: FINAL is final)."""
+    if ended.phase is BackupPhase.FAILED:
+        metrics.backup_failures.labels(engine, method).inc()
+        return
+    metrics.backup_bytes.labels(engine, method).inc(ended.size_bytes or 0)
+    if ended.started_at and ended.completed_at:
+        took = conditions.parse_time(ended.completed_at) - conditions.parse_time(ended.started_at)
+        metrics.backup_seconds.labels(engine, method).observe(max(took.total_seconds(), 0.0))
 
 
 async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps, logger: Logger) -> bool:

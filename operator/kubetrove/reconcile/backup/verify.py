@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 
-from kubetrove import metrics
 from kubetrove.agent.protocol import VerifyRequest
 from kubetrove.api import conditions
 from kubetrove.api.backup import BackupSpec, BackupVerification, VerificationPhase
@@ -44,7 +43,9 @@ BACKUPS, INSTANCES = CUSTOM[BACKUP.kind], CUSTOM[INSTANCE.kind]
 
 async def _event(deps: Deps, ref: ObjectRef, ok: bool, reason: str, note: str, log: Logger) -> None:
     etype = events.EventType.NORMAL if ok else events.EventType.WARNING
-    await events.post_quietly(deps.kube, ref, etype, reason, note, "VerifyBackup", log)
+    await events.post_quietly(
+        deps.kube, ref, etype, reason, note, "VerifyBackup", log, deps.reporting_instance
+    )
 
 
 async def _create_instance(owner: Parsed[InstanceSpec], body: Obj, deps: Deps) -> None:
@@ -111,7 +112,7 @@ async def _finish(
     await ops.patch_status(deps.kube, backup.ref, patch)
     ref = owner.ref
     result = "success" if outcome.ok else "failure"
-    metrics.BACKUP_VERIFICATIONS.labels(ref.namespace, ref.kind.kind, ref.name, result).inc()
+    deps.metrics.backup_verifications.labels(ref.namespace, ref.kind.kind, ref.name, result).inc()
     reason = "BackupVerified" if outcome.ok else "BackupVerificationFailed"
     note = outcome.message if outcome.ok else f"{outcome.reason}: {outcome.message}"
     (log.info if outcome.ok else log.warning)("DatabaseBackup %s verification: %s", backup.ref.name, note)
@@ -177,12 +178,12 @@ async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: D
     name, verification = latest
     ref = owner.ref
     labels_ = (ref.namespace, ref.kind.kind, ref.name)
-    metrics.BACKUP_VERIFICATION_OK.labels(*labels_).set(
+    deps.metrics.backup_verification_ok.labels(*labels_).set(
         1 if verification.phase is VerificationPhase.VERIFIED else 0
     )
     success = plan.latest_success(backups)
     if success is not None:
-        metrics.BACKUP_VERIFICATION_SUCCESS_TIME.labels(*labels_).set(success.timestamp())
+        deps.metrics.backup_verification_success_time.labels(*labels_).set(success.timestamp())
     live = await ops.get_custom(deps.kube, ref)
     if live is None:
         return

@@ -52,6 +52,11 @@ def status(kube: FakeKube, name: str = "bk") -> dict[str, Any]:
     return (kube.find(DB_BACKUPS, NS, name) or {}).get("status") or {}
 
 
+def sample(deps: Deps, name: str, engine: str = "mariadb", method: str = "physical") -> float | None:
+    """A backup metric as injected into ``deps`` (each test has a registry of its own)."""
+    return deps.metrics.registry.get_sample_value(name, {"engine": engine, "method": method})
+
+
 def reasons(kube: FakeKube) -> list[str]:
     return [e["reason"] for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
 
@@ -85,9 +90,15 @@ async def test_lifecycle_on_a_replica_to_completed(kube: FakeKube, bdeps: Deps, 
         "Failed": "False",
     }
     assert reasons(kube) == ["BackupStarted", "BackupCompleted"]
+    # The metrics of a completed backup: its size, and its duration from startedAt to completedAt.
+    assert sample(bdeps, "kubetrove_backup_bytes_total") == 1234
+    assert sample(bdeps, "kubetrove_backup_duration_seconds_sum") == 60.0
+    assert sample(bdeps, "kubetrove_backup_duration_seconds_count") == 1
+    assert sample(bdeps, "kubetrove_backup_failures_total") is None
     writes = len(kube.writes())
     assert (await run(kube, bdeps)).phase is BackupPhase.COMPLETED  # final: nothing more is done
     assert len(kube.writes()) == writes and len(agent.of("start_backup")) == 1
+    assert sample(bdeps, "kubetrove_backup_duration_seconds_count") == 1  # counted once
 
 
 async def test_operator_restart_polls_the_pinned_member_without_a_second_post(
@@ -124,6 +135,8 @@ async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Dep
     assert (await run(kube, bdeps)).phase is BackupPhase.FAILED
     assert status(kube)["error"] == "mariabackup exited 1: disk full"
     assert reasons(kube) == ["BackupStarted", "BackupFailed"]
+    assert sample(bdeps, "kubetrove_backup_failures_total") == 1
+    assert sample(bdeps, "kubetrove_backup_bytes_total") is None
 
 
 @pytest.mark.parametrize(
@@ -162,6 +175,13 @@ async def test_refusals_are_failed_at_once(
     assert status(kube)["error"] == message
     assert [c["message"] for c in status(kube)["conditions"] if c["type"] == "Failed"] == [message]
     assert reasons(kube) == ["BackupFailed"] and agent.of("start_backup") == []
+    # Labelled as far as known: the engine once the source is read, the method once it is chosen.
+    failures = [m for m in bdeps.metrics.backup_failures.collect()[0].samples if m.name.endswith("_total")]
+    assert [m.value for m in failures] == [1.0]
+    if objects:
+        assert failures[0].labels["engine"] == objects[0]["spec"]["datastore"]["type"]
+    else:
+        assert failures[0].labels == {"engine": "unknown", "method": "auto"}
 
 
 async def test_agent_refusing_the_method_is_failed(kube: FakeKube, bdeps: Deps, agent: FakeAgents) -> None:

@@ -7,7 +7,6 @@ import datetime
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from kubetrove.agent.protocol import TableCheck, TableStats, VerifyReply, VerifyRequest
 from kubetrove.api.resources import BACKUP, INSTANCE, parse_body
@@ -117,8 +116,9 @@ async def started_and_ready(kube: FakeKube, deps: Deps) -> None:
     make_ready(kube)
 
 
-def sample(name: str, **labels: str) -> float | None:
-    return REGISTRY.get_sample_value(
+def sample(deps: Deps, name: str, **labels: str) -> float | None:
+    """A sample of the metrics injected into ``deps`` (each test has its own registry)."""
+    return deps.metrics.registry.get_sample_value(
         name, {"namespace": NS, "kind": "DatabaseInstance", "owner": OWNER, **labels}
     )
 
@@ -127,7 +127,7 @@ async def test_newest_backup_restored_checked_reported_and_cleaned_up(
     kube: FakeKube, vdeps: Deps, agent: FakeAgents
 ) -> None:
     seed(kube, owner_body(), completed("old", "2026-01-01T00:00:00Z"), completed("bk"))
-    before = sample("kubetrove_backup_verifications_total", result="success") or 0.0
+    before = sample(vdeps, "kubetrove_backup_verifications_total", result="success") or 0.0
     await run(kube, vdeps)
     assert verification(kube) == {
         "phase": "Restoring",
@@ -162,10 +162,10 @@ async def test_newest_backup_restored_checked_reported_and_cleaned_up(
         )
     assert kube.find(INSTANCES, NS, "bk-verify") is None  # cleaned up
     assert {("bk", "Normal", "BackupVerified"), (OWNER, "Normal", "BackupVerified")} <= set(events(kube))
-    assert sample("kubetrove_backup_verifications_total", result="success") == before + 1
-    assert sample("kubetrove_backup_verification_ok") == 1
+    assert sample(vdeps, "kubetrove_backup_verifications_total", result="success") == before + 1
+    assert sample(vdeps, "kubetrove_backup_verification_ok") == 1
     stamp = datetime.datetime(2026, 1, 2, 3, 14, 5, tzinfo=datetime.UTC).timestamp()
-    assert sample("kubetrove_backup_verification_last_success_timestamp_seconds") == stamp
+    assert sample(vdeps, "kubetrove_backup_verification_last_success_timestamp_seconds") == stamp
 
     writes = len(kube.writes())
     await run(kube, vdeps, minutes=15)  # verified: nothing more to do, nothing rewritten
@@ -186,7 +186,7 @@ async def test_counts_that_differ_fail_naming_the_table(
     c = condition(kube.find(INSTANCES, NS, OWNER))
     assert (c["status"], c["reason"]) == ("False", "CountsDiffer") and "shop.items" in c["message"]
     assert (OWNER, "Warning", "BackupVerificationFailed") in events(kube)
-    assert sample("kubetrove_backup_verification_ok") == 0
+    assert sample(vdeps, "kubetrove_backup_verification_ok") == 0
     assert kube.find(INSTANCES, NS, "bk-verify") is None
 
 
