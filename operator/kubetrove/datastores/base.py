@@ -89,6 +89,28 @@ class ConfigFile:
 
 
 @dataclass(frozen=True)
+class ReservedNames:
+    """Names an engine keeps for itself: ``spec.databases`` and ``spec.users`` may not take them.
+
+    The same lists as the agent's identifier rules (``agent/names.py``), which refuse them again at the
+    engine; validation refuses them first so the error names the field. Compared lowercased.
+    """
+
+    databases: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()
+    prefix: str = ""  # every database and user starting with it, too (Cassandra: system*)
+
+    def database(self, name: str) -> bool:
+        return name.lower() in self.databases or self._prefixed(name)
+
+    def user(self, name: str) -> bool:
+        return name.lower() in self.users or self._prefixed(name)
+
+    def _prefixed(self, name: str) -> bool:
+        return bool(self.prefix) and name.lower().startswith(self.prefix)
+
+
+@dataclass(frozen=True)
 class EngineContainer:
     """How the engine container runs: everything render needs that differs per engine."""
 
@@ -171,6 +193,16 @@ class Datastore(Protocol):
     @property
     def backup_methods(self) -> Sequence[BackupMethod]:
         """Methods this engine supports, preferred first (AUTO resolves to the first)."""
+        ...
+
+    @property
+    def reserved(self) -> ReservedNames:
+        """Database and user names the engine keeps for itself (refused in spec.databases and spec.users)."""
+        ...
+
+    @property
+    def replicated_databases(self) -> bool:
+        """Each database has its own replication factor (Cassandra keyspaces); elsewhere members hold all."""
         ...
 
     def container(self, version: str) -> EngineContainer:

@@ -14,7 +14,14 @@ Rules, and why:
 - Grants must name a database in ``spec.databases``: refused, not warned, because a grant on a
   database that does not exist fails on some engines (PostgreSQL, MongoDB roles) and silently
   pre-grants on others (MySQL), and the same spec must mean the same thing on every engine.
-- Duplicate database or user names are refused (which one would win is unclear).
+- Duplicate database or user names are refused (which one would win is unclear), and so are the names
+  the engine keeps for itself (``Datastore.reserved``: Cassandra's system_* keyspaces, its ``cassandra``
+  superuser, MySQL's ``mysql`` schema...): the agent would refuse them anyway, without naming the field.
+- A Cassandra keyspace's ``replicationFactor`` is at most the ring size (``replicas``; 1 for an
+  instance): with more replicas than nodes a QUORUM write can never succeed. Other engines have none.
+  A ring does not scale below the largest factor of its keyspaces (``spec.replicas``): a
+  decommission below it is refused by Cassandra itself ("Not enough live nodes to maintain
+  replication factor"), so the spec is refused first and nothing changes.
 - ``backup.schedule`` is a five-field cron expression or a macro (@daily), as a CronJob takes it,
   and needs ``backup.storage`` (the model itself refuses a storage without exactly one target);
   ``backup.method`` must be one the engine has.
@@ -31,6 +38,7 @@ from fractions import Fraction
 
 from croniter import croniter
 
+from kubetrove.api.common import Database
 from kubetrove.api.policies import BackupMethod, BackupPolicy
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.datastores.base import Datastore, HAMode
@@ -61,7 +69,8 @@ def validate_spec(
         for message in ds.validate_parameters({name: spec.parameters[name]})
     ]
     problems += _storage(spec, previous)
-    problems += _databases_and_users(spec)
+    problems += _databases_and_users(spec, ds)
+    problems += _replication_factors(spec, ds)
     if spec.backup is not None:
         problems += _backup(spec.backup, ds)
     if previous is not None and spec.restore_from != previous.restore_from:
@@ -74,6 +83,7 @@ def validate_spec(
         )
     if isinstance(spec, ClusterSpec):
         problems += [Problem("spec.replicas", m) for m in ds.validate_topology(spec.replicas)]
+        problems += _scale_down(spec, previous, ds)
         problems += _primary(spec, ds)
     return problems
 
@@ -157,7 +167,7 @@ def _storage(spec: InstanceSpec, previous: InstanceSpec | None) -> list[Problem]
     return problems
 
 
-def _databases_and_users(spec: InstanceSpec) -> list[Problem]:
+def _databases_and_users(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for i, db in enumerate(spec.databases):
@@ -165,11 +175,25 @@ def _databases_and_users(spec: InstanceSpec) -> list[Problem]:
             problems.append(
                 Problem(f"spec.databases[{i}].name", f"database {db.name} is listed more than once")
             )
+        if ds.reserved.database(db.name):
+            problems.append(
+                Problem(
+                    f"spec.databases[{i}].name",
+                    f"{db.name} is a system database of {ds.engine}: choose another name",
+                )
+            )
         seen.add(db.name)
     users: set[str] = set()
     for i, user in enumerate(spec.users):
         if user.name in users:
             problems.append(Problem(f"spec.users[{i}].name", f"user {user.name} is listed more than once"))
+        if ds.reserved.user(user.name):
+            problems.append(
+                Problem(
+                    f"spec.users[{i}].name",
+                    f"{user.name} is a system account of {ds.engine}: choose another name",
+                )
+            )
         users.add(user.name)
         for j, grant in enumerate(user.grants):
             if grant.database not in seen:
@@ -181,6 +205,63 @@ def _databases_and_users(spec: InstanceSpec) -> list[Problem]:
                     )
                 )
     return problems
+
+
+DEFAULT_MAX_REPLICATION_FACTOR = 3  # a keyspace without replicationFactor: the ring size, at most three
+
+
+def replication_factor(db: Database, replicas: int) -> int:
+    """The replication factor a keyspace gets: its own, or the ring size capped at three."""
+    return db.replication_factor or min(replicas, DEFAULT_MAX_REPLICATION_FACTOR)
+
+
+def _ring_size(spec: InstanceSpec) -> int:
+    return spec.replicas if isinstance(spec, ClusterSpec) else 1
+
+
+def _replication_factors(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
+    problems: list[Problem] = []
+    size = _ring_size(spec)
+    for i, db in enumerate(spec.databases):
+        field = f"spec.databases[{i}].replicationFactor"
+        if db.replication_factor is None:
+            continue
+        if not ds.replicated_databases:
+            problems.append(
+                Problem(field, f"{ds.engine} replicates every database to every member: leave it unset")
+            )
+        elif db.replication_factor > size:
+            problems.append(
+                Problem(
+                    field,
+                    f"replication factor {db.replication_factor} of {db.name} is above the ring size ({size}"
+                    f" node{'s' if size > 1 else ''}): a QUORUM write could never succeed",
+                )
+            )
+    return problems
+
+
+def _scale_down(spec: ClusterSpec, previous: InstanceSpec | None, ds: Datastore) -> list[Problem]:
+    """A ring never shrinks below the replication factor of a keyspace it was told to keep."""
+    if (
+        not ds.replicated_databases
+        or not isinstance(previous, ClusterSpec)
+        or spec.replicas >= previous.replicas
+    ):
+        return []
+    # Keyspaces keep the factor they were created with; a default one follows the ring up to three.
+    factors = {db.name: replication_factor(db, previous.replicas) for db in spec.databases}
+    over = sorted(name for name, factor in factors.items() if factor > spec.replicas)
+    if not over:
+        return []
+    listed = ", ".join(f"{name} (replication factor {factors[name]})" for name in over)
+    return [
+        Problem(
+            "spec.replicas",
+            f"cannot scale the ring from {previous.replicas} to {spec.replicas} nodes: fewer nodes than the"
+            f" replication factor of {listed}; lower replicationFactor first",
+        )
+    ]
 
 
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
@@ -17,10 +17,13 @@ from kubetrove.datastores.base import (
     Ordering,
     ParameterSpec,
     Port,
+    ReservedNames,
     VersionInfo,
 )
 
 # Credentials Secret key holding the root password (the engine image reads it on first start only).
+# Schemas the server owns (https://dev.mysql.com/doc/refman/8.4/en/system-schema.html and its sys/P_S peers).
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 ROOT_PASSWORD_KEY = "root-password"  # noqa: S105 (a Secret key name)
 # server_id = SERVER_ID_BASE + StatefulSet ordinal: unique within a cluster, never 0 (a server with
 # server_id 0 refuses to replicate), and clear of the default 1 that an unconfigured server uses.
@@ -54,6 +57,7 @@ class Flavor:
     # Server flags for a member that restarts after it was demoted (``EngineContainer.demoted_marker``);
     # empty: the flavour starts the same way whatever its last role was.
     demoted_start_flags: tuple[str, ...] = ()
+    reserved: ReservedNames = field(default_factory=ReservedNames)  # system schemas and accounts
 
 
 def server_id_command(
@@ -84,6 +88,7 @@ class MySQLFamily:
     config_file = CONFIG_FILE
     restore_first_member_only = False  # same data, same GTID position on every member (base.py)
     rejoin_rewinds = False  # extra GTIDs are errant transactions (base.py)
+    replicated_databases = False
 
     def __init__(self, flavor: Flavor) -> None:
         self._flavor = flavor
@@ -95,6 +100,10 @@ class MySQLFamily:
     @property
     def versions(self) -> Mapping[str, VersionInfo]:
         return self._flavor.versions
+
+    @property
+    def reserved(self) -> ReservedNames:
+        return self._flavor.reserved
 
     @property
     def position_type(self) -> str:

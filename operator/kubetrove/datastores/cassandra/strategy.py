@@ -29,6 +29,7 @@ from kubetrove.datastores.base import (
     ParameterSpec,
     ParamType,
     Port,
+    ReservedNames,
     VersionInfo,
 )
 from kubetrove.datastores.cassandra.catalog import PARAMETERS, UNITS
@@ -108,6 +109,11 @@ class Cassandra:
     position_type = "none"
     restore_first_member_only = False  # a ring is not restored at all (reconcile/backup/restore.py)
     rejoin_rewinds = False  # no primary, no positions
+    # system, system_auth, system_schema, ... (every system* name, as agent/names.py) and the default
+    # superuser role the agent logs in as.
+    reserved = ReservedNames(users=frozenset({"cassandra"}), prefix="system")
+    # A keyspace's replication factor: how many nodes hold each row (SimpleStrategy/NetworkTopologyStrategy).
+    replicated_databases = True
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # nodetool snapshot + the SSTable files.

@@ -15,7 +15,8 @@ from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
 from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, KiB, MiB
-from kubetrove.datastores.base import Ordering, ParameterSpec, ParamType, VersionInfo
+from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS
+from kubetrove.datastores.base import Ordering, ParameterSpec, ParamType, ReservedNames, VersionInfo
 from kubetrove.datastores.mariadb import gtid
 
 # Official images (MariaDB/mariadb-docker, "mariadb" on Docker Hub); patch tags pinned. MariaDB
@@ -89,6 +90,7 @@ FLAVOR = Flavor(
     fixed_settings=FIXED,
     parameters=params.merged(COMMON, OWN),
     backup_methods=(BackupMethod.PHYSICAL, BackupMethod.LOGICAL),
+    reserved=ReservedNames(databases=SYSTEM_SCHEMAS, users=frozenset({"root", "mysql", "mariadb"})),
     scratch_dirs=(
         "/tmp",  # noqa: S108 (an emptyDir in the pod, not a shared /tmp)
         "/run/mysqld",

@@ -25,6 +25,7 @@ from kubetrove.datastores.base import (
     ParameterSpec,
     ParamType,
     Port,
+    ReservedNames,
     VersionInfo,
 )
 from kubetrove.datastores.postgresql import start
@@ -91,6 +92,10 @@ class PostgreSQL:
     position_type = "postgresql-lsn"
     restore_first_member_only = True  # standbys clone from the restored primary (start.py, base.py)
     rejoin_rewinds = True  # an ex-primary's unacknowledged WAL tail is rewound away (base.py)
+    reserved = ReservedNames(
+        databases=frozenset({"postgres", "template0", "template1"}), users=frozenset({"postgres", "public"})
+    )
+    replicated_databases = False
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL, BackupMethod.LOGICAL)
