@@ -112,4 +112,5 @@ async def start_agent() -> AsyncIterator[StartAgent]:
 
 
 from tests.integration.conftest_backup import *  # noqa: E402, F403  (MinIO, backup API helpers)
+from tests.integration.conftest_ring import *  # noqa: E402, F403  (a three-node Cassandra ring)
 from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, FerretDB, their agents)
