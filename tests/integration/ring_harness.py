@@ -1,4 +1,4 @@
-"""The ring loop on a real Cassandra ring: one real agent per node, the real ``RingLoop`` through ``AgentOps``.
+"""The ring loop on a real Cassandra ring: a real agent per node, the real ``RingLoop`` through ``AgentOps``.
 
 The ring is the session's (conftest_ring.py); pods ``ring-0..2`` are its nodes in address order. The
 unit tests' in-memory ``FakeRecord`` stands in for the DatabaseCluster resource (what the loop would write
@@ -21,10 +21,10 @@ from typing import Any
 
 from aiohttp import web
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver
-from kubetrove.agent.server import make_app
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.ring_process import RingLoop
 from kubetrove.clustering.snapshot import ClusterView

@@ -49,6 +49,7 @@ class Paths:
     REPLICATION_STOP = f"{API_PREFIX}/replication/stop"
     REPLICATION_WAIT = f"{API_PREFIX}/replication/wait"
     REPLICATION_MEMBERS = f"{API_PREFIX}/replication/members"  # engine-elected sets (MongoDB) only
+    RING_REPLICATION = f"{API_PREFIX}/ring/replication"  # rings (Cassandra) only: the auth keyspace's factor
     BACKUPS = f"{API_PREFIX}/backups"
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
     VERIFY = f"{API_PREFIX}/verify"
@@ -128,6 +129,16 @@ class Health(Wire):
     detail: str = ""
 
 
+class RingNode(Wire):
+    """One node of a ring (Cassandra) as one node sees it: a line of ``nodetool status``."""
+
+    address: str
+    host_id: str
+    state: str  # two letters: Up/Down, then Normal/Leaving/Joining/Moving ("UN", "DN", "UJ"...)
+    load: str | None = None  # data on disk as nodetool prints it ("104.5 KiB"); None while joining
+    tokens: int = Field(ge=0)
+
+
 class Status(Wire):
     """What the clustering loop observes of one member."""
 
@@ -149,6 +160,10 @@ class Status(Wire):
     # The source refused this replica because it holds transactions the source never had (its history
     # diverged below the last GTIDs, which positions alone cannot show): errant, the fix is a rebuild.
     diverged: bool = False
+    # A ring node (Cassandra): its own host id, and the whole ring as it sees it (None: not known, e.g.
+    # no nodetool in the image, or not asked yet).
+    host_id: str | None = None
+    ring: list[RingNode] | None = None
 
 
 class DatabaseRequest(Wire):

@@ -175,6 +175,17 @@ async def handle_put_replication_members(request: web.Request) -> web.Response:
     return http.reply(await asyncio.to_thread(driver.set_members, list(body.members)))
 
 
+async def handle_put_ring_replication(request: web.Request) -> web.Response:
+    """Give a ring's auth keyspace (and the other replicated system keyspaces) this factor; 501 elsewhere."""
+    body = await http.read_body(request, DatabaseRequest)
+    ctx = http.context(request)
+    driver = ctx.bundle.ring(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no system keyspaces to replicate")
+    changed = await asyncio.to_thread(driver.ensure_ring_replication, body.replication_factor)
+    return http.reply(Ok(detail="raised" if changed else "unchanged"))
+
+
 def add_routes(app: web.Application) -> None:
     """Register every route of ``protocol.Paths`` that this agent serves."""
     app.router.add_routes(
@@ -195,5 +206,6 @@ def add_routes(app: web.Application) -> None:
             web.post(Paths.REPLICATION_FENCE, handle_post_replication_fence),
             web.post(Paths.REPLICATION_WAIT, handle_post_replication_wait),
             web.put(Paths.REPLICATION_MEMBERS, handle_put_replication_members),
+            web.put(Paths.RING_REPLICATION, handle_put_ring_replication),
         ]
     )

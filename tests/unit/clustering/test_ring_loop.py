@@ -178,3 +178,20 @@ async def test_the_loop_writes_each_members_ring_view() -> None:
     }
     assert await loop.cycle() == "Degraded"
     assert record.ring["ring-1"].state == "DN" and record.members["ring-1"] is None
+
+
+def test_a_members_ring_view_is_written_in_its_status_entry() -> None:
+    from kubetrove.clustering.kube_record import member_status
+
+    down = RingNode(address="10.0.0.2", host_id="h1", state="DN", load="1.5 MiB", tokens=16)
+    assert member_status("ring-1", None, down) == {
+        "pod": "ring-1",
+        "role": "unknown",
+        "healthy": False,
+        "ringState": "DN",
+        "hostId": "h1",
+        "tokens": 16,
+        "load": "1.5 MiB",
+    }
+    up = member_status("ring-0", node(host_id="h0"), down.model_copy(update={"state": "UN", "host_id": "h0"}))
+    assert (up["role"], up["healthy"], up["ringState"], up["hostId"]) == ("member", True, "UN", "h0")

@@ -257,7 +257,8 @@ def test_a_keyspace_replication_factor_fits_the_ring() -> None:
         " a QUORUM write could never succeed"
     ]
     assert messages(validate_spec(cluster(databases=[{"name": "a", "replicationFactor": 1}]), None)) == [
-        "spec.databases[0].replicationFactor: mariadb replicates every database to every member: leave it unset"
+        "spec.databases[0].replicationFactor:"
+        " mariadb replicates every database to every member: leave it unset"
     ]
 
 

@@ -135,6 +135,18 @@ class MembershipDriver(Protocol):
 
 
 @runtime_checkable
+class RingDriver(Protocol):
+    """A driver of a ring of equals (Cassandra) whose own auth keyspace must follow the ring's size.
+
+    Optional (``Capabilities.ring``): the route answers 501 for the other engines.
+    """
+
+    def ensure_ring_replication(self, replication_factor: int) -> bool:
+        """Give the ring's system keyspaces (auth first) this factor and repair them; True if changed."""
+        ...
+
+
+@runtime_checkable
 class TableChecker(Protocol):
     """A driver that can run its engine's consistency check (``Capabilities.consistency_check``)."""
 

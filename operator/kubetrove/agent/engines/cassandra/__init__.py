@@ -37,5 +37,5 @@ BUNDLE = EngineBundle(
         reserved_users=frozenset({"cassandra"}),
         reserved_prefixes=("system",),
     ),
-    capabilities=Capabilities(consistency_check=False, elected_membership=False),
+    capabilities=Capabilities(consistency_check=False, elected_membership=False, ring=True),
 )
