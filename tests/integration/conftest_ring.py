@@ -7,14 +7,17 @@ that cannot form raises: its tests ERROR, the tier fails (never skips).
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.integration.ring_harness import RingRig, ring_rig
 from tests.integration.servers import cassandra_ring
+from tests.integration.servers.cassandra_ring import Ring
 
-__all__ = ["cassandra_ring3"]
+__all__ = ["cassandra_ring3", "nodetool_on_path", "rig"]
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +28,17 @@ def cassandra_ring3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cassan
     print(f"\ncassandra ring of 3 up in {ring.startup_seconds:.0f} s (per node: {joins} s)", file=sys.stderr)
     yield ring
     ring.stop()
+
+
+@pytest.fixture
+def nodetool_on_path(cassandra_ring3: Ring, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agents call ``nodetool`` from PATH (the pod image has it; here the ring's wrapper)."""
+    monkeypatch.setenv("PATH", f"{cassandra_ring3.nodetool_bin.parent}:{os.environ['PATH']}")
+
+
+@pytest.fixture
+async def rig(cassandra_ring3: Ring, nodetool_on_path: None) -> AsyncIterator[RingRig]:
+    """An agent per node and the ring loop running (ring_harness.py), once the loop sees 3x UN."""
+    async with ring_rig(cassandra_ring3) as rig:
+        await rig.states(dict.fromkeys(rig.pods, "UN"))
+        yield rig

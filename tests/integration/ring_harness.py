@@ -61,6 +61,8 @@ class RingRig:
     ops: AgentOps
     loop: RingLoop
     runners: list[web.AppRunner]
+    urls: dict[str, str] = field(default_factory=dict)  # pod -> its agent's base URL
+    token: str = ""
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -108,7 +110,8 @@ async def ring_rig(ring: Ring) -> AsyncIterator[RingRig]:
         ops = AgentOps(endpoints.__getitem__, token, Replication("", ""), pods=pods)
         record = FakeRecord(pods, ClusterView((), None))
         loop = RingLoop(ops, record, INTERVAL_SECONDS)
-        rig = RingRig(ring, pods, agents, record, ops, loop, runners)
+        urls = {pod: e.agent_url for pod, e in endpoints.items()}
+        rig = RingRig(ring, pods, agents, record, ops, loop, runners, urls, token)
     except BaseException:
         for runner in runners:
             await runner.cleanup()

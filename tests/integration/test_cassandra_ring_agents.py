@@ -7,8 +7,6 @@ runs the real ``RingLoop``. A test that takes a node down brings it back (3x UN)
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
 
 import pytest
 from cassandra import ConsistencyLevel
@@ -17,23 +15,10 @@ from cassandra.query import SimpleStatement
 from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import Grant, Privilege
 from tests.integration.cluster_harness import until
-from tests.integration.ring_harness import QuorumWriter, RingRig, ring_rig
+from tests.integration.ring_harness import QuorumWriter, RingRig
 from tests.integration.servers.cassandra_ring import Ring
 
 SIMPLE = "org.apache.cassandra.locator.SimpleStrategy"
-
-
-@pytest.fixture
-def nodetool_on_path(cassandra_ring3: Ring, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The agents call ``nodetool`` from PATH (the pod image has it; here the ring's wrapper)."""
-    monkeypatch.setenv("PATH", f"{cassandra_ring3.nodetool_bin.parent}:{os.environ['PATH']}")
-
-
-@pytest.fixture
-async def rig(cassandra_ring3: Ring, nodetool_on_path: None) -> AsyncIterator[RingRig]:
-    async with ring_rig(cassandra_ring3) as rig:
-        await rig.states(dict.fromkeys(rig.pods, "UN"))
-        yield rig
 
 
 def replication(ring: Ring, keyspace: str, via: int) -> dict[str, str]:

@@ -139,6 +139,14 @@ class RingNode(Wire):
     tokens: int = Field(ge=0)
 
 
+class NodeTokens(Wire):
+    """Who a ring node is (Cassandra): what a restore needs to load its data on a node owning its ranges."""
+
+    host_id: str
+    address: str
+    tokens: list[str] = Field(min_length=1)  # system.local's tokens: the ranges this node's data belongs to
+
+
 class Status(Wire):
     """What the clustering loop observes of one member."""
 
@@ -354,6 +362,7 @@ class BackupReply(Wire):
     location: str | None = None
     throughput_mib_per_s: float | None = None
     error: str | None = None
+    ring_node: NodeTokens | None = None  # a ring node's backup: whose data it is (also in the manifest)
 
 
 class RestoreRequest(Wire):

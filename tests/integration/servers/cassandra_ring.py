@@ -297,7 +297,11 @@ def start_ring(
 
     ``extra_yaml[i]`` is appended to node i's cassandra.yaml (a restore gives each node its tokens).
     """
-    ring = plan(workdir, first_address, size, heap)
+    return form(plan(workdir, first_address, size, heap), extra_yaml)
+
+
+def form(ring: Ring, extra_yaml: Sequence[str] = ()) -> Ring:
+    """Start a planned ring's nodes one at a time (their directories may already hold restored data)."""
     began = time.monotonic()
     try:
         for i, node in enumerate(ring.nodes):

@@ -19,6 +19,7 @@ from kubetrove.agent.protocol import (
     ErrorCode,
     Grant,
     MembersReply,
+    NodeTokens,
     ParametersReply,
     SetMember,
     Status,
@@ -143,6 +144,10 @@ class RingDriver(Protocol):
 
     def ensure_ring_replication(self, replication_factor: int) -> bool:
         """Give the ring's system keyspaces (auth first) this factor and repair them; True if changed."""
+        ...
+
+    def node_tokens(self) -> NodeTokens:
+        """This node's host id, address and tokens (recorded with its backup for a ring restore)."""
         ...
 
 

@@ -37,7 +37,7 @@ from kubetrove.agent.engines.base import (
 from kubetrove.agent.engines.cassandra import nodetool
 from kubetrove.agent.engines.cassandra.ring import RingWatcher
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Privilege, Role, Status
+from kubetrove.agent.protocol import Engine, Grant, NodeTokens, ParametersReply, Privilege, Role, Status
 
 DEFAULT_PORT = 9042
 RECONNECT_SECONDS = 2.0
@@ -246,6 +246,13 @@ class CassandraDriver:
             connections=len(clients),
             host_id=str(local.host_id) if local.host_id else None,
             ring=self._ring.view(),
+        )
+
+    def node_tokens(self) -> NodeTokens:
+        """This node's host id, broadcast address and tokens, from ``system.local``."""
+        row = self._rows("SELECT host_id, broadcast_address, tokens FROM system.local")[0]
+        return NodeTokens(
+            host_id=str(row.host_id), address=str(row.broadcast_address), tokens=sorted(row.tokens, key=int)
         )
 
     def ring_size(self) -> int:
