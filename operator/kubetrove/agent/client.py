@@ -160,6 +160,10 @@ class AgentClient:
         body = DatabaseRequest(replication_factor=replication_factor)
         return await self._call("PUT", Paths.RING_REPLICATION, Ok, body)
 
+    async def decommission(self) -> Ok:
+        """POST /v1/ring/decommission (rings only): the node leaves the ring; 409 when a keyspace needs it."""
+        return await self._call("POST", Paths.RING_DECOMMISSION, Ok)
+
     async def drop_database(self, name: str) -> Ok:
         """DELETE /v1/databases/{name}."""
         return await self._call("DELETE", _fill(Paths.DATABASE, name=name), Ok)

@@ -50,6 +50,7 @@ class Paths:
     REPLICATION_WAIT = f"{API_PREFIX}/replication/wait"
     REPLICATION_MEMBERS = f"{API_PREFIX}/replication/members"  # engine-elected sets (MongoDB) only
     RING_REPLICATION = f"{API_PREFIX}/ring/replication"  # rings (Cassandra) only: the auth keyspace's factor
+    RING_DECOMMISSION = f"{API_PREFIX}/ring/decommission"  # rings only: this node leaves, streaming its data
     BACKUPS = f"{API_PREFIX}/backups"
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
     VERIFY = f"{API_PREFIX}/verify"

@@ -186,6 +186,16 @@ async def handle_put_ring_replication(request: web.Request) -> web.Response:
     return http.reply(Ok(detail="raised" if changed else "unchanged"))
 
 
+async def handle_post_ring_decommission(request: web.Request) -> web.Response:
+    """This node leaves the ring (streams its ranges away); 409 when a keyspace needs it, 501 elsewhere."""
+    ctx = http.context(request)
+    driver = ctx.bundle.ring(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no node to decommission")
+    await asyncio.to_thread(driver.decommission)
+    return http.reply(Ok(detail="decommissioned"))
+
+
 def add_routes(app: web.Application) -> None:
     """Register every route of ``protocol.Paths`` that this agent serves."""
     app.router.add_routes(
@@ -207,5 +217,6 @@ def add_routes(app: web.Application) -> None:
             web.post(Paths.REPLICATION_WAIT, handle_post_replication_wait),
             web.put(Paths.REPLICATION_MEMBERS, handle_put_replication_members),
             web.put(Paths.RING_REPLICATION, handle_put_ring_replication),
+            web.post(Paths.RING_DECOMMISSION, handle_post_ring_decommission),
         ]
     )

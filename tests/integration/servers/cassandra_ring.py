@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -130,6 +131,13 @@ class RingNode:
         """SIGTERM by PID (Cassandra's shutdown hook drains), SIGKILL after 60 s."""
         if self.proc is not None:
             stop(self.proc, grace=60)
+
+    def wipe(self) -> None:
+        """Delete the (stopped) node's data, keeping its config: it starts as a brand-new node."""
+        assert self.proc is None or self.proc.poll() is not None, f"{self.address} is still running"
+        for entry in self.workdir.iterdir():
+            if entry.name != "conf":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 @dataclasses.dataclass

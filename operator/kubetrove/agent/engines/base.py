@@ -146,6 +146,11 @@ class RingDriver(Protocol):
         """Give the ring's system keyspaces (auth first) this factor and repair them; True if changed."""
         ...
 
+    def decommission(self) -> None:
+        """Leave the ring, streaming this node's ranges to the others; Conflict when a keyspace's factor
+        would exceed the nodes left."""
+        ...
+
     def node_tokens(self) -> NodeTokens:
         """This node's host id, address and tokens (recorded with its backup for a ring restore)."""
         ...

@@ -41,6 +41,7 @@ from kubetrove.agent.protocol import Engine, Grant, NodeTokens, ParametersReply,
 
 DEFAULT_PORT = 9042
 RECONNECT_SECONDS = 2.0
+DECOMMISSION_TIMEOUT_SECONDS = 6 * 3600.0  # streaming a node's data away: as long as its data needs
 PROTOCOL_VERSION = 5  # native protocol v5: Cassandra 4.0+; fixed so the driver does not probe and warn
 # Keyspaces Cassandra creates itself (4.0-5.0; 5.1 adds system_cluster_metadata); never listed or touched.
 SYSTEM_KEYSPACES = frozenset(
@@ -222,8 +223,17 @@ class CassandraDriver:
             raise BadRequest(f"cassandra refused the request: {exc}") from exc
 
     def _rows(self, cql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        from cassandra.cluster import NoHostAvailable
+
         with self._errors():
-            return list(self._connect().execute(cql, params))
+            try:
+                return list(self._connect().execute(cql, params))
+            except NoHostAvailable:
+                # The driver may have forgotten the node for good: a node that left the ring (decommission)
+                # and came back as a new one is removed from its metadata, and the whitelist then matches
+                # no host ever again. A fresh connection on the next call finds it.
+                self.close()
+                raise
 
     # -- status -----------------------------------------------------------------------------
 
@@ -247,6 +257,29 @@ class CassandraDriver:
             host_id=str(local.host_id) if local.host_id else None,
             ring=self._ring.view(),
         )
+
+    def decommission(self) -> None:
+        """``nodetool decommission``, refused first when a keyspace would have more replicas than nodes.
+
+        Cassandra 4.0+ refuses too ("Not enough live nodes to maintain replication factor"), but only
+        after the call; checking first gives a message naming every keyspace, and nothing is touched.
+        Node-local keyspaces (LocalStrategy: system, system_schema) have no factor and never block.
+        https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.html
+        """
+        left = self.ring_size() - 1
+        rows = self._rows("SELECT keyspace_name, replication FROM system_schema.keyspaces")
+        over = sorted(
+            (r.keyspace_name, _factor(dict(r.replication)))
+            for r in rows
+            if _factor(dict(r.replication)) > left
+        )
+        if over:
+            named = ", ".join(f"{ks} (replication factor {factor})" for ks, factor in over)
+            raise Conflict(
+                f"decommission refused: {left} node{'s' if left != 1 else ''} would be left, fewer than the"
+                f" replication factor of {named}; lower those factors first"
+            )
+        nodetool.run(self._config, "decommission", timeout=DECOMMISSION_TIMEOUT_SECONDS)
 
     def node_tokens(self) -> NodeTokens:
         """This node's host id, broadcast address and tokens, from ``system.local``."""
