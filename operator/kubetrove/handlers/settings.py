@@ -85,6 +85,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         agents=AgentClient,
         agent_url=config.agent_url,
         agent_images=config.agent_images,
+        image_registry=config.image_registry,
     )
     if config.malloc_trim_interval > 0:
         memo.trim_task = asyncio.create_task(trim_forever(config.malloc_trim_interval))

@@ -50,6 +50,7 @@ class Deps:
     agent_url: Callable[[str, str, str], str] = field(default=lambda ns, pod, ip: default_agent_url(ip))
     # Engine value -> the agent image built for that engine (KUBETROVE_AGENT_IMAGE_<ENGINE>).
     agent_images: Mapping[Engine, str] = field(default_factory=dict)
+    image_registry: str = ""  # the registry of the catalog's engine images (KUBETROVE_IMAGE_REGISTRY)
 
     def agent_image_for(self, engine: Engine) -> str:
         """The agent image for ``engine``: its own when configured, else the fallback."""

@@ -71,6 +71,7 @@ async def credentials(ctx: Context) -> None:
         agent_image=ctx.deps.agent_image_for(ctx.spec.datastore.type),
         credentials={k: values[k] for k in keys},
         agent_token={**have_token, **new_token}[AGENT_TOKEN_KEY],
+        image_registry=ctx.deps.image_registry,
     )
     ctx.manifests = render(ctx.inputs, store)
     await ensure_secret(ctx, ctx.manifests.credentials_secret, creds_secret, new_creds)
