@@ -25,6 +25,7 @@ FILES = Path(__file__).resolve().parent / "files"
 SUITE = "bookworm"
 # Every user the engines run as has the official images' uid/gid 999 (see the datastores strategies).
 ENGINE_UID = 999
+OPERATOR_UID = 65532  # the chart's podSecurityContext.runAsUser (distroless' "nonroot")
 PYTHON_SITE = "/usr/local/lib/python3.11/dist-packages"  # Debian python3's site dir for local installs
 
 
@@ -120,17 +121,18 @@ def agent() -> Recipe:
 
 
 def operator() -> Recipe:
-    """The operator: python3, kubetrove and its [operator] dependencies; runs as the chart's uid 65532
-    (no passwd entry needed: nothing in it looks its user up)."""
+    """The operator: python3, kubetrove and its [operator] dependencies; runs as the chart's uid 65532,
+    which has a passwd entry because kopf names its peer identity after getpass.getuser()."""
     return Recipe(
         "operator",
         f"operator:{project_version()}",
         ImageConfig(
             entrypoint=("kubetrove-operator",),
             env=(*ImageConfig().env, "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"),
-            user="65532:65532",
+            user=f"{OPERATOR_UID}:{OPERATOR_UID}",
         ),
         packages=("python3", "ca-certificates"),
+        users=(("nonroot", OPERATOR_UID),),
         python=PythonApp("operator", "kubetrove-operator", "kubetrove.handlers.main"),
     )
 
