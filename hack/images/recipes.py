@@ -64,14 +64,14 @@ def _catalog_ref(engine: str, version: str) -> str:
 
 
 def operator_setting(name: str) -> str:
-    """A constant of the operator's handlers/config.py (read from source: importing handlers loads kopf)."""
-    tree = ast.parse((ROOT / "operator/kubetrove/handlers/config.py").read_text())
+    """A constant of the operator's runtime/config.py (read from source: importing handlers loads kopf)."""
+    tree = ast.parse((ROOT / "operator/kubetrove/runtime/config.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == name for t in node.targets
         ):
             return str(ast.literal_eval(node.value))
-    raise KeyError(f"{name} not found in kubetrove/handlers/config.py")
+    raise KeyError(f"{name} not found in kubetrove/runtime/config.py")
 
 
 def default_registry() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubetrove.handlers.config import DEFAULT_IMAGE_REGISTRY, OperatorConfig
+from kubetrove.runtime.config import DEFAULT_IMAGE_REGISTRY, OperatorConfig
 
 
 def test_the_default_is_the_local_registry_make_images_pushes_to() -> None:

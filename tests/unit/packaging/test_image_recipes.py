@@ -11,7 +11,7 @@ import yaml
 
 from kubetrove.datastores.base import qualified_image
 from kubetrove.datastores.registry import REGISTRY
-from kubetrove.handlers.config import DEFAULT_AGENT_IMAGE, DEFAULT_IMAGE_REGISTRY, OperatorConfig
+from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, DEFAULT_IMAGE_REGISTRY, OperatorConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "hack"))
