@@ -10,6 +10,7 @@ The release watches only the test's database namespace (the cluster is shared wi
 
 from __future__ import annotations
 
+import difflib
 import re
 import urllib.request
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 import images  # hack/ is on sys.path: .conftest puts it there
 import localcluster as lc
 import pytest
+import yaml
 from images.push import remote_digest, tag
 from kubernetes import client
 from realnode import registry
@@ -98,6 +100,12 @@ def reconciles(text: str, kind: str) -> float:
     """The sum of kubetrove_reconcile_total for ``kind`` in a Prometheus text exposition."""
     pattern = rf'^kubetrove_reconcile_total{{[^}}]*kind="{kind}"[^}}]*}} ([0-9.e+]+)$'
     return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
+
+
+def template_diff(before: Any, after: Any) -> str:
+    """A unified diff of two StatefulSets' pod templates (what changed them)."""
+    a, b = (yaml.safe_dump(s.spec.template.to_dict()).splitlines() for s in (before, after))
+    return "\n".join(difflib.unified_diff(a, b, "before", "after", lineterm=""))
 
 
 def db_pods(cluster: LocalCluster, namespace: str) -> dict[str, tuple[str, int]]:
@@ -182,10 +190,10 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
     # The new operator resumes the cluster (kopf's resume handler reconciles it once at start).
     wait_until(lambda: reconciles(scrape(new_pod), "DatabaseCluster") >= 1, "the new operator to reconcile")
     sts_after = apps.read_namespaced_stateful_set(names.statefulset, db_ns)
-    assert sts_after.metadata.generation == sts_before.metadata.generation, (
-        sts_before.spec.template.to_dict(),
-        sts_after.spec.template.to_dict(),
+    assert sts_after.metadata.generation == sts_before.metadata.generation, template_diff(
+        sts_before, sts_after
     )
+
     assert db_pods(local_cluster, db_ns) == pods_before  # same UIDs, no restarts
     assert settled(status()), status()
     conn = connect_app("mariadb", rw, "orders")
