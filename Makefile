@@ -46,6 +46,9 @@ test-integration: setup ## Integration tier: agent + drivers against real engine
 test-e2e: setup ## e2e tier: the local Kubernetes control plane (etcd, apiserver, KCM, scheduler, kwok)
 	$(PYTEST) tests/e2e --with-e2e
 
+images: setup ## Build every image (hack/images: Debian packages, no Docker) and push it to the local registry on 127.0.0.1:5000
+	PYTHONPATH=hack $(PY) -m images --push
+
 cluster-up: setup ## Start the local Kubernetes (prints the kubeconfig path)
 	$(PY) hack/localkube.py up
 
@@ -59,4 +62,4 @@ run: ## Run the operator against the local cluster (start it with `make cluster-
 	$(PY) hack/localkube.py kubeconfig >/dev/null
 	KUBECONFIG="$$($(PY) hack/localkube.py kubeconfig)" $(PY) -m kubetrove.handlers.main
 
-.PHONY: help setup venv lint fmt crds docs-gen test test-unit test-integration test-e2e cluster-up cluster-down run demo
+.PHONY: help setup venv lint fmt crds docs-gen images test test-unit test-integration test-e2e cluster-up cluster-down run demo

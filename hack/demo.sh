@@ -1,53 +1,66 @@
 #!/usr/bin/env bash
-# `make demo`: the main job, for real. The local cluster with its real node (hack/realnode), the CRDs,
-# the operator as a host process, a 3-member MariaDB DatabaseCluster on real pods; wait for Ready, show
-# the status, then connect with a real client (pymysql) through the read-write Service's ClusterIP
+# `make demo`: the main job, the way a user does it. The local cluster with its real node
+# (hack/realnode) and the local registry, every image built from Debian packages and pushed there
+# (hack/images), `helm install` of charts/kubetrove (the operator runs as a pod on the real node with
+# its ServiceAccount), `kubectl apply` of a 3-member MariaDB DatabaseCluster; wait for Ready, show the
+# status, then connect with a real client (pymysql) through the read-write Service's ClusterIP
 # (kube-proxy on the host routes it) as the spec's user, and write and read a row.
-# The cluster and node stay up afterwards (`make cluster-down` stops them); the operator stops on exit,
-# and the demo's DatabaseCluster and namespace are deleted first unless DEMO_KEEP=1.
+# The cluster, node and registry stay up afterwards (`make cluster-down` stops them); the demo's
+# DatabaseCluster, namespace and Helm release are removed first unless DEMO_KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${VENV:-.venv}/bin/python"
 NS="${DEMO_NAMESPACE:-kubetrove-demo}"
+OPNS="${DEMO_OPERATOR_NAMESPACE:-kubetrove-system}"
+RELEASE=kubetrove
 T0=$(date +%s)
 say() { echo "== demo: $* (+$(( $(date +%s) - T0 ))s)"; }
 
-say "local cluster + real node"
+say "local cluster + real node + registry (images built and pushed: hack/images)"
 "$PY" hack/localkube.py up --real-node
 KUBECONFIG="$("$PY" hack/localkube.py kubeconfig)"; export KUBECONFIG
-STATE="$(dirname "$KUBECONFIG")"
 K() { "$HOME/.cache/kubetrove/k8s-$(sed -n 's/^K8S_VERSION="\${K8S_VERSION:-\(.*\)}"$/\1/p' hack/build-k8s.sh)/kubectl" "$@"; }
+HELM="$HOME/.cache/kubetrove/helm-$(sed -n 's/^HELM_VERSION="\${HELM_VERSION:-\(.*\)}"$/\1/p' hack/build-helm.sh)/helm"
+REGISTRY="$(PYTHONPATH=hack "$PY" -c 'from realnode import registry; print(registry.REPOSITORY)')"
+real_node_namespace() {  # a namespace whose pods all run on the real node (the kwok node is fake)
+  K create namespace "$1" --dry-run=client -o yaml | K apply -f - >/dev/null
+  PYTHONPATH=hack "$PY" -c 'import realnode; [print(f"{k}={v}") for k, v in realnode.REAL_NODE_ANNOTATIONS.items()]' |
+    while IFS= read -r a; do K annotate --overwrite namespace "$1" "$a" >/dev/null; done
+}
 
-say "CRDs"
-K apply --server-side --force-conflicts -f crds/ >/dev/null
-K wait --for=condition=Established --timeout=60s crd --all >/dev/null
-
-say "operator (log: $STATE/logs/operator.log)"
-# Ports 0: the metrics and health endpoints must not collide with another operator on this machine.
-PYTHONPATH=operator KUBETROVE_STATUS_INTERVAL=5 KUBETROVE_METRICS_PORT=0 KUBETROVE_HEALTH_PORT=0 \
-  "$PY" -m kubetrove.handlers.main >>"$STATE/logs/operator.log" 2>&1 &
-OP=$!
 cleanup() {
   # The DatabaseCluster carries the operator's finalizer: delete it while the operator still runs.
   if [ "${DEMO_KEEP:-0}" != 1 ]; then
     K -n "$NS" delete dbc --all --timeout=120s >/dev/null 2>&1 || true
     K delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
+    "$HELM" uninstall "$RELEASE" -n "$OPNS" --wait >/dev/null 2>&1 || true
   fi
-  kill "$OP" 2>/dev/null && wait "$OP" 2>/dev/null || true
 }
 trap cleanup EXIT
-# A previous run's namespace may still be terminating (it needs the operator to release the finalizer).
+
+say "CRDs (kubectl apply: Helm installs a chart's CRDs once and never upgrades them)"
+K apply --server-side --force-conflicts -f crds/ >/dev/null
+K wait --for=condition=Established --timeout=60s crd --all >/dev/null
+# A previous run's namespace may still be terminating (it needs an operator to release the finalizer).
 if [ "$(K get namespace "$NS" -o jsonpath='{.status.phase}' 2>/dev/null)" = Terminating ]; then
   K wait --for=delete "namespace/$NS" --timeout=180s >/dev/null 2>&1 || true
 fi
+real_node_namespace "$NS"
 
-say "namespace $NS (annotated: its pods run on the real node) and the DatabaseCluster"
-K create namespace "$NS" --dry-run=client -o yaml | K apply -f - >/dev/null
-PYTHONPATH=hack "$PY" -c 'import realnode; [print(f"{k}={v}") for k, v in realnode.REAL_NODE_ANNOTATIONS.items()]' |
-  while IFS= read -r a; do K annotate --overwrite namespace "$NS" "$a" >/dev/null; done
+# Namespaced mode (watchNamespaces): the local cluster is shared with the e2e tests, whose namespaces a
+# cluster-wide operator would reconcile too.
+say "helm install $RELEASE into $OPNS (operator image $REGISTRY/operator, watching $NS)"
+real_node_namespace "$OPNS"
+"$HELM" upgrade --install "$RELEASE" charts/kubetrove -n "$OPNS" --wait --timeout 300s \
+  --set imageRegistry="$REGISTRY" --set "watchNamespaces={$NS}" --set extraEnv[0].name=KUBETROVE_STATUS_INTERVAL \
+  --set-string extraEnv[0].value=5
+K -n "$OPNS" get pods -o wide
+operator_log() { K -n "$OPNS" logs "deploy/$RELEASE" --tail=30 || true; }
+
+say "DatabaseCluster demo in $NS (kubectl apply)"
 K -n "$NS" create secret generic app-password --from-literal=password="demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   --dry-run=client -o yaml | K apply -f - >/dev/null
-K -n "$NS" apply -f - <<'EOF'
+K -n "$NS" apply -f - <<'EOF2'
 apiVersion: kubetrove.io/v1alpha1
 kind: DatabaseCluster
 metadata:
@@ -65,7 +78,7 @@ spec:
       passwordSecretRef: {name: app-password, key: password}
       grants: [{database: orders, privileges: [readWrite]}]
   deletionPolicy: {volumes: Delete}
-EOF
+EOF2
 
 say "waiting for Ready, a primary and the users (real pods: mariadb-install-db, replication, role labels)"
 deadline=$(( $(date +%s) + ${DEMO_TIMEOUT:-600} ))
@@ -74,10 +87,9 @@ deadline=$(( $(date +%s) + ${DEMO_TIMEOUT:-600} ))
 status() { K -n "$NS" get dbc demo -o jsonpath="{.status.$1}" 2>/dev/null || true; }
 until [ "$(status phase)" = Ready ] && [ -n "$(status primary)" ] &&
   [ "$(status 'conditions[?(@.type=="UsersReady")].status')" = True ]; do
-  kill -0 "$OP" 2>/dev/null || { echo "demo: FAILED: the operator exited"; tail -30 "$STATE/logs/operator.log"; exit 1; }
   if [ "$(date +%s)" -gt "$deadline" ]; then
     echo "demo: FAILED: not Ready with a primary in time"; K -n "$NS" get dbc,sts,pods,pvc -o wide || true
-    K -n "$NS" get dbc demo -o jsonpath='{.status}' || true; echo; tail -30 "$STATE/logs/operator.log"; exit 1
+    K -n "$NS" get dbc demo -o jsonpath='{.status}' || true; echo; operator_log; exit 1
   fi
   sleep 5
 done
@@ -111,4 +123,4 @@ with conn.cursor() as cur:
     row = cur.fetchone()
 print(f"wrote and read back: id={row[0]} note={row[1]!r} on {row[2]} ({row[3]})")
 EOF
-say "done; \`make cluster-down\` stops the cluster and the real node"
+say "done; \`make cluster-down\` stops the cluster, the real node and the registry"

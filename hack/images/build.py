@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import layers as L
 from .oci import normalized, write_archive
-from .recipes import RECIPES, Recipe
+from .recipes import RECIPES, Recipe, default_registry
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,7 +36,7 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Built:
-    """A built image archive: the ref it registers, its manifest digest, the archive path."""
+    """A built image archive: its ref (``name:tag`` in the registry), manifest digest, archive path."""
 
     name: str
     ref: str
@@ -45,8 +45,8 @@ class Built:
 
     @property
     def full_ref(self) -> str:
-        """The name containerd stores."""
-        return normalized(self.ref)
+        """The name in the default image registry (what the archive registers with `ctr images import`)."""
+        return normalized(f"{default_registry()}/{self.ref}")
 
 
 def say(msg: str) -> None:
@@ -111,9 +111,12 @@ def _layer_plan(recipe: Recipe, work: Path) -> list[tuple[str, str, LayerBuild]]
             lambda dest: L.debian_rootfs(recipe, dest, cache_dir() / "apt-archives", manifest),
         )
     ]
-    if recipe.agent:
-        plan.append(("pydeps", _hash("pydeps", json.dumps(L.agent_requirements())), L.pydeps_layer))
-        plan.append(("src", _hash("src", _files_hash(L.kubetrove_sources()), L.AGENT_SCRIPT), L.source_layer))
+    app = recipe.python
+    if app is not None:
+        reqs = json.dumps(L.requirements(app.extra))
+        plan.append(("pydeps", _hash("pydeps", reqs), lambda dest: L.pydeps_layer(app.extra, dest)))
+        src_key = _hash("src", _files_hash(L.kubetrove_sources()), L.command_script(app), app.command)
+        plan.append(("src", src_key, lambda dest: L.source_layer(app, dest)))
     return plan
 
 
@@ -140,9 +143,9 @@ def ensure(name: str, *, force: bool = False) -> Built:
             for _, key, _ in plan:
                 (cache_dir() / "layers" / f"{key}.tar").unlink(missing_ok=True)
         keys = [key for _, key, _ in plan]
-        image_key = _hash(
-            recipe.ref, json.dumps(asdict(recipe.config)), *keys, (HERE / "oci.py").read_bytes()
-        )
+        config = json.dumps(asdict(recipe.config))
+        oci_code = (HERE / "oci.py").read_bytes()
+        image_key = _hash(default_registry(), recipe.ref, config, *keys, oci_code)
         archive = cache_dir() / f"{name}-{image_key}.tar"
         meta = archive.with_suffix(".json")
         if archive.is_file() and meta.is_file():
@@ -151,7 +154,7 @@ def ensure(name: str, *, force: bool = False) -> Built:
         say(f"building {name} ({recipe.ref})")
         t0 = time.monotonic()
         layer_files = [_ensure_layer(label, key, build) for label, key, build in plan]
-        digest = write_archive(layer_files, recipe.ref, recipe.config, archive)
+        digest = write_archive(layer_files, f"{default_registry()}/{recipe.ref}", recipe.config, archive)
         meta.write_text(json.dumps({"ref": recipe.ref, "digest": digest, "layers": keys}))
         _prune(name, keep=archive)
         say(

@@ -1,4 +1,4 @@
-"""Build the layers of a test image: a Debian root filesystem (mmdebstrap), the agent's Python
+"""Build the layers of an image: a Debian root filesystem (mmdebstrap), a kubetrove command's Python
 dependencies, and the kubetrove source. Each is a plain tar cached by the hash of its inputs, so a
 kubetrove code change rebuilds only the small source layer.
 
@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-from .recipes import PYTHON_SITE, ROOT, SUITE, Recipe
+from .recipes import PYTHON_SITE, ROOT, SUITE, PythonApp, Recipe
 
 MIRRORS = (
     f"deb http://deb.debian.org/debian {SUITE} main",
@@ -102,39 +102,41 @@ def tree_layer(tree: Path, prefix: str, dest: Path) -> None:
             tar.add(child, arcname=f"{prefix.strip('/')}/{child.name}", filter=owned_by_root)
 
 
-def agent_requirements() -> list[str]:
-    """kubetrove's runtime dependencies plus its [agent] extra, from pyproject.toml (the pins)."""
+def requirements(extra: str) -> list[str]:
+    """kubetrove's runtime dependencies plus one extra's, from pyproject.toml (the pins)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [*project["dependencies"], *project["optional-dependencies"]["agent"]]
+    return [*project["dependencies"], *project["optional-dependencies"][extra]]
 
 
-def pydeps_layer(dest: Path) -> None:
-    """The agent's dependencies, installed by pip for the image's python3.11 (the host's twin)."""
+def pydeps_layer(extra: str, dest: Path) -> None:
+    """An extra's dependencies, installed by pip for the image's python3.11 (the host's twin)."""
     with tempfile.TemporaryDirectory(prefix="kt-pydeps-") as tmp:
         site = Path(tmp) / "site"
         argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--only-binary=:all:", "--target", str(site), *agent_requirements()]  # fmt: skip
+                "--only-binary=:all:", "--target", str(site), *requirements(extra)]  # fmt: skip
         subprocess.run(argv, check=True)  # noqa: S603 (argv built here)
         shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with the host's shebang
         tree_layer(site, PYTHON_SITE, dest)
 
 
-AGENT_SCRIPT = "#!/usr/bin/python3\nimport sys\n\nfrom kubetrove.agent.main import main\n\nsys.exit(main())\n"
+def command_script(app: PythonApp) -> str:
+    """The console script pip would write for pyproject's [project.scripts] entry."""
+    return f"#!/usr/bin/python3\nimport sys\n\nfrom {app.module} import main\n\nsys.exit(main())\n"
 
 
-def source_layer(dest: Path) -> None:
-    """The kubetrove package (byte-compiled: the root filesystem is read-only) and the agent command."""
+def source_layer(app: PythonApp, dest: Path) -> None:
+    """The kubetrove package (byte-compiled: the root filesystem is read-only) and the app's command."""
     with tempfile.TemporaryDirectory(prefix="kt-src-") as tmp:
         site = Path(tmp) / "site"
         shutil.copytree(ROOT / "operator/kubetrove", site / "kubetrove",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
         compileall.compile_dir(site, quiet=1, ddir=PYTHON_SITE)
-        script = Path(tmp) / "kubetrove-agent"
-        script.write_text(AGENT_SCRIPT)
+        script = Path(tmp) / app.command
+        script.write_text(command_script(app))
         script.chmod(0o755)
         tree_layer(site, PYTHON_SITE, dest)
         with tarfile.open(dest, "a") as tar:
-            info = tar.gettarinfo(str(script), arcname="usr/local/bin/kubetrove-agent")
+            info = tar.gettarinfo(str(script), arcname=f"usr/local/bin/{app.command}")
             info.uid = info.gid = 0
             with script.open("rb") as fh:
                 tar.addfile(info, fh)

@@ -1,9 +1,10 @@
-"""Write an OCI image archive (the tar `ctr images import` reads) from layer tars.
+"""Write an OCI image archive from layer tars: a tarred OCI image layout, which `ctr images import`
+reads as is and `crane push` reads once extracted (push.py).
 
-Why by hand: the machines have no Docker and no registry, and an OCI archive is four small JSON
-documents plus the layer blob (image-spec: https://github.com/opencontainers/image-spec/blob/main/
-image-layout.md). Layers stay uncompressed: containerd unpacks it once on import, and gzip in
-Python would cost more time than the disk it saves in a local cache.
+Why by hand: the machines have no Docker, and an OCI layout is four small JSON documents plus the
+layer blobs (image-spec: https://github.com/opencontainers/image-spec/blob/main/image-layout.md).
+Layers stay uncompressed: the registry is on loopback, and gzip in Python would cost more time than
+the disk it saves.
 
 Invariant: every blob is stored under its own sha256, and the index names the image twice, as
 `io.containerd.image.name` (what `ctr import` registers) and `org.opencontainers.image.ref.name`.

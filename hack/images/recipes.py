@@ -1,15 +1,20 @@
-"""What each local test image holds: its name, Debian packages, files and runtime config.
+"""What each image holds: its name, Debian packages, files and runtime config. One table (RECIPES)
+is the single source of every image the project ships; there are no Dockerfiles.
 
-These are TEST images for the real node (hack/realnode); images/ holds the production Dockerfiles.
-Engine images carry the tag the operator's catalog asks for (so rendered StatefulSets use them as-is
-with imagePullPolicy IfNotPresent), but hold Debian bookworm's engine build: MariaDB 10.11.x and
-PostgreSQL 15.x. The exact Debian version is in the image label ``io.kubetrove.debian-version``.
+Refs are ``name:tag`` relative to the image registry (the operator's KUBETROVE_IMAGE_REGISTRY, the
+chart's ``imageRegistry``): engine images carry the name the operator's catalog asks for, the agent
+and the operator theirs. Engine images hold Debian bookworm's engine build (MariaDB 10.11.x,
+PostgreSQL 15.x); dpkg's versions are in ``<cache>/<name>.packages``.
+
+Adding an engine image: a function returning its Recipe (packages, the uid its strategy runs as, an
+entrypoint script in files/ if the strategy relies on one) and one RECIPES entry.
 """
 
 from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +25,17 @@ FILES = Path(__file__).resolve().parent / "files"
 SUITE = "bookworm"
 # Every user the engines run as has the official images' uid/gid 999 (see the datastores strategies).
 ENGINE_UID = 999
+OPERATOR_UID = 65532  # the chart's podSecurityContext.runAsUser (distroless' "nonroot")
 PYTHON_SITE = "/usr/local/lib/python3.11/dist-packages"  # Debian python3's site dir for local installs
+
+
+@dataclass(frozen=True)
+class PythonApp:
+    """A kubetrove command installed with its pyproject extra's dependencies (pinned there)."""
+
+    extra: str  # the [project.optional-dependencies] key: "agent" or "operator"
+    command: str  # the console script in /usr/local/bin (pyproject [project.scripts])
+    module: str  # the module whose main() it runs
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,7 @@ class Recipe:
     packages: tuple[str, ...] = ()
     users: tuple[tuple[str, int], ...] = ()  # (name, uid=gid) created before any package installs
     files: dict[str, Path] = field(default_factory=dict)  # path in image -> host file (mode kept)
-    agent: bool = False  # install the kubetrove package and its [agent] dependencies
+    python: PythonApp | None = None  # install the kubetrove package, one extra's dependencies, a command
     customize: tuple[str, ...] = ()  # extra mmdebstrap --customize-hook shell snippets ($1 = rootfs)
 
 
@@ -48,25 +63,42 @@ def _catalog_ref(engine: str, version: str) -> str:
     raise KeyError(f"no datastore {engine!r} in kubetrove.datastores.registry")
 
 
-def agent_ref() -> str:
-    """``DEFAULT_AGENT_IMAGE`` of the operator (read from source: importing handlers loads kopf)."""
+def operator_setting(name: str) -> str:
+    """A constant of the operator's runtime/config.py (read from source: importing handlers loads kopf)."""
     tree = ast.parse((ROOT / "operator/kubetrove/runtime/config.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "DEFAULT_AGENT_IMAGE" for t in node.targets
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
         ):
             return str(ast.literal_eval(node.value))
-    raise KeyError("DEFAULT_AGENT_IMAGE not found in kubetrove/runtime/config.py")
+    raise KeyError(f"{name} not found in kubetrove/runtime/config.py")
+
+
+def default_registry() -> str:
+    """The operator's default image registry (``DEFAULT_IMAGE_REGISTRY``): the local one on loopback."""
+    return operator_setting("DEFAULT_IMAGE_REGISTRY")
+
+
+def agent_ref() -> str:
+    """The operator's default agent image (``DEFAULT_AGENT_IMAGE``, relative to the image registry)."""
+    return operator_setting("DEFAULT_AGENT_IMAGE")
+
+
+def project_version() -> str:
+    """pyproject's version: the operator image's tag (the chart's appVersion)."""
+    import tomllib
+
+    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
 
 
 def pause() -> Recipe:
     """The pod sandbox image: one static binary (built from pause.c)."""
-    return Recipe("pause", "localhost/kubetrove/pause:1", ImageConfig(entrypoint=("/pause",), env=()))
+    return Recipe("pause", "pause:1", ImageConfig(entrypoint=("/pause",), env=()))
 
 
 def busybox() -> Recipe:
     """A tiny shell image for smoke tests (Debian's busybox-static and its applet links)."""
-    return Recipe("busybox", "localhost/kubetrove/busybox:1", ImageConfig(cmd=("sh",)))
+    return Recipe("busybox", "busybox:1", ImageConfig(cmd=("sh",)))
 
 
 def agent() -> Recipe:
@@ -84,7 +116,24 @@ def agent() -> Recipe:
         ImageConfig(entrypoint=("kubetrove-agent",), env=(path, *ImageConfig().env[1:], "LANG=C.UTF-8")),
         packages=("python3", "ca-certificates", "mariadb-client", "mariadb-backup", "postgresql-client-15"),
         users=(("kubetrove", ENGINE_UID),),
-        agent=True,
+        python=PythonApp("agent", "kubetrove-agent", "kubetrove.agent.main"),
+    )
+
+
+def operator() -> Recipe:
+    """The operator: python3, kubetrove and its [operator] dependencies; runs as the chart's uid 65532,
+    which has a passwd entry because kopf names its peer identity after getpass.getuser()."""
+    return Recipe(
+        "operator",
+        f"operator:{project_version()}",
+        ImageConfig(
+            entrypoint=("kubetrove-operator",),
+            env=(*ImageConfig().env, "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"),
+            user=f"{OPERATOR_UID}:{OPERATOR_UID}",
+        ),
+        packages=("python3", "ca-certificates"),
+        users=(("nonroot", OPERATOR_UID),),
+        python=PythonApp("operator", "kubetrove-operator", "kubetrove.handlers.main"),
     )
 
 
@@ -127,4 +176,12 @@ def postgresql() -> Recipe:
     )
 
 
-RECIPES = {"pause": pause, "busybox": busybox, "agent": agent, "mariadb": mariadb, "postgresql": postgresql}
+# name -> recipe. The order is the build order of `make images` (small and shared first).
+RECIPES: dict[str, Callable[[], Recipe]] = {
+    "pause": pause,
+    "busybox": busybox,
+    "agent": agent,
+    "operator": operator,
+    "mariadb": mariadb,
+    "postgresql": postgresql,
+}

@@ -11,18 +11,24 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
-def start(argv: Sequence[str], log: Path) -> int:
-    """Start argv in its own session (it outlives the caller), stdout+stderr appended to log; its PID."""
+def start(argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> int:
+    """Start argv in its own session (it outlives the caller), stdout+stderr appended to log; its PID.
+    ``env``: extra environment variables on top of ours."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(f"\n=== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
         out.flush()
         proc = subprocess.Popen(  # noqa: S603 (argv built from our own paths and flags)
-            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
         )
     return proc.pid
 

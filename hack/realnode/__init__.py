@@ -3,7 +3,7 @@ volume provisioner, and locally built images (hack/images), so pods really run.
 
 Used by `hack/localkube.py up --real-node` (and `down`), by `make demo` and by tests/e2e/realnode/.
 Facts it relies on are in /work/shared/notes/local-cluster.md §5 (cgroup v1, no systemd, Debian
-containerd 1.6 + runc, no registry).
+containerd 1.6 + runc). Images come from the local registry (registry.py) that hack/images pushes to.
 """
 
 from .layout import (
@@ -16,7 +16,7 @@ from .layout import (
     NodeLayout,
     realnode_dir,
 )
-from .node import down, healthy, import_images, layout_for, node_ready, status, up
+from .node import down, healthy, layout_for, node_ready, publish_images, status, up
 
 __all__ = [
     "BRIDGE_IP",
@@ -28,9 +28,9 @@ __all__ = [
     "NodeLayout",
     "down",
     "healthy",
-    "import_images",
     "layout_for",
     "node_ready",
+    "publish_images",
     "realnode_dir",
     "status",
     "up",

@@ -16,6 +16,7 @@ import yaml
 from localcluster import pki
 from localcluster.layout import CONTEXT, Layout
 
+from . import registry
 from .layout import (
     BRIDGE,
     BRIDGE_IP,
@@ -30,7 +31,7 @@ from .layout import (
     NodePorts,
 )
 
-SANDBOX_IMAGE = "localhost/kubetrove/pause:1"  # built by hack/images (recipes.pause)
+SANDBOX_IMAGE = f"{registry.REPOSITORY}/pause:1"  # built by hack/images (recipes.pause)
 
 
 def containerd_toml(n: NodeLayout, b: NodeBinaries) -> str:
@@ -74,6 +75,42 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = "{b.cni_bin}"
     conf_dir = "{n.cni_conf_dir}"
     max_conf_num = 1
+  # Per-registry hosts.toml files (hosts_toml below): the local registry over plain HTTP.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{n.config / "certs.d"}"
+"""
+
+
+def hosts_toml() -> str:
+    """containerd's host config for the local registry (https://github.com/containerd/containerd/blob/
+    release/1.6/docs/hosts.md): plain HTTP on loopback, pull and resolve only (nothing pushes through
+    containerd)."""
+    return f"""server = "http://{registry.ADDRESS}"
+
+[host."http://{registry.ADDRESS}"]
+  capabilities = ["pull", "resolve"]
+"""
+
+
+def apiserver_slice(apiserver_port: int) -> str:
+    """The `kubernetes` Service's EndpointSlice: the bridge address, where apiproxy.py relays to the
+    API server (its own endpoint reconciler is off: it would publish 127.0.0.1, which pods cannot use).
+    Not managed by the EndpointSlice controllers (managed-by is ours), so they leave it alone."""
+    return f"""
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-realnode
+  namespace: default
+  labels:
+    kubernetes.io/service-name: kubernetes
+    endpointslice.kubernetes.io/managed-by: kubetrove-realnode
+addressType: IPv4
+endpoints:
+- addresses: ["{BRIDGE_IP}"]
+  conditions: {{ready: true}}
+ports:
+- {{name: https, port: {apiserver_port}, protocol: TCP}}
 """
 
 
@@ -155,7 +192,7 @@ def kubelet_config(n: NodeLayout, ports: NodePorts) -> str:
         "failSwapOn": False,
         "podLogsDir": str(n.pod_logs),
         "volumePluginDir": str(n.kubelet_root / "volume-plugins"),
-        # Imported images cannot be pulled again: never garbage-collect them.
+        # Never garbage-collect images: pulling them again from the registry slows every test down.
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         # A shared dev disk may be fuller than 90%; only evict when it is really about to run out.

@@ -1,8 +1,11 @@
 """Start, reuse and stop the real node beside a running local control plane.
 
 Start order (each step verified before the next): host setup (bridge, sysctls, isolation rule) ->
-containerd (private socket; `ctr version` answers) -> images imported (pause, busybox, agent, engines) ->
-CoreDNS (/ready) -> kubelet (Node Ready) -> kube-proxy (/healthz) -> provisioner + StorageClass.
+the local registry (registry.py; /v2/ answers) with every image of hack/images pushed ->
+containerd (private socket; `ctr version` answers) -> CoreDNS (/ready) -> kubelet (Node Ready) ->
+kube-proxy (/healthz) -> provisioner + StorageClass -> the API relay for in-cluster clients.
+Pods pull their images from the registry (containerd's hosts.toml names it); a reused node gets the
+current builds pushed, and any tag it holds at an older digest pulled again.
 Stop order is the reverse, after the node's pods are deleted so kubelet tears their sandboxes down
 through CNI; then leftover tasks are killed, mounts unmounted and host changes undone.
 """
@@ -20,11 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import images
+from images.push import push
 from localcluster import Layout, apiserver_ready, kubectl, procs
 from localcluster.cluster import ClusterError
 
-from . import configs, host
+from . import configs, host, registry
 from .layout import (
+    BRIDGE_IP,
     COMPONENTS,
     DNS_IP,
     NODE_NAME,
@@ -38,7 +43,7 @@ from .layout import (
     realnode_dir,
 )
 
-IMAGES = ("pause", "busybox", "agent", "mariadb", "postgresql")
+IMAGES = tuple(images.RECIPES)  # every image the project builds
 
 
 def say(msg: str) -> None:
@@ -126,23 +131,27 @@ def healthy(n: NodeLayout) -> NodeState | None:
     return None
 
 
-def import_images(b: NodeBinaries, n: NodeLayout, names: tuple[str, ...] = IMAGES) -> None:
-    """Build (or find cached) each image and import it unless containerd already has that digest."""
+def publish_images(b: NodeBinaries | None, n: NodeLayout, names: tuple[str, ...] = IMAGES) -> None:
+    """Build (or find cached) each image and push it to the local registry; if containerd (when b is
+    given) holds the tag at another digest, pull it again so the next pod runs the current build."""
+    registry.ensure()
     have: dict[str, str] = {}
-    for line in ctr(b, n, "images", "ls").splitlines()[1:]:
-        cols = line.split()
-        if len(cols) >= 3:
-            have[cols[0]] = cols[2]
-    imported = False
+    if b is not None:
+        for line in ctr(b, n, "images", "ls").splitlines()[1:]:
+            cols = line.split()
+            if len(cols) >= 3:
+                have[cols[0]] = cols[2]
+    pulled = False
     for name in names:
         built = images.ensure(name)
-        if have.get(built.full_ref) == built.digest:
-            continue
-        t0 = time.monotonic()
-        ctr(b, n, "images", "import", "--snapshotter", "overlayfs", str(built.archive))
-        say(f"imported {built.full_ref} ({time.monotonic() - t0:.0f}s)")
-        imported = True
-    if imported:
+        push(built, registry.REPOSITORY)
+        ref = f"{registry.REPOSITORY}/{built.ref}"
+        if b is not None and have.get(ref, built.digest) != built.digest:
+            t0 = time.monotonic()
+            ctr(b, n, "images", "pull", "--plain-http", "--snapshotter", "overlayfs", ref)
+            say(f"pulled {ref} again ({time.monotonic() - t0:.0f}s)")
+            pulled = True
+    if pulled and b is not None:
         _forget_replaced(b, n)
 
 
@@ -173,8 +182,10 @@ def _write_configs(b: NodeBinaries, n: NodeLayout, state: NodeState, apiserver_p
             c, apiserver_port, "kube-proxy", "/CN=system:kube-proxy"
         ),
         n.config / "Corefile": configs.corefile(n, state.ports),
+        n.config / "certs.d" / registry.ADDRESS / "hosts.toml": configs.hosts_toml(),
     }
     for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
 
@@ -189,7 +200,9 @@ def up(cluster: Layout, *, timeout: float = 180) -> NodeState:
         state = healthy(n)
         if state:
             say(f"reusing the running node {NODE_NAME}")
-            import_images(NodeBinaries.locate(), n)  # the agent image follows the current source
+            b = NodeBinaries.locate()
+            publish_images(b, n)  # the agent and operator images follow the current source
+            _ensure_apiproxy(b, n, cstate.ports.apiserver)
             return state
         old = n.read_state()
         if old and old.cluster != str(cluster.root) and _other_cluster_alive(old):
@@ -234,9 +247,9 @@ def _boot(n: NodeLayout, apiserver_port: int, timeout: float) -> NodeState:
     _write_configs(b, n, state, apiserver_port)
     say(f"starting node {NODE_NAME} (containerd {n.containerd_socket}, logs {n.cluster.logs}/realnode-*)")
 
+    publish_images(None, n)
     _start("containerd", [str(b.containerd), "--config", str(n.config / "containerd.toml")], n, state)
     _await("containerd", n, state, lambda: _ctr_ok(b, n), timeout)
-    import_images(b, n)
     _start("coredns", configs.coredns_argv(b, n), n, state)
     _await(
         "coredns", n, state, lambda: _http_ok(f"http://127.0.0.1:{state.ports.coredns_ready}/ready"), timeout
@@ -255,8 +268,40 @@ def _boot(n: NodeLayout, apiserver_port: int, timeout: float) -> NodeState:
     storage_class = configs.STORAGE_CLASS_MANIFEST.format(name=STORAGE_CLASS, provisioner=PROVISIONER)
     kubectl(n.cluster, "apply", "-f", "-", stdin=storage_class)
     _await("provisioner", n, state, lambda: "watching" in n.log("provisioner").read_text(), timeout)
+    _ensure_apiproxy(b, n, apiserver_port)
     say(f"node {NODE_NAME} up in {time.monotonic() - t0:.1f}s (StorageClass {STORAGE_CLASS})")
     return state
+
+
+def _ensure_apiproxy(b: NodeBinaries, n: NodeLayout, apiserver_port: int) -> None:
+    """The `kubernetes` Service reachable from pods: an EndpointSlice naming the bridge address, and
+    apiproxy.py relaying it to the loopback API server (its docstring says why). Kept out of the node's
+    health check: a node started before it existed gets it on reuse, without a restart."""
+    record = n.config / "apiproxy.json"
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        old = json.loads(record.read_text())
+        if old["port"] == apiserver_port and procs.running(old["pid"], old["exe"]):
+            kubectl(n.cluster, "apply", "-f", "-", stdin=configs.apiserver_slice(apiserver_port))
+            return
+        procs.stop(old["pid"], old["exe"])
+    argv = [sys.executable, str(Path(__file__).resolve().parent / "apiproxy.py"),
+            f"--listen={BRIDGE_IP}:{apiserver_port}", f"--target=127.0.0.1:{apiserver_port}"]  # fmt: skip
+    pid = procs.start(argv, n.log("apiproxy"))
+    exe = str(Path(sys.executable).resolve())
+    record.write_text(json.dumps({"pid": pid, "exe": exe, "port": apiserver_port}))
+    log = n.log("apiproxy")
+    if not procs.wait_for(lambda: "relaying" in log.read_text(), 30, 0.2):
+        raise ClusterError(f"apiproxy did not start; log {log}:\n{procs.tail(log)}")
+    kubectl(n.cluster, "apply", "-f", "-", stdin=configs.apiserver_slice(apiserver_port))
+    say(f"API server reachable from pods at {BRIDGE_IP}:{apiserver_port} (Service kubernetes)")
+
+
+def _stop_apiproxy(n: NodeLayout) -> None:
+    record = n.config / "apiproxy.json"
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        old = json.loads(record.read_text())
+        procs.stop(old["pid"], old["exe"])
+    record.unlink(missing_ok=True)
 
 
 def _ctr_ok(b: NodeBinaries, n: NodeLayout) -> bool:
@@ -321,6 +366,7 @@ def _stop(n: NodeLayout, state: NodeState | None) -> None:
     if state is None:
         return
     _drain(n, state)
+    _stop_apiproxy(n)
     for name in ("provisioner", "kube-proxy", "kubelet", "coredns"):
         if name in state.pids and procs.stop(state.pids[name], state.exes[name]):
             say(f"stopped {name} (pid {state.pids[name]})")
@@ -334,6 +380,7 @@ def _stop(n: NodeLayout, state: NodeState | None) -> None:
         say(f"unmounted {len(unmounted)} leftover mount(s): {', '.join(unmounted[:3])}")
     host.teardown(state.sysctls)
     n.state_file.unlink(missing_ok=True)
+    registry.stop()
 
 
 def down(cluster: Layout | None = None) -> None:

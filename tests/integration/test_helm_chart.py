@@ -50,18 +50,32 @@ def test_default_render() -> None:
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     assert container["securityContext"] == RESTRICTED
-    assert container["image"] == "ghcr.io/kubetrove/operator:0.1.0"
+    # Every image from the one registry `make images` pushes to (tests/e2e/realnode pull and run them).
+    assert container["image"] == "127.0.0.1:5000/kubetrove/operator:0.1.0"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["KUBETROVE_LEASE_NAMESPACE"] == "kubetrove-system"
     assert env["KUBETROVE_NAMESPACES"] == ""
-    assert env["KUBETROVE_AGENT_IMAGE_POSTGRESQL"] == "ghcr.io/kubetrove/agent-postgresql:0.1.0"
+    assert env["KUBETROVE_IMAGE_REGISTRY"] == "127.0.0.1:5000/kubetrove"
+    assert env["KUBETROVE_AGENT_IMAGE"] == "127.0.0.1:5000/kubetrove/agent:0.1.0"
+    assert not [name for name in env if name.startswith("KUBETROVE_AGENT_IMAGE_")]
     assert container["livenessProbe"]["httpGet"]["port"] == "health"
+    assert container["readinessProbe"]["httpGet"]["port"] == "health"
     assert container["resources"]["limits"]["memory"]
     # Cluster-wide mode: the workload rules in a ClusterRole, the Lease in a Role of the release namespace.
     assert one(objs, "ClusterRole", "kt-kubetrove")["rules"]
     lease_role = one(objs, "Role", "kt-kubetrove-leader-election")
     assert lease_role["metadata"]["namespace"] == "kubetrove-system"
     assert "ServiceMonitor" not in kinds
+
+
+def test_one_registry_setting_moves_every_image() -> None:
+    objs = template("imageRegistry=registry.example.com:5443/dbs/", "agent.images.mysql=my.example/agent:1")
+    (container,) = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["image"] == "registry.example.com:5443/dbs/operator:0.1.0"
+    assert env["KUBETROVE_IMAGE_REGISTRY"] == "registry.example.com:5443/dbs"
+    assert env["KUBETROVE_AGENT_IMAGE"] == "registry.example.com:5443/dbs/agent:0.1.0"
+    assert env["KUBETROVE_AGENT_IMAGE_MYSQL"] == "my.example/agent:1"
 
 
 def test_chart_crds_are_the_generated_crds() -> None:
@@ -105,7 +119,13 @@ def test_monitoring_objects() -> None:
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [("image.tag=latest", "/image/tag"), ("bogus=1", "bogus"), ("metrics.port=0", "/metrics/port")],
+    [
+        ("image.tag=latest", "/image/tag"),
+        ("bogus=1", "bogus"),
+        ("metrics.port=0", "/metrics/port"),
+        ("imageRegistry=http://r.example", "/imageRegistry"),
+        ("agent.images.oracle=x/y:1", "/agent/images"),
+    ],
 )
 def test_schema_refuses_bad_values(value: str, error: str) -> None:
     proc = helm("template", "kt", str(CHART), "--set", value, check=False)

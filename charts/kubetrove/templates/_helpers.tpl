@@ -36,11 +36,12 @@ app.kubernetes.io/part-of: kubetrove
 {{- end -}}
 
 {{- define "kubetrove.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- $repo := .Values.image.repository | default (printf "%s/operator" (trimSuffix "/" .Values.imageRegistry)) -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* agentImage: (list $ "<engine>") -> "<repository>:<tag>" */}}
+{{/* agentImage: the agent image every engine without an override uses */}}
 {{- define "kubetrove.agentImage" -}}
-{{- $root := index . 0 -}}
-{{- printf "%s:%s" (index $root.Values.agent.images (index . 1)) (default $root.Chart.AppVersion $root.Values.agent.tag) -}}
+{{- $repo := .Values.agent.repository | default (printf "%s/agent" (trimSuffix "/" .Values.imageRegistry)) -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.agent.tag) -}}
 {{- end -}}

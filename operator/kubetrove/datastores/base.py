@@ -96,11 +96,18 @@ class VersionInfo:
     """A supported engine version: its image and what it can be upgraded to."""
 
     version: str  # the catalog key, e.g. "10.11"
-    image: str  # production image (images/ Dockerfiles), pinned tag
+    # ``name:tag`` relative to the operator's image registry (``qualified_image``); hack/images builds
+    # and pushes exactly this name.
+    image: str
     major: str  # versions with the same major can restore each other's physical backups
     # Catalog keys an in-place upgrade to this version may start from (the engine's documented upgrade
     # paths); any other change of version is refused by kubetrove.datastores.validation.
     upgrade_from: tuple[str, ...] = ()
+
+
+def qualified_image(registry: str, image: str) -> str:
+    """``image`` (``name:tag``) in ``registry`` (``host[:port]/path``); unchanged if registry is ""."""
+    return f"{registry.rstrip('/')}/{image}" if registry else image
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         agent_image=config.agent_image,
         agent_url=config.agent_url,
         agent_images=config.agent_images,
+        image_registry=config.image_registry,
         metrics=metrics,
         reporting_instance=reporting_instance(config.pod_name),
     )

@@ -52,6 +52,7 @@ class Deps:
     agent_url: AgentUrl = default_agent_url
     # Engine value -> the agent image built for that engine (KUBETROVE_AGENT_IMAGE_<ENGINE>).
     agent_images: Mapping[Engine, str] = field(default_factory=dict)
+    image_registry: str = ""  # the registry of the catalog's engine images (KUBETROVE_IMAGE_REGISTRY)
     # The process's metrics, registered once by the composition root (a fresh registry in unit tests).
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # The reportingInstance of the Events the operator posts (its pod name).

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetrove.datastores.base import Datastore, EngineContainer
+from kubetrove.datastores.base import Datastore, EngineContainer, qualified_image
 from kubetrove.render import names
 from kubetrove.render.inputs import RenderInputs
 from kubetrove.render.security import container_security_context
 
 
 def image(inputs: RenderInputs, store: Datastore) -> str:
-    """The engine image of the spec's version (validated before render; a miss is a programming error)."""
+    """The engine image of the spec's version in the operator's image registry (the version is validated
+    before render; a miss is a programming error)."""
     version = inputs.spec.datastore.version
     info = store.versions.get(version)
     if info is None:
         raise ValueError(
             f"{store.engine.value} {version} is not in the catalog (validate the spec before render)"
         )
-    return info.image
+    return qualified_image(inputs.image_registry, info.image)
 
 
 def scratch_volume(index: int) -> str:

@@ -22,6 +22,7 @@ class RenderInputs:
     agent_image: str  # the kubetrove agent image (an operator setting)
     credentials: Mapping[str, str]  # data of the credentials Secret (reconcile generates it when absent)
     agent_token: str  # the bearer token the agent accepts
+    image_registry: str = ""  # where the catalog's engine images live (an operator setting); "": as named
 
     @property
     def is_cluster(self) -> bool:

@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 
 from kubetrove.agent.protocol import base_url
 from kubetrove.api.common import Engine
+from kubetrove.datastores.base import qualified_image
 
-DEFAULT_AGENT_IMAGE = "kubetrove/agent:0.1.0"
+# The registry holding every image the catalog names (and the agent): the one `make images` pushes to
+# (hack/images, served on loopback by hack/realnode/registry.py). KUBETROVE_IMAGE_REGISTRY (the chart's
+# `imageRegistry`) points the operator at yours; "" uses the catalog's names as they are.
+DEFAULT_IMAGE_REGISTRY = "127.0.0.1:5000/kubetrove"
+DEFAULT_AGENT_IMAGE = "agent:0.1.0"  # in the image registry, like the catalog's engine images
 DEFAULT_HEALTH_PORT = 8081
 # KUBETROVE_AGENT_IMAGE_<ENGINE> (the Helm chart sets one per engine): the suffix is the Engine value in
 # upper case, so adding an engine needs no change here.
@@ -32,12 +37,26 @@ def agent_images_from_env(env: Mapping[str, str]) -> dict[Engine, str]:
     }
 
 
+def image_registry(value: str) -> str:
+    """KUBETROVE_IMAGE_REGISTRY, checked: ``host[:port][/path]`` without a tag, digest or scheme."""
+    registry = value.strip().rstrip("/")
+    path = registry.split("/", 1)[1] if "/" in registry else ""  # a ":" here would be a tag
+    if "://" in registry or "@" in registry or ":" in path or " " in registry:
+        raise ValueError(
+            f"KUBETROVE_IMAGE_REGISTRY={value!r}: expected host[:port][/path] (no scheme, tag or digest),"
+            " e.g. registry.example.com/kubetrove"
+        )
+    return registry
+
+
 @dataclass(frozen=True)
 class OperatorConfig:
     """Settings of one operator process."""
 
-    agent_image: str = DEFAULT_AGENT_IMAGE  # the fallback for engines without an image of their own
+    # The fallback for engines without an image of their own (a full reference).
+    agent_image: str = qualified_image(DEFAULT_IMAGE_REGISTRY, DEFAULT_AGENT_IMAGE)
     agent_images: Mapping[Engine, str] = field(default_factory=dict)
+    image_registry: str = DEFAULT_IMAGE_REGISTRY  # prefixes the catalog's ``name:tag`` engine images
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     lease_namespace: str = "default"
     lease_name: str = "kubetrove-operator"
@@ -81,7 +100,7 @@ class OperatorConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
-        """Read KUBETROVE_AGENT_IMAGE and KUBETROVE_AGENT_IMAGE_<ENGINE>,
+        """Read KUBETROVE_IMAGE_REGISTRY, KUBETROVE_AGENT_IMAGE and KUBETROVE_AGENT_IMAGE_<ENGINE>,
         KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE (else POD_NAMESPACE, else
         "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_METRICS_PORT,
         KUBETROVE_HEALTH_PORT, KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL,
@@ -89,8 +108,10 @@ class OperatorConfig:
         (JSON: {"namespace/pod": "http://host:port"})."""
         e = os.environ if env is None else env
         spaces = tuple(n.strip() for n in e.get("KUBETROVE_NAMESPACES", "").split(",") if n.strip())
+        registry = image_registry(e.get("KUBETROVE_IMAGE_REGISTRY", DEFAULT_IMAGE_REGISTRY))
         return cls(
-            agent_image=e.get("KUBETROVE_AGENT_IMAGE") or DEFAULT_AGENT_IMAGE,
+            agent_image=e.get("KUBETROVE_AGENT_IMAGE") or qualified_image(registry, DEFAULT_AGENT_IMAGE),
+            image_registry=registry,
             agent_images=agent_images_from_env(e),
             namespaces=spaces,
             lease_namespace=e.get("KUBETROVE_LEASE_NAMESPACE", e.get("POD_NAMESPACE", "default")),

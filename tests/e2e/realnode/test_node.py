@@ -10,10 +10,12 @@ import urllib.request
 from typing import Any
 
 from kubernetes import client
+from realnode import registry
 
 from ..conftest import LocalCluster, wait_until
 
-BUSYBOX = "localhost/kubetrove/busybox:1"  # hack/images recipes.busybox
+# hack/images recipes.busybox, pulled from the local registry (IfNotPresent: the first pod pulls it).
+BUSYBOX = f"{registry.REPOSITORY}/busybox:1"
 DATA_MOUNT = {"name": "data", "mountPath": "/data"}
 HTTPD = (
     "mkdir -p /tmp/www && echo hello-$(hostname) > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"
@@ -25,8 +27,9 @@ def _apply(cluster: LocalCluster, namespace: str, *docs: dict[str, Any]) -> None
 
 
 def _container(command: str) -> dict[str, Any]:
-    return {"name": "web", "image": BUSYBOX, "imagePullPolicy": "Never", "command": ["sh", "-c", command],
-            "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}}  # fmt: skip
+    probe = {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}
+    return {"name": "web", "image": BUSYBOX, "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", command], "readinessProbe": probe}  # fmt: skip
 
 
 def _service(name: str, headless: bool = False) -> dict[str, Any]:

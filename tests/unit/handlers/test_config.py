@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from kubetrove.datastores.base import qualified_image
 from kubetrove.handlers.settings import configure
-from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, OperatorConfig
+from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, DEFAULT_IMAGE_REGISTRY, OperatorConfig
 
 
 def test_defaults_watch_every_namespace() -> None:
     c = OperatorConfig.from_env({})
-    assert c.namespaces == () and c.agent_image == DEFAULT_AGENT_IMAGE and c.lease_namespace == "default"
+    assert c.namespaces == () and c.lease_namespace == "default"
+    assert c.agent_image == qualified_image(DEFAULT_IMAGE_REGISTRY, DEFAULT_AGENT_IMAGE)
 
 
 def test_namespaces_and_lease_from_env() -> None:

@@ -9,8 +9,9 @@ import aiohttp
 import pytest
 
 from kubetrove.api.common import Engine
+from kubetrove.datastores.base import qualified_image
 from kubetrove.handlers import main as main_module
-from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, OperatorConfig
+from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, DEFAULT_IMAGE_REGISTRY, OperatorConfig
 from kubetrove.runtime.health import standby_probe
 
 
@@ -65,7 +66,9 @@ def test_agent_image_per_engine_with_the_fallback() -> None:
     env = {"KUBETROVE_AGENT_IMAGE": "agent:any", "KUBETROVE_AGENT_IMAGE_" + Engine("mysql").name: "agent:my"}
     c = OperatorConfig.from_env(env)
     assert c.agent_images == {Engine("mysql"): "agent:my"} and c.agent_image == "agent:any"
-    assert OperatorConfig.from_env({"KUBETROVE_AGENT_IMAGE": ""}).agent_image == DEFAULT_AGENT_IMAGE
+    assert OperatorConfig.from_env({"KUBETROVE_AGENT_IMAGE": ""}).agent_image == qualified_image(
+        DEFAULT_IMAGE_REGISTRY, DEFAULT_AGENT_IMAGE
+    )
 
 
 def test_every_engine_suffix_the_chart_sets_is_read() -> None:

@@ -8,6 +8,7 @@ engine fails its own tests instead of breaking collection of the whole suite.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -172,3 +173,14 @@ def test_engine_container_follows_the_strategy(engine: Engine) -> None:
     assert (f"--engine-user={strategy.admin_user}" in agent["args"]) is bool(strategy.admin_user)
     config = run(engine, spec).config_map["data"]
     assert list(config) == [store.config_file.file_name]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_image_registry_prefixes_the_catalog_image(engine: Engine) -> None:
+    store = store_of(engine)
+    spec = spec_of(engine, cluster=True)
+    base = inputs(spec, extra_keys=_secret_keys(store, spec))
+    moved = render(dataclasses.replace(base, image_registry="registry.example.com:5443/dbs"), store)
+    (container, *_) = moved.statefulset["spec"]["template"]["spec"]["containers"]
+    catalog = store.versions[spec.datastore.version].image
+    assert container["image"] == f"registry.example.com:5443/dbs/{catalog}"

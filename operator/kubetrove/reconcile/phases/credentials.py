@@ -67,6 +67,7 @@ async def credentials(ctx: Context) -> None:
         agent_image=ctx.deps.agent_image_for(ctx.spec.datastore.type),
         credentials={k: values[k] for k in keys},
         agent_token={**have_token, **new_token}[AGENT_TOKEN_KEY],
+        image_registry=ctx.deps.image_registry,
     )
     await ensure_secret(ctx, secrets.credentials_secret(ctx.inputs), creds_secret, new_creds)
     await ensure_secret(ctx, secrets.agent_token_secret(ctx.inputs), token_secret, new_token)

@@ -1,0 +1,204 @@
+"""The operator as users run it: `helm install` of charts/kubetrove puts the operator image (built by
+hack/images, pulled from the local registry) in a pod on the real node, with the chart's ServiceAccount
+and the in-cluster config. Its probes make it Ready, it takes the Lease, its metrics endpoint answers a
+scrape, and it brings a 2-member MariaDB DatabaseCluster to Ready; a client writes and reads through
+the rw Service. Then `helm upgrade` to a new operator image tag replaces the operator pod and leaves
+every database pod untouched: same UIDs, no restarts, the StatefulSet's template unchanged.
+
+The release watches only the test's database namespace (the cluster is shared with other tests).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import images  # hack/ is on sys.path: .conftest puts it there
+import localcluster as lc
+import pytest
+import yaml
+from images.push import remote_digest, tag
+from kubernetes import client
+from realnode import registry
+
+from kubetrove.render.names import ChildNames
+from tests.integration.helm import CHART, helm
+
+from ..conftest import LocalCluster, wait_until
+from .conftest import app_secret, connect_app, real_namespace_named, real_resource, settled
+
+LEASE = "kubetrove-operator"  # the chart's leaderElection.leaseName default
+METRICS_PORT = 8080  # the chart's metrics.port default
+UPGRADE_TAG = "0.1.0-upgrade"
+
+
+class Release:
+    """A Helm release of the chart in its own (real-node) namespace, watching one other namespace."""
+
+    def __init__(self, cluster: LocalCluster, namespace: str, watch: str) -> None:
+        self.cluster, self.namespace, self.watch = cluster, namespace, watch
+        self.name = f"kt{uuid.uuid4().hex[:6]}"
+        self.env = {"KUBECONFIG": str(cluster.kubeconfig)}
+
+    def helm(self, verb: str, *values: str, flags: tuple[str, ...] = ()) -> None:
+        """helm install/upgrade --wait; a failure carries the operator pods' state and log."""
+        sets = [a for v in values for a in ("--set", v)]
+        try:
+            helm(verb, self.name, str(CHART), "-n", self.namespace, "--wait", "--timeout", "300s",
+                 *flags, *sets, env=self.env)  # fmt: skip
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnose()}") from None
+
+    def diagnose(self) -> str:
+        """The release namespace's pods and events, and the operator's log tail."""
+        parts = []
+        for args in (("get", "pods", "-o", "wide"), ("get", "events"), ("logs", "--tail=40", "-l",
+                     "app.kubernetes.io/component=operator", "--all-containers", "--prefix")):  # fmt: skip
+            try:
+                parts.append(self.cluster.kubectl("-n", self.namespace, *args))
+            except lc.ClusterError as exc:  # diagnostics only: the failure is already raised
+                parts.append(f"kubectl {' '.join(args)}: {exc}")
+        return "\n".join(parts)
+
+    def operator_pod(self) -> Any:
+        """The one operator pod that is Ready (None while there is not exactly one)."""
+        core = client.CoreV1Api(self.cluster.api)
+        pods = core.list_namespaced_pod(self.namespace, label_selector="app.kubernetes.io/component=operator")
+        live = [p for p in pods.items if p.metadata.deletion_timestamp is None]
+        ready = [
+            p
+            for p in live
+            if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        ]
+        return ready[0] if len(live) == 1 and ready else None
+
+
+@pytest.fixture
+def release(local_cluster: LocalCluster, real_node: str, real_namespace: str) -> Iterator[Release]:
+    """The chart installed in a real-node namespace; uninstalled (and the namespace deleted) after."""
+    with real_namespace_named(local_cluster.api, f"kt-op-{uuid.uuid4().hex[:6]}") as ns:
+        rel = Release(local_cluster, ns, real_namespace)
+        rel.helm("install", f"watchNamespaces={{{real_namespace}}}", f"imageRegistry={registry.REPOSITORY}")
+        try:
+            yield rel
+        finally:
+            helm("uninstall", rel.name, "-n", ns, "--wait", env=rel.env, check=False)
+
+
+def scrape(pod: Any) -> str:
+    """GET /metrics on the pod's IP (the host routes the pod network through the bridge)."""
+    url = f"http://{pod.status.pod_ip}:{METRICS_PORT}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def reconciles(text: str, kind: str) -> float:
+    """The sum of kubetrove_reconcile_total for ``kind`` in a Prometheus text exposition."""
+    pattern = rf'^kubetrove_reconcile_total{{[^}}]*kind="{kind}"[^}}]*}} ([0-9.e+]+)$'
+    return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
+
+
+def template_diff(before: Any, after: Any) -> str:
+    """A unified diff of two StatefulSets' pod templates (what changed them)."""
+    a, b = (yaml.safe_dump(s.spec.template.to_dict()).splitlines() for s in (before, after))
+    return "\n".join(difflib.unified_diff(a, b, "before", "after", lineterm=""))
+
+
+def db_pods(cluster: LocalCluster, namespace: str) -> dict[str, tuple[str, int]]:
+    """Database pod name -> (UID, total container restarts)."""
+    pods = client.CoreV1Api(cluster.api).list_namespaced_pod(namespace).items
+    return {
+        p.metadata.name: (p.metadata.uid, sum(c.restart_count for c in p.status.container_statuses or []))
+        for p in pods
+    }
+
+
+def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touching_it(
+    local_cluster: LocalCluster, release: Release, real_node: str
+) -> None:
+    api = local_cluster.api
+    db_ns = release.watch
+    operator_image = f"{registry.REPOSITORY}/{images.ensure('operator').ref}"
+
+    pod = wait_until(release.operator_pod, "the operator pod Ready (readiness probe)")
+    assert pod.spec.node_name == real_node
+    assert pod.spec.containers[0].image == operator_image
+    assert pod.spec.service_account_name == f"{release.name}-kubetrove"
+    built = images.ensure("operator")
+    assert remote_digest(registry.REPOSITORY, built.ref) == built.digest  # the registry serves this build
+
+    lease = client.CoordinationV1Api(api)
+    holder = wait_until(
+        lambda: lease.read_namespaced_lease(LEASE, release.namespace).spec.holder_identity, "the Lease taken"
+    )
+    assert holder.startswith(f"{pod.metadata.name}-"), holder  # identity = hostname (the pod) + uuid
+
+    name = "shop"
+    app_secret(api, db_ns)
+    body = real_resource("DatabaseCluster", name, db_ns, "mariadb", "10.11", "orders")
+    body["spec"]["replicas"] = 2
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "kubetrove.io", "v1alpha1", db_ns, "databaseclusters", body
+    )
+
+    def status() -> dict[str, Any]:
+        obj = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            "kubetrove.io", "v1alpha1", db_ns, "databaseclusters", name
+        )
+        return dict(obj.get("status") or {})
+
+    wait_until(
+        lambda: settled(status()) and status().get("primary"), "the DatabaseCluster Ready", timeout=600
+    )
+    assert reconciles(scrape(pod), "DatabaseCluster") >= 1
+
+    names = ChildNames(name)
+    core = client.CoreV1Api(api)
+    rw = core.read_namespaced_service(names.rw_service, db_ns).spec.cluster_ip
+    conn = connect_app("mariadb", rw, "orders")
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(32))")
+        cur.execute("INSERT INTO t VALUES (1, 'before upgrade')")
+        cur.execute("SELECT note FROM t WHERE id = 1")
+        assert cur.fetchone() == ("before upgrade",)
+    conn.close()
+
+    apps = client.AppsV1Api(api)
+    sts_before = apps.read_namespaced_stateful_set(names.statefulset, db_ns)
+    pods_before = db_pods(local_cluster, db_ns)
+    assert len(pods_before) == 2
+
+    new_image = tag(registry.REPOSITORY, images.ensure("operator").ref, UPGRADE_TAG)
+    release.helm("upgrade", f"image.tag={UPGRADE_TAG}", flags=("--reuse-values",))
+
+    def upgraded() -> Any:
+        new = release.operator_pod()
+        return new if new and new.spec.containers[0].image == new_image else None
+
+    new_pod = wait_until(upgraded, "the upgraded operator pod Ready")
+    assert new_pod.metadata.uid != pod.metadata.uid
+    wait_until(
+        lambda: lease.read_namespaced_lease(LEASE, release.namespace).spec.holder_identity.startswith(
+            f"{new_pod.metadata.name}-"
+        ),
+        "the new operator pod holding the Lease",
+    )
+    # The new operator resumes the cluster (kopf's resume handler reconciles it once at start).
+    wait_until(lambda: reconciles(scrape(new_pod), "DatabaseCluster") >= 1, "the new operator to reconcile")
+    sts_after = apps.read_namespaced_stateful_set(names.statefulset, db_ns)
+    assert sts_after.metadata.generation == sts_before.metadata.generation, template_diff(
+        sts_before, sts_after
+    )
+
+    assert db_pods(local_cluster, db_ns) == pods_before  # same UIDs, no restarts
+    assert settled(status()), status()
+    conn = connect_app("mariadb", rw, "orders")
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO t VALUES (2, 'after upgrade')")
+        cur.execute("SELECT note FROM t ORDER BY id")
+        assert cur.fetchall() == (("before upgrade",), ("after upgrade",))
+    conn.close()
