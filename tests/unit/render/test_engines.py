@@ -160,6 +160,7 @@ def test_engine_container_follows_the_strategy(engine: Engine) -> None:
     pod = run(engine, spec).statefulset["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == store.versions[spec.datastore.version].image
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"  # the status shows the log tail
     assert container.get("command", []) == list(strategy.command)
     assert container.get("args", []) == list(strategy.args)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -172,3 +173,10 @@ def test_engine_container_follows_the_strategy(engine: Engine) -> None:
     assert (f"--engine-user={strategy.admin_user}" in agent["args"]) is bool(strategy.admin_user)
     config = run(engine, spec).config_map["data"]
     assert list(config) == [store.config_file.file_name]
+
+
+def test_an_image_in_the_spec_replaces_the_catalogs() -> None:
+    data = wire(Engine.MARIADB, cluster=False)
+    data["datastore"]["image"] = "mirror.example:5000/library/mariadb:11.4.10"
+    container = run(Engine.MARIADB, InstanceSpec.from_wire(data)).statefulset["spec"]["template"]["spec"]
+    assert container["containers"][0]["image"] == "mirror.example:5000/library/mariadb:11.4.10"
