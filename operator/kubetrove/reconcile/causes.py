@@ -16,6 +16,10 @@ A StatefulSet only counts ready pods; the reason a pod is not running is spread 
   the agent and the restore container) the kubelet copies the tail of a failed container's log into
   ``terminated.message``: that is the engine's last words, shown here.
 
+How long a member has gone without progress is read from the pod too, not from a clock of the
+operator's (so a restarted operator measures the same): since its Ready condition last turned False,
+or since the pod was created when it never had one (an unscheduled pod has none).
+
 Invariants: a pod yields at most one cause (the one that blocks it first: scheduling, then init
 containers, then containers); pods being deleted, and pods merely starting (no verdict yet), yield none.
 The summary names every affected pod, most blocking reason first, and stays short enough for a condition.
@@ -23,6 +27,7 @@ The summary names every affected pod, most blocking reason first, and stays shor
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -192,3 +197,32 @@ def summary(causes: list[Cause]) -> tuple[Reason, str] | None:
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
     return causes[0].reason, message
+
+
+def _time(stamp: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def not_ready_since(pod: Obj) -> datetime.datetime | None:
+    """Since when the member has not been ready, or None when it is ready (or being deleted)."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return None
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            if cond.get("status") == "True":
+                return None
+            if cond.get("lastTransitionTime"):
+                return _time(cond["lastTransitionTime"])
+    created = pod["metadata"].get("creationTimestamp")
+    return _time(created) if created else None
+
+
+def stalled(pods: Iterable[Obj], now: datetime.datetime, deadline_seconds: float) -> list[str]:
+    """The members not ready for longer than ``deadline_seconds``, by name."""
+    limit = datetime.timedelta(seconds=deadline_seconds)
+    out = []
+    for pod in pods:
+        since = not_ready_since(pod)
+        if since is not None and now - since > limit:
+            out.append(pod["metadata"]["name"])
+    return sorted(out)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from kubetrove.reconcile.causes import Cause, Reason, pod_cause, pod_causes, summary
+from kubetrove.reconcile.causes import Cause, Reason, not_ready_since, pod_cause, pod_causes, stalled, summary
 
 ENGINE_IMAGE = "127.0.0.1:5000/kubetrove/mariadb:10.11-nope"
 
@@ -189,3 +190,27 @@ def test_summary_is_cut_to_a_readable_length() -> None:
     long = [Cause(Reason.CRASH_LOOP, f"db-{i}", "x" * 400 + str(i)) for i in range(5)]
     _, message = summary(long) or (None, "")
     assert len(message) == 900 and message.endswith("…")
+
+
+def aged(name: str, created: str, ready: tuple[str, str] | None = None) -> dict[str, Any]:
+    p = pod(name, conditions=[{"type": "PodScheduled", "status": "True"}])
+    p["metadata"]["creationTimestamp"] = created
+    if ready is not None:
+        p["status"]["conditions"].append(
+            {"type": "Ready", "status": ready[0], "lastTransitionTime": ready[1]}
+        )
+    return p
+
+
+def test_a_member_goes_without_progress_since_it_last_turned_not_ready_or_was_created() -> None:
+    at = datetime.datetime(2026, 12, 4, 15, 10, tzinfo=datetime.UTC)
+    unscheduled = aged("db-0", "2026-12-04T15:00:00Z")  # no Ready condition: since creation
+    crashing = aged("db-1", "2026-12-04T14:00:00Z", ("False", "2026-12-04T15:08:00Z"))
+    ready = aged("db-2", "2026-12-04T14:00:00Z", ("True", "2026-12-04T14:01:00Z"))
+    assert not_ready_since(unscheduled) == at - datetime.timedelta(minutes=10)
+    assert not_ready_since(crashing) == at - datetime.timedelta(minutes=2)
+    assert not_ready_since(ready) is None
+    assert stalled([ready, crashing, unscheduled], at, 300) == ["db-0"]
+    assert stalled([ready, crashing, unscheduled], at, 60) == ["db-0", "db-1"]
+    unscheduled["metadata"]["deletionTimestamp"] = "2026-12-04T15:09:00Z"
+    assert stalled([unscheduled], at, 60) == []
