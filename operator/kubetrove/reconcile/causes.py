@@ -88,8 +88,6 @@ def _unbound(pod: Obj, claims: Mapping[str, Obj], storage_classes: frozenset[str
         wanted = (claim.get("spec") or {}).get("storageClassName")
         if wanted and storage_classes is not None and wanted not in storage_classes:
             return f"volume claim {name}: storage class {wanted!r} does not exist"
-        if not wanted and storage_classes is not None and not storage_classes:
-            return f"volume claim {name}: no storage class named and the cluster has none"
         phase = (claim.get("status") or {}).get("phase", "Pending")
         return f"volume claim {name} is {phase} (storage class {wanted or 'default'!r})"
     return None
@@ -144,8 +142,9 @@ def _container(
 def pod_cause(pod: Obj, claims: Mapping[str, Obj], storage_classes: frozenset[str] | None) -> Cause | None:
     """Why ``pod`` does not run, or None (it runs, starts normally, or is being deleted).
 
-    ``claims`` are the namespace's PersistentVolumeClaims by name; ``storage_classes`` the names of the
-    cluster's StorageClasses, or None when they could not be read (then a class is never called missing).
+    ``claims`` are the namespace's PersistentVolumeClaims by name; ``storage_classes`` the names that
+    exist among the StorageClasses the unbound claims name (``claimed_classes``), or None when they could
+    not be read (then a class is never called missing).
     """
     meta = pod["metadata"]
     if meta.get("deletionTimestamp"):
@@ -170,6 +169,16 @@ def pod_cause(pod: Obj, claims: Mapping[str, Obj], storage_classes: frozenset[st
         why = status.get("reason") or "Failed"
         return Cause(Reason.POD_FAILED, meta["name"], f"{why}: {status.get('message') or 'no message'}")
     return None
+
+
+def claimed_classes(claims: Iterable[Obj]) -> list[str]:
+    """The StorageClasses named by claims that are not bound: the ones to look up (RBAC: get)."""
+    named = {
+        (c.get("spec") or {}).get("storageClassName")
+        for c in claims
+        if (c.get("status") or {}).get("phase") != "Bound"
+    }
+    return sorted(n for n in named if n)
 
 
 def pod_causes(

@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from kubetrove.reconcile.causes import Cause, Reason, not_ready_since, pod_cause, pod_causes, stalled, summary
+from kubetrove.reconcile.causes import (
+    Cause,
+    Reason,
+    claimed_classes,
+    not_ready_since,
+    pod_cause,
+    pod_causes,
+    stalled,
+    summary,
+)
 
 ENGINE_IMAGE = "127.0.0.1:5000/kubetrove/mariadb:10.11-nope"
 
@@ -137,8 +146,17 @@ def test_an_unbound_claim_of_an_existing_class_or_unknown_classes_says_pending()
         assert c == Cause(
             Reason.VOLUME_NOT_BOUND, "db-0", "volume claim data-db-0 is Pending (storage class 'local')"
         )
-    none = cause_of(pod(conditions=[UNBOUND]), [claim(phase="Pending", storage_class=None)], [])
-    assert none is not None and "no storage class named and the cluster has none" in none.detail
+    default = cause_of(pod(conditions=[UNBOUND]), [claim(phase="Pending", storage_class=None)], [])
+    assert default == Cause(
+        Reason.VOLUME_NOT_BOUND, "db-0", "volume claim data-db-0 is Pending (storage class 'default')"
+    )
+    named = [
+        claim("a", "Pending", "x"),
+        claim("b", "Bound", "y"),
+        claim("c", "Pending", None),
+        claim("d", "Lost", "x"),
+    ]
+    assert claimed_classes(named) == ["x"]
 
 
 def test_a_failing_restore_init_container_comes_before_the_waiting_engine() -> None:
