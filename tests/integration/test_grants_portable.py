@@ -12,12 +12,13 @@ docs/agent-api.md ("Portable grants") has the per-engine mapping these tests hol
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from kubetrove.agent.client import AgentClient
+from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.protocol import Grant, Privilege
 from tests.integration.conftest import StartAgent
 from tests.integration.grants_engines import (
@@ -86,6 +87,16 @@ async def test_grants_hold_for_tables_created_later_by_other_users_and_revocatio
 ) -> None:
     agent = (await start_agent(actions.engine, actions.config())).client
     await agent.ensure_database(DB)
+    try:
+        await _check(actions, agent)
+    finally:  # the servers are shared by the session: leave them as found
+        for user in PASSWORD:
+            with contextlib.suppress(AgentError):
+                await agent.drop_user(user)
+        await agent.drop_database(DB)
+
+
+async def _check(actions: UserActions, agent: AgentClient) -> None:
     # Granted first, readers before the users who create (the order the operator may well use).
     await grant(agent, READER, Privilege.READ)
     await grant(agent, APP, Privilege.READ_WRITE)
