@@ -235,3 +235,33 @@ def stalled(pods: Iterable[Obj], now: datetime.datetime, deadline_seconds: float
         if since is not None and now - since > limit:
             out.append(pod["metadata"]["name"])
     return sorted(out)
+
+
+@dataclass(frozen=True)
+class MembersReport:
+    """What the pods say about members that do not run: the summary of causes, and who is stalled."""
+
+    cause: tuple[Reason, str] | None
+    stalled: tuple[str, ...]
+    deadline_seconds: int
+
+    @property
+    def stalled_message(self) -> str:
+        """Why the wait is over, for Progressing=False ProgressDeadlineExceeded."""
+        who = ", ".join(self.stalled)
+        return f"{who} not ready for more than {self.deadline_seconds} s (spec.progressDeadlineSeconds)"
+
+
+def members_report(
+    pods: list[Obj],
+    claims: Iterable[Obj],
+    storage_classes: Iterable[str] | None,
+    now: datetime.datetime,
+    deadline_seconds: int,
+) -> MembersReport:
+    """Causes and stalled members of ``pods`` (see ``pod_causes`` and ``stalled``)."""
+    return MembersReport(
+        summary(pod_causes(pods, claims, storage_classes)),
+        tuple(stalled(pods, now, deadline_seconds)),
+        deadline_seconds,
+    )

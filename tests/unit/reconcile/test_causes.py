@@ -9,6 +9,7 @@ from kubetrove.reconcile.causes import (
     Cause,
     Reason,
     claimed_classes,
+    members_report,
     not_ready_since,
     pod_cause,
     pod_causes,
@@ -232,3 +233,14 @@ def test_a_member_goes_without_progress_since_it_last_turned_not_ready_or_was_cr
     assert stalled([ready, crashing, unscheduled], at, 60) == ["db-0", "db-1"]
     unscheduled["metadata"]["deletionTimestamp"] = "2026-12-04T15:09:00Z"
     assert stalled([unscheduled], at, 60) == []
+
+
+def test_members_report_gives_the_cause_and_who_is_past_the_deadline() -> None:
+    at = datetime.datetime(2026, 12, 4, 15, 10, tzinfo=datetime.UTC)
+    stuck = pod(conditions=[UNSCHEDULED])
+    stuck["metadata"]["creationTimestamp"] = "2026-12-04T15:00:00Z"
+    report = members_report([stuck], [claim()], None, at, 300)
+    assert report.cause == (Reason.UNSCHEDULABLE, f"db-0: {UNSCHEDULED['message']}")
+    assert report.stalled == ("db-0",)
+    assert report.stalled_message == "db-0 not ready for more than 300 s (spec.progressDeadlineSeconds)"
+    assert members_report([stuck], [claim()], None, at, 900).stalled == ()
