@@ -165,3 +165,53 @@ class CassandraActions:
     def close(self) -> None:
         self._open.close()
         self._sessions.clear()
+
+
+UNAUTHORIZED = (
+    13  # MongoDB error code "Unauthorized" (https://www.mongodb.com/docs/manual/reference/error-codes/)
+)
+
+
+@dataclass
+class MongoDBActions:
+    """Collections (the portable tables): created explicitly, counted with countDocuments."""
+
+    server: Any  # a mongod fixture with host, port, user, password (and engine_config())
+    engine: str = "mongodb"
+    read_write_creates: bool = True
+
+    def config(self) -> EngineConfig:
+        return self.server.engine_config()  # type: ignore[no-any-return]
+
+    @contextmanager
+    def _db(self, user: str, password: str, database: str) -> Iterator[Any]:
+        import pymongo
+        from pymongo.errors import OperationFailure
+
+        client: Any = pymongo.MongoClient(
+            host=self.server.host, port=self.server.port, username=user, password=password,
+            authSource="admin", directConnection=True, serverSelectionTimeoutMS=5000,
+        )  # fmt: skip
+        try:
+            yield client[database]
+        except OperationFailure as exc:
+            if exc.code == UNAUTHORIZED:
+                raise Denied(str(exc)) from None
+            raise
+        finally:
+            client.close()
+
+    def create_table(self, user: str, password: str, database: str, table: str) -> None:
+        with self._db(user, password, database) as db:
+            db.create_collection(table)
+
+    def insert(self, user: str, password: str, database: str, table: str) -> None:
+        with self._db(user, password, database) as db:
+            db[table].insert_one({"v": 1})
+
+    def count(self, user: str, password: str, database: str, table: str) -> int:
+        with self._db(user, password, database) as db:
+            return int(db[table].count_documents({}))
+
+    def close(self) -> None:
+        pass
