@@ -79,8 +79,9 @@ def _printed(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]
     """The row `kubectl get dbi <name> -o wide` prints: the server's Table, column name -> cell."""
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURALS['DatabaseInstance']}/{name}"
     resp = api.call_api(path, "GET", header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
-                        _preload_content=False, auth_settings=["BearerToken"])  # fmt: skip
-    table = json.loads(resp[0].data)
+                        _preload_content=False, _return_http_data_only=True,
+                        auth_settings=["BearerToken"])  # fmt: skip
+    table = json.loads(resp.data)
     names = [c["name"] for c in table["columnDefinitions"]]
     return dict(zip(names, table["rows"][0]["cells"], strict=True))
 
