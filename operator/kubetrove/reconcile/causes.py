@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubetrove.api.conditions import parse_time
 from kubetrove.k8s.port import Obj
 
 # Kubelet waiting reasons (pkg/kubelet/images/types.go) that mean the image is not there to run.
@@ -208,10 +209,6 @@ def summary(causes: list[Cause]) -> tuple[Reason, str] | None:
     return causes[0].reason, message
 
 
-def _time(stamp: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
 def not_ready_since(pod: Obj) -> datetime.datetime | None:
     """Since when the member has not been ready, or None when it is ready (or being deleted)."""
     if pod["metadata"].get("deletionTimestamp"):
@@ -221,9 +218,9 @@ def not_ready_since(pod: Obj) -> datetime.datetime | None:
             if cond.get("status") == "True":
                 return None
             if cond.get("lastTransitionTime"):
-                return _time(cond["lastTransitionTime"])
+                return parse_time(cond["lastTransitionTime"])
     created = pod["metadata"].get("creationTimestamp")
-    return _time(created) if created else None
+    return parse_time(created) if created else None
 
 
 def stalled(pods: Iterable[Obj], now: datetime.datetime, deadline_seconds: float) -> list[str]:
