@@ -128,12 +128,14 @@ def operator(
     yield op
     _SHARED["users"] -= 1
     if _SHARED["users"] == 0:
-        # The last tests' namespaces are being deleted: their resources carry our finalizer, so the
-        # operator must see them go before it stops, or the namespaces hang in Terminating.
-        wait_until(lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 120)
-        op.stop()
-        _SHARED["operator"] = None
-        print(f"\noperator log: {op.log_path}")
+        try:
+            # The last tests' namespaces are being deleted: their resources carry our finalizer, so the
+            # operator must see them go before it stops, or the namespaces hang in Terminating.
+            wait_until(lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 120)
+        finally:  # stopped even then: a leaked operator would keep acting on a shared cluster's resources
+            op.stop()
+            _SHARED["operator"] = None
+            print(f"\noperator log: {op.log_path}")
 
 
 def _terminating(api: client.ApiClient) -> list[str]:

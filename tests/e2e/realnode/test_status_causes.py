@@ -25,7 +25,7 @@ from kubernetes import client
 
 from ..conftest import LocalCluster
 from ..operator_support import *  # noqa: F403  (fixtures)
-from ..operator_support import GROUP, PLURALS, VERSION, Operator, apply_cr, get_cr, poll
+from ..operator_support import CRDS, GROUP, PLURALS, VERSION, Operator, apply_cr, get_cr, poll
 from .conftest import real_namespace_named, real_resource
 
 DEADLINE = 30
@@ -54,6 +54,9 @@ def _body(name: str, namespace: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def broken(local_cluster: LocalCluster, operator: Operator, real_node: str) -> Iterator[str]:
     """A namespace holding the three instances that cannot run."""
+    # On a cluster shared with other sessions, another branch's CRDs may have replaced this session's
+    # since it started (operator_crds): spec.datastore.image and progressDeadlineSeconds must be known.
+    local_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
     with real_namespace_named(local_cluster.api, f"real-causes-{uuid.uuid4().hex[:6]}") as ns:
         for name in CASES:
             apply_cr(local_cluster, _body(name, ns))
