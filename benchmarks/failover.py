@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.cluster_engines import MariaDBEngine, PostgreSQLEngine  # noqa: E402
+from tests.integration.cluster_engines import MariaDBEngine, MySQLEngine, PostgreSQLEngine  # noqa: E402
 from tests.integration.cluster_harness import (  # noqa: E402
     DETECTION_SECONDS,
     INTERVAL_SECONDS,
@@ -34,6 +34,7 @@ from tests.integration.cluster_harness import (  # noqa: E402
     rejoin,
     start_cluster,
     switchover_round,
+    until,
 )
 
 RESULTS = ROOT / "benchmarks" / "results" / "failover.json"
@@ -59,11 +60,15 @@ async def run(engine: Engine, rounds: int, kind: str) -> dict[str, Any]:
     cluster: Cluster = await start_cluster(engine)
     writer = Writer(cluster).start()
     gaps: list[float] = []
+    rebuilt = 0
     try:
         for n in range(rounds):
             if kind == "failover":
                 old, new, gap = await failover_round(cluster, writer)
-                await rejoin(cluster, old)
+                if isinstance(engine, MySQLEngine):
+                    rebuilt += await rejoin_or_rebuild(cluster, engine, old)
+                else:
+                    await rejoin(cluster, old)
             else:
                 old = cluster.primary
                 new = next(p for p in cluster.pods if p != old)
@@ -79,13 +84,32 @@ async def run(engine: Engine, rounds: int, kind: str) -> dict[str, Any]:
             await cluster.close()
     result = summary(gaps, len(missing), len(writer.acked))
     result["duplicates"] = duplicates
+    if isinstance(engine, MySQLEngine) and kind == "failover":
+        result["ex_primaries_errant_and_cloned"] = rebuilt
     return result
+
+
+async def rejoin_or_rebuild(cluster: Cluster, engine: MySQLEngine, old: str) -> int:
+    """MySQL: the restarted ex-primary rejoins, or (its unacknowledged tail recovered) is errant and is
+    rebuilt from empty by clone (docs/clustering.md, "MySQL"); 1 if it was rebuilt."""
+    await asyncio.to_thread(cluster.restart, old)
+    await until(lambda: old in cluster.record.errant or cluster.record.state == "Healthy", f"{old} back")
+    if old not in cluster.record.errant:
+        return 0
+    await asyncio.to_thread(engine.rebuild, cluster.servers[old])
+    await until(lambda: old not in cluster.record.errant, f"{old} rebuilt")
+    await cluster.healthy()
+    return 1
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--engines", default="mariadb,postgresql,mysql", help="comma-separated; others keep their stored rows"
+    )
     args = parser.parse_args()
+    wanted = set(args.engines.split(","))
     results: dict[str, Any] = {
         "conditions": {
             "detection_seconds": DETECTION_SECONDS,
@@ -93,15 +117,31 @@ async def main() -> None:
             "members": 3,
             "client": "one thread, autocommit INSERTs through status.primary, reconnect on any error",
             "mariadb": "10.11, lossless semi-sync AFTER_SYNC, timeout 1 day, GTID slave_pos",
+            "mysql": "9.7.4 (Debian sid), lossless semi-sync AFTER_SYNC, timeout 1 day, GTID auto-position;"
+            " an errant ex-primary is rebuilt by clone before the next round",
             "postgresql": "15, streaming, synchronous_standby_names 'ANY 1 (*)', rejoin via pg_rewind",
             "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, loopback",
-            "kill": "SIGKILL of mariadbd / of the postmaster",
+            "kill": "SIGKILL of mariadbd / mysqld / the postmaster",
         }
     }
-    plan = (("mariadb", "failover"), ("mariadb", "switchover"), ("postgresql", "failover"))
+    if RESULTS.exists():  # rows of engines not run this time are kept
+        results = {**json.loads(RESULTS.read_text()), "conditions": results["conditions"]}
+    plan = (
+        ("mariadb", "failover"),
+        ("mariadb", "switchover"),
+        ("postgresql", "failover"),
+        ("mysql", "failover"),
+        ("mysql", "switchover"),
+    )
     for name, kind in plan:
+        if name not in wanted:
+            continue
         with tempfile.TemporaryDirectory(prefix="kt-bench-") as tmp:
-            engine: Any = MariaDBEngine(Path(tmp)) if name == "mariadb" else PostgreSQLEngine()
+            engine: Any = {
+                "mariadb": lambda: MariaDBEngine(Path(tmp)),
+                "mysql": lambda: MySQLEngine(Path(tmp)),
+                "postgresql": PostgreSQLEngine,
+            }[name]()
             try:
                 results[f"{name}_{kind}"] = await run(engine, args.rounds, kind)
             finally:

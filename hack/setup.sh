@@ -21,6 +21,8 @@ setup_venv() {
 
 setup_apt() {
   local want=(openssl mariadb-server mariadb-client mariadb-backup postgresql postgresql-client)
+  # MySQL 8.0.31 from its generic Linux build (hack/build-mysql.sh) links libaio.
+  want+=(libaio1 unzip)
   # The real node (hack/realnode, setup.d/70-realnode.sh): runtime, CNI, kube-proxy's tools, image builds.
   want+=(containerd runc containernetworking-plugins iptables conntrack iproute2 mmdebstrap busybox-static gcc libc6-dev)
   local missing=()

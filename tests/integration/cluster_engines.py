@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -22,12 +23,29 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from kubetrove.clustering.agent_ops import Replication
+from kubetrove.datastores.registry import REGISTRY
 from tests.integration.cluster_harness import APP_DB, APP_USER, REPL_USER, Server
 from tests.integration.servers import postgresql as pg
 from tests.integration.servers.mariadb import MariaDBServer, restart_mariadb, start_mariadb
+from tests.integration.servers.mysql import MySQLServer, rebuild_mysql, restart_mysql, start_mysql
 
 APP_PASSWORD = "app-Secret-1"
 TABLE = "CREATE TABLE {db}w (seq {serial} PRIMARY KEY, id BIGINT NOT NULL, pod VARCHAR(16) NOT NULL)"
+
+
+def app_connection(server: Server) -> Any:
+    """The application's pymysql connection (MariaDB and MySQL)."""
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user=APP_USER,
+        password=APP_PASSWORD,
+        database=APP_DB,
+        autocommit=True,
+        connect_timeout=2,
+        read_timeout=20,
+        write_timeout=20,
+    )
 
 
 class MariaDBEngine:
@@ -62,17 +80,7 @@ class MariaDBEngine:
         cast(MariaDBServer, primary).query(TABLE.format(db=f"{APP_DB}.", serial="BIGINT AUTO_INCREMENT"))
 
     def connect(self, server: Server) -> Any:
-        return pymysql.connect(
-            host="127.0.0.1",
-            port=server.port,
-            user=APP_USER,
-            password=APP_PASSWORD,
-            database=APP_DB,
-            autocommit=True,
-            connect_timeout=2,
-            read_timeout=20,
-            write_timeout=20,
-        )
+        return app_connection(server)
 
     def insert(self, conn: Any, write_id: int, pod: str) -> None:
         with conn.cursor() as cur:
@@ -85,6 +93,99 @@ class MariaDBEngine:
         restart_mariadb(cast(MariaDBServer, server))
 
     def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+class MySQLEngine:
+    """Three (or N) MySQL 9.7 members with lossless semi-sync, started from the product's option file.
+
+    Each member reads ``render_config({}, clustered=True)`` of the MySQL strategy, as a pod does: GTIDs,
+    binary log, both semi-sync plugins with the replica half on (AFTER_SYNC, 1-day timeout), and a fenced
+    start (read_only + super_read_only). The source half follows the role (``role_parameters``), applied
+    by the loop through the agent, as the operator's clustering runner does.
+    """
+
+    name = "mysql"
+
+    def __init__(self, tmp: Path, version: str = "9.7") -> None:
+        self.tmp = tmp
+        self.version = version
+        self.repl_password = secrets.token_urlsafe(12)
+        # One admin password for every member, as the pods share the root Secret: a clone copies the
+        # donor's accounts, so a cloned member's admin password is the donor's.
+        self.admin_password = secrets.token_urlsafe(12)
+        self.servers: list[MySQLServer] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._kubelet = threading.Thread(target=self._restart_clean_exits, name="kubelet", daemon=True)
+
+    def start(self, pods: Sequence[str]) -> dict[str, Server]:
+        config = REGISTRY[self.name].render_config({}, clustered=True)
+        found: dict[str, Server] = {}
+        for index, pod in enumerate(pods):
+            server = start_mysql(
+                self.tmp / pod, index + 1, version=self.version, config=config, password=self.admin_password
+            )
+            self.servers.append(server)
+            self._local_setup(server)
+            found[pod] = cast(Server, server)
+        self._kubelet.start()
+        return found
+
+    def _restart_clean_exits(self) -> None:
+        """The kubelet's part: a member whose mysqld exited by itself with 0 (the shutdown that ends a
+        clone when no supervisor can restart it) is started again; a killed one waits for the test."""
+        while not self._stopping.wait(0.2):
+            with self._lock:
+                for server in self.servers:
+                    if server.proc.poll() == 0:
+                        restart_mysql(server)
+
+    def _local_setup(self, server: MySQLServer) -> None:
+        conn = server.connect()
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION sql_log_bin = 0")  # local set-up: not a replicated transaction
+            cur.execute("SET GLOBAL super_read_only = OFF")  # members start fenced, even for the admin
+            cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (REPL_USER, self.repl_password))
+            # BACKUP_ADMIN: a member cloning itself from empty uses this account on the donor.
+            cur.execute(f"GRANT REPLICATION SLAVE, BACKUP_ADMIN ON *.* TO `{REPL_USER}`@'%'")
+            cur.execute("SET GLOBAL super_read_only = ON")
+        conn.close()
+
+    def replication(self) -> Replication:
+        store = REGISTRY[self.name]
+        return Replication(
+            REPL_USER, self.repl_password, store.role_parameters(True), store.role_parameters(False)
+        )
+
+    def create_table(self, primary: Server) -> None:
+        cast(MySQLServer, primary).query(TABLE.format(db=f"{APP_DB}.", serial="BIGINT AUTO_INCREMENT"))
+
+    def connect(self, server: Server) -> Any:
+        return app_connection(server)
+
+    def insert(self, conn: Any, write_id: int, pod: str) -> None:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO w (id, pod) VALUES (%s, %s)", (write_id, pod))
+
+    def ids(self, server: Server) -> list[int]:
+        return [int(r[0]) for r in cast(MySQLServer, server).query(f"SELECT id FROM {APP_DB}.w")]
+
+    def restart(self, pod: str, server: Server, primary: Server | None) -> None:
+        restart_mysql(cast(MySQLServer, server))
+
+    def rebuild(self, server: Server) -> None:
+        """What deleting a member's volume does: an empty, freshly initialized server on the same port."""
+        rebuilt = cast(MySQLServer, server)
+        with self._lock:
+            rebuild_mysql(rebuilt)
+            self._local_setup(rebuilt)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._kubelet.is_alive():
+            self._kubelet.join(30)
         for server in self.servers:
             server.stop()
 

@@ -92,6 +92,11 @@ def _is_up(m: MemberView) -> bool:
     return m.reachable and m.healthy
 
 
+def _follows(m: MemberView, primary: MemberView) -> bool:
+    """``m`` is a replica streaming from ``primary`` (configured, nothing to repoint)."""
+    return m.role is Role.REPLICA and m.source == primary.pod and m.replication_running
+
+
 def _order(a: str | None, b: str | None, compare: Compare) -> Ordering:
     """Compare optional positions: no position is the empty position (a fresh server)."""
     if a is None or b is None:
@@ -209,16 +214,22 @@ def _primary_up(view: ClusterView, primary: MemberView, compare: Compare) -> Dec
     wanted = view.wanted_primary
     if wanted and wanted != primary.pod:
         target = view.member(wanted)
-        if target is not None and _is_up(target) and wanted not in errant:
+        if target is None or not _is_up(target) or wanted in errant:
+            why = f"switchover to {wanted} not possible: it is missing, down or errant"
+            base = replace(base, reasons=(why,))
+        elif _follows(target, primary):
             return replace(base, state=State.SWITCHOVER, action=Action.SWITCHOVER, target=wanted)
-        base = replace(base, reasons=(f"switchover to {wanted} not possible: it is missing, down or errant",))
+        else:
+            # A target that does not stream from the primary (a rebuilt, empty member not yet repointed)
+            # could never catch up: the switchover would fence the primary for wait_timeout and abort,
+            # cycle after cycle. Configure repoints it first; the switchover follows once it streams.
+            base = replace(
+                base, reasons=(f"switchover to {wanted} waits until it replicates from the primary",)
+            )
     configure = tuple(
         m.pod
         for m in view.members
-        if m.pod != primary.pod
-        and _is_up(m)
-        and m.pod not in errant
-        and not (m.role is Role.REPLICA and m.source == primary.pod and m.replication_running)
+        if m.pod != primary.pod and _is_up(m) and m.pod not in errant and not _follows(m, primary)
     )
     reasons = list(base.reasons)
     reasons += [f"{m.pod} is unreachable or unhealthy" for m in view.members if not _is_up(m)]

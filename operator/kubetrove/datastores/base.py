@@ -63,6 +63,35 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True)
+class NameRules:
+    """What an engine refuses as a database or user name beyond the API's portable pattern.
+
+    The API's pattern (``api.common.OBJECT_NAME``: a letter or ``_``, then letters, digits, ``_``; at
+    most 48) is every engine's common subset; these are each engine's own limits and reserved names, so a
+    spec the engine would refuse is refused at validation, naming the field, before any agent is called.
+    The agent's bundles hold the same rules as their second fence (``agent/engines/<engine>/__init__.py``).
+    """
+
+    max_database: int
+    max_user: int
+    reserved_databases: frozenset[str] = frozenset()
+    reserved_users: frozenset[str] = frozenset()
+    reserved_prefixes: tuple[str, ...] = ()  # lower-case prefixes of either kind
+
+    def problems(self, kind: str, name: str) -> list[str]:
+        """One message per rule ``name`` breaks as a ``kind`` ("database" or "user")."""
+        limit = self.max_database if kind == "database" else self.max_user
+        found = []
+        if len(name) > limit:
+            found.append(f"{kind} name {name} is longer than {limit} characters")
+        reserved = self.reserved_databases if kind == "database" else self.reserved_users
+        lowered = name.lower()
+        if lowered in reserved or lowered.startswith(self.reserved_prefixes):
+            found.append(f"{kind} name {name} is reserved by the engine")
+        return found
+
+
+@dataclass(frozen=True)
 class VersionInfo:
     """A supported engine version: its image and what it can be upgraded to."""
 
@@ -153,6 +182,11 @@ class Datastore(Protocol):
         the MySQL family: every member holds the same data at the same GTID position, and replicas only
         need their source set.
         """
+        ...
+
+    @property
+    def name_rules(self) -> NameRules:
+        """The engine's own limits and reserved names for databases and users."""
         ...
 
     @property

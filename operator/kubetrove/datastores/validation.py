@@ -14,7 +14,9 @@ Rules, and why:
 - Grants must name a database in ``spec.databases``: refused, not warned, because a grant on a
   database that does not exist fails on some engines (PostgreSQL, MongoDB roles) and silently
   pre-grants on others (MySQL), and the same spec must mean the same thing on every engine.
-- Duplicate database or user names are refused (which one would win is unclear).
+- Duplicate database or user names are refused (which one would win is unclear), and so are names the
+  engine itself refuses or keeps for itself (``Datastore.name_rules``: MySQL user names over 32
+  characters, ``root``, the system schemas), so the agent is never asked for what must fail.
 - ``backup.schedule`` is a five-field cron expression or a macro (@daily), as a CronJob takes it,
   and needs ``backup.storage`` (the model itself refuses a storage without exactly one target);
   ``backup.method`` must be one the engine has.
@@ -61,7 +63,7 @@ def validate_spec(
         for message in ds.validate_parameters({name: spec.parameters[name]})
     ]
     problems += _storage(spec, previous)
-    problems += _databases_and_users(spec)
+    problems += _databases_and_users(spec, ds)
     if spec.backup is not None:
         problems += _backup(spec.backup, ds)
     if previous is not None and spec.restore_from != previous.restore_from:
@@ -157,8 +159,18 @@ def _storage(spec: InstanceSpec, previous: InstanceSpec | None) -> list[Problem]
     return problems
 
 
-def _databases_and_users(spec: InstanceSpec) -> list[Problem]:
-    problems: list[Problem] = []
+def _databases_and_users(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
+    rules = ds.name_rules
+    problems = [
+        Problem(f"spec.databases[{i}].name", f"{message} ({ds.engine})")
+        for i, db in enumerate(spec.databases)
+        for message in rules.problems("database", db.name)
+    ]
+    problems += [
+        Problem(f"spec.users[{i}].name", f"{message} ({ds.engine})")
+        for i, user in enumerate(spec.users)
+        for message in rules.problems("user", user.name)
+    ]
     seen: set[str] = set()
     for i, db in enumerate(spec.databases):
         if db.name in seen:

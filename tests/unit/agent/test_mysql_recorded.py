@@ -77,10 +77,14 @@ def test_status_of_a_broken_replica_and_of_a_primary() -> None:
 
 
 def test_set_source_sends_change_replication_source_with_auto_position() -> None:
-    driver, conn = driver_with()
+    # A member with history is never cloned (an empty one is: test_agent_mysql / test_failover_mysql).
+    driver, conn = driver_with(
+        {"SELECT @@GLOBAL.gtid_executed AS mine": [{"mine": GTID_EXECUTED, "plugin": "ACTIVE"}]}
+    )
     driver.set_source("db-0.db.ns.svc", 3306, "repl", "pa'ss")
-    assert conn.sent == [
-        "SET GLOBAL super_read_only = ON",
+    assert conn.sent[0] == "SET GLOBAL super_read_only = ON"
+    assert conn.sent[1].startswith("SELECT @@GLOBAL.gtid_executed AS mine")
+    assert conn.sent[2:] == [
         "STOP REPLICA",
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST = 'db-0.db.ns.svc', SOURCE_PORT = 3306,"
         " SOURCE_USER = 'repl', SOURCE_PASSWORD = 'pa\\'ss', SOURCE_AUTO_POSITION = 1,"

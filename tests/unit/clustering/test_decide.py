@@ -6,6 +6,8 @@ as MySQL GTID sets, small enough to read at a glance.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from kubetrove.clustering.decide import Action, Decision, State, decide, rank
@@ -193,6 +195,20 @@ def test_switchover_to_down_member_is_refused_with_a_reason() -> None:
     d = decide(cluster, setcmp)
     assert d.action is not Action.SWITCHOVER
     assert "switchover to db-2 not possible: it is missing, down or errant" in d.reasons
+
+
+def test_switchover_to_a_member_not_streaming_from_the_primary_configures_it_first() -> None:
+    """A rebuilt (empty, standalone) member is repointed before it can take over: switching to it at
+    once would fence the primary for the whole wait and abort, cycle after cycle (seen on MySQL)."""
+    empty = MemberView(
+        pod="db-2", index=2, reachable=True, healthy=True, role=Role.STANDALONE, read_only=True
+    )
+    d = decide(view(primary(), replica("db-1"), empty, wanted_primary="db-2"), setcmp)
+    assert (d.state, d.action, d.configure) == (State.DEGRADED, Action.CONFIGURE, ("db-2",))
+    assert "switchover to db-2 waits until it replicates from the primary" in d.reasons
+    stopped = dataclasses.replace(replica("db-2"), replication_running=False)
+    d = decide(view(primary(), replica("db-1"), stopped, wanted_primary="db-2"), setcmp)
+    assert (d.action, d.configure) == (Action.CONFIGURE, ("db-2",))
 
 
 def test_bootstrap_waits_for_every_member() -> None:

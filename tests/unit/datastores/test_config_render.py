@@ -33,11 +33,26 @@ def test_mysql() -> None:
         "log_replica_updates = ON\n"
         "relay_log = relay-bin\n"
         "mysqlx = OFF\n"
+        "plugin_load_add = semisync_source.so\n"
+        "plugin_load_add = semisync_replica.so\n"
+        "rpl_semi_sync_replica_enabled = ON\n"
+        "rpl_semi_sync_source_wait_point = AFTER_SYNC\n"
+        "rpl_semi_sync_source_timeout = 86400000\n"
+        "plugin_load_add = mysql_clone.so\n"
         "# spec.parameters\n"
         "innodb_buffer_pool_size = 1G\n"
         "max_connections = 500\n"
         "sql_mode = STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION\n"
     )
+
+
+def test_mysql_cluster_members_start_fenced_with_super_read_only() -> None:
+    """super_read_only: even the agent's root (SUPER) cannot write before the loop promotes the member."""
+    rendered = REGISTRY[Engine.MYSQL].render_config({}, clustered=True)
+    assert rendered.endswith("read_only = ON\nsuper_read_only = ON\n")
+    assert "super_read_only" not in REGISTRY[Engine.MYSQL].render_config({})
+    assert REGISTRY[Engine.MYSQL].role_parameters(True) == {"rpl_semi_sync_source_enabled": "ON"}
+    assert REGISTRY[Engine.MYSQL].role_parameters(False) == {"rpl_semi_sync_source_enabled": "OFF"}
 
 
 def test_mariadb() -> None:

@@ -141,6 +141,33 @@ def test_grants_need_declared_databases_and_names_are_unique() -> None:
     ]
 
 
+def test_names_the_engine_refuses_or_keeps_are_refused_on_their_field() -> None:
+    """MySQL: user names stop at 32 characters; root and the system schemas are the server's own."""
+    spec = InstanceSpec.model_validate(
+        {
+            "datastore": {"type": "mysql", "version": "9.7"},
+            "databases": [{"name": "orders"}, {"name": "sys"}, {"name": "Mysql"}],
+            "users": [{"name": "u" * 32}, {"name": "u" * 33}, {"name": "root"}, {"name": "ROOT"}],
+        }
+    )
+    assert messages(validate_spec(spec, None)) == [
+        "spec.databases[1].name: database name sys is reserved by the engine (mysql)",
+        "spec.databases[2].name: database name Mysql is reserved by the engine (mysql)",
+        f"spec.users[1].name: user name {'u' * 33} is longer than 32 characters (mysql)",
+        "spec.users[2].name: user name root is reserved by the engine (mysql)",
+        "spec.users[3].name: user name ROOT is reserved by the engine (mysql)",
+    ]
+    # The same 33-character user is fine where the engine takes it (MariaDB: 80).
+    mariadb = spec.model_copy(
+        update={
+            "datastore": spec.datastore.model_copy(update={"type": "mariadb", "version": "11.4"}),
+            "databases": [],
+            "users": spec.users[:2],
+        }
+    )
+    assert validate_spec(mariadb, None) == []
+
+
 def test_backup_policy() -> None:
     spec = cluster(backup={"schedule": "0 3 * *", "method": "logical"})
     assert messages(validate_spec(spec, None)) == [

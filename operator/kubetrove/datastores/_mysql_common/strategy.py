@@ -14,12 +14,15 @@ from kubetrove.datastores.base import (
     ConfigFile,
     EngineContainer,
     HAMode,
+    NameRules,
     Ordering,
     ParameterSpec,
     Port,
     VersionInfo,
 )
 
+# The schemas both engines keep for themselves (https://dev.mysql.com/doc/refman/8.4/en/system-schema.html).
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 # Credentials Secret key holding the root password (the engine image reads it on first start only).
 ROOT_PASSWORD_KEY = "root-password"  # noqa: S105 (a Secret key name)
 # server_id = SERVER_ID_BASE + StatefulSet ordinal: unique within a cluster, never 0 (a server with
@@ -51,9 +54,12 @@ class Flavor:
     backup_methods: Sequence[BackupMethod]
     scratch_dirs: tuple[str, ...]  # writable emptyDirs (socket dir, tmpdir) with a read-only root fs
     compare: Callable[[str, str], Ordering]  # the flavour's GTID algebra
+    name_rules: NameRules
     # Server flags for a member that restarts after it was demoted (``EngineContainer.demoted_marker``);
     # empty: the flavour starts the same way whatever its last role was.
     demoted_start_flags: tuple[str, ...] = ()
+    # Rendered for cluster members only: they start fenced (render_config).
+    fenced_settings: tuple[tuple[str, str], ...] = (("read_only", "ON"),)
 
 
 def server_id_command(
@@ -101,6 +107,10 @@ class MySQLFamily:
         return self._flavor.position_type
 
     @property
+    def name_rules(self) -> NameRules:
+        return self._flavor.name_rules
+
+    @property
     def parameters(self) -> Mapping[str, ParameterSpec]:
         return self._flavor.parameters
 
@@ -129,12 +139,14 @@ class MySQLFamily:
     def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
         """``kubetrove.cnf`` for /etc/mysql/conf.d (both images' my.cnf include that directory).
 
-        Cluster members start with ``read_only = ON``: a primary whose server restarted before the
-        failover detection fired comes back fenced, and the clustering loop promotes it again (unfence
-        plus the primary's role parameters, e.g. semi-sync's primary half, which a restart turned off).
+        Cluster members start fenced (``read_only = ON``; MySQL also ``super_read_only``): a primary whose
+        server restarted before the failover detection fired comes back fenced, and the clustering loop
+        promotes it again (unfence plus the primary's role parameters, e.g. semi-sync's primary half,
+        which a restart turned off).
         Without it such a primary would take writes without semi-sync (docs/clustering.md).
         """
-        fixed = (*self._flavor.fixed_settings, *((("read_only", "ON"),) if clustered else ()))
+        fenced = self._flavor.fenced_settings if clustered else ()
+        fixed = (*self._flavor.fixed_settings, *fenced)
         return render_mycnf(str(self.engine), fixed, parameters)
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:

@@ -25,6 +25,7 @@ from kubetrove.datastores.base import (
     ConfigFile,
     EngineContainer,
     HAMode,
+    NameRules,
     Ordering,
     ParameterSpec,
     ParamType,
@@ -105,6 +106,9 @@ class Cassandra:
     # First: the CQL native port clients use; then gossip/streaming between nodes.
     ports: Sequence[Port] = (Port("cql", 9042), Port("intra-node", 7000))
     ha_mode = HAMode.NO_PRIMARY
+    # Keyspace and role names up to 48 characters; system* keyspaces and the default superuser are the
+    # server's own. https://cassandra.apache.org/doc/5.0/cassandra/developing/cql/ddl.html
+    name_rules = NameRules(48, 48, frozenset({"system"}), frozenset({"cassandra"}), ("system",))
     position_type = "none"
     restore_first_member_only = False  # a ring is not restored at all (reconcile/backup/restore.py)
     rejoin_rewinds = False  # no primary, no positions

@@ -15,7 +15,8 @@ from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
 from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, KiB, MiB
-from kubetrove.datastores.base import Ordering, ParameterSpec, ParamType, VersionInfo
+from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS
+from kubetrove.datastores.base import NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
 from kubetrove.datastores.mariadb import gtid
 
 # Official images (MariaDB/mariadb-docker, "mariadb" on Docker Hub); patch tags pinned. MariaDB
@@ -94,6 +95,11 @@ FLAVOR = Flavor(
         "/run/mysqld",
     ),
     compare=_compare,
+    # User names up to 80 characters (https://mariadb.com/kb/en/identifier-names/); mariadb.sys is the
+    # server's own account.
+    name_rules=NameRules(
+        64, 80, SYSTEM_SCHEMAS, frozenset({"root", "mysql", "mariadb"}), reserved_prefixes=("mariadb.",)
+    ),
     # A crashed primary that lost its role restarts with init_rpl_role=SLAVE: semi-sync crash recovery
     # then rolls back and truncates the binlog transactions it prepared but never committed (never
     # acknowledged to a client, possibly never received by anyone), so its history stays a prefix of the

@@ -24,6 +24,7 @@ from kubetrove.datastores.base import (
     ConfigFile,
     EngineContainer,
     HAMode,
+    NameRules,
     Ordering,
     ParameterSpec,
     ParamType,
@@ -87,6 +88,9 @@ class MongoDB:
     versions: Mapping[str, VersionInfo] = VERSIONS
     ports: Sequence[Port] = (Port("mongodb", 27017),)
     ha_mode = HAMode.ENGINE_ELECTED
+    # Database names under 64 bytes; admin, local and config are the server's own.
+    # https://www.mongodb.com/docs/manual/reference/limits/#naming-restrictions
+    name_rules = NameRules(63, 63, frozenset({"admin", "local", "config"}))
     position_type = "mongodb-optime"
     restore_first_member_only = False  # logical backups only: a DatabaseCluster is not restored
     rejoin_rewinds = False  # the replica set rolls back on its own; we never judge errant positions

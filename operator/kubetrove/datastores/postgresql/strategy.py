@@ -21,6 +21,7 @@ from kubetrove.datastores.base import (
     ConfigFile,
     EngineContainer,
     HAMode,
+    NameRules,
     Ordering,
     ParameterSpec,
     ParamType,
@@ -88,6 +89,10 @@ class PostgreSQL:
     versions: Mapping[str, VersionInfo] = VERSIONS
     ports: Sequence[Port] = (Port("postgresql", 5432),)
     ha_mode = HAMode.OPERATOR_PRIMARY
+    # Identifiers up to 63 bytes (NAMEDATALEN - 1): https://www.postgresql.org/docs/15/sql-syntax-lexical.html
+    name_rules = NameRules(
+        63, 63, frozenset({"postgres", "template0", "template1"}), frozenset({"postgres", "public"})
+    )
     position_type = "postgresql-lsn"
     restore_first_member_only = True  # standbys clone from the restored primary (start.py, base.py)
     rejoin_rewinds = True  # an ex-primary's unacknowledged WAL tail is rewound away (base.py)

@@ -1,4 +1,4 @@
-"""MySQL 8.4 driver: MySQL's GTID dialect (uuid:interval sets, SOURCE_AUTO_POSITION, super_read_only).
+"""MySQL driver (8.4, 9.7): MySQL's GTID dialect (uuid:interval sets, SOURCE_AUTO_POSITION, super_read_only).
 
 https://dev.mysql.com/doc/refman/8.4/en/change-replication-source-to.html,
 https://dev.mysql.com/doc/refman/8.4/en/show-replica-status.html,
@@ -8,7 +8,9 @@ https://dev.mysql.com/doc/refman/8.4/en/gtid-functions.html.
 - Fencing is ``super_read_only`` (it implies ``read_only`` and also stops SUPER/CONNECTION_ADMIN
   accounts); unfencing clears both.
 - ``GET_SOURCE_PUBLIC_KEY = 1``: the default caching_sha2_password needs the source's RSA key when the
-  replication channel is not TLS.
+  replication channel is not TLS (a replication account that never logged in has no cached hash).
+- An empty member is cloned from its source before it replicates (``clone.py``).
+All of it runs against real 9.7.4 and 8.0.31 servers (tests/integration/test_agent_mysql.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from kubetrove.agent.engines.base import BadRequest, DriverError
-from kubetrove.agent.engines.mysql_family.driver import MySQLFamilyDriver, normalize_gtid
+from kubetrove.agent.engines.mysql import clone
+from kubetrove.agent.engines.mysql_family.driver import Cursor, MySQLFamilyDriver, normalize_gtid
 from kubetrove.agent.protocol import Engine
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -49,8 +52,9 @@ class MySQLDriver(MySQLFamilyDriver):
         "received": "Retrieved_Gtid_Set",
     }
     # ER_REPLICA_HAS_MORE_GTIDS_THAN_SOURCE (ER_SLAVE_HAS_MORE_GTIDS_THAN_MASTER before 8.0.26) as the
-    # replica's IO thread reports it inside error 1236: "Replica has more GTIDs than the source has, using
-    # the source's SERVER_UUID. ..." (older wording: "Slave ... master").
+    # replica's IO thread reports it inside error 1236 (Last_IO_Errno 13114 on 8.0.31 and 9.7.4):
+    # "Replica has more GTIDs than the source has, using the source's SERVER_UUID. ..." (older wording:
+    # "Slave ... master").
     # https://dev.mysql.com/doc/mysql-errors/8.4/en/server-error-reference.html
     DIVERGED = re.compile(r"(?i)has more GTIDs than the (source|master)")
     POSITION_VARIABLE = "@@gtid_executed"
@@ -66,6 +70,13 @@ class MySQLDriver(MySQLFamilyDriver):
     FENCE = ("SET GLOBAL super_read_only = ON",)
     UNFENCE = ("SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF")
     DUMP_COMMANDS = ("Binlog Dump GTID", "Binlog Dump")
+
+    def _provision(self, cur: Cursor, host: str, port: int, user: str, password: str) -> None:
+        """An empty member is cloned from its source first (``clone.py`` says why)."""
+        if clone.needs_clone(cur) and clone.source_has_transactions(
+            host, port, user, password, self.config.connect_timeout
+        ):
+            clone.clone_from(cur, host, port, user, password)
 
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """WAIT_FOR_EXECUTED_GTID_SET: 0 once applied (also on a primary), 1 on timeout."""

@@ -51,7 +51,15 @@ LEVEL = {Privilege.READ: 1, Privilege.READ_WRITE: 2, Privilege.ADMIN: 3}
 READ_ONLY_ERRORS = frozenset({1290, 1836})  # ER_OPTION_PREVENTS_STATEMENT, ER_READ_ONLY_MODE
 CONNECTION_ERRORS = frozenset({1040, 1045, 2002, 2003, 2006, 2013})
 UNKNOWN_VARIABLE, READ_ONLY_VARIABLE = 1193, 1238
-FATAL_READING_BINLOG = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the source refused to stream
+# The source refused to stream: ER_MASTER_FATAL_ERROR_READING_BINLOG (1236) is what MariaDB's replica
+# reports; MySQL 8.0+ wraps the source's 1236 in its own ER_SERVER_SOURCE_FATAL_ERROR_READING_BINLOG
+# (13114, "Got fatal error 1236 from source when reading data from binary log: ..."), seen on real 8.0.31
+# and 9.7.4 servers. https://dev.mysql.com/doc/mysql-errors/8.4/en/server-error-reference.html
+FATAL_READING_BINLOG = frozenset({1236, 13114})
+# Refusals of what the caller asked for, answered 400 with the server's own words (never a 500):
+# ER_WRONG_ARGUMENTS, ER_LOCAL_VARIABLE (a session-only variable in SET GLOBAL), ER_WRONG_VALUE_FOR_VAR,
+# ER_WRONG_TYPE_FOR_VAR, ER_NOT_VALID_PASSWORD (a password policy component refuses the password).
+CALLER_ERRORS = frozenset({1210, 1228, 1231, 1232, 1819})
 CHECK_OK = frozenset({"OK", "Table is already up to date"})  # CHECK TABLE's status texts of a sound table
 Cursor = Any  # pymysql's DictCursor, or a recorded fake in unit tests
 
@@ -151,6 +159,8 @@ class MySQLFamilyDriver:
         message = _text(exc.args[-1]) if exc.args else str(exc)
         if code in READ_ONLY_ERRORS:
             return Conflict(f"{self.engine} is read-only (a replica, or fenced): {message}")
+        if code in CALLER_ERRORS:
+            return BadRequest(f"{self.engine} refused it: {message}")
         if code in CONNECTION_ERRORS:
             return EngineUnavailable(f"{self.engine}: {message}")
         return DriverError(f"{self.engine} error {code}: {message}")
@@ -207,7 +217,7 @@ class MySQLFamilyDriver:
         running = replica[f["io_running"]] == "Yes" and replica[f["sql_running"]] == "Yes"
         error = replica.get("Last_IO_Error") or replica.get("Last_SQL_Error") or None
         io_error = _text(replica.get("Last_IO_Error") or "")
-        diverged = int(replica.get("Last_IO_Errno") or 0) == FATAL_READING_BINLOG and bool(
+        diverged = int(replica.get("Last_IO_Errno") or 0) in FATAL_READING_BINLOG and bool(
             self.DIVERGED.search(io_error)
         )
         lag = replica.get(f["lag"])
@@ -331,6 +341,9 @@ class MySQLFamilyDriver:
     def _before_change_source(self, cur: Cursor) -> None:
         """Dialect hook run after STOP and before CHANGE ... SOURCE (MariaDB aligns gtid_slave_pos)."""
 
+    def _provision(self, cur: Cursor, host: str, port: int, user: str, password: str) -> None:
+        """Dialect hook run after fencing, before replication is configured (MySQL clones an empty member)."""
+
     def _mark_demoted(self, demoted: bool) -> None:
         """Create or remove the demoted marker (``options["demoted_marker"]``), if this engine has one.
 
@@ -353,6 +366,7 @@ class MySQLFamilyDriver:
         with self._cursor() as cur:
             for statement in self.FENCE:
                 cur.execute(statement)
+            self._provision(cur, host, port, user, password)
             cur.execute(self.STOP)
             self._before_change_source(cur)
             cur.execute(self.CHANGE_SOURCE, (host, port, user, password))
