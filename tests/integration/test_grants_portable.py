@@ -36,6 +36,7 @@ PASSWORD = {READER: "Reader-pw-1", APP: "App-pw-1", APP2: "App2-pw-1", OWNER: "O
 # engine -> (the fixture that starts its real server, the adapter acting as its users)
 ENGINES: dict[str, tuple[str, Callable[[Any], UserActions]]] = {
     "mariadb": ("mariadb", MySQLActions),
+    "mysql": ("mysql", lambda server: MySQLActions(server, engine="mysql")),  # MySQL 9.7
     "postgresql": ("postgresql", PostgreSQLActions),
     "cassandra": ("cassandra_server", CassandraActions),
 }
