@@ -61,6 +61,10 @@ def broken(local_cluster: LocalCluster, operator: Operator, real_node: str) -> I
         for name in CASES:
             apply_cr(local_cluster, _body(name, ns))
         yield ns
+        # Deleted while the operator still runs (it removes its finalizer), before the namespace goes.
+        local_cluster.kubectl("delete", "databaseinstances", "--all", "-n", ns, "--wait=false")
+        poll(lambda: not any(get_cr(local_cluster.api, "DatabaseInstance", ns, n) for n in CASES),
+             "the broken instances deleted", 240)  # fmt: skip
 
 
 def _conditions(obj: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
