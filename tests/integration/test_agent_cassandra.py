@@ -43,18 +43,20 @@ async def test_status_is_a_member_without_position(cassandra_agent: Agent) -> No
 async def test_keyspace_gets_the_requested_replication(
     cassandra_agent: Agent, cassandra_server: CassandraServer
 ) -> None:
-    assert await put(cassandra_agent, "/v1/databases/Orders", {"replication_factor": 2}) == (
+    # More replicas than nodes: refused, naming the field, and nothing is created.
+    status, refused = await put(cassandra_agent, "/v1/databases/Orders", {"replication_factor": 2})
+    assert status == 400 and "replication_factor 2 is above the ring size (1 node)" in refused["detail"]
+    assert replication(cassandra_server, "Orders") is None
+    assert await put(cassandra_agent, "/v1/databases/Orders", {"replication_factor": 1}) == (
         200,
         {"ok": True, "detail": "created"},
     )
     simple = "org.apache.cassandra.locator.SimpleStrategy"
-    assert replication(cassandra_server, "Orders") == {"class": simple, "replication_factor": "2"}
-    # Idempotent, then converging on a changed factor (ALTER KEYSPACE).
-    assert (await put(cassandra_agent, "/v1/databases/Orders", {"replication_factor": 2}))[1][
+    assert replication(cassandra_server, "Orders") == {"class": simple, "replication_factor": "1"}
+    # Idempotent (a ring converging on a changed factor: test_cassandra_ring_agents.py).
+    assert (await put(cassandra_agent, "/v1/databases/Orders", {"replication_factor": 1}))[1][
         "detail"
     ] == "exists"
-    assert (await put(cassandra_agent, "/v1/databases/Orders", {"replication_factor": 1}))[0] == 200
-    assert replication(cassandra_server, "Orders") == {"class": simple, "replication_factor": "1"}
     listed = await (await cassandra_agent.get("/v1/databases")).json()
     assert "Orders" in listed["names"] and not any(n.startswith("system") for n in listed["names"])
 

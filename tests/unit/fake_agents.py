@@ -106,6 +106,10 @@ class FakeAgent:
         self._call("ensure_database", (name, replication_factor))
         return Ok()
 
+    async def ensure_ring_replication(self, replication_factor: int) -> Ok:
+        self._call("ensure_ring_replication", replication_factor)
+        return Ok()
+
     async def drop_database(self, name: str) -> Ok:
         self._call("drop_database", name)
         return Ok()

@@ -155,6 +155,15 @@ class AgentClient:
         body = DatabaseRequest(replication_factor=replication_factor)
         return await self._call("PUT", _fill(Paths.DATABASE, name=name), Ok, body)
 
+    async def ensure_ring_replication(self, replication_factor: int) -> Ok:
+        """PUT /v1/ring/replication (rings only): the auth keyspace's factor, repaired when it changed."""
+        body = DatabaseRequest(replication_factor=replication_factor)
+        return await self._call("PUT", Paths.RING_REPLICATION, Ok, body)
+
+    async def decommission(self) -> Ok:
+        """POST /v1/ring/decommission (rings only): the node leaves the ring; 409 when a keyspace needs it."""
+        return await self._call("POST", Paths.RING_DECOMMISSION, Ok)
+
     async def drop_database(self, name: str) -> Ok:
         """DELETE /v1/databases/{name}."""
         return await self._call("DELETE", _fill(Paths.DATABASE, name=name), Ok)

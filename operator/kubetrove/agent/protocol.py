@@ -49,6 +49,8 @@ class Paths:
     REPLICATION_STOP = f"{API_PREFIX}/replication/stop"
     REPLICATION_WAIT = f"{API_PREFIX}/replication/wait"
     REPLICATION_MEMBERS = f"{API_PREFIX}/replication/members"  # engine-elected sets (MongoDB) only
+    RING_REPLICATION = f"{API_PREFIX}/ring/replication"  # rings (Cassandra) only: the auth keyspace's factor
+    RING_DECOMMISSION = f"{API_PREFIX}/ring/decommission"  # rings only: this node leaves, streaming its data
     BACKUPS = f"{API_PREFIX}/backups"
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
     VERIFY = f"{API_PREFIX}/verify"
@@ -128,6 +130,24 @@ class Health(Wire):
     detail: str = ""
 
 
+class RingNode(Wire):
+    """One node of a ring (Cassandra) as one node sees it: a line of ``nodetool status``."""
+
+    address: str
+    host_id: str
+    state: str  # two letters: Up/Down, then Normal/Leaving/Joining/Moving ("UN", "DN", "UJ"...)
+    load: str | None = None  # data on disk as nodetool prints it ("104.5 KiB"); None while joining
+    tokens: int = Field(ge=0)
+
+
+class NodeTokens(Wire):
+    """Who a ring node is (Cassandra): what a restore needs to load its data on a node owning its ranges."""
+
+    host_id: str
+    address: str
+    tokens: list[str] = Field(min_length=1)  # system.local's tokens: the ranges this node's data belongs to
+
+
 class Status(Wire):
     """What the clustering loop observes of one member."""
 
@@ -149,6 +169,10 @@ class Status(Wire):
     # The source refused this replica because it holds transactions the source never had (its history
     # diverged below the last GTIDs, which positions alone cannot show): errant, the fix is a rebuild.
     diverged: bool = False
+    # A ring node (Cassandra): its own host id, and the whole ring as it sees it (None: not known, e.g.
+    # no nodetool in the image, or not asked yet).
+    host_id: str | None = None
+    ring: list[RingNode] | None = None
 
 
 class DatabaseRequest(Wire):
@@ -339,6 +363,7 @@ class BackupReply(Wire):
     location: str | None = None
     throughput_mib_per_s: float | None = None
     error: str | None = None
+    ring_node: NodeTokens | None = None  # a ring node's backup: whose data it is (also in the manifest)
 
 
 class RestoreRequest(Wire):

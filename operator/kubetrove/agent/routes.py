@@ -175,6 +175,27 @@ async def handle_put_replication_members(request: web.Request) -> web.Response:
     return http.reply(await asyncio.to_thread(driver.set_members, list(body.members)))
 
 
+async def handle_put_ring_replication(request: web.Request) -> web.Response:
+    """Give a ring's auth keyspace (and the other replicated system keyspaces) this factor; 501 elsewhere."""
+    body = await http.read_body(request, DatabaseRequest)
+    ctx = http.context(request)
+    driver = ctx.bundle.ring(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no system keyspaces to replicate")
+    changed = await asyncio.to_thread(driver.ensure_ring_replication, body.replication_factor)
+    return http.reply(Ok(detail="raised" if changed else "unchanged"))
+
+
+async def handle_post_ring_decommission(request: web.Request) -> web.Response:
+    """This node leaves the ring (streams its ranges away); 409 when a keyspace needs it, 501 elsewhere."""
+    ctx = http.context(request)
+    driver = ctx.bundle.ring(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no node to decommission")
+    await asyncio.to_thread(driver.decommission)
+    return http.reply(Ok(detail="decommissioned"))
+
+
 def add_routes(app: web.Application) -> None:
     """Register every route of ``protocol.Paths`` that this agent serves."""
     app.router.add_routes(
@@ -195,5 +216,7 @@ def add_routes(app: web.Application) -> None:
             web.post(Paths.REPLICATION_FENCE, handle_post_replication_fence),
             web.post(Paths.REPLICATION_WAIT, handle_post_replication_wait),
             web.put(Paths.REPLICATION_MEMBERS, handle_put_replication_members),
+            web.put(Paths.RING_REPLICATION, handle_put_ring_replication),
+            web.post(Paths.RING_DECOMMISSION, handle_post_ring_decommission),
         ]
     )

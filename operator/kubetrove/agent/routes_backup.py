@@ -38,10 +38,13 @@ async def handle_post_backups(request: web.Request) -> web.Response:
         return error_response(400, ErrorCode.UNSUPPORTED_METHOD, str(exc))
     config = driver.config
 
+    ring = request.app[CONTEXT].bundle.ring(driver)
+
     def source() -> Source:
         status = driver.status()
         databases = body.databases if body.databases is not None else driver.list_databases()
-        return Source(driver.engine, status.version, config, list(databases), status.position)
+        node = ring.node_tokens() if ring is not None else None
+        return Source(driver.engine, status.version, config, list(databases), status.position, node)
 
     registry = request.app[BACKUPS]
     try:

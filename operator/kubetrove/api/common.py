@@ -136,6 +136,13 @@ class Database(ApiModel):
     """A database (a keyspace for Cassandra) created and kept by the operator."""
 
     name: ObjectName = Field(description="Name: a letter or underscore, then letters, digits, underscores.")
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=15,
+        description="Cassandra only: nodes holding each row of the keyspace, at most the ring size "
+        "(default: the ring size, at most 3). Other engines replicate every database to every member.",
+    )
 
 
 class SecretKeyRef(ApiModel):

@@ -51,6 +51,15 @@ class MemberStatus(ApiModel):
     )
     lag_seconds: float | None = Field(default=None, description="Replication lag behind the primary.")
     healthy: bool = Field(default=False, description="Engine up and replicating as its role requires.")
+    # A ring (Cassandra): this member's node as the other nodes see it (``nodetool status``).
+    ring_state: str | None = Field(
+        default=None,
+        description="Ring nodes only: UN, DN, UJ, UL... as nodetool status prints it (Up/Down, "
+        "Normal/Joining/Leaving/Moving), as the other nodes see this one.",
+    )
+    host_id: str | None = Field(default=None, description="Ring nodes only: the node's host id.")
+    tokens: int | None = Field(default=None, ge=0, description="Ring nodes only: how many tokens it owns.")
+    load: str | None = Field(default=None, description='Ring nodes only: data on disk, e.g. "1.2 MiB".')
 
 
 # Conditions are unique by type, members by pod (as metav1.Condition lists are in Kubernetes' own APIs).

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetrove.agent.protocol import Role, Status
+from kubetrove.agent.protocol import RingNode, Role, Status
 from kubetrove.api import conditions
 from kubetrove.api.common import Condition, ConditionStatus
 from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
@@ -53,23 +53,32 @@ class ClusterGone(Exception):
     """The DatabaseCluster no longer exists (the daemon is about to be stopped)."""
 
 
-def member_status(pod: str, st: Status | None) -> dict[str, Any]:
-    """One ``status.members`` entry (wire form) from an agent reply; None: unreachable."""
+def member_status(pod: str, st: Status | None, node: RingNode | None = None) -> dict[str, Any]:
+    """One ``status.members`` entry (wire form) from an agent reply (None: unreachable) and, in a ring,
+    the member's node as the ring sees it."""
+    ring: dict[str, Any] = {}
+    if node is not None:
+        ring = {"ring_state": node.state, "host_id": node.host_id, "tokens": node.tokens, "load": node.load}
     if st is None:
-        return MemberStatus(pod=pod).to_wire()
+        return MemberStatus(pod=pod, **ring).to_wire()
     if st.role is Role.STANDALONE:  # writable without replicas: the primary of a one-member cluster
         role = MemberRole.UNKNOWN if st.read_only else MemberRole.PRIMARY
     else:
         role = MemberRole(st.role.value)
     wire = MemberStatus(
-        pod=pod, role=role, position=st.position, lag_seconds=st.lag_seconds, healthy=st.healthy
+        pod=pod, role=role, position=st.position, lag_seconds=st.lag_seconds, healthy=st.healthy, **ring
     ).to_wire()
     return wire
 
 
+# Fields that move on every write (positions, lag, a node's data size): a change of only these is
+# written at most every ``refresh_seconds``.
+_MOVING = ("position", "lagSeconds", "load")
+
+
 def _steady(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Members without the fields that move on every write (positions, lag): what "changed" means."""
-    return [{k: v for k, v in m.items() if k not in ("position", "lagSeconds")} for m in members]
+    """Members without the fields that move on every write: what "changed" means."""
+    return [{k: v for k, v in m.items() if k not in _MOVING} for m in members]
 
 
 @dataclass
@@ -165,10 +174,11 @@ class KubeClusterRecord:
         members: Mapping[str, Status | None],
         errant: tuple[str, ...],
         reasons: tuple[str, ...],
+        ring: Mapping[str, RingNode] | None = None,
     ) -> None:
         """members, errantMembers and the Replication condition; written only when they changed
-        (positions and lag alone: at most every ``refresh_seconds``)."""
-        wanted = [member_status(pod, st) for pod, st in members.items()]
+        (positions, lag and load alone: at most every ``refresh_seconds``)."""
+        wanted = [member_status(pod, st, (ring or {}).get(pod)) for pod, st in members.items()]
         self._gauges(wanted)
         cond = Condition(
             type=CONDITION,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from kubetrove.agent.protocol import MembersReply, Status
+from kubetrove.agent.protocol import MembersReply, RingNode, Status
 from kubetrove.clustering.snapshot import ClusterView
 
 
@@ -79,8 +79,10 @@ class ClusterRecord(Protocol):
         members: Mapping[str, Status | None],
         errant: tuple[str, ...],
         reasons: tuple[str, ...],
+        ring: Mapping[str, RingNode] | None = None,
     ) -> None:
-        """Record the state, members, errant members and reasons in status (idempotent)."""
+        """Record the state, members, errant members and reasons in status (idempotent); ``ring``: each
+        member's node as the ring sees it (rings only)."""
         ...
 
     async def label_roles(self, roles: Mapping[str, str]) -> None:

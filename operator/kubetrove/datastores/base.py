@@ -207,6 +207,11 @@ class Datastore(Protocol):
         """Methods this engine supports, preferred first (AUTO resolves to the first)."""
         ...
 
+    @property
+    def replicated_databases(self) -> bool:
+        """Each database has its own replication factor (Cassandra keyspaces); elsewhere members hold all."""
+        ...
+
     def container(self, version: str) -> EngineContainer:
         """How to run the engine container of ``version`` (a catalog key)."""
         ...

@@ -17,6 +17,11 @@ Rules, and why:
 - Duplicate database or user names are refused (which one would win is unclear), and so are names the
   engine itself refuses or keeps for itself (``Datastore.name_rules``: MySQL user names over 32
   characters, ``root``, the system schemas), so the agent is never asked for what must fail.
+- A Cassandra keyspace's ``replicationFactor`` is at most the ring size (``replicas``; 1 for an
+  instance): with more replicas than nodes a QUORUM write can never succeed. Other engines have none.
+  A ring does not scale below the largest factor of its keyspaces (``spec.replicas``): a
+  decommission below it is refused by Cassandra itself ("Not enough live nodes to maintain
+  replication factor"), so the spec is refused first and nothing changes.
 - ``backup.schedule`` is a five-field cron expression or a macro (@daily), as a CronJob takes it,
   and needs ``backup.storage`` (the model itself refuses a storage without exactly one target);
   ``backup.method`` must be one the engine has.
@@ -33,6 +38,7 @@ from fractions import Fraction
 
 from croniter import croniter
 
+from kubetrove.api.common import Database
 from kubetrove.api.policies import BackupMethod, BackupPolicy
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.datastores.base import Datastore, HAMode
@@ -64,6 +70,7 @@ def validate_spec(
     ]
     problems += _storage(spec, previous)
     problems += _databases_and_users(spec, ds)
+    problems += _replication_factors(spec, ds)
     if spec.backup is not None:
         problems += _backup(spec.backup, ds)
     if previous is not None and spec.restore_from != previous.restore_from:
@@ -76,6 +83,7 @@ def validate_spec(
         )
     if isinstance(spec, ClusterSpec):
         problems += [Problem("spec.replicas", m) for m in ds.validate_topology(spec.replicas)]
+        problems += _scale_down(spec, previous, ds)
         problems += _primary(spec, ds)
     return problems
 
@@ -193,6 +201,63 @@ def _databases_and_users(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
                     )
                 )
     return problems
+
+
+DEFAULT_MAX_REPLICATION_FACTOR = 3  # a keyspace without replicationFactor: the ring size, at most three
+
+
+def replication_factor(db: Database, replicas: int) -> int:
+    """The replication factor a keyspace gets: its own, or the ring size capped at three."""
+    return db.replication_factor or min(replicas, DEFAULT_MAX_REPLICATION_FACTOR)
+
+
+def _ring_size(spec: InstanceSpec) -> int:
+    return spec.replicas if isinstance(spec, ClusterSpec) else 1
+
+
+def _replication_factors(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
+    problems: list[Problem] = []
+    size = _ring_size(spec)
+    for i, db in enumerate(spec.databases):
+        field = f"spec.databases[{i}].replicationFactor"
+        if db.replication_factor is None:
+            continue
+        if not ds.replicated_databases:
+            problems.append(
+                Problem(field, f"{ds.engine} replicates every database to every member: leave it unset")
+            )
+        elif db.replication_factor > size:
+            problems.append(
+                Problem(
+                    field,
+                    f"replication factor {db.replication_factor} of {db.name} is above the ring size ({size}"
+                    f" node{'s' if size > 1 else ''}): a QUORUM write could never succeed",
+                )
+            )
+    return problems
+
+
+def _scale_down(spec: ClusterSpec, previous: InstanceSpec | None, ds: Datastore) -> list[Problem]:
+    """A ring never shrinks below the replication factor of a keyspace it was told to keep."""
+    if (
+        not ds.replicated_databases
+        or not isinstance(previous, ClusterSpec)
+        or spec.replicas >= previous.replicas
+    ):
+        return []
+    # Keyspaces keep the factor they were created with; a default one follows the ring up to three.
+    factors = {db.name: replication_factor(db, previous.replicas) for db in spec.databases}
+    over = sorted(name for name, factor in factors.items() if factor > spec.replicas)
+    if not over:
+        return []
+    listed = ", ".join(f"{name} (replication factor {factors[name]})" for name in over)
+    return [
+        Problem(
+            "spec.replicas",
+            f"cannot scale the ring from {previous.replicas} to {spec.replicas} nodes: fewer nodes than the"
+            f" replication factor of {listed}; lower replicationFactor first",
+        )
+    ]
 
 
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}

@@ -19,16 +19,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float, log: Path) -> None:
-    """Poll until ``port`` accepts a connection; raise with the log tail if the process dies or times out."""
+def wait_for_port(
+    proc: subprocess.Popen[bytes], port: int, timeout: float, log: Path, host: str = "127.0.0.1"
+) -> None:
+    """Poll until ``host:port`` accepts connections; raise with the log tail if the process dies or stalls."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before listening:\n{tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
             return
         time.sleep(0.5)
-    raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {timeout:.0f} s:\n{tail(log)}")
+    raise RuntimeError(f"server did not listen on {host}:{port} within {timeout:.0f} s:\n{tail(log)}")
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:

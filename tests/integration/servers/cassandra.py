@@ -141,18 +141,15 @@ def lib_dir() -> Path:
     return lib
 
 
-def start(workdir: Path, heap: str = "768m") -> CassandraServer:
-    """Write the config, start the JVM in the foreground and wait until the superuser can log in."""
+def jvm_command(workdir: Path, jmx_port: int, heap: str, properties: dict[str, str]) -> list[str]:
+    """``java ... CassandraDaemon`` on ``workdir/conf`` (what bin/cassandra runs on Java 17).
+
+    ``properties`` become ``-D`` system properties (startup flags: ring delay, replace address, ...).
+    """
     lib = lib_dir()
-    native_port, storage_port, jmx_port = free_port(), free_port(), free_port()
     conf = workdir / "conf"
-    conf.mkdir(parents=True)
-    (conf / "cassandra.yaml").write_text(
-        _YAML.format(storage_port=storage_port, native_port=native_port, d=workdir)
-    )
-    (conf / "logback.xml").write_text(_LOGBACK.format(d=workdir))
     jamm = next(lib.glob("jamm-*.jar"))
-    cmd = [
+    return [
         "java",
         "-Xms256m",
         f"-Xmx{heap}",
@@ -167,14 +164,38 @@ def start(workdir: Path, heap: str = "768m") -> CassandraServer:
         "-Dcassandra-foreground=yes",
         # JMX on 127.0.0.1 only, no auth (cassandra-env.sh's LOCAL_JMX=yes): what nodetool talks to.
         f"-Dcassandra.jmx.local.port={jmx_port}",
-        # One node: no gossip to settle, no ring to wait for, and the default superuser created at once.
-        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-        "-Dcassandra.ring_delay_ms=100",
-        "-Dcassandra.superuser_setup_delay_ms=0",
+        *(f"-D{k}={v}" for k, v in properties.items()),
         "-cp",
         f"{conf}:{lib}/*",
         "org.apache.cassandra.service.CassandraDaemon",
     ]
+
+
+def write_logback(workdir: Path) -> None:
+    """conf/logback.xml: system.log in ``workdir`` (the failure messages quote its tail)."""
+    (workdir / "conf" / "logback.xml").write_text(_LOGBACK.format(d=workdir))
+
+
+def start(workdir: Path, heap: str = "768m") -> CassandraServer:
+    """Write the config, start the JVM in the foreground and wait until the superuser can log in."""
+    native_port, storage_port, jmx_port = free_port(), free_port(), free_port()
+    conf = workdir / "conf"
+    conf.mkdir(parents=True)
+    (conf / "cassandra.yaml").write_text(
+        _YAML.format(storage_port=storage_port, native_port=native_port, d=workdir)
+    )
+    write_logback(workdir)
+    # One node: no gossip to settle, no ring to wait for, and the default superuser created at once.
+    cmd = jvm_command(
+        workdir,
+        jmx_port,
+        heap,
+        {
+            "cassandra.skip_wait_for_gossip_to_settle": "0",
+            "cassandra.ring_delay_ms": "100",
+            "cassandra.superuser_setup_delay_ms": "0",
+        },
+    )
     log = workdir / "stdout.log"
     began = time.monotonic()
     with log.open("wb") as out:
@@ -183,7 +204,7 @@ def start(workdir: Path, heap: str = "768m") -> CassandraServer:
     server.jmx_port = jmx_port
     try:
         wait_for_port(proc, native_port, START_TIMEOUT, log)
-        _wait_for_login(server, began + START_TIMEOUT, workdir / "system.log")
+        wait_for_login(server, began + START_TIMEOUT, workdir / "system.log")
     except BaseException:
         server.stop()
         raise
@@ -205,7 +226,7 @@ def nodetool_wrapper(bin_dir: Path) -> Path:
     return script
 
 
-def _wait_for_login(server: CassandraServer, deadline: float, log: Path) -> None:
+def wait_for_login(server: CassandraServer, deadline: float, log: Path) -> None:
     """The native port opens before the default superuser exists; poll a real login until it works."""
     from cassandra.cluster import NoHostAvailable
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kubetrove.agent.engines.base import MembershipDriver, TableChecker
+from kubetrove.agent.engines.base import MembershipDriver, RingDriver, TableChecker
 from kubetrove.agent.engines.bundle import Capabilities, EngineBundle, IncompleteBundle, no_table_stats
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.mariadb.backup import MariaDBMethods
@@ -40,6 +40,8 @@ def test_capabilities_match_the_driver(engine: Engine) -> None:
     assert isinstance(driver, MembershipDriver) is bundle.capabilities.elected_membership
     assert (bundle.table_checker(driver) is driver) is bundle.capabilities.consistency_check
     assert (bundle.membership(driver) is driver) is bundle.capabilities.elected_membership
+    assert isinstance(driver, RingDriver) is bundle.capabilities.ring
+    assert (bundle.ring(driver) is driver) is bundle.capabilities.ring
 
 
 @pytest.mark.parametrize(
@@ -95,7 +97,6 @@ def test_no_silent_fallback_for_an_unknown_engine() -> None:
     # Engines without a cheap exact count say so in their bundle; nothing is guessed.
     assert {e for e, b in REGISTRY.items() if b.table_stats is no_table_stats} == {
         Engine.MONGODB,
-        Engine.CASSANDRA,
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kubetrove.agent.protocol import Role, Status
+from kubetrove.agent.protocol import RingNode, Role, Status
 from kubetrove.clustering.ops import MemberUnreachable
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores.base import Ordering
@@ -136,6 +136,8 @@ class FakeRecord:
     state: str = ""
     reasons: tuple[str, ...] = ()
     log: list[tuple[str, str]] | None = None  # shared with FakeOps.calls to check ordering
+    members: dict[str, Status | None] = field(default_factory=dict)  # as last written
+    ring: dict[str, RingNode] = field(default_factory=dict)  # each pod's node as the ring sees it
 
     async def load(self) -> tuple[list[str], ClusterView]:
         b = self.base
@@ -154,8 +156,10 @@ class FakeRecord:
         members: Mapping[str, Status | None],
         errant: tuple[str, ...],
         reasons: tuple[str, ...],
+        ring: Mapping[str, RingNode] | None = None,
     ) -> None:
         self.state, self.errant, self.reasons = state, errant, reasons
+        self.members, self.ring = dict(members), dict(ring or {})
 
     async def label_roles(self, roles: Mapping[str, str]) -> None:
         self.labels.update(roles)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kubetrove.agent.protocol import Role, Status
+from kubetrove.agent.protocol import RingNode, Role, Status
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import CLUSTER, ObjectRef
 from kubetrove.clustering import runner
 from kubetrove.clustering.ops import MemberUnreachable
-from kubetrove.clustering.ring_process import RingLoop, ring_state
+from kubetrove.clustering.ring_process import RingLoop, ring_members, ring_state
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores import registry
 from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
@@ -22,8 +22,31 @@ from tests.unit.reconcile.fake_kube import FakeKube
 PODS = ["ring-0", "ring-1", "ring-2"]
 
 
-def node(healthy: bool = True) -> Status:
-    return Status(engine="cassandra", version="5.0.9", role=Role.MEMBER, read_only=False, healthy=healthy)
+HOST = {"ring-0": "h0", "ring-1": "h1", "ring-2": "h2"}
+
+
+def node(healthy: bool = True, host_id: str | None = None, ring: list[RingNode] | None = None) -> Status:
+    return Status(
+        engine="cassandra",
+        version="5.0.9",
+        role=Role.MEMBER,
+        read_only=False,
+        healthy=healthy,
+        host_id=host_id,
+        ring=ring,
+    )
+
+
+def seen(**states: str) -> list[RingNode]:
+    """A node's view of the ring: {"h0": "UN", ...} (address 10.0.0.<i>, 16 tokens)."""
+    return [
+        RingNode(address=f"10.0.0.{i}", host_id=hid, state=st, load=f"{i}.0 MiB", tokens=16)
+        for i, (hid, st) in enumerate(sorted(states.items()))
+    ]
+
+
+def ring_node(pod: str, views: dict[str, str]) -> Status:
+    return node(host_id=HOST[pod], ring=seen(**views))
 
 
 @dataclass
@@ -86,3 +109,89 @@ async def test_the_loop_starts_once_the_secrets_it_needs_exist(engine: Engine, v
     kube.put(_secret(names.credentials_secret, {admin_key: "pw"} if admin_key else {}))
     found = await runner.credentials(wiring)
     assert found is not None and found[0] == "t0ken"
+
+
+def test_a_member_is_what_its_peers_see_and_its_own_numbers() -> None:
+    all_up = {"h0": "UN", "h1": "UN", "h2": "UN"}
+    host_ids: dict[str, str] = {}
+    statuses = {pod: ring_node(pod, all_up) for pod in PODS}
+    members, strangers = ring_members(PODS, statuses, host_ids)
+    assert host_ids == HOST and strangers == []
+    assert {p: (n.state, n.host_id, n.tokens, n.load) for p, n in members.items()} == {
+        "ring-0": ("UN", "h0", 16, "0.0 MiB"),
+        "ring-1": ("UN", "h1", 16, "1.0 MiB"),
+        "ring-2": ("UN", "h2", 16, "2.0 MiB"),
+    }
+    assert ring_state(PODS, statuses, members) == ("Healthy", ())
+
+    # ring-1 killed: its agent is gone; both peers see it DN. It is found by the host id it reported.
+    one_down = {"h0": "UN", "h1": "DN", "h2": "UN"}
+    statuses = {
+        "ring-0": ring_node("ring-0", one_down),
+        "ring-1": None,
+        "ring-2": ring_node("ring-2", one_down),
+    }
+    members, _ = ring_members(PODS, statuses, host_ids)
+    assert members["ring-1"].state == "DN" and members["ring-1"].host_id == "h1"
+    assert ring_state(PODS, statuses, members) == ("Degraded", ("ring-1 is DN (down, normal) in the ring",))
+
+
+def test_a_node_sees_itself_up_so_its_peers_decide() -> None:
+    host_ids: dict[str, str] = {}
+    statuses = {
+        "ring-0": ring_node("ring-0", {"h0": "UN", "h1": "UN", "h2": "DN"}),
+        "ring-1": ring_node("ring-1", {"h0": "UN", "h1": "UN", "h2": "DN"}),
+        "ring-2": ring_node("ring-2", {"h0": "DN", "h1": "DN", "h2": "UN"}),  # cut off from the others
+    }
+    members, _ = ring_members(PODS, statuses, host_ids)
+    assert {p: n.state for p, n in members.items()} == {"ring-0": "UN", "ring-1": "UN", "ring-2": "DN"}
+
+
+def test_after_a_restart_the_one_down_pod_is_the_one_unclaimed_node_and_others_are_named() -> None:
+    down = {"h0": "UN", "h1": "DN", "h2": "UN"}
+    statuses = {"ring-0": ring_node("ring-0", down), "ring-1": None, "ring-2": ring_node("ring-2", down)}
+    members, strangers = ring_members(PODS, statuses, {})
+    assert members["ring-1"].host_id == "h1" and strangers == []
+
+    # Two pods, three nodes in the ring: the third is a node no pod claims (say, one replaced by hand).
+    extra = {"h0": "UN", "h1": "UN", "h9": "DN"}
+    two = PODS[:2]
+    statuses = {"ring-0": ring_node("ring-0", extra), "ring-1": ring_node("ring-1", extra)}
+    members, strangers = ring_members(two, statuses, {})
+    assert [n.host_id for n in strangers] == ["h9"]
+    assert ring_state(two, statuses, members, strangers) == (
+        "Degraded",
+        ("node 10.0.0.2 (host id h9, DN (down, normal)) is in the ring but is no member",),
+    )
+
+
+async def test_the_loop_writes_each_members_ring_view() -> None:
+    record = FakeRecord(PODS, ClusterView((), None))
+    one_down = {"h0": "UN", "h1": "DN", "h2": "UN"}
+    ring = FakeRing({pod: ring_node(pod, dict.fromkeys(HOST.values(), "UN")) for pod in PODS})
+    loop = RingLoop(ring, record)
+    assert await loop.cycle() == "Healthy"
+    ring.statuses = {
+        "ring-0": ring_node("ring-0", one_down),
+        "ring-1": None,
+        "ring-2": ring_node("ring-2", one_down),
+    }
+    assert await loop.cycle() == "Degraded"
+    assert record.ring["ring-1"].state == "DN" and record.members["ring-1"] is None
+
+
+def test_a_members_ring_view_is_written_in_its_status_entry() -> None:
+    from kubetrove.clustering.kube_record import member_status
+
+    down = RingNode(address="10.0.0.2", host_id="h1", state="DN", load="1.5 MiB", tokens=16)
+    assert member_status("ring-1", None, down) == {
+        "pod": "ring-1",
+        "role": "unknown",
+        "healthy": False,
+        "ringState": "DN",
+        "hostId": "h1",
+        "tokens": 16,
+        "load": "1.5 MiB",
+    }
+    up = member_status("ring-0", node(host_id="h0"), down.model_copy(update={"state": "UN", "host_id": "h0"}))
+    assert (up["role"], up["healthy"], up["ringState"], up["hostId"]) == ("member", True, "UN", "h0")

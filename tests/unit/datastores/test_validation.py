@@ -228,3 +228,76 @@ def test_every_problem_is_reported_at_once() -> None:
         "spec.backup.schedule",
         "spec.backup.storage",
     ]
+
+
+def ring(**spec: Any) -> ClusterSpec:
+    return cluster(datastore={"type": "cassandra", "version": "5.0"}, **spec)
+
+
+def test_system_keyspaces_and_the_superuser_role_are_refused_by_name() -> None:
+    spec = ring(
+        databases=[{"name": "system_auth"}, {"name": "System"}, {"name": "orders"}],
+        users=[{"name": "cassandra"}, {"name": "system_app"}, {"name": "app"}],
+    )
+    assert messages(validate_spec(spec, None)) == [
+        "spec.databases[0].name: database name system_auth is reserved by the engine (cassandra)",
+        "spec.databases[1].name: database name System is reserved by the engine (cassandra)",
+        "spec.users[0].name: user name cassandra is reserved by the engine (cassandra)",
+        "spec.users[1].name: user name system_app is reserved by the engine (cassandra)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "database", "user"),
+    [
+        ("mariadb", "11.4", "mysql", "root"),
+        ("mysql", "8.4", "performance_schema", "mysql"),
+        ("postgresql", "17", "template1", "postgres"),
+        ("mongodb", "8.0", "admin", None),
+    ],
+)
+def test_every_engine_refuses_its_own_system_names(
+    engine: str, version: str, database: str, user: str | None
+) -> None:
+    users = [{"name": user}] if user else []
+    spec = cluster(
+        datastore={"type": engine, "version": version}, databases=[{"name": database}], users=users
+    )
+    fields = [p.field for p in validate_spec(spec, None)]
+    assert "spec.databases[0].name" in fields and ("spec.users[0].name" in fields) == bool(user)
+
+
+def test_a_keyspace_replication_factor_fits_the_ring() -> None:
+    assert validate_spec(ring(databases=[{"name": "a", "replicationFactor": 3}]), None) == []
+    assert messages(validate_spec(ring(databases=[{"name": "a", "replicationFactor": 4}]), None)) == [
+        "spec.databases[0].replicationFactor: replication factor 4 of a is above the ring size (3 nodes):"
+        " a QUORUM write could never succeed"
+    ]
+    one = InstanceSpec.model_validate(
+        {
+            "datastore": {"type": "cassandra", "version": "5.0"},
+            "databases": [{"name": "a", "replicationFactor": 2}],
+        }
+    )
+    assert messages(validate_spec(one, None)) == [
+        "spec.databases[0].replicationFactor: replication factor 2 of a is above the ring size (1 node):"
+        " a QUORUM write could never succeed"
+    ]
+    assert messages(validate_spec(cluster(databases=[{"name": "a", "replicationFactor": 1}]), None)) == [
+        "spec.databases[0].replicationFactor:"
+        " mariadb replicates every database to every member: leave it unset"
+    ]
+
+
+def test_a_ring_does_not_shrink_below_a_keyspace_replication_factor() -> None:
+    five = ring(replicas=5, databases=[{"name": "a"}, {"name": "b", "replicationFactor": 2}])
+    to = ring(replicas=2, databases=[{"name": "a"}, {"name": "b", "replicationFactor": 2}])
+    assert messages(validate_spec(to, five)) == [
+        "spec.replicas: cannot scale the ring from 5 to 2 nodes: fewer nodes than the replication factor"
+        " of a (replication factor 3); lower replicationFactor first"
+    ]
+    lowered = ring(
+        replicas=2, databases=[{"name": "a", "replicationFactor": 2}, {"name": "b", "replicationFactor": 2}]
+    )
+    assert validate_spec(lowered, five) == []
+    assert validate_spec(ring(replicas=3, databases=[{"name": "a"}]), five) == []  # default factor 3 fits

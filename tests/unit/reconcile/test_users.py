@@ -203,8 +203,29 @@ async def test_engine_without_a_primary_writes_to_one_ready_member(
         await run.reconcile(parsed(CLUSTER, **spec), None, udeps, LOG)
     seed_members(kube, 3, "cassandra")
     await run.reconcile(parsed(CLUSTER, **spec), None, udeps, LOG)
-    assert agents.calls[0] == ("http://10.0.0.1:8432", "ensure_database", ("shop", 3))
+    assert agents.calls[:2] == [
+        ("http://10.0.0.1:8432", "ensure_ring_replication", 3),  # system_auth first: no lockout
+        ("http://10.0.0.1:8432", "ensure_database", ("shop", 3)),
+    ]
     assert {c[0] for c in agents.calls} == {"http://10.0.0.1:8432"}
+
+
+async def test_a_ring_pushes_again_when_a_keyspace_factor_changes(
+    kube: FakeKube, udeps: Deps, agents: FakeAgents
+) -> None:
+    spec: dict[str, Any] = {"replicas": 3, "datastore": {"type": "cassandra", "version": "5.0"}, **SHOP}
+    kube.put(body(CLUSTER, **spec))
+    with pytest.raises(NotReady):
+        await run.reconcile(parsed(CLUSTER, **spec), None, udeps, LOG)
+    seed_members(kube, 3, "cassandra")
+    await run.reconcile(parsed(CLUSTER, **spec), None, udeps, LOG)
+    agents.calls.clear()
+    await run.reconcile(parsed(CLUSTER, **spec), None, udeps, LOG)
+    assert agents.calls == []  # recorded: nothing to do
+    spec["databases"] = [{"name": "shop", "replicationFactor": 2}]
+    kube.put(body(CLUSTER, **spec))
+    await run.reconcile(parsed(CLUSTER, **spec), None, udeps, LOG)
+    assert agents.calls == [("http://10.0.0.1:8432", "ensure_database", ("shop", 2))]
 
 
 def test_user_secret_names_are_valid_and_distinct() -> None:

@@ -6,7 +6,7 @@ import hashlib
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kubetrove.agent.protocol import BackupMethod, TableStats
+from kubetrove.agent.protocol import BackupMethod, NodeTokens, TableStats
 
 FORMAT = 1
 MANIFEST_NAME = "manifest.json"
@@ -39,6 +39,9 @@ class Manifest(BaseModel):
     position: str | None = None
     artifacts: list[Artifact] = Field(min_length=1)
     tables: dict[str, TableStats] = Field(default_factory=dict)  # "db.table" -> rows/checksum at backup time
+    # A ring node's backup (Cassandra): its host id, address and tokens. A ring restore gives each new
+    # node the tokens of the node whose snapshot it loads (initial_token), so it owns the same ranges.
+    ring_node: NodeTokens | None = None
     created_at: str
     started_at: str | None = None
     completed_at: str | None = None

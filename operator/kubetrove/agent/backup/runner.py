@@ -29,7 +29,7 @@ from kubetrove.agent.backup.storage import Store
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.plans import BackupPlan, Step
 from kubetrove.agent.engines.registry import methods_for, table_stats
-from kubetrove.agent.protocol import BackupPhase, BackupReply, BackupRequest, TableStats
+from kubetrove.agent.protocol import BackupPhase, BackupReply, BackupRequest, NodeTokens, TableStats
 
 PIPE_SIZE = 1024 * 1024  # the default /proc/sys/fs/pipe-max-size: the most an unprivileged agent gets
 STATS_AFTER = 1024 * 1024  # bytes of tool output after which the table stats start (see _SideStats)
@@ -110,6 +110,7 @@ class Source:
     config: EngineConfig
     databases: list[str]
     position: str | None = None  # fallback when the tool does not print one
+    ring_node: NodeTokens | None = None  # a ring node: who it is (host id, tokens), for a ring restore
 
 
 class BackupJob:
@@ -162,6 +163,7 @@ class BackupJob:
             completed_at=manifest.completed_at,
             size_bytes=manifest.size,
             bytes_done=manifest.size,
+            ring_node=manifest.ring_node,
             sha256=manifest.sha256,
             position=manifest.position,
             throughput_mib_per_s=throughput,
@@ -213,6 +215,7 @@ class BackupJob:
                 position=position or self.source.position,
                 artifacts=artifacts,
                 tables=tables,
+                ring_node=self.source.ring_node,
                 created_at=self.request.created_at,
                 started_at=self._reply.started_at,
                 completed_at=self.clock(),

@@ -19,6 +19,7 @@ from kubetrove.agent.protocol import (
     ErrorCode,
     Grant,
     MembersReply,
+    NodeTokens,
     ParametersReply,
     SetMember,
     Status,
@@ -131,6 +132,27 @@ class MembershipDriver(Protocol):
 
     def set_members(self, members: Sequence[SetMember]) -> MembersReply:
         """Create the set with ``members``, or change at most one member towards them (only the primary)."""
+        ...
+
+
+@runtime_checkable
+class RingDriver(Protocol):
+    """A driver of a ring of equals (Cassandra) whose own auth keyspace must follow the ring's size.
+
+    Optional (``Capabilities.ring``): the route answers 501 for the other engines.
+    """
+
+    def ensure_ring_replication(self, replication_factor: int) -> bool:
+        """Give the ring's system keyspaces (auth first) this factor and repair them; True if changed."""
+        ...
+
+    def decommission(self) -> None:
+        """Leave the ring, streaming this node's ranges to the others; Conflict when a keyspace's factor
+        would exceed the nodes left."""
+        ...
+
+    def node_tokens(self) -> NodeTokens:
+        """This node's host id, address and tokens (recorded with its backup for a ring restore)."""
         ...
 
 

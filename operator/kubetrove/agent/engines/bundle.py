@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Protocol
 
-from kubetrove.agent.engines.base import EngineDriver, MembershipDriver, TableChecker
+from kubetrove.agent.engines.base import EngineDriver, MembershipDriver, RingDriver, TableChecker
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.plans import EngineMethods
 from kubetrove.agent.names import Rule
@@ -46,11 +46,14 @@ class Capabilities:
     ``consistency_check``: the driver is a ``TableChecker`` (``POST /v1/verify`` runs its check).
     ``elected_membership``: the driver is a ``MembershipDriver`` (the engine elects its primary; the
     operator manages the set's members, ``PUT /v1/replication/members``).
+    ``ring``: the driver is a ``RingDriver`` (a ring of equals whose auth keyspace follows the ring's
+    size, ``PUT /v1/ring/replication``).
     A unit test holds every driver class to its bundle's flags.
     """
 
     consistency_check: bool
     elected_membership: bool
+    ring: bool = False
 
 
 # The type of each part of a bundle; None: any callable (the factories and collectors are functions).
@@ -95,6 +98,14 @@ class EngineBundle:
             return None
         if not isinstance(driver, TableChecker):
             raise IncompleteBundle(f"{self.engine} declares a consistency check its driver does not have")
+        return driver
+
+    def ring(self, driver: EngineDriver) -> RingDriver | None:
+        """``driver`` as a RingDriver if this engine is a ring of equals, else None."""
+        if not self.capabilities.ring:
+            return None
+        if not isinstance(driver, RingDriver):
+            raise IncompleteBundle(f"{self.engine} declares a ring its driver cannot manage")
         return driver
 
     def membership(self, driver: EngineDriver) -> MembershipDriver | None:

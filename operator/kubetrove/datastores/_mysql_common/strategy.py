@@ -90,6 +90,7 @@ class MySQLFamily:
     config_file = CONFIG_FILE
     restore_first_member_only = False  # same data, same GTID position on every member (base.py)
     rejoin_rewinds = False  # extra GTIDs are errant transactions (base.py)
+    replicated_databases = False
 
     def __init__(self, flavor: Flavor) -> None:
         self._flavor = flavor

@@ -112,6 +112,8 @@ class Cassandra:
     position_type = "none"
     restore_first_member_only = False  # a ring is not restored at all (reconcile/backup/restore.py)
     rejoin_rewinds = False  # no primary, no positions
+    # A keyspace's replication factor: how many nodes hold each row (SimpleStrategy/NetworkTopologyStrategy).
+    replicated_databases = True
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # nodetool snapshot + the SSTable files.

@@ -94,6 +94,7 @@ class MongoDB:
     position_type = "mongodb-optime"
     restore_first_member_only = False  # logical backups only: a DatabaseCluster is not restored
     rejoin_rewinds = False  # the replica set rolls back on its own; we never judge errant positions
+    replicated_databases = False
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # mongodump; physical backups of a running mongod need filesystem snapshots (not offered here).

@@ -11,6 +11,12 @@ Invariants:
 - What was applied is recorded in a StatefulSet annotation: database names, and per user an HMAC of
   its password and grants keyed with the agent token (never the password itself, and not guessable
   from the annotation without the token). A reconcile with nothing new makes no agent call at all.
+- A ring (an engine whose databases carry a replication factor, Cassandra) also records the factor of
+  each keyspace (``spec.databases[].replicationFactor``, else the ring size capped at three) and the
+  factor of its auth keyspace (the ring size capped at three). A ring that grows changes both, so the
+  push runs again: ``system_auth`` is raised first (a role stored on one node is a single point of login
+  failure: the classic lockout), then every keyspace whose factor changed is altered (the agent repairs
+  it so the new replicas hold the data).
 - A user removed from the spec is dropped (it was created by kubetrove: it is in the record). A
   database removed from the spec is NOT dropped: the API promises that (``InstanceSpec.databases``),
   data is never deleted by editing a list; it only leaves the record.
@@ -28,6 +34,7 @@ from kubetrove.agent.protocol import Grant, Privilege
 from kubetrove.api.common import User
 from kubetrove.api.status import ConditionType, Phase
 from kubetrove.datastores.base import HAMode
+from kubetrove.datastores.validation import DEFAULT_MAX_REPLICATION_FACTOR, replication_factor
 from kubetrove.k8s.kinds import SECRET, STATEFULSET
 from kubetrove.k8s.pods import is_ready, is_terminating, ordinal
 from kubetrove.k8s.port import Obj
@@ -44,7 +51,6 @@ APPLIED_USERS = "kubetrove.io/applied-users"
 # Phases in which the resource has been Ready: a Degraded cluster or a roll still has a primary to write to
 # (``target`` checks that member itself); Provisioning and Failed wait.
 WRITABLE = (Phase.READY, Phase.DEGRADED, Phase.UPDATING)
-MAX_REPLICATION_FACTOR = 3  # keyspaces of a ring: one copy per member, at most three
 
 
 def grants(user: User) -> list[Grant]:
@@ -67,7 +73,12 @@ def recorded(sts: Obj) -> dict[str, Any]:
         record = json.loads(raw) if raw else {}
     except ValueError:
         record = {}
-    return {"databases": list(record.get("databases", [])), "users": dict(record.get("users", {}))}
+    return {
+        "databases": list(record.get("databases", [])),
+        "users": dict(record.get("users", {})),
+        **({"factors": dict(record["factors"])} if "factors" in record else {}),
+        **({"ring": record["ring"]} if "ring" in record else {}),
+    }
 
 
 async def password(ctx: Context, user: User) -> str:
@@ -114,12 +125,14 @@ async def _push(
     ctx: Context, pod: Obj, record: dict[str, Any], desired: dict[str, Any], pw: dict[str, str]
 ) -> None:
     members, name = ctx.deps.members, pod["metadata"]["name"]
-    factor = min(ctx.replicas, MAX_REPLICATION_FACTOR)
+    factors: dict[str, int] = desired.get("factors", {})
 
     async def apply(agent: Agent) -> None:
+        if "ring" in desired and record.get("ring") != desired["ring"]:
+            await agent.ensure_ring_replication(desired["ring"])
         for db in desired["databases"]:
-            if db not in record["databases"]:
-                await agent.ensure_database(db, factor)
+            if db not in record["databases"] or record.get("factors", {}).get(db) != factors.get(db):
+                await agent.ensure_database(db, factors.get(db, 1))
         for user in ctx.spec.users:
             if record["users"].get(user.name) != desired["users"][user.name]:
                 await agent.ensure_user(user.name, pw[user.name], grants(user))
@@ -144,10 +157,13 @@ async def users(ctx: Context) -> None:
         _set_condition(ctx, False, "PasswordMissing", str(exc))
         raise
     key = need(ctx.inputs, "inputs").agent_token
-    desired = {
+    desired: dict[str, Any] = {
         "databases": sorted(d.name for d in ctx.spec.databases),
         "users": {u.name: fingerprint(key, pw[u.name], u) for u in ctx.spec.users},
     }
+    if need(ctx.store, "store").replicated_databases:
+        desired["factors"] = {d.name: replication_factor(d, ctx.replicas) for d in ctx.spec.databases}
+        desired["ring"] = min(ctx.replicas, DEFAULT_MAX_REPLICATION_FACTOR)
     if record == desired:
         return
     if ctx.status is None or ctx.status.phase not in WRITABLE:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubetrove.agent.engines.cassandra import layout
+from kubetrove.agent.engines.cassandra import layout, nodetool
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.plans import (
     Argv,
@@ -38,7 +38,7 @@ class CassandraMethods(EngineMethods):
 
     @staticmethod
     def _nodetool(config: EngineConfig, *args: str) -> Argv:
-        return ("nodetool", "-h", config.host, "-p", config.options.get("jmx_port", "7199"), *args)
+        return nodetool.argv(config, *args)
 
     def backup(
         self, method: BackupMethod, config: EngineConfig, work: Path, databases: list[str], tag: str

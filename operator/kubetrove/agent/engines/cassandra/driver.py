@@ -10,6 +10,11 @@ Invariants:
   their case); values (passwords, replication maps) are bound as parameters, never formatted in.
 - The agent connects to its own node only (whitelist policy): it manages that node's view.
 - Superuser roles are never altered or dropped through the API (the agent's own login is one).
+- On a ring: a keyspace's replication factor never exceeds the ring's node count (a QUORUM write could
+  never succeed), and a factor that grows is repaired from this node before the reply, so the new
+  replicas hold the data (else a QUORUM read may find two replicas without it). The ring's own
+  ``system_auth`` follows the ring's size (``ensure_ring_replication``): left at 5.0's default of 1, the
+  one node holding the roles is a single point of login failure.
 """
 
 from __future__ import annotations
@@ -29,10 +34,14 @@ from kubetrove.agent.engines.base import (
     NotFound,
     Unsupported,
 )
+from kubetrove.agent.engines.cassandra import nodetool
+from kubetrove.agent.engines.cassandra.ring import RingWatcher
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Privilege, Role, Status
+from kubetrove.agent.protocol import Engine, Grant, NodeTokens, ParametersReply, Privilege, Role, Status
 
 DEFAULT_PORT = 9042
+RECONNECT_SECONDS = 2.0
+DECOMMISSION_TIMEOUT_SECONDS = 6 * 3600.0  # streaming a node's data away: as long as its data needs
 PROTOCOL_VERSION = 5  # native protocol v5: Cassandra 4.0+; fixed so the driver does not probe and warn
 # Keyspaces Cassandra creates itself (4.0-5.0; 5.1 adds system_cluster_metadata); never listed or touched.
 SYSTEM_KEYSPACES = frozenset(
@@ -52,6 +61,11 @@ PERMISSIONS: Mapping[Privilege, frozenset[str] | None] = {
     Privilege.READ_WRITE: frozenset({"SELECT", "MODIFY"}),
     Privilege.ADMIN: None,
 }
+# The system keyspaces that are replicated like user keyspaces (the others are node-local or, for
+# system_schema, everywhere by design): raised with the ring, auth first.
+# https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/security.html#password-authentication
+RING_KEYSPACES = ("system_auth", "system_distributed", "system_traces")
+REPAIRED_RING_KEYSPACES = ("system_auth",)  # small, and a login must find its role on every node
 _PERMISSION_NAME = re.compile(r"[A-Z_]+")  # as stored in system_auth.role_permissions
 _RATE_LIMITED = re.compile(r"can only be changed every (\d+)ms")  # CassandraRoleManager, 5.0
 
@@ -114,6 +128,13 @@ def permission_statements(
     return revokes + grants
 
 
+def _factor(replication: Mapping[str, str]) -> int:
+    """The total replication factor of a replication map (SimpleStrategy's, or the sum over DCs)."""
+    if "replication_factor" in replication:
+        return int(replication["replication_factor"])
+    return sum(int(v) for k, v in replication.items() if k != "class" and v.isdigit())
+
+
 def _password_matches(password: str, salted_hash: str | None) -> bool:
     """True if ``password`` hashes to the role's stored bcrypt hash (Cassandra uses jBCrypt, $2a$)."""
     import bcrypt
@@ -139,6 +160,7 @@ class CassandraDriver:
         self._lock = threading.Lock()
         self._cluster: Any = None
         self._session: Any = None
+        self._ring = RingWatcher(nodetool.argv(config, "status"))
 
     @property
     def config(self) -> EngineConfig:
@@ -150,7 +172,7 @@ class CassandraDriver:
     def _connect(self) -> Any:
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import WhiteListRoundRobinPolicy
+        from cassandra.policies import ConstantReconnectionPolicy, WhiteListRoundRobinPolicy
 
         with self._lock:
             if self._session is None:
@@ -161,6 +183,9 @@ class CassandraDriver:
                 )
                 cluster = Cluster(
                     [host],
+                    # One node, its own: when it restarts, be back within seconds (the default backoff
+                    # doubles up to 10 minutes, and the loop would see a healthy node as unreachable).
+                    reconnection_policy=ConstantReconnectionPolicy(RECONNECT_SECONDS, max_attempts=None),
                     port=self._config.port or DEFAULT_PORT,
                     auth_provider=PlainTextAuthProvider(self._config.user, self._config.password),
                     protocol_version=PROTOCOL_VERSION,
@@ -198,8 +223,17 @@ class CassandraDriver:
             raise BadRequest(f"cassandra refused the request: {exc}") from exc
 
     def _rows(self, cql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        from cassandra.cluster import NoHostAvailable
+
         with self._errors():
-            return list(self._connect().execute(cql, params))
+            try:
+                return list(self._connect().execute(cql, params))
+            except NoHostAvailable:
+                # The driver may have forgotten the node for good: a node that left the ring (decommission)
+                # and came back as a new one is removed from its metadata, and the whitelist then matches
+                # no host ever again. A fresh connection on the next call finds it.
+                self.close()
+                raise
 
     # -- status -----------------------------------------------------------------------------
 
@@ -209,16 +243,81 @@ class CassandraDriver:
 
     def status(self) -> Status:
         """Version and bootstrap state of this node; role ``member``, no position (no primary)."""
-        local = self._rows("SELECT release_version, bootstrapped FROM system.local")[0]
-        clients = self._rows("SELECT count(*) FROM system_views.clients")[0]
+        local = self._rows("SELECT release_version, bootstrapped, host_id FROM system.local")[0]
+        # Rows counted here: count(*) without a partition key makes the server attach a warning to every
+        # reply, which cassandra-driver logs at WARNING (once per status call, every second).
+        clients = self._rows("SELECT port FROM system_views.clients")
         return Status(
             engine=self.engine,
             version=local.release_version,
             role=Role.MEMBER,
             read_only=False,
             healthy=local.bootstrapped == "COMPLETED",
-            connections=int(clients[0]),
+            connections=len(clients),
+            host_id=str(local.host_id) if local.host_id else None,
+            ring=self._ring.view(),
         )
+
+    def decommission(self) -> None:
+        """``nodetool decommission``, refused first when a keyspace would have more replicas than nodes.
+
+        Cassandra 4.0+ refuses too ("Not enough live nodes to maintain replication factor"), but only
+        after the call; checking first gives a message naming every keyspace, and nothing is touched.
+        Node-local keyspaces (LocalStrategy: system, system_schema) have no factor and never block.
+        https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.html
+        """
+        left = self.ring_size() - 1
+        rows = self._rows("SELECT keyspace_name, replication FROM system_schema.keyspaces")
+        over = sorted(
+            (r.keyspace_name, _factor(dict(r.replication)))
+            for r in rows
+            if _factor(dict(r.replication)) > left
+        )
+        if over:
+            named = ", ".join(f"{ks} (replication factor {factor})" for ks, factor in over)
+            raise Conflict(
+                f"decommission refused: {left} node{'s' if left != 1 else ''} would be left, fewer than the"
+                f" replication factor of {named}; lower those factors first"
+            )
+        nodetool.run(self._config, "decommission", timeout=DECOMMISSION_TIMEOUT_SECONDS)
+
+    def node_tokens(self) -> NodeTokens:
+        """This node's host id, broadcast address and tokens, from ``system.local``."""
+        row = self._rows("SELECT host_id, broadcast_address, tokens FROM system.local")[0]
+        return NodeTokens(
+            host_id=str(row.host_id), address=str(row.broadcast_address), tokens=sorted(row.tokens, key=int)
+        )
+
+    def ring_size(self) -> int:
+        """Nodes in the ring as this node knows them (itself and its peers, up or down)."""
+        return 1 + len(self._rows("SELECT peer FROM system.peers_v2"))
+
+    def _check_fits(self, replication_factor: int) -> None:
+        size = self.ring_size()
+        if replication_factor > size:
+            raise BadRequest(
+                f"replication_factor {replication_factor} is above the ring size ({size} node"
+                f"{'s' if size > 1 else ''}): a QUORUM write could never succeed"
+            )
+
+    def _repair(self, keyspace: str) -> None:
+        """Full repair of the ranges of ``keyspace`` this node replicates (all when RF = ring size)."""
+        nodetool.run(self._config, "repair", "-full", keyspace)
+
+    def ensure_ring_replication(self, replication_factor: int) -> bool:
+        """The ring's replicated system keyspaces get this factor; system_auth is repaired when raised."""
+        self._check_fits(replication_factor)
+        changed = False
+        for keyspace in RING_KEYSPACES:
+            current = self._current_replication(keyspace)
+            wanted = self.replication(replication_factor)
+            if current is None or current == wanted:
+                continue
+            self._rows(f"ALTER KEYSPACE {quote(keyspace)} WITH replication = %s", (wanted,))
+            if keyspace in REPAIRED_RING_KEYSPACES and _factor(wanted) > _factor(current):
+                self._repair(keyspace)
+            changed = True
+        return changed
 
     # -- keyspaces --------------------------------------------------------------------------
 
@@ -244,14 +343,18 @@ class CassandraDriver:
     def ensure_database(self, name: str, replication_factor: int) -> bool:
         """Create the keyspace, or ALTER its replication to the requested one; True if created.
 
-        After an ALTER that raises the factor, data reaches the new replicas only by ``nodetool repair``.
+        A factor above the ring size is refused (BadRequest naming ``replication_factor``); after an
+        ALTER that raises it, ``nodetool repair -full`` from this node copies the data to the new replicas.
         """
         wanted = self.replication(replication_factor)
         current = self._current_replication(name)
         if current == wanted:
             return False
+        self._check_fits(replication_factor)
         verb = "CREATE KEYSPACE IF NOT EXISTS" if current is None else "ALTER KEYSPACE"
         self._rows(f"{verb} {quote(name)} WITH replication = %s", (wanted,))
+        if current is not None and _factor(wanted) > _factor(current):
+            self._repair(name)
         return current is None
 
     def drop_database(self, name: str) -> None:
