@@ -27,7 +27,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .conftest import SESSION_NAMESPACES, LocalCluster, wait_until
+from .conftest import SESSION_NAMESPACES, SESSION_PREFIX, LocalCluster, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -130,16 +130,19 @@ def operator(
     yield op
     _SHARED["users"] -= 1
     if _SHARED["users"] == 0:
-        # The last tests' namespaces are being deleted: their resources carry our finalizer, so the
-        # operator must see them go before it stops, or the namespaces hang in Terminating.
-        wait_until(lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 120)
-        op.stop()
-        _SHARED["operator"] = None
-        print(f"\noperator log: {op.log_path}")
+        try:
+            # The last tests' namespaces are being deleted: their resources carry our finalizer, so the
+            # operator must see them go before it stops, or the namespaces hang in Terminating.
+            wait_until(lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 120)
+        finally:  # stopped even then: a leaked operator would keep acting on a shared cluster's resources
+            op.stop()
+            _SHARED["operator"] = None
+            print(f"\noperator log: {op.log_path}")
 
 
 def _terminating(api: client.ApiClient) -> list[str]:
-    """Our custom resources that are, or are about to be, deleted (in a Terminating namespace)."""
+    """This session's custom resources that are, or are about to be, deleted (in a Terminating namespace);
+    other sessions' are their operators' to finalize (this one does not watch them)."""
     spaces = client.CoreV1Api(api).list_namespace().items
     going = {n.metadata.name for n in spaces if n.status.phase == "Terminating"}
     objects = client.CustomObjectsApi(api)
@@ -147,7 +150,8 @@ def _terminating(api: client.ApiClient) -> list[str]:
         f"{o['metadata']['namespace']}/{o['metadata']['name']}"
         for plural in PLURALS.values()
         for o in objects.list_cluster_custom_object(GROUP, VERSION, plural)["items"]
-        if o["metadata"].get("deletionTimestamp") or o["metadata"]["namespace"] in going
+        if o["metadata"]["namespace"].startswith(SESSION_PREFIX)
+        and (o["metadata"].get("deletionTimestamp") or o["metadata"]["namespace"] in going)
     ]
 
 

@@ -96,6 +96,13 @@ class DatastoreRef(ApiModel):
         description='Engine version, e.g. "8.4" or "16"; must be one the operator supports for this engine. '
         "Changing it is an upgrade (or a refused downgrade)."
     )
+    # Air-gapped clusters pull from a mirror; the catalog names public images. The operator cannot check
+    # what the image holds: it must be this engine at this version (the version still drives upgrades).
+    image: Annotated[str, StringConstraints(pattern=r"^[^\s]+$", max_length=512)] | None = Field(
+        default=None,
+        description="The engine image to run instead of the catalog's image for this version (a mirror, "
+        "or a rebuild of the same version). It must hold this engine at this version.",
+    )
 
 
 class ResourceList(ApiModel):

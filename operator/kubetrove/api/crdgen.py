@@ -61,15 +61,22 @@ _ENGINE = {"name": "Engine", "type": "string", "jsonPath": ".spec.datastore.type
 _VERSION = {"name": "Version", "type": "string", "jsonPath": ".spec.datastore.version"}
 _PHASE = {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-PRINTER_COLUMNS: dict[str, list[dict[str, str]]] = {
-    INSTANCE.plural: [_ENGINE, _VERSION, _PHASE, _AGE],
+# Why it is (not) Ready, in `kubectl get`: ImagePullFailed, CrashLoop, VolumeNotBound, ... (the Ready
+# condition's reason); the message with `-o wide` (priority 1).
+READY_CONDITION = '.status.conditions[?(@.type=="Ready")]'
+_REASON = {"name": "Reason", "type": "string", "jsonPath": f"{READY_CONDITION}.reason"}
+_MESSAGE = {"name": "Message", "type": "string", "jsonPath": f"{READY_CONDITION}.message", "priority": 1}
+PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
+    INSTANCE.plural: [_ENGINE, _VERSION, _PHASE, _REASON, _AGE, _MESSAGE],
     CLUSTER.plural: [
         _ENGINE,
         _VERSION,
         {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
         _PHASE,
         {"name": "Primary", "type": "string", "jsonPath": ".status.primary"},
+        _REASON,
         _AGE,
+        _MESSAGE,
     ],
     BACKUP.plural: [
         {"name": "Source", "type": "string", "jsonPath": ".spec.source.name"},

@@ -41,6 +41,13 @@ class InstanceSpec(ApiModel):
         default_factory=DeletionPolicies,
         description="What deleting this resource does to volumes and backups.",
     )
+    # Like a Deployment's progressDeadlineSeconds, per member: measured from the pods themselves (created,
+    # or last turned not ready), so it needs no clock of the operator's and survives its restarts.
+    progress_deadline_seconds: Annotated[int, Field(ge=30, le=86400)] = Field(
+        default=600,
+        description="Seconds a member may stay not ready (since its pod was created, or last became not "
+        "ready) before the status reports Degraded with the reason it does not run, and a Warning Event.",
+    )
 
 
 class ClusterSpec(InstanceSpec):

@@ -1,17 +1,24 @@
-"""Status that tells the truth: computed from the observed StatefulSet and Services, never assumed.
+"""Status that tells the truth: computed from the observed StatefulSet, Services and (while a member is
+not ready) pods, never assumed.
 
 A pure function of what was observed plus the previous status (for ``lastTransitionTime`` and to tell
 "Degraded" from "not ready yet"). Rules, in order:
 
 - Failed/Invalid is written by ``run.report_invalid``; here the Failed condition is False.
-- Progressing while the StatefulSet has not caught up: its controller has not observed the latest
-  generation, not every member runs the update revision (``updatedReplicas``; with RollingUpdate also
-  ``currentRevision != updateRevision``), there are more pods than wanted (scale-down), or what is
+- Why a member does not run (reconcile/causes.py: image pull, crash loop, unschedulable, unbound
+  volume, failing init container) is the Ready reason as soon as a pod shows it, in every case below.
+- Stalled: a member not ready for longer than ``spec.progressDeadlineSeconds`` (measured from its pod)
+  makes the resource Degraded with that cause, and Progressing False ``ProgressDeadlineExceeded``
+  (a Deployment's rule), whether it was rolling or starting.
+- Progressing (``Rolling``) while the StatefulSet has not caught up: its controller has not observed the
+  latest generation, not every member runs the update revision (``updatedReplicas``; with RollingUpdate
+  also ``currentRevision != updateRevision``), there are more pods than wanted (scale-down), or what is
   applied is an older generation of the custom resource.
 - Ready only when every member is ready, nothing is progressing, and the applied generation is the
   current one.
 - Degraded when, not progressing, some member is not ready after the resource had been Ready (or was
-  already Degraded); before the first Ready it is still Provisioning.
+  already Degraded). Before the first Ready it is Provisioning and still Progressing
+  (``MembersStarting``): never "Settled" while nothing has converged (issue 23).
 - members/primary/errantMembers are left alone: the clustering loop owns them, and its ``Replication``
   condition is carried over as it is (clustering/kube_record.py).
 """
@@ -27,6 +34,7 @@ from kubetrove.api.common import Condition, Endpoints
 from kubetrove.api.status import ConditionType, Phase, ResourceStatus
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.applied import applied_generation
+from kubetrove.reconcile.causes import MembersReport
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class Observed:
     rw_service: Obj | None
     ro_service: Obj | None
     namespace: str
+    members: MembersReport | None = None  # read from the pods only while some member is not ready
 
 
 def _endpoint(service: Obj | None, namespace: str) -> str | None:
@@ -98,18 +107,32 @@ def compute(o: Observed, previous: ResourceStatus | None, now: datetime.datetime
     members = f"{ready_count}/{o.replicas} members ready"
     moving = _progressing(o)
     all_ready = moving is None and ready_count >= o.replicas
+    report = None if all_ready else o.members
+    cause = report.cause if report else None
+    why = f"{members}; {cause[1]}" if cause else members
+    progressing: tuple[bool, str, str] = (False, "Settled", "")
     if all_ready:
         phase, ready, degraded = Phase.READY, ("AllMembersReady", members), None
+    elif report is not None and report.stalled:
+        # Past the deadline: no longer called progress (a Deployment's ProgressDeadlineExceeded).
+        phase = Phase.DEGRADED
+        ready = (cause[0] if cause else "MembersNotReady", why)
+        degraded = cause or ("MembersNotReady", report.stalled_message)
+        progressing = (False, "ProgressDeadlineExceeded", report.stalled_message)
     elif moving is not None:
         phase = Phase.UPDATING if _had_been_ready(previous) else Phase.PROVISIONING
-        ready, degraded = ("Progressing", f"{members}; {moving}"), None
+        ready, degraded = (cause[0] if cause else "Progressing", f"{why}; {moving}"), None
+        progressing = (True, "Rolling", f"{moving}; {cause[1]}" if cause else moving)
     elif _had_been_ready(previous):
-        phase, ready, degraded = Phase.DEGRADED, ("MembersNotReady", members), ("MembersNotReady", members)
+        reason = cause[0] if cause else "MembersNotReady"
+        phase, ready, degraded = Phase.DEGRADED, (reason, why), (reason, cause[1] if cause else members)
     else:
-        phase, ready, degraded = Phase.PROVISIONING, ("MembersNotReady", members), None
+        # Every pod exists with the latest template, some member is not ready yet: still converging.
+        phase, ready, degraded = Phase.PROVISIONING, (cause[0] if cause else "MembersNotReady", why), None
+        progressing = (True, "MembersStarting", why)
     own = [
         _cond(ConditionType.READY, all_ready, *ready, gen),
-        _cond(ConditionType.PROGRESSING, bool(moving), "Rolling" if moving else "Settled", moving or "", gen),
+        _cond(ConditionType.PROGRESSING, *progressing, gen),
         _cond(ConditionType.DEGRADED, bool(degraded), *(degraded or ("AsExpected", "")), gen),
         _cond(ConditionType.FAILED, False, "Valid", "", gen),
     ]

@@ -16,8 +16,10 @@ from kubetrove.render.security import container_security_context
 
 
 def image(inputs: RenderInputs, store: Datastore) -> str:
-    """The engine image of the spec's version in the operator's image registry (the version is validated
-    before render; a miss is a programming error)."""
+    """The spec's image, else the catalog's image of the spec's version in the operator's image registry
+    (the version is validated before render; a miss is a programming error)."""
+    if inputs.spec.datastore.image:
+        return inputs.spec.datastore.image
     version = inputs.spec.datastore.version
     info = store.versions.get(version)
     if info is None:
@@ -63,6 +65,9 @@ def engine_container(inputs: RenderInputs, store: Datastore, engine: EngineConta
         "env": _env(inputs, engine),
         "ports": [{"name": p.name, "containerPort": p.number, "protocol": "TCP"} for p in store.ports],
         "resources": inputs.spec.resources.to_wire(),
+        # An engine that exits leaves its last log lines in lastState.terminated.message, where the
+        # status reads why it crashed (reconcile/causes.py); the agent cannot read another container's log.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": container_security_context(
             read_only_root_filesystem=engine.read_only_root_filesystem
         ),

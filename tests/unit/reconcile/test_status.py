@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from kubetrove.api.status import Phase, ResourceStatus
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.applied import APPLIED_GENERATION
+from kubetrove.reconcile.causes import MembersReport, Reason
 from tests.unit.reconcile.conftest import NOW
 
 LATER = NOW + datetime.timedelta(minutes=5)
@@ -107,3 +109,66 @@ def test_patch_leaves_members_to_clustering() -> None:
     patch = st.as_patch(st.compute(observed(sts(ready=3)), None, NOW))
     assert "members" not in patch and "primary" not in patch
     assert patch["phase"] == "Ready"
+
+
+PULL = (
+    Reason.IMAGE_PULL_FAILED,
+    "db-0: container engine: image x:1 cannot be pulled (ErrImagePull: refused)",
+)
+
+
+def report(cause: tuple[Reason, str] | None = PULL, stalled: tuple[str, ...] = ()) -> MembersReport:
+    return MembersReport(cause, stalled, 600)
+
+
+def with_members(statefulset: dict, members: MembersReport | None) -> st.Observed:
+    return dataclasses.replace(observed(statefulset), members=members)
+
+
+def test_members_not_ready_before_the_first_ready_are_progressing_not_settled() -> None:
+    s = st.compute(with_members(sts(ready=0), report(cause=None)), None, NOW)  # issue 23: it said "Settled"
+    assert s.phase is Phase.PROVISIONING and cond(s, "Progressing") == ("True", "MembersStarting")
+    assert cond(s, "Ready") == ("False", "MembersNotReady") and cond(s, "Degraded")[0] == "False"
+
+
+def test_the_cause_is_the_ready_reason_at_once() -> None:
+    s = st.compute(with_members(sts(ready=0), report()), None, NOW)
+    assert cond(s, "Ready") == ("False", "ImagePullFailed") and cond(s, "Progressing")[0] == "True"
+    ready = next(c for c in s.conditions if c.type == "Ready")
+    assert ready.message == f"0/3 members ready; {PULL[1]}"
+    rolling = st.compute(with_members(sts(ready=0, updated=1), report()), None, NOW)
+    assert cond(rolling, "Ready") == ("False", "ImagePullFailed")
+    assert cond(rolling, "Progressing") == ("True", "Rolling")
+
+
+def test_past_the_deadline_it_is_degraded_with_the_cause_and_no_longer_progressing() -> None:
+    first = st.compute(with_members(sts(ready=0), report()), None, NOW)
+    s = st.compute(with_members(sts(ready=0), report(stalled=("db-0",))), first, LATER)
+    assert s.phase is Phase.DEGRADED
+    assert cond(s, "Degraded") == ("True", "ImagePullFailed")
+    assert next(c.message for c in s.conditions if c.type == "Degraded") == PULL[1]
+    assert cond(s, "Progressing") == ("False", "ProgressDeadlineExceeded")
+    progressing = next(c for c in s.conditions if c.type == "Progressing")
+    assert progressing.message == "db-0 not ready for more than 600 s (spec.progressDeadlineSeconds)"
+    # A bad image rolled out to a Ready cluster: the roll never finishes, the deadline stops the wait.
+    ready = st.compute(observed(sts(ready=3)), None, NOW)
+    stuck = st.compute(
+        with_members(sts(ready=2, updated=1, update="r2"), report(stalled=("db-2",))), ready, LATER
+    )
+    assert stuck.phase is Phase.DEGRADED and cond(stuck, "Progressing") == (
+        "False",
+        "ProgressDeadlineExceeded",
+    )
+
+
+def test_a_member_lost_after_ready_is_degraded_with_its_cause() -> None:
+    ready = st.compute(observed(sts(ready=3)), None, NOW)
+    crash = (Reason.CRASH_LOOP, "db-1: container engine exited (exit code 1), restarted 2 times")
+    s = st.compute(with_members(sts(ready=2), report(cause=crash)), ready, LATER)
+    assert s.phase is Phase.DEGRADED and cond(s, "Degraded") == ("True", "CrashLoop")
+    assert cond(s, "Ready") == ("False", "CrashLoop")
+
+
+def test_a_ready_resource_ignores_a_stale_report() -> None:
+    s = st.compute(with_members(sts(ready=3), report(stalled=("db-0",))), None, NOW)
+    assert s.phase is Phase.READY and cond(s, "Progressing") == ("False", "Settled")

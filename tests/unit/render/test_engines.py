@@ -161,6 +161,7 @@ def test_engine_container_follows_the_strategy(engine: Engine) -> None:
     pod = run(engine, spec).statefulset["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == store.versions[spec.datastore.version].image
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"  # the status shows the log tail
     assert container.get("command", []) == list(strategy.command)
     assert container.get("args", []) == list(strategy.args)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -184,3 +185,10 @@ def test_the_image_registry_prefixes_the_catalog_image(engine: Engine) -> None:
     (container, *_) = moved.statefulset["spec"]["template"]["spec"]["containers"]
     catalog = store.versions[spec.datastore.version].image
     assert container["image"] == f"registry.example.com:5443/dbs/{catalog}"
+
+
+def test_an_image_in_the_spec_replaces_the_catalogs() -> None:
+    data = wire(Engine.MARIADB, cluster=False)
+    data["datastore"]["image"] = "mirror.example:5000/library/mariadb:11.4.10"
+    container = run(Engine.MARIADB, InstanceSpec.from_wire(data)).statefulset["spec"]["template"]["spec"]
+    assert container["containers"][0]["image"] == "mirror.example:5000/library/mariadb:11.4.10"

@@ -10,9 +10,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kubetrove.api.status import ResourceStatus
-from kubetrove.k8s import ops
-from kubetrove.k8s.kinds import SERVICE, STATEFULSET
+from kubetrove.api.common import ConditionStatus
+from kubetrove.api.status import ConditionType, ResourceStatus
+from kubetrove.k8s import events, ops
+from kubetrove.k8s.errors import ApiError
+from kubetrove.k8s.kinds import PVC, SERVICE, STATEFULSET, STORAGE_CLASS
+from kubetrove.reconcile import causes
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context
 
@@ -37,6 +40,52 @@ async def write(ctx: Context, new: ResourceStatus) -> None:
     await ops.patch_status(ctx.deps.kube, ctx.parsed.ref, st.as_patch(new))
 
 
+async def _members(ctx: Context) -> causes.MembersReport | None:
+    """Why members do not run, from their pods, claims and storage classes (reconcile/causes.py); None
+    while every member is ready, so a healthy resource costs no extra API call."""
+    sts = ctx.live_statefulset
+    if sts is None or int((sts.get("status") or {}).get("readyReplicas", 0)) >= ctx.replicas:
+        return None
+    kube = ctx.deps.kube
+    pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
+    unscheduled = any(
+        c.get("type") == "PodScheduled" and c.get("status") == "False"
+        for p in pods
+        for c in (p.get("status") or {}).get("conditions") or []
+    )
+    claims = (
+        await kube.list(PVC, ctx.namespace, sts["spec"]["selector"]["matchLabels"]) if unscheduled else []
+    )
+    classes: list[str] | None = []
+    for name in causes.claimed_classes(claims):
+        try:
+            if await kube.get(STORAGE_CLASS, None, name) is not None and classes is not None:
+                classes.append(name)
+        except ApiError as exc:  # not allowed or not reachable: never call a class missing then
+            ctx.logger.warning("Cannot read StorageClass %s: %s", name, exc)
+            classes = None
+    deadline = ctx.spec.progress_deadline_seconds
+    return causes.members_report(pods, claims, classes, ctx.deps.clock(), deadline)
+
+
+def _degraded(status: ResourceStatus | None) -> tuple[str, str] | None:
+    for c in status.conditions if status else []:
+        if c.type == ConditionType.DEGRADED and c.status == ConditionStatus.TRUE:
+            return c.reason, c.message
+    return None
+
+
+async def _announce(ctx: Context, new: ResourceStatus) -> None:
+    """A Warning Event when the resource turns Degraded or its reason changes (once per change)."""
+    now, before = _degraded(new), _degraded(ctx.previous_status)
+    if now is None or (before is not None and before[0] == now[0]):
+        return
+    try:  # the condition is the record; a refused Event is logged, not fatal
+        await events.post_event(ctx.deps.kube, ctx.parsed.ref, events.EventType.WARNING, *now)
+    except ApiError as exc:
+        ctx.logger.warning("Could not post the %s Event: %s", now[0], exc)
+
+
 async def report(ctx: Context) -> None:
     """The Status phase."""
     kube = ctx.deps.kube
@@ -51,5 +100,7 @@ async def report(ctx: Context) -> None:
         rw_service=await kube.get(SERVICE, ctx.namespace, ctx.names.rw_service),
         ro_service=await kube.get(SERVICE, ctx.namespace, ctx.names.ro_service),
         namespace=ctx.namespace,
+        members=await _members(ctx),
     )
     ctx.status = st.compute(observed, ctx.previous_status, ctx.deps.clock())
+    await _announce(ctx, ctx.status)

@@ -5,8 +5,8 @@ runtime-config-replication).
 - Names go through ``psycopg.sql.Identifier``, values through parameters; utility statements that take
   no parameters (CREATE ROLE ... PASSWORD, ALTER SYSTEM) get ``sql.Literal``, quoted by libpq.
 - Databases the agent creates have CONNECT/TEMPORARY revoked from PUBLIC, so a user sees only what it
-  is granted. Grants cover schema ``public``; default privileges cover tables and sequences created
-  later by the agent's own role (tables another user creates are covered at the next PUT of the user).
+  is granted, and CREATE on schema public (PostgreSQL 15's default, also on 13 and 14). Grants cover
+  schema ``public`` and hold for tables and sequences any user creates later (``grants.py``).
 - Fence = ``ALTER SYSTEM SET default_transaction_read_only = on`` + reload. It is ADVISORY: a session
   may ``SET default_transaction_read_only = off`` itself; it stops applications, not a hostile client.
   The call returns once a new session sees the setting (the reload is asynchronous).
@@ -32,8 +32,9 @@ from psycopg.rows import dict_row
 
 from kubetrove.agent.engines.base import BadRequest, Conflict, DriverError, EngineUnavailable, NotFound
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.postgresql import grants as g
 from kubetrove.agent.engines.postgresql.rejoin import rejoin_files
-from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Privilege, Role, Status, TableCheck
+from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Role, Status, TableCheck
 
 DEFAULT_PORT = 5432
 LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
@@ -49,65 +50,6 @@ AMCHECK_TABLES = (
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
     " GROUP BY 1, 2, 3 ORDER BY 2, 3"
 )
-
-# Per object class: (every privilege we manage, what each portable level grants; None = ALL).
-_Levels = Mapping[Privilege, tuple[str, ...] | None]
-OBJECTS: tuple[tuple[str, str, tuple[str, ...], _Levels], ...] = (
-    ("DATABASE", "{db}", ("CONNECT", "TEMPORARY", "CREATE"),
-     {Privilege.READ: ("CONNECT",), Privilege.READ_WRITE: ("CONNECT", "TEMPORARY"), Privilege.ADMIN: None}),
-    ("SCHEMA", "public", ("USAGE", "CREATE"),
-     {Privilege.READ: ("USAGE",), Privilege.READ_WRITE: ("USAGE", "CREATE"), Privilege.ADMIN: None}),
-    ("TABLES", "ALL TABLES IN SCHEMA public",
-     ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"),
-     {Privilege.READ: ("SELECT",), Privilege.READ_WRITE: ("SELECT", "INSERT", "UPDATE", "DELETE"),
-      Privilege.ADMIN: None}),
-    ("SEQUENCES", "ALL SEQUENCES IN SCHEMA public", ("USAGE", "SELECT", "UPDATE"),
-     {Privilege.READ: ("SELECT",), Privilege.READ_WRITE: ("USAGE", "SELECT"), Privilege.ADMIN: None}),
-)  # fmt: skip
-LEVEL = {Privilege.READ: 1, Privilege.READ_WRITE: 2, Privilege.ADMIN: 3}
-
-
-def grant_statements(role: str, database: str, level: Privilege | None) -> list[sql.Composed]:
-    """The GRANTs, then the REVOKEs, that leave ``role`` with exactly ``level`` in ``database``."""
-    grants: list[sql.Composed] = []
-    revokes: list[sql.Composed] = []
-    who = sql.Identifier(role)
-    for kind, target, universe, levels in OBJECTS:
-        wanted = levels[level] if level is not None else ()
-        on = sql.Identifier(database) if kind == "DATABASE" else sql.SQL(target)
-        prefix = (
-            sql.SQL("DATABASE ")
-            if kind == "DATABASE"
-            else sql.SQL("SCHEMA ")
-            if kind == "SCHEMA"
-            else sql.SQL("")
-        )
-        extra = () if wanted is None else tuple(p for p in universe if p not in wanted)
-        if wanted is None or wanted:
-            privs = sql.SQL("ALL" if wanted is None else ", ".join(wanted))
-            grants.append(sql.SQL("GRANT {} ON {}{} TO {}").format(privs, prefix, on, who))
-        if extra:
-            privs = sql.SQL(", ".join(extra))
-            revokes.append(sql.SQL("REVOKE {} ON {}{} FROM {}").format(privs, prefix, on, who))
-        if kind in ("TABLES", "SEQUENCES"):  # the same for objects created later
-            default = sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public ")
-            if wanted is None or wanted:
-                privs = sql.SQL("ALL" if wanted is None else ", ".join(wanted))
-                grants.append(default + sql.SQL("GRANT {} ON {} TO {}").format(privs, sql.SQL(kind), who))
-            if extra:
-                privs = sql.SQL(", ".join(extra))
-                revokes.append(default + sql.SQL("REVOKE {} ON {} FROM {}").format(privs, sql.SQL(kind), who))
-    return grants + revokes
-
-
-def wanted_levels(grants: list[Grant]) -> dict[str, Privilege]:
-    """The highest portable privilege wanted per database."""
-    levels: dict[str, Privilege] = {}
-    for grant in grants:
-        for privilege in grant.privileges:
-            if grant.database not in levels or LEVEL[privilege] > LEVEL[levels[grant.database]]:
-                levels[grant.database] = privilege
-    return levels
 
 
 class PostgreSQLDriver:
@@ -226,13 +168,15 @@ class PostgreSQLDriver:
             return self._databases(conn)
 
     def ensure_database(self, name: str, replication_factor: int) -> bool:
-        """CREATE DATABASE unless it exists, with PUBLIC's default CONNECT/TEMPORARY revoked."""
+        """CREATE DATABASE unless it exists, with PUBLIC's CONNECT/TEMPORARY and CREATE on public revoked."""
         with self._conn() as conn:
             if name in self._databases(conn):
                 return False
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
-            return True
+        with self._conn(name) as conn:  # only granted users create (so each gets default privileges)
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        return True
 
     def drop_database(self, name: str) -> None:
         """DROP DATABASE ... WITH (FORCE) (disconnects its sessions); NotFound if missing."""
@@ -247,8 +191,9 @@ class PostgreSQLDriver:
         return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
 
     def ensure_user(self, name: str, password: str, grants: list[Grant]) -> bool:
-        """Create or alter a LOGIN role and make its grants exactly ``grants`` in every user database."""
-        levels = wanted_levels(grants)
+        """Create or alter a LOGIN role and make its grants exactly ``grants`` in every user database,
+        then the default privileges of every database's creators (``grants.py``)."""
+        levels = g.wanted_levels(grants)
         with self._conn() as conn:
             databases = self._databases(conn)
             missing = sorted(set(levels) - set(databases))
@@ -259,9 +204,26 @@ class PostgreSQLDriver:
             conn.execute(sql.SQL(verb).format(sql.Identifier(name), sql.Literal(password)))
         for database in databases:  # privileges inside a database are set from a session in it
             with self._conn(database) as conn:
-                for statement in grant_statements(name, database, levels.get(database)):
+                level = levels.get(database)
+                if level not in g.CREATOR_LEVELS:  # what it created is no longer its own to write
+                    conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(name)))
+                for statement in g.grant_statements(name, database, level):
+                    conn.execute(statement)
+                for statement in self._default_privileges(conn):
                     conn.execute(statement)
         return created
+
+    @staticmethod
+    def _default_privileges(conn: Conn) -> list[sql.Composed]:
+        """What makes this database's default privileges match its grants, for every creator."""
+        levels = g.level_of_rows(conn.execute(g.GRANTEES).fetchall())
+        owners = conn.execute(g.OWNERS).fetchone()
+        if owners is None:
+            raise DriverError("postgresql: schema public does not exist in this database")
+        creators = g.creators_of(conn.execute(g.CREATORS).fetchall(), owners)
+        return g.default_statements(
+            creators, levels, g.current_defaults(conn.execute(g.DEFAULT_ACL).fetchall())
+        )
 
     def drop_user(self, name: str) -> None:
         """Reassign and drop what the role owns in every database, then DROP ROLE; NotFound if missing."""
