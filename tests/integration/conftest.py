@@ -112,4 +112,4 @@ async def start_agent() -> AsyncIterator[StartAgent]:
 
 
 from tests.integration.conftest_backup import *  # noqa: E402, F403  (MinIO, backup API helpers)
-from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, FerretDB, their agents)
+from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, mongod, their agents)
