@@ -166,6 +166,16 @@ class Datastore(Protocol):
         ...
 
     @property
+    def reserved_databases(self) -> frozenset[str]:
+        """The engine's own databases: never created, dropped or granted on through a spec."""
+        ...
+
+    @property
+    def reserved_users(self) -> frozenset[str]:
+        """The engine's own accounts and the agent's login: never managed through a spec."""
+        ...
+
+    @property
     def config_file(self) -> ConfigFile: ...
 
     @property

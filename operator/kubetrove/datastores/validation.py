@@ -15,6 +15,9 @@ Rules, and why:
   database that does not exist fails on some engines (PostgreSQL, MongoDB roles) and silently
   pre-grants on others (MySQL), and the same spec must mean the same thing on every engine.
 - Duplicate database or user names are refused (which one would win is unclear).
+- The engine's own databases and accounts, and the agent's login (``Datastore.reserved_*``), are refused
+  as database, user and grant names: the agent refuses them too, but only once the resource runs;
+  here the spec is refused before anything is created.
 - ``backup.schedule`` is a five-field cron expression or a macro (@daily), as a CronJob takes it,
   and needs ``backup.storage`` (the model itself refuses a storage without exactly one target);
   ``backup.method`` must be one the engine has.
@@ -61,7 +64,7 @@ def validate_spec(
         for message in ds.validate_parameters({name: spec.parameters[name]})
     ]
     problems += _storage(spec, previous)
-    problems += _databases_and_users(spec)
+    problems += _databases_and_users(spec, ds)
     if spec.backup is not None:
         problems += _backup(spec.backup, ds)
     if previous is not None and spec.restore_from != previous.restore_from:
@@ -157,22 +160,32 @@ def _storage(spec: InstanceSpec, previous: InstanceSpec | None) -> list[Problem]
     return problems
 
 
-def _databases_and_users(spec: InstanceSpec) -> list[Problem]:
+def _databases_and_users(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for i, db in enumerate(spec.databases):
-        if db.name in seen:
+        if db.name in ds.reserved_databases:
+            problems.append(Problem(f"spec.databases[{i}].name", _reserved(ds, "database", db.name)))
+        elif db.name in seen:
             problems.append(
                 Problem(f"spec.databases[{i}].name", f"database {db.name} is listed more than once")
             )
         seen.add(db.name)
     users: set[str] = set()
     for i, user in enumerate(spec.users):
-        if user.name in users:
+        if user.name in ds.reserved_users:
+            problems.append(Problem(f"spec.users[{i}].name", _reserved(ds, "user", user.name)))
+        elif user.name in users:
             problems.append(Problem(f"spec.users[{i}].name", f"user {user.name} is listed more than once"))
         users.add(user.name)
         for j, grant in enumerate(user.grants):
-            if grant.database not in seen:
+            if grant.database in ds.reserved_databases:
+                problems.append(
+                    Problem(
+                        f"spec.users[{i}].grants[{j}].database", _reserved(ds, "database", grant.database)
+                    )
+                )
+            elif grant.database not in seen:
                 problems.append(
                     Problem(
                         f"spec.users[{i}].grants[{j}].database",
@@ -181,6 +194,11 @@ def _databases_and_users(spec: InstanceSpec) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _reserved(ds: Datastore, kind: str, name: str) -> str:
+    names = sorted(ds.reserved_databases if kind == "database" else ds.reserved_users)
+    return f"{kind} {name} is reserved by {ds.engine} and kubetrove (reserved: {', '.join(names)})"
 
 
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}

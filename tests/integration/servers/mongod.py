@@ -134,8 +134,9 @@ class Mongod:
             self.proc.wait(10)
 
     def remove(self) -> None:
-        """Stop and delete the files."""
-        self.stop()
+        """Kill and delete the files (nothing of them is kept, so no clean shutdown is waited for: a
+        replica-set member's shutdown waits for secondaries to catch up and then quiesces)."""
+        self.kill()
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -141,6 +141,48 @@ def test_grants_need_declared_databases_and_names_are_unique() -> None:
     ]
 
 
+def test_mongodb_reserved_databases_and_users_are_refused_on_their_field() -> None:
+    spec = cluster(
+        datastore={"type": "mongodb", "version": "7.0"},
+        databases=[{"name": "shop"}, {"name": "admin"}, {"name": "local"}, {"name": "config"}],
+        users=[
+            {"name": "root", "grants": [{"database": "shop", "privileges": ["read"]}]},
+            {"name": "__system"},
+            {"name": "app", "grants": [{"database": "admin", "privileges": ["readWrite"]}]},
+        ],
+    )
+    dbs, users = "(reserved: admin, config, local)", "(reserved: __system, root)"
+    assert messages(validate_spec(spec, None)) == [
+        f"spec.databases[1].name: database admin is reserved by mongodb and kubetrove {dbs}",
+        f"spec.databases[2].name: database local is reserved by mongodb and kubetrove {dbs}",
+        f"spec.databases[3].name: database config is reserved by mongodb and kubetrove {dbs}",
+        f"spec.users[0].name: user root is reserved by mongodb and kubetrove {users}",
+        f"spec.users[1].name: user __system is reserved by mongodb and kubetrove {users}",
+        f"spec.users[2].grants[0].database: database admin is reserved by mongodb and kubetrove {dbs}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "database", "user"),
+    [
+        ("mysql", "8.4", "mysql", "root"),
+        ("mariadb", "11.4", "performance_schema", "mariadb"),
+        ("postgresql", "17", "template1", "postgres"),
+        ("cassandra", "5.0", "system_auth", "cassandra"),
+    ],
+)
+def test_every_engine_refuses_its_own_databases_and_the_agents_login(
+    engine: str, version: str, database: str, user: str
+) -> None:
+    spec = cluster(
+        datastore={"type": engine, "version": version},
+        replicas=3,
+        databases=[{"name": database}],
+        users=[{"name": user}],
+    )
+    assert [p.field for p in validate_spec(spec, None)] == ["spec.databases[0].name", "spec.users[0].name"]
+
+
 def test_backup_policy() -> None:
     spec = cluster(backup={"schedule": "0 3 * *", "method": "logical"})
     assert messages(validate_spec(spec, None)) == [

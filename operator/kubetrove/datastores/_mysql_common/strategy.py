@@ -84,6 +84,8 @@ class MySQLFamily:
     config_file = CONFIG_FILE
     restore_first_member_only = False  # same data, same GTID position on every member (base.py)
     rejoin_rewinds = False  # extra GTIDs are errant transactions (base.py)
+    # The system schemas, and root (the agent's login) and the mysql.* system accounts.
+    reserved_databases = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 
     def __init__(self, flavor: Flavor) -> None:
         self._flavor = flavor
@@ -95,6 +97,10 @@ class MySQLFamily:
     @property
     def versions(self) -> Mapping[str, VersionInfo]:
         return self._flavor.versions
+
+    @property
+    def reserved_users(self) -> frozenset[str]:
+        return frozenset({"root", "mysql", self._flavor.engine.value})
 
     @property
     def position_type(self) -> str:

@@ -108,6 +108,19 @@ class Cassandra:
     position_type = "none"
     restore_first_member_only = False  # a ring is not restored at all (reconcile/backup/restore.py)
     rejoin_rewinds = False  # no primary, no positions
+    # The system keyspaces of Cassandra 5.0 (https://cassandra.apache.org/doc/5.0/cassandra/architecture/storage-engine.html).
+    reserved_databases = frozenset(
+        {
+            "system",
+            "system_auth",
+            "system_distributed",
+            "system_schema",
+            "system_traces",
+            "system_views",
+            "system_virtual_schema",
+        }
+    )
+    reserved_users = frozenset({"cassandra"})  # the superuser the agent logs in as
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # nodetool snapshot + the SSTable files.

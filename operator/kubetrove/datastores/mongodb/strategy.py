@@ -90,6 +90,11 @@ class MongoDB:
     position_type = "mongodb-optime"
     restore_first_member_only = False  # logical backups only: a DatabaseCluster is not restored
     rejoin_rewinds = False  # the replica set rolls back on its own; we never judge errant positions
+    # MongoDB's own databases (https://www.mongodb.com/docs/manual/reference/local-database/, config,
+    # admin: users and roles), the agent's login, and ``__system``, the internal user members
+    # authenticate as with the key file (https://www.mongodb.com/docs/manual/core/security-internal-authentication/).
+    reserved_databases = frozenset({"admin", "local", "config"})
+    reserved_users = frozenset({ROOT_USERNAME, "__system"})
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     # mongodump; physical backups of a running mongod need filesystem snapshots (not offered here).

@@ -91,6 +91,8 @@ class PostgreSQL:
     position_type = "postgresql-lsn"
     restore_first_member_only = True  # standbys clone from the restored primary (start.py, base.py)
     rejoin_rewinds = True  # an ex-primary's unacknowledged WAL tail is rewound away (base.py)
+    reserved_databases = frozenset({"postgres", "template0", "template1"})
+    reserved_users = frozenset({ADMIN, "public"})  # the agent's superuser; PUBLIC is every role
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL, BackupMethod.LOGICAL)
