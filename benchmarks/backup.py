@@ -40,12 +40,11 @@ from tests.integration.servers.mariadb import MariaDBServer, start_mariadb
 from tests.integration.servers.minio import start_minio
 from tests.integration.servers.restored import start_mariadb_on
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.backup import restore as restore_mod
-from kubetrove.agent.backup.methods import methods_for
 from kubetrove.agent.backup.s3 import S3Store
-from kubetrove.agent.backup.stats import table_stats
-from kubetrove.agent.backup.storage import open_store
-from kubetrove.agent.engines.registry import make_driver
+from kubetrove.agent.backup.targets import open_store
+from kubetrove.agent.engines.registry import make_driver, methods_for, table_stats
 from kubetrove.agent.protocol import (
     BackupMethod,
     BackupPhase,
@@ -54,7 +53,6 @@ from kubetrove.agent.protocol import (
     DirectoryTarget,
     RestoreRequest,
 )
-from kubetrove.agent.server import make_app
 
 RESULTS = Path(__file__).parent / "results" / "backup.json"
 MiB = 1024 * 1024

@@ -24,8 +24,8 @@ import pytest
 from aiohttp import web
 from kubernetes import client
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.engines.registry import make_driver
-from kubetrove.agent.server import make_app
 from kubetrove.render.names import AGENT_TOKEN_KEY, LABEL_ROLE, ChildNames
 from tests.integration.cluster_engines import MariaDBEngine
 from tests.integration.servers._proc import free_port

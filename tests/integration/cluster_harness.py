@@ -26,11 +26,11 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver
 from kubetrove.agent.protocol import Grant, Privilege
-from kubetrove.agent.server import make_app
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.observe import gather
 from kubetrove.clustering.membership_process import MembershipLoop

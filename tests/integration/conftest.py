@@ -15,10 +15,10 @@ from typing import Any, Protocol, TypeVar
 import pytest
 from aiohttp import web
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver
-from kubetrove.agent.server import make_app
 from tests.integration.servers._proc import free_port
 from tests.integration.servers.mariadb import MariaDBServer, start_mariadb
 from tests.integration.servers.postgresql import PostgreSQLServer, start_postgresql, start_standby

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from kubetrove.agent.backup import restore as restore_mod
-from kubetrove.agent.backup.methods import methods_for
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.registry import methods_for
 from kubetrove.agent.protocol import BackupMethod, BackupPhase, BackupRequest, BackupTarget, RestoreRequest
 from tests.integration.conftest import StartAgent
 from tests.integration.conftest_backup import CREATED_AT, backup, corrupt_object, known_rows, listed_keys

@@ -16,8 +16,8 @@ import pytest
 
 from kubetrove.agent.backup import restore as restore_mod
 from kubetrove.agent.backup.manifest import MANIFEST_NAME
-from kubetrove.agent.backup.stats import table_stats
-from kubetrove.agent.backup.storage import open_store
+from kubetrove.agent.backup.targets import open_store
+from kubetrove.agent.engines.registry import table_stats
 from kubetrove.agent.protocol import (
     BackupMethod,
     BackupPhase,

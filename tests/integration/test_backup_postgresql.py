@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from kubetrove.agent.backup import restore as restore_mod
-from kubetrove.agent.backup.stats import table_stats
-from kubetrove.agent.backup.storage import open_store
+from kubetrove.agent.backup.targets import open_store
+from kubetrove.agent.engines.registry import table_stats
 from kubetrove.agent.protocol import BackupMethod, BackupPhase, BackupRequest, BackupTarget, RestoreRequest
 from tests.integration.conftest import StartAgent
 from tests.integration.conftest_backup import (

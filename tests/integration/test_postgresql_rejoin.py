@@ -28,7 +28,7 @@ import pytest
 
 from kubetrove.agent.engines.base import Conflict, DriverError
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.postgresql import PostgreSQLDriver
+from kubetrove.agent.engines.postgresql.driver import PostgreSQLDriver
 from kubetrove.agent.protocol import Role
 from kubetrove.api.common import Engine
 from kubetrove.datastores.postgresql import start

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.backup.restore_gate import RestoreGate, engine_not_writable
 from kubetrove.agent.engines.registry import make_driver
 from kubetrove.agent.protocol import (
@@ -33,7 +34,6 @@ from kubetrove.agent.protocol import (
     RestoreRequest,
     RestoreState,
 )
-from kubetrove.agent.server import make_app
 from tests.integration import test_backup_mariadb as maria
 from tests.integration import test_backup_postgresql as pg
 from tests.integration.conftest import StartAgent

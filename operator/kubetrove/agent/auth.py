@@ -45,7 +45,7 @@ class TokenFile:
 
 
 def token_matches(header: str | None, expected: str) -> bool:
-    """True if ``header`` is ``Bearer <expected>``; constant-time in the token's content."""
+    """True if ``header`` is ``protocol.bearer(expected)``; constant-time in the token's content."""
     if not header or not expected:
         return False
     scheme, _, presented = header.partition(" ")

@@ -19,6 +19,7 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from kubetrove.agent.protocol import (
+    TOKEN_HEADER,
     BackupReply,
     BackupRequest,
     BackupTarget,
@@ -42,6 +43,7 @@ from kubetrove.agent.protocol import (
     VerifyRequest,
     WaitReply,
     WaitRequest,
+    bearer,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -71,7 +73,7 @@ class AgentClient:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._headers = {TOKEN_HEADER: bearer(token)}
         self._session = session
         self._owns_session = session is None
         self.timeout = timeout

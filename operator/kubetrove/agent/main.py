@@ -17,13 +17,13 @@ from pathlib import Path
 from aiohttp import web
 
 from kubetrove.agent import auth, protocol
+from kubetrove.agent.app import make_app
 from kubetrove.agent.backup.restore_gate import RestoreGate, engine_not_writable
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import REGISTRY, make_driver
 from kubetrove.agent.logs import Redactor, setup_logging
 from kubetrove.agent.protocol import RestoreRequest
-from kubetrove.agent.server import make_app
 
 log = logging.getLogger("kubetrove.agent")
 
@@ -35,7 +35,12 @@ def _env(name: str, default: str | None = None) -> str | None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Flags, each defaulting to its KUBETROVE_* environment variable."""
     p = argparse.ArgumentParser(prog="kubetrove-agent", description="kubetrove guest agent")
-    p.add_argument("--engine", default=_env("ENGINE"), choices=sorted(REGISTRY), help="$KUBETROVE_ENGINE")
+    p.add_argument(
+        "--engine",
+        default=_env("ENGINE"),
+        choices=sorted(engine.value for engine in REGISTRY),
+        help="$KUBETROVE_ENGINE",
+    )
     p.add_argument("--engine-host", default=_env("ENGINE_HOST", "127.0.0.1"))
     p.add_argument("--engine-port", type=int, default=_env("ENGINE_PORT"))
     p.add_argument("--engine-user", default=_env("ENGINE_USER", ""))

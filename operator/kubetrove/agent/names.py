@@ -3,18 +3,9 @@
 A name must pass the PORTABLE rule and then the rule of the engine it is meant for. The portable rule is
 deliberately narrower than any engine's: ASCII letters, digits, ``_`` and ``-``, starting with a letter or
 ``_``. So no quote, backtick, semicolon, backslash, space, ``%``, ``$``, ``.``, ``/`` or NUL can ever reach
-an engine, and every accepted name quotes trivially in every dialect. Engine rules add the length limits
-and the characters one engine refuses:
-
-- MySQL / MariaDB: database names max 64 characters; user names max 32 (MySQL 8) / 80 (MariaDB)
-  (https://dev.mysql.com/doc/refman/8.4/en/identifier-length.html,
-  https://mariadb.com/kb/en/identifier-names/). ``_`` is a wildcard in GRANT; the MySQL driver escapes it.
-- PostgreSQL: 63 bytes (NAMEDATALEN - 1); longer names are silently truncated by the server, which would
-  make two different names collide, so they are refused here
-  (https://www.postgresql.org/docs/15/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS).
-- MongoDB: database names < 64 bytes and none of ``/\\. "$*<>:|?`` (already outside the portable set)
-  (https://www.mongodb.com/docs/manual/reference/limits/#naming-restrictions).
-- Cassandra: keyspaces and roles ``[A-Za-z0-9_]{1,48}``: no ``-`` (https://cassandra.apache.org/doc/5.0/cassandra/developing/cql/ddl.html).
+an engine, and every accepted name quotes trivially in every dialect. Each engine declares its ``Rule``
+in its bundle (``engines/<engine>/__init__.py``): the length limits, the characters it refuses and the
+reserved names, with a link to the engine's manual.
 
 System databases and accounts are RESERVED: the API can neither create, drop nor re-grant them.
 """
@@ -45,41 +36,19 @@ class InvalidName(ValueError):
 class Rule:
     """One engine's identifier limits, on top of the portable rule."""
 
+    engine: str  # named in the error messages
     max_database: int
     max_user: int
     allow_hyphen: bool = True
     reserved_databases: frozenset[str] = frozenset()
     reserved_users: frozenset[str] = frozenset()
+    # Lower-case prefixes no name may start with (a whole namespace the engine keeps for itself).
+    reserved_prefixes: tuple[str, ...] = ()
 
 
-_MYSQL_DBS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
-RULES: dict[str, Rule] = {
-    "mysql": Rule(64, 32, reserved_databases=_MYSQL_DBS, reserved_users=frozenset({"root", "mysql"})),
-    "mariadb": Rule(
-        64, 80, reserved_databases=_MYSQL_DBS, reserved_users=frozenset({"root", "mysql", "mariadb"})
-    ),
-    "postgresql": Rule(
-        63,
-        63,
-        reserved_databases=frozenset({"postgres", "template0", "template1"}),
-        reserved_users=frozenset({"postgres", "public"}),
-    ),
-    "mongodb": Rule(63, 63, reserved_databases=frozenset({"admin", "local", "config"})),
-    "cassandra": Rule(
-        48,
-        48,
-        allow_hyphen=False,
-        reserved_databases=frozenset({"system"}),
-        reserved_users=frozenset({"cassandra"}),
-    ),
-}
-
-
-def validate(engine: str, kind: Kind, name: str) -> str:
-    """Return ``name`` unchanged if ``engine`` accepts it as a ``kind``; raise InvalidName otherwise."""
-    rule = RULES.get(engine)
-    if rule is None:
-        raise InvalidName(f"no identifier rule for engine {engine!r}")
+def validate(rule: Rule, kind: Kind, name: str) -> str:
+    """Return ``name`` unchanged if ``rule``'s engine accepts it as a ``kind``; else raise InvalidName."""
+    engine = rule.engine
     if not PORTABLE.fullmatch(name):
         raise InvalidName(f"{kind} name must match {PORTABLE.pattern} (ASCII letters, digits, _ and -)")
     limit = rule.max_database if kind is Kind.DATABASE else rule.max_user
@@ -89,7 +58,7 @@ def validate(engine: str, kind: Kind, name: str) -> str:
         raise InvalidName(f"{kind} name may not contain '-' ({engine})")
     reserved = rule.reserved_databases if kind is Kind.DATABASE else rule.reserved_users
     lowered = name.lower()
-    if lowered in reserved or (engine == "cassandra" and lowered.startswith("system")):
+    if lowered in reserved or lowered.startswith(rule.reserved_prefixes):
         raise InvalidName(f"{kind} name {name!r} is reserved ({engine})")
     return name
 

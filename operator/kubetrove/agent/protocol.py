@@ -18,8 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PORT = 8432
 API_PREFIX = "/v1"
-TOKEN_HEADER = "Authorization"  # noqa: S105 (a header name)  "Bearer <token>"
+TOKEN_HEADER = "Authorization"  # noqa: S105 (a header name); its value is ``bearer(token)``
 TOKEN_FILE_ENV = "KUBETROVE_AGENT_TOKEN_FILE"  # noqa: S105 (a variable name)
+
+
+def bearer(token: str) -> str:
+    """The ``TOKEN_HEADER`` value that presents ``token`` (RFC 6750 section 2.1)."""
+    return f"Bearer {token}"
 
 
 def base_url(host: str) -> str:
@@ -56,6 +61,20 @@ class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Engine(enum.StrEnum):
+    """The engines an agent can serve: ``--engine``, ``Status.engine`` and the agent's bundle registry key.
+
+    The same names as the operator's ``api.common.Engine`` (a unit test keeps them equal); the agent keeps
+    its own so that it imports nothing of the operator.
+    """
+
+    MYSQL = "mysql"
+    MARIADB = "mariadb"
+    POSTGRESQL = "postgresql"
+    MONGODB = "mongodb"
+    CASSANDRA = "cassandra"
+
+
 class Role(enum.StrEnum):
     PRIMARY = "primary"
     REPLICA = "replica"
@@ -70,8 +89,37 @@ class Privilege(enum.StrEnum):
     ADMIN = "admin"
 
 
+class ErrorCode(enum.StrEnum):
+    """Every ``ErrorReply.error`` the agent sends; the strings are the wire contract (never rename one)."""
+
+    BAD_REQUEST = "bad_request"  # 400: the body or a parameter is invalid
+    BAD_NAME = "bad_name"  # 400: a database, user, parameter or host name breaks the identifier rules
+    UNSUPPORTED_METHOD = "unsupported_method"  # 400: the engine has no such backup method
+    UNAUTHORIZED = "unauthorized"  # 401: missing or wrong bearer token
+    NOT_FOUND = "not_found"  # 404
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # 405 (aiohttp's router)
+    TIMEOUT = "timeout"  # 408: a replication position was not applied in time
+    CONFLICT = "conflict"  # 409: the engine's state refuses it now (read-only, a set change in progress)
+    BACKUP_RUNNING = "backup_running"  # 409: the backup to delete is still running on this agent
+    REQUEST_ENTITY_TOO_LARGE = "request_entity_too_large"  # 413 (aiohttp's body limit)
+    HTTP_ERROR = "http_error"  # any other 4xx/5xx aiohttp itself raised
+    ENGINE_ERROR = "engine_error"  # 500: the engine failed the request
+    INTERNAL = "internal"  # 500: a bug in the agent (details in its log)
+    UNSUPPORTED = "unsupported"  # 501: the engine has no such operation
+    STORAGE_ERROR = "storage_error"  # 502: the backup target failed or refused (the operator retries)
+    ENGINE_UNAVAILABLE = "engine_unavailable"  # 503
+    # 503 from /readyz while spec.restoreFrom is not done (restore_<RestoreState>), and the init
+    # container's restore (``kubetrove-agent restore``) reports REFUSED and FAILED with the same codes.
+    RESTORE_PENDING = "restore_pending"
+    RESTORE_RESTORING = "restore_restoring"
+    RESTORE_REFUSED = "restore_refused"
+    RESTORE_FAILED = "restore_failed"
+
+
 class ErrorReply(Wire):
-    error: str  # a stable code: "bad_request", "unauthorized", "not_found", "engine_unavailable", ...
+    # An ErrorCode from the agent; a str on the wire so that a client can also carry what a proxy
+    # answered (``agent.client`` uses "http_<status>" for a non-JSON reply).
+    error: str
     detail: str = ""
 
 

@@ -7,17 +7,16 @@ waits on its engine. Every handler is named ``handle_<verb>_<path>`` after the r
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel
 
-from kubetrove.agent import names
-from kubetrove.agent.engines.base import EngineUnavailable, MembershipDriver, Unsupported
+from kubetrove.agent import http, names
+from kubetrove.agent.engines.base import EngineUnavailable, Unsupported
 from kubetrove.agent.metrics import CONTENT_TYPE
 from kubetrove.agent.protocol import (
     DatabaseList,
     DatabaseRequest,
+    ErrorCode,
     Health,
     MembersRequest,
     Ok,
@@ -28,46 +27,28 @@ from kubetrove.agent.protocol import (
     WaitReply,
     WaitRequest,
 )
-from kubetrove.agent.routes_restore import restore_not_ready
-from kubetrove.agent.server import CONTEXT, AgentContext, error_response, remember_secret
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _reply(model: BaseModel, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=model.model_dump_json(), content_type="application/json")
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    """Parse the JSON body into ``model``; an empty body means the model's defaults."""
-    raw = await request.read()
-    return model.model_validate_json(raw) if raw.strip() else model.model_validate({})
-
-
-def _ctx(request: web.Request) -> AgentContext:
-    return request.app[CONTEXT]
 
 
 def _name(request: web.Request, kind: names.Kind) -> str:
-    return names.validate(_ctx(request).driver.engine, kind, request.match_info["name"])
+    return names.validate(http.context(request).bundle.names, kind, request.match_info["name"])
 
 
 async def handle_get_healthz(request: web.Request) -> web.Response:
     """Liveness of the agent process only: a slow or recovering engine must not get the pod killed."""
-    return _reply(Health(ok=True))
+    return http.reply(Health(ok=True))
 
 
 async def handle_get_readyz(request: web.Request) -> web.Response:
-    """Readiness: no restore in progress (routes_restore), and the engine answers a trivial query."""
-    if (restoring := restore_not_ready(request)) is not None:
+    """Readiness: no restore in progress (http.restore_not_ready), and the engine answers a trivial query."""
+    if (restoring := http.restore_not_ready(request)) is not None:
         return restoring
-    await asyncio.to_thread(_ctx(request).driver.ping)
-    return _reply(Health(ok=True))
+    await asyncio.to_thread(http.context(request).driver.ping)
+    return http.reply(Health(ok=True))
 
 
 async def handle_get_metrics(request: web.Request) -> web.Response:
     """Prometheus text; the engine gauges are refreshed from a fresh status on every scrape."""
-    ctx = _ctx(request)
+    ctx = http.context(request)
     try:
         ctx.metrics.observe(await asyncio.to_thread(ctx.driver.status))
     except EngineUnavailable:
@@ -77,114 +58,121 @@ async def handle_get_metrics(request: web.Request) -> web.Response:
 
 async def handle_get_status(request: web.Request) -> web.Response:
     """Role, read-only flag, version, positions, lag and health."""
-    ctx = _ctx(request)
+    ctx = http.context(request)
     try:
         status = await asyncio.to_thread(ctx.driver.status)
     except EngineUnavailable:
         ctx.metrics.observe(None)
         raise
     ctx.metrics.observe(status)
-    return _reply(status)
+    return http.reply(status)
 
 
 async def handle_get_databases(request: web.Request) -> web.Response:
     """User databases, sorted."""
-    return _reply(DatabaseList(names=await asyncio.to_thread(_ctx(request).driver.list_databases)))
+    return http.reply(
+        DatabaseList(names=await asyncio.to_thread(http.context(request).driver.list_databases))
+    )
 
 
 async def handle_put_database(request: web.Request) -> web.Response:
     """Create the database if missing; 200 either way (``detail`` says which)."""
     name = _name(request, names.Kind.DATABASE)
-    body = await _body(request, DatabaseRequest)
-    created = await asyncio.to_thread(_ctx(request).driver.ensure_database, name, body.replication_factor)
-    return _reply(Ok(detail="created" if created else "exists"))
+    body = await http.read_body(request, DatabaseRequest)
+    created = await asyncio.to_thread(
+        http.context(request).driver.ensure_database, name, body.replication_factor
+    )
+    return http.reply(Ok(detail="created" if created else "exists"))
 
 
 async def handle_delete_database(request: web.Request) -> web.Response:
     """Drop the database; 404 if it does not exist."""
     name = _name(request, names.Kind.DATABASE)
-    await asyncio.to_thread(_ctx(request).driver.drop_database, name)
-    return _reply(Ok(detail="dropped"))
+    await asyncio.to_thread(http.context(request).driver.drop_database, name)
+    return http.reply(Ok(detail="dropped"))
 
 
 async def handle_put_user(request: web.Request) -> web.Response:
     """Create or update the user: password and grants become exactly the body's."""
-    ctx = _ctx(request)
+    ctx = http.context(request)
     name = _name(request, names.Kind.USER)
-    body = await _body(request, UserRequest)
-    remember_secret(request, body.password)
+    body = await http.read_body(request, UserRequest)
+    http.remember_secret(request, body.password)
     for grant in body.grants:
-        names.validate(ctx.driver.engine, names.Kind.DATABASE, grant.database)
+        names.validate(ctx.bundle.names, names.Kind.DATABASE, grant.database)
     created = await asyncio.to_thread(ctx.driver.ensure_user, name, body.password, list(body.grants))
-    return _reply(Ok(detail="created" if created else "updated"))
+    return http.reply(Ok(detail="created" if created else "updated"))
 
 
 async def handle_delete_user(request: web.Request) -> web.Response:
     """Drop the user; 404 if it does not exist."""
     name = _name(request, names.Kind.USER)
-    await asyncio.to_thread(_ctx(request).driver.drop_user, name)
-    return _reply(Ok(detail="dropped"))
+    await asyncio.to_thread(http.context(request).driver.drop_user, name)
+    return http.reply(Ok(detail="dropped"))
 
 
 async def handle_put_parameters(request: web.Request) -> web.Response:
     """Apply dynamic parameters; the reply lists what needs a restart instead."""
-    body = await _body(request, ParametersRequest)
+    body = await http.read_body(request, ParametersRequest)
     for key in body.parameters:
         names.validate_parameter(key)
-    return _reply(await asyncio.to_thread(_ctx(request).driver.apply_parameters, body.parameters))
+    return http.reply(await asyncio.to_thread(http.context(request).driver.apply_parameters, body.parameters))
 
 
 async def handle_post_replication_source(request: web.Request) -> web.Response:
     """Become a read-only replica of host:port."""
-    body = await _body(request, ReplicationSourceRequest)
-    remember_secret(request, body.password)
+    body = await http.read_body(request, ReplicationSourceRequest)
+    http.remember_secret(request, body.password)
     names.validate_host(body.host)
-    driver = _ctx(request).driver
+    driver = http.context(request).driver
     await asyncio.to_thread(driver.set_source, body.host, body.port, body.user, body.password)
-    return _reply(Ok(detail=f"replicating from {body.host}:{body.port}"))
+    return http.reply(Ok(detail=f"replicating from {body.host}:{body.port}"))
 
 
 async def handle_post_replication_stop(request: web.Request) -> web.Response:
     """Stop receiving from the source."""
-    await asyncio.to_thread(_ctx(request).driver.stop_replication)
-    return _reply(Ok(detail="stopped"))
+    await asyncio.to_thread(http.context(request).driver.stop_replication)
+    return http.reply(Ok(detail="stopped"))
 
 
 async def handle_post_replication_promote(request: web.Request) -> web.Response:
     """Stop replicating and accept writes."""
-    await asyncio.to_thread(_ctx(request).driver.promote)
-    return _reply(Ok(detail="promoted"))
+    await asyncio.to_thread(http.context(request).driver.promote)
+    return http.reply(Ok(detail="promoted"))
 
 
 async def handle_post_replication_fence(request: web.Request) -> web.Response:
     """Refuse client writes."""
-    await asyncio.to_thread(_ctx(request).driver.fence)
-    return _reply(Ok(detail="fenced"))
+    await asyncio.to_thread(http.context(request).driver.fence)
+    return http.reply(Ok(detail="fenced"))
 
 
 async def handle_post_replication_wait(request: web.Request) -> web.Response:
     """200 when the position is applied, 408 when the timeout passes first."""
-    body = await _body(request, WaitRequest)
+    body = await http.read_body(request, WaitRequest)
     reached = await asyncio.to_thread(
-        _ctx(request).driver.wait_for_position, body.position, body.timeout_seconds
+        http.context(request).driver.wait_for_position, body.position, body.timeout_seconds
     )
     if not reached:
-        return error_response(408, "timeout", f"position not applied within {body.timeout_seconds}s")
-    return _reply(WaitReply(reached=True, position=body.position))
+        return http.error_response(
+            408, ErrorCode.TIMEOUT, f"position not applied within {body.timeout_seconds}s"
+        )
+    return http.reply(WaitReply(reached=True, position=body.position))
 
 
 async def handle_put_replication_members(request: web.Request) -> web.Response:
     """Make the engine-elected set consist of these members (one change per call); 501 for other engines."""
-    body = await _body(request, MembersRequest)
+    body = await http.read_body(request, MembersRequest)
     for member in body.members:
         host, _, port = member.host.rpartition(":")
         names.validate_host(host)
         if not (port.isdigit() and 0 < int(port) < 65536):
             raise names.InvalidName(f"member host must be host:port, not {member.host!r}")
-    driver = _ctx(request).driver
-    if not isinstance(driver, MembershipDriver):
-        raise Unsupported(f"{driver.engine} has no engine-elected set: its membership is not managed")
-    return _reply(await asyncio.to_thread(driver.set_members, list(body.members)))
+    ctx = http.context(request)
+    driver = ctx.bundle.membership(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} has no engine-elected set: its membership is not managed")
+    return http.reply(await asyncio.to_thread(driver.set_members, list(body.members)))
 
 
 def add_routes(app: web.Application) -> None:

@@ -5,7 +5,7 @@ Delete); deleting one that is already gone succeeds.
 
 POST is idempotent per id: a repeat (an operator restarted mid-backup) returns the running or finished
 backup (200) instead of starting a second one (202). A backup this agent does not know but whose manifest
-is in the target is reported Completed. Registered by ``server.make_app``; on shutdown every running tool
+is in the target is reported Completed. A route group of ``app.make_app``; on shutdown every running tool
 is killed and its upload aborted, so nothing partial remains.
 """
 
@@ -14,21 +14,16 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from botocore.exceptions import BotoCoreError, ClientError
 
-from kubetrove.agent.backup.methods import MethodUnsupported, methods_for
 from kubetrove.agent.backup.runner import BackupRegistry, Source
-from kubetrove.agent.backup.storage import StorageError, open_store
+from kubetrove.agent.backup.storage import StorageError
+from kubetrove.agent.backup.targets import open_store
 from kubetrove.agent.engines.base import NotFound
-from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import BackupPhase, BackupRequest, BackupTarget, Ok, Paths
-from kubetrove.agent.server import CONTEXT, error_response, remember_secret
+from kubetrove.agent.engines.plans import MethodUnsupported
+from kubetrove.agent.http import CONTEXT, error_response, remember_secret, reply
+from kubetrove.agent.protocol import BackupPhase, BackupRequest, BackupTarget, ErrorCode, Ok, Paths
 
 BACKUPS = web.AppKey("kubetrove_backups", BackupRegistry)
-
-
-def _engine_config(app: web.Application) -> EngineConfig:
-    return app[CONTEXT].driver.config
 
 
 async def handle_post_backups(request: web.Request) -> web.Response:
@@ -38,10 +33,10 @@ async def handle_post_backups(request: web.Request) -> web.Response:
         remember_secret(request, body.target.s3.secret_access_key)
     driver = request.app[CONTEXT].driver
     try:
-        methods_for(driver.engine).check(body.method)
+        request.app[CONTEXT].bundle.methods.check(body.method)
     except MethodUnsupported as exc:
-        return error_response(400, "unsupported_method", str(exc))
-    config = _engine_config(request.app)
+        return error_response(400, ErrorCode.UNSUPPORTED_METHOD, str(exc))
+    config = driver.config
 
     def source() -> Source:
         status = driver.status()
@@ -52,13 +47,10 @@ async def handle_post_backups(request: web.Request) -> web.Response:
     try:
         store = await asyncio.to_thread(open_store, body.target)  # boto3 client set-up blocks
         job, started = await asyncio.to_thread(registry.start, body, source, store)
-    except (StorageError, BotoCoreError, ClientError) as exc:
+    except StorageError as exc:
         # The target is unreachable or refuses us (bucket missing, bad credentials): the operator retries.
-        return error_response(502, "storage_error", str(exc))
-    reply = job.reply()
-    return web.Response(
-        status=202 if started else 200, text=reply.model_dump_json(), content_type="application/json"
-    )
+        return error_response(502, ErrorCode.STORAGE_ERROR, str(exc))
+    return reply(job.reply(), 202 if started else 200)
 
 
 async def handle_get_backup(request: web.Request) -> web.Response:
@@ -66,7 +58,7 @@ async def handle_get_backup(request: web.Request) -> web.Response:
     job = request.app[BACKUPS].get(request.match_info["id"])
     if job is None:
         raise NotFound(f"no backup {request.match_info['id']!r} on this agent")
-    return web.Response(text=job.reply().model_dump_json(), content_type="application/json")
+    return reply(job.reply())
 
 
 async def handle_delete_backup(request: web.Request) -> web.Response:
@@ -77,15 +69,13 @@ async def handle_delete_backup(request: web.Request) -> web.Response:
         remember_secret(request, target.s3.secret_access_key)
     job = request.app[BACKUPS].get(backup_id)
     if job is not None and job.reply().phase in (BackupPhase.PENDING, BackupPhase.RUNNING):
-        return error_response(409, "backup_running", f"backup {backup_id!r} is still running")
+        return error_response(409, ErrorCode.BACKUP_RUNNING, f"backup {backup_id!r} is still running")
     try:
         store = await asyncio.to_thread(open_store, target)
         await asyncio.to_thread(store.delete, backup_id)
-    except (StorageError, BotoCoreError, ClientError) as exc:
-        return error_response(502, "storage_error", str(exc))
-    return web.Response(
-        text=Ok(detail=f"deleted {backup_id}").model_dump_json(), content_type="application/json"
-    )
+    except StorageError as exc:
+        return error_response(502, ErrorCode.STORAGE_ERROR, str(exc))
+    return reply(Ok(detail=f"deleted {backup_id}"))
 
 
 async def _cancel_all(app: web.Application) -> None:

@@ -1,5 +1,5 @@
 """POST /v1/verify: on the agent of a throwaway instance restored from a backup, run the engine's
-consistency check and collect the same per-table stats the backup recorded (agent/backup/stats.py).
+consistency check and collect the same per-table stats the backup recorded (the bundle's ``table_stats``).
 
 The agent reads the backup's manifest from the body's target and replies with both the recorded and the
 observed stats plus the check results; the operator compares them (reconcile/backup/verify_plan.py), so
@@ -11,37 +11,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 from aiohttp import web
-from botocore.exceptions import BotoCoreError, ClientError
 
-from kubetrove.agent.backup.stats import table_stats
-from kubetrove.agent.backup.storage import StorageError, open_store
-from kubetrove.agent.engines.base import EngineDriver, NotFound
-from kubetrove.agent.protocol import Paths, TableCheck, TableStats, VerifyReply, VerifyRequest
-from kubetrove.agent.routes_backup import _engine_config
-from kubetrove.agent.server import CONTEXT, error_response, remember_secret
+from kubetrove.agent.backup.storage import StorageError
+from kubetrove.agent.backup.targets import open_store
+from kubetrove.agent.engines.base import EngineDriver, NotFound, TableChecker
+from kubetrove.agent.http import CONTEXT, error_response, remember_secret, reply
+from kubetrove.agent.protocol import ErrorCode, Paths, TableCheck, TableStats, VerifyReply, VerifyRequest
 
 NO_CHECK = "none"
 ALL_TABLES = "(all tables)"
 
 
-@runtime_checkable
-class TableChecker(Protocol):
-    """A driver that can run its engine's consistency check (MySQL family, PostgreSQL)."""
-
-    def check_tables(self, databases: list[str]) -> tuple[str, list[TableCheck]]:
-        """The check's name and one result per table of ``databases``."""
-        ...
-
-
 def check_and_collect(
-    driver: EngineDriver, stats: Callable[[list[str]], dict[str, TableStats]]
+    driver: EngineDriver,
+    checker: TableChecker | None,
+    stats: Callable[[list[str]], dict[str, TableStats]],
 ) -> tuple[str, list[TableCheck], dict[str, TableStats]]:
-    """Run the consistency check (where the driver has one), then the stats, over every user database."""
+    """Run the consistency check (where the engine has one), then the stats, over every user database."""
     databases = driver.list_databases()
-    tool, checks = driver.check_tables(databases) if isinstance(driver, TableChecker) else (NO_CHECK, [])
+    tool, checks = checker.check_tables(databases) if checker is not None else (NO_CHECK, [])
     try:
         observed = stats(databases)
     except Exception as exc:  # any client library's error (pymysql, psycopg)
@@ -57,23 +47,25 @@ async def handle_post_verify(request: web.Request) -> web.Response:
     body = VerifyRequest.model_validate_json(await request.read())
     if body.source.s3 is not None and body.source.s3.secret_access_key:
         remember_secret(request, body.source.s3.secret_access_key)
-    driver = request.app[CONTEXT].driver
-    config = _engine_config(request.app)
+    ctx = request.app[CONTEXT]
+    driver, bundle = ctx.driver, ctx.bundle
+    config = driver.config
     try:
         store = await asyncio.to_thread(open_store, body.source)
         manifest = await asyncio.to_thread(store.get_manifest, body.backup_id)
-    except (StorageError, BotoCoreError, ClientError) as exc:
-        return error_response(502, "storage_error", str(exc))
+    except StorageError as exc:
+        return error_response(502, ErrorCode.STORAGE_ERROR, str(exc))
     if manifest is None:
         raise NotFound(f"no complete backup {body.backup_id!r} in the target (no manifest)")
     # The checks and a full scan of every table: minutes on a big database, so off the event loop.
     tool, checks, observed = await asyncio.to_thread(
-        check_and_collect, driver, lambda dbs: table_stats(driver.engine, config, dbs)
+        check_and_collect, driver, bundle.table_checker(driver), lambda dbs: bundle.table_stats(config, dbs)
     )
-    reply = VerifyReply(
-        engine=driver.engine, check_tool=tool, recorded=manifest.tables, observed=observed, checks=checks
+    return reply(
+        VerifyReply(
+            engine=driver.engine, check_tool=tool, recorded=manifest.tables, observed=observed, checks=checks
+        )
     )
-    return web.Response(text=reply.model_dump_json(), content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:

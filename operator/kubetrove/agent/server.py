@@ -1,4 +1,7 @@
-"""The aiohttp application: middlewares (access log, JSON errors, auth) around the routes in ``routes``.
+"""The app factory: middlewares (access log, JSON errors, auth) around the route groups it is handed.
+
+``build_app`` knows no route: ``agent.app.make_app`` hands it the groups (``routes``, ``routes_backup``,
+``routes_verify``, ``routes_restore``), which share only the leaf ``agent.http`` with it.
 
 Middleware order, outermost first: ``_access_log`` sees the final status of every request (including
 errors and 401s); ``_json_errors`` turns every exception into ``ErrorReply`` JSON with its status;
@@ -10,54 +13,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
 
 import pydantic
 from aiohttp import web
 
 from kubetrove.agent import auth
-from kubetrove.agent.engines.base import DriverError, EngineDriver
-from kubetrove.agent.logs import Redactor
-from kubetrove.agent.metrics import AgentMetrics
+from kubetrove.agent.engines.base import DriverError
+from kubetrove.agent.http import CONTEXT, SECRETS, AgentContext, RouteGroup, error_response
 from kubetrove.agent.names import InvalidName
-from kubetrove.agent.protocol import ErrorReply
-
-if TYPE_CHECKING:
-    from kubetrove.agent.backup.restore_gate import RestoreGate
+from kubetrove.agent.protocol import TOKEN_HEADER, ErrorCode
 
 log = logging.getLogger("kubetrove.agent")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class AgentContext:
-    """What the handlers need: the driver, the token source, metrics and the log redactor."""
-
-    driver: EngineDriver
-    token: auth.TokenSource
-    metrics: AgentMetrics
-    redactor: Redactor
-
-
-CONTEXT = web.AppKey("kubetrove_agent", AgentContext)
-SECRETS = web.RequestKey(
-    "kubetrove_secrets", list
-)  # request key: secrets seen in this request, forgotten after it is logged
-
-
-def error_response(status: int, error: str, detail: str = "") -> web.Response:
-    """An ``ErrorReply`` JSON response."""
-    body = ErrorReply(error=error, detail=detail).model_dump_json()
-    return web.Response(status=status, text=body, content_type="application/json")
-
-
-def remember_secret(request: web.Request, secret: str) -> None:
-    """Redact ``secret`` from every log line until this request has been logged."""
-    request.app[CONTEXT].redactor.add(secret)
-    request.setdefault(SECRETS, []).append(secret)
+# aiohttp's own refusals, by status: the codes they always had (derived from the reason phrase).
+_HTTP_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.REQUEST_ENTITY_TOO_LARGE,
+}
 
 
 @web.middleware
@@ -95,58 +71,36 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except DriverError as exc:
         return error_response(exc.http_status, exc.code, redactor.scrub(str(exc)))
     except InvalidName as exc:
-        return error_response(400, "bad_name", str(exc))
+        return error_response(400, ErrorCode.BAD_NAME, str(exc))
     except pydantic.ValidationError as exc:
         # include_input=False: the refused input may be a password.
         problems = exc.errors(include_input=False, include_url=False)
         detail = "; ".join(f"{'.'.join(map(str, p['loc'])) or 'body'}: {p['msg']}" for p in problems)
-        return error_response(400, "bad_request", detail)
+        return error_response(400, ErrorCode.BAD_REQUEST, detail)
     except web.HTTPException as exc:  # aiohttp's own: unknown route, wrong method, body too large
         if exc.status < 400:
             raise
-        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        return error_response(exc.status, _HTTP_CODES.get(exc.status, ErrorCode.HTTP_ERROR), exc.reason)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal error; see the agent log")
+        return error_response(500, ErrorCode.INTERNAL, "internal error; see the agent log")
 
 
 @web.middleware
 async def _require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path not in auth.PUBLIC_PATHS:
         expected = request.app[CONTEXT].token()
-        if not auth.token_matches(request.headers.get("Authorization"), expected):
-            return error_response(401, "unauthorized", "missing or wrong bearer token")
+        if not auth.token_matches(request.headers.get(TOKEN_HEADER), expected):
+            return error_response(401, ErrorCode.UNAUTHORIZED, "missing or wrong bearer token")
     return await handler(request)
 
 
-def make_app(
-    driver: EngineDriver,
-    token: str | auth.TokenSource,
-    *,
-    redactor: Redactor | None = None,
-    metrics: AgentMetrics | None = None,
-    restore_gate: RestoreGate | None = None,
-) -> web.Application:
-    """The agent's aiohttp application serving ``driver`` behind ``token``."""
-    from kubetrove.agent import (  # routes import this module's helpers
-        routes,
-        routes_backup,
-        routes_restore,
-        routes_verify,
-    )
-
-    if isinstance(token, str):
-        if not token:
-            raise ValueError("the agent refuses to serve without a token")
-        fixed = token
-        token = lambda: fixed  # noqa: E731
-    redactor = redactor if redactor is not None else Redactor()
+def build_app(context: AgentContext, route_groups: Sequence[RouteGroup]) -> web.Application:
+    """The agent's aiohttp application around ``context``, serving the routes of ``route_groups``."""
     app = web.Application(middlewares=[_access_log, _json_errors, _require_token], client_max_size=MAX_BODY)
-    app[CONTEXT] = AgentContext(driver, token, metrics or AgentMetrics(driver.engine), redactor)
-    routes.add_routes(app)
-    routes_backup.add_routes(app)  # POST /v1/backups, GET /v1/backups/{id}
-    routes_verify.add_routes(app)  # POST /v1/verify (on a throwaway restored instance)
-    routes_restore.add_routes(app, restore_gate)  # GET /v1/restore; gates /readyz while restoring
+    app[CONTEXT] = context
+    for add_routes in route_groups:
+        add_routes(app)
     app.on_cleanup.append(_close_driver)
     return app
 

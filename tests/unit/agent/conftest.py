@@ -8,12 +8,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.logs import Redactor
-from kubetrove.agent.server import make_app
+from kubetrove.agent.protocol import TOKEN_HEADER, bearer
 from tests.unit.agent.fake_driver import FakeDriver
 
 TOKEN = "unit-test-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {TOKEN_HEADER: bearer(TOKEN)}
 
 
 @pytest.fixture

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from kubetrove.agent.engines.base import Conflict
-from kubetrove.agent.engines.cassandra import permission_statements, quote, resource_cql, wanted_permissions
+from kubetrove.agent.engines.cassandra.driver import (
+    permission_statements,
+    quote,
+    resource_cql,
+    wanted_permissions,
+)
 from kubetrove.agent.protocol import Grant, Privilege
 
 R, RW, ADMIN = Privilege.READ, Privilege.READ_WRITE, Privilege.ADMIN

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.protocol import Grant, Privilege, Role
-from kubetrove.agent.server import make_app
 from tests.unit.agent.conftest import TOKEN
 from tests.unit.agent.fake_driver import FakeDriver
 

@@ -14,13 +14,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.engines.base import Conflict, Unsupported
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb import RECONFIG_MAX_TIME_MS, MongoDBDriver
-from kubetrove.agent.engines.mongodb_replset import next_step
+from kubetrove.agent.engines.mongodb.driver import RECONFIG_MAX_TIME_MS, MongoDBDriver
+from kubetrove.agent.engines.mongodb.replset import next_step
 from kubetrove.agent.protocol import MembershipAction, Paths, SetMember
-from kubetrove.agent.server import make_app
 from tests.unit.agent import recorded_mongodb_replset as rec
 from tests.unit.agent.conftest import TOKEN
 from tests.unit.agent.fake_driver import FakeDriver

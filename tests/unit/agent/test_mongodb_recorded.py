@@ -10,7 +10,7 @@ from bson import Timestamp
 
 from kubetrove.agent.engines.base import BadRequest, Conflict, NotFound, Unsupported
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb import MongoDBDriver, parse_position
+from kubetrove.agent.engines.mongodb.driver import MongoDBDriver, parse_position
 from kubetrove.agent.protocol import Grant, Privilege, Role
 from tests.unit.agent import recorded_mongodb as rec
 

@@ -8,11 +8,11 @@ from typing import Any
 import pymysql
 import pytest
 
-from kubetrove.agent.engines._mysql_common import MySQLFamilyDriver
 from kubetrove.agent.engines.base import BadRequest, Conflict, EngineUnavailable, NotFound
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mariadb import MariaDBDriver, parse_gtid_list, reached
-from kubetrove.agent.engines.mysql import MySQLDriver, validate_gtid_set
+from kubetrove.agent.engines.mariadb.driver import MariaDBDriver, parse_gtid_list, reached
+from kubetrove.agent.engines.mysql.driver import MySQLDriver, validate_gtid_set
+from kubetrove.agent.engines.mysql_family.driver import MySQLFamilyDriver
 from kubetrove.agent.protocol import Grant, Privilege, Role
 from tests.unit.agent.recorded_mysql import (
     GTID_EXECUTED,

@@ -8,15 +8,16 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from kubetrove.agent import names
-from kubetrove.agent.engines._mysql_common import grant_schema, quote_ident
+from kubetrove.agent.engines.mysql_family.driver import grant_schema, quote_ident
+from kubetrove.agent.engines.registry import REGISTRY, bundle_for
 
-ENGINES = sorted(names.RULES)
+ENGINES = sorted(REGISTRY)
 DANGEROUS = "'\";\\\x00`%$/. \n\t*"
 
 
 def accepted(engine: str, kind: names.Kind, name: str) -> bool:
     try:
-        names.validate(engine, kind, name)
+        names.validate(bundle_for(engine).names, kind, name)
     except names.InvalidName:
         return False
     return True
@@ -26,7 +27,7 @@ def accepted(engine: str, kind: names.Kind, name: str) -> bool:
 def test_anything_accepted_is_a_plain_bounded_identifier(engine: str, kind: names.Kind, name: str) -> None:
     if not accepted(engine, kind, name):
         return
-    rule = names.RULES[engine]
+    rule = bundle_for(engine).names
     assert names.PORTABLE.fullmatch(name)
     assert 1 <= len(name.encode()) <= (rule.max_database if kind is names.Kind.DATABASE else rule.max_user)
     assert not set(name) & set(DANGEROUS)
@@ -53,7 +54,7 @@ def test_any_dangerous_character_is_refused(
 def test_the_classic_injection_is_refused(engine: str) -> None:
     for kind in names.Kind:
         with pytest.raises(names.InvalidName):
-            names.validate(engine, kind, "x'; DROP DATABASE y; --")
+            names.validate(bundle_for(engine).names, kind, "x'; DROP DATABASE y; --")
 
 
 @pytest.mark.parametrize(
@@ -88,8 +89,8 @@ def test_engine_limits(engine: str, kind: names.Kind, name: str, ok: bool) -> No
 
 
 def test_unknown_engine_has_no_rule() -> None:
-    with pytest.raises(names.InvalidName):
-        names.validate("oracle", names.Kind.DATABASE, "x")
+    with pytest.raises(ValueError, match="unknown engine"):
+        bundle_for("oracle")
 
 
 @given(st.text(max_size=40))

@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.postgresql_rejoin import RejoinFiles, rejoin_files
+from kubetrove.agent.engines.postgresql.rejoin import RejoinFiles, rejoin_files
 from kubetrove.datastores.postgresql import start
 
 

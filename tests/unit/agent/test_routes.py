@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.engines.base import (
     BadRequest,
     Conflict,
@@ -17,7 +18,6 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.protocol import ErrorReply, Paths
-from kubetrove.agent.server import make_app
 from tests.unit.agent.conftest import AUTH
 from tests.unit.agent.fake_driver import FakeDriver
 

@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 
 from kubetrove.agent import auth, main
+from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import REGISTRY, make_driver
-from kubetrove.agent.server import make_app
 from kubetrove.api.common import Engine
 from tests.unit.agent.conftest import TOKEN
 from tests.unit.agent.fake_driver import FakeDriver

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestServer
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb import MongoDBDriver
+from kubetrove.agent.engines.mongodb.driver import MongoDBDriver
 from kubetrove.agent.protocol import MembershipAction
-from kubetrove.agent.server import make_app
 from kubetrove.api.common import Engine
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.membership_process import MembershipLoop

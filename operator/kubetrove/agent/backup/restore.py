@@ -46,9 +46,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kubetrove.agent.backup.manifest import Artifact, Manifest
-from kubetrove.agent.backup.methods import methods_for
-from kubetrove.agent.backup.storage import IncompleteBackup, StorageError, Store, open_store
+from kubetrove.agent.backup.storage import IncompleteBackup, StorageError, Store
+from kubetrove.agent.backup.targets import open_store
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.registry import methods_for
 from kubetrove.agent.protocol import BackupMethod, ErrorReply, RestoreRequest
 
 REQUEST_ENV = "KUBETROVE_RESTORE_REQUEST"

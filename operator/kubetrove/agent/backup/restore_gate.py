@@ -44,7 +44,8 @@ from kubetrove.agent.backup.restore import (
     restore_logical,
     restored_marker,
 )
-from kubetrove.agent.backup.storage import StorageError, Store, open_store
+from kubetrove.agent.backup.storage import StorageError, Store
+from kubetrove.agent.backup.targets import open_store
 from kubetrove.agent.engines.base import DriverError, EngineDriver
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import BackupMethod, RestoreProgress, RestoreRequest, RestoreState

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubetrove.agent.backup.manifest import Artifact, Manifest
-from kubetrove.agent.backup.methods import BackupPlan, Step, methods_for
-from kubetrove.agent.backup.stats import table_stats
 from kubetrove.agent.backup.storage import Store
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.plans import BackupPlan, Step
+from kubetrove.agent.engines.registry import methods_for, table_stats
 from kubetrove.agent.protocol import BackupPhase, BackupReply, BackupRequest, TableStats
 
 PIPE_SIZE = 1024 * 1024  # the default /proc/sys/fs/pipe-max-size: the most an unprivileged agent gets

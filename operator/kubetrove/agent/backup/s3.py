@@ -12,6 +12,9 @@ checked by the server before it stores the part:
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html), so the request
 body is not SHA-256-signed as well (``payload_signing_enabled=False``: over plain HTTP that was a second
 SHA-256 pass here and one more in the server, for what the CRC32 already checks).
+
+Errors: botocore's exceptions never leave this module; every store and writer operation turns them into
+``StorageError`` with botocore's message (``storage_errors``), which the routes answer with 502.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import queue
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -42,6 +46,15 @@ from kubetrove.agent.backup.storage import (
     parse_manifest,
 )
 from kubetrove.agent.protocol import S3Target
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn botocore's errors into StorageError (same message): callers know only the Store contract."""
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise StorageError(str(exc)) from exc
 
 
 def s3_client(target: S3Target) -> Any:
@@ -88,9 +101,10 @@ class S3Writer:
         self._buf, self._filled = self._take(), 0
         self._parts: list[Future[dict[str, Any]]] = []
         self._failed: BaseException | None = None
-        self._upload_id: str = client.create_multipart_upload(
-            Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32"
-        )["UploadId"]
+        with storage_errors():
+            self._upload_id: str = client.create_multipart_upload(
+                Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32"
+            )["UploadId"]
 
     def _take(self) -> bytearray:
         if self._spare:
@@ -157,10 +171,14 @@ class S3Writer:
             if self._filled or not self._parts:
                 self._submit(bytes(memoryview(self._buf)[: self._filled]))  # the last part: one copy
                 self._filled = 0
-            parts = [f.result() for f in self._parts]
-            self._client.complete_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
-            )
+            with storage_errors():
+                parts = [f.result() for f in self._parts]
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
         except BaseException:
             self.abort()
             raise
@@ -182,7 +200,8 @@ class S3Store:
 
     def __init__(self, target: S3Target, part_size: int = 32 * MiB, workers: int = 3) -> None:
         self.target = target
-        self.client = s3_client(target)
+        with storage_errors():
+            self.client = s3_client(target)
         self.part_size, self.workers = part_size, workers
         self.location = f"s3://{target.bucket}/{artifact_key(target.prefix, '', '')}".rstrip("/") + "/"
 
@@ -195,35 +214,44 @@ class S3Store:
         )
 
     def read(self, backup_id: str, name: str) -> Iterator[bytes]:
-        try:
-            body = self.client.get_object(Bucket=self.target.bucket, Key=self._key(backup_id, name))["Body"]
-        except self.client.exceptions.NoSuchKey:
-            raise IncompleteBackup(f"artifact {name} of backup {backup_id} is missing") from None
-        try:
-            yield from body.iter_chunks(READ_CHUNK)
-        finally:
-            body.close()
+        with storage_errors():
+            try:
+                body = self.client.get_object(Bucket=self.target.bucket, Key=self._key(backup_id, name))[
+                    "Body"
+                ]
+            except self.client.exceptions.NoSuchKey:
+                raise IncompleteBackup(f"artifact {name} of backup {backup_id} is missing") from None
+            try:
+                yield from body.iter_chunks(READ_CHUNK)
+            finally:
+                body.close()
 
     def put_manifest(self, manifest: Manifest) -> None:
         body = manifest.model_dump_json(indent=2).encode()
         key = self._key(manifest.id, MANIFEST_NAME)
-        self.client.put_object(
-            Bucket=self.target.bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            ChecksumCRC32=crc32_b64(body),  # the body is not signed (payload_signing_enabled=False)
-        )
+        with storage_errors():
+            self.client.put_object(
+                Bucket=self.target.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                ChecksumCRC32=crc32_b64(body),  # the body is not signed (payload_signing_enabled=False)
+            )
 
     def get_manifest(self, backup_id: str) -> Manifest | None:
         key = self._key(backup_id, MANIFEST_NAME)
-        try:
-            raw = self.client.get_object(Bucket=self.target.bucket, Key=key)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
+        with storage_errors():
+            try:
+                raw = self.client.get_object(Bucket=self.target.bucket, Key=key)["Body"].read()
+            except self.client.exceptions.NoSuchKey:
+                return None
         return parse_manifest(raw, f"s3://{self.target.bucket}/{key}")
 
     def abort_incomplete(self, backup_id: str) -> int:
+        with storage_errors():
+            return self._abort_incomplete(backup_id)
+
+    def _abort_incomplete(self, backup_id: str) -> int:
         prefix = self._key(backup_id, "")
         # MinIO only honours a Prefix equal to a whole key (AWS takes any prefix), so list the bucket's
         # in-progress uploads and filter here: there are few, and only a crashed run leaves any.
@@ -242,8 +270,9 @@ class S3Store:
 
     def delete(self, backup_id: str) -> None:
         bucket = self.target.bucket
-        self.client.delete_object(Bucket=bucket, Key=self._key(backup_id, MANIFEST_NAME))
-        listed = self.client.list_objects_v2(Bucket=bucket, Prefix=self._key(backup_id, ""))
-        for obj in listed.get("Contents", []):
-            self.client.delete_object(Bucket=bucket, Key=obj["Key"])
+        with storage_errors():
+            self.client.delete_object(Bucket=bucket, Key=self._key(backup_id, MANIFEST_NAME))
+            listed = self.client.list_objects_v2(Bucket=bucket, Prefix=self._key(backup_id, ""))
+            for obj in listed.get("Contents", []):
+                self.client.delete_object(Bucket=bucket, Key=obj["Key"])
         self.abort_incomplete(backup_id)

@@ -14,45 +14,54 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Grant, MembersReply, ParametersReply, SetMember, Status
+from kubetrove.agent.protocol import (
+    Engine,
+    ErrorCode,
+    Grant,
+    MembersReply,
+    ParametersReply,
+    SetMember,
+    Status,
+    TableCheck,
+)
 
 
 class DriverError(Exception):
     """Base of errors a driver raises; the server maps each subclass to one HTTP status."""
 
-    code = "engine_error"
+    code: ErrorCode = ErrorCode.ENGINE_ERROR
     http_status = 500
 
 
 class BadRequest(DriverError):
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
     http_status = 400
 
 
 class NotFound(DriverError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     http_status = 404
 
 
 class Conflict(DriverError):
-    code = "conflict"
+    code = ErrorCode.CONFLICT
     http_status = 409
 
 
 class EngineUnavailable(DriverError):
-    code = "engine_unavailable"
+    code = ErrorCode.ENGINE_UNAVAILABLE
     http_status = 503
 
 
 class Unsupported(DriverError):
-    code = "unsupported"
+    code = ErrorCode.UNSUPPORTED
     http_status = 501
 
 
 class EngineDriver(Protocol):
     """What every engine driver implements. One line of contract per method."""
 
-    engine: str
+    engine: Engine
 
     @property
     def config(self) -> EngineConfig:
@@ -116,10 +125,19 @@ class EngineDriver(Protocol):
 class MembershipDriver(Protocol):
     """A driver of an engine-elected set (MongoDB): it manages the set's membership, not a source.
 
-    Optional: the route answers 501 for a driver without it (every engine whose primary kubetrove
-    chooses, or that has none), so those drivers need no stub.
+    Optional (``Capabilities.elected_membership``): the route answers 501 for the other engines (every
+    engine whose primary kubetrove chooses, or that has none), so those drivers need no stub.
     """
 
     def set_members(self, members: Sequence[SetMember]) -> MembersReply:
         """Create the set with ``members``, or change at most one member towards them (only the primary)."""
+        ...
+
+
+@runtime_checkable
+class TableChecker(Protocol):
+    """A driver that can run its engine's consistency check (``Capabilities.consistency_check``)."""
+
+    def check_tables(self, databases: list[str]) -> tuple[str, list[TableCheck]]:
+        """The check's name and one result per table of ``databases``."""
         ...

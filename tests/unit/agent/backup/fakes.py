@@ -6,8 +6,8 @@ import re
 import sys
 from pathlib import Path
 
-from kubetrove.agent.backup.methods import BackupPlan, EngineMethods, PhysicalRestore, Step
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.plans import BackupPlan, EngineMethods, PhysicalRestore, Step
 from kubetrove.agent.protocol import BackupMethod
 
 

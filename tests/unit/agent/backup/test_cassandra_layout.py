@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kubetrove.agent.backup import restore
-from kubetrove.agent.backup.cassandra_layout import relayout
+from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.backup.manifest import Manifest
-from kubetrove.agent.backup.storage import DirectoryStore
+from kubetrove.agent.engines.cassandra.layout import relayout
 from kubetrove.agent.protocol import BackupTarget, DirectoryTarget, RestoreRequest
 from tests.unit.agent.backup.test_restore import tar_of
 

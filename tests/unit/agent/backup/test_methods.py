@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kubetrove.agent.backup.methods import METHODS, MethodUnsupported, methods_for
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.plans import MethodUnsupported
+from kubetrove.agent.engines.registry import REGISTRY, methods_for
 from kubetrove.agent.protocol import BackupMethod
 
 CONFIG = EngineConfig(host="10.0.0.5", port=3307, user="kubetrove", password='s3cr#t"pw')
@@ -18,7 +19,7 @@ def argv_text(plan_argvs: list[tuple[str, ...]]) -> str:
     return " ".join(" ".join(a) for a in plan_argvs)
 
 
-@pytest.mark.parametrize("engine", sorted(METHODS))
+@pytest.mark.parametrize("engine", sorted(REGISTRY))
 @pytest.mark.parametrize("method", list(BackupMethod))
 def test_password_never_in_argv(engine: str, method: BackupMethod) -> None:
     m = methods_for(engine)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from kubetrove.agent.backup import restore
+from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.backup.manifest import MANIFEST_NAME, Manifest
-from kubetrove.agent.backup.storage import DirectoryStore, open_store
+from kubetrove.agent.backup.targets import open_store
 from kubetrove.agent.protocol import BackupMethod, BackupTarget, DirectoryTarget, RestoreRequest
 from tests.unit.agent.backup.fakes import ToolEngine
 

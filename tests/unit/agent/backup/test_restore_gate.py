@@ -14,14 +14,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 
+from kubetrove.agent.app import make_app
 from kubetrove.agent.backup import restore
+from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.backup.manifest import Manifest
-from kubetrove.agent.backup.methods import EngineMethods, LogicalRestore
 from kubetrove.agent.backup.restore_gate import INTERRUPTED, RestoreGate, engine_not_writable, loading_marker
-from kubetrove.agent.backup.storage import DirectoryStore
 from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.base import EngineUnavailable
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.plans import EngineMethods, LogicalRestore
 from kubetrove.agent.protocol import (
     BackupMethod,
     BackupTarget,
@@ -32,7 +33,6 @@ from kubetrove.agent.protocol import (
     RestoreRequest,
     RestoreState,
 )
-from kubetrove.agent.server import make_app
 from tests.unit.agent.conftest import AUTH, TOKEN
 from tests.unit.agent.fake_driver import FakeDriver
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetrove.agent.backup.storage import DirectoryStore
+import pytest
+
+from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import REGISTRY, make_driver
 from kubetrove.agent.protocol import BackupMethod, BackupRequest, BackupTarget, DirectoryTarget, Paths
@@ -27,8 +29,8 @@ async def test_unknown_backup_is_404(http: Any) -> None:
     assert (await reply.json())["error"] == "not_found"
 
 
+@pytest.mark.parametrize("driver", [FakeDriver(engine="mongodb")])  # the app's bundle is the driver's engine
 async def test_method_the_engine_lacks_is_400(http: Any, driver: FakeDriver) -> None:
-    driver.engine = "mongodb"
     reply = await http.post(Paths.BACKUPS, data=body(BackupMethod.PHYSICAL), headers=AUTH_JSON)
     assert reply.status == 400
     assert (await reply.json()) == {

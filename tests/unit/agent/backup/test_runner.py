@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from kubetrove.agent.backup import runner
+from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.backup.manifest import Artifact
-from kubetrove.agent.backup.storage import Bytes, DirectoryStore, Seen, Writer
+from kubetrove.agent.backup.storage import Bytes, Seen, Writer
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import (
     BackupMethod,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.backup.manifest import Artifact, Manifest, artifact_key
-from kubetrove.agent.backup.storage import DirectoryStore
 from kubetrove.agent.protocol import BackupMethod, DirectoryTarget
 
 

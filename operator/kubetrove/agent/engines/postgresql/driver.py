@@ -13,7 +13,7 @@ runtime-config-replication).
 - ``set_source`` writes ``primary_conninfo`` (reloadable since PostgreSQL 13: a standby's WAL receiver
   reconnects to the new source without a restart). A server that is not a standby needs pg_rewind,
   ``standby.signal`` and a restart, which only its engine container can do: in a pod the agent asks
-  for it through a file (``postgresql_rejoin``); elsewhere (no ``--demoted-marker``) 409 says so.
+  for it through a file (``rejoin.py``); elsewhere (no ``--demoted-marker``) 409 says so.
 - ``promote`` is ``pg_promote()`` (no restart) and forgets any pending rejoin.
 """
 
@@ -32,8 +32,8 @@ from psycopg.rows import dict_row
 
 from kubetrove.agent.engines.base import BadRequest, Conflict, DriverError, EngineUnavailable, NotFound
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.postgresql_rejoin import rejoin_files
-from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status, TableCheck
+from kubetrove.agent.engines.postgresql.rejoin import rejoin_files
+from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Privilege, Role, Status, TableCheck
 
 DEFAULT_PORT = 5432
 LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
@@ -113,7 +113,7 @@ def wanted_levels(grants: list[Grant]) -> dict[str, Privilege]:
 class PostgreSQLDriver:
     """EngineDriver for PostgreSQL 13+ (tested on 15)."""
 
-    engine = "postgresql"
+    engine = Engine.POSTGRESQL
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config

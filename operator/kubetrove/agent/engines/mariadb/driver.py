@@ -17,8 +17,9 @@ import time
 from collections.abc import Mapping
 from typing import ClassVar
 
-from kubetrove.agent.engines._mysql_common import Cursor, MySQLFamilyDriver
 from kubetrove.agent.engines.base import BadRequest, DriverError
+from kubetrove.agent.engines.mysql_family.driver import Cursor, MySQLFamilyDriver
+from kubetrove.agent.protocol import Engine
 
 GTID_LIST = re.compile(r"(\d+-\d+-\d+)(,\d+-\d+-\d+)*")
 
@@ -46,7 +47,7 @@ def reached(current: str, target: str) -> bool:
 class MariaDBDriver(MySQLFamilyDriver):
     """EngineDriver for MariaDB 10.6+."""
 
-    engine = "mariadb"
+    engine = Engine.MARIADB
     SHOW_REPLICA_STATUS = "SHOW SLAVE STATUS"
     FIELDS: ClassVar[Mapping[str, str]] = {
         "io_running": "Slave_IO_Running",

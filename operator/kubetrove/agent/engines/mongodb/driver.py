@@ -8,7 +8,7 @@ the agent observes and nudges rather than wires replication:
 - ``set_source`` / ``stop_replication``: 501. Membership is the replica-set config (replSetReconfig),
   one document for the whole set, not a per-member source.
 - ``set_members``: ``replSetInitiate`` when the set does not exist yet (``replSetGetConfig`` answers
-  NotYetInitialized), else, on the primary only, one ``replSetReconfig`` step (``mongodb_replset``:
+  NotYetInitialized), else, on the primary only, one ``replSetReconfig`` step (``replset.py``:
   one member added or removed per call, version + 1). A secondary answers 409 (Conflict): only the
   primary can reconfigure, and the caller asks the member that reports itself primary.
 - ``promote``: ``replSetStepUp`` (this secondary calls an election; a no-op on the primary).
@@ -41,8 +41,9 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb_replset import initiate_config, member_hosts, next_step
+from kubetrove.agent.engines.mongodb.replset import initiate_config, member_hosts, next_step
 from kubetrove.agent.protocol import (
+    Engine,
     Grant,
     MembershipAction,
     MembersReply,
@@ -143,7 +144,7 @@ def parameter_value(text: str) -> bool | int | float | str:
 class MongoDBDriver:
     """EngineDriver for one mongod (or a Mongo-wire server such as FerretDB)."""
 
-    engine = "mongodb"
+    engine = Engine.MONGODB
 
     def __init__(self, config: EngineConfig, client: Any = None) -> None:
         self._config = config

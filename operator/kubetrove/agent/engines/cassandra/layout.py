@@ -1,6 +1,6 @@
 """Cassandra physical restore: turn an extracted ``nodetool snapshot`` tar into data a NEW node loads.
 
-The backup tar (methods.py ``CassandraMethods``) holds ``[data/]<keyspace>/<table>-<id>/snapshots/<tag>/*``
+The backup tar (backup.py ``CassandraMethods``) holds ``[data/]<keyspace>/<table>-<id>/snapshots/<tag>/*``
 relative to the node's data volume. Cassandra only loads SSTables that sit directly in a table directory
 (and secondary-index SSTables in its ``.<index>/`` subdirectories), so this step, run on the staging dir
 before the engine starts, moves every ``snapshots/<tag>/*`` up into its table directory. It is the

@@ -17,8 +17,9 @@ import re
 from collections.abc import Mapping
 from typing import ClassVar
 
-from kubetrove.agent.engines._mysql_common import MySQLFamilyDriver, normalize_gtid
 from kubetrove.agent.engines.base import BadRequest, DriverError
+from kubetrove.agent.engines.mysql_family.driver import MySQLFamilyDriver, normalize_gtid
+from kubetrove.agent.protocol import Engine
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _INTERVALS = r"(:\d+(-\d+)?)+"
@@ -37,7 +38,7 @@ def validate_gtid_set(value: str) -> str:
 class MySQLDriver(MySQLFamilyDriver):
     """EngineDriver for MySQL 8.4 LTS."""
 
-    engine = "mysql"
+    engine = Engine.MYSQL
     SHOW_REPLICA_STATUS = "SHOW REPLICA STATUS"
     FIELDS: ClassVar[Mapping[str, str]] = {
         "io_running": "Replica_IO_Running",

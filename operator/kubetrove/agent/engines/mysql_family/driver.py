@@ -1,7 +1,7 @@
 """What the MySQL and MariaDB drivers share (pymysql): connections, databases, users, grants, status.
 
-The two engines differ where their replication differs, and only there; the subclasses in ``mysql.py``
-and ``mariadb.py`` supply those statements and field names as class attributes (``Dialect`` hooks).
+The two engines differ where their replication differs, and only there; the subclasses in ``mysql/driver.py``
+and ``mariadb/driver.py`` supply those statements and field names as class attributes (``Dialect`` hooks).
 
 Invariants:
 - Values (user names as account strings, passwords, hosts, positions) are always query PARAMETERS
@@ -34,9 +34,9 @@ from kubetrove.agent.engines.base import (
     NotFound,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status, TableCheck
+from kubetrove.agent.engines.mysql_family.names import SYSTEM_SCHEMAS
+from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Privilege, Role, Status, TableCheck
 
-SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 DEFAULT_PORT = 3306
 # https://dev.mysql.com/doc/refman/8.4/en/privileges-provided.html (database-level privileges).
 READ = ("SELECT", "SHOW VIEW")
@@ -98,7 +98,7 @@ def _text(value: Any) -> str:
 class MySQLFamilyDriver:
     """EngineDriver for the MySQL family; subclasses set the replication dialect below."""
 
-    engine: str
+    engine: Engine
     SHOW_REPLICA_STATUS: ClassVar[str]
     # SHOW ... STATUS column names: io_running, sql_running, source_host, lag, received.
     FIELDS: ClassVar[Mapping[str, str]]

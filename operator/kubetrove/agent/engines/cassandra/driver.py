@@ -30,7 +30,7 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Grant, ParametersReply, Privilege, Role, Status
+from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Privilege, Role, Status
 
 DEFAULT_PORT = 9042
 PROTOCOL_VERSION = 5  # native protocol v5: Cassandra 4.0+; fixed so the driver does not probe and warn
@@ -129,7 +129,7 @@ def _password_matches(password: str, salted_hash: str | None) -> bool:
 class CassandraDriver:
     """EngineDriver for one Cassandra node (see the module docstring for the mapping)."""
 
-    engine = "cassandra"
+    engine = Engine.CASSANDRA
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config
