@@ -2,9 +2,10 @@
 
 N real engine servers, N real agents (the aiohttp app, one per server), the real loop of the engine's
 HA mode (``Loop`` for an operator-picked primary, ``MembershipLoop`` for a set that elects its own, as
-``clustering.runner.make_loop`` chooses) acting through ``AgentOps``, and the unit tests' in-memory ``FakeRecord`` standing in for the DatabaseCluster resource
-(status.primary, labels, Events). ``kill`` SIGKILLs a member's engine process; ``restart`` starts it
-again on the same datadir and port, as the kubelet restarts a container.
+``clustering.runner.make_loop`` chooses) acting through ``AgentOps``, and the unit tests' in-memory
+``FakeRecord`` standing in for the DatabaseCluster resource (status.primary, labels, Events). ``kill``
+SIGKILLs a member's engine process; ``restart`` starts it again on the same datadir and port, as the
+kubelet restarts a container.
 
 A ``Writer`` thread plays the application: autocommit INSERTs through the recorded primary, each with a
 fresh id (never retried, so an id is never written twice), remembering which ones were acknowledged.
@@ -32,8 +33,8 @@ from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver
 from kubetrove.agent.protocol import Grant, Privilege
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
-from kubetrove.clustering.observe import gather
 from kubetrove.clustering.membership_process import MembershipLoop
+from kubetrove.clustering.observe import gather
 from kubetrove.clustering.process import Loop
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores import registry

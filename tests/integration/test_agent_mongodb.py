@@ -214,3 +214,40 @@ async def test_replica_set_routes_on_a_standalone_are_unsupported(
 ) -> None:
     resp = await mongodb_agent.post(f"/v1/replication/{route}")
     assert resp.status == 501 and (await resp.json())["error"] == "unsupported"
+
+
+async def test_dynamic_parameters_are_applied_live_and_startup_ones_need_a_restart(
+    mongodb_agent: ClientSession, mongo: MongoClient[Any]
+) -> None:
+    # The catalog's names, as the operator sends them (datastores/mongodb/catalog.py).
+    body = {
+        "parameters": {
+            "setParameter.cursorTimeoutMillis": "600001",
+            "setParameter.notablescan": "false",
+            "operationProfiling.slowOpThresholdMs": "250",
+            "operationProfiling.slowOpSampleRate": "0.5",
+            "net.maxIncomingConnections": "100",
+            "setParameter.enableLocalhostAuthBypass": "false",  # mongod: "not allowed ... at runtime"
+        }
+    }
+    status, reply = await put(mongodb_agent, "/v1/parameters", body)
+    assert status == 200
+    assert reply["applied"] == [
+        "operationProfiling.slowOpSampleRate",
+        "operationProfiling.slowOpThresholdMs",
+        "setParameter.cursorTimeoutMillis",
+        "setParameter.notablescan",
+    ]
+    assert reply["needs_restart"] == ["net.maxIncomingConnections", "setParameter.enableLocalhostAuthBypass"]
+    got = mongo.admin.command({"getParameter": 1, "cursorTimeoutMillis": 1, "notablescan": 1})
+    assert (got["cursorTimeoutMillis"], got["notablescan"]) == (600001, False)
+    profiler = mongo.admin.command({"profile": -1})
+    assert (profiler["slowms"], profiler["sampleRate"]) == (250, 0.5)
+
+
+async def test_a_bad_parameter_value_is_refused_naming_it(mongodb_agent: ClientSession) -> None:
+    status, reply = await put(
+        mongodb_agent, "/v1/parameters", {"parameters": {"setParameter.logLevel": "loud"}}
+    )
+    assert (status, reply["error"]) == (400, "bad_request")
+    assert "setParameter.logLevel" in reply["detail"] and "BadValue" in reply["detail"]

@@ -149,10 +149,16 @@ async def test_scale_up_and_down_one_member_per_reconfig_never_losing_the_majori
     down = keep[1:]
     for m in down:
         m.kill()
+    # The primary learns of it from missed heartbeats (every 2 s); until then its status says healthy
+    # and mongod's own quorum check is what refuses the reconfig.
+    wait_until(lambda: sorted(rs.states().values()).count("(not reachable/healthy)") == 2, 60, primary.log)
     ids = [rs.members.index(m) for m in keep]
     with pytest.raises(AgentError) as refused:
-        await on_primary.set_members(wanted(keep, ids))
-    assert refused.value.status == 409 and "majority" in refused.value.reply.detail
+        await converge(on_primary, wanted(keep, ids))  # ConfigurationInProgress is asked again
+    assert refused.value.status == 409
+    detail = refused.value.reply.detail
+    assert detail.startswith(f"removing {extra[1].address} would leave 2 healthy voting members of 4 ")
+    assert "a majority is 3" in detail
     assert len(config_hosts(primary)) == 5 and primary.hello()["isWritablePrimary"]
 
     # With them back, the same request removes one member per call, highest id first.
@@ -168,10 +174,16 @@ async def test_scale_up_and_down_one_member_per_reconfig_never_losing_the_majori
     rs.wait_healthy()
 
 
+@pytest.fixture(scope="module")
+def healthy_set(mongod_replica_set_factory: Callable[..., ReplicaSet]) -> ReplicaSet:
+    """One initiated set for the tests that leave it as they found it."""
+    return mongod_replica_set_factory()
+
+
 async def test_the_primary_is_never_removed_by_a_reconfig(
-    mongod_replica_set_factory: Callable[..., ReplicaSet], start_agent: StartAgent
+    healthy_set: ReplicaSet, start_agent: StartAgent
 ) -> None:
-    rs = mongod_replica_set_factory()
+    rs = healthy_set
     primary = rs.primary()
     others = [m for m in rs.members if m is not primary]
     agent = (await start_agent("mongodb", primary.engine_config())).client
@@ -179,3 +191,16 @@ async def test_the_primary_is_never_removed_by_a_reconfig(
         await agent.set_members([SetMember(id=rs.members.index(m), host=m.address) for m in others])
     assert refused.value.status == 409 and "step it down first" in refused.value.reply.detail
     assert len(config_hosts(primary)) == 3
+
+
+async def test_the_oplog_is_resized_live_on_a_member(
+    healthy_set: ReplicaSet, start_agent: StartAgent
+) -> None:
+    rs = healthy_set
+    member = rs.members[1]
+    agent = (await start_agent("mongodb", member.engine_config())).client
+    reply = await agent.apply_parameters({"replication.oplogSizeMB": "1234"})
+    assert reply.applied == ["replication.oplogSizeMB"] and reply.needs_restart == []
+    with member.client() as c:
+        stats = c.local.command("collStats", "oplog.rs")
+    assert stats["maxSize"] == 1234 * 1024 * 1024

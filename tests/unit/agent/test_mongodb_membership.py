@@ -38,7 +38,12 @@ def driver(replies: Mapping[str, Reply]) -> tuple[MongoDBDriver, rec.ReplayClien
 
 def primary_of(ids: list[int], primary: int = 0, **more: Reply) -> tuple[MongoDBDriver, rec.ReplayClient]:
     return driver(
-        {"hello": rec.hello(primary, primary, ids), "replSetGetConfig": rec.get_config(ids), **more}
+        {
+            "hello": rec.hello(primary, primary, ids),
+            "replSetGetConfig": rec.get_config(ids),
+            "replSetGetStatus": rec.repl_status(ids, primary),
+            **more,
+        }
     )
 
 
@@ -162,6 +167,27 @@ def test_shrinking_removes_the_highest_member_first() -> None:
         2,
         3,
     ]
+
+
+def test_a_removal_that_would_leave_no_healthy_majority_is_refused_and_nothing_is_sent() -> None:
+    # 5 members, 1 and 2 down: without 4 the config has 4 voters, 2 of them healthy (a majority is 3).
+    status = rec.repl_status([0, 1, 2, 3, 4], down=(1, 2))
+    drv, client = primary_of([0, 1, 2, 3, 4], replSetGetStatus=status)
+    with pytest.raises(Conflict) as refused:
+        drv.set_members(wanted(0, 1, 2))
+    assert str(refused.value) == (
+        f"removing {rec.host(4)} would leave 2 healthy voting members of 4 (a majority is 3; not healthy: "
+        f"{rec.host(1)}, {rec.host(2)}): the set could not elect a primary or commit majority writes; "
+        "it changes once those members are back"
+    )
+    assert "replSetReconfig" not in client.names()
+
+
+def test_removing_a_member_that_is_down_keeps_the_majority_and_goes_ahead() -> None:
+    status = rec.repl_status([0, 1, 2, 3, 4], down=(3, 4))
+    drv, client = primary_of([0, 1, 2, 3, 4], replSetGetStatus=status, replSetReconfig=rec.OK)
+    assert drv.set_members(wanted(0, 1, 2)).removed == [rec.host(4)]  # 3 of the 4 left are healthy
+    assert "replSetReconfig" in client.names()
 
 
 def test_a_secondary_refuses_with_409_naming_the_primary() -> None:

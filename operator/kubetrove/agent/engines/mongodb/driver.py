@@ -41,7 +41,8 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb.replset import initiate_config, member_hosts, next_step
+from kubetrove.agent.engines.mongodb.parameters import live_command
+from kubetrove.agent.engines.mongodb.replset import initiate_config, majority_lost, member_hosts, next_step
 from kubetrove.agent.protocol import (
     Engine,
     Grant,
@@ -65,7 +66,8 @@ ROLES: Mapping[Privilege, str] = {
 }
 # Server error codes (https://www.mongodb.com/docs/manual/reference/error-codes/).
 USER_NOT_FOUND, NAMESPACE_EXISTS, NOT_YET_INITIALIZED, NOT_WRITABLE_PRIMARY = 11, 48, 94, 10107
-COMMAND_NOT_FOUND, NOT_IMPLEMENTED = 59, 238  # Mongo-wire servers (FerretDB) that lack a command
+UNAUTHORIZED = 13
+COMMAND_NOT_FOUND, NOT_IMPLEMENTED = 59, 238  # a command this server (version, build) does not have
 # Refusals of replSetInitiate / replSetReconfig that mean "not now, or not here": answered 409 so the
 # caller re-observes and asks again (AlreadyInitialized, InvalidReplicaSetConfig, NodeNotFound,
 # NewReplicaSetConfigurationIncompatible, ConfigurationInProgress, MaxTimeMSExpired,
@@ -129,26 +131,15 @@ def _seconds_between(older: datetime | None, newer: datetime | None) -> float:
     return (newer - older).total_seconds()
 
 
-def parameter_value(text: str) -> bool | int | float | str:
-    """The API carries strings; setParameter wants the parameter's BSON type."""
-    if text in ("true", "false"):
-        return text == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 class MongoDBDriver:
-    """EngineDriver for one mongod (or a Mongo-wire server such as FerretDB)."""
+    """EngineDriver for one mongod."""
 
     engine = Engine.MONGODB
 
     def __init__(self, config: EngineConfig, client: Any = None) -> None:
         self._config = config
         self._client = client  # injected by unit tests; built lazily otherwise
+        self._own_client = client is None  # only a client built here is ever rebuilt (re-authentication)
         self._lock = threading.Lock()  # routes call drivers from several threads
 
     @property
@@ -179,14 +170,31 @@ class MongoDBDriver:
 
     def close(self) -> None:
         """Close the connection pool."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def command(self, db: str, cmd: Document) -> Any:
-        """Run one command on ``db``, mapping pymongo errors to the agent's (the only call site)."""
+        """Run one command on ``db``, mapping pymongo errors to the agent's (the only call site).
+
+        Refused as Unauthorized, a command is run once more on fresh connections. Initial sync (a member
+        joining a set) replaces the member's users with its sync source's, and connections that logged
+        in before it are no longer authenticated ("requires authentication", code 13) while pymongo keeps
+        reusing them: seen on mongod 6.0.5 with every secondary's agent, whose status then failed for ever.
+        """
+        try:
+            return self._command(db, cmd)
+        except CommandFailed as exc:
+            if exc.mongo_code != UNAUTHORIZED or not self._own_client:
+                raise
+            self.close()
+            return self._command(db, cmd)
+
+    def _command(self, db: str, cmd: Document) -> Any:
         from pymongo.errors import ConnectionFailure, NotPrimaryError, OperationFailure, PyMongoError
 
+        name = next(iter(cmd))
         try:
             return self._connect()[db].command(dict(cmd))
         except NotPrimaryError as exc:
@@ -194,7 +202,7 @@ class MongoDBDriver:
             # (its reply document is in ``details``), not a lost connection: keep the code.
             code = exc.details.get("code") if isinstance(exc.details, Mapping) else None
             if code == NOT_WRITABLE_PRIMARY:
-                raise CommandFailed(f"mongodb refused {next(iter(cmd))!r}: {exc}", code) from exc
+                raise CommandFailed(f"mongodb refused {name!r}: {_reason(exc)}", code) from exc
             raise EngineUnavailable(f"mongodb: {type(exc).__name__}: {exc}") from exc
         except ConnectionFailure as exc:  # AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout
             raise EngineUnavailable(f"mongodb: {type(exc).__name__}: {exc}") from exc
@@ -202,8 +210,8 @@ class MongoDBDriver:
             if exc.code == USER_NOT_FOUND:
                 raise NotFound(str(exc)) from exc
             if exc.code in (COMMAND_NOT_FOUND, NOT_IMPLEMENTED):
-                raise Unsupported(f"this server does not implement {next(iter(cmd))!r}: {exc}") from exc
-            raise CommandFailed(f"mongodb refused {next(iter(cmd))!r}: {exc}", exc.code) from exc
+                raise Unsupported(f"this server does not implement {name!r}: {_reason(exc)}") from exc
+            raise CommandFailed(f"mongodb refused {name!r}: {_reason(exc)}", exc.code) from exc
         except PyMongoError as exc:
             raise DriverError(f"mongodb: {type(exc).__name__}: {exc}") from exc
 
@@ -231,7 +239,7 @@ class MongoDBDriver:
         if hello.get("setName") or hello.get("isreplicaset"):
             rs = self._try("admin", {"replSetGetStatus": 1}, NOT_YET_INITIALIZED)
             fields = replica_set_status(hello, rs or {})
-        try:  # optional: Mongo-wire servers such as FerretDB answer only part of it
+        try:  # optional: a login without the serverStatus privilege still gets a status
             current = self.command("admin", {"serverStatus": 1}).get("connections", {}).get("current")
         except CommandFailed:
             current = None
@@ -283,14 +291,21 @@ class MongoDBDriver:
     # -- parameters -------------------------------------------------------------------------
 
     def apply_parameters(self, parameters: Mapping[str, str]) -> ParametersReply:
-        """``setParameter`` each; those the server takes only at start-up are reported as needs_restart."""
+        """Each catalog parameter through its runtime command (``parameters.live_command``); those mongod
+        takes only at start-up are reported as needs_restart, an invalid value is a BadRequest naming it."""
+        hello = self.command("admin", {"hello": 1})
+        replica_set = bool(hello.get("setName"))
         applied, restart = [], []
         for name, text in sorted(parameters.items()):
+            cmd = live_command(name, text, replica_set)
+            if cmd is None:
+                restart.append(name)
+                continue
             try:
-                self.command("admin", {"setParameter": 1, name: parameter_value(text)})
+                self.command("admin", cmd)
                 applied.append(name)
             except CommandFailed as exc:
-                if "startup" not in str(exc) and "runtime" not in str(exc):
+                if "at runtime" not in str(exc):  # "not allowed to change [x] at runtime" (6.0)
                     raise BadRequest(f"parameter {name!r}: {exc}") from exc
                 restart.append(name)
         return ParametersReply(applied=applied, needs_restart=restart)
@@ -373,6 +388,10 @@ class MongoDBDriver:
             raise Conflict(
                 f"the primary {step.removed} is not among the requested members: step it down first"
             )
+        if step.removed is not None:
+            lost = majority_lost(step, self.command("admin", {"replSetGetStatus": 1}))
+            if lost is not None:
+                raise Conflict(lost)
         self._refused_as_conflict({"replSetReconfig": step.config, "maxTimeMS": RECONFIG_MAX_TIME_MS})
         return MembersReply(
             action=MembershipAction.RECONFIGURED,
@@ -399,6 +418,13 @@ class MongoDBDriver:
         if not name:
             raise Unsupported("mongod reports no replica-set name in getCmdLineOpts")
         return str(name)
+
+
+def _reason(exc: Any) -> str:
+    """The server's own message and code name, without the reply's cluster-time signature and the rest."""
+    details = exc.details if isinstance(getattr(exc, "details", None), Mapping) else {}
+    message = details.get("errmsg") or str(exc)
+    return f"{message} ({details['codeName']})" if details.get("codeName") else str(message)
 
 
 def poll(reached: Callable[[], bool], timeout_seconds: float, interval: float = 0.2) -> bool:

@@ -16,6 +16,15 @@ Invariants of ``next_step``:
   votes, tags) is passed through untouched, so kubetrove never undoes a setting it does not manage.
   The ``term`` field is passed through as read: the primary ignores a term in a reconfig;
 - members are matched by ``host`` (what the other members dial), never by ``_id`` alone.
+- mongod may raise ``version`` by itself in between: a member added by a reconfig carries an internal
+  ``newlyAdded`` flag (no vote) until it caught up, then the primary reconfigures to clear it (4.4+;
+  seen on 6.0.5). ``replSetGetConfig`` hides the flag, so the config read back is what we pass on.
+
+``majority_lost``: the reason a removal must not be sent. The new config must keep a healthy majority
+of its voting members (healthy: ``replSetGetStatus`` health 1 and PRIMARY, SECONDARY or ARBITER), or the
+set can neither elect nor commit a majority write after it. mongod 6.0.5 refuses such a reconfig itself
+("Quorum check failed because not enough voting nodes responded"), but only after trying to reach the
+members; the agent says why first, in a sentence the operator reports as is.
 """
 
 from __future__ import annotations
@@ -71,6 +80,28 @@ def next_step(config: Document, wanted: Sequence[SetMember]) -> Step | None:
         new["members"] = [*members, {"_id": _free_id(add.id, members), "host": add.host}]
         return Step(new, added=add.host)
     return None
+
+
+def majority_lost(step: Step, status: Document) -> str | None:
+    """Why ``step`` (a removal) would leave the set without a healthy voting majority; None if it does not."""
+    if step.removed is None:
+        return None
+    up = {
+        str(m["name"])
+        for m in status.get("members", [])
+        if m.get("health") == 1 and m.get("stateStr") in ("PRIMARY", "SECONDARY", "ARBITER")
+    }
+    voters = [str(m["host"]) for m in step.config["members"] if m.get("votes", 1)]
+    healthy = sum(1 for h in voters if h in up)
+    majority = len(voters) // 2 + 1
+    if healthy >= majority:
+        return None
+    down = sorted(h for h in voters if h not in up)
+    return (
+        f"removing {step.removed} would leave {healthy} healthy voting members of {len(voters)} "
+        f"(a majority is {majority}; not healthy: {', '.join(down)}): the set could not elect a primary "
+        "or commit majority writes; it changes once those members are back"
+    )
 
 
 def _free_id(preferred: int, members: Sequence[Document]) -> int:
