@@ -115,6 +115,7 @@ def test_an_uninitiated_member_initiates_the_set_with_every_member(cmd_line: dic
                 {"_id": 1, "host": rec.host(1)},
                 {"_id": 2, "host": rec.host(2)},
             ],
+            "settings": {"electionTimeoutMillis": 3000},
         }
     }
     assert all(db == "admin" for db, _ in client.sent)

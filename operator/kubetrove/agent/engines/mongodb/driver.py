@@ -67,6 +67,7 @@ ROLES: Mapping[Privilege, str] = {
 # Server error codes (https://www.mongodb.com/docs/manual/reference/error-codes/).
 USER_NOT_FOUND, NAMESPACE_EXISTS, NOT_YET_INITIALIZED, NOT_WRITABLE_PRIMARY = 11, 48, 94, 10107
 UNAUTHORIZED = 13
+SERVER_SELECTION_MS = 1000
 COMMAND_NOT_FOUND, NOT_IMPLEMENTED = 59, 238  # a command this server (version, build) does not have
 # Refusals of replSetInitiate / replSetReconfig that mean "not now, or not here": answered 409 so the
 # caller re-observes and asks again (AlreadyInitialized, InvalidReplicaSetConfig, NodeNotFound,
@@ -155,13 +156,18 @@ class MongoDBDriver:
         from pymongo import MongoClient
 
         timeout_ms = int(self._config.connect_timeout * 1000)
+        # Server selection waits only while the monitor cannot reach mongod (down or starting): one
+        # second, so a status of a member whose mongod died answers 503 at once instead of after the
+        # connect timeout, past the operator's 2 s status probe (which then saw it as unreachable only
+        # after 2 s, every cycle, delaying every election's recording).
+        selection_ms = min(timeout_ms, SERVER_SELECTION_MS)
         self._client = MongoClient(
             self._config.host,
             self._config.port or DEFAULT_PORT,
             directConnection=True,  # this member, primary or not; never follow the set elsewhere
             authSource="admin",
             connectTimeoutMS=timeout_ms,
-            serverSelectionTimeoutMS=timeout_ms,
+            serverSelectionTimeoutMS=selection_ms,
             appname="kubetrove-agent",
             username=self._config.user or None,
             password=self._config.password or None,
