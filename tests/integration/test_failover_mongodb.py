@@ -24,6 +24,7 @@ from tests.integration.cluster_harness import (
     missing_and_duplicates,
     rejoin,
     running,
+    switchover_round,
     until,
 )
 
@@ -70,3 +71,21 @@ async def test_the_set_initiated_by_the_loop_elects_after_each_primary_kill_and_
         f"mongodb: {ROUNDS} elections, {len(writer.acked)} acknowledged writes, 0 lost; client write gap "
         f"p50 {statistics.median(gaps):.1f} s, max {max(gaps):.1f} s"
     )
+
+
+async def test_spec_primary_switches_over_through_an_election_under_writes(cluster: Cluster) -> None:
+    writer = Writer(cluster).start()
+    try:
+        for _ in range(2):
+            target = next(p for p in cluster.pods if p != cluster.primary)
+            gap = await switchover_round(cluster, writer, target)
+            assert cluster.record.labels[target] == "primary"
+            print(f"mongodb switchover to {target}: client write gap {gap:.1f} s")
+        assert reasons(cluster).count("SwitchoverRequested") >= 2
+        with cluster.servers[cluster.primary].client() as c:  # type: ignore[attr-defined]
+            term = c.admin.command("replSetGetStatus")["term"]
+        print(f"mongodb: term {term} after the first election and 2 switchovers")
+    finally:
+        writer.stop()
+    missing, duplicates = missing_and_duplicates(cluster, writer)
+    assert (missing, duplicates) == (set(), 0)

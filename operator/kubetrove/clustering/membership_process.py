@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import MembershipAction
 from kubetrove.clustering.membership import Plan, plan
 from kubetrove.clustering.observe import DownClock, build_view, gather_at_once
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 PRIMARY_CHANGED = "PrimaryChanged"
 INITIATED = "ReplicaSetInitiated"
 RECONFIGURED = "ReplicaSetReconfigured"
+SWITCHOVER = "SwitchoverRequested"
 
 
 @dataclass
@@ -64,6 +66,8 @@ class MembershipLoop:
         reasons = p.reasons
         if p.ask is not None:
             reasons += await self._ask(p, pods, now)
+        if p.step_up is not None:
+            reasons += await self._step_up(p.step_up)
         await self.record.write_observation(p.state.value, statuses, (), reasons)
         return p
 
@@ -84,6 +88,16 @@ class MembershipLoop:
             return ("membership change in progress: one member per reconfiguration",)
         if p.primary is not None:
             self.settled = (p.primary, tuple(pods), now)
+        return ()
+
+    async def _step_up(self, pod: str) -> tuple[str, ...]:
+        """Ask ``pod`` to stand for election (spec.primary); the set votes, the next cycles record it."""
+        try:
+            await self.ops.promote(pod)
+        except (MemberUnreachable, AgentError) as exc:
+            log.info("step-up of %s not done: %s", pod, exc)
+            return (f"switchover to {pod} not done yet: {exc}",)
+        await self.record.event(SWITCHOVER, f"asked {pod} to stand for election (spec.primary)")
         return ()
 
     async def run(self, stopped: asyncio.Event) -> None:

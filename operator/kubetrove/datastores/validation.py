@@ -22,8 +22,9 @@ Rules, and why:
   and needs ``backup.storage`` (the model itself refuses a storage without exactly one target);
   ``backup.method`` must be one the engine has.
 - ``restoreFrom`` is a creation-time choice: it cannot be added or changed later.
-- ``spec.primary`` (switchover) only exists where the operator picks the primary, and must name a
-  member ``<name>-<ordinal>`` with the ordinal below ``replicas``.
+- ``spec.primary`` (switchover) only exists where there is a primary (the operator picks it, or the
+  set elects it and is asked to elect this one), and must name a member ``<name>-<ordinal>`` with the
+  ordinal below ``replicas``.
 """
 
 from __future__ import annotations
@@ -243,11 +244,11 @@ def _backup(backup: BackupPolicy, ds: Datastore) -> list[Problem]:
 def _primary(spec: ClusterSpec, ds: Datastore) -> list[Problem]:
     if spec.primary is None:
         return []
-    if ds.ha_mode is not HAMode.OPERATOR_PRIMARY:
+    if ds.ha_mode is HAMode.NO_PRIMARY:
         return [
             Problem(
                 "spec.primary",
-                f"{ds.engine} chooses its primary itself (or has none): spec.primary must be unset",
+                f"{ds.engine} has no primary (a ring of equals): spec.primary must be unset",
             )
         ]
     m = re.fullmatch(r".+-([0-9]+)", spec.primary)

@@ -222,7 +222,7 @@ def test_switchover_target() -> None:
     ]
     spec = cluster(datastore={"type": "cassandra", "version": "5.0"}, primary="ring-0")
     assert messages(validate_spec(spec, None)) == [
-        "spec.primary: cassandra chooses its primary itself (or has none): spec.primary must be unset"
+        "spec.primary: cassandra has no primary (a ring of equals): spec.primary must be unset"
     ]
 
 
