@@ -93,10 +93,7 @@ def test_no_silent_fallback_for_an_unknown_engine() -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         bundle_for("oracle")
     # Engines without a cheap exact count say so in their bundle; nothing is guessed.
-    assert {e for e, b in REGISTRY.items() if b.table_stats is no_table_stats} == {
-        Engine.MONGODB,
-        Engine.CASSANDRA,
-    }
+    assert {e for e, b in REGISTRY.items() if b.table_stats is no_table_stats} == {Engine.CASSANDRA}
 
 
 def test_importing_the_registry_loads_no_engine_client_library() -> None:

@@ -200,9 +200,9 @@ def test_backup_policy() -> None:
 
 
 def test_backup_method_must_be_one_the_engine_has() -> None:
-    spec = cluster(datastore={"type": "mongodb", "version": "8.0"}, backup={"method": "physical"})
+    spec = cluster(datastore={"type": "cassandra", "version": "5.0"}, backup={"method": "logical"})
     assert messages(validate_spec(spec, None)) == [
-        "spec.backup.method: backup method physical is not available for mongodb (available: auto, logical)"
+        "spec.backup.method: backup method logical is not available for cassandra (available: auto, physical)"
     ]
 
 

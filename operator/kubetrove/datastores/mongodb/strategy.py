@@ -97,8 +97,10 @@ class MongoDB:
     reserved_users = frozenset({ROOT_USERNAME, "__system"})
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
-    # mongodump; physical backups of a running mongod need filesystem snapshots (not offered here).
-    backup_methods: Sequence[BackupMethod] = (BackupMethod.LOGICAL,)
+    # mongodump first (the catalog's images carry the database tools); physical: a secondary's data
+    # files copied under fsyncLock, restored by placing them before mongod starts (agent/engines/mongodb/
+    # filecopy.py) -- for a DatabaseInstance: the copied local database still names the source's set.
+    backup_methods: Sequence[BackupMethod] = (BackupMethod.LOGICAL, BackupMethod.PHYSICAL)
 
     def container(self, version: str) -> EngineContainer:
         """Key file from the Secret, then the image entrypoint running ``mongod --config``."""
