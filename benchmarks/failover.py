@@ -1,10 +1,11 @@
 """Failover and switchover write gaps seen by a client, on real servers through real agents and the real loop.
 
-Run: ``PYTHONPATH=operator .venv/bin/python benchmarks/failover.py [--rounds 10]`` (root: PostgreSQL runs
-as the ``postgres`` user). Uses tests/integration/cluster_harness.py. The write gap is the client's: last
-acknowledged write on the old primary -> first acknowledged write on the new one (CloudNativePG's
-fastfailover measure). Nothing here is asserted; figures are printed and written to
-benchmarks/results/failover.json. Acknowledged writes lost must be 0.
+Run: ``PYTHONPATH=operator .venv/bin/python benchmarks/failover.py [--rounds 10] [--only mongodb]``
+(root: PostgreSQL runs as the ``postgres`` user; ``--only`` reruns one engine's rows and keeps the
+others'). Uses tests/integration/cluster_harness.py. The write gap is the client's: last acknowledged
+write on the old primary -> first acknowledged write on the new one (CloudNativePG's fastfailover
+measure). Nothing here is asserted; figures are printed and written to benchmarks/results/failover.json.
+Acknowledged writes lost must be 0.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.integration.cluster_engine_mongodb import MongoDBEngine  # noqa: E402
 from tests.integration.cluster_engines import MariaDBEngine, PostgreSQLEngine  # noqa: E402
 from tests.integration.cluster_harness import (  # noqa: E402
     DETECTION_SECONDS,
@@ -85,8 +87,11 @@ async def run(engine: Engine, rounds: int, kind: str) -> dict[str, Any]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--only", choices=("mariadb", "postgresql", "mongodb"), default=None)
     args = parser.parse_args()
+    kept: dict[str, Any] = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else {}
     results: dict[str, Any] = {
+        **kept,
         "conditions": {
             "detection_seconds": DETECTION_SECONDS,
             "loop_interval_seconds": INTERVAL_SECONDS,
@@ -94,14 +99,25 @@ async def main() -> None:
             "client": "one thread, autocommit INSERTs through status.primary, reconnect on any error",
             "mariadb": "10.11, lossless semi-sync AFTER_SYNC, timeout 1 day, GTID slave_pos",
             "postgresql": "15, streaming, synchronous_standby_names 'ANY 1 (*)', rejoin via pg_rewind",
+            "mongodb": "6.0.5 replica set, electionTimeoutMillis 3000, w:majority inserts (unique _id, no"
+            " driver retry) to the recorded primary; switchover = spec.primary (replSetStepUp)",
             "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, loopback",
-            "kill": "SIGKILL of mariadbd / of the postmaster",
-        }
+            "kill": "SIGKILL of mariadbd / of the postmaster / of mongod",
+        },
     }
-    plan = (("mariadb", "failover"), ("mariadb", "switchover"), ("postgresql", "failover"))
+    plan = (
+        ("mariadb", "failover"),
+        ("mariadb", "switchover"),
+        ("postgresql", "failover"),
+        ("mongodb", "failover"),
+        ("mongodb", "switchover"),
+    )
     for name, kind in plan:
+        if args.only not in (None, name):
+            continue
         with tempfile.TemporaryDirectory(prefix="kt-bench-") as tmp:
-            engine: Any = MariaDBEngine(Path(tmp)) if name == "mariadb" else PostgreSQLEngine()
+            engines = {"mariadb": MariaDBEngine, "mongodb": MongoDBEngine}
+            engine: Any = engines[name](Path(tmp)) if name in engines else PostgreSQLEngine()
             try:
                 results[f"{name}_{kind}"] = await run(engine, args.rounds, kind)
             finally:
