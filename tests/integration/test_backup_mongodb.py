@@ -22,8 +22,17 @@ from pymongo import WriteConcern
 from kubetrove.agent.backup import restore as restore_mod
 from kubetrove.agent.backup.manifest import MANIFEST_NAME
 from kubetrove.agent.backup.targets import open_store
+from kubetrove.agent.client import AgentError
 from kubetrove.agent.engines.registry import table_stats
-from kubetrove.agent.protocol import BackupMethod, BackupPhase, BackupRequest, RestoreRequest, VerifyRequest
+from kubetrove.agent.protocol import (
+    BackupMethod,
+    BackupPhase,
+    BackupRequest,
+    MembershipAction,
+    RestoreRequest,
+    SetMember,
+    VerifyRequest,
+)
 from tests.integration.cluster_harness import until
 from tests.integration.conftest import StartAgent
 from tests.integration.conftest_backup import (
@@ -37,7 +46,7 @@ from tests.integration.conftest_backup import (
 )
 from tests.integration.servers._proc import free_port
 from tests.integration.servers.minio import MinioServer
-from tests.integration.servers.mongod import Mongod, ReplicaSet, wait_until
+from tests.integration.servers.mongod import Mongod, ReplicaSet, new_member, wait_until
 
 MAJOR = "6.0"
 SOURCE_DBS = ["crm", "shop"]
@@ -197,3 +206,43 @@ async def test_a_killed_copy_fails_leaves_nothing_complete_and_the_member_unlock
         restore_mod.restore(restore_request(req, tmp_path / "d"))
     with rs.client() as c:  # the set replicates again through the unlocked secondary
         c.crm.after.with_options(write_concern=WriteConcern(w=3, wtimeout=30_000)).insert_one({"ok": 1})
+
+
+async def test_restore_into_a_new_replica_set_member_0_restores_the_others_sync_from_it(
+    source: ReplicaSet, minio: MinioServer, start_agent: StartAgent, tmp_path: Path
+) -> None:
+    member = secondary_of(source)
+    agent = await start_agent("mongodb", member.engine_config())
+    req = request("rt-set", minio, "mongodb-set")
+    assert (await backup(agent.url, agent.token, req)).phase is BackupPhase.COMPLETED
+    expected = documents(member)
+
+    # As the operator restores a DatabaseCluster (restore_first_member_only): member 0's data dir gets
+    # the files before mongod starts; members 1 and 2 start empty. All run with --replSet and the new
+    # cluster's key file. Member 0's files still hold the SOURCE set's config (other hosts).
+    new_base = tmp_path / "set"
+    new_base.mkdir()
+    keyfile = new_base / "keyfile"
+    keyfile.write_text(source.keyfile.read_text())  # any key: the members only need to share it
+    keyfile.chmod(0o600)
+    first = Mongod(new_base / "m0", free_port(), source.name, keyfile)
+    restore_mod.restore(restore_request(req, first.dbpath))
+    first.start()
+    others = [new_member(new_base, i, keyfile) for i in (1, 2)]
+    new = ReplicaSet(source.name, [first, *others], keyfile)
+    try:
+        agents = [(await start_agent("mongodb", m.engine_config())).client for m in new.members]
+        wanted = [SetMember(id=i, host=m.address) for i, m in enumerate(new.members)]
+        reply = await agents[0].set_members(wanted)  # the membership loop's call to member 0
+        assert reply.action is MembershipAction.INITIATED
+        assert reply.added == [m.address for m in new.members]
+        assert set(reply.removed) == {m.address for m in source.members}  # the source's hosts
+        new.wait_healthy(120)
+        for m in new.members:  # the others got every document by initial sync from member 0
+            assert documents(m) == expected
+        # A member of THIS set that its config does not list is not forced into it: 409.
+        with pytest.raises(AgentError) as refused:
+            await agents[1].set_members([*wanted, SetMember(id=3, host="127.0.0.1:1")])
+        assert refused.value.status == 409
+    finally:
+        new.stop()

@@ -285,3 +285,32 @@ async def test_engines_without_an_elected_set_answer_501() -> None:
             await client.set_members(wanted(0))
     await server.close()
     assert (err.value.status, err.value.reply.error) == (501, "unsupported")
+
+
+RESTORED_HELLO = {**rec.UNINITIATED_HELLO}  # mongod 6.0.5 on files holding another set's config
+
+
+def test_a_member_restored_with_another_sets_config_creates_the_set_by_a_forced_reconfig() -> None:
+    source = rec.get_config([0, 1, 2])
+    for m in source["config"]["members"]:
+        m["host"] = m["host"].replace("db-", "old-")  # the source cluster's pods
+    drv, client = driver({"hello": RESTORED_HELLO, "replSetGetConfig": source, "replSetReconfig": rec.OK})
+    reply = drv.set_members(wanted(0, 1, 2))
+    sent = client.sent_doc("replSetReconfig")
+    assert sent["force"] is True
+    assert sent["replSetReconfig"]["members"] == [{"_id": i, "host": rec.host(i)} for i in (0, 1, 2)]
+    assert sent["replSetReconfig"]["version"] == source["config"]["version"] + 1
+    assert sent["replSetReconfig"]["settings"] == {"electionTimeoutMillis": 3000}
+    assert (reply.action, reply.added, reply.complete) == (
+        MembershipAction.INITIATED,
+        [rec.host(0), rec.host(1), rec.host(2)],
+        True,
+    )
+
+
+def test_a_member_our_own_config_leaves_out_is_never_forced_in() -> None:
+    ours = rec.get_config([0, 1, 2])  # e.g. removed by a scale-down, or not added yet
+    drv, client = driver({"hello": RESTORED_HELLO, "replSetGetConfig": ours})
+    with pytest.raises(Conflict, match="the primary adds it"):
+        drv.set_members(wanted(0, 1, 2, 3))
+    assert "replSetReconfig" not in client.names()

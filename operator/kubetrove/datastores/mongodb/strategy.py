@@ -88,7 +88,9 @@ class MongoDB:
     ports: Sequence[Port] = (Port("mongodb", 27017),)
     ha_mode = HAMode.ENGINE_ELECTED
     position_type = "mongodb-optime"
-    restore_first_member_only = False  # logical backups only: a DatabaseCluster is not restored
+    # Physical: member 0 restores, the set is created from its data (the agent's forced reconfig of a
+    # restored foreign config) and the others join by initial sync from it.
+    restore_first_member_only = True
     rejoin_rewinds = False  # the replica set rolls back on its own; we never judge errant positions
     # MongoDB's own databases (https://www.mongodb.com/docs/manual/reference/local-database/, config,
     # admin: users and roles), the agent's login, and ``__system``, the internal user members
@@ -99,7 +101,7 @@ class MongoDB:
     config_file = CONFIG_FILE
     # mongodump first (the catalog's images carry the database tools); physical: a secondary's data
     # files copied under fsyncLock, restored by placing them before mongod starts (agent/engines/mongodb/
-    # filecopy.py) -- for a DatabaseInstance: the copied local database still names the source's set.
+    # filecopy.py).
     backup_methods: Sequence[BackupMethod] = (BackupMethod.LOGICAL, BackupMethod.PHYSICAL)
 
     def container(self, version: str) -> EngineContainer:

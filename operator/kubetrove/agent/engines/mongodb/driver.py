@@ -405,6 +405,8 @@ class MongoDBDriver:
                 action=MembershipAction.INITIATED, added=member_hosts(config), complete=True, version=1
             )
         config = reply["config"]
+        if not hello.get("setName"):  # a config this member is not in
+            return self._adopt_restored(config, members)
         if not hello.get("isWritablePrimary"):
             primary = hello.get("primary") or "none elected yet"
             raise Conflict(
@@ -428,6 +430,34 @@ class MongoDBDriver:
             removed=[step.removed] if step.removed else [],
             complete=next_step(step.config, members) is None,
             version=step.config["version"],
+        )
+
+    def _adopt_restored(self, config: Document, members: Sequence[SetMember]) -> MembersReply:
+        """A member holding another set's config: restored from a backup of that set, or left out of ours.
+
+        A physical backup carries the source set's config (``local.system.replset``) naming the source's
+        hosts; mongod started on those files answers "Does not have a valid replica set config". When
+        none of those hosts is wanted here, the config belongs to a set that is not this cluster, and
+        the set is created from this member's data as ``replSetInitiate`` would create it, by a forced
+        ``replSetReconfig`` (the only command that replaces a config a member is not in): nothing of this
+        cluster can be rolled back by it. The other members join by initial sync from it. When some
+        old host IS wanted, this is a member our own set does not list (yet): only its primary may add
+        it, so 409.
+        """
+        old = member_hosts(config)
+        wanted = {m.host for m in members}
+        if wanted & set(old):
+            raise Conflict(
+                f"this member is not in the set's config (members: {', '.join(old)}); the primary adds it"
+            )
+        new = {**initiate_config(str(config["_id"]), members), "version": int(config["version"]) + 1}
+        self._refused_as_conflict({"replSetReconfig": new, "force": True})
+        return MembersReply(
+            action=MembershipAction.INITIATED,
+            added=member_hosts(new),
+            removed=old,
+            complete=True,
+            version=new["version"],
         )
 
     def _refused_as_conflict(self, cmd: Document, *ok_codes: int) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import tarfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,33 @@ def write_tar(data: Path, out: Any) -> None:
                 tar.add(entry, arcname=entry.name)
 
 
+def lock(admin: Any, patience: float = 60.0) -> None:
+    """``fsync {lock: true}``, waiting while the member cannot take a checkpoint yet.
+
+    Right after its initial sync a member's stable timestamp is behind its initial data timestamp and
+    fsync answers "Cannot take checkpoints when the stable timestamp is less than the initial data
+    timestamp" (code 125; seen on 6.0.5 seconds after a set formed). That passes with the next majority
+    commit (the primary writes a no-op at least every 10 s), so it is asked again for ``patience`` s.
+    """
+    from pymongo.errors import OperationFailure
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            admin.command("fsync", lock=True)
+            return
+        except OperationFailure as exc:
+            if "stable timestamp" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def stream(conn_file: str) -> None:
     client = _client(conn_file)
     admin = client.admin
     try:
         data = db_path(admin)
-        admin.command("fsync", lock=True)
+        lock(admin)
         try:
             position = applied_position(admin)
             if position is not None:
