@@ -81,7 +81,9 @@ async def test_spec_primary_switches_over_through_an_election_under_writes(clust
             gap = await switchover_round(cluster, writer, target)
             assert cluster.record.labels[target] == "primary"
             print(f"mongodb switchover to {target}: client write gap {gap:.1f} s")
-        assert reasons(cluster).count("SwitchoverRequested") >= 2
+        # At least the first round is asked for; a step-up the voters refuse (409, asked again) still
+        # raised the term, and the set may then elect the target by itself.
+        assert reasons(cluster).count("SwitchoverRequested") >= 1
         with cluster.servers[cluster.primary].client() as c:  # type: ignore[attr-defined]
             term = c.admin.command("replSetGetStatus")["term"]
         print(f"mongodb: term {term} after the first election and 2 switchovers")

@@ -227,3 +227,11 @@ def test_each_catalog_parameter_maps_to_its_runtime_command(
     name: str, value: str, replica_set: bool, command: dict[str, Any] | None
 ) -> None:
     assert live_command(name, value, replica_set) == command
+
+
+def test_a_step_up_the_voters_refuse_is_a_conflict_to_ask_again() -> None:
+    refused = rec.failure(125, "Election failed.")
+    drv, client = driver({"hello": rec.hello(1), "replSetStepUp": refused})
+    with pytest.raises(Conflict, match="Election failed"):
+        drv.promote()
+    assert "replSetStepUp" in client.names()

@@ -9,8 +9,12 @@ the agent observes and nudges rather than wires replication:
   one document for the whole set, not a per-member source.
 - ``set_members``: ``replSetInitiate`` when the set does not exist yet (``replSetGetConfig`` answers
   NotYetInitialized), else, on the primary only, one ``replSetReconfig`` step (``replset.py``:
-  one member added or removed per call, version + 1). A secondary answers 409 (Conflict): only the
-  primary can reconfigure, and the caller asks the member that reports itself primary.
+  one member added or removed per call, version + 1; a removal that would leave no healthy voting
+  majority is refused). A secondary answers 409 (Conflict): only the primary can reconfigure, and the
+  caller asks the member that reports itself primary. A member restored from another set's backup
+  creates the set from its data (``_adopt_restored``).
+- ``apply_parameters``: catalog names through their runtime commands (``parameters.py``).
+- ``check_tables``: ``validate`` per collection (restore verification; the stats are ``stats.py``).
 - ``promote``: ``replSetStepUp`` (this secondary calls an election; a no-op on the primary).
 - ``fence``: ``replSetStepDown``: the primary becomes a secondary and refuses writes, and will not
   stand for election for ``FENCE_SECONDS``. Not ``fsyncLock``: that makes writes *wait* (not fail)
@@ -362,9 +366,20 @@ class MongoDBDriver:
         return hello
 
     def promote(self) -> None:
-        """replSetStepUp on a secondary (it calls an election); nothing to do on the primary."""
-        if not self._hello().get("isWritablePrimary"):
+        """replSetStepUp on a secondary (it calls an election); nothing to do on the primary.
+
+        The voters may refuse it ("Election failed.", seen on 6.0.5 under w:majority writes: a voter
+        ahead of the candidate does not vote for it): 409, a refusal for now, and the caller asks again.
+        The failed attempt has still raised the term, so the old primary steps down and the set holds
+        an ordinary election a few seconds later."""
+        if self._hello().get("isWritablePrimary"):
+            return
+        try:
             self.command("admin", {"replSetStepUp": 1})
+        except CommandFailed as exc:
+            if "Election failed" not in str(exc):
+                raise
+            raise Conflict(str(exc)) from exc
 
     def fence(self) -> None:
         """replSetStepDown on the primary; already fenced (not writable primary) is success."""
