@@ -50,13 +50,13 @@ def _catalog_ref(engine: str, version: str) -> str:
 
 def agent_ref() -> str:
     """``DEFAULT_AGENT_IMAGE`` of the operator (read from source: importing handlers loads kopf)."""
-    tree = ast.parse((ROOT / "operator/kubetrove/handlers/config.py").read_text())
+    tree = ast.parse((ROOT / "operator/kubetrove/runtime/config.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "DEFAULT_AGENT_IMAGE" for t in node.targets
         ):
             return str(ast.literal_eval(node.value))
-    raise KeyError("DEFAULT_AGENT_IMAGE not found in kubetrove/handlers/config.py")
+    raise KeyError("DEFAULT_AGENT_IMAGE not found in kubetrove/runtime/config.py")
 
 
 def pause() -> Recipe:

@@ -122,11 +122,23 @@ def _dns_label(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:40].strip("-")
 
 
+# Every namespace this pytest session creates starts with SESSION_PREFIX, and the session's operator
+# watches only those (KUBETROVE_NAMESPACES is a kopf glob), so two sessions sharing one cluster (two
+# engineers, or a kept `make cluster-up` cluster) never reconcile each other's resources.
+SESSION_PREFIX = f"s{uuid.uuid4().hex[:5]}-"
+SESSION_NAMESPACES = f"{SESSION_PREFIX}*"
+
+
+def session_namespace(name: str) -> str:
+    """`name` as a namespace of this session (at most 63 characters, a DNS label)."""
+    return f"{SESSION_PREFIX}{name}"[:63].rstrip("-")
+
+
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, api_client: client.ApiClient) -> Iterator[str]:
     """A fresh namespace per test (its `default` ServiceAccount exists), deleted afterwards."""
     core = client.CoreV1Api(api_client)
-    name = f"e2e-{_dns_label(request.node.name)}-{uuid.uuid4().hex[:6]}"
+    name = session_namespace(f"e2e-{_dns_label(request.node.name)}-{uuid.uuid4().hex[:6]}")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     # Pods are rejected until the serviceaccount controller has created `default`.
     wait_until(lambda: bool(core.list_namespaced_service_account(name).items), "default ServiceAccount")

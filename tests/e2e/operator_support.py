@@ -27,7 +27,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .conftest import LocalCluster, wait_until
+from .conftest import SESSION_NAMESPACES, LocalCluster, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -63,8 +63,10 @@ class Operator:
             "PYTHONPATH": str(ROOT / "operator"),
             "KUBECONFIG": str(self.kubeconfig),
             "KUBETROVE_LEASE_NAME": self.lease_name,
+            "KUBETROVE_NAMESPACES": SESSION_NAMESPACES,  # this session's namespaces only
             "KUBETROVE_LEASE_NAMESPACE": LEASE_NAMESPACE,
             "KUBETROVE_STATUS_INTERVAL": "5",
+            "PYTHONUNBUFFERED": "1",  # the tests read its log as it happens
             "KUBETROVE_METRICS_PORT": "0",  # two instances on one host must not fight over a port
             "KUBETROVE_HEALTH_PORT": "0",  # the same for the liveness endpoint
         }

@@ -2,7 +2,7 @@
 
 kwok's pods run nothing, so the agent of pod ``<name>-0`` runs on this host instead, in front of a
 private MariaDB on loopback (the integration tier's launcher), and the operator is pointed at it with
-KUBETROVE_AGENT_ENDPOINTS (handlers/config.py). The agent token Secret is created first with the token
+KUBETROVE_AGENT_ENDPOINTS (runtime/config.py). The agent token Secret is created first with the token
 the host agent was started with: the operator never overwrites an existing value.
 """
 

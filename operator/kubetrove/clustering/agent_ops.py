@@ -1,4 +1,4 @@
-"""``MemberOps`` through the members' agents (``kubetrove.agent.client``): the production seam of the loop.
+"""``MemberOps`` through the members' agents (the gateway, kubetrove/members.py): the loop's production seam.
 
 A member is named by its pod; a ``Resolver`` turns the name into where its agent listens and where the
 other members reach its engine (in Kubernetes ``<pod>.<headless>.<ns>.svc``; in tests a loopback port).
@@ -6,7 +6,7 @@ other members reach its engine (in Kubernetes ``<pod>.<headless>.<ns>.svc``; in 
 Error mapping (the loop only knows ``MemberUnreachable``):
 - no connection, a timeout, or a 5xx reply (the agent answers but its engine does not: 503) ->
   ``MemberUnreachable``. A timed-out call may still have run; the loop re-observes, it never repeats.
-- a 4xx reply is a refusal the operator must see (bad request, 409 "needs a restart"): ``AgentError``
+- a 4xx reply is a refusal the operator must see (bad request, 409 "needs a restart"): ``AgentRefused``
   propagates and ends the cycle; the next cycle observes again.
 
 Status calls use a short timeout and no retry (a dead member must be detected quickly, and detection
@@ -21,9 +21,17 @@ from typing import TypeVar
 
 import aiohttp
 
-from kubetrove.agent.client import AgentClient, AgentError
-from kubetrove.agent.protocol import PORT, MembersReply, SetMember, Status
+from kubetrove.agent.protocol import MembersReply, SetMember, Status
 from kubetrove.clustering.ops import MembershipRefused, MemberUnreachable
+from kubetrove.members import (
+    Agent,
+    AgentNotReady,
+    AgentRefused,
+    Agents,
+    AgentUnreachable,
+    Connect,
+    http_client,
+)
 
 T = TypeVar("T")
 
@@ -45,16 +53,6 @@ class Endpoint:
 Resolver = Callable[[str], Endpoint]
 
 
-def headless_resolver(service: str, namespace: str, engine_port: int, scheme: str = "https") -> Resolver:
-    """Kubernetes: each StatefulSet pod has a stable DNS name under the headless Service."""
-
-    def resolve(pod: str) -> Endpoint:
-        host = f"{pod}.{service}.{namespace}.svc"
-        return Endpoint(f"{scheme}://{host}:{PORT}", host, engine_port)
-
-    return resolve
-
-
 @dataclass(frozen=True)
 class Replication:
     """The replication account, and the engine parameters that follow a member's role.
@@ -70,7 +68,7 @@ class Replication:
 
 
 class AgentOps:
-    """``MemberOps`` over HTTP: one ``AgentClient`` per member, sharing one aiohttp session."""
+    """``MemberOps`` over HTTP: the members' agents through one ``Agents`` block of the gateway."""
 
     def __init__(
         self,
@@ -82,50 +80,30 @@ class AgentOps:
         status_timeout: float = 2.0,
         action_timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
+        connect: Connect = http_client,
     ) -> None:
         self._resolve = resolve
-        self._token = token
         self._replication = replication
-        self._status_timeout = status_timeout
-        self._action_timeout = action_timeout
-        self._session = session
-        self._owns_session = session is None
-        self._clients: dict[str, tuple[AgentClient, AgentClient]] = {}  # pod -> (probe, action)
+        self._agents = Agents(
+            connect, token, timeout=action_timeout, retries=1, probe_timeout=status_timeout, session=session
+        )
         # Resolved up front so a replica's reported source maps back to its pod from the first cycle on.
         self._endpoints: dict[str, Endpoint] = {pod: resolve(pod) for pod in pods}
 
     async def close(self) -> None:
-        """Close the shared session if this object created it."""
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
-        self._clients.clear()
+        """Close the clients (and the shared session if this object created it)."""
+        await self._agents.close()
 
     def _endpoint(self, pod: str) -> Endpoint:
         if pod not in self._endpoints:
             self._endpoints[pod] = self._resolve(pod)
         return self._endpoints[pod]
 
-    def _client(self, pod: str, probe: bool = False) -> AgentClient:
-        if pod not in self._clients:
-            if self._session is None:
-                self._session = aiohttp.ClientSession()
-            url, s = self._endpoint(pod).agent_url, self._session
-            self._clients[pod] = (
-                AgentClient(url, self._token, session=s, timeout=self._status_timeout, retries=0),
-                AgentClient(url, self._token, session=s, timeout=self._action_timeout, retries=1),
-            )
-        return self._clients[pod][0 if probe else 1]
-
-    async def _call(self, pod: str, what: str, call: Awaitable[T]) -> T:
+    async def _call(self, pod: str, what: str, fn: Callable[[Agent], Awaitable[T]], probe: bool = False) -> T:
         try:
-            return await call
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise MemberUnreachable(f"{what} {pod}: {type(exc).__name__} {exc}") from exc
-        except AgentError as exc:
-            if exc.status >= 500:
-                raise MemberUnreachable(f"{what} {pod}: {exc}") from exc
-            raise
+            return await self._agents.call(pod, self._endpoint(pod).agent_url, fn, probe=probe)
+        except (AgentUnreachable, AgentNotReady) as exc:
+            raise MemberUnreachable(f"{what} {exc}") from exc
 
     def _source_pod(self, address: str | None) -> str | None:
         """The pod whose engine is at ``address`` (as the driver reported it), else the address unchanged."""
@@ -141,47 +119,46 @@ class AgentOps:
         never fail over. Refusals of actions still propagate and end the cycle.
         """
         try:
-            st = await self._call(pod, "status", self._client(pod, probe=True).status())
-        except AgentError as exc:
-            raise MemberUnreachable(f"status {pod}: {exc}") from exc
+            st = await self._call(pod, "status", lambda a: a.status(), probe=True)
+        except AgentRefused as exc:
+            raise MemberUnreachable(f"status {exc}") from exc
         source = self._source_pod(st.source_host)
         return st if source == st.source_host else st.model_copy(update={"source_host": source})
 
     async def set_source(self, pod: str, source_pod: str) -> None:
         """Point ``pod`` at ``source_pod``'s engine with the replication account."""
         src, r = self._endpoint(source_pod), self._replication
-        await self._call(
-            pod, "set_source", self._client(pod).set_source(src.host, src.port, r.user, r.password)
-        )
+        await self._call(pod, "set_source", lambda a: a.set_source(src.host, src.port, r.user, r.password))
         if r.on_demote:
-            await self._call(pod, "set_source", self._client(pod).apply_parameters(dict(r.on_demote)))
+            demote = dict(r.on_demote)
+            await self._call(pod, "set_source", lambda a: a.apply_parameters(demote))
 
     async def stop_replication(self, pod: str) -> None:
         """Stop the member's receiver (IO thread / WAL receiver)."""
-        await self._call(pod, "stop_replication", self._client(pod).stop_replication())
+        await self._call(pod, "stop_replication", lambda a: a.stop_replication())
 
     async def wait_for_position(self, pod: str, position: str, timeout_seconds: float) -> bool:
         """True once ``pod`` applied ``position``; False if ``timeout_seconds`` passed first."""
-        reply = await self._call(pod, "wait", self._client(pod).wait_for_position(position, timeout_seconds))
+        reply = await self._call(pod, "wait", lambda a: a.wait_for_position(position, timeout_seconds))
         return reply.reached
 
     async def promote(self, pod: str) -> None:
         """Role parameters first (lossless semi-sync before the first write), then accept writes."""
         if self._replication.on_promote:
             params = dict(self._replication.on_promote)
-            await self._call(pod, "promote", self._client(pod).apply_parameters(params))
-        await self._call(pod, "promote", self._client(pod).promote())
+            await self._call(pod, "promote", lambda a: a.apply_parameters(params))
+        await self._call(pod, "promote", lambda a: a.promote())
 
     async def fence(self, pod: str) -> None:
         """Refuse client writes."""
-        await self._call(pod, "fence", self._client(pod).fence())
+        await self._call(pod, "fence", lambda a: a.fence())
 
     async def set_members(self, pod: str, members: Sequence[str]) -> MembersReply:
         """Engine-elected sets: ``members`` (pods; id = position, the ordinal) by their engine address."""
         wanted = [SetMember(id=i, host=self._endpoint(m).address) for i, m in enumerate(members)]
         try:
-            return await self._call(pod, "set_members", self._client(pod).set_members(wanted))
-        except AgentError as exc:
-            if exc.status == 409:  # not the primary, or the set is busy: the loop asks again later
+            return await self._call(pod, "set_members", lambda a: a.set_members(wanted))
+        except AgentRefused as exc:
+            if exc.status == 409 and exc.reply:  # not the primary, or the set is busy: asked again later
                 raise MembershipRefused(f"{pod}: {exc.reply.detail}") from exc
             raise

@@ -18,6 +18,7 @@ the stored value is read back from the reply).
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetrove.agent.protocol import Role, Status
+from kubetrove.api import conditions
 from kubetrove.api.common import Condition, ConditionStatus
 from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
 from kubetrove.api.specs import ClusterSpec
@@ -36,6 +38,7 @@ from kubetrove.k8s.errors import Conflict, NotFound
 from kubetrove.k8s.events import EventType, post_event
 from kubetrove.k8s.kinds import POD, STATEFULSET
 from kubetrove.k8s.port import Kube, Obj
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.render import labels
 from kubetrove.render.names import LABEL_ROLE, ChildNames
 
@@ -80,9 +83,13 @@ class KubeClusterRecord:
     refresh_seconds: float = 30.0
     conflict_retries: int = 5
     on_event: Callable[[str], None] | None = None  # metrics hook: called with each Event's reason
+    # The process's metrics (members per role, lag per member), injected; None: not recorded.
+    metrics: OperatorMetrics | None = None
+    reporting_instance: str | None = None  # the reportingInstance of its Events (the operator's pod)
     monotonic: Callable[[], float] = time.monotonic
     pods: dict[str, Obj | None] = field(default_factory=dict)  # as of the last load (None: no pod)
     _written_at: float | None = None
+    _lag_pods: set[str] = field(default_factory=set)
 
     @property
     def names(self) -> ChildNames:
@@ -162,6 +169,7 @@ class KubeClusterRecord:
         """members, errantMembers and the Replication condition; written only when they changed
         (positions and lag alone: at most every ``refresh_seconds``)."""
         wanted = [member_status(pod, st) for pod, st in members.items()]
+        self._gauges(wanted)
         cond = Condition(
             type=CONDITION,
             status=ConditionStatus.TRUE if state == HEALTHY else ConditionStatus.FALSE,
@@ -188,6 +196,21 @@ class KubeClusterRecord:
         if await self._patch_status(build) is not None:
             self._written_at = now
 
+    def _gauges(self, members: list[dict[str, Any]]) -> None:
+        """kubetrove_members per role and kubetrove_member_lag_seconds per member, as just observed."""
+        if self.metrics is None:
+            return
+        ns, name = self.ref.namespace, self.ref.name
+        for role in MemberRole:
+            count = sum(1 for m in members if m.get("role") == role.value)
+            self.metrics.members.labels(ns, name, role.value).set(count)
+        lagging = {m["pod"]: m["lagSeconds"] for m in members if m.get("lagSeconds") is not None}
+        for pod in self._lag_pods - set(lagging):  # gone, or no lag to report: no stale series
+            self.metrics.member_lag.remove(ns, name, pod)
+        for pod, lag in lagging.items():
+            self.metrics.member_lag.labels(ns, name, pod).set(lag)
+        self._lag_pods = set(lagging)
+
     async def label_roles(self, roles: Mapping[str, str]) -> None:
         """kubetrove.io/role on each pod (skipped when already set; a missing pod is skipped)."""
         for pod, role in roles.items():
@@ -202,13 +225,13 @@ class KubeClusterRecord:
     async def event(self, reason: str, message: str, warning: bool = False) -> None:
         """An Event regarding the DatabaseCluster (action ``Clustering``)."""
         etype = EventType.WARNING if warning else EventType.NORMAL
-        await post_event(self.kube, self.ref, etype, reason, message, action="Clustering")
+        await post_event(self.kube, self.ref, etype, reason, message, "Clustering", self.reporting_instance)
         if self.on_event is not None:
             self.on_event(reason)
 
 
 def _transition(old: Obj | None, new: Obj) -> str:
-    """lastTransitionTime: kept while the condition's status stays, now when it flips."""
-    if old is not None and old.get("status") == new["status"] and old.get("lastTransitionTime"):
-        return str(old["lastTransitionTime"])
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """lastTransitionTime by the one rule (kubetrove/api/conditions.py)."""
+    old = old or {}
+    now = conditions.stamp(datetime.datetime.now(datetime.UTC))
+    return conditions.transition_time(old.get("status"), old.get("lastTransitionTime"), new["status"], now)

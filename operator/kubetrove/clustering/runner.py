@@ -15,7 +15,6 @@ engine images would have to create it first (not done yet).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from kubetrove.clustering.ring_process import RingLoop
 from kubetrove.datastores.base import Datastore, HAMode
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Kube
+from kubetrove.k8s.secrets import decode_secret
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Wiring:
     engine_address: Callable[[str, str, str], str]  # (namespace, pod, default host:port) -> host:port
     interval: float = 1.0
     wait_timeout: float = 30.0
+    metrics: OperatorMetrics | None = None  # the process's (members per role, lag per member)
+    reporting_instance: str | None = None  # the reportingInstance of the loop's Events
 
 
 def endpoints(w: Wiring, record: KubeClusterRecord) -> Endpoints:
@@ -56,7 +59,7 @@ def endpoints(w: Wiring, record: KubeClusterRecord) -> Endpoints:
     names = ChildNames(w.ref.name)
     out = {}
     for pod in record.pods:
-        dns = f"{pod}.{names.headless_service}.{w.ref.namespace}.svc"
+        dns = names.member_host(pod, w.ref.namespace)
         url = w.agent_url(w.ref.namespace, pod, record.pod_ip(pod) or dns)
         host, _, port = w.engine_address(w.ref.namespace, pod, f"{dns}:{w.store.ports[0].number}").rpartition(
             ":"
@@ -66,8 +69,7 @@ def endpoints(w: Wiring, record: KubeClusterRecord) -> Endpoints:
 
 
 async def _secret(kube: Kube, namespace: str, name: str) -> dict[str, str]:
-    obj = await kube.get(SECRET, namespace, name)
-    return {k: base64.b64decode(v).decode() for k, v in ((obj or {}).get("data") or {}).items()}
+    return decode_secret(await kube.get(SECRET, namespace, name))
 
 
 async def credentials(w: Wiring) -> tuple[str, Replication] | None:
@@ -109,7 +111,9 @@ async def _watch(
 
 async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], None] | None = None) -> None:
     """Run the cluster's loop until ``stopped()``; transient errors end one attempt, never the run."""
-    record = KubeClusterRecord(w.kube, w.ref, w.store, on_event=on_event)
+    record = KubeClusterRecord(
+        w.kube, w.ref, w.store, on_event=on_event, metrics=w.metrics, reporting_instance=w.reporting_instance
+    )
     loop: Loop | MembershipLoop | RingLoop | None = None
     while not stopped():
         try:

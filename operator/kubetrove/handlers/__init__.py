@@ -1,8 +1,20 @@
-"""kubetrove.handlers: kopf glue only. Importing this package registers every handler.
+"""kubetrove.handlers: kopf glue only. ``register`` hands every handler to a kopf registry.
 
-``kopf run -m kubetrove.handlers`` and ``kubetrove-operator`` (handlers/main.py) both load it.
+``kubetrove-operator`` (handlers/main.py, the composition root) reads the configuration once, registers
+the handlers with it and runs kopf.
 """
 
-from kubetrove.handlers import backups, children, clustering, resources, settings
+from __future__ import annotations
 
-__all__ = ["backups", "children", "clustering", "resources", "settings"]
+import kopf
+
+from kubetrove.handlers import backups, children, clustering, resources, settings
+from kubetrove.runtime.config import OperatorConfig
+
+__all__ = ["register"]
+
+
+def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    """Every handler of the operator, configured by ``config``."""
+    for module in (settings, resources, children, backups, clustering):
+        module.register(into, config)

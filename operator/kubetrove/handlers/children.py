@@ -13,11 +13,11 @@ from kubetrove.handlers.resources import parse
 from kubetrove.k8s import ops
 from kubetrove.reconcile import run
 from kubetrove.render.names import LABEL_MANAGED_BY, MANAGED_BY
+from kubetrove.runtime.config import OperatorConfig
 
 OWNER_KINDS = {INSTANCE.kind: INSTANCE, CLUSTER.kind: CLUSTER}
 
 
-@kopf.on.event("apps", "v1", "statefulsets", labels={LABEL_MANAGED_BY: MANAGED_BY})
 async def statefulset_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Refresh the owning DatabaseInstance/DatabaseCluster from its StatefulSet's new state."""
     for ref in body.get("metadata", {}).get("ownerReferences", []):
@@ -29,3 +29,10 @@ async def statefulset_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logge
             live = await ops.get_custom(memo.deps.kube, owner)
             if live is not None and not live["metadata"].get("deletionTimestamp"):
                 await run.refresh(parse(kind, live), live.get("status"), memo.deps, logger)
+
+
+def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    """StatefulSets we manage (by label): their events refresh the owner."""
+    kopf.on.event("apps", "v1", "statefulsets", labels={LABEL_MANAGED_BY: MANAGED_BY}, registry=into)(
+        statefulset_event
+    )

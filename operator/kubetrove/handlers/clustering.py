@@ -17,13 +17,13 @@ from typing import Any
 
 import kopf
 
-from kubetrove import metrics
 from kubetrove.api.common import GROUP, VERSION
 from kubetrove.api.resources import CLUSTER, parse_body
 from kubetrove.api.specs import ClusterSpec
 from kubetrove.clustering import runner
 from kubetrove.datastores import registry
 from kubetrove.datastores.base import HAMode
+from kubetrove.runtime.config import OperatorConfig
 
 # On stop, kopf sets ``stopped`` and waits CANCELLATION_BACKOFF for a graceful exit (the runner notices
 # within one interval and returns between cycles, never mid-action), then cancels and waits
@@ -31,7 +31,6 @@ from kubetrove.datastores.base import HAMode
 # every step is idempotent and the next holder finishes it (I1).
 CANCELLATION_BACKOFF = 8.0
 CANCELLATION_TIMEOUT = 10.0
-COUNTERS = {"FailoverSucceeded": metrics.FAILOVERS, "SwitchoverSucceeded": metrics.SWITCHOVERS}
 
 
 LOOPED = (HAMode.OPERATOR_PRIMARY, HAMode.ENGINE_ELECTED, HAMode.NO_PRIMARY)
@@ -46,14 +45,6 @@ def has_loop(body: kopf.Body, **_: Any) -> bool:
         return False
 
 
-@kopf.daemon(
-    GROUP,
-    VERSION,
-    CLUSTER.plural,
-    when=has_loop,
-    cancellation_backoff=CANCELLATION_BACKOFF,
-    cancellation_timeout=CANCELLATION_TIMEOUT,
-)
 async def databasecluster_clustering(
     body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
@@ -62,10 +53,12 @@ async def databasecluster_clustering(
     store = registry.get(parsed.spec.datastore.type)
     ref = parsed.ref
     labels = (ref.namespace, ref.name, store.engine.value)
+    metrics = memo.deps.metrics
+    counters = {"FailoverSucceeded": metrics.failovers, "SwitchoverSucceeded": metrics.switchovers}
 
     def count(reason: str) -> None:
-        if reason in COUNTERS:
-            COUNTERS[reason].labels(*labels).inc()
+        if reason in counters:
+            counters[reason].labels(*labels).inc()
 
     wiring = runner.Wiring(
         kube=memo.deps.kube,
@@ -74,5 +67,20 @@ async def databasecluster_clustering(
         version=parsed.spec.datastore.version,
         agent_url=memo.deps.agent_url,
         engine_address=memo.config.engine_address,
+        metrics=metrics,
+        reporting_instance=memo.deps.reporting_instance,
     )
     await runner.run(wiring, stopped.is_set, on_event=count)
+
+
+def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    """One clustering daemon per DatabaseCluster of an engine with a loop."""
+    kopf.daemon(
+        GROUP,
+        VERSION,
+        CLUSTER.plural,
+        when=has_loop,
+        cancellation_backoff=CANCELLATION_BACKOFF,
+        cancellation_timeout=CANCELLATION_TIMEOUT,
+        registry=into,
+    )(databasecluster_clustering)

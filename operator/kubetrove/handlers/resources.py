@@ -1,4 +1,7 @@
-"""Handlers of DatabaseInstance and DatabaseCluster: parse, call reconcile, map errors; nothing else."""
+"""Handlers of DatabaseInstance and DatabaseCluster: parse, call reconcile, map errors; nothing else.
+
+``register`` hands them to a kopf registry with the process's configuration (handlers/main.py).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,10 @@ import kopf
 from kubetrove.api.common import GROUP, VERSION
 from kubetrove.api.resources import CLUSTER, INSTANCE, Kind, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
-from kubetrove.handlers.config import OperatorConfig
 from kubetrove.handlers.errors import kopf_errors
-from kubetrove.metrics import reconcile_timer
 from kubetrove.reconcile import run
 from kubetrove.reconcile.errors import InvalidSpec
-
-INTERVAL = OperatorConfig.from_env().status_interval
+from kubetrove.runtime.config import OperatorConfig
 
 
 def parse(kind: Kind, body: Any) -> Parsed[InstanceSpec]:
@@ -24,28 +24,20 @@ def parse(kind: Kind, body: Any) -> Parsed[InstanceSpec]:
 
 
 async def _reconcile(kind: Kind, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
-    with kopf_errors(), reconcile_timer(kind.kind, (InvalidSpec,)):
+    with kopf_errors(), memo.deps.metrics.reconcile_timer(kind.kind, (InvalidSpec,)):
         await run.reconcile(parse(kind, body), body.get("status"), memo.deps, logger)
 
 
-@kopf.on.resume(GROUP, VERSION, INSTANCE.plural)
-@kopf.on.create(GROUP, VERSION, INSTANCE.plural)
-@kopf.on.update(GROUP, VERSION, INSTANCE.plural, field="spec")
 async def databaseinstance_spec(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Reconcile a DatabaseInstance with its spec."""
     await _reconcile(INSTANCE, body, memo, logger)
 
 
-@kopf.on.resume(GROUP, VERSION, CLUSTER.plural)
-@kopf.on.create(GROUP, VERSION, CLUSTER.plural)
-@kopf.on.update(GROUP, VERSION, CLUSTER.plural, field="spec")
 async def databasecluster_spec(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Reconcile a DatabaseCluster with its spec."""
     await _reconcile(CLUSTER, body, memo, logger)
 
 
-@kopf.timer(GROUP, VERSION, INSTANCE.plural, interval=INTERVAL, initial_delay=INTERVAL)
-@kopf.timer(GROUP, VERSION, CLUSTER.plural, interval=INTERVAL, initial_delay=INTERVAL)
 async def database_refresh(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Level-triggered backstop: refresh status (and drive OnDelete rolls) from observed state."""
     kind = INSTANCE if body["kind"] == INSTANCE.kind else CLUSTER
@@ -53,10 +45,22 @@ async def database_refresh(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger
         await run.refresh(parse(kind, body), body.get("status"), memo.deps, logger)
 
 
-@kopf.on.delete(GROUP, VERSION, INSTANCE.plural)
-@kopf.on.delete(GROUP, VERSION, CLUSTER.plural)
 async def database_delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Apply the volumes deletion policy; every other child goes by its owner reference."""
     kind = INSTANCE if body["kind"] == INSTANCE.kind else CLUSTER
     with kopf_errors():
         await run.delete(parse(kind, body), memo.deps, logger)
+
+
+def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    """The handlers above, for both kinds; the status refresh every ``config.status_interval``."""
+    interval = config.status_interval
+    for kind, spec_handler in ((INSTANCE, databaseinstance_spec), (CLUSTER, databasecluster_spec)):
+        kopf.on.resume(GROUP, VERSION, kind.plural, registry=into)(spec_handler)
+        kopf.on.create(GROUP, VERSION, kind.plural, registry=into)(spec_handler)
+        kopf.on.update(GROUP, VERSION, kind.plural, field="spec", registry=into)(spec_handler)
+    for kind in (INSTANCE, CLUSTER):
+        kopf.timer(GROUP, VERSION, kind.plural, interval=interval, initial_delay=interval, registry=into)(
+            database_refresh
+        )
+        kopf.on.delete(GROUP, VERSION, kind.plural, registry=into)(database_delete)

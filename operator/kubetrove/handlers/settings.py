@@ -18,14 +18,14 @@ from typing import Any
 
 import kopf
 
-from kubetrove import metrics
-from kubetrove.agent.client import AgentClient
-from kubetrove.handlers.config import OperatorConfig
-from kubetrove.handlers.health import standby_probe
-from kubetrove.handlers.memory import trim_forever
 from kubetrove.k8s.client import KubeClient, load_config
+from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.lease import LeaseLock
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.reconcile.context import Deps
+from kubetrove.runtime.config import OperatorConfig
+from kubetrove.runtime.health import standby_probe
+from kubetrove.runtime.memory import trim_forever
 
 PREFIX = "kubetrove.io"
 log = logging.getLogger(__name__)
@@ -58,11 +58,14 @@ def _lost() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-@kopf.on.startup()
 async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Configure kopf, build the dependencies, and wait for the Lease before anything is handled."""
+    """Configure kopf, build the dependencies, and wait for the Lease before anything is handled.
+
+    ``memo.config`` and ``memo.metrics`` come from the composition root (handlers/main.py).
+    """
     configure(settings)
-    config = OperatorConfig.from_env()
+    config: OperatorConfig = memo.config
+    metrics: OperatorMetrics = memo.metrics
     # The Kubernetes client is blocking and runs in the loop's default executor (asyncio.to_thread).
     # Python's default pool (min(32, cpus + 4) = 6 threads here) queues every API call of every CR
     # behind the periodic refreshes; benchmarks/scale.py measured burst p99 of minutes at 1000 CRs.
@@ -76,22 +79,21 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     lock = LeaseLock(kube, config.lease_namespace, config.lease_name, config.identity, config.lease_seconds)
     async with standby_probe(config.liveness_endpoint):  # kopf's own probe starts after this handler
         await lock.acquire()
-    memo.config = config
     memo.lease = lock
     memo.lease_task = asyncio.create_task(lock.hold(_lost, renew_period=config.lease_seconds / 3))
     memo.deps = Deps(
         kube=kube,
         agent_image=config.agent_image,
-        agents=AgentClient,
         agent_url=config.agent_url,
         agent_images=config.agent_images,
+        metrics=metrics,
+        reporting_instance=reporting_instance(config.pod_name),
     )
     if config.malloc_trim_interval > 0:
         memo.trim_task = asyncio.create_task(trim_forever(config.malloc_trim_interval))
     metrics.serve(config.metrics_port)  # only the active instance serves (a standby has nothing to say)
 
 
-@kopf.on.cleanup()
 async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop renewing and release the Lease so a waiting instance takes over at once."""
     for name in ("lease_task", "trim_task"):
@@ -104,3 +106,12 @@ async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
     kube = getattr(memo.deps, "kube", None) if hasattr(memo, "deps") else None
     if kube is not None:
         kube.close()
+
+
+def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    """Start-up and clean-up of the operator, and logging in to the API server."""
+    # kopf's default registry adds this login handler by itself (the official client's configuration:
+    # KUBECONFIG or the in-cluster account); a registry of our own must name it.
+    kopf.on.login(registry=into, errors=kopf.ErrorsMode.IGNORED)(kopf.login_via_client)
+    kopf.on.startup(registry=into)(operator_startup)
+    kopf.on.cleanup(registry=into)(operator_cleanup)

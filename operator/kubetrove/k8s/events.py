@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime
 import enum
-import os
+import logging
 import socket
+from typing import Any
 
 from kubetrove.api.common import API_VERSION
 from kubetrove.api.resources import ObjectRef
+from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import EVENT
 from kubetrove.k8s.port import Kube, Obj
 
 REPORTING_CONTROLLER = "kubetrove.io/operator"
-# The reporting instance must fit a label value (events.k8s.io validation: <= 128 characters).
-REPORTING_INSTANCE = os.environ.get("POD_NAME", socket.gethostname())[:128]
 MAX_NOTE = 1024  # the API server refuses longer notes
 
 
@@ -28,7 +28,15 @@ def now_micro() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def build_event(ref: ObjectRef, etype: EventType, reason: str, message: str, action: str) -> Obj:
+def reporting_instance(pod_name: str | None = None) -> str:
+    """Who reports: the operator's pod name when known (the chart sets POD_NAME), else the host name.
+    It must fit a label value (events.k8s.io validation: <= 128 characters)."""
+    return (pod_name or socket.gethostname())[:128]
+
+
+def build_event(
+    ref: ObjectRef, etype: EventType, reason: str, message: str, action: str, instance: str
+) -> Obj:
     """The Event manifest (a pure function; ``post_event`` sends it)."""
     return {
         "apiVersion": EVENT.api_version,
@@ -37,7 +45,7 @@ def build_event(ref: ObjectRef, etype: EventType, reason: str, message: str, act
         "metadata": {"generateName": f"{ref.name}-", "namespace": ref.namespace},
         "eventTime": now_micro(),
         "reportingController": REPORTING_CONTROLLER,
-        "reportingInstance": REPORTING_INSTANCE,
+        "reportingInstance": instance,
         "action": action,
         "reason": reason,
         "note": message[:MAX_NOTE],
@@ -53,7 +61,30 @@ def build_event(ref: ObjectRef, etype: EventType, reason: str, message: str, act
 
 
 async def post_event(
-    kube: Kube, ref: ObjectRef, etype: EventType, reason: str, message: str, action: str = "Reconcile"
+    kube: Kube,
+    ref: ObjectRef,
+    etype: EventType,
+    reason: str,
+    message: str,
+    action: str = "Reconcile",
+    instance: str | None = None,
 ) -> None:
-    """Record an Event regarding ``ref``."""
-    await kube.create(build_event(ref, etype, reason, message, action))
+    """Record an Event regarding ``ref`` (reported by ``instance``, else ``reporting_instance()``)."""
+    await kube.create(build_event(ref, etype, reason, message, action, instance or reporting_instance()))
+
+
+async def post_quietly(
+    kube: Kube,
+    ref: ObjectRef,
+    etype: EventType,
+    reason: str,
+    message: str,
+    action: str,
+    log: logging.Logger | logging.LoggerAdapter[Any],
+    instance: str | None = None,
+) -> None:
+    """``post_event``, but a refusal is only logged: the status is the record, an Event is for humans."""
+    try:
+        await post_event(kube, ref, etype, reason, message, action, instance)
+    except ApiError as exc:
+        log.warning("Could not post the %s Event: %s", reason, exc)

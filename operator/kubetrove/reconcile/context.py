@@ -9,13 +9,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kubetrove.agent.protocol import base_url as default_agent_url
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import CLUSTER, Parsed
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import ResourceStatus
 from kubetrove.datastores.base import Datastore
+from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.port import Kube, Obj
+from kubetrove.members import AgentUrl, Connect, Members, default_agent_url, http_client
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.render import Manifests, RenderInputs
 from kubetrove.render.names import ChildNames
 
@@ -44,12 +46,21 @@ class Deps:
     clock: Callable[[], datetime.datetime] = utcnow
     # Generates passwords and tokens: 32 random bytes, URL-safe base64 (no quotes, no shell specials).
     token: Callable[[], str] = lambda: secrets.token_urlsafe(32)
-    # Builds an agent client for (base_url, token); None: dynamic parameters cannot be pushed.
-    agents: Callable[[str, str], Any] | None = None
-    # The base URL of a member's agent from (namespace, pod name, pod IP).
-    agent_url: Callable[[str, str, str], str] = field(default=lambda ns, pod, ip: default_agent_url(ip))
+    # Builds one agent's client (the unit tests' fake agents in tests); used through ``members`` only.
+    agents: Connect = http_client
+    # The base URL of a member's agent from (namespace, pod name, pod IP or DNS name).
+    agent_url: AgentUrl = default_agent_url
     # Engine value -> the agent image built for that engine (KUBETROVE_AGENT_IMAGE_<ENGINE>).
     agent_images: Mapping[Engine, str] = field(default_factory=dict)
+    # The process's metrics, registered once by the composition root (a fresh registry in unit tests).
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    # The reportingInstance of the Events the operator posts (its pod name).
+    reporting_instance: str = field(default_factory=reporting_instance)
+
+    @property
+    def members(self) -> Members:
+        """The gateway to the members' agents (kubetrove/members.py)."""
+        return Members(self.kube, self.agents, self.agent_url)
 
     def agent_image_for(self, engine: Engine) -> str:
         """The agent image for ``engine``: its own when configured, else the fallback."""
@@ -69,8 +80,7 @@ class Context:
     inputs: RenderInputs | None = None
     manifests: Manifests | None = None
     previous_status: ResourceStatus | None = None  # as stored on the custom resource
-    status: ResourceStatus | None = None  # as computed by the Status phase
-    notes: dict[str, Any] = field(default_factory=dict)
+    status: ResourceStatus | None = None  # as computed by the Status phase (the runner writes it)
 
     @property
     def spec(self) -> InstanceSpec:

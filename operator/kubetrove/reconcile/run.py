@@ -4,17 +4,22 @@ Every phase can run any number of times with the same result, so a retry (kopf's
 after NotReady), a restart of the operator, or a resume simply runs the list again from the top.
 
     Validate     the spec against the catalog and the applied spec; on problems: STOP, change nothing
-    Credentials  Secrets read or generated (never overwritten); render every manifest
+    Restore      spec.restoreFrom on a new resource: check the backup, hand the init container its request
+    Credentials  Secrets read, missing values generated and added (never overwritten)
+    Render       every manifest from the spec and those values (pure)
     Apply        server-side apply of the children (StatefulSet last)
     Storage      grow PVCs to the requested size
     Rollout      OnDelete clusters: delete the next outdated pod (replicas first, primary last)
-    Status       phase, conditions, endpoints, observedGeneration from what is observed
+    Status       phase, conditions, endpoints, observedGeneration computed from what is observed
+    Restored     the Restored condition from the members' restore init containers and agents
     Parameters   push changed dynamic parameters through the agents
     Users        spec.databases and spec.users through the agent of the member taking writes
 
-Parameters and Users run after Status: an unreachable agent (NotReady) must not keep the status stale.
+The status is written ONCE, by the runner, after the last phase that ran: also when an agent phase
+raises NotReady (an unreachable agent must not keep the status stale), and with what the agent phases
+added (UsersReady). No phase writes it; a refused spec is written by ``report_invalid`` instead.
 ``refresh`` is the level-triggered half (kopf's on.* handlers are edge-triggered): Validate without
-side effects, then Rollout and Status only.
+side effects, then Rollout, Status and Restored only.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from kubetrove.api.resources import Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ResourceStatus
 from kubetrove.k8s import events, ops
-from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import PVC, SECRET
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, Deps, Logger
@@ -35,7 +39,10 @@ from kubetrove.reconcile.errors import InvalidSpec
 from kubetrove.reconcile.phases.apply import apply
 from kubetrove.reconcile.phases.credentials import credentials
 from kubetrove.reconcile.phases.parameters import parameters
-from kubetrove.reconcile.phases.report import parse_status, report, write_if_changed
+from kubetrove.reconcile.phases.render import render
+from kubetrove.reconcile.phases.report import parse_status, report, write
+from kubetrove.reconcile.phases.restore import restore
+from kubetrove.reconcile.phases.restored import restored
 from kubetrove.reconcile.phases.rollout import rollout
 from kubetrove.reconcile.phases.storage import storage
 from kubetrove.reconcile.phases.users import users
@@ -46,14 +53,18 @@ Phase = Callable[[Context], Awaitable[None]]
 
 PHASES: tuple[tuple[str, Phase], ...] = (
     ("Validate", validate),
+    ("Restore", restore),
     ("Credentials", credentials),
+    ("Render", render),
     ("Apply", apply),
     ("Storage", storage),
     ("Rollout", rollout),
     ("Status", report),
+    ("Restored", restored),
     ("Parameters", parameters),
     ("Users", users),
 )
+REFRESH: tuple[tuple[str, Phase], ...] = (("Rollout", rollout), ("Status", report), ("Restored", restored))
 
 
 def _context(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> Context:
@@ -65,13 +76,12 @@ async def report_invalid(ctx: Context, error: InvalidSpec) -> None:
     message = str(error)
     ctx.logger.warning("Invalid spec: %s", message)
     new = st.invalid(message, ctx.parsed.ref.generation, ctx.previous_status, ctx.deps.clock())
-    await write_if_changed(ctx, new)
-    try:  # the Event is for humans; the status condition is the record, so a refused Event is not fatal
-        await events.post_event(
-            ctx.deps.kube, ctx.parsed.ref, events.EventType.WARNING, "InvalidSpec", message
-        )
-    except ApiError as exc:
-        ctx.logger.warning("Could not post the InvalidSpec Event: %s", exc)
+    await write(ctx, new)
+    deps = ctx.deps
+    await events.post_quietly(
+        deps.kube, ctx.parsed.ref, events.EventType.WARNING, "InvalidSpec", message, "Reconcile", ctx.logger,
+        deps.reporting_instance,
+    )  # fmt: skip
 
 
 async def reconcile(
@@ -79,14 +89,23 @@ async def reconcile(
 ) -> ResourceStatus:
     """Run every phase in order; return the status written. Raises InvalidSpec, NotReady, ApiError."""
     ctx = _context(parsed, raw_status, deps, logger)
-    for name, phase in PHASES:
-        logger.debug("Phase %s", name)
-        try:
-            await phase(ctx)
-        except InvalidSpec as exc:
-            await report_invalid(ctx, exc)
-            raise
+    try:
+        await _run(ctx, PHASES)
+    except InvalidSpec as exc:
+        await report_invalid(ctx, exc)
+        raise
     return ctx.status or ResourceStatus()
+
+
+async def _run(ctx: Context, phases: tuple[tuple[str, Phase], ...]) -> None:
+    """Run ``phases`` in order; then write the status once, if the Status phase computed one."""
+    try:
+        for name, phase in phases:
+            ctx.logger.debug("Phase %s", name)
+            await phase(ctx)
+    finally:
+        if ctx.status is not None:
+            await write(ctx, ctx.status)
 
 
 async def refresh(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> None:
@@ -103,8 +122,7 @@ async def refresh(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, log
         return
     if ctx.live_statefulset is None:
         return  # never applied yet: the create handler is on it
-    await rollout(ctx)
-    await report(ctx)
+    await _run(ctx, REFRESH)
 
 
 def claim_pattern(name: str) -> re.Pattern[str]:

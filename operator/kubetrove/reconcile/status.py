@@ -22,12 +22,11 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from kubetrove.api.common import Condition, ConditionStatus, Endpoints
+from kubetrove.api import conditions
+from kubetrove.api.common import Condition, Endpoints
 from kubetrove.api.status import ConditionType, Phase, ResourceStatus
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.applied import applied_generation
-
-T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,8 @@ def _progressing(o: Observed) -> str | None:
     return None
 
 
-def _cond(kind: ConditionType, status: ConditionStatus, reason: str, message: str, gen: int) -> Condition:
-    return Condition(type=kind.value, status=status, reason=reason, message=message, observed_generation=gen)
+def _cond(kind: ConditionType, ok: bool, reason: str, message: str, gen: int) -> Condition:
+    return conditions.make(kind.value, ok, reason, message, gen)
 
 
 def with_condition(
@@ -84,19 +83,8 @@ def with_condition(
     now: datetime.datetime,
 ) -> ResourceStatus:
     """``status`` with condition ``kind`` set (its lastTransitionTime kept unless its status flips)."""
-    new = _with_times([_cond(kind, T if ok else F, reason, message, gen)], status, _stamp(now))
-    return status.model_copy(update={"conditions": _foreign(new, status) + new})
-
-
-def _with_times(new: list[Condition], previous: ResourceStatus | None, now: str) -> list[Condition]:
-    """Keep lastTransitionTime of every condition whose status did not change."""
-    old = {c.type: c for c in (previous.conditions if previous else [])}
-    out = []
-    for c in new:
-        before = old.get(c.type)
-        stamp = before.last_transition_time if before and before.status == c.status else now
-        out.append(c.model_copy(update={"last_transition_time": stamp}))
-    return out
+    new = conditions.put(status.conditions, [_cond(kind, ok, reason, message, gen)], conditions.stamp(now))
+    return status.model_copy(update={"conditions": new})
 
 
 def _had_been_ready(previous: ResourceStatus | None) -> bool:
@@ -119,23 +107,19 @@ def compute(o: Observed, previous: ResourceStatus | None, now: datetime.datetime
         phase, ready, degraded = Phase.DEGRADED, ("MembersNotReady", members), ("MembersNotReady", members)
     else:
         phase, ready, degraded = Phase.PROVISIONING, ("MembersNotReady", members), None
-    conditions = [
-        _cond(ConditionType.READY, T if all_ready else F, *ready, gen),
-        _cond(
-            ConditionType.PROGRESSING,
-            T if moving else F,
-            "Rolling" if moving else "Settled",
-            moving or "",
-            gen,
-        ),
-        _cond(ConditionType.DEGRADED, T if degraded else F, *(degraded or ("AsExpected", "")), gen),
-        _cond(ConditionType.FAILED, F, "Valid", "", gen),
+    own = [
+        _cond(ConditionType.READY, all_ready, *ready, gen),
+        _cond(ConditionType.PROGRESSING, bool(moving), "Rolling" if moving else "Settled", moving or "", gen),
+        _cond(ConditionType.DEGRADED, bool(degraded), *(degraded or ("AsExpected", "")), gen),
+        _cond(ConditionType.FAILED, False, "Valid", "", gen),
     ]
+    before = previous.conditions if previous else []
     version = o.version if moving is None else (previous.version if previous else None)
     rw, ro = _endpoint(o.rw_service, o.namespace), _endpoint(o.ro_service, o.namespace)
     return ResourceStatus(
         phase=phase,
-        conditions=_with_times(conditions, previous, _stamp(now)) + _foreign(conditions, previous),
+        # Ours first, then the ones the clustering loop owns (``Replication``), carried over as they are.
+        conditions=conditions.with_times(own, before, conditions.stamp(now)) + conditions.others(own, before),
         observed_generation=applied_generation(o.statefulset) or None,
         endpoints=Endpoints(read_write=rw, read_only=ro) if rw or ro else None,
         credentials_secret=o.credentials_secret,
@@ -143,33 +127,23 @@ def compute(o: Observed, previous: ResourceStatus | None, now: datetime.datetime
     )
 
 
-def _foreign(own: list[Condition], previous: ResourceStatus | None) -> list[Condition]:
-    """Conditions of types this module does not compute (the clustering loop's ``Replication``), kept."""
-    types = {c.type for c in own}
-    return [c for c in (previous.conditions if previous else []) if c.type not in types]
-
-
 def invalid(
     message: str, generation: int, previous: ResourceStatus | None, now: datetime.datetime
 ) -> ResourceStatus:
     """The status of a resource whose spec was refused: Failed/Invalid, everything else as it was."""
     base = previous or ResourceStatus()
-    conditions = [
-        _cond(ConditionType.FAILED, T, "Invalid", message, generation),
-        _cond(ConditionType.READY, F, "Invalid", message, generation),
+    own = [
+        _cond(ConditionType.FAILED, True, "Invalid", message, generation),
+        _cond(ConditionType.READY, False, "Invalid", message, generation),
     ]
-    kept = [c for c in base.conditions if c.type not in {ConditionType.FAILED, ConditionType.READY}]
     return base.model_copy(
         update={
             "phase": Phase.FAILED,
-            "conditions": _with_times(conditions, previous, _stamp(now)) + kept,
+            "conditions": conditions.with_times(own, base.conditions, conditions.stamp(now))
+            + conditions.others(own, base.conditions),
             "observed_generation": generation,
         }
     )
-
-
-def _stamp(now: datetime.datetime) -> str:
-    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def as_patch(status: ResourceStatus) -> dict[str, Any]:

@@ -120,7 +120,11 @@ class ChildNames:
 
     def pod_host(self, ordinal: int, namespace: str) -> str:
         """The stable DNS name of member ``ordinal`` through the headless Service."""
-        return f"{self.pod(ordinal)}.{self.headless_service}.{namespace}.svc"
+        return self.member_host(self.pod(ordinal), namespace)
+
+    def member_host(self, pod: str, namespace: str) -> str:
+        """The stable DNS name of member pod ``pod`` through the headless Service."""
+        return f"{pod}.{self.headless_service}.{namespace}.svc"
 
     def data_claim(self, ordinal: int) -> str:
         """The PVC the StatefulSet controller creates for member ``ordinal``: ``<template>-<pod>``."""

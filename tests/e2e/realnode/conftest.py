@@ -28,7 +28,7 @@ import realnode
 
 from tests.integration.servers.minio import MinioServer, start_minio
 
-from ..conftest import LocalCluster, _dns_label, log_tails, wait_until
+from ..conftest import LocalCluster, _dns_label, log_tails, session_namespace, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +47,9 @@ def real_node(local_cluster: LocalCluster) -> Iterator[str]:
 
 @contextmanager
 def real_namespace_named(api: client.ApiClient, name: str) -> Iterator[str]:
-    """Create namespace `name` whose pods all run on the real node; delete it (and its pods) afterwards."""
+    """Create namespace `name` (under this session's prefix) whose pods all run on the real node; delete it
+    (and its pods) afterwards."""
+    name = session_namespace(name)
     core = client.CoreV1Api(api)
     meta = client.V1ObjectMeta(name=name, annotations=dict(realnode.REAL_NODE_ANNOTATIONS))
     core.create_namespace(client.V1Namespace(metadata=meta))

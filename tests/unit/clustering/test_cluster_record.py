@@ -15,6 +15,7 @@ from kubetrove.clustering.process import Loop
 from kubetrove.datastores import registry
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, EVENT, POD, STATEFULSET, ResourceType
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.render.labels import selector_labels
 from kubetrove.render.names import LABEL_ROLE
 from tests.unit.clustering.fake import FakeOps, setcmp
@@ -192,3 +193,35 @@ def test_label_roles_skips_missing_pods_and_unchanged_labels(kube: StrictKube) -
     assert [c for c in kube.calls if c[1] == "Pod"] == [("patch", "Pod", "db-0"), ("patch", "Pod", "db-9")]
     assert kube.find(POD, NS, "db-0")["metadata"]["labels"][LABEL_ROLE] == "primary"  # type: ignore[index]
     assert kube.find(STATEFULSET, NS, NAME) is not None
+
+
+def test_observation_sets_members_per_role_and_lag_per_member(kube: StrictKube) -> None:
+    metrics = OperatorMetrics()
+    rec = record(kube, metrics=metrics, reporting_instance="operator-pod-1")
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"namespace": NS, "cluster": NAME, **labels})
+
+    primary = replica("0-1-9").model_copy(
+        update={"role": Role.PRIMARY, "read_only": False, "lag_seconds": 0.0}
+    )
+    lagging = replica("0-1-7").model_copy(update={"lag_seconds": 4.5})
+    asyncio.run(rec.write_observation("Healthy", {"db-0": primary, "db-1": lagging, "db-2": None}, (), ()))
+    assert [sample("kubetrove_members", role=r) for r in ("primary", "replica", "member", "unknown")] == [
+        1.0,
+        1.0,
+        0.0,
+        1.0,
+    ]
+    assert (
+        sample("kubetrove_member_lag_seconds", pod="db-1"),
+        sample("kubetrove_member_lag_seconds", pod="db-2"),
+    ) == (
+        4.5,
+        None,
+    )
+    asyncio.run(rec.write_observation("Healthy", {"db-0": primary, "db-1": None}, (), ()))
+    assert sample("kubetrove_member_lag_seconds", pod="db-1") is None  # no stale series for a gone lag
+    asyncio.run(rec.event("FailoverSucceeded", "db-1 promoted"))
+    (event,) = [e for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
+    assert event["reportingInstance"] == "operator-pod-1"

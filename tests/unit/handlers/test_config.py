@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubetrove.handlers.config import DEFAULT_AGENT_IMAGE, OperatorConfig
 from kubetrove.handlers.settings import configure
+from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, OperatorConfig
 
 
 def test_defaults_watch_every_namespace() -> None:
@@ -26,3 +26,11 @@ def test_kopf_settings_heal_stalled_watches_and_keep_status_clean() -> None:
     assert s.watching.client_timeout > s.watching.server_timeout
     assert isinstance(s.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert s.peering.standalone
+
+
+def test_verify_timeout_and_reporting_pod_from_env() -> None:
+    assert (OperatorConfig().verify_timeout_seconds, OperatorConfig().pod_name) == (1800.0, None)
+    config = OperatorConfig.from_env(
+        {"KUBETROVE_VERIFY_TIMEOUT_SECONDS": "90", "POD_NAME": "kubetrove-7d9-x"}
+    )
+    assert (config.verify_timeout_seconds, config.pod_name) == (90.0, "kubetrove-7d9-x")

@@ -10,8 +10,8 @@ import pytest
 
 from kubetrove.api.common import Engine
 from kubetrove.handlers import main as main_module
-from kubetrove.handlers.config import DEFAULT_AGENT_IMAGE, OperatorConfig
-from kubetrove.handlers.health import standby_probe
+from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, OperatorConfig
+from kubetrove.runtime.health import standby_probe
 
 
 def free_port() -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 import kopf
 import pytest
 
-from kubetrove.handlers.config import OperatorConfig
-from kubetrove.handlers.memory import MALLOC_TRIM, trim_forever, trim_heap
 from kubetrove.handlers.settings import operator_cleanup
+from kubetrove.runtime.config import OperatorConfig
+from kubetrove.runtime.memory import MALLOC_TRIM, trim_forever, trim_heap
 
 
 def _rss_kib() -> int:

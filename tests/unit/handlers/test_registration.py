@@ -1,26 +1,42 @@
-"""Importing kubetrove.handlers registers the handlers the operator needs, for both kinds."""
+"""``kubetrove.handlers.register`` hands kopf every handler the operator needs, for both kinds."""
 
 from __future__ import annotations
 
 import kopf
+import pytest
 
-import kubetrove.handlers  # noqa: F401  (registers with kopf's default registry)
-
-
-def _names(handlers: list) -> set[str]:
-    return {str(h.id) for h in handlers}
+from kubetrove import handlers
+from kubetrove.runtime.config import OperatorConfig
 
 
-def test_spec_timer_and_delete_handlers_for_both_kinds() -> None:
-    registry = kopf.get_default_registry()
+@pytest.fixture(scope="module")
+def registry() -> kopf.OperatorRegistry:
+    into = kopf.OperatorRegistry()
+    handlers.register(into, OperatorConfig(status_interval=7.0))
+    return into
+
+
+def test_spec_timer_and_delete_handlers_for_both_kinds(registry: kopf.OperatorRegistry) -> None:
     by_plural: dict[str, set[str]] = {}
     for handler in registry._changing.get_all_handlers() + registry._spawning.get_all_handlers():
         by_plural.setdefault(handler.selector.any_name, set()).add(str(handler.fn.__name__))
     assert {"databaseinstance_spec", "database_refresh", "database_delete"} <= by_plural["databaseinstances"]
     assert {"databasecluster_spec", "database_refresh", "database_delete"} <= by_plural["databaseclusters"]
+    assert {"databasebackup_run", "databasebackup_delete"} <= by_plural["databasebackups"]
+    assert "databasecluster_clustering" in by_plural["databaseclusters"]
 
 
-def test_startup_and_cleanup_activities() -> None:
-    registry = kopf.get_default_registry()
+def test_the_status_refresh_runs_at_the_configured_interval(registry: kopf.OperatorRegistry) -> None:
+    timers = [h for h in registry._spawning.get_all_handlers() if h.fn.__name__ == "database_refresh"]
+    assert len(timers) == 2 and {(h.interval, h.initial_delay) for h in timers} == {(7.0, 7.0)}
+
+
+def test_startup_cleanup_and_login_activities(registry: kopf.OperatorRegistry) -> None:
     names = {h.fn.__name__ for h in registry._activities.get_all_handlers()}
-    assert {"operator_startup", "operator_cleanup"} <= names
+    assert {"operator_startup", "operator_cleanup", "login_via_client"} <= names
+
+
+def test_importing_the_handlers_registers_nothing_by_itself() -> None:
+    default = kopf.get_default_registry()
+    ours = [h for h in default._changing.get_all_handlers() if h.fn.__module__.startswith("kubetrove")]
+    assert ours == []

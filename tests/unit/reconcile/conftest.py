@@ -13,6 +13,7 @@ import pytest
 from kubetrove.api.resources import CLUSTER, INSTANCE, Kind, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.reconcile.context import Deps
+from tests.unit.fake_agents import FakeAgents
 from tests.unit.reconcile.fake_kube import FakeKube
 
 NOW = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
@@ -41,9 +42,20 @@ def kube() -> FakeKube:
 
 
 @pytest.fixture
-def deps(kube: FakeKube) -> Deps:
+def agents() -> FakeAgents:
+    return FakeAgents()
+
+
+@pytest.fixture
+def deps(kube: FakeKube, agents: FakeAgents) -> Deps:
     counter = itertools.count(1)
-    return Deps(kube=kube, agent_image="agent:test", clock=lambda: NOW, token=lambda: f"tok{next(counter)}")
+    return Deps(
+        kube=kube,
+        agent_image="agent:test",
+        clock=lambda: NOW,
+        token=lambda: f"tok{next(counter)}",
+        agents=agents,
+    )
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -13,28 +12,9 @@ from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.reconcile.phases.parameters import APPLIED_DYNAMIC
 from kubetrove.render.names import ANNOTATION_CONFIG_HASH
+from tests.unit.fake_agents import FakeAgents
 from tests.unit.reconcile.conftest import LOG, body, parsed
 from tests.unit.reconcile.fake_kube import FakeKube
-
-
-class FakeAgent:
-    """Records PUT /v1/parameters per base URL; fails when told to."""
-
-    def __init__(self, log: list[tuple[str, dict[str, str]]], fail: bool) -> None:
-        self.log, self.fail, self.url = log, fail, ""
-
-    def __call__(self, url: str, token: str) -> FakeAgent:
-        assert token
-        self.url = url
-        return self
-
-    async def apply_parameters(self, parameters: dict[str, str]) -> None:
-        if self.fail:
-            raise ConnectionError("refused")
-        self.log.append((self.url, dict(parameters)))
-
-    async def close(self) -> None:
-        pass
 
 
 def seed_pod(kube: FakeKube) -> None:
@@ -50,32 +30,31 @@ def template_hash(kube: FakeKube) -> str:
     ]
 
 
-async def test_dynamic_change_is_pushed_and_recorded_without_a_roll(kube: FakeKube, deps: Deps) -> None:
-    pushed: list[tuple[str, dict[str, str]]] = []
-    deps = dataclasses.replace(deps, agents=FakeAgent(pushed, fail=False))
+async def test_dynamic_change_is_pushed_and_recorded_without_a_roll(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
     kube.put(body())
     seed_pod(kube)
     await run.reconcile(parsed(parameters={"max_connections": "100"}), None, deps, LOG)
-    assert pushed == []  # a new StatefulSet starts from the ConfigMap
+    assert agents.calls == []  # a new StatefulSet starts from the ConfigMap
     before = template_hash(kube)
     await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, deps, LOG)
-    assert pushed == [("http://10.0.0.5:8432", {"max_connections": "300"})]
+    assert agents.calls == [("http://10.0.0.5:8432", "apply_parameters", {"max_connections": "300"})]
     assert template_hash(kube) == before
     record = kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_DYNAMIC]
     assert json.loads(record) == {"max_connections": "300"}
 
 
-async def test_failed_push_is_retried(kube: FakeKube, deps: Deps) -> None:
-    pushed: list[tuple[str, dict[str, str]]] = []
+async def test_failed_push_is_retried(kube: FakeKube, deps: Deps, agents: FakeAgents) -> None:
     kube.put(body())
     seed_pod(kube)
     await run.reconcile(parsed(parameters={"max_connections": "100"}), None, deps, LOG)
-    failing = dataclasses.replace(deps, agents=FakeAgent(pushed, fail=True))
-    with pytest.raises(NotReady):
-        await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, failing, LOG)
-    working = dataclasses.replace(deps, agents=FakeAgent(pushed, fail=False))
-    await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, working, LOG)
-    assert pushed == [("http://10.0.0.5:8432", {"max_connections": "300"})]
+    agents.unreachable()
+    with pytest.raises(NotReady, match=r"db-0: applying \['max_connections'\] failed: agent unreachable"):
+        await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, deps, LOG)
+    agents.failures.clear()
+    await run.reconcile(parsed(generation=2, parameters={"max_connections": "300"}), None, deps, LOG)
+    assert agents.calls == [("http://10.0.0.5:8432", "apply_parameters", {"max_connections": "300"})]
 
 
 async def test_restart_parameter_changes_the_template(kube: FakeKube, deps: Deps) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.reconcile.phases.users import APPLIED_USERS
 from kubetrove.render.names import ChildNames
+from tests.unit.fake_agents import FakeAgents
 from tests.unit.reconcile.conftest import CLUSTER, INSTANCE, LOG, body, parsed
 from tests.unit.reconcile.fake_kube import FakeKube
 
@@ -25,50 +25,9 @@ SHOP = {
 }
 
 
-class FakeAgents:
-    """The agent client factory: records (url, call, args) of every call; fails when told to."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, Any]] = []
-        self.fail: str | None = None
-        self.url = ""
-
-    def __call__(self, url: str, token: str) -> FakeAgents:
-        assert token
-        self.url = url
-        return self
-
-    def _record(self, call: str, args: Any) -> None:
-        if self.fail:
-            raise RuntimeError(self.fail)
-        self.calls.append((self.url, call, args))
-
-    async def ensure_database(self, name: str, replication_factor: int = 1) -> None:
-        self._record("ensure_database", (name, replication_factor))
-
-    async def ensure_user(self, name: str, password: str, grants: list[Any]) -> None:
-        self._record(
-            "ensure_user", (name, password, [(g.database, [p.value for p in g.privileges]) for g in grants])
-        )
-
-    async def drop_user(self, name: str) -> None:
-        self._record("drop_user", name)
-
-    async def drop_database(self, name: str) -> None:
-        self._record("drop_database", name)
-
-    async def close(self) -> None:
-        pass
-
-
 @pytest.fixture
-def agents() -> FakeAgents:
-    return FakeAgents()
-
-
-@pytest.fixture
-def udeps(deps: Deps, agents: FakeAgents) -> Deps:
-    return dataclasses.replace(deps, agents=agents)
+def udeps(deps: Deps) -> Deps:
+    return deps
 
 
 def seed_members(
@@ -200,14 +159,14 @@ async def test_agent_failure_sets_the_condition_and_retries(
     kube: FakeKube, udeps: Deps, agents: FakeAgents
 ) -> None:
     await ready(kube, udeps, **SHOP)
-    agents.fail = "agent replied 500 engine_error: access denied"
+    agents.refuse("*", 500, "engine_error", "access denied")
     with pytest.raises(NotReady, match="access denied"):
         await run.reconcile(parsed(**SHOP), None, udeps, LOG)
     cond = users_condition(kube)
     assert (
         cond["status"] == "False" and cond["reason"] == "AgentFailed" and "access denied" in cond["message"]
     )
-    agents.fail = None
+    agents.failures.clear()
     await run.reconcile(
         parsed(**SHOP), kube.find(CUSTOM["DatabaseInstance"], "ns", "db")["status"], udeps, LOG
     )
@@ -254,3 +213,17 @@ def test_user_secret_names_are_valid_and_distinct() -> None:
     assert len(set(names.values())) == len(names)
     for name in names.values():
         assert name == name.lower() and "_" not in name and name[-1].isalnum()
+
+
+async def test_an_unreachable_agent_still_gets_the_status_written_once(
+    kube: FakeKube, udeps: Deps, agents: FakeAgents
+) -> None:
+    await ready(kube, udeps, **SHOP)
+    agents.unreachable()
+    kube.calls.clear()
+    with pytest.raises(NotReady, match="db-0: agent unreachable"):
+        await run.reconcile(parsed(**SHOP), None, udeps, LOG)
+    status = kube.find(CUSTOM["DatabaseInstance"], "ns", "db")["status"]
+    assert status["phase"] == "Ready"  # observed before the agent phase, written after it
+    assert users_condition(kube)["reason"] == "AgentFailed"
+    assert [c for c in kube.calls if c[0] == "patch/status"] == [("patch/status", "DatabaseInstance", "db")]

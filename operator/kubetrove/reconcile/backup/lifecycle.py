@@ -15,24 +15,24 @@ idempotent per id, so an operator restart neither duplicates nor loses a backup.
 
 from __future__ import annotations
 
-import aiohttp
-
-from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import BackupMethod as WireMethod
 from kubetrove.agent.protocol import BackupReply, BackupRequest
+from kubetrove.api import conditions
 from kubetrove.api.backup import BackupPhase, BackupSpec, BackupStatus, SourceKind
-from kubetrove.api.common import Condition, ConditionStatus, DeletionPolicy
+from kubetrove.api.common import Condition, DeletionPolicy
 from kubetrove.api.policies import BackupMethod
 from kubetrove.api.resources import CLUSTER, INSTANCE, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType
 from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s import events, ops
-from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import CUSTOM
+from kubetrove.members import AgentCallError, AgentUnreachable
+from kubetrove.metrics import OperatorMetrics
 from kubetrove.reconcile.backup.target import (
     Member,
     StorageProblem,
+    backup_storage,
     find_member,
     resolve_target,
 )
@@ -43,7 +43,7 @@ from kubetrove.render.agent_sidecar import backup_claim
 MEMBER_ANNOTATION = "kubetrove.io/backup-member"
 POLL_SECONDS = 5
 FINAL = (BackupPhase.COMPLETED, BackupPhase.FAILED)
-T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
+UNKNOWN = "unknown"  # a metric label not known yet (the source is gone, or its engine unread)
 # Fields the agent's reply and the DatabaseBackup status share, name for name.
 SAME_FIELDS = {
     "engine",
@@ -90,27 +90,12 @@ def _conditions(
     phase: BackupPhase, message: str, gen: int, previous: BackupStatus, now: str
 ) -> list[Condition]:
     wanted = [
-        (ConditionType.PROGRESSING, phase not in FINAL, phase.value),
-        (ConditionType.READY, phase is BackupPhase.COMPLETED, phase.value),
-        (ConditionType.FAILED, phase is BackupPhase.FAILED, phase.value),
+        (ConditionType.PROGRESSING, phase not in FINAL),
+        (ConditionType.READY, phase is BackupPhase.COMPLETED),
+        (ConditionType.FAILED, phase is BackupPhase.FAILED),
     ]
-    old = {c.type: c for c in previous.conditions}
-    out = []
-    for kind, on, reason in wanted:
-        status = T if on else F
-        before = old.get(kind.value)
-        stamp = before.last_transition_time if before and before.status == status else now
-        out.append(
-            Condition(
-                type=kind.value,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=stamp,
-                observed_generation=gen,
-            )
-        )
-    return out
+    own = [conditions.make(kind.value, on, phase.value, message, gen) for kind, on in wanted]
+    return conditions.with_times(own, previous.conditions, now)
 
 
 def from_reply(reply: BackupReply, previous: BackupStatus, gen: int, now: str) -> BackupStatus:
@@ -142,10 +127,9 @@ async def _event(
     deps: Deps, parsed: Parsed[BackupSpec], warning: bool, reason: str, message: str, log: Logger
 ) -> None:
     etype = events.EventType.WARNING if warning else events.EventType.NORMAL
-    try:  # the status is the record; a refused Event is not fatal
-        await events.post_event(deps.kube, parsed.ref, etype, reason, message, action="Backup")
-    except ApiError as exc:
-        log.warning("Could not post the %s Event: %s", reason, exc)
+    await events.post_quietly(
+        deps.kube, parsed.ref, etype, reason, message, "Backup", log, deps.reporting_instance
+    )
 
 
 async def _write(
@@ -166,25 +150,18 @@ async def _write(
 
 
 async def _ask_agent(deps: Deps, member: Member, request: BackupRequest) -> BackupReply:
-    if deps.agents is None:
-        raise NotReady("no agent client configured: backups cannot be taken", 60)
-    client = deps.agents(member.url, member.token)
-    try:
+    async with deps.members.agents(member.token) as agents:
         try:
-            reply: BackupReply = await client.get_backup(request.id)
-        except AgentError as exc:
-            if exc.status != 404:
-                raise
-            reply = await client.start_backup(request)
-        return reply
-    except AgentError as exc:
-        if exc.status in (400, 501):  # the agent refuses the request itself: retrying cannot help
-            raise Refused(f"{member.pod}: {exc.reply.error}: {exc.reply.detail}") from exc
-        raise NotReady(f"{member.pod}: {exc}", 15) from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise NotReady(f"{member.pod}: agent unreachable: {exc!r}", 15) from exc
-    finally:
-        await client.close()
+            try:
+                return await agents.call(member.pod, member.url, lambda a: a.get_backup(request.id))
+            except AgentCallError as exc:
+                if exc.status != 404:
+                    raise
+                return await agents.call(member.pod, member.url, lambda a: a.start_backup(request))
+        except AgentCallError as exc:
+            if exc.status in (400, 501):  # the agent refuses the request itself: retrying cannot help
+                raise Refused(f"{member.pod}: {exc.said}") from exc
+            raise NotReady(str(exc), 15) from exc
 
 
 async def reconcile_backup(
@@ -194,14 +171,18 @@ async def reconcile_backup(
     previous = parse_status(raw_status)
     if previous.phase in FINAL:
         return previous
-    ref, now = parsed.ref, deps.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    ref, now = parsed.ref, conditions.stamp(deps.clock())
+    engine, method = UNKNOWN, parsed.spec.method.value  # the metrics' labels, as far as known
     try:
         source = await load_source(deps, ref.namespace, parsed.spec)
-        storage = parsed.spec.storage or (source.spec.backup.storage if source.spec.backup else None)
-        target = await resolve_target(deps.kube, ref.namespace, storage, backup_claim(source.spec))
+        engine = source.spec.datastore.type.value
+        target = await resolve_target(
+            deps.kube, ref.namespace, backup_storage(parsed.spec, source.spec), backup_claim(source.spec)
+        )
         request = BackupRequest(
             id=ref.uid, method=wire_method(parsed.spec, source), target=target, created_at=created_at
         )
+        method = request.method.value
         pinned = parsed.annotations.get(MEMBER_ANNOTATION)
         member = await find_member(deps, source, pinned)
         if pinned is None:
@@ -211,12 +192,25 @@ async def reconcile_backup(
     except (Refused, StorageProblem) as exc:
         new = failed(str(exc), previous, ref.generation, now)
         await _write(deps, parsed, previous, new, logger)
+        deps.metrics.backup_failures.labels(engine, method).inc()
         return new
     new = from_reply(reply, previous, ref.generation, now)
     await _write(deps, parsed, previous, new, logger)
     if new.phase not in FINAL:
         raise NotReady(f"backup {ref.name} is {new.phase.value}", POLL_SECONDS)
+    _count(deps.metrics, new, reply.engine or engine, reply.method.value)
     return new
+
+
+def _count(metrics: OperatorMetrics, ended: BackupStatus, engine: str, method: str) -> None:
+    """The backup metrics of a backup that has just ended (each backup ends once: FINAL is final)."""
+    if ended.phase is BackupPhase.FAILED:
+        metrics.backup_failures.labels(engine, method).inc()
+        return
+    metrics.backup_bytes.labels(engine, method).inc(ended.size_bytes or 0)
+    if ended.started_at and ended.completed_at:
+        took = conditions.parse_time(ended.completed_at) - conditions.parse_time(ended.started_at)
+        metrics.backup_seconds.labels(engine, method).observe(max(took.total_seconds(), 0.0))
 
 
 async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps, logger: Logger) -> bool:
@@ -233,22 +227,19 @@ async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps
     ref = parsed.ref
     try:
         source = await load_source(deps, ref.namespace, parsed.spec)
-        storage = parsed.spec.storage or (source.spec.backup.storage if source.spec.backup else None)
-        target = await resolve_target(deps.kube, ref.namespace, storage, backup_claim(source.spec))
+        target = await resolve_target(
+            deps.kube, ref.namespace, backup_storage(parsed.spec, source.spec), backup_claim(source.spec)
+        )
     except (Refused, StorageProblem) as exc:
         logger.warning("Keeping the stored backup %s: %s", status.location, exc)
         return False
     member = await find_member(deps, source)
-    if deps.agents is None:
-        raise NotReady("no agent client configured: the stored backup cannot be deleted", 60)
-    client = deps.agents(member.url, member.token)
     try:
-        await client.delete_backup(ref.uid, target)
-    except AgentError as exc:
-        raise NotReady(f"{member.pod}: deleting backup {ref.uid} failed: {exc}", 15) from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise NotReady(f"{member.pod}: agent unreachable: {exc!r}", 15) from exc
-    finally:
-        await client.close()
+        async with deps.members.agents(member.token) as agents:
+            await agents.call(member.pod, member.url, lambda a: a.delete_backup(ref.uid, target))
+    except AgentUnreachable as exc:
+        raise NotReady(str(exc), 15) from exc
+    except AgentCallError as exc:
+        raise NotReady(f"{member.pod}: deleting backup {ref.uid} failed: {exc.reason}", 15) from exc
     logger.info("deletionPolicy=Delete: removed the stored backup %s", status.location)
     return True

@@ -1,17 +1,17 @@
-"""``spec.restoreFrom``: check the DatabaseBackup before anything is created, then hand the init container
-its RestoreRequest.
+"""``spec.restoreFrom``, the rules: is the DatabaseBackup usable for a new resource, and the RestoreRequest
+the init container gets.
 
-Called by the Validate phase for a NEW resource only (no StatefulSet yet: restoreFrom applies at creation).
-Any problem -> InvalidSpec naming it (run.reconcile writes Failed/Invalid and a Warning Event, and no
-child is created). When the backup is usable, the RestoreRequest (target with credentials, engine, major,
-data dir) is written to the restore Secret that render mounts into the init container
-(``kubetrove-agent restore --request-file``) and the agent sidecar (``--restore-request``); the agent
-verifies every checksum again before touching data. A physical backup is restored by the init container
-before the engine starts; a logical one is loaded by the agent into the running engine, which stays out
-of readiness until then (agent/backup/restore_gate.py). A DatabaseCluster refuses a logical backup (not
-supported yet): only its primary may load it (a load on every member would give each its own GTID/LSN
-history), and its replicas would have to stay out of the Services until replication has carried the
-whole load to them, which a member's agent cannot know on its own.
+The Restore phase (reconcile/phases/restore.py) applies them to a NEW resource only (no StatefulSet yet:
+restoreFrom applies at creation). Any problem -> InvalidSpec naming it (run.reconcile writes Failed/Invalid
+and a Warning Event, and no child is created). When the backup is usable, the RestoreRequest (target with
+credentials, engine, major, data dir) is written to the restore Secret that render mounts into the init
+container (``kubetrove-agent restore --request-file``) and the agent sidecar (``--restore-request``); the
+agent verifies every checksum again before touching data. A physical backup is restored by the init
+container before the engine starts; a logical one is loaded by the agent into the running engine, which
+stays out of readiness until then (agent/backup/restore_gate.py). A DatabaseCluster refuses a logical
+backup (not supported yet): only its primary may load it (a load on every member would give each its own
+GTID/LSN history), and its replicas would have to stay out of the Services until replication has carried
+the whole load to them, which a member's agent cannot know on its own.
 
 Credentials: a physical backup holds the engine's own accounts, so the restored data keeps the SOURCE's
 admin password (MariaDB's root, PostgreSQL's postgres). The new resource's credentials Secret is therefore
@@ -23,26 +23,17 @@ for any instance (their passwords are the new resource's).
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 
 from kubetrove.agent.protocol import BackupTarget, RestoreRequest
-from kubetrove.api.backup import BackupPhase, BackupSpec
+from kubetrove.api.backup import BackupPhase
 from kubetrove.api.common import Engine
-from kubetrove.api.resources import BACKUP, Parsed, parse_body
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.datastores.base import HAMode
 from kubetrove.datastores.registry import REGISTRY
-from kubetrove.k8s.errors import Conflict
-from kubetrove.k8s.kinds import CUSTOM, SECRET
 from kubetrove.k8s.port import Obj
-from kubetrove.reconcile.backup.lifecycle import Refused, load_source, parse_status
-from kubetrove.reconcile.backup.target import StorageProblem, resolve_target
-from kubetrove.reconcile.context import Context, Deps
-from kubetrove.reconcile.errors import InvalidSpec, NotReady
-from kubetrove.render import labels, names
-from kubetrove.render.agent_sidecar import backup_claim
+from kubetrove.reconcile.backup.lifecycle import parse_status
 
 FIELD = "spec.restoreFrom.backup"
 
@@ -118,20 +109,6 @@ def check_backup(name: str, backup: Obj | None, spec: InstanceSpec) -> list[Rest
     return problems
 
 
-async def _target(deps: Deps, namespace: str, backup: Parsed[BackupSpec], new: InstanceSpec) -> BackupTarget:
-    """The backup's storage: its own, else its source's, else the new resource's ``spec.backup.storage``."""
-    storage = backup.spec.storage
-    if storage is None:
-        try:
-            source = await load_source(deps, namespace, backup.spec)
-            storage = source.spec.backup.storage if source.spec.backup else None
-        except Refused:
-            pass  # the source may be long gone: the new resource may name the same storage
-    if storage is None and new.backup is not None:
-        storage = new.backup.storage
-    return await resolve_target(deps.kube, namespace, storage, backup_claim(new))
-
-
 def restore_request(backup_id: str, target: BackupTarget, spec: InstanceSpec) -> RestoreRequest:
     """What the init container restores: the engine's data directory below the volume."""
     container = REGISTRY[spec.datastore.type].container(spec.datastore.version)
@@ -147,58 +124,3 @@ def restore_request(backup_id: str, target: BackupTarget, spec: InstanceSpec) ->
         first_member_only=isinstance(spec, ClusterSpec)
         and REGISTRY[spec.datastore.type].restore_first_member_only,
     )
-
-
-async def _copy_credentials(ctx: Context, backup: Parsed[BackupSpec]) -> None:
-    """Create the new resource's credentials Secret from the source's (see the module docstring)."""
-    kube, ours = ctx.deps.kube, ctx.names.credentials_secret
-    if await kube.get(SECRET, ctx.namespace, ours) is not None:
-        return  # the user's own, or copied by an earlier reconcile: never overwritten
-    theirs = names.ChildNames(backup.spec.source.name).credentials_secret
-    source = await kube.get(SECRET, ctx.namespace, theirs)
-    if source is None:
-        raise InvalidSpec([RestoreProblem(FIELD, (
-            f"DatabaseBackup {backup.ref.name}: the restored data keeps the admin password of its source,"
-            f" but Secret {theirs} is gone; create Secret {ours} with that password (same keys) to restore"
-        ))])  # fmt: skip
-    keys = set(REGISTRY[ctx.spec.datastore.type].container(ctx.spec.datastore.version).secret_env.values())
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": labels.metadata(ctx.parsed.ref, ctx.spec.datastore.type, ours),
-        "type": "Opaque",
-        "data": {k: v for k, v in sorted((source.get("data") or {}).items()) if k in keys},
-    }
-    try:
-        await kube.create(secret)
-    except Conflict:
-        raise NotReady(f"Secret {ours} appeared meanwhile; retrying", 1) from None
-    ctx.logger.info("Created Secret %s from %s: the restored data keeps the source's passwords", ours, theirs)
-
-
-async def prepare_restore(ctx: Context) -> None:
-    """Validate hook: for a new resource with restoreFrom, check the backup and write the restore Secret."""
-    spec = ctx.spec
-    if spec.restore_from is None or ctx.live_statefulset is not None:
-        return  # restoreFrom only applies at creation
-    name = spec.restore_from.backup
-    body = await ctx.deps.kube.get(CUSTOM[BACKUP.kind], ctx.namespace, name)
-    problems = check_backup(name, body, spec)
-    if problems:
-        raise InvalidSpec(problems)
-    assert body is not None
-    backup = parse_body(BACKUP, body, BackupSpec)
-    try:
-        target = await _target(ctx.deps, ctx.namespace, backup, spec)
-    except StorageProblem as exc:
-        raise InvalidSpec([RestoreProblem(FIELD, f"DatabaseBackup {name}: {exc}")]) from exc
-    await _copy_credentials(ctx, backup)
-    request = restore_request(backup.ref.uid, target, spec)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": labels.metadata(ctx.parsed.ref, spec.datastore.type, ctx.names.restore_secret),
-        "type": "Opaque",
-        "data": {names.RESTORE_REQUEST_KEY: base64.b64encode(request.model_dump_json().encode()).decode()},
-    }
-    await ctx.deps.kube.apply(secret)

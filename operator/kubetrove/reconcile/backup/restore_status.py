@@ -26,18 +26,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import RestoreProgress, RestoreState
-from kubetrove.api.status import ConditionType, ResourceStatus
-from kubetrove.k8s.kinds import POD, SECRET
 from kubetrove.k8s.port import Obj
-from kubetrove.reconcile import status as st
-from kubetrove.reconcile.context import Context
-from kubetrove.reconcile.phases.credentials import decode
-from kubetrove.render import labels
-from kubetrove.render.names import AGENT_TOKEN_KEY, RESTORE_CONTAINER
+from kubetrove.render.names import RESTORE_CONTAINER
 
 # A member's agent's answer: its progress, or why it could not be asked (unreachable, not yet started).
 AgentReply = RestoreProgress | str
@@ -119,52 +110,3 @@ def restore_state(pods: list[Obj], agents: Mapping[str, AgentReply]) -> tuple[bo
     if restoring:
         return False, "Restoring", f"the restore has not finished on {', '.join(restoring)}"
     return True, "Restored", "the backup is restored on every member"
-
-
-async def _agent_token(ctx: Context) -> str | None:
-    if ctx.inputs is not None:
-        return ctx.inputs.agent_token
-    secret = await ctx.deps.kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)  # a refresh
-    return decode(secret).get(AGENT_TOKEN_KEY)
-
-
-async def ask_agents(ctx: Context, pods: list[Obj]) -> dict[str, AgentReply]:
-    """``GET /v1/restore`` on every member whose init container is done (else why it cannot be asked)."""
-    replies: dict[str, AgentReply] = {}
-    members = [p for p in pods if init_done(p)]
-    if not members:
-        return replies
-    token = await _agent_token(ctx)
-    for pod in members:
-        name, ip = pod["metadata"]["name"], (pod.get("status") or {}).get("podIP")
-        if ctx.deps.agents is None or not token or not ip:
-            replies[name] = "no agent client" if ctx.deps.agents is None else "no pod IP or token yet"
-            continue
-        client = ctx.deps.agents(ctx.deps.agent_url(ctx.namespace, name, ip), token)
-        try:
-            replies[name] = await client.restore_progress()
-        except AgentError as exc:
-            replies[name] = f"{exc.reply.error}: {exc.reply.detail}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            replies[name] = f"unreachable: {exc!r}"
-        finally:
-            await client.close()
-    return replies
-
-
-async def with_restore_condition(ctx: Context, status: ResourceStatus) -> ResourceStatus:
-    """``status`` with the Restored condition updated (unchanged without restoreFrom or once True)."""
-    restore = ctx.spec.restore_from
-    if restore is None:
-        return status
-    kind = ConditionType.RESTORED
-    if any(c.type == kind and c.status == "True" for c in status.conditions):
-        return status
-    selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    pods = await ctx.deps.kube.list(POD, ctx.namespace, selector)
-    state = restore_state(pods, await ask_agents(ctx, pods))
-    if state is None:
-        return status
-    ok, reason, message = state
-    text = f"DatabaseBackup {restore.backup}: {message}"
-    return st.with_condition(status, kind, ok, reason, text, ctx.parsed.ref.generation, ctx.deps.clock())

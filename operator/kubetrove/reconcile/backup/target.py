@@ -8,19 +8,20 @@ have an IP qualify.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from typing import Any
 
 from kubetrove.agent.protocol import BackupTarget, DirectoryTarget, S3Target
+from kubetrove.api.backup import BackupSpec
 from kubetrove.api.policies import BackupStorage
 from kubetrove.api.resources import Parsed
 from kubetrove.api.specs import InstanceSpec
-from kubetrove.k8s.kinds import POD, SECRET
+from kubetrove.k8s.kinds import SECRET
+from kubetrove.k8s.pods import is_ready, is_terminating, pod_ip
 from kubetrove.k8s.port import Kube, Obj
+from kubetrove.k8s.secrets import decode_secret
 from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import NotReady
-from kubetrove.render import labels, names
+from kubetrove.render import names
 from kubetrove.render.names import ChildNames
 
 ACCESS_KEY = "AWS_ACCESS_KEY_ID"
@@ -32,10 +33,18 @@ class StorageProblem(Exception):
 
 
 def _secret_value(secret: Obj, key: str, where: str) -> str:
-    raw = (secret.get("data") or {}).get(key)
-    if raw is None:
+    value = decode_secret(secret).get(key)
+    if value is None:
         raise StorageProblem(f"Secret {where} has no key {key}")
-    return base64.b64decode(raw).decode()
+    return value
+
+
+def backup_storage(backup: BackupSpec, source: InstanceSpec | None) -> BackupStorage | None:
+    """Where a backup is stored: the DatabaseBackup's own ``spec.storage``, else its source's
+    ``spec.backup.storage`` (None: neither says; ``resolve_target`` refuses that)."""
+    if backup.storage is not None:
+        return backup.storage
+    return source.backup.storage if source is not None and source.backup is not None else None
 
 
 async def resolve_target(
@@ -76,9 +85,7 @@ async def resolve_target(
 
 
 def _ready(pod: Obj) -> bool:
-    status: dict[str, Any] = pod.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
-    return ready and bool(status.get("podIP")) and not pod["metadata"].get("deletionTimestamp")
+    return is_ready(pod) and bool(pod_ip(pod)) and not is_terminating(pod)
 
 
 def choose_member(pods: list[Obj]) -> Obj | None:
@@ -101,24 +108,18 @@ class Member:
     token: str
 
 
-async def _agent_token(kube: Kube, namespace: str, source: str) -> str:
-    name = ChildNames(source).agent_token_secret
-    secret = await kube.get(SECRET, namespace, name)
-    if secret is None:
-        raise NotReady(f"agent token Secret {namespace}/{name} does not exist yet", 15)
-    return _secret_value(secret, names.AGENT_TOKEN_KEY, f"{namespace}/{name}")
-
-
 async def find_member(deps: Deps, source: Parsed[InstanceSpec], pod_name: str | None = None) -> Member:
     """The member to talk to: ``pod_name`` when given (the one already running the backup), else chosen."""
-    ns = source.ref.namespace
-    pods = await deps.kube.list(POD, ns, labels.selector_labels(source.ref, source.spec.datastore.type))
+    ns, members = source.ref.namespace, deps.members
+    pods = await members.pods(source.ref, source.spec.datastore.type)
     if pod_name is not None:
         pods = [p for p in pods if p["metadata"]["name"] == pod_name]
     pod = choose_member(pods)
     if pod is None:
         which = pod_name or f"any member of {source.ref.kind.kind} {source.ref.name}"
         raise NotReady(f"no ready pod to take the backup ({which})", 15)
-    name = pod["metadata"]["name"]
-    token = await _agent_token(deps.kube, ns, source.ref.name)
-    return Member(name, deps.agent_url(ns, name, pod["status"]["podIP"]), token)
+    token = await members.token(ns, source.ref.name)
+    if token is None:
+        secret = ChildNames(source.ref.name).agent_token_secret
+        raise NotReady(f"agent token Secret {ns}/{secret} does not exist yet", 15)
+    return Member(pod["metadata"]["name"], members.url(ns, pod), token)

@@ -20,21 +20,19 @@ from __future__ import annotations
 import contextlib
 import datetime
 
-import aiohttp
-
-from kubetrove import metrics
-from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import VerifyRequest
+from kubetrove.api import conditions
 from kubetrove.api.backup import BackupSpec, BackupVerification, VerificationPhase
 from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType, ResourceStatus
 from kubetrove.k8s import events, ops
-from kubetrove.k8s.errors import ApiError, Conflict
+from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, POD
 from kubetrove.k8s.port import Obj
+from kubetrove.members import AgentCallError, AgentUnreachable
 from kubetrove.reconcile.backup import verify_plan as plan
-from kubetrove.reconcile.backup.target import StorageProblem, find_member, resolve_target
+from kubetrove.reconcile.backup.target import StorageProblem, backup_storage, find_member, resolve_target
 from kubetrove.reconcile.context import Deps, Logger
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.render import labels
@@ -45,10 +43,9 @@ BACKUPS, INSTANCES = CUSTOM[BACKUP.kind], CUSTOM[INSTANCE.kind]
 
 async def _event(deps: Deps, ref: ObjectRef, ok: bool, reason: str, note: str, log: Logger) -> None:
     etype = events.EventType.NORMAL if ok else events.EventType.WARNING
-    try:  # the status is the record; a refused Event is not fatal
-        await events.post_event(deps.kube, ref, etype, reason, note, action="VerifyBackup")
-    except ApiError as exc:
-        log.warning("Could not post the %s Event: %s", reason, exc)
+    await events.post_quietly(
+        deps.kube, ref, etype, reason, note, "VerifyBackup", log, deps.reporting_instance
+    )
 
 
 async def _create_instance(owner: Parsed[InstanceSpec], body: Obj, deps: Deps) -> None:
@@ -60,7 +57,7 @@ async def _start(owner: Parsed[InstanceSpec], body: Obj, deps: Deps, log: Logger
     backup = parse_body(BACKUP, body, BackupSpec)
     name = plan.throwaway_name(backup.ref.name)
     verification = BackupVerification(
-        phase=VerificationPhase.RESTORING, instance=name, started_at=plan.stamp(deps.clock())
+        phase=VerificationPhase.RESTORING, instance=name, started_at=conditions.stamp(deps.clock())
     )
     await ops.patch_status(deps.kube, backup.ref, {"verification": verification.to_wire()})
     await _create_instance(owner, body, deps)
@@ -73,28 +70,26 @@ async def _check(
     owner: Parsed[InstanceSpec], backup: Parsed[BackupSpec], throwaway: Obj, deps: Deps
 ) -> plan.Outcome | str:
     """The verdict from the throwaway's agent, or why it could not be asked yet (a transient problem)."""
-    if deps.agents is None:
-        raise NotReady("no agent client configured: backups cannot be verified", 60)
-    storage = backup.spec.storage or (owner.spec.backup.storage if owner.spec.backup else None)
     try:
-        target = await resolve_target(deps.kube, backup.ref.namespace, storage)
+        target = await resolve_target(
+            deps.kube, backup.ref.namespace, backup_storage(backup.spec, owner.spec)
+        )
         member = await find_member(deps, parse_body(INSTANCE, throwaway, InstanceSpec))
     except StorageProblem as exc:
         return plan.Outcome(False, plan.Reason.AGENT_ERROR, str(exc))
     except NotReady as exc:
         return str(exc)
-    client = deps.agents(member.url, member.token)
+    request = VerifyRequest(backup_id=backup.ref.uid, source=target)
     try:
-        reply = await client.verify(VerifyRequest(backup_id=backup.ref.uid, source=target))
-    except AgentError as exc:
-        message = f"{member.pod}: {exc.reply.error}: {exc.reply.detail}"
+        async with deps.members.agents(member.token) as agents:
+            reply = await agents.call(member.pod, member.url, lambda a: a.verify(request))
+    except AgentUnreachable as exc:
+        return str(exc)
+    except AgentCallError as exc:
+        message = f"{member.pod}: {exc.said}"
         if exc.status in (400, 404, 501):  # refused (e.g. no manifest): asking again cannot help
             return plan.Outcome(False, plan.Reason.AGENT_ERROR, message)
         return message
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return f"{member.pod}: agent unreachable: {exc!r}"
-    finally:
-        await client.close()
     return plan.compare(reply)
 
 
@@ -110,14 +105,14 @@ async def _finish(
     assert status.verification is not None
     now = deps.clock()
     final = plan.finished(status.verification, outcome, now)
-    conditions = plan.verified_condition(
-        backup.ref.name, final, backup.ref.generation, status.conditions, plan.stamp(now)
+    verified = plan.verified_condition(
+        backup.ref.name, final, backup.ref.generation, status.conditions, conditions.stamp(now)
     )
-    patch = {"verification": final.to_wire(), "conditions": [c.to_wire() for c in conditions]}
+    patch = {"verification": final.to_wire(), "conditions": [c.to_wire() for c in verified]}
     await ops.patch_status(deps.kube, backup.ref, patch)
     ref = owner.ref
     result = "success" if outcome.ok else "failure"
-    metrics.BACKUP_VERIFICATIONS.labels(ref.namespace, ref.kind.kind, ref.name, result).inc()
+    deps.metrics.backup_verifications.labels(ref.namespace, ref.kind.kind, ref.name, result).inc()
     reason = "BackupVerified" if outcome.ok else "BackupVerificationFailed"
     note = outcome.message if outcome.ok else f"{outcome.reason}: {outcome.message}"
     (log.info if outcome.ok else log.warning)("DatabaseBackup %s verification: %s", backup.ref.name, note)
@@ -154,7 +149,7 @@ async def _step(
             await ops.patch_status(deps.kube, backup.ref, {"verification": checking.to_wire()})
         verdict = await _check(owner, backup, instance, deps)
         if isinstance(verdict, str):
-            if now - plan.parse_time(verification.started_at or plan.stamp(now)) <= limit:
+            if now - conditions.parse_time(verification.started_at or conditions.stamp(now)) <= limit:
                 log.info("DatabaseBackup %s: cannot check yet: %s", backup.ref.name, verdict)
                 return
             verdict = plan.Outcome(False, plan.Reason.AGENT_ERROR, f"no answer in time: {verdict}")
@@ -183,18 +178,18 @@ async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: D
     name, verification = latest
     ref = owner.ref
     labels_ = (ref.namespace, ref.kind.kind, ref.name)
-    metrics.BACKUP_VERIFICATION_OK.labels(*labels_).set(
+    deps.metrics.backup_verification_ok.labels(*labels_).set(
         1 if verification.phase is VerificationPhase.VERIFIED else 0
     )
     success = plan.latest_success(backups)
     if success is not None:
-        metrics.BACKUP_VERIFICATION_SUCCESS_TIME.labels(*labels_).set(success.timestamp())
+        deps.metrics.backup_verification_success_time.labels(*labels_).set(success.timestamp())
     live = await ops.get_custom(deps.kube, ref)
     if live is None:
         return
     status = ResourceStatus.model_validate(live.get("status") or {})
     wanted = plan.verified_condition(
-        name, verification, ref.generation, status.conditions, plan.stamp(deps.clock())
+        name, verification, ref.generation, status.conditions, conditions.stamp(deps.clock())
     )
     kind = ConditionType.BACKUP_VERIFIED.value
     if [c for c in wanted if c.type == kind] != [c for c in status.conditions if c.type == kind]:

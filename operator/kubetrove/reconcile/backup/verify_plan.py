@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubetrove.agent.protocol import VerifyReply
+from kubetrove.api import conditions
 from kubetrove.api.backup import BackupPhase, BackupStatus, BackupVerification, VerificationPhase
-from kubetrove.api.common import API_VERSION, Condition, ConditionStatus
+from kubetrove.api.common import API_VERSION, Condition
+from kubetrove.api.conditions import parse_time, stamp
 from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType
@@ -72,16 +74,6 @@ class Outcome:
     reason: str
     message: str
     tables: int | None = None
-
-
-def stamp(now: datetime.datetime) -> str:
-    """RFC 3339, seconds, UTC."""
-    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str) -> datetime.datetime:
-    """An RFC 3339 timestamp as written by ``stamp`` (or the API server)."""
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def throwaway_name(backup: str) -> str:
@@ -316,15 +308,11 @@ def verified_condition(
 ) -> list[Condition]:
     """``previous`` with the BackupVerified condition set from ``verification`` (an ended one)."""
     ok = verification.phase is VerificationPhase.VERIFIED
-    new = Condition(
-        type=ConditionType.BACKUP_VERIFIED.value,
-        status=ConditionStatus.TRUE if ok else ConditionStatus.FALSE,
-        reason=VERIFIED if ok else (verification.reason or Reason.RESTORE_FAILED.value),
-        message=f"DatabaseBackup {backup}: {verification.message or ''}".strip(),
-        last_transition_time=now,
-        observed_generation=generation,
+    new = conditions.make(
+        ConditionType.BACKUP_VERIFIED.value,
+        ok,
+        VERIFIED if ok else (verification.reason or Reason.RESTORE_FAILED.value),
+        f"DatabaseBackup {backup}: {verification.message or ''}".strip(),
+        generation,
     )
-    old = next((c for c in previous if c.type == new.type), None)
-    if old is not None and old.status == new.status:
-        new = new.model_copy(update={"last_transition_time": old.last_transition_time})
-    return [c for c in previous if c.type != new.type] + [new]
+    return conditions.put(previous, [new], now)

@@ -1,5 +1,8 @@
 """Credentials: the engine credentials Secret and the agent token Secret, generated once, never overwritten.
 
+The values end up in ``ctx.inputs`` (what the Render phase renders from); the two Secrets are written
+here, and only here (Apply leaves them alone).
+
 Invariants:
 - A value that exists in the Secret is used as it is: a user may rotate a password by editing the
   Secret, and the operator never writes it back. Only MISSING keys are generated and added.
@@ -14,24 +17,17 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from kubetrove.k8s import ops
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Obj
+from kubetrove.k8s.secrets import decode_secret
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
-from kubetrove.render import RenderInputs, render
+from kubetrove.render import RenderInputs, secrets
 from kubetrove.render.names import AGENT_TOKEN_KEY, LABEL_MANAGED_BY, MANAGED_BY
-
-
-def decode(secret: Obj | None) -> dict[str, str]:
-    """A Secret's values as text (``data`` is base64; ``stringData`` is never returned by the server)."""
-    if secret is None:
-        return {}
-    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
 async def ensure_secret(ctx: Context, manifest: Obj, existing: Obj | None, generated: dict[str, str]) -> None:
@@ -55,13 +51,13 @@ async def ensure_secret(ctx: Context, manifest: Obj, existing: Obj | None, gener
 
 
 async def credentials(ctx: Context) -> None:
-    """The Credentials phase: read or generate the Secrets' values, then render every manifest."""
+    """The Credentials phase: read or generate the Secrets' values, then write what was missing."""
     store = need(ctx.store, "store")
     kube = ctx.deps.kube
     keys = sorted(set(store.container(ctx.spec.datastore.version).secret_env.values()))
     creds_secret = await kube.get(SECRET, ctx.namespace, ctx.names.credentials_secret)
     token_secret = await kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)
-    have, have_token = decode(creds_secret), decode(token_secret)
+    have, have_token = decode_secret(creds_secret), decode_secret(token_secret)
     new_creds = {k: ctx.deps.token() for k in keys if not have.get(k)}
     new_token = {} if have_token.get(AGENT_TOKEN_KEY) else {AGENT_TOKEN_KEY: ctx.deps.token()}
     values = {**have, **new_creds}
@@ -72,6 +68,5 @@ async def credentials(ctx: Context) -> None:
         credentials={k: values[k] for k in keys},
         agent_token={**have_token, **new_token}[AGENT_TOKEN_KEY],
     )
-    ctx.manifests = render(ctx.inputs, store)
-    await ensure_secret(ctx, ctx.manifests.credentials_secret, creds_secret, new_creds)
-    await ensure_secret(ctx, ctx.manifests.agent_token_secret, token_secret, new_token)
+    await ensure_secret(ctx, secrets.credentials_secret(ctx.inputs), creds_secret, new_creds)
+    await ensure_secret(ctx, secrets.agent_token_secret(ctx.inputs), token_secret, new_token)

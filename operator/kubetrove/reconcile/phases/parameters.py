@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 
-from kubetrove.k8s.kinds import POD, STATEFULSET
+from kubetrove.k8s.kinds import STATEFULSET
+from kubetrove.k8s.pods import pod_ip
+from kubetrove.members import AgentCallError
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
-from kubetrove.render import labels
 
 APPLIED_DYNAMIC = "kubetrove.io/applied-dynamic-parameters"
 
@@ -30,23 +31,18 @@ def dynamic(ctx: Context, parameters: dict[str, str]) -> dict[str, str]:
 
 
 async def _push(ctx: Context, changed: dict[str, str]) -> None:
-    if ctx.deps.agents is None:
-        raise NotReady("no agent client configured: dynamic parameters cannot be applied", 60)
-    token = need(ctx.inputs, "inputs").agent_token
-    selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    for pod in await ctx.deps.kube.list(POD, ctx.namespace, selector):
-        ip = (pod.get("status") or {}).get("podIP")
-        if not ip:
-            raise NotReady(f"pod {pod['metadata']['name']} has no IP yet", 10)
-        client = ctx.deps.agents(ctx.deps.agent_url(ctx.namespace, pod["metadata"]["name"], ip), token)
-        try:
-            await client.apply_parameters(changed)
-        except Exception as exc:
-            raise NotReady(
-                f"{pod['metadata']['name']}: applying {sorted(changed)} failed: {exc}", 15
-            ) from exc
-        finally:
-            await client.close()
+    members = ctx.deps.members
+    async with members.agents(need(ctx.inputs, "inputs").agent_token) as agents:
+        for pod in await members.pods(ctx.parsed.ref, ctx.spec.datastore.type):
+            name = pod["metadata"]["name"]
+            if not pod_ip(pod):
+                raise NotReady(f"pod {name} has no IP yet", 10)
+            try:
+                await agents.call(
+                    name, members.url(ctx.namespace, pod), lambda a: a.apply_parameters(changed)
+                )
+            except AgentCallError as exc:
+                raise NotReady(f"{name}: applying {sorted(changed)} failed: {exc.reason}", 15) from exc
 
 
 async def parameters(ctx: Context) -> None:

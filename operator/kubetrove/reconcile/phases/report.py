@@ -1,4 +1,8 @@
-"""Status: observe the StatefulSet and Services, compute the status, write it when it changed."""
+"""Status: observe the StatefulSet and Services and compute the status; ``write`` stores it once, at the end.
+
+The status is written by the runner alone (run.py), after every phase, so the agent phases that follow
+(Restored, Parameters, Users) add their conditions to ``ctx.status`` and never write it themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from kubetrove.api.status import ResourceStatus
 from kubetrove.k8s import ops
 from kubetrove.k8s.kinds import SERVICE, STATEFULSET
 from kubetrove.reconcile import status as st
-from kubetrove.reconcile.backup.restore_status import with_restore_condition
 from kubetrove.reconcile.context import Context
 
 
@@ -25,8 +28,8 @@ def parse_status(raw: Any) -> ResourceStatus | None:
         return None
 
 
-async def write_if_changed(ctx: Context, new: ResourceStatus) -> None:
-    """Patch the status subresource unless it already says exactly this."""
+async def write(ctx: Context, new: ResourceStatus) -> None:
+    """Patch the status subresource with ``new`` unless it already says exactly this."""
     ctx.status = new
     previous = ctx.previous_status
     if previous is not None and st.as_patch(previous) == st.as_patch(new):
@@ -49,5 +52,4 @@ async def report(ctx: Context) -> None:
         ro_service=await kube.get(SERVICE, ctx.namespace, ctx.names.ro_service),
         namespace=ctx.namespace,
     )
-    new = st.compute(observed, ctx.previous_status, ctx.deps.clock())
-    await write_if_changed(ctx, await with_restore_condition(ctx, new))
+    ctx.status = st.compute(observed, ctx.previous_status, ctx.deps.clock())

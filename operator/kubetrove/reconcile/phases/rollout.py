@@ -10,31 +10,18 @@ The StatefulSet controller recreates the deleted pod from the new template.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kubetrove.k8s.kinds import POD
+from kubetrove.k8s.pods import is_ready, is_terminating, ordinal
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.context import Context
-from kubetrove.render import labels
 from kubetrove.render.names import LABEL_ROLE, ROLE_PRIMARY
 
 REVISION_LABEL = "controller-revision-hash"
 
 
-def ordinal(pod: Obj) -> int:
-    """The member number of a pod (``<name>-<ordinal>``)."""
-    return int(pod["metadata"]["name"].rsplit("-", 1)[1])
-
-
-def is_ready(pod: Obj) -> bool:
-    """True when the pod's Ready condition is True."""
-    conditions: list[dict[str, Any]] = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 def next_victim(pods: list[Obj], replicas: int, update_revision: str) -> Obj | None:
     """The pod to delete next, or None (nothing outdated, or wait for the members to settle)."""
-    if len(pods) < replicas or any(p["metadata"].get("deletionTimestamp") or not is_ready(p) for p in pods):
+    if len(pods) < replicas or any(is_terminating(p) or not is_ready(p) for p in pods):
         return None
     outdated = [p for p in pods if p["metadata"].get("labels", {}).get(REVISION_LABEL) != update_revision]
     if not outdated:
@@ -56,8 +43,8 @@ async def rollout(ctx: Context) -> None:
     update_revision = (sts.get("status") or {}).get("updateRevision")
     if not update_revision:
         return
-    selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    pods = [p for p in await ctx.deps.kube.list(POD, ctx.namespace, selector) if ordinal(p) < ctx.replicas]
+    pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
+    pods = [p for p in pods if ordinal(p) < ctx.replicas]
     victim = next_victim(pods, ctx.replicas, update_revision)
     if victim is not None:
         ctx.logger.info("Rolling: deleting outdated pod %s", victim["metadata"]["name"])

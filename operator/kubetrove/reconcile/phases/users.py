@@ -28,15 +28,15 @@ from kubetrove.agent.protocol import Grant, Privilege
 from kubetrove.api.common import User
 from kubetrove.api.status import ConditionType, Phase
 from kubetrove.datastores.base import HAMode
-from kubetrove.k8s.kinds import POD, SECRET, STATEFULSET
+from kubetrove.k8s.kinds import SECRET, STATEFULSET
+from kubetrove.k8s.pods import is_ready, is_terminating, ordinal
 from kubetrove.k8s.port import Obj
+from kubetrove.k8s.secrets import decode_secret
+from kubetrove.members import Agent, AgentCallError
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
-from kubetrove.reconcile.phases.credentials import decode, ensure_secret
-from kubetrove.reconcile.phases.report import write_if_changed
-from kubetrove.reconcile.phases.rollout import is_ready, ordinal
-from kubetrove.render import labels
+from kubetrove.reconcile.phases.credentials import ensure_secret
 from kubetrove.render.names import LABEL_ROLE, ROLE_PRIMARY, USER_PASSWORD_KEY
 from kubetrove.render.secrets import user_password_secret
 
@@ -75,13 +75,13 @@ async def password(ctx: Context, user: User) -> str:
     kube = ctx.deps.kube
     ref = user.password_secret_ref
     if ref is not None:
-        value = decode(await kube.get(SECRET, ctx.namespace, ref.name)).get(ref.key)
+        value = decode_secret(await kube.get(SECRET, ctx.namespace, ref.name)).get(ref.key)
         if not value:
             raise NotReady(f"user {user.name}: no password in Secret {ref.name}, key {ref.key!r}", 30)
         return value
     name = ctx.names.user_secret(user.name)
     existing = await kube.get(SECRET, ctx.namespace, name)
-    have = decode(existing).get(USER_PASSWORD_KEY)
+    have = decode_secret(existing).get(USER_PASSWORD_KEY)
     value = have or ctx.deps.token()
     manifest = user_password_secret(need(ctx.inputs, "inputs"), user.name, value)
     await ensure_secret(ctx, manifest, existing, {} if have else {USER_PASSWORD_KEY: value})
@@ -90,10 +90,9 @@ async def password(ctx: Context, user: User) -> str:
 
 async def target(ctx: Context) -> Obj:
     """The member to write to (see the module docstring), or NotReady."""
-    selector = labels.selector_labels(ctx.parsed.ref, ctx.spec.datastore.type)
-    pods = [p for p in await ctx.deps.kube.list(POD, ctx.namespace, selector) if ordinal(p) < ctx.replicas]
+    pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
     ready = sorted(
-        (p for p in pods if is_ready(p) and not p["metadata"].get("deletionTimestamp")), key=ordinal
+        (p for p in pods if ordinal(p) < ctx.replicas and is_ready(p) and not is_terminating(p)), key=ordinal
     )
     if ctx.is_cluster and need(ctx.store, "store").ha_mode is not HAMode.NO_PRIMARY:
         ready = [p for p in ready if p["metadata"].get("labels", {}).get(LABEL_ROLE) == ROLE_PRIMARY]
@@ -104,43 +103,35 @@ async def target(ctx: Context) -> Obj:
     return ready[0]
 
 
-async def _set_condition(ctx: Context, ok: bool, reason: str, message: str) -> None:
-    current = ctx.status or ctx.previous_status
-    if current is None:
-        return
-    new = st.with_condition(
-        current, ConditionType.USERS_READY, ok, reason, message, ctx.parsed.ref.generation, ctx.deps.clock()
-    )
-    ctx.previous_status = current
-    await write_if_changed(ctx, new)
+def _set_condition(ctx: Context, ok: bool, reason: str, message: str) -> None:
+    """UsersReady on the computed status (the runner writes it once, after this phase)."""
+    current = need(ctx.status, "status")
+    gen, now = ctx.parsed.ref.generation, ctx.deps.clock()
+    ctx.status = st.with_condition(current, ConditionType.USERS_READY, ok, reason, message, gen, now)
 
 
 async def _push(
     ctx: Context, pod: Obj, record: dict[str, Any], desired: dict[str, Any], pw: dict[str, str]
 ) -> None:
-    if ctx.deps.agents is None:
-        raise NotReady("no agent client configured: users and databases cannot be created", 60)
-    ip = (pod.get("status") or {}).get("podIP") or ""
-    name = pod["metadata"]["name"]
-    client = ctx.deps.agents(
-        ctx.deps.agent_url(ctx.namespace, name, ip), need(ctx.inputs, "inputs").agent_token
-    )
+    members, name = ctx.deps.members, pod["metadata"]["name"]
     factor = min(ctx.replicas, MAX_REPLICATION_FACTOR)
-    try:
+
+    async def apply(agent: Agent) -> None:
         for db in desired["databases"]:
             if db not in record["databases"]:
-                await client.ensure_database(db, factor)
+                await agent.ensure_database(db, factor)
         for user in ctx.spec.users:
             if record["users"].get(user.name) != desired["users"][user.name]:
-                await client.ensure_user(user.name, pw[user.name], grants(user))
+                await agent.ensure_user(user.name, pw[user.name], grants(user))
         for gone in sorted(set(record["users"]) - set(desired["users"])):
-            await client.drop_user(gone)
-    except Exception as exc:  # the agent's reply (or the transport's) is the message
-        message = f"{name}: {exc}"
-        await _set_condition(ctx, False, "AgentFailed", message)
-        raise NotReady(f"users and databases: {message}", 15) from exc
-    finally:
-        await client.close()
+            await agent.drop_user(gone)
+
+    try:
+        async with members.agents(need(ctx.inputs, "inputs").agent_token) as agents:
+            await agents.call(name, members.url(ctx.namespace, pod), apply)
+    except AgentCallError as exc:  # the agent's reply (or why there was none) is the message
+        _set_condition(ctx, False, "AgentFailed", str(exc))
+        raise NotReady(f"users and databases: {exc}", 15) from exc
 
 
 async def users(ctx: Context) -> None:
@@ -150,7 +141,7 @@ async def users(ctx: Context) -> None:
     try:
         pw = {u.name: await password(ctx, u) for u in ctx.spec.users}
     except NotReady as exc:
-        await _set_condition(ctx, False, "PasswordMissing", str(exc))
+        _set_condition(ctx, False, "PasswordMissing", str(exc))
         raise
     key = need(ctx.inputs, "inputs").agent_token
     desired = {
@@ -160,12 +151,12 @@ async def users(ctx: Context) -> None:
     if record == desired:
         return
     if ctx.status is None or ctx.status.phase not in WRITABLE:
-        await _set_condition(ctx, False, "WaitingForMembers", "users and databases wait for Ready members")
+        _set_condition(ctx, False, "WaitingForMembers", "users and databases wait for Ready members")
         raise NotReady("users and databases wait until every member is ready", 10)
     try:
         pod = await target(ctx)
     except NotReady as exc:
-        await _set_condition(ctx, False, "WaitingForMembers", str(exc))
+        _set_condition(ctx, False, "WaitingForMembers", str(exc))
         raise
     ctx.logger.info(
         "Applying databases %s and users %s on %s", desired["databases"], sorted(pw), pod["metadata"]["name"]
@@ -173,4 +164,4 @@ async def users(ctx: Context) -> None:
     await _push(ctx, pod, record, desired, pw)
     patch = {"metadata": {"annotations": {APPLIED_USERS: json.dumps(desired, sort_keys=True)}}}
     await ctx.deps.kube.patch(STATEFULSET, ctx.namespace, ctx.names.statefulset, patch)
-    await _set_condition(ctx, True, "Applied", f"{len(desired['databases'])} databases, {len(pw)} users")
+    _set_condition(ctx, True, "Applied", f"{len(desired['databases'])} databases, {len(pw)} users")

@@ -17,7 +17,6 @@ from kubetrove.datastores.validation import Problem, validate_spec
 from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import PVC, STATEFULSET, STORAGE_CLASS
 from kubetrove.reconcile.applied import applied_spec
-from kubetrove.reconcile.backup.restore import prepare_restore
 from kubetrove.reconcile.context import Context
 from kubetrove.reconcile.errors import InvalidSpec
 
@@ -77,4 +76,3 @@ async def validate(ctx: Context) -> None:
     await observe(ctx)
     check(ctx)
     await check_expansion(ctx)
-    await prepare_restore(ctx)  # restoreFrom on a new resource: refuse a bad backup, else hand it over

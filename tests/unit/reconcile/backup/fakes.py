@@ -1,80 +1,15 @@
-"""A fake agent (the backup routes' semantics, in memory) and the objects a backup needs in a FakeKube."""
+"""The objects a backup needs in a FakeKube (the agents are tests/unit/fake_agents.py)."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from kubetrove.agent.client import AgentError
-from kubetrove.agent.protocol import BackupPhase, BackupReply, BackupRequest, BackupTarget, ErrorReply, Ok
 from tests.unit.reconcile.fake_kube import FakeKube
 
 NS = "ns"
 BUCKET_SECRET = "s3-creds"
 STORAGE = {"s3": {"bucket": "b", "endpoint": "http://s3", "credentialsSecretRef": BUCKET_SECRET}}
-
-
-class FakeAgent:
-    """POST is idempotent per id; GET 404s for unknown ids; ``forget`` simulates an agent restart."""
-
-    def __init__(self) -> None:
-        self.backups: dict[str, BackupReply] = {}
-        self.requests: list[BackupRequest] = []
-        self.urls: list[str] = []
-        self.deleted: list[tuple[str, BackupTarget]] = []
-        self.refuse: AgentError | None = None
-
-    def __call__(self, url: str, token: str) -> FakeAgent:
-        assert token == "agent-token"
-        self.urls.append(url)
-        return self
-
-    async def close(self) -> None:
-        return None
-
-    async def get_backup(self, backup_id: str) -> BackupReply:
-        if backup_id not in self.backups:
-            raise AgentError(404, ErrorReply(error="not_found", detail=backup_id))
-        return self.backups[backup_id]
-
-    async def start_backup(self, request: BackupRequest) -> BackupReply:
-        if self.refuse is not None:
-            raise self.refuse
-        self.requests.append(request)
-        return self.backups.setdefault(
-            request.id,
-            BackupReply(
-                id=request.id,
-                phase=BackupPhase.RUNNING,
-                engine="mariadb",
-                method=request.method,
-                tool="mariabackup",
-                engine_version="10.11.16-MariaDB",
-                started_at="2026-01-02T03:04:05Z",
-                location=f"s3://b/{request.id}/",
-            ),
-        )
-
-    async def delete_backup(self, backup_id: str, target: BackupTarget) -> Ok:
-        self.deleted.append((backup_id, target))
-        return Ok()
-
-    def finish(self, backup_id: str, **changes: Any) -> None:
-        """The agent's run ends (Completed unless ``phase`` says otherwise)."""
-        done = {
-            "phase": BackupPhase.COMPLETED,
-            "completed_at": "2026-01-02T03:05:05Z",
-            "size_bytes": 1234,
-            "sha256": "ab" * 32,
-            "position": "0-1-42",
-            "throughput_mib_per_s": 50.0,
-            **changes,
-        }
-        self.backups[backup_id] = BackupReply.model_validate({**self.backups[backup_id].model_dump(), **done})
-
-    def forget(self) -> None:
-        """The agent restarted: it knows no backup any more."""
-        self.backups.clear()
 
 
 def b64(text: str) -> str:

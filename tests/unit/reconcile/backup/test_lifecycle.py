@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from kubetrove.agent.client import AgentError
-from kubetrove.agent.protocol import BackupMethod, ErrorReply
+from kubetrove.agent.protocol import BackupMethod
 from kubetrove.api.backup import BackupPhase, BackupSpec
 from kubetrove.api.resources import BACKUP, parse_body
 from kubetrove.k8s.kinds import CUSTOM, EVENT
 from kubetrove.reconcile.backup.lifecycle import MEMBER_ANNOTATION, delete_data, reconcile_backup
 from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import NotReady
-from tests.unit.reconcile.backup.fakes import NS, FakeAgent, backup, pod, seed, source
+from tests.unit.fake_agents import FakeAgents
+from tests.unit.reconcile.backup.fakes import NS, backup, pod, seed, source
 from tests.unit.reconcile.conftest import LOG
 from tests.unit.reconcile.fake_kube import FakeKube
 
@@ -23,13 +23,13 @@ DB_BACKUPS = CUSTOM[BACKUP.kind]
 
 
 @pytest.fixture
-def agent() -> FakeAgent:
-    return FakeAgent()
+def agent(agents: FakeAgents) -> FakeAgents:
+    return agents
 
 
 @pytest.fixture
-def bdeps(deps: Deps, agent: FakeAgent) -> Deps:
-    return dataclasses.replace(deps, agents=agent, agent_url=lambda ns, name, ip: f"http://{name}:8443")
+def bdeps(deps: Deps) -> Deps:
+    return dataclasses.replace(deps, agent_url=lambda ns, name, ip: f"http://{name}:8443")
 
 
 async def run(kube: FakeKube, deps: Deps, name: str = "bk") -> Any:
@@ -52,16 +52,21 @@ def status(kube: FakeKube, name: str = "bk") -> dict[str, Any]:
     return (kube.find(DB_BACKUPS, NS, name) or {}).get("status") or {}
 
 
+def sample(deps: Deps, name: str, engine: str = "mariadb", method: str = "physical") -> float | None:
+    """A backup metric as injected into ``deps`` (each test has a registry of its own)."""
+    return deps.metrics.registry.get_sample_value(name, {"engine": engine, "method": method})
+
+
 def reasons(kube: FakeKube) -> list[str]:
     return [e["reason"] for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
 
 
-async def test_lifecycle_on_a_replica_to_completed(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+async def test_lifecycle_on_a_replica_to_completed(kube: FakeKube, bdeps: Deps, agent: FakeAgents) -> None:
     seed(kube, source("DatabaseCluster"), pod("db-0", role="primary"), pod("db-1", role="replica"), backup())
     kube.put({**backup(), "spec": {"source": {"kind": "DatabaseCluster", "name": "db"}}})
     with pytest.raises(NotReady):
         await run(kube, bdeps)
-    (request,) = agent.requests
+    (request,) = agent.of("start_backup")
     assert request.id == "uid-bk"  # the uid: a restarted operator asks for the same backup
     assert request.method is BackupMethod.PHYSICAL  # auto -> mariadb's preferred
     assert request.created_at == "2026-01-02T03:04:00Z"
@@ -85,13 +90,19 @@ async def test_lifecycle_on_a_replica_to_completed(kube: FakeKube, bdeps: Deps, 
         "Failed": "False",
     }
     assert reasons(kube) == ["BackupStarted", "BackupCompleted"]
+    # The metrics of a completed backup: its size, and its duration from startedAt to completedAt.
+    assert sample(bdeps, "kubetrove_backup_bytes_total") == 1234
+    assert sample(bdeps, "kubetrove_backup_duration_seconds_sum") == 60.0
+    assert sample(bdeps, "kubetrove_backup_duration_seconds_count") == 1
+    assert sample(bdeps, "kubetrove_backup_failures_total") is None
     writes = len(kube.writes())
     assert (await run(kube, bdeps)).phase is BackupPhase.COMPLETED  # final: nothing more is done
-    assert len(kube.writes()) == writes and len(agent.requests) == 1
+    assert len(kube.writes()) == writes and len(agent.of("start_backup")) == 1
+    assert sample(bdeps, "kubetrove_backup_duration_seconds_count") == 1  # counted once
 
 
 async def test_operator_restart_polls_the_pinned_member_without_a_second_post(
-    kube: FakeKube, bdeps: Deps, agent: FakeAgent
+    kube: FakeKube, bdeps: Deps, agent: FakeAgents
 ) -> None:
     seed(kube, source(), pod("db-0"), pod("db-9"), backup())
     with pytest.raises(NotReady):
@@ -100,12 +111,12 @@ async def test_operator_restart_polls_the_pinned_member_without_a_second_post(
     with pytest.raises(NotReady):  # a new operator process: same object, same status
         await run(kube, bdeps)
     assert agent.urls == [pinned, pinned]
-    assert len(agent.requests) == 1  # GET found it: no second POST
+    assert len(agent.of("start_backup")) == 1  # GET found it: no second POST
     assert reasons(kube) == ["BackupStarted"]
 
 
 async def test_404_after_an_agent_restart_re_posts_the_same_id(
-    kube: FakeKube, bdeps: Deps, agent: FakeAgent
+    kube: FakeKube, bdeps: Deps, agent: FakeAgents
 ) -> None:
     seed(kube, source(), pod("db-0"), backup())
     with pytest.raises(NotReady):
@@ -113,10 +124,10 @@ async def test_404_after_an_agent_restart_re_posts_the_same_id(
     agent.forget()
     with pytest.raises(NotReady):
         await run(kube, bdeps)
-    assert [r.id for r in agent.requests] == ["uid-bk", "uid-bk"]
+    assert [r.id for r in agent.of("start_backup")] == ["uid-bk", "uid-bk"]
 
 
-async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Deps, agent: FakeAgents) -> None:
     seed(kube, source(), pod("db-0"), backup())
     with pytest.raises(NotReady):
         await run(kube, bdeps)
@@ -124,6 +135,8 @@ async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Dep
     assert (await run(kube, bdeps)).phase is BackupPhase.FAILED
     assert status(kube)["error"] == "mariabackup exited 1: disk full"
     assert reasons(kube) == ["BackupStarted", "BackupFailed"]
+    assert sample(bdeps, "kubetrove_backup_failures_total") == 1
+    assert sample(bdeps, "kubetrove_backup_bytes_total") is None
 
 
 @pytest.mark.parametrize(
@@ -152,7 +165,7 @@ async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Dep
 async def test_refusals_are_failed_at_once(
     kube: FakeKube,
     bdeps: Deps,
-    agent: FakeAgent,
+    agent: FakeAgents,
     objects: tuple[Any, ...],
     spec: dict[str, Any],
     message: str,
@@ -161,24 +174,31 @@ async def test_refusals_are_failed_at_once(
     assert (await run(kube, bdeps)).phase is BackupPhase.FAILED
     assert status(kube)["error"] == message
     assert [c["message"] for c in status(kube)["conditions"] if c["type"] == "Failed"] == [message]
-    assert reasons(kube) == ["BackupFailed"] and agent.requests == []
+    assert reasons(kube) == ["BackupFailed"] and agent.of("start_backup") == []
+    # Labelled as far as known: the engine once the source is read, the method once it is chosen.
+    failures = [m for m in bdeps.metrics.backup_failures.collect()[0].samples if m.name.endswith("_total")]
+    assert [m.value for m in failures] == [1.0]
+    if objects:
+        assert failures[0].labels["engine"] == objects[0]["spec"]["datastore"]["type"]
+    else:
+        assert failures[0].labels == {"engine": "unknown", "method": "auto"}
 
 
-async def test_agent_refusing_the_method_is_failed(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+async def test_agent_refusing_the_method_is_failed(kube: FakeKube, bdeps: Deps, agent: FakeAgents) -> None:
     seed(kube, source(), pod("db-0"), backup())
-    agent.refuse = AgentError(400, ErrorReply(error="unsupported_method", detail="no physical"))
+    agent.refuse("start_backup", 400, "unsupported_method", "no physical")
     assert (await run(kube, bdeps)).phase is BackupPhase.FAILED
     assert "unsupported_method: no physical" in status(kube)["error"]
 
 
-async def test_no_ready_member_waits_pending(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+async def test_no_ready_member_waits_pending(kube: FakeKube, bdeps: Deps, agent: FakeAgents) -> None:
     seed(kube, source(), pod("db-0", ready=False), backup())
     with pytest.raises(NotReady, match="no ready pod"):
         await run(kube, bdeps)
-    assert agent.requests == [] and status(kube) == {}
+    assert agent.of("start_backup") == [] and status(kube) == {}
 
 
-async def test_deletion_policy(kube: FakeKube, bdeps: Deps, agent: FakeAgent) -> None:
+async def test_deletion_policy(kube: FakeKube, bdeps: Deps, agent: FakeAgents) -> None:
     seed(kube, source(), pod("db-0"), backup(), backup("gone", deletionPolicy="Delete"))
     kube.put(
         {**backup("gone", deletionPolicy="Delete"), "status": {"phase": "Completed", "location": "s3://b/x/"}}
@@ -188,16 +208,16 @@ async def test_deletion_policy(kube: FakeKube, bdeps: Deps, agent: FakeAgent) ->
         obj = live(kube, name)
         parsed = parse_body(BACKUP, obj, BackupSpec)
         assert await delete_data(parsed, obj["status"], bdeps, LOG) is removed
-    ((backup_id, target),) = agent.deleted
+    ((backup_id, target),) = agent.of("delete_backup")
     assert backup_id == "uid-gone" and target.s3 is not None and target.s3.bucket == "b"
 
 
 async def test_a_pvc_target_is_the_directory_where_the_claim_is_mounted(
-    kube: FakeKube, bdeps: Deps, agent: FakeAgent
+    kube: FakeKube, bdeps: Deps, agent: FakeAgents
 ) -> None:
     seed(kube, source(backup={"storage": {"pvc": {"claimName": "backups"}}}), pod("db-0"), backup())
     with pytest.raises(NotReady):
         await run(kube, bdeps)
-    (request,) = agent.requests
+    (request,) = agent.of("start_backup")
     assert request.target.directory is not None
     assert request.target.directory.path == "/var/lib/kubetrove/backups/backups"

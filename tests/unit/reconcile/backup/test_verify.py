@@ -7,15 +7,14 @@ import datetime
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
-from kubetrove.agent.client import AgentError
-from kubetrove.agent.protocol import ErrorReply, TableCheck, TableStats, VerifyReply, VerifyRequest
+from kubetrove.agent.protocol import TableCheck, TableStats, VerifyReply, VerifyRequest
 from kubetrove.api.resources import BACKUP, INSTANCE, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.k8s.kinds import CUSTOM, EVENT
 from kubetrove.reconcile.backup.verify import verify_pass
 from kubetrove.reconcile.context import Deps
+from tests.unit.fake_agents import FakeAgents
 from tests.unit.reconcile.backup.fakes import NS, b64, backup, pod, seed, source
 from tests.unit.reconcile.conftest import LOG, NOW
 from tests.unit.reconcile.fake_kube import FakeKube
@@ -24,43 +23,30 @@ BACKUPS, INSTANCES, OWNER = CUSTOM[BACKUP.kind], CUSTOM[INSTANCE.kind], "db"
 STATS = {"shop.items": TableStats(rows=500, checksum="111")}
 
 
-class VerifyingAgent:
-    """POST /v1/verify of the throwaway's agent: replies ``reply`` (or raises ``error``)."""
-
-    def __init__(self) -> None:
-        self.reply = VerifyReply(
-            engine="mariadb",
-            check_tool="CHECK TABLE",
-            recorded=STATS,
-            observed=STATS,
-            checks=[TableCheck(table="shop.items", ok=True)],
-        )
-        self.error: Exception | None = None
-        self.requests: list[tuple[str, VerifyRequest]] = []
-
-    def __call__(self, url: str, token: str) -> VerifyingAgent:
-        assert token == "throwaway-token"
-        self.url = url
-        return self
-
-    async def close(self) -> None:
-        return None
-
-    async def verify(self, request: VerifyRequest) -> VerifyReply:
-        self.requests.append((self.url, request))
-        if self.error is not None:
-            raise self.error
-        return self.reply
+REPLY = VerifyReply(
+    engine="mariadb",
+    check_tool="CHECK TABLE",
+    recorded=STATS,
+    observed=STATS,
+    checks=[TableCheck(table="shop.items", ok=True)],
+)
 
 
 @pytest.fixture
-def agent() -> VerifyingAgent:
-    return VerifyingAgent()
+def agent(agents: FakeAgents) -> FakeAgents:
+    agents.verify_reply = REPLY
+    return agents
 
 
 @pytest.fixture
-def vdeps(deps: Deps, agent: VerifyingAgent) -> Deps:
-    return dataclasses.replace(deps, agents=agent, agent_url=lambda ns, name, ip: f"http://{name}:8432")
+def vdeps(deps: Deps, agent: FakeAgents) -> Deps:
+    return dataclasses.replace(deps, agent_url=lambda ns, name, ip: f"http://{name}:8432")
+
+
+def requests(agent: FakeAgents) -> list[tuple[str, VerifyRequest]]:
+    """Every POST /v1/verify asked, answered or not: (base URL, request)."""
+    assert set(agent.tokens) <= {"throwaway-token"}
+    return [(url, args) for url, method, args in agent.attempts if method == "verify"]
 
 
 def owner_body(**backup_policy: Any) -> dict[str, Any]:
@@ -130,17 +116,18 @@ async def started_and_ready(kube: FakeKube, deps: Deps) -> None:
     make_ready(kube)
 
 
-def sample(name: str, **labels: str) -> float | None:
-    return REGISTRY.get_sample_value(
+def sample(deps: Deps, name: str, **labels: str) -> float | None:
+    """A sample of the metrics injected into ``deps`` (each test has its own registry)."""
+    return deps.metrics.registry.get_sample_value(
         name, {"namespace": NS, "kind": "DatabaseInstance", "owner": OWNER, **labels}
     )
 
 
 async def test_newest_backup_restored_checked_reported_and_cleaned_up(
-    kube: FakeKube, vdeps: Deps, agent: VerifyingAgent
+    kube: FakeKube, vdeps: Deps, agent: FakeAgents
 ) -> None:
     seed(kube, owner_body(), completed("old", "2026-01-01T00:00:00Z"), completed("bk"))
-    before = sample("kubetrove_backup_verifications_total", result="success") or 0.0
+    before = sample(vdeps, "kubetrove_backup_verifications_total", result="success") or 0.0
     await run(kube, vdeps)
     assert verification(kube) == {
         "phase": "Restoring",
@@ -154,14 +141,14 @@ async def test_newest_backup_restored_checked_reported_and_cleaned_up(
     assert ("bk", "Normal", "BackupVerificationStarted") in events(kube)
 
     await run(kube, vdeps, minutes=5)  # not Ready yet: nothing happens, nothing is created twice
-    assert verification(kube)["phase"] == "Restoring" and agent.requests == []
+    assert verification(kube)["phase"] == "Restoring" and requests(agent) == []
     assert [c for c in kube.writes() if c[0] == "create" and c[1] == "DatabaseInstance"] == [
         ("create", "DatabaseInstance", "bk-verify")
     ]
 
     make_ready(kube)
     await run(kube, vdeps, minutes=10)
-    ((url, request),) = agent.requests
+    ((url, request),) = requests(agent)
     assert url == "http://bk-verify-0:8432"  # the THROWAWAY's agent, never the owner's
     assert request.backup_id == "uid-bk" and request.source.s3 is not None
     assert request.source.s3.secret_access_key == "SK"
@@ -175,21 +162,21 @@ async def test_newest_backup_restored_checked_reported_and_cleaned_up(
         )
     assert kube.find(INSTANCES, NS, "bk-verify") is None  # cleaned up
     assert {("bk", "Normal", "BackupVerified"), (OWNER, "Normal", "BackupVerified")} <= set(events(kube))
-    assert sample("kubetrove_backup_verifications_total", result="success") == before + 1
-    assert sample("kubetrove_backup_verification_ok") == 1
+    assert sample(vdeps, "kubetrove_backup_verifications_total", result="success") == before + 1
+    assert sample(vdeps, "kubetrove_backup_verification_ok") == 1
     stamp = datetime.datetime(2026, 1, 2, 3, 14, 5, tzinfo=datetime.UTC).timestamp()
-    assert sample("kubetrove_backup_verification_last_success_timestamp_seconds") == stamp
+    assert sample(vdeps, "kubetrove_backup_verification_last_success_timestamp_seconds") == stamp
 
     writes = len(kube.writes())
     await run(kube, vdeps, minutes=15)  # verified: nothing more to do, nothing rewritten
-    assert len(kube.writes()) == writes and len(agent.requests) == 1
+    assert len(kube.writes()) == writes and len(requests(agent)) == 1
 
 
 async def test_counts_that_differ_fail_naming_the_table(
-    kube: FakeKube, vdeps: Deps, agent: VerifyingAgent
+    kube: FakeKube, vdeps: Deps, agent: FakeAgents
 ) -> None:
     await started_and_ready(kube, vdeps)
-    agent.reply = agent.reply.model_copy(
+    agent.verify_reply = REPLY.model_copy(
         update={"observed": {"shop.items": TableStats(rows=499, checksum="111")}}
     )
     await run(kube, vdeps, minutes=1)
@@ -199,7 +186,7 @@ async def test_counts_that_differ_fail_naming_the_table(
     c = condition(kube.find(INSTANCES, NS, OWNER))
     assert (c["status"], c["reason"]) == ("False", "CountsDiffer") and "shop.items" in c["message"]
     assert (OWNER, "Warning", "BackupVerificationFailed") in events(kube)
-    assert sample("kubetrove_backup_verification_ok") == 0
+    assert sample(vdeps, "kubetrove_backup_verification_ok") == 0
     assert kube.find(INSTANCES, NS, "bk-verify") is None
 
 
@@ -233,17 +220,17 @@ async def test_a_refused_restore_fails_at_once(kube: FakeKube, vdeps: Deps) -> N
 
 
 async def test_operator_restart_mid_check_asks_again_and_agent_refusal_fails(
-    kube: FakeKube, vdeps: Deps, agent: VerifyingAgent
+    kube: FakeKube, vdeps: Deps, agent: FakeAgents
 ) -> None:
     await started_and_ready(kube, vdeps)
-    agent.error = AgentError(503, ErrorReply(error="engine_unavailable", detail="starting"))
+    agent.refuse("verify", 503, "engine_unavailable", "starting")
     await run(kube, vdeps, minutes=1)  # transient: the state says Checking, the next pass asks again
     assert verification(kube)["phase"] == "Checking"
-    agent.error = AgentError(404, ErrorReply(error="not_found", detail="no complete backup 'uid-bk'"))
+    agent.refuse("verify", 404, "not_found", "no complete backup 'uid-bk'")
     await run(kube, vdeps, minutes=2)
     v = verification(kube)
     assert (v["phase"], v["reason"]) == ("Failed", "AgentError") and "no complete backup" in v["message"]
-    assert len(agent.requests) == 2
+    assert len(requests(agent)) == 2
 
 
 async def test_a_next_backup_is_verified_after_the_first(kube: FakeKube, vdeps: Deps) -> None:

@@ -1,4 +1,8 @@
-"""Operator configuration, from the environment (the Helm chart sets these on the Deployment)."""
+"""Operator configuration, from the environment (the Helm chart sets these on the Deployment).
+
+Read ONCE per process, by the composition root (handlers/main.py), and passed in from there: nothing
+else in the operator reads the environment.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ class OperatorConfig:
     # against 110 MiB at 500 CRs) but at 1000 CRs the 100-CR burst p99 was 137 s against 14 s with 32:
     # every CR's status timer queues its API calls ahead of the burst (docs/operations.md, Scale).
     api_threads: int = 32
-    # Seconds between glibc heap trims (handlers/memory.py says why); 0: never trim.
+    # Seconds between glibc heap trims (runtime/memory.py says why); 0: never trim.
     malloc_trim_interval: float = 30.0
     health_port: int = DEFAULT_HEALTH_PORT  # 0: no liveness endpoint
     # "namespace/pod" -> agent base URL. Only for tests whose pods are fake (kwok) while a real agent
@@ -55,6 +59,11 @@ class OperatorConfig:
     # "namespace/pod" -> "host:port" of its engine as the other members reach it (the replication
     # source), for the same tests; in a real cluster it is the pod's name under the headless Service.
     engine_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # How long a restore verification's throwaway instance may take to become Ready and answer (a restore
+    # of a big backup is slow); KUBETROVE_VERIFY_TIMEOUT_SECONDS.
+    verify_timeout_seconds: float = 1800.0
+    # The operator's pod (POD_NAME, from the downward API): the reportingInstance of its Events.
+    pod_name: str | None = None
 
     def agent_url(self, namespace: str, pod: str, ip: str) -> str:
         """Where the agent of ``pod`` listens."""
@@ -75,8 +84,9 @@ class OperatorConfig:
         """Read KUBETROVE_AGENT_IMAGE and KUBETROVE_AGENT_IMAGE_<ENGINE>,
         KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE (else POD_NAMESPACE, else
         "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_METRICS_PORT,
-        KUBETROVE_HEALTH_PORT, KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL and
-        KUBETROVE_AGENT_ENDPOINTS (JSON: {"namespace/pod": "http://host:port"})."""
+        KUBETROVE_HEALTH_PORT, KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL,
+        KUBETROVE_VERIFY_TIMEOUT_SECONDS, POD_NAME and KUBETROVE_AGENT_ENDPOINTS
+        (JSON: {"namespace/pod": "http://host:port"})."""
         e = os.environ if env is None else env
         spaces = tuple(n.strip() for n in e.get("KUBETROVE_NAMESPACES", "").split(",") if n.strip())
         return cls(
@@ -93,4 +103,6 @@ class OperatorConfig:
             agent_endpoints=json.loads(e.get("KUBETROVE_AGENT_ENDPOINTS", "{}")),
             # JSON {"namespace/pod": "host:port"} (tests with fake pods and engines on the host).
             engine_endpoints=json.loads(e.get("KUBETROVE_ENGINE_ENDPOINTS", "{}")),
+            verify_timeout_seconds=float(e.get("KUBETROVE_VERIFY_TIMEOUT_SECONDS", "1800")),
+            pod_name=e.get("POD_NAME") or None,
         )
