@@ -18,7 +18,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from kubetrove.agent.client import AgentError
 from kubetrove.agent.protocol import MembershipAction
 from kubetrove.clustering.membership import Plan, plan
 from kubetrove.clustering.observe import DownClock, build_view, gather_at_once
@@ -93,8 +92,8 @@ class MembershipLoop:
     async def _step_up(self, pod: str) -> tuple[str, ...]:
         """Ask ``pod`` to stand for election (spec.primary); the set votes, the next cycles record it."""
         try:
-            await self.ops.promote(pod)
-        except (MemberUnreachable, AgentError) as exc:
+            await self.ops.step_up(pod)
+        except (MemberUnreachable, MembershipRefused) as exc:
             log.info("step-up of %s not done: %s", pod, exc)
             return (f"switchover to {pod} not done yet: {exc}",)
         await self.record.event(SWITCHOVER, f"asked {pod} to stand for election (spec.primary)")

@@ -42,9 +42,9 @@ class FakeSet:
             engine="mongodb", version="7.0", role=role, read_only=role is not Role.PRIMARY, healthy=True
         )
 
-    async def promote(self, pod: str) -> None:
+    async def step_up(self, pod: str) -> None:
         """replSetStepUp: the member stands for election; here the set always elects it."""
-        self.calls.append(("promote", pod))
+        self.calls.append(("step_up", pod))
         if pod in self.down:
             raise MemberUnreachable(pod)
         self.primary = pod
@@ -187,12 +187,12 @@ async def test_spec_primary_asks_that_member_to_stand_for_election_once_and_then
     fake, record, loop = await formed()  # db-2 elected
     record.base = replace(record.base, wanted_primary="db-0")
     plan = await loop.cycle(now=2)
-    assert plan.step_up == "db-0" and ("promote", "db-0") in fake.calls
+    assert plan.step_up == "db-0" and ("step_up", "db-0") in fake.calls
     assert reasons(record)[-1] == "SwitchoverRequested"
     assert record.primary == "db-2"  # recorded only once the set reports it
     assert (await loop.cycle(now=3)).step_up is None
     assert record.primary == "db-0" and record.labels["db-0"] == "primary"
-    assert fake.calls.count(("promote", "db-0")) == 1
+    assert fake.calls.count(("step_up", "db-0")) == 1
 
 
 async def test_no_switchover_while_the_set_is_degraded_or_the_target_is_down() -> None:
@@ -200,4 +200,4 @@ async def test_no_switchover_while_the_set_is_degraded_or_the_target_is_down() -
     record.base = replace(record.base, wanted_primary="db-0")
     fake.down.add("db-0")
     assert (await loop.cycle(now=2)).step_up is None
-    assert ("promote", "db-0") not in fake.calls and record.primary == "db-2"
+    assert ("step_up", "db-0") not in fake.calls and record.primary == "db-2"
