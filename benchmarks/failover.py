@@ -1,10 +1,11 @@
 """Failover and switchover write gaps seen by a client, on real servers through real agents and the real loop.
 
-Run: ``PYTHONPATH=operator .venv/bin/python benchmarks/failover.py [--rounds 10]`` (root: PostgreSQL runs
-as the ``postgres`` user). Uses tests/integration/cluster_harness.py. The write gap is the client's: last
-acknowledged write on the old primary -> first acknowledged write on the new one (CloudNativePG's
-fastfailover measure). Nothing here is asserted; figures are printed and written to
-benchmarks/results/failover.json. Acknowledged writes lost must be 0.
+Run: ``PYTHONPATH=operator .venv/bin/python benchmarks/failover.py [--rounds 10] [--engines mongodb]``
+(root: PostgreSQL runs as the ``postgres`` user; ``--engines`` reruns those engines' rows and keeps the
+others'). Uses tests/integration/cluster_harness.py. The write gap is the client's: last acknowledged
+write on the old primary -> first acknowledged write on the new one (CloudNativePG's fastfailover
+measure). Nothing here is asserted; figures are printed and written to benchmarks/results/failover.json.
+Acknowledged writes lost must be 0.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.integration.cluster_engine_mongodb import MongoDBEngine  # noqa: E402
 from tests.integration.cluster_engines import MariaDBEngine, MySQLEngine, PostgreSQLEngine  # noqa: E402
 from tests.integration.cluster_harness import (  # noqa: E402
     DETECTION_SECONDS,
@@ -106,7 +108,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument(
-        "--engines", default="mariadb,postgresql,mysql", help="comma-separated; others keep their stored rows"
+        "--engines",
+        default="mariadb,postgresql,mysql,mongodb",
+        help="comma-separated; others keep their stored rows",
     )
     args = parser.parse_args()
     wanted = set(args.engines.split(","))
@@ -120,8 +124,10 @@ async def main() -> None:
             "mysql": "9.7.4 (Debian sid), lossless semi-sync AFTER_SYNC, timeout 1 day, GTID auto-position;"
             " an errant ex-primary is rebuilt by clone before the next round",
             "postgresql": "15, streaming, synchronous_standby_names 'ANY 1 (*)', rejoin via pg_rewind",
+            "mongodb": "6.0.5 replica set, electionTimeoutMillis 3000, w:majority inserts (unique _id, no"
+            " driver retry) to the recorded primary; switchover = spec.primary (replSetStepUp)",
             "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, loopback",
-            "kill": "SIGKILL of mariadbd / mysqld / the postmaster",
+            "kill": "SIGKILL of mariadbd / mysqld / the postmaster / mongod",
         }
     }
     if RESULTS.exists():  # rows of engines not run this time are kept
@@ -132,6 +138,8 @@ async def main() -> None:
         ("postgresql", "failover"),
         ("mysql", "failover"),
         ("mysql", "switchover"),
+        ("mongodb", "failover"),
+        ("mongodb", "switchover"),
     )
     for name, kind in plan:
         if name not in wanted:
@@ -140,6 +148,7 @@ async def main() -> None:
             engine: Any = {
                 "mariadb": lambda: MariaDBEngine(Path(tmp)),
                 "mysql": lambda: MySQLEngine(Path(tmp)),
+                "mongodb": lambda: MongoDBEngine(Path(tmp)),
                 "postgresql": PostgreSQLEngine,
             }[name]()
             try:

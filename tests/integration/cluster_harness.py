@@ -1,9 +1,11 @@
 """A replicated cluster on loopback, driven by the real clustering loop: the integration rig for failover.
 
-N real engine servers, N real agents (the aiohttp app, one per server), the real ``Loop`` acting through
-``AgentOps``, and the unit tests' in-memory ``FakeRecord`` standing in for the DatabaseCluster resource
-(status.primary, labels, Events). ``kill`` SIGKILLs a member's engine process; ``restart`` starts it
-again on the same datadir and port, as the kubelet restarts a container.
+N real engine servers, N real agents (the aiohttp app, one per server), the real loop of the engine's
+HA mode (``Loop`` for an operator-picked primary, ``MembershipLoop`` for a set that elects its own, as
+``clustering.runner.make_loop`` chooses) acting through ``AgentOps``, and the unit tests' in-memory
+``FakeRecord`` standing in for the DatabaseCluster resource (status.primary, labels, Events). ``kill``
+SIGKILLs a member's engine process; ``restart`` starts it again on the same datadir and port, as the
+kubelet restarts a container.
 
 A ``Writer`` thread plays the application: autocommit INSERTs through the recorded primary, each with a
 fresh id (never retried, so an id is never written twice), remembering which ones were acknowledged.
@@ -31,10 +33,12 @@ from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver
 from kubetrove.agent.protocol import Grant, Privilege
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
+from kubetrove.clustering.membership_process import MembershipLoop
 from kubetrove.clustering.observe import gather
 from kubetrove.clustering.process import Loop
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores import registry
+from kubetrove.datastores.base import HAMode
 from tests.integration.servers._proc import free_port
 from tests.unit.clustering.fake import FakeRecord
 
@@ -161,7 +165,7 @@ class Cluster:
     servers: dict[str, Server]
     record: FakeRecord
     ops: AgentOps
-    loop: Loop
+    loop: Loop | MembershipLoop
     agents: dict[str, AgentClient]
     runners: list[web.AppRunner]
     task: asyncio.Task[None] | None = None
@@ -236,8 +240,12 @@ async def start_cluster(engine: Engine, members: int = 3) -> Cluster:
         raise
     ops = AgentOps(endpoints.__getitem__, token, engine.replication(), pods=pods)
     record = FakeRecord(pods, ClusterView((), None, detection_seconds=DETECTION_SECONDS))
-    compare = registry.get(engine.name).compare_positions
-    loop = Loop(ops, record, compare, interval=INTERVAL_SECONDS, wait_timeout=30)
+    store = registry.get(engine.name)
+    loop: Loop | MembershipLoop
+    if store.ha_mode is HAMode.ENGINE_ELECTED:
+        loop = MembershipLoop(ops, record, interval=INTERVAL_SECONDS)
+    else:
+        loop = Loop(ops, record, store.compare_positions, interval=INTERVAL_SECONDS, wait_timeout=30)
     cluster = Cluster(engine, pods, servers, record, ops, loop, agents, runners)
     cluster.task = asyncio.create_task(loop.run(cluster.stopped))
     try:

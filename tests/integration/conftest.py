@@ -114,4 +114,4 @@ async def start_agent() -> AsyncIterator[StartAgent]:
 from tests.integration.conftest_backup import *  # noqa: E402, F403  (MinIO, backup API helpers)
 from tests.integration.conftest_ring import *  # noqa: E402, F403  (a three-node Cassandra ring)
 from tests.integration.conftest_servers_mysql import *  # noqa: E402, F403  (real MySQL 9.7 and 8.0.31)
-from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, FerretDB, their agents)
+from tests.integration.conftest_servers_nosql import *  # noqa: E402, F403  (Cassandra, mongod, their agents)

@@ -1,6 +1,7 @@
-"""Fixtures for the NoSQL engines: one Cassandra node and one FerretDB per test session, and a real
-agent (``start_agent`` from conftest.py: the aiohttp app on a loopback port) in front of each, driven
-over HTTP by an ``aiohttp.ClientSession`` that carries the agent's token.
+"""Fixtures for the NoSQL engines: one Cassandra node and one standalone mongod per test session,
+replica sets of real mongod per call, and a real agent (``start_agent`` from conftest.py: the aiohttp
+app on a loopback port) in front of a server, driven over HTTP by an ``aiohttp.ClientSession`` that
+carries the agent's token.
 
 Imported by tests/integration/conftest.py. A server that cannot start raises: its tests ERROR, the
 tier fails (never skips).
@@ -16,9 +17,15 @@ import aiohttp
 import pytest
 
 from kubetrove.agent.engines.config import EngineConfig
-from tests.integration.servers import cassandra, ferretdb
+from tests.integration.servers import cassandra, mongod
 
-__all__ = ["cassandra_agent", "cassandra_server", "ferretdb_server", "mongodb_agent"]
+__all__ = [
+    "cassandra_agent",
+    "cassandra_server",
+    "mongod_replica_set_factory",
+    "mongod_server",
+    "mongodb_agent",
+]
 
 
 async def put_json(
@@ -39,11 +46,30 @@ def cassandra_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cassa
 
 
 @pytest.fixture(scope="session")
-def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ferretdb.FerretDBServer]:
-    """A FerretDB (SQLite) with SCRAM users, for the whole session; stopped by PID at the end."""
-    server = ferretdb.start(tmp_path_factory.mktemp("ferretdb"))
+def mongod_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[mongod.Mongod]:
+    """A standalone mongod 6.0.5 with authorization and a root login, for the whole session."""
+    server = mongod.start_standalone(tmp_path_factory.mktemp("mongod"))
     yield server
-    server.stop()
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def mongod_replica_set_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., mongod.ReplicaSet]]:
+    """Start a fresh replica set of real mongod per call (``start_replica_set``'s keyword arguments:
+    ``count``, ``initiate``, ``settings``); every set is stopped by PID at the end of the session."""
+    started: list[mongod.ReplicaSet] = []
+
+    def make(**kwargs: Any) -> mongod.ReplicaSet:
+        rs = mongod.start_replica_set(tmp_path_factory.mktemp("mongod-rs"), **kwargs)
+        started.append(rs)
+        print(f"\nmongod {mongod.VERSION} replica set up: {rs.states()}", file=sys.stderr)
+        return rs
+
+    yield make
+    for rs in started:
+        rs.stop()
 
 
 async def _session(
@@ -65,8 +91,8 @@ async def cassandra_agent(
 
 @pytest.fixture
 async def mongodb_agent(
-    start_agent: Callable[..., Awaitable[Any]], ferretdb_server: ferretdb.FerretDBServer
+    start_agent: Callable[..., Awaitable[Any]], mongod_server: mongod.Mongod
 ) -> AsyncIterator[aiohttp.ClientSession]:
-    """An authenticated HTTP session to a real agent serving the MongoDB driver against FerretDB."""
-    async with await _session(start_agent, "mongodb", ferretdb_server) as http:
+    """An authenticated HTTP session to a real agent serving the MongoDB driver against mongod."""
+    async with await _session(start_agent, "mongodb", mongod_server) as http:
         yield http

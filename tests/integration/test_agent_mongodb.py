@@ -1,8 +1,7 @@
-"""The agent's HTTP API against FerretDB v1.24 (MongoDB wire protocol), checked with pymongo.
+"""The agent's HTTP API against a real standalone mongod 6.0.5 with authorization, checked with pymongo.
 
-FerretDB stands in for mongod, which cannot be obtained here. What it does not implement is asserted
-as such (the agent answers 501 ``unsupported``) and covered by tests/unit/agent/test_mongodb_recorded.py:
-roles in createUser/updateUser, authorization (any FerretDB v1 user may do anything), replica sets.
+Users get real built-in roles and real authorization: a ``read`` user is refused a write by the server,
+a ``readWrite`` user is not. Replica-set routes are in test_agent_mongodb_replset.py.
 """
 
 from __future__ import annotations
@@ -17,42 +16,56 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from tests.integration.conftest_servers_nosql import put_json as put
-from tests.integration.servers.ferretdb import FerretDBServer
+from tests.integration.servers.mongod import VERSION, Mongod
 
 HOSTILE = ["x'; db.dropDatabase(); //", "a.b", "a$b", "a/b", "sp ace", "a" * 64]
+UNAUTHORIZED, AUTHENTICATION_FAILED = 13, 18  # https://www.mongodb.com/docs/manual/reference/error-codes/
 
 
 @pytest.fixture
-def mongo(ferretdb_server: FerretDBServer) -> Iterator[MongoClient[Any]]:
-    """pymongo as the server's admin."""
-    client = login(ferretdb_server, ferretdb_server.user, ferretdb_server.password)
-    yield client
-    client.close()
+def mongo(mongod_server: Mongod) -> Iterator[MongoClient[Any]]:
+    """pymongo as the server's root."""
+    with mongod_server.client() as client:
+        yield client
 
 
-def login(server: FerretDBServer, user: str, password: str) -> MongoClient[Any]:
-    return MongoClient(
-        server.host,
-        server.port,
-        username=user,
-        password=password,
-        authSource="admin",
-        directConnection=True,
-        serverSelectionTimeoutMS=5000,
-    )
+def can_log_in(server: Mongod, user: str, password: str) -> bool:
+    with server.client(user, password) as client:
+        try:
+            client.admin.command("ping")
+            return True
+        except OperationFailure as exc:
+            if exc.code == AUTHENTICATION_FAILED:  # anything else is a real error
+                return False
+            raise
 
 
-def can_log_in(server: FerretDBServer, user: str, password: str) -> bool:
-    client = login(server, user, password)
-    try:
-        client.admin.command("ping")
-        return True
-    except OperationFailure as exc:
-        if exc.code == 18:  # AuthenticationFailed; anything else is a real error
-            return False
-        raise
-    finally:
-        client.close()
+def can_write(server: Mongod, user: str, password: str, database: str) -> bool:
+    """Insert one document as ``user``; False when the server refuses it as unauthorized."""
+    with server.client(user, password) as client:
+        try:
+            client[database]["orders"].insert_one({"by": user})
+            return True
+        except OperationFailure as exc:
+            if exc.code == UNAUTHORIZED:
+                return False
+            raise
+
+
+def can_read(server: Mongod, user: str, password: str, database: str) -> bool:
+    with server.client(user, password) as client:
+        try:
+            client[database]["orders"].find_one()
+            return True
+        except OperationFailure as exc:
+            if exc.code == UNAUTHORIZED:
+                return False
+            raise
+
+
+def roles_of(mongo: MongoClient[Any], user: str) -> list[tuple[str, str]]:
+    users = mongo.admin.command({"usersInfo": {"user": user, "db": "admin"}})["users"]
+    return sorted((r["db"], r["role"]) for r in users[0]["roles"]) if users else []
 
 
 async def test_status_of_a_standalone(mongodb_agent: ClientSession) -> None:
@@ -60,8 +73,9 @@ async def test_status_of_a_standalone(mongodb_agent: ClientSession) -> None:
     body = await resp.json()
     assert resp.status == 200
     assert body["role"] == "standalone" and body["read_only"] is False and body["healthy"] is True
-    assert body["version"] == "7.0.42"  # the MongoDB version FerretDB v1.24 reports
+    assert body["version"] == VERSION
     assert body["position"] is None and body["lag_seconds"] is None
+    assert body["connections"] >= 1  # serverStatus answered (FerretDB did not)
 
 
 async def test_database_create_is_idempotent_and_drop_404s_when_missing(
@@ -80,41 +94,91 @@ async def test_database_create_is_idempotent_and_drop_404s_when_missing(
     assert missing.status == 404 and (await missing.json())["error"] == "not_found"
 
 
-async def test_user_password_lifecycle(mongodb_agent: ClientSession, ferretdb_server: FerretDBServer) -> None:
+async def test_user_password_lifecycle(mongodb_agent: ClientSession, mongod_server: Mongod) -> None:
     assert await put(mongodb_agent, "/v1/users/app", {"password": "pw-1"}) == (
         200,
         {"ok": True, "detail": "created"},
     )
-    assert can_log_in(ferretdb_server, "app", "pw-1")
-    assert not can_log_in(ferretdb_server, "app", "wrong")
+    assert can_log_in(mongod_server, "app", "pw-1")
+    assert not can_log_in(mongod_server, "app", "wrong")
     assert await put(mongodb_agent, "/v1/users/app", {"password": "pw-1"}) == (
         200,
         {"ok": True, "detail": "updated"},
     )
     assert (await put(mongodb_agent, "/v1/users/app", {"password": "pw-2"}))[0] == 200
-    assert not can_log_in(ferretdb_server, "app", "pw-1")
-    assert can_log_in(ferretdb_server, "app", "pw-2")
+    assert not can_log_in(mongod_server, "app", "pw-1")
+    assert can_log_in(mongod_server, "app", "pw-2")
 
     assert (await mongodb_agent.delete("/v1/users/app")).status == 200
-    assert not can_log_in(ferretdb_server, "app", "pw-2")
+    assert not can_log_in(mongod_server, "app", "pw-2")
     assert (await mongodb_agent.delete("/v1/users/app")).status == 404
 
 
-async def test_roles_are_not_implemented_by_ferretdb(
-    mongodb_agent: ClientSession, mongo: MongoClient[Any]
+async def test_a_read_user_is_refused_a_write_and_readwrite_is_not(
+    mongodb_agent: ClientSession, mongod_server: Mongod, mongo: MongoClient[Any]
 ) -> None:
-    body = {"password": "pw", "grants": [{"database": "shop", "privileges": ["read"]}]}
-    status, reply = await put(mongodb_agent, "/v1/users/reader", body)
-    assert (status, reply["error"]) == (501, "unsupported")
-    assert mongo.admin.command({"usersInfo": "reader"})["users"] == []
+    await put(mongodb_agent, "/v1/databases/shop", {})
+    await put(mongodb_agent, "/v1/databases/ledger", {})
+    read = {"password": "pw", "grants": [{"database": "shop", "privileges": ["read"]}]}
+    assert (await put(mongodb_agent, "/v1/users/reader", read))[0] == 200
+    assert roles_of(mongo, "reader") == [("shop", "read")]
+    assert can_read(mongod_server, "reader", "pw", "shop")
+    assert not can_write(mongod_server, "reader", "pw", "shop")  # the server's authorization, not ours
+    assert not can_read(mongod_server, "reader", "pw", "ledger")  # no grant there at all
+
+    # A PUT replaces the grants: the same user now may write to shop, and still nothing on ledger.
+    read_write = {"password": "pw", "grants": [{"database": "shop", "privileges": ["read", "readWrite"]}]}
+    assert await put(mongodb_agent, "/v1/users/reader", read_write) == (
+        200,
+        {"ok": True, "detail": "updated"},
+    )
+    assert roles_of(mongo, "reader") == [("shop", "read"), ("shop", "readWrite")]
+    assert can_write(mongod_server, "reader", "pw", "shop")
+    assert not can_write(mongod_server, "reader", "pw", "ledger")
+
+    # Back to read only: the write privilege is gone at once (updateUser replaces the role list).
+    assert (await put(mongodb_agent, "/v1/users/reader", read))[0] == 200
+    assert not can_write(mongod_server, "reader", "pw", "shop")
+    assert (await mongodb_agent.delete("/v1/users/reader")).status == 200
 
 
-async def test_agent_never_manages_its_own_login(
-    mongodb_agent: ClientSession, ferretdb_server: FerretDBServer
+async def test_admin_privilege_is_dbowner_of_that_database_only(
+    mongodb_agent: ClientSession, mongod_server: Mongod, mongo: MongoClient[Any]
 ) -> None:
-    status, reply = await put(mongodb_agent, f"/v1/users/{ferretdb_server.user}", {"password": "stolen"})
+    body = {"password": "pw", "grants": [{"database": "crm", "privileges": ["admin"]}]}
+    assert (await put(mongodb_agent, "/v1/users/owner", body))[0] == 200
+    assert roles_of(mongo, "owner") == [("crm", "dbOwner")]
+    with mongod_server.client("owner", "pw") as client:
+        client["crm"]["leads"].create_index("email", unique=True)  # schema work: dbOwner may
+        client["crm"]["leads"].drop()
+        with pytest.raises(OperationFailure) as refused:
+            client["shop"]["orders"].insert_one({})
+        assert refused.value.code == UNAUTHORIZED
+        with pytest.raises(OperationFailure) as refused:  # not a cluster administrator
+            client.admin.command("createUser", "sneaky", pwd="pw", roles=["root"])
+        assert refused.value.code == UNAUTHORIZED
+    assert (await mongodb_agent.delete("/v1/users/owner")).status == 200
+
+
+async def test_agent_never_manages_its_own_login_or_an_admin_user(
+    mongodb_agent: ClientSession, mongod_server: Mongod, mongo: MongoClient[Any]
+) -> None:
+    status, reply = await put(mongodb_agent, f"/v1/users/{mongod_server.user}", {"password": "stolen"})
     assert (status, reply["error"]) == (409, "conflict")
-    assert can_log_in(ferretdb_server, ferretdb_server.user, ferretdb_server.password)
+    assert can_log_in(mongod_server, mongod_server.user, mongod_server.password)
+
+    mongo.admin.command(
+        "createUser", "dba", pwd="dba-pw", roles=[{"role": "userAdminAnyDatabase", "db": "admin"}]
+    )
+    try:
+        for resp in [
+            await mongodb_agent.put("/v1/users/dba", json={"password": "stolen"}),
+            await mongodb_agent.delete("/v1/users/dba"),
+        ]:
+            assert (resp.status, (await resp.json())["error"]) == (409, "conflict")
+        assert can_log_in(mongod_server, "dba", "dba-pw")
+    finally:
+        mongo.admin.command("dropUser", "dba")
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -134,9 +198,14 @@ async def test_hostile_names_are_refused_and_nothing_runs(
 
 
 @pytest.mark.parametrize("name", ["admin", "local", "config"])
-async def test_system_databases_are_reserved(mongodb_agent: ClientSession, name: str) -> None:
+async def test_system_databases_are_reserved(
+    mongodb_agent: ClientSession, mongo: MongoClient[Any], name: str
+) -> None:
     assert (await mongodb_agent.put(f"/v1/databases/{name}", json={})).status == 400
     assert (await mongodb_agent.delete(f"/v1/databases/{name}")).status == 400
+    body = {"password": "pw", "grants": [{"database": name, "privileges": ["read"]}]}
+    assert (await mongodb_agent.put("/v1/users/victim", json=body)).status == 400
+    assert mongo.admin.command({"usersInfo": "victim"})["users"] == []
 
 
 @pytest.mark.parametrize("route", ["promote", "fence", "stop"])
@@ -145,3 +214,40 @@ async def test_replica_set_routes_on_a_standalone_are_unsupported(
 ) -> None:
     resp = await mongodb_agent.post(f"/v1/replication/{route}")
     assert resp.status == 501 and (await resp.json())["error"] == "unsupported"
+
+
+async def test_dynamic_parameters_are_applied_live_and_startup_ones_need_a_restart(
+    mongodb_agent: ClientSession, mongo: MongoClient[Any]
+) -> None:
+    # The catalog's names, as the operator sends them (datastores/mongodb/catalog.py).
+    body = {
+        "parameters": {
+            "setParameter.cursorTimeoutMillis": "600001",
+            "setParameter.notablescan": "false",
+            "operationProfiling.slowOpThresholdMs": "250",
+            "operationProfiling.slowOpSampleRate": "0.5",
+            "net.maxIncomingConnections": "100",
+            "setParameter.enableLocalhostAuthBypass": "false",  # mongod: "not allowed ... at runtime"
+        }
+    }
+    status, reply = await put(mongodb_agent, "/v1/parameters", body)
+    assert status == 200
+    assert reply["applied"] == [
+        "operationProfiling.slowOpSampleRate",
+        "operationProfiling.slowOpThresholdMs",
+        "setParameter.cursorTimeoutMillis",
+        "setParameter.notablescan",
+    ]
+    assert reply["needs_restart"] == ["net.maxIncomingConnections", "setParameter.enableLocalhostAuthBypass"]
+    got = mongo.admin.command({"getParameter": 1, "cursorTimeoutMillis": 1, "notablescan": 1})
+    assert (got["cursorTimeoutMillis"], got["notablescan"]) == (600001, False)
+    profiler = mongo.admin.command({"profile": -1})
+    assert (profiler["slowms"], profiler["sampleRate"]) == (250, 0.5)
+
+
+async def test_a_bad_parameter_value_is_refused_naming_it(mongodb_agent: ClientSession) -> None:
+    status, reply = await put(
+        mongodb_agent, "/v1/parameters", {"parameters": {"setParameter.logLevel": "loud"}}
+    )
+    assert (status, reply["error"]) == (400, "bad_request")
+    assert "setParameter.logLevel" in reply["detail"] and "BadValue" in reply["detail"]

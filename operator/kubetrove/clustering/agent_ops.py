@@ -153,6 +153,16 @@ class AgentOps:
         """Refuse client writes."""
         await self._call(pod, "fence", lambda a: a.fence())
 
+    async def step_up(self, pod: str) -> None:
+        """Engine-elected sets: ask ``pod`` to stand for election (spec.primary); the voters' refusal
+        (409) is a MembershipRefused, asked again next cycle."""
+        try:
+            await self._call(pod, "step_up", lambda a: a.promote())
+        except AgentRefused as exc:
+            if exc.status == 409 and exc.reply:
+                raise MembershipRefused(f"{pod}: {exc.reply.detail}") from exc
+            raise
+
     async def set_members(self, pod: str, members: Sequence[str]) -> MembersReply:
         """Engine-elected sets: ``members`` (pods; id = position, the ordinal) by their engine address."""
         wanted = [SetMember(id=i, host=self._endpoint(m).address) for i, m in enumerate(members)]

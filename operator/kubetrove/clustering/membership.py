@@ -3,9 +3,13 @@
 The set elects its own primary (https://www.mongodb.com/docs/manual/core/replica-set-elections/);
 kubetrove manages which members belong to it and reports what the set says. Invariants:
 
-- M1 kubetrove never promotes, fences or picks a primary here. ``status.primary`` and the role labels
-  follow the one member that *reports itself* primary; with none (an election, or a lost majority) or
-  several (an old primary that has not yet seen the newer term) nothing is written or relabelled.
+- M1 kubetrove never promotes, fences or picks a primary here on its own. ``status.primary`` and the role
+  labels follow the one member that *reports itself* primary; with none (an election, or a lost
+  majority) or several (an old primary that has not yet seen the newer term) nothing is written or
+  relabelled. The one exception is asked for: ``spec.primary`` (a switchover) names a member, and while
+  the set is Healthy with another primary, that member is asked to stand for election
+  (``replSetStepUp``); the set still votes, a member behind the majority is refused by the voters, and
+  what the set then reports is what is recorded.
 - M2 the wanted membership (every member of the StatefulSet, id = ordinal) is sent only to the member
   that reports itself primary: only a primary can reconfigure the set, and its agent changes at most
   one member per call (the rest of the set follows through heartbeats).
@@ -48,6 +52,7 @@ class Plan:
     ask: str | None = None
     roles: Mapping[str, str] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
+    step_up: str | None = None  # the member spec.primary names, asked to stand for election
 
 
 def plan(view: ClusterView, settled_primary: str | None = None) -> Plan:
@@ -63,7 +68,12 @@ def plan(view: ClusterView, settled_primary: str | None = None) -> Plan:
         reasons = tuple(_not_secondary(view, primary))
         state = SetState.DEGRADED if reasons else SetState.HEALTHY
         ask = None if settled_primary == primary else primary
-        return Plan(state, primary, ask, roles, reasons)
+        step_up = _switchover(view, primary) if state is SetState.HEALTHY else None
+        if step_up is not None:
+            reasons += (
+                f"switchover: spec.primary asks {step_up} to stand for election (primary: {primary})",
+            )
+        return Plan(state, primary, ask, roles, reasons, step_up)
     if any(m.reachable and m.role is Role.REPLICA for m in members):
         why = "no member reports itself primary: the set is electing one, or a majority of it is down"
         return Plan(SetState.NO_PRIMARY, reasons=(why,))
@@ -72,6 +82,15 @@ def plan(view: ClusterView, settled_primary: str | None = None) -> Plan:
         return Plan(SetState.WAITING, reasons=(f"waiting for members to answer: {', '.join(silent)}",))
     first = members[0].pod
     return Plan(SetState.INITIATING, ask=first, reasons=(f"no replica set yet: {first} creates it",))
+
+
+def _switchover(view: ClusterView, primary: str) -> str | None:
+    """The member spec.primary names when it is a reachable secondary other than the primary."""
+    wanted = view.wanted_primary
+    if wanted is None or wanted == primary:
+        return None
+    target = next((m for m in view.members if m.pod == wanted), None)
+    return wanted if target is not None and target.reachable and target.role is Role.REPLICA else None
 
 
 def _not_secondary(view: ClusterView, primary: str) -> list[str]:

@@ -1,9 +1,10 @@
 """The loop of an ENGINE-ELECTED set (MongoDB): observe -> plan (``membership``) -> record and ask.
 
-Per cycle: every member's status through its agent (``observe.gather``), the pure ``membership.plan``,
-then, in this order: ``status.primary`` (only when the set reports another primary), the role labels,
-the membership call to the member the plan names, and the observation (state, members, reasons,
-including why a membership call was refused). It never promotes or fences (invariant M1).
+Per cycle: every member's status through its agent, all at once (``observe.gather_at_once``), the
+pure ``membership.plan``, then, in this order: ``status.primary`` (only when the set reports another
+primary), the role labels, the membership call to the member the plan names, and the observation
+(state, members, reasons, including why a membership call was refused). It never promotes or fences
+(invariant M1).
 
 The only memory between cycles is which primary last confirmed the membership complete for which pod
 list (M4), forgotten after ``resync_seconds`` so that a change made behind kubetrove's back (a manual
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from kubetrove.agent.protocol import MembershipAction
 from kubetrove.clustering.membership import Plan, plan
-from kubetrove.clustering.observe import DownClock, build_view, gather
+from kubetrove.clustering.observe import DownClock, build_view, gather_at_once
 from kubetrove.clustering.ops import ClusterRecord, MembershipOps, MembershipRefused, MemberUnreachable
 from kubetrove.clustering.process import repeat
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 PRIMARY_CHANGED = "PrimaryChanged"
 INITIATED = "ReplicaSetInitiated"
 RECONFIGURED = "ReplicaSetReconfigured"
+SWITCHOVER = "SwitchoverRequested"
 
 
 @dataclass
@@ -51,7 +53,7 @@ class MembershipLoop:
         """One observe -> plan -> record/ask round; returns the plan carried out."""
         now = time.monotonic() if now is None else now
         pods, base = await self.record.load()
-        statuses = await gather(self.ops, pods, base.current_primary)
+        statuses = await gather_at_once(self.ops, pods)
         view = build_view(pods, statuses, self.clock, now, base)
         p = plan(view, self._settled_primary(pods, now))
         if p.primary is not None and p.primary != base.current_primary:
@@ -63,6 +65,8 @@ class MembershipLoop:
         reasons = p.reasons
         if p.ask is not None:
             reasons += await self._ask(p, pods, now)
+        if p.step_up is not None:
+            reasons += await self._step_up(p.step_up)
         await self.record.write_observation(p.state.value, statuses, (), reasons)
         return p
 
@@ -83,6 +87,16 @@ class MembershipLoop:
             return ("membership change in progress: one member per reconfiguration",)
         if p.primary is not None:
             self.settled = (p.primary, tuple(pods), now)
+        return ()
+
+    async def _step_up(self, pod: str) -> tuple[str, ...]:
+        """Ask ``pod`` to stand for election (spec.primary); the set votes, the next cycles record it."""
+        try:
+            await self.ops.step_up(pod)
+        except (MemberUnreachable, MembershipRefused) as exc:
+            log.info("step-up of %s not done: %s", pod, exc)
+            return (f"switchover to {pod} not done yet: {exc}",)
+        await self.record.event(SWITCHOVER, f"asked {pod} to stand for election (spec.primary)")
         return ()
 
     async def run(self, stopped: asyncio.Event) -> None:

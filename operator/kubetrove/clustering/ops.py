@@ -63,6 +63,11 @@ class MembershipOps(StatusOps, Protocol):
         """Ask ``pod`` to make the set exactly ``members`` (id = position); may raise MembershipRefused."""
         ...
 
+    async def step_up(self, pod: str) -> None:
+        """Ask ``pod`` to stand for election (a switchover the spec asks for; the set still votes); may
+        raise MembershipRefused (the voters refused, for now)."""
+        ...
+
 
 class ClusterRecord(Protocol):
     async def load(self) -> tuple[list[str], ClusterView]:

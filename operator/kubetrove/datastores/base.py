@@ -84,11 +84,15 @@ class NameRules:
         found = []
         if len(name) > limit:
             found.append(f"{kind} name {name} is longer than {limit} characters")
-        reserved = self.reserved_databases if kind == "database" else self.reserved_users
-        lowered = name.lower()
-        if lowered in reserved or lowered.startswith(self.reserved_prefixes):
+        if self.is_reserved(kind, name):
             found.append(f"{kind} name {name} is reserved by the engine")
         return found
+
+    def is_reserved(self, kind: str, name: str) -> bool:
+        """Whether ``name`` is one the engine keeps for itself as a ``kind`` (case-insensitive)."""
+        reserved = self.reserved_databases if kind == "database" else self.reserved_users
+        lowered = name.lower()
+        return lowered in reserved or lowered.startswith(self.reserved_prefixes)
 
 
 @dataclass(frozen=True)

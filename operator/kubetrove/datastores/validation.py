@@ -16,7 +16,10 @@ Rules, and why:
   pre-grants on others (MySQL), and the same spec must mean the same thing on every engine.
 - Duplicate database or user names are refused (which one would win is unclear), and so are names the
   engine itself refuses or keeps for itself (``Datastore.name_rules``: MySQL user names over 32
-  characters, ``root``, the system schemas), so the agent is never asked for what must fail.
+  characters, ``root``, the system schemas; MongoDB's ``admin``, ``root`` and ``__system``), so the agent
+  is never asked for what must fail. A grant on a reserved database is refused on the grant too: the
+  agent would refuse it, but only once the resource runs; here the spec is refused before anything is
+  created.
 - A Cassandra keyspace's ``replicationFactor`` is at most the ring size (``replicas``; 1 for an
   instance): with more replicas than nodes a QUORUM write can never succeed. Other engines have none.
   A ring does not scale below the largest factor of its keyspaces (``spec.replicas``): a
@@ -26,8 +29,9 @@ Rules, and why:
   and needs ``backup.storage`` (the model itself refuses a storage without exactly one target);
   ``backup.method`` must be one the engine has.
 - ``restoreFrom`` is a creation-time choice: it cannot be added or changed later.
-- ``spec.primary`` (switchover) only exists where the operator picks the primary, and must name a
-  member ``<name>-<ordinal>`` with the ordinal below ``replicas``.
+- ``spec.primary`` (switchover) only exists where there is a primary (the operator picks it, or the
+  set elects it and is asked to elect this one), and must name a member ``<name>-<ordinal>`` with the
+  ordinal below ``replicas``.
 """
 
 from __future__ import annotations
@@ -192,10 +196,15 @@ def _databases_and_users(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
             problems.append(Problem(f"spec.users[{i}].name", f"user {user.name} is listed more than once"))
         users.add(user.name)
         for j, grant in enumerate(user.grants):
-            if grant.database not in seen:
+            field = f"spec.users[{i}].grants[{j}].database"
+            if rules.is_reserved("database", grant.database):
+                problems.append(
+                    Problem(field, f"database name {grant.database} is reserved by the engine ({ds.engine})")
+                )
+            elif grant.database not in seen:
                 problems.append(
                     Problem(
-                        f"spec.users[{i}].grants[{j}].database",
+                        field,
                         f"user {user.name} is granted on database {grant.database}, "
                         "which is not in spec.databases",
                     )
@@ -302,11 +311,11 @@ def _backup(backup: BackupPolicy, ds: Datastore) -> list[Problem]:
 def _primary(spec: ClusterSpec, ds: Datastore) -> list[Problem]:
     if spec.primary is None:
         return []
-    if ds.ha_mode is not HAMode.OPERATOR_PRIMARY:
+    if ds.ha_mode is HAMode.NO_PRIMARY:
         return [
             Problem(
                 "spec.primary",
-                f"{ds.engine} chooses its primary itself (or has none): spec.primary must be unset",
+                f"{ds.engine} has no primary (a ring of equals): spec.primary must be unset",
             )
         ]
     m = re.fullmatch(r".+-([0-9]+)", spec.primary)

@@ -1,7 +1,7 @@
 """A stand-in for a pymongo client that answers with RECORDED MongoDB replies and records every command.
 
-No mongod can run here (FerretDB v1 has no replica set), so the replica-set paths are verified against
-the reply formats the MongoDB Manual documents:
+The exact commands and the 7.0/8.0 reply shapes the MongoDB Manual documents (the same paths run on real
+mongod 6.0.5 in tests/integration/test_agent_mongodb*.py):
 - replSetGetStatus: https://www.mongodb.com/docs/manual/reference/command/replSetGetStatus/ (the
   manual's example: set "replset", members m1/m2/m3.example.net:27017, term 3, optimes around
   Timestamp(1723763173, 1); each member has health, stateStr, optime {ts, t}, optimeDate,

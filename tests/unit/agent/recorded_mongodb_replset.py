@@ -1,6 +1,7 @@
 """Recorded MongoDB replies for replica-set membership, sent through pymongo's OWN reply checking.
 
-No mongod can run here (FerretDB has no replica sets), so the replies are the documented ones:
+The replies are the documented ones (tests/integration/test_agent_mongodb_replset.py runs the same paths
+on real mongod 6.0.5 replica sets; these pin the exact documents and the 7.0/8.0 reply shapes):
 - hello (https://www.mongodb.com/docs/manual/reference/command/hello/): an initiated member has
   ``setName``, ``isWritablePrimary``, ``secondary``, ``primary``, ``me``; a member started with
   ``--replSet`` and not initiated answers ``isreplicaset: true`` and "Does not have a valid replica set
@@ -101,6 +102,25 @@ def hello(me: int, primary: int | None, hosts: list[int]) -> dict[str, Any]:
     if primary is not None:
         reply["primary"] = host(primary)
     return reply
+
+
+def repl_status(ids: list[int], primary: int = 0, down: tuple[int, ...] = ()) -> dict[str, Any]:
+    """replSetGetStatus of that set (only the fields the membership guard reads); ``down`` members as
+    mongod 6.0.5 reports a killed member: health 0, "(not reachable/healthy)"."""
+    members = [
+        {
+            "_id": i,
+            "name": host(i),
+            "health": 0.0 if i in down else 1.0,
+            "stateStr": "(not reachable/healthy)"
+            if i in down
+            else "PRIMARY"
+            if i == primary
+            else "SECONDARY",
+        }
+        for i in ids
+    ]
+    return {"set": SET, "members": members, "ok": 1.0, **CLUSTER_TIME}
 
 
 UNINITIATED_HELLO = {

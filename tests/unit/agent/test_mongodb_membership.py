@@ -38,7 +38,12 @@ def driver(replies: Mapping[str, Reply]) -> tuple[MongoDBDriver, rec.ReplayClien
 
 def primary_of(ids: list[int], primary: int = 0, **more: Reply) -> tuple[MongoDBDriver, rec.ReplayClient]:
     return driver(
-        {"hello": rec.hello(primary, primary, ids), "replSetGetConfig": rec.get_config(ids), **more}
+        {
+            "hello": rec.hello(primary, primary, ids),
+            "replSetGetConfig": rec.get_config(ids),
+            "replSetGetStatus": rec.repl_status(ids, primary),
+            **more,
+        }
     )
 
 
@@ -110,6 +115,7 @@ def test_an_uninitiated_member_initiates_the_set_with_every_member(cmd_line: dic
                 {"_id": 1, "host": rec.host(1)},
                 {"_id": 2, "host": rec.host(2)},
             ],
+            "settings": {"electionTimeoutMillis": 3000},
         }
     }
     assert all(db == "admin" for db, _ in client.sent)
@@ -162,6 +168,27 @@ def test_shrinking_removes_the_highest_member_first() -> None:
         2,
         3,
     ]
+
+
+def test_a_removal_that_would_leave_no_healthy_majority_is_refused_and_nothing_is_sent() -> None:
+    # 5 members, 1 and 2 down: without 4 the config has 4 voters, 2 of them healthy (a majority is 3).
+    status = rec.repl_status([0, 1, 2, 3, 4], down=(1, 2))
+    drv, client = primary_of([0, 1, 2, 3, 4], replSetGetStatus=status)
+    with pytest.raises(Conflict) as refused:
+        drv.set_members(wanted(0, 1, 2))
+    assert str(refused.value) == (
+        f"removing {rec.host(4)} would leave 2 healthy voting members of 4 (a majority is 3; not healthy: "
+        f"{rec.host(1)}, {rec.host(2)}): the set could not elect a primary or commit majority writes; "
+        "it changes once those members are back"
+    )
+    assert "replSetReconfig" not in client.names()
+
+
+def test_removing_a_member_that_is_down_keeps_the_majority_and_goes_ahead() -> None:
+    status = rec.repl_status([0, 1, 2, 3, 4], down=(3, 4))
+    drv, client = primary_of([0, 1, 2, 3, 4], replSetGetStatus=status, replSetReconfig=rec.OK)
+    assert drv.set_members(wanted(0, 1, 2)).removed == [rec.host(4)]  # 3 of the 4 left are healthy
+    assert "replSetReconfig" in client.names()
 
 
 def test_a_secondary_refuses_with_409_naming_the_primary() -> None:
@@ -258,3 +285,32 @@ async def test_engines_without_an_elected_set_answer_501() -> None:
             await client.set_members(wanted(0))
     await server.close()
     assert (err.value.status, err.value.reply.error) == (501, "unsupported")
+
+
+RESTORED_HELLO = {**rec.UNINITIATED_HELLO}  # mongod 6.0.5 on files holding another set's config
+
+
+def test_a_member_restored_with_another_sets_config_creates_the_set_by_a_forced_reconfig() -> None:
+    source = rec.get_config([0, 1, 2])
+    for m in source["config"]["members"]:
+        m["host"] = m["host"].replace("db-", "old-")  # the source cluster's pods
+    drv, client = driver({"hello": RESTORED_HELLO, "replSetGetConfig": source, "replSetReconfig": rec.OK})
+    reply = drv.set_members(wanted(0, 1, 2))
+    sent = client.sent_doc("replSetReconfig")
+    assert sent["force"] is True
+    assert sent["replSetReconfig"]["members"] == [{"_id": i, "host": rec.host(i)} for i in (0, 1, 2)]
+    assert sent["replSetReconfig"]["version"] == source["config"]["version"] + 1
+    assert sent["replSetReconfig"]["settings"] == {"electionTimeoutMillis": 3000}
+    assert (reply.action, reply.added, reply.complete) == (
+        MembershipAction.INITIATED,
+        [rec.host(0), rec.host(1), rec.host(2)],
+        True,
+    )
+
+
+def test_a_member_our_own_config_leaves_out_is_never_forced_in() -> None:
+    ours = rec.get_config([0, 1, 2])  # e.g. removed by a scale-down, or not added yet
+    drv, client = driver({"hello": RESTORED_HELLO, "replSetGetConfig": ours})
+    with pytest.raises(Conflict, match="the primary adds it"):
+        drv.set_members(wanted(0, 1, 2, 3))
+    assert "replSetReconfig" not in client.names()

@@ -11,6 +11,7 @@ from bson import Timestamp
 from kubetrove.agent.engines.base import BadRequest, Conflict, NotFound, Unsupported
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.mongodb.driver import MongoDBDriver, parse_position
+from kubetrove.agent.engines.mongodb.parameters import live_command
 from kubetrove.agent.protocol import Grant, Privilege, Role
 from tests.unit.agent import recorded_mongodb as rec
 
@@ -183,12 +184,54 @@ def test_parameters_settable_at_runtime_or_not() -> None:
             raise rec.failure(20, "not allowed to change [storageEngine] at runtime")
         return {"was": 0, "ok": 1.0}
 
-    drv, client = driver({"setParameter": set_parameter})
+    drv, client = driver({"hello": rec.hello(0), "setParameter": set_parameter, "profile": {"ok": 1.0}})
     reply = drv.apply_parameters(
-        {"notablescan": "true", "storageEngine": "inMemory", "ttlMonitorSleepSecs": "30"}
+        {
+            "setParameter.notablescan": "true",
+            "storageEngine": "inMemory",
+            "setParameter.ttlMonitorSleepSecs": "30",
+            "operationProfiling.slowOpThresholdMs": "50",
+            "net.maxIncomingConnections": "100",
+        }
     )
-    assert reply.applied == ["notablescan", "ttlMonitorSleepSecs"] and reply.needs_restart == [
-        "storageEngine"
+    assert reply.applied == [
+        "operationProfiling.slowOpThresholdMs",
+        "setParameter.notablescan",
+        "setParameter.ttlMonitorSleepSecs",
     ]
+    assert reply.needs_restart == ["net.maxIncomingConnections", "storageEngine"]
     assert ("admin", {"setParameter": 1, "notablescan": True}) in client.sent  # typed, not the string
     assert ("admin", {"setParameter": 1, "ttlMonitorSleepSecs": 30}) in client.sent
+    assert ("admin", {"profile": -1, "slowms": 50}) in client.sent
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "replica_set", "command"),
+    [
+        (
+            "setParameter.cursorTimeoutMillis",
+            "600000",
+            False,
+            {"setParameter": 1, "cursorTimeoutMillis": 600000},
+        ),
+        ("setParameter.notablescan", "true", True, {"setParameter": 1, "notablescan": True}),
+        ("logLevel", "2", False, {"setParameter": 1, "logLevel": 2}),
+        ("operationProfiling.slowOpThresholdMs", "50", False, {"profile": -1, "slowms": 50}),
+        ("operationProfiling.slowOpSampleRate", "0.5", True, {"profile": -1, "sampleRate": 0.5}),
+        ("replication.oplogSizeMB", "2048", True, {"replSetResizeOplog": 1, "size": 2048.0}),
+        ("replication.oplogSizeMB", "2048", False, None),  # a standalone has no oplog
+        ("net.maxIncomingConnections", "100", True, None),  # read at start-up only
+    ],
+)
+def test_each_catalog_parameter_maps_to_its_runtime_command(
+    name: str, value: str, replica_set: bool, command: dict[str, Any] | None
+) -> None:
+    assert live_command(name, value, replica_set) == command
+
+
+def test_a_step_up_the_voters_refuse_is_a_conflict_to_ask_again() -> None:
+    refused = rec.failure(125, "Election failed.")
+    drv, client = driver({"hello": rec.hello(1), "replSetStepUp": refused})
+    with pytest.raises(Conflict, match="Election failed"):
+        drv.promote()
+    assert "replSetStepUp" in client.names()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kubetrove.clustering.membership import Plan, SetState, plan
@@ -67,3 +69,14 @@ def test_reasons_say_what_is_missing() -> None:
         several == Plan(SetState.SEVERAL_PRIMARIES, reasons=several.reasons)
         and "db-0, db-1" in several.reasons[0]
     )
+
+
+def test_spec_primary_names_a_healthy_secondary_to_step_up_and_nothing_else() -> None:
+    healthy = replace(view(R, P, R), wanted_primary="db-0")
+    p = plan(healthy)
+    assert (p.state, p.primary, p.step_up) == (SetState.HEALTHY, "db-1", "db-0")
+    assert p.reasons == ("switchover: spec.primary asks db-0 to stand for election (primary: db-1)",)
+    assert plan(replace(view(R, P, R), wanted_primary="db-1")).step_up is None  # already primary
+    assert plan(replace(view(R, P, DOWN), wanted_primary="db-0")).step_up is None  # degraded: wait
+    assert plan(replace(view(R, R, R), wanted_primary="db-0")).step_up is None  # an election is on
+    assert plan(replace(view(R, P, R), wanted_primary="db-7")).step_up is None  # not a member

@@ -8,7 +8,7 @@ trigger (``elect``): the loop must follow them and never cause one (the fake has
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubetrove.agent.protocol import MembershipAction, MembersReply, Role, Status
 from kubetrove.clustering.membership import SetState
@@ -41,6 +41,13 @@ class FakeSet:
         return Status(
             engine="mongodb", version="7.0", role=role, read_only=role is not Role.PRIMARY, healthy=True
         )
+
+    async def step_up(self, pod: str) -> None:
+        """replSetStepUp: the member stands for election; here the set always elects it."""
+        self.calls.append(("step_up", pod))
+        if pod in self.down:
+            raise MemberUnreachable(pod)
+        self.primary = pod
 
     async def set_members(self, pod: str, members: Sequence[str]) -> MembersReply:
         self.calls.append(("set_members", pod))
@@ -174,3 +181,23 @@ async def test_a_new_operator_process_never_initiates_an_existing_set_again() ->
     await fresh.cycle(now=100)
     assert [pod for _, pod in fake.calls].count("db-0") == 1 and fake.version == 1
     assert reasons(record).count(INITIATED) == 1
+
+
+async def test_spec_primary_asks_that_member_to_stand_for_election_once_and_then_records_it() -> None:
+    fake, record, loop = await formed()  # db-2 elected
+    record.base = replace(record.base, wanted_primary="db-0")
+    plan = await loop.cycle(now=2)
+    assert plan.step_up == "db-0" and ("step_up", "db-0") in fake.calls
+    assert reasons(record)[-1] == "SwitchoverRequested"
+    assert record.primary == "db-2"  # recorded only once the set reports it
+    assert (await loop.cycle(now=3)).step_up is None
+    assert record.primary == "db-0" and record.labels["db-0"] == "primary"
+    assert fake.calls.count(("step_up", "db-0")) == 1
+
+
+async def test_no_switchover_while_the_set_is_degraded_or_the_target_is_down() -> None:
+    fake, record, loop = await formed()
+    record.base = replace(record.base, wanted_primary="db-0")
+    fake.down.add("db-0")
+    assert (await loop.cycle(now=2)).step_up is None
+    assert ("step_up", "db-0") not in fake.calls and record.primary == "db-2"

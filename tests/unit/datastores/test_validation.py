@@ -168,6 +168,47 @@ def test_names_the_engine_refuses_or_keeps_are_refused_on_their_field() -> None:
     assert validate_spec(mariadb, None) == []
 
 
+def test_mongodb_reserved_databases_and_users_are_refused_on_their_field() -> None:
+    spec = cluster(
+        datastore={"type": "mongodb", "version": "7.0"},
+        databases=[{"name": "shop"}, {"name": "admin"}, {"name": "local"}, {"name": "config"}],
+        users=[
+            {"name": "root", "grants": [{"database": "shop", "privileges": ["read"]}]},
+            {"name": "__system"},
+            {"name": "app", "grants": [{"database": "admin", "privileges": ["readWrite"]}]},
+        ],
+    )
+    assert messages(validate_spec(spec, None)) == [
+        "spec.databases[1].name: database name admin is reserved by the engine (mongodb)",
+        "spec.databases[2].name: database name local is reserved by the engine (mongodb)",
+        "spec.databases[3].name: database name config is reserved by the engine (mongodb)",
+        "spec.users[0].name: user name root is reserved by the engine (mongodb)",
+        "spec.users[1].name: user name __system is reserved by the engine (mongodb)",
+        "spec.users[2].grants[0].database: database name admin is reserved by the engine (mongodb)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "database", "user"),
+    [
+        ("mysql", "8.4", "mysql", "root"),
+        ("mariadb", "11.4", "performance_schema", "mariadb"),
+        ("postgresql", "17", "template1", "postgres"),
+        ("cassandra", "5.0", "system_auth", "cassandra"),
+    ],
+)
+def test_every_engine_refuses_its_own_databases_and_the_agents_login(
+    engine: str, version: str, database: str, user: str
+) -> None:
+    spec = cluster(
+        datastore={"type": engine, "version": version},
+        replicas=3,
+        databases=[{"name": database}],
+        users=[{"name": user}],
+    )
+    assert [p.field for p in validate_spec(spec, None)] == ["spec.databases[0].name", "spec.users[0].name"]
+
+
 def test_backup_policy() -> None:
     spec = cluster(backup={"schedule": "0 3 * *", "method": "logical"})
     assert messages(validate_spec(spec, None)) == [
@@ -185,9 +226,9 @@ def test_backup_policy() -> None:
 
 
 def test_backup_method_must_be_one_the_engine_has() -> None:
-    spec = cluster(datastore={"type": "mongodb", "version": "8.0"}, backup={"method": "physical"})
+    spec = cluster(datastore={"type": "cassandra", "version": "5.0"}, backup={"method": "logical"})
     assert messages(validate_spec(spec, None)) == [
-        "spec.backup.method: backup method physical is not available for mongodb (available: auto, logical)"
+        "spec.backup.method: backup method logical is not available for cassandra (available: auto, physical)"
     ]
 
 
@@ -207,7 +248,7 @@ def test_switchover_target() -> None:
     ]
     spec = cluster(datastore={"type": "cassandra", "version": "5.0"}, primary="ring-0")
     assert messages(validate_spec(spec, None)) == [
-        "spec.primary: cassandra chooses its primary itself (or has none): spec.primary must be unset"
+        "spec.primary: cassandra has no primary (a ring of equals): spec.primary must be unset"
     ]
 
 

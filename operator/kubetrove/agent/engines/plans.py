@@ -24,7 +24,7 @@ CHECKSUM_MAX_BYTES = 64 * 1024 * 1024
 
 
 class MethodUnsupported(Exception):
-    """The engine has no such method (e.g. MongoDB physical)."""
+    """The engine has no such method (e.g. Cassandra logical)."""
 
 
 @dataclass(frozen=True)

@@ -88,17 +88,25 @@ class MongoDB:
     versions: Mapping[str, VersionInfo] = VERSIONS
     ports: Sequence[Port] = (Port("mongodb", 27017),)
     ha_mode = HAMode.ENGINE_ELECTED
-    # Database names under 64 bytes; admin, local and config are the server's own.
-    # https://www.mongodb.com/docs/manual/reference/limits/#naming-restrictions
-    name_rules = NameRules(63, 63, frozenset({"admin", "local", "config"}))
+    # Database names under 64 bytes (https://www.mongodb.com/docs/manual/reference/limits/#naming-restrictions);
+    # admin, local and config are the server's own databases; root is the agent's login and __system the
+    # internal user members authenticate as with the key file
+    # (https://www.mongodb.com/docs/manual/core/security-internal-authentication/).
+    name_rules = NameRules(
+        63, 63, frozenset({"admin", "local", "config"}), frozenset({ROOT_USERNAME, "__system"})
+    )
     position_type = "mongodb-optime"
-    restore_first_member_only = False  # logical backups only: a DatabaseCluster is not restored
+    # Physical: member 0 restores, the set is created from its data (the agent's forced reconfig of a
+    # restored foreign config) and the others join by initial sync from it.
+    restore_first_member_only = True
     rejoin_rewinds = False  # the replica set rolls back on its own; we never judge errant positions
     replicated_databases = False
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
-    # mongodump; physical backups of a running mongod need filesystem snapshots (not offered here).
-    backup_methods: Sequence[BackupMethod] = (BackupMethod.LOGICAL,)
+    # mongodump first (the catalog's images carry the database tools); physical: a secondary's data
+    # files copied under fsyncLock, restored by placing them before mongod starts (agent/engines/mongodb/
+    # filecopy.py).
+    backup_methods: Sequence[BackupMethod] = (BackupMethod.LOGICAL, BackupMethod.PHYSICAL)
 
     def container(self, version: str) -> EngineContainer:
         """Key file from the Secret, then the image entrypoint running ``mongod --config``."""

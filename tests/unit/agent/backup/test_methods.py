@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,15 +95,27 @@ def test_postgresql() -> None:
     assert m.physical_restore(Path("/s")).mode == 0o700
 
 
-def test_mongodb_logical_only_with_password_in_config_file() -> None:
+def test_mongodb_logical_with_password_in_config_file() -> None:
     m = methods_for("mongodb")
     plan = m.backup(BackupMethod.LOGICAL, CONFIG, WORK, [], "b1")
     assert plan.steps[0].argv[0] == "mongodump" and "--archive" in plan.steps[0].argv
     assert plan.files == {"tools.yaml": 'password: "s3cr#t\\"pw"\n'}
     assert "--config=/work/dir/tools.yaml" in plan.steps[0].argv
-    with pytest.raises(MethodUnsupported, match="mongodb has no physical"):
-        m.check(BackupMethod.PHYSICAL)
     assert m.major("7.0.42") == "7.0"
+
+
+def test_mongodb_physical_streams_the_files_under_fsync_lock_and_unlocks_after() -> None:
+    m = methods_for("mongodb")
+    plan = m.backup(BackupMethod.PHYSICAL, CONFIG, WORK, [], "b1")
+    helper = (sys.executable, "-m", "kubetrove.agent.engines.mongodb.filecopy")
+    assert plan.steps[0].argv == (*helper, "stream", "/work/dir/conn.json")
+    assert plan.steps[0].artifact == "backup.tar"
+    assert plan.after == ((*helper, "unlock", "/work/dir/conn.json"),)
+    assert json.loads(plan.files["conn.json"])["password"] == CONFIG.password  # a 0600 file, not argv
+    assert all(CONFIG.password not in arg for arg in plan.steps[0].argv)
+    assert plan.position is not None
+    assert plan.position.search("kubetrove-position 1796399077:12\n")[1] == "1796399077:12"  # type: ignore[index]
+    assert m.physical_restore(Path("/stage")).extract == ("tar", "-x", "-C", "/stage")
 
 
 def test_cassandra_snapshot_then_tar_then_clear() -> None:

@@ -29,13 +29,15 @@ async def test_unknown_backup_is_404(http: Any) -> None:
     assert (await reply.json())["error"] == "not_found"
 
 
-@pytest.mark.parametrize("driver", [FakeDriver(engine="mongodb")])  # the app's bundle is the driver's engine
+@pytest.mark.parametrize(
+    "driver", [FakeDriver(engine="cassandra")]
+)  # the app's bundle is the driver's engine
 async def test_method_the_engine_lacks_is_400(http: Any, driver: FakeDriver) -> None:
-    reply = await http.post(Paths.BACKUPS, data=body(BackupMethod.PHYSICAL), headers=AUTH_JSON)
+    reply = await http.post(Paths.BACKUPS, data=body(BackupMethod.LOGICAL), headers=AUTH_JSON)
     assert reply.status == 400
     assert (await reply.json()) == {
         "error": "unsupported_method",
-        "detail": "mongodb has no physical backup (it has: logical)",
+        "detail": "cassandra has no logical backup (it has: physical)",
     }
 
 

@@ -156,9 +156,9 @@ async def test_agent_failure_is_failed_with_the_error(kube: FakeKube, bdeps: Dep
             " spec.backup.storage.pvc is; name it there",
         ),
         (
-            (source(datastore={"type": "mongodb", "version": "7.0"}),),
-            {"method": "physical"},
-            "mongodb has no physical backup method",
+            (source(datastore={"type": "cassandra", "version": "5.0"}),),
+            {"method": "logical"},
+            "cassandra has no logical backup method",
         ),
     ],
 )

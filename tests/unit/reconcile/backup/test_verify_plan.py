@@ -269,7 +269,7 @@ def test_many_bad_tables_are_counted_not_all_listed() -> None:
 
 
 def test_an_engine_without_stats_or_check_verifies_on_a_successful_restore() -> None:
-    outcome = plan.compare(VerifyReply(engine="mongodb", check_tool="none"))
+    outcome = plan.compare(VerifyReply(engine="cassandra", check_tool="none"))
     assert outcome.ok and outcome.message.endswith("no consistency check for this engine")
 
 

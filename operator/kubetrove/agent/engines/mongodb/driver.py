@@ -9,8 +9,12 @@ the agent observes and nudges rather than wires replication:
   one document for the whole set, not a per-member source.
 - ``set_members``: ``replSetInitiate`` when the set does not exist yet (``replSetGetConfig`` answers
   NotYetInitialized), else, on the primary only, one ``replSetReconfig`` step (``replset.py``:
-  one member added or removed per call, version + 1). A secondary answers 409 (Conflict): only the
-  primary can reconfigure, and the caller asks the member that reports itself primary.
+  one member added or removed per call, version + 1; a removal that would leave no healthy voting
+  majority is refused). A secondary answers 409 (Conflict): only the primary can reconfigure, and the
+  caller asks the member that reports itself primary. A member restored from another set's backup
+  creates the set from its data (``_adopt_restored``).
+- ``apply_parameters``: catalog names through their runtime commands (``parameters.py``).
+- ``check_tables``: ``validate`` per collection (restore verification; the stats are ``stats.py``).
 - ``promote``: ``replSetStepUp`` (this secondary calls an election; a no-op on the primary).
 - ``fence``: ``replSetStepDown``: the primary becomes a secondary and refuses writes, and will not
   stand for election for ``FENCE_SECONDS``. Not ``fsyncLock``: that makes writes *wait* (not fail)
@@ -41,7 +45,8 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb.replset import initiate_config, member_hosts, next_step
+from kubetrove.agent.engines.mongodb.parameters import live_command
+from kubetrove.agent.engines.mongodb.replset import initiate_config, majority_lost, member_hosts, next_step
 from kubetrove.agent.protocol import (
     Engine,
     Grant,
@@ -52,6 +57,7 @@ from kubetrove.agent.protocol import (
     Role,
     SetMember,
     Status,
+    TableCheck,
 )
 
 DEFAULT_PORT = 27017
@@ -65,7 +71,9 @@ ROLES: Mapping[Privilege, str] = {
 }
 # Server error codes (https://www.mongodb.com/docs/manual/reference/error-codes/).
 USER_NOT_FOUND, NAMESPACE_EXISTS, NOT_YET_INITIALIZED, NOT_WRITABLE_PRIMARY = 11, 48, 94, 10107
-COMMAND_NOT_FOUND, NOT_IMPLEMENTED = 59, 238  # Mongo-wire servers (FerretDB) that lack a command
+UNAUTHORIZED = 13
+SERVER_SELECTION_MS = 1000
+COMMAND_NOT_FOUND, NOT_IMPLEMENTED = 59, 238  # a command this server (version, build) does not have
 # Refusals of replSetInitiate / replSetReconfig that mean "not now, or not here": answered 409 so the
 # caller re-observes and asks again (AlreadyInitialized, InvalidReplicaSetConfig, NodeNotFound,
 # NewReplicaSetConfigurationIncompatible, ConfigurationInProgress, MaxTimeMSExpired,
@@ -129,26 +137,15 @@ def _seconds_between(older: datetime | None, newer: datetime | None) -> float:
     return (newer - older).total_seconds()
 
 
-def parameter_value(text: str) -> bool | int | float | str:
-    """The API carries strings; setParameter wants the parameter's BSON type."""
-    if text in ("true", "false"):
-        return text == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 class MongoDBDriver:
-    """EngineDriver for one mongod (or a Mongo-wire server such as FerretDB)."""
+    """EngineDriver for one mongod."""
 
     engine = Engine.MONGODB
 
     def __init__(self, config: EngineConfig, client: Any = None) -> None:
         self._config = config
         self._client = client  # injected by unit tests; built lazily otherwise
+        self._own_client = client is None  # only a client built here is ever rebuilt (re-authentication)
         self._lock = threading.Lock()  # routes call drivers from several threads
 
     @property
@@ -164,13 +161,18 @@ class MongoDBDriver:
         from pymongo import MongoClient
 
         timeout_ms = int(self._config.connect_timeout * 1000)
+        # Server selection waits only while the monitor cannot reach mongod (down or starting): one
+        # second, so a status of a member whose mongod died answers 503 at once instead of after the
+        # connect timeout, past the operator's 2 s status probe (which then saw it as unreachable only
+        # after 2 s, every cycle, delaying every election's recording).
+        selection_ms = min(timeout_ms, SERVER_SELECTION_MS)
         self._client = MongoClient(
             self._config.host,
             self._config.port or DEFAULT_PORT,
             directConnection=True,  # this member, primary or not; never follow the set elsewhere
             authSource="admin",
             connectTimeoutMS=timeout_ms,
-            serverSelectionTimeoutMS=timeout_ms,
+            serverSelectionTimeoutMS=selection_ms,
             appname="kubetrove-agent",
             username=self._config.user or None,
             password=self._config.password or None,
@@ -179,14 +181,31 @@ class MongoDBDriver:
 
     def close(self) -> None:
         """Close the connection pool."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def command(self, db: str, cmd: Document) -> Any:
-        """Run one command on ``db``, mapping pymongo errors to the agent's (the only call site)."""
+        """Run one command on ``db``, mapping pymongo errors to the agent's (the only call site).
+
+        Refused as Unauthorized, a command is run once more on fresh connections. Initial sync (a member
+        joining a set) replaces the member's users with its sync source's, and connections that logged
+        in before it are no longer authenticated ("requires authentication", code 13) while pymongo keeps
+        reusing them: seen on mongod 6.0.5 with every secondary's agent, whose status then failed for ever.
+        """
+        try:
+            return self._command(db, cmd)
+        except CommandFailed as exc:
+            if exc.mongo_code != UNAUTHORIZED or not self._own_client:
+                raise
+            self.close()
+            return self._command(db, cmd)
+
+    def _command(self, db: str, cmd: Document) -> Any:
         from pymongo.errors import ConnectionFailure, NotPrimaryError, OperationFailure, PyMongoError
 
+        name = next(iter(cmd))
         try:
             return self._connect()[db].command(dict(cmd))
         except NotPrimaryError as exc:
@@ -194,7 +213,7 @@ class MongoDBDriver:
             # (its reply document is in ``details``), not a lost connection: keep the code.
             code = exc.details.get("code") if isinstance(exc.details, Mapping) else None
             if code == NOT_WRITABLE_PRIMARY:
-                raise CommandFailed(f"mongodb refused {next(iter(cmd))!r}: {exc}", code) from exc
+                raise CommandFailed(f"mongodb refused {name!r}: {_reason(exc)}", code) from exc
             raise EngineUnavailable(f"mongodb: {type(exc).__name__}: {exc}") from exc
         except ConnectionFailure as exc:  # AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout
             raise EngineUnavailable(f"mongodb: {type(exc).__name__}: {exc}") from exc
@@ -202,8 +221,8 @@ class MongoDBDriver:
             if exc.code == USER_NOT_FOUND:
                 raise NotFound(str(exc)) from exc
             if exc.code in (COMMAND_NOT_FOUND, NOT_IMPLEMENTED):
-                raise Unsupported(f"this server does not implement {next(iter(cmd))!r}: {exc}") from exc
-            raise CommandFailed(f"mongodb refused {next(iter(cmd))!r}: {exc}", exc.code) from exc
+                raise Unsupported(f"this server does not implement {name!r}: {_reason(exc)}") from exc
+            raise CommandFailed(f"mongodb refused {name!r}: {_reason(exc)}", exc.code) from exc
         except PyMongoError as exc:
             raise DriverError(f"mongodb: {type(exc).__name__}: {exc}") from exc
 
@@ -231,7 +250,7 @@ class MongoDBDriver:
         if hello.get("setName") or hello.get("isreplicaset"):
             rs = self._try("admin", {"replSetGetStatus": 1}, NOT_YET_INITIALIZED)
             fields = replica_set_status(hello, rs or {})
-        try:  # optional: Mongo-wire servers such as FerretDB answer only part of it
+        try:  # optional: a login without the serverStatus privilege still gets a status
             current = self.command("admin", {"serverStatus": 1}).get("connections", {}).get("current")
         except CommandFailed:
             current = None
@@ -280,17 +299,46 @@ class MongoDBDriver:
             raise NotFound(f"user {name!r} does not exist")
         self.command("admin", {"dropUser": name})
 
+    # -- verification ----------------------------------------------------------------------
+
+    def check_tables(self, databases: list[str]) -> tuple[str, list[TableCheck]]:
+        """``validate`` every collection of ``databases``: its documents and indexes checked against each
+        other (https://www.mongodb.com/docs/manual/reference/command/validate/). Not ``full``: that also
+        forces a checkpoint and checks WiredTiger's own structures, minutes on big data."""
+        out: list[TableCheck] = []
+        for db in sorted(databases):
+            names = self.command(
+                db, {"listCollections": 1, "filter": {"type": "collection"}, "nameOnly": True}
+            )
+            for info in names["cursor"]["firstBatch"]:
+                coll = str(info["name"])
+                if coll.startswith("system."):
+                    continue
+                reply = self.command(db, {"validate": coll})
+                problems = [*reply.get("errors", []), *(["not valid"] if not reply.get("valid") else [])]
+                out.append(
+                    TableCheck(table=f"{db}.{coll}", ok=not problems, message="; ".join(map(str, problems)))
+                )
+        return "validate", out
+
     # -- parameters -------------------------------------------------------------------------
 
     def apply_parameters(self, parameters: Mapping[str, str]) -> ParametersReply:
-        """``setParameter`` each; those the server takes only at start-up are reported as needs_restart."""
+        """Each catalog parameter through its runtime command (``parameters.live_command``); those mongod
+        takes only at start-up are reported as needs_restart, an invalid value is a BadRequest naming it."""
+        hello = self.command("admin", {"hello": 1})
+        replica_set = bool(hello.get("setName"))
         applied, restart = [], []
         for name, text in sorted(parameters.items()):
+            cmd = live_command(name, text, replica_set)
+            if cmd is None:
+                restart.append(name)
+                continue
             try:
-                self.command("admin", {"setParameter": 1, name: parameter_value(text)})
+                self.command("admin", cmd)
                 applied.append(name)
             except CommandFailed as exc:
-                if "startup" not in str(exc) and "runtime" not in str(exc):
+                if "at runtime" not in str(exc):  # "not allowed to change [x] at runtime" (6.0)
                     raise BadRequest(f"parameter {name!r}: {exc}") from exc
                 restart.append(name)
         return ParametersReply(applied=applied, needs_restart=restart)
@@ -318,9 +366,20 @@ class MongoDBDriver:
         return hello
 
     def promote(self) -> None:
-        """replSetStepUp on a secondary (it calls an election); nothing to do on the primary."""
-        if not self._hello().get("isWritablePrimary"):
+        """replSetStepUp on a secondary (it calls an election); nothing to do on the primary.
+
+        The voters may refuse it ("Election failed.", seen on 6.0.5 under w:majority writes: a voter
+        ahead of the candidate does not vote for it): 409, a refusal for now, and the caller asks again.
+        The failed attempt has still raised the term, so the old primary steps down and the set holds
+        an ordinary election a few seconds later."""
+        if self._hello().get("isWritablePrimary"):
+            return
+        try:
             self.command("admin", {"replSetStepUp": 1})
+        except CommandFailed as exc:
+            if "Election failed" not in str(exc):
+                raise
+            raise Conflict(str(exc)) from exc
 
     def fence(self) -> None:
         """replSetStepDown on the primary; already fenced (not writable primary) is success."""
@@ -361,6 +420,8 @@ class MongoDBDriver:
                 action=MembershipAction.INITIATED, added=member_hosts(config), complete=True, version=1
             )
         config = reply["config"]
+        if not hello.get("setName"):  # a config this member is not in
+            return self._adopt_restored(config, members)
         if not hello.get("isWritablePrimary"):
             primary = hello.get("primary") or "none elected yet"
             raise Conflict(
@@ -373,6 +434,10 @@ class MongoDBDriver:
             raise Conflict(
                 f"the primary {step.removed} is not among the requested members: step it down first"
             )
+        if step.removed is not None:
+            lost = majority_lost(step, self.command("admin", {"replSetGetStatus": 1}))
+            if lost is not None:
+                raise Conflict(lost)
         self._refused_as_conflict({"replSetReconfig": step.config, "maxTimeMS": RECONFIG_MAX_TIME_MS})
         return MembersReply(
             action=MembershipAction.RECONFIGURED,
@@ -380,6 +445,34 @@ class MongoDBDriver:
             removed=[step.removed] if step.removed else [],
             complete=next_step(step.config, members) is None,
             version=step.config["version"],
+        )
+
+    def _adopt_restored(self, config: Document, members: Sequence[SetMember]) -> MembersReply:
+        """A member holding another set's config: restored from a backup of that set, or left out of ours.
+
+        A physical backup carries the source set's config (``local.system.replset``) naming the source's
+        hosts; mongod started on those files answers "Does not have a valid replica set config". When
+        none of those hosts is wanted here, the config belongs to a set that is not this cluster, and
+        the set is created from this member's data as ``replSetInitiate`` would create it, by a forced
+        ``replSetReconfig`` (the only command that replaces a config a member is not in): nothing of this
+        cluster can be rolled back by it. The other members join by initial sync from it. When some
+        old host IS wanted, this is a member our own set does not list (yet): only its primary may add
+        it, so 409.
+        """
+        old = member_hosts(config)
+        wanted = {m.host for m in members}
+        if wanted & set(old):
+            raise Conflict(
+                f"this member is not in the set's config (members: {', '.join(old)}); the primary adds it"
+            )
+        new = {**initiate_config(str(config["_id"]), members), "version": int(config["version"]) + 1}
+        self._refused_as_conflict({"replSetReconfig": new, "force": True})
+        return MembersReply(
+            action=MembershipAction.INITIATED,
+            added=member_hosts(new),
+            removed=old,
+            complete=True,
+            version=new["version"],
         )
 
     def _refused_as_conflict(self, cmd: Document, *ok_codes: int) -> Any:
@@ -399,6 +492,13 @@ class MongoDBDriver:
         if not name:
             raise Unsupported("mongod reports no replica-set name in getCmdLineOpts")
         return str(name)
+
+
+def _reason(exc: Any) -> str:
+    """The server's own message and code name, without the reply's cluster-time signature and the rest."""
+    details = exc.details if isinstance(getattr(exc, "details", None), Mapping) else {}
+    message = details.get("errmsg") or str(exc)
+    return f"{message} ({details['codeName']})" if details.get("codeName") else str(message)
 
 
 def poll(reached: Callable[[], bool], timeout_seconds: float, interval: float = 0.2) -> bool:

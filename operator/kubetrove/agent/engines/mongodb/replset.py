@@ -1,8 +1,8 @@
 """The replica-set configuration documents the MongoDB driver sends (pure; unit-tested on literals).
 
 - ``initiate_config``: the ``replSetInitiate`` document for a set that does not exist yet: every wanted
-  member at once, ``_id`` = the caller's id (the StatefulSet ordinal), defaults for everything else
-  (priority 1, one vote). https://www.mongodb.com/docs/manual/reference/command/replSetInitiate/
+  member at once, ``_id`` = the caller's id (the StatefulSet ordinal), ``SETTINGS`` (the election
+  timeout, below), defaults for everything else (priority 1, one vote). https://www.mongodb.com/docs/manual/reference/command/replSetInitiate/
 - ``next_step``: from the config ``replSetGetConfig`` returned, the next ``replSetReconfig`` document
   towards the wanted members, or None when the set already has exactly them.
 
@@ -16,6 +16,15 @@ Invariants of ``next_step``:
   votes, tags) is passed through untouched, so kubetrove never undoes a setting it does not manage.
   The ``term`` field is passed through as read: the primary ignores a term in a reconfig;
 - members are matched by ``host`` (what the other members dial), never by ``_id`` alone.
+- mongod may raise ``version`` by itself in between: a member added by a reconfig carries an internal
+  ``newlyAdded`` flag (no vote) until it caught up, then the primary reconfigures to clear it (4.4+;
+  seen on 6.0.5). ``replSetGetConfig`` hides the flag, so the config read back is what we pass on.
+
+``majority_lost``: the reason a removal must not be sent. The new config must keep a healthy majority
+of its voting members (healthy: ``replSetGetStatus`` health 1 and PRIMARY, SECONDARY or ARBITER), or the
+set can neither elect nor commit a majority write after it. mongod 6.0.5 refuses such a reconfig itself
+("Quorum check failed because not enough voting nodes responded"), but only after trying to reach the
+members; the agent says why first, in a sentence the operator reports as is.
 """
 
 from __future__ import annotations
@@ -29,6 +38,20 @@ from kubetrove.agent.protocol import SetMember
 
 Document = Mapping[str, Any]
 MAX_MEMBER_ID = 255  # members[n]._id is an integer 0-255
+# Set when the set is created (a later reconfig passes ``settings`` through untouched). Measured on
+# mongod 6.0.5, 3 members on loopback, primary SIGKILLed (tests/integration/test_failover_mongodb.py):
+# a new primary was writable 3.0-3.2 s after the kill with 3000 ms and 2.1-2.4 s with 2000 (so about
+# the timeout plus 0.1-0.3 s); the client's write gap was 15.4 s p50 with the default 10000 and 9.8 s
+# with 5000. A secondary calls an election when it has not heard from the
+# primary for this long; heartbeats go out every 2 s (heartbeatIntervalMillis), so at 2000 a single
+# late heartbeat (a paused or CPU-starved primary on a busy node) already starts a needless election,
+# each one a write outage. 3000 leaves one and a half heartbeat intervals of slack and meets the
+# failover goal (client write gap p50 <= 5 s; benchmarks/failover.py). Other settings stay MongoDB's:
+# catchUpTimeoutMillis -1 (a new primary first takes what the most up-to-date secondary has), which
+# w:"majority" writers never need and w:1 writers are better off with.
+# https://www.mongodb.com/docs/manual/reference/replica-configuration/#mongodb-rsconf-rsconf.settings.electionTimeoutMillis
+ELECTION_TIMEOUT_MS = 3000
+SETTINGS: dict[str, Any] = {"electionTimeoutMillis": ELECTION_TIMEOUT_MS}
 
 
 @dataclass(frozen=True)
@@ -41,10 +64,11 @@ class Step:
 
 
 def initiate_config(set_name: str, members: Sequence[SetMember]) -> dict[str, Any]:
-    """The ``replSetInitiate`` config: the set's name and every member by id (lowest first)."""
+    """The ``replSetInitiate`` config: the set's name, every member by id (lowest first), ``SETTINGS``."""
     return {
         "_id": set_name,
         "members": [{"_id": m.id, "host": m.host} for m in sorted(members, key=lambda m: m.id)],
+        "settings": dict(SETTINGS),
     }
 
 
@@ -71,6 +95,28 @@ def next_step(config: Document, wanted: Sequence[SetMember]) -> Step | None:
         new["members"] = [*members, {"_id": _free_id(add.id, members), "host": add.host}]
         return Step(new, added=add.host)
     return None
+
+
+def majority_lost(step: Step, status: Document) -> str | None:
+    """Why ``step`` (a removal) would leave the set without a healthy voting majority; None if it does not."""
+    if step.removed is None:
+        return None
+    up = {
+        str(m["name"])
+        for m in status.get("members", [])
+        if m.get("health") == 1 and m.get("stateStr") in ("PRIMARY", "SECONDARY", "ARBITER")
+    }
+    voters = [str(m["host"]) for m in step.config["members"] if m.get("votes", 1)]
+    healthy = sum(1 for h in voters if h in up)
+    majority = len(voters) // 2 + 1
+    if healthy >= majority:
+        return None
+    down = sorted(h for h in voters if h not in up)
+    return (
+        f"removing {step.removed} would leave {healthy} healthy voting members of {len(voters)} "
+        f"(a majority is {majority}; not healthy: {', '.join(down)}): the set could not elect a primary "
+        "or commit majority writes; it changes once those members are back"
+    )
 
 
 def _free_id(preferred: int, members: Sequence[Document]) -> int:
