@@ -24,6 +24,7 @@ from tests.integration.conftest import StartAgent
 from tests.integration.grants_engines import (
     CassandraActions,
     Denied,
+    MongoDBActions,
     MySQLActions,
     PostgreSQLActions,
     UserActions,
@@ -39,6 +40,7 @@ ENGINES: dict[str, tuple[str, Callable[[Any], UserActions]]] = {
     "mysql": ("mysql", lambda server: MySQLActions(server, engine="mysql")),  # MySQL 9.7
     "postgresql": ("postgresql", PostgreSQLActions),
     "cassandra": ("cassandra_server", CassandraActions),
+    "mongodb": ("mongod_server", MongoDBActions),  # mongod 6.0.5, with authorization
 }
 
 
