@@ -87,6 +87,15 @@ def restore_ring(minio: MinioServer, manifests: list[Manifest], workdir: Path) -
 async def test_a_ring_backup_restores_into_a_new_ring_with_every_row(
     rig: RingRig, minio: MinioServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    try:
+        await backup_and_restore(rig, minio, tmp_path_factory.mktemp("ring-restored"))
+    finally:
+        with rig.ring.session() as s:
+            for keyspace in KEYSPACES:
+                s.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+
+
+async def backup_and_restore(rig: RingRig, minio: MinioServer, workdir: Path) -> None:
     replies = await backed_up(rig, minio)
     truth = rig.ring.status()
     manifests = [manifest(minio, r.id) for r in replies]
@@ -103,7 +112,7 @@ async def test_a_ring_backup_restores_into_a_new_ring_with_every_row(
     all_tokens = [t for m in manifests for t in m.ring_node.tokens]  # type: ignore[union-attr]
     assert len(set(all_tokens)) == 48
 
-    new = await asyncio.to_thread(restore_ring, minio, manifests, tmp_path_factory.mktemp("ring-restored"))
+    new = await asyncio.to_thread(restore_ring, minio, manifests, workdir)
     print(f"\nrestored ring of 3 up in {new.startup_seconds:.0f} s", file=sys.stderr)
     try:
         states = new.status()
@@ -121,6 +130,3 @@ async def test_a_ring_backup_restores_into_a_new_ring_with_every_row(
             assert rows.v == "row 7"
     finally:
         new.stop()
-        with rig.ring.session() as s:
-            for keyspace in KEYSPACES:
-                s.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)

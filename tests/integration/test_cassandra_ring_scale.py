@@ -1,7 +1,9 @@
-"""Shrinking a real three-node Cassandra ring through the agent: refused below a keyspace's factor, else a
-real ``nodetool decommission`` (the node streams its ranges away and leaves the ring).
+"""Changing the nodes of a real three-node Cassandra ring: shrinking through the agent (refused below a
+keyspace's factor, else a real ``nodetool decommission``), and replacing a dead node whose volume is lost
+by a new node started with ``replace_address_first_boot`` (it takes over the dead node's tokens).
+https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.html
 
-The ring is the session's: the decommissioned node is wiped and bootstraps back in before the test ends.
+The ring is the session's: each test leaves three UN nodes behind (the replacement stays in the ring).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import pytest
 
 from kubetrove.agent.client import AgentError
 from tests.integration.cluster_harness import until
-from tests.integration.ring_harness import RingRig
+from tests.integration.ring_harness import RingRig, ring_rig
+from tests.integration.servers._proc import free_port
+from tests.integration.servers.cassandra_ring import Ring, RingNode, write_config
 
 
 async def test_decommission_is_refused_below_a_factor_then_the_node_leaves(rig: RingRig) -> None:
@@ -28,8 +32,8 @@ async def test_decommission_is_refused_below_a_factor_then_the_node_leaves(rig: 
 
     await first.ensure_ring_replication(2)  # every replicated keyspace fits two nodes now
     host_id = rig.record.ring[pod].host_id
+    assert (await rig.agents[pod].decommission()).detail == "decommissioned"
     try:
-        assert (await rig.agents[pod].decommission()).detail == "decommissioned"
         states = rig.ring.status()
         assert sorted(states) == rig.ring.addresses[:2] and {s.state for s in states.values()} == {"UN"}
         # The loop no longer finds that node in any view: the two that are left are the ring.
@@ -44,3 +48,38 @@ async def test_decommission_is_refused_below_a_factor_then_the_node_leaves(rig: 
         await asyncio.to_thread(rig.ring.start_node, leaving)
         await rig.states(dict.fromkeys(rig.pods, "UN"), within=300)
         await first.ensure_ring_replication(3)
+
+
+def tokens(node: RingNode) -> list[str]:
+    with node.server.session() as s:
+        return sorted(s.execute("SELECT tokens FROM system.local").one().tokens, key=int)
+
+
+async def test_a_dead_node_is_replaced_by_a_new_one_taking_its_tokens(
+    cassandra_ring3: Ring, nodetool_on_path: None
+) -> None:
+    ring, dead = cassandra_ring3, cassandra_ring3.nodes[2]
+    owned = tokens(dead)
+    async with ring_rig(ring) as rig:
+        await rig.states(dict.fromkeys(rig.pods, "UN"))
+        await rig.agents[rig.pod(0)].ensure_ring_replication(3)  # roles must survive losing a node
+        dead.kill()
+        await rig.states({rig.pod(2): "DN"})
+    # Its volume is lost: the pod comes back as a new node on a new address, told whom it replaces.
+    new = RingNode(
+        address="127.0.0.9",
+        workdir=dead.workdir.parent / "127.0.0.9",
+        jmx_port=free_port(),
+        native_port=ring.native_port,
+    )
+    new.workdir.mkdir()
+    write_config(ring, new)
+    ring.nodes[2] = new
+    await asyncio.to_thread(ring.start_node, new, {"cassandra.replace_address_first_boot": dead.address})
+    await asyncio.to_thread(ring.wait_for, dict.fromkeys(ring.addresses, "UN"))
+    assert dead.address not in ring.status()  # the dead node is out of the ring, not DN forever
+    assert tokens(new) == owned  # the same ranges: streamed from the replicas while it joined
+    async with ring_rig(ring) as rig:  # the replacement pod's agent
+        await rig.states(dict.fromkeys(rig.pods, "UN"))
+        await until(lambda: rig.record.state == "Healthy", "Healthy with the replacement")
+        assert rig.record.ring[rig.pod(2)].address == new.address and rig.record.reasons == ()

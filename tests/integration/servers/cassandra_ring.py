@@ -202,15 +202,18 @@ class Ring:
                     f"{node.address} exited with {node.proc.returncode}:\n{tail(node.system_log)}"
                 )
 
-    def start_node(self, node: RingNode, properties: dict[str, str] | None = None) -> float:
-        """Launch ``node`` and wait until it serves CQL with a superuser login; seconds it took."""
+    def start_node(
+        self, node: RingNode, properties: dict[str, str] | None = None, login: bool = True
+    ) -> float:
+        """Launch ``node`` and wait until it serves CQL (and, with ``login``, a superuser login works)."""
         began = time.monotonic()
         node.launch(self.heap, {**TEST_PROPERTIES, **(properties or {})})
         assert node.proc is not None
         try:
             log = node.workdir / "stdout.log"
             wait_for_port(node.proc, self.native_port, JOIN_TIMEOUT, log, host=node.address)
-            cassandra.wait_for_login(node.server, began + JOIN_TIMEOUT, node.system_log)
+            if login:
+                cassandra.wait_for_login(node.server, began + JOIN_TIMEOUT, node.system_log)
         except BaseException:
             node.stop()
             raise
@@ -309,13 +312,19 @@ def start_ring(
 
 
 def form(ring: Ring, extra_yaml: Sequence[str] = ()) -> Ring:
-    """Start a planned ring's nodes one at a time (their directories may already hold restored data)."""
+    """Start a planned ring's nodes one at a time (their directories may already hold restored data).
+
+    A restored ring (``extra_yaml``) brings its own system_auth, possibly replicated to all three nodes:
+    the superuser login reads at QUORUM, so it is checked once every node is up, not per node.
+    """
     began = time.monotonic()
     try:
         for i, node in enumerate(ring.nodes):
             write_config(ring, node, extra_yaml[i] if i < len(extra_yaml) else "")
-            ring.join_seconds.append(ring.start_node(node))
+            ring.join_seconds.append(ring.start_node(node, login=not extra_yaml))
             ring.wait_for({n.address: "UN" for n in ring.nodes[: i + 1]})
+        for node in ring.nodes:
+            cassandra.wait_for_login(node.server, time.monotonic() + JOIN_TIMEOUT, node.system_log)
     except BaseException:
         ring.stop()
         raise

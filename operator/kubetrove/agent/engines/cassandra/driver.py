@@ -41,6 +41,10 @@ from kubetrove.agent.protocol import Engine, Grant, NodeTokens, ParametersReply,
 
 DEFAULT_PORT = 9042
 RECONNECT_SECONDS = 2.0
+# A schema change on a ring waits for every node to agree on the new schema: seconds on a busy ring,
+# more than the 10 s a plain request gets.
+SCHEMA_TIMEOUT_SECONDS = 60.0
+_SCHEMA_CHANGES = ("CREATE KEYSPACE", "ALTER KEYSPACE", "DROP KEYSPACE")
 DECOMMISSION_TIMEOUT_SECONDS = 6 * 3600.0  # streaming a node's data away: as long as its data needs
 PROTOCOL_VERSION = 5  # native protocol v5: Cassandra 4.0+; fixed so the driver does not probe and warn
 # Keyspaces Cassandra creates itself (4.0-5.0; 5.1 adds system_cluster_metadata); never listed or touched.
@@ -161,6 +165,7 @@ class CassandraDriver:
         self._cluster: Any = None
         self._session: Any = None
         self._ring = RingWatcher(nodetool.argv(config, "status"))
+        self._request_timeout = max(config.connect_timeout, 10.0)
 
     @property
     def config(self) -> EngineConfig:
@@ -179,7 +184,7 @@ class CassandraDriver:
                 host = self._config.host
                 profile = ExecutionProfile(
                     load_balancing_policy=WhiteListRoundRobinPolicy([host]),
-                    request_timeout=max(self._config.connect_timeout, 10.0),
+                    request_timeout=self._request_timeout,
                 )
                 cluster = Cluster(
                     [host],
@@ -227,7 +232,9 @@ class CassandraDriver:
 
         with self._errors():
             try:
-                return list(self._connect().execute(cql, params))
+                schema = cql.startswith(_SCHEMA_CHANGES)
+                timeout = SCHEMA_TIMEOUT_SECONDS if schema else self._request_timeout
+                return list(self._connect().execute(cql, params, timeout=timeout))
             except NoHostAvailable:
                 # The driver may have forgotten the node for good: a node that left the ring (decommission)
                 # and came back as a new one is removed from its metadata, and the whitelist then matches
