@@ -34,8 +34,8 @@ docs-gen: venv ## Regenerate docs/api-reference.md (from the models) and example
 	$(PY) hack/gen-api-docs.py
 	$(PY) hack/gen-argocd-cm.py
 
-test: setup ## Run ALL test tiers: unit, integration (real engines), e2e (real local Kubernetes)
-	$(PYTEST) tests --with-integration --with-e2e
+test: setup ## Run ALL test tiers: unit, then integration (real engines) beside e2e (real local Kubernetes)
+	VENV=$(VENV) bash hack/test-tiers.sh
 
 test-unit: venv ## Unit tier only (pure code, seconds)
 	$(PYTEST) tests/unit
