@@ -247,9 +247,12 @@ def _boot(n: NodeLayout, apiserver_port: int, timeout: float) -> NodeState:
     _write_configs(b, n, state, apiserver_port)
     say(f"starting node {NODE_NAME} (containerd {n.containerd_socket}, logs {n.cluster.logs}/realnode-*)")
 
-    publish_images(None, n)
     _start("containerd", [str(b.containerd), "--config", str(n.config / "containerd.toml")], n, state)
     _await("containerd", n, state, lambda: _ctr_ok(b, n), timeout)
+    # After containerd is up, not before: its content store outlives the node (under the cache), so a tag it
+    # kept from an earlier build must be pulled again, or the operator pod ran a stale image (seen: an
+    # operator image without the newest spec field refused every resource).
+    publish_images(b, n)
     _start("coredns", configs.coredns_argv(b, n), n, state)
     _await(
         "coredns", n, state, lambda: _http_ok(f"http://127.0.0.1:{state.ports.coredns_ready}/ready"), timeout
