@@ -36,7 +36,9 @@ async def agents_for(start_agent: StartAgent, members: Sequence[Mongod]) -> list
 
 async def converge(agent: AgentClient, members: list[SetMember], within: float = 90) -> list[MembersReply]:
     """Call set_members until the reply says complete, as the operator's membership loop does: a 409
-    for "a reconfiguration is still committing" (ConfigurationInProgress) is asked again a moment later.
+    for "a reconfiguration is still committing" (ConfigurationInProgress) or "the config moved on since it
+    was read" (NewReplicaSetConfigurationIncompatible: mongod's own reconfig clearing a new member's
+    newlyAdded flag raced ours, see replset.py) is asked again a moment later.
     The replies of the calls that changed something, in order."""
     replies: list[MembersReply] = []
     deadline = time.monotonic() + within
@@ -44,7 +46,13 @@ async def converge(agent: AgentClient, members: list[SetMember], within: float =
         try:
             reply = await agent.set_members(members)
         except AgentError as exc:
-            if exc.status != 409 or "ConfigurationInProgress" not in exc.reply.detail:
+            retryable = (
+                "ConfigurationInProgress",
+                "NewReplicaSetConfigurationIncompatible",
+                "CurrentConfigNotCommittedYet",
+                "MaxTimeMSExpired",
+            )
+            if exc.status != 409 or not any(code in exc.reply.detail for code in retryable):
                 raise
             if time.monotonic() > deadline:
                 raise AssertionError(f"still refused after {within} s: {exc}") from exc
