@@ -46,10 +46,11 @@ def real_node(local_cluster: LocalCluster) -> Iterator[str]:
 
 
 @contextmanager
-def real_namespace_named(api: client.ApiClient, name: str) -> Iterator[str]:
-    """Create namespace `name` (under this session's prefix) whose pods all run on the real node; delete it
-    (and its pods) afterwards."""
-    name = session_namespace(name)
+def real_namespace_named(api: client.ApiClient, name: str, session: bool = True) -> Iterator[str]:
+    """Create namespace `name` (under this session's prefix, so the session's operator handles it; with
+    ``session=False`` outside it, for an operator of the test's own) whose pods all run on the real node;
+    delete it (and its pods) afterwards."""
+    name = session_namespace(name) if session else name
     core = client.CoreV1Api(api)
     meta = client.V1ObjectMeta(name=name, annotations=dict(realnode.REAL_NODE_ANNOTATIONS))
     core.create_namespace(client.V1Namespace(metadata=meta))

@@ -10,6 +10,7 @@ The release watches only the test's database namespace (the cluster is shared wi
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import urllib.request
@@ -78,14 +79,25 @@ class Release:
 
 
 @pytest.fixture
-def release(local_cluster: LocalCluster, real_node: str, real_namespace: str) -> Iterator[Release]:
-    """The chart installed in a real-node namespace; uninstalled (and the namespace deleted) after."""
-    with real_namespace_named(local_cluster.api, f"kt-op-{uuid.uuid4().hex[:6]}") as ns:
-        rel = Release(local_cluster, ns, real_namespace)
-        rel.helm("install", f"watchNamespaces={{{real_namespace}}}", f"imageRegistry={registry.REPOSITORY}")
+def release(local_cluster: LocalCluster, real_node: str) -> Iterator[Release]:
+    """The chart installed in a real-node namespace; uninstalled (and the namespaces deleted) after.
+
+    The database namespace is outside the session's prefix: the session's own operator (a host process,
+    alive for the whole session) must not reconcile what the chart's operator pod is being tested on."""
+    api, tag = local_cluster.api, uuid.uuid4().hex[:6]
+    with (
+        real_namespace_named(api, f"helm-db-{tag}", session=False) as watch,
+        real_namespace_named(api, f"kt-op-{tag}") as ns,
+    ):
+        rel = Release(local_cluster, ns, watch)
+        rel.helm("install", f"watchNamespaces={{{watch}}}", f"imageRegistry={registry.REPOSITORY}")
         try:
             yield rel
         finally:
+            # The chart's operator removes its finalizers before it goes; no other operator watches `watch`.
+            with contextlib.suppress(Exception):
+                local_cluster.kubectl("-n", watch, "delete", "databaseclusters.kubetrove.io", "--all",
+                                      "--wait", "--timeout=120s")  # fmt: skip
             helm("uninstall", rel.name, "-n", ns, "--wait", env=rel.env, check=False)
 
 
