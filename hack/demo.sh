@@ -19,7 +19,8 @@ say() { echo "== demo: $* (+$(( $(date +%s) - T0 ))s)"; }
 say "local cluster + real node + registry (images built and pushed: hack/images)"
 "$PY" hack/localkube.py up --real-node
 KUBECONFIG="$("$PY" hack/localkube.py kubeconfig)"; export KUBECONFIG
-K() { "$HOME/.cache/kubetrove/k8s-$(sed -n 's/^K8S_VERSION="\${K8S_VERSION:-\(.*\)}"$/\1/p' hack/build-k8s.sh)/kubectl" "$@"; }
+KUBECTL="$HOME/.cache/kubetrove/k8s-$(sed -n 's/^K8S_VERSION="\${K8S_VERSION:-\(.*\)}"$/\1/p' hack/build-k8s.sh)/kubectl"
+K() { "$KUBECTL" "$@"; }
 HELM="$HOME/.cache/kubetrove/helm-$(sed -n 's/^HELM_VERSION="\${HELM_VERSION:-\(.*\)}"$/\1/p' hack/build-helm.sh)/helm"
 REGISTRY="$(PYTHONPATH=hack "$PY" -c 'from realnode import registry; print(registry.REPOSITORY)')"
 real_node_namespace() {  # a namespace whose pods all run on the real node (the kwok node is fake)
@@ -60,7 +61,7 @@ operator_log() { K -n "$OPNS" logs "deploy/$RELEASE" --tail=30 || true; }
 say "DatabaseCluster demo in $NS (kubectl apply)"
 K -n "$NS" create secret generic app-password --from-literal=password="demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   --dry-run=client -o yaml | K apply -f - >/dev/null
-K -n "$NS" apply -f - <<'EOF2'
+DEMO_CR=$(cat <<'EOF2'
 apiVersion: kubetrove.io/v1alpha1
 kind: DatabaseCluster
 metadata:
@@ -79,6 +80,14 @@ spec:
       grants: [{database: orders, privileges: [readWrite]}]
   deletionPolicy: {volumes: Delete}
 EOF2
+)
+# The chart's DatabasePolicy webhooks (admission.enabled, failurePolicy Fail) answer once kube-proxy
+# routes their Service to the new operator pod, a moment after it is Ready: wait for a server dry run.
+for _ in $(seq 1 60); do
+  printf '%s\n' "$DEMO_CR" | K -n "$NS" apply --dry-run=server -f - >/dev/null 2>&1 && break
+  sleep 1
+done
+printf '%s\n' "$DEMO_CR" | K -n "$NS" apply -f -
 
 say "waiting for Ready, a primary and the users (real pods: mariadb-install-db, replication, role labels)"
 deadline=$(( $(date +%s) + ${DEMO_TIMEOUT:-600} ))
@@ -123,4 +132,21 @@ with conn.cursor() as cur:
     row = cur.fetchone()
 print(f"wrote and read back: id={row[0]} note={row[1]!r} on {row[2]} ({row[3]})")
 EOF
+say "next: the same without YAML, acting as you (docs/cli.md, docs/console.md)"
+if [ "${DEMO_KEEP:-0}" = 1 ]; then
+  keep="DEMO_KEEP=1: the demo database stays (kubectl -n $NS delete dbc demo removes it)"
+else
+  keep="the demo removes its database on exit; run DEMO_KEEP=1 make demo to keep it for these"
+fi
+other=demo-0; [ "$(status primary)" = demo-0 ] && other=demo-1
+cat <<NEXT
+  # $keep
+  export KUBECONFIG=$KUBECONFIG PATH=$(dirname "$KUBECTL"):$PWD/${VENV:-.venv}/bin:\$PATH
+  kubectl trove -n $NS list
+  kubectl trove -n $NS get demo
+  kubectl trove -n $NS credentials demo --user app
+  kubectl trove -n $NS connect demo --user app --database orders
+  kubectl trove -n $NS switchover demo --to $other   # planned and lossless; \`get demo\` shows the new primary
+  kubectl trove -n $NS console      # prints a URL with a login token: open it in a browser
+NEXT
 say "done; \`make cluster-down\` stops the cluster, the real node and the registry"

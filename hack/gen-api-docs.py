@@ -100,15 +100,20 @@ def _table(name: str, schema: Schema) -> list[str]:
 
 def _kind_section(kind: Kind, defs: dict[str, Schema]) -> list[str]:
     short = ", ".join(f"`{s}`" for s in kind.short_names)
+    status = (
+        f"status: [{kind.status.__name__}](#{_anchor(kind.status.__name__)})"
+        if kind.status is not None
+        else "no status"
+    )
+    scope = "" if kind.namespaced else " Cluster-scoped."
     lines = [
         f"## {kind.kind}",
         "",
-        f"`kubectl get {kind.plural}` (short: {short}). Spec: [{kind.spec.__name__}]"
-        f"(#{_anchor(kind.spec.__name__)}); status: [{kind.status.__name__}]"
-        f"(#{_anchor(kind.status.__name__)}).",
+        f"`kubectl get {kind.plural}` (short: {short}).{scope} Spec: [{kind.spec.__name__}]"
+        f"(#{_anchor(kind.spec.__name__)}); {status}.",
         "",
     ]
-    for model in (kind.spec, kind.status):
+    for model in (kind.spec, kind.status) if kind.status is not None else (kind.spec,):
         schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
         defs.update(schema.pop("$defs", {}))
         defs[model.__name__] = schema

@@ -25,6 +25,8 @@ setup_apt() {
   want+=(libaio1 unzip)
   # The real node (hack/realnode, setup.d/70-realnode.sh): runtime, CNI, kube-proxy's tools, image builds.
   want+=(containerd runc containernetworking-plugins iptables conntrack iproute2 mmdebstrap busybox-static gcc libc6-dev)
+  # The web console's browser tests (tests/e2e/test_console.py): headless Chromium through selenium.
+  want+=(chromium chromium-driver)
   local missing=()
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -3,7 +3,7 @@ files, written as OCI archives for `ctr -n k8s.io images import`. See build.py (
 (what each image holds), layers.py (how layers are made) and oci.py (the archive format).
 """
 
-from .build import Built, cache_dir, ensure, remove_cache
+from .build import Built, cache_dir, ensure, ensure_recipe, locked, remove_cache
 from .recipes import RECIPES
 
-__all__ = ["RECIPES", "Built", "cache_dir", "ensure", "remove_cache"]
+__all__ = ["RECIPES", "Built", "cache_dir", "ensure", "ensure_recipe", "locked", "remove_cache"]

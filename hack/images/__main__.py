@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import RECIPES, ensure
+from . import RECIPES, ensure, locked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         repository = args.repository or registry.REPOSITORY
         if not args.repository:
             registry.ensure()
-        for b in built:
-            push(b, repository)
+        with locked():  # no registry garbage collection meanwhile (realnode/registry.py)
+            for b in built:
+                push(b, repository)
         print(f"images: every image is in {repository}")
     return 0
 

@@ -8,12 +8,15 @@ An flock on the cache directory keeps two sessions from building the same image 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import inspect
 import json
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from . import layers as L
 from .oci import normalized, write_archive
-from .recipes import RECIPES, Recipe, default_registry
+from .recipes import RECIPES, Recipe, check_versions, default_registry
 
 HERE = Path(__file__).resolve().parent
 
@@ -66,6 +69,12 @@ def _files_hash(paths: Sequence[Path]) -> str:
     return _hash(*(p.name.encode() + b"\0" + p.read_bytes() for p in paths))
 
 
+def locked() -> contextlib.AbstractContextManager[None]:
+    """The image cache's lock: builds take it, and so do pushes and the registry's garbage collection
+    (push.py, realnode), so no collection runs while a blob is uploaded. Not reentrant (flock)."""
+    return _locked(cache_dir())
+
+
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -94,30 +103,45 @@ def _layer_plan(recipe: Recipe, work: Path) -> list[tuple[str, str, LayerBuild]]
             L.tree_layer(work / "bb", "/", dest)
 
         return [("busybox", _hash("busybox", Path("/bin/busybox").read_bytes()), busybox)]
-    manifest = cache_dir() / f"{recipe.name}.packages"
     rootfs_key = _hash(
         "rootfs",
-        json.dumps([recipe.packages, recipe.users, recipe.customize, L.MIRRORS, L.DPKG_EXCLUDES]),
-        *(f"{dst}={_files_hash([src])}" for dst, src in sorted(recipe.files.items())),
+        json.dumps([recipe.packages, recipe.users, recipe.customize, L.DPKG_EXCLUDES]),
+        json.dumps([recipe.suite.name, recipe.suite.mirrors, recipe.suite.aptopts, recipe.suite.python]),
         # The recipe of the rootfs itself, not all of layers.py: editing another layer's code must not
         # rebuild every Debian rootfs.
         inspect.getsource(L.debian_rootfs),
         inspect.getsource(L._user_hook),
+        inspect.getsource(L._python_check),
     )
-    plan: list[tuple[str, str, LayerBuild]] = [
-        (
-            "rootfs",
-            rootfs_key,
-            lambda dest: L.debian_rootfs(recipe, dest, cache_dir() / "apt-archives", manifest),
+    manifest = packages_file(rootfs_key)
+
+    def rootfs(dest: Path) -> None:
+        L.debian_rootfs(recipe, dest, cache_dir() / "apt-archives", manifest)
+        # Before the layer is cached: an image whose contents contradict its tag is never written.
+        check_versions(recipe.name, recipe.expect, manifest.read_text())
+
+    plan: list[tuple[str, str, LayerBuild]] = [("rootfs", rootfs_key, rootfs)]
+    if recipe.files:  # a layer of their own: editing an entrypoint script rebuilds no root filesystem
+        files_key = _hash(
+            "files-0755", *(f"{dst}={_files_hash([src])}" for dst, src in sorted(recipe.files.items()))
         )
-    ]
-    app = recipe.python
+        plan.append(("files", files_key, lambda dest: L.files_layer(dict(recipe.files), dest)))
+    app, suite = recipe.python, recipe.suite
     if app is not None:
-        reqs = json.dumps(L.requirements(app.extra))
-        plan.append(("pydeps", _hash("pydeps", reqs), lambda dest: L.pydeps_layer(app.extra, dest)))
-        src_key = _hash("src", _files_hash(L.kubetrove_sources()), L.command_script(app), app.command)
-        plan.append(("src", src_key, lambda dest: L.source_layer(app, dest)))
+        # The interpreter's version is part of both keys only when it is not the host's (the same
+        # layers as before for bookworm's python).
+        python = (suite.python,) if L.cross_python(suite) else ()
+        reqs = json.dumps(L.requirements(app))
+        plan.append(("pydeps", _hash("pydeps", reqs, *python), lambda dest: L.pydeps_layer(app, suite, dest)))
+        src_key = _hash("src", _files_hash(L.kubetrove_sources()), L.command_script(app), app.command,
+                        L.version_module(L.app_version(app)), *python)  # fmt: skip
+        plan.append(("src", src_key, lambda dest: L.source_layer(app, suite, dest)))
     return plan
+
+
+def packages_file(rootfs_key: str) -> Path:
+    """dpkg's package list of a cached root filesystem layer (``name=version`` lines)."""
+    return cache_dir() / "layers" / f"{rootfs_key}.packages"
 
 
 def _ensure_layer(label: str, key: str, build: LayerBuild) -> Path:
@@ -136,7 +160,14 @@ def _ensure_layer(label: str, key: str, build: LayerBuild) -> Path:
 
 def ensure(name: str, *, force: bool = False) -> Built:
     """The cached archive of image `name`, built first if missing (or if force)."""
-    recipe = RECIPES[name]()
+    return ensure_recipe(RECIPES[name](), force=force)
+
+
+def ensure_recipe(recipe: Recipe, *, force: bool = False) -> Built:
+    """The cached archive of ``recipe`` (one of RECIPES, or a variant a test builds), built if missing."""
+    name = recipe.name
+    if recipe.fetch:
+        subprocess.run(recipe.fetch, check=True)  # noqa: S603 (the recipe's own argv)
     with _locked(cache_dir()), tempfile.TemporaryDirectory(prefix=f"kt-img-{name}-") as tmp:
         plan = _layer_plan(recipe, Path(tmp))
         if force:
@@ -154,6 +185,8 @@ def ensure(name: str, *, force: bool = False) -> Built:
         say(f"building {name} ({recipe.ref})")
         t0 = time.monotonic()
         layer_files = [_ensure_layer(label, key, build) for label, key, build in plan]
+        if recipe.packages:  # the rootfs layer's dpkg list, under the image's name for people to read
+            shutil.copyfile(packages_file(keys[0]), cache_dir() / f"{name}.packages")
         digest = write_archive(layer_files, f"{default_registry()}/{recipe.ref}", recipe.config, archive)
         meta.write_text(json.dumps({"ref": recipe.ref, "digest": digest, "layers": keys}))
         _prune(name, keep=archive)
@@ -166,8 +199,9 @@ def ensure(name: str, *, force: bool = False) -> Built:
 
 def _prune(name: str, keep: Path) -> None:
     """Drop older archives of `name`, then every layer no remaining archive uses."""
+    own = re.compile(re.escape(name) + r"-[0-9a-f]{20}\.tar")  # not agent-mariadb-… for "agent"
     for old in cache_dir().glob(f"{name}-*.tar"):
-        if old != keep:
+        if old != keep and own.fullmatch(old.name):
             old.unlink(missing_ok=True)
             old.with_suffix(".json").unlink(missing_ok=True)
     used: set[str] = set()
@@ -176,6 +210,7 @@ def _prune(name: str, keep: Path) -> None:
     for layer in (cache_dir() / "layers").glob("*.tar"):
         if layer.stem not in used:
             layer.unlink()
+            layer.with_suffix(".packages").unlink(missing_ok=True)
 
 
 def remove_cache() -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -142,9 +144,12 @@ def publish_images(b: NodeBinaries | None, n: NodeLayout, names: tuple[str, ...]
             if len(cols) >= 3:
                 have[cols[0]] = cols[2]
     pulled = False
-    for name in names:
-        built = images.ensure(name)
-        push(built, registry.REPOSITORY)
+    builds = [images.ensure(name) for name in names]  # each takes and releases images.locked()
+    with images.locked():
+        say(f"registry garbage collection: {registry.garbage_collect()}")
+        for built in builds:
+            push(built, registry.REPOSITORY)
+    for built in builds:
         ref = f"{registry.REPOSITORY}/{built.ref}"
         if b is not None and have.get(ref, built.digest) != built.digest:
             t0 = time.monotonic()
@@ -237,6 +242,40 @@ def _other_cluster_alive(old: NodeState) -> bool:
     return bool(ostate and apiserver_ready(other, ostate))
 
 
+# The registry's blobs and containerd's content store only grow: every rebuilt image leaves its old layers
+# behind (seen: 49 GiB after a day of rebuilds, and a full disk failed every test on the machine). Both
+# are caches of what hack/images builds (the build cache keeps the images themselves), so past this size
+# they are emptied at a fresh node start and refilled by publish_images (a push and a pull per image).
+STORE_LIMIT_GIB = float(os.environ.get("KUBETROVE_IMAGE_STORE_LIMIT_GIB", "16"))
+
+
+def _trim_image_stores(n: NodeLayout) -> None:
+    """Empty the registry's data and containerd's root when together over STORE_LIMIT_GIB.
+
+    Only before containerd starts and while no registry serves (a running one may be another node's
+    source; its blobs stay). Invariant: nothing here is the only copy of anything.
+    """
+    stores = [n.containerd_root] + ([] if registry.serving() else [registry.root() / "data"])
+    existing = [p for p in stores if p.exists()]
+    total = sum(_disk_bytes(p) for p in existing)
+    if total < STORE_LIMIT_GIB * 2**30:
+        return
+    names = ", ".join(map(str, existing))
+    say(f"image stores hold {total / 2**30:.1f} GiB (limit {STORE_LIMIT_GIB:g}): emptying {names}")
+    for path in existing:
+        shutil.rmtree(path)
+
+
+def _disk_bytes(root: Path) -> int:
+    """Bytes allocated under ``root`` (like du: st_blocks, so sparse files count what they use)."""
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total
+
+
 def _boot(n: NodeLayout, apiserver_port: int, timeout: float) -> NodeState:
     t0 = time.monotonic()
     b = NodeBinaries.locate()
@@ -247,6 +286,7 @@ def _boot(n: NodeLayout, apiserver_port: int, timeout: float) -> NodeState:
     _write_configs(b, n, state, apiserver_port)
     say(f"starting node {NODE_NAME} (containerd {n.containerd_socket}, logs {n.cluster.logs}/realnode-*)")
 
+    _trim_image_stores(n)
     _start("containerd", [str(b.containerd), "--config", str(n.config / "containerd.toml")], n, state)
     _await("containerd", n, state, lambda: _ctr_ok(b, n), timeout)
     # After containerd is up, not before: its content store outlives the node (under the cache), so a tag it

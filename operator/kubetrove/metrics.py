@@ -18,8 +18,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 class OperatorMetrics:
     """Every operator metric, on ``registry`` (a fresh one when not given)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, version: str = "") -> None:
         r = self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        # Which build runs (an "info" gauge, always 1): after `helm upgrade`, the scrape names the new one.
+        self.info = Gauge(
+            "kubetrove_operator_info", "The running operator's version", ["version"], registry=r
+        )
+        if version:
+            self.info.labels(version).set(1)
         self.reconciles = Counter(
             "kubetrove_reconcile_total", "Reconciles by outcome", ["kind", "result"], registry=r
         )
@@ -70,10 +76,49 @@ class OperatorMetrics:
             owner,
             registry=r,
         )
+        # Recovery timing of the verification that ended last (docs/backup-verification.md).
+        self.backup_restore_seconds = Gauge(
+            "kubetrove_backup_restore_seconds",
+            "Measured restore time (RTO) of the owner's last restore verification",
+            owner,
+            registry=r,
+        )
+        self.backup_verified_age_seconds = Gauge(
+            "kubetrove_backup_verified_backup_age_seconds",
+            "Age of the backup (since it completed) when the owner's last restore verification ended (RPO)",
+            owner,
+            registry=r,
+        )
+        self.backup_restore_target_seconds = Gauge(
+            "kubetrove_backup_restore_target_seconds",
+            "The owner's target restore time (spec.backup.verifyMaxRestoreSeconds) at its last verification",
+            owner,
+            registry=r,
+        )
         self.member_lag = Gauge(
             "kubetrove_member_lag_seconds",
             "Replication lag per member",
             ["namespace", "cluster", "pod"],
+            registry=r,
+        )
+        # A cluster member's data volume as its agent measures it (statvfs of the data directory).
+        member = ["namespace", "cluster", "pod"]
+        self.member_volume_used = Gauge(
+            "kubetrove_member_volume_used_bytes",
+            "Bytes used on each member's data volume",
+            member,
+            registry=r,
+        )
+        self.member_volume_available = Gauge(
+            "kubetrove_member_volume_available_bytes",
+            "Bytes the engine can still write on each member's data volume",
+            member,
+            registry=r,
+        )
+        self.member_volume_capacity = Gauge(
+            "kubetrove_member_volume_capacity_bytes",
+            "Size of each member's data volume filesystem",
+            member,
             registry=r,
         )
         self.members = Gauge(

@@ -134,8 +134,10 @@ def operator(
     if _SHARED["users"] == 0:
         try:
             # The last tests' namespaces are being deleted: their resources carry our finalizer, so the
-            # operator must see them go before it stops, or the namespaces hang in Terminating.
-            wait_until(lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 120)
+            # operator must see them go before it stops, or the namespaces hang in Terminating. 300 s: a
+            # MySQL member's clean shutdown (InnoDB) takes tens of seconds on 2 shared cores, and the
+            # finalizer waits for the pods.
+            wait_until(lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 300)
         finally:  # stopped even then: a leaked operator would keep acting on a shared cluster's resources
             op.stop()
             _SHARED["operator"] = None

@@ -98,8 +98,13 @@ def test_valid_databasecluster_is_accepted_with_schema_defaults(
         ),
         (("replicas",), 99, "spec.replicas in body should be less than or equal to 15"),
         (("datastore", "version"), "latest", "spec.datastore.version in body should match"),
+        (
+            ("backup",),
+            {"verifyMaxRestoreSeconds": 600},
+            'spec.backup: Invalid value: "object": verifyMaxRestoreSeconds needs verify: true',
+        ),
     ],
-    ids=["engine-oracle", "replicas-0", "replicas-99", "version-latest"],
+    ids=["engine-oracle", "replicas-0", "replicas-99", "version-latest", "restore-target-without-verify"],
 )
 def test_invalid_databasecluster_is_rejected_with_readable_message(
     crds: list[str],
@@ -130,7 +135,7 @@ def test_engine_change_is_rejected_by_the_cel_rule(
 ) -> None:
     custom = client.CustomObjectsApi(api_client)
     _create(api_client, namespace, copy.deepcopy(VALID))
-    patch = {"spec": {"datastore": {"type": "mysql", "version": "8.4"}}}
+    patch = {"spec": {"datastore": {"type": "mysql", "version": "9.7"}}}
     with pytest.raises(ApiException) as err:
         custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "orders", patch)
     assert err.value.status == 422

@@ -31,6 +31,10 @@ import pytest
 import yaml
 from kubernetes import client
 
+from kubetrove.api.resources import CLUSTER, ObjectRef
+from kubetrove.api.specs import ClusterSpec
+from kubetrove.datastores.registry import REGISTRY
+from kubetrove.render import RenderInputs, render
 from kubetrove.render.names import ChildNames
 from tests.integration.helm import CHART, ROOT, helm
 
@@ -63,6 +67,35 @@ def service_account_kubeconfig(local_cluster: LocalCluster, namespace: str, sa: 
     return path
 
 
+def may(
+    local_cluster: LocalCluster,
+    subject: tuple[str, str],
+    verb: str,
+    resource: str,
+    namespace: str,
+    *,
+    group: str = "",
+    name: str | None = None,
+) -> bool:
+    """Whether the apiserver allows ``subject`` (ServiceAccount user, its namespace) the request."""
+    user, sa_namespace = subject
+    review = client.V1SubjectAccessReview(
+        spec=client.V1SubjectAccessReviewSpec(
+            user=user,
+            groups=[
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{sa_namespace}",
+                "system:authenticated",
+            ],
+            resource_attributes=client.V1ResourceAttributes(
+                verb=verb, resource=resource, namespace=namespace, group=group, name=name
+            ),
+        )
+    )
+    reply = client.AuthorizationV1Api(local_cluster.api).create_subject_access_review(review)
+    return bool(reply.status.allowed)
+
+
 @pytest.fixture
 def release(local_cluster: LocalCluster, namespace: str) -> Iterator[tuple[str, str]]:
     """(release namespace, full name): the chart installed and watching the test's namespace."""
@@ -72,7 +105,10 @@ def release(local_cluster: LocalCluster, namespace: str) -> Iterator[tuple[str, 
     env = {"KUBECONFIG": str(local_cluster.kubeconfig)}
     helm(
         "install", name, str(CHART), "-n", release_ns, "--create-namespace", "--wait", "--timeout", "120s",
-        "--set", f"watchNamespaces={{{namespace}}}", env=env,
+        "--set", f"watchNamespaces={{{namespace}}}",
+        # kwok's pods run nothing, so no webhook would answer (failurePolicy Fail would refuse every create
+        # in the namespace); the in-cluster webhook is tested on the real node (realnode/test_operator_pod).
+        "--set", "admission.enabled=false", env=env,
     )  # fmt: skip
     try:
         yield release_ns, f"{name}-kubetrove"
@@ -98,6 +134,23 @@ def test_chart_installs_crds_rbac_and_a_running_operator_pod(
             release_ns, label_selector="app.kubernetes.io/component=operator"
         ).items
         return [p for p in pods if p.status.phase == "Running"]
+
+    # What the real apiserver's RBAC authorizer lets the chart's ServiceAccount do (SubjectAccessReview):
+    # Secrets only in the watched namespace, pods never read one by one, only its own Lease renewed.
+    sa = (f"system:serviceaccount:{release_ns}:{name}", release_ns)
+    assert may(local_cluster, sa, "get", "secrets", namespace)
+    assert not may(local_cluster, sa, "get", "secrets", "kube-system")
+    assert not may(local_cluster, sa, "get", "secrets", release_ns)
+    assert not may(local_cluster, sa, "list", "secrets", namespace)
+    assert may(local_cluster, sa, "list", "pods", namespace) and not may(
+        local_cluster, sa, "get", "pods", namespace
+    )
+    lease = "coordination.k8s.io"
+    assert may(local_cluster, sa, "update", "leases", release_ns, group=lease, name=LEASE)
+    assert not may(local_cluster, sa, "update", "leases", release_ns, group=lease, name="someone-elses")
+    assert not may(local_cluster, sa, "get", "leases", release_ns, group=lease, name="someone-elses")
+    assert may(local_cluster, sa, "create", "leases", release_ns, group=lease)
+    assert not may(local_cluster, sa, "create", "leases", namespace, group=lease)
 
     (pod,) = wait_until(running, "the operator pod Running (kwok)")
     assert pod.spec.service_account_name == name
@@ -178,3 +231,22 @@ def _reconcile_example(
         obj["status"]["credentialsSecret"], namespace
     )
     assert all(base64.b64decode(v) for v in (secret.data or {}).values())
+
+
+def test_the_rendered_network_policy_is_accepted_by_the_apiserver(
+    local_cluster: LocalCluster, namespace: str
+) -> None:
+    """The policy the operator renders with networkPolicy.enabled, validated by the real apiserver
+    (server-side dry run). NOT enforcement: the real node's CNI (bridge) does not enforce NetworkPolicy."""
+
+    spec = ClusterSpec.model_validate({"datastore": {"type": "cassandra", "version": "5.0"}, "replicas": 3})
+    owner = ObjectRef(namespace=namespace, name="ring", uid=str(uuid.uuid4()), generation=1, kind=CLUSTER)
+    inputs = RenderInputs(owner, spec, "agent:x", {}, "token", network_policy_from="kubetrove-system")
+    policy = render(inputs, REGISTRY[spec.datastore.type]).network_policy
+    assert policy is not None
+    policy["metadata"]["namespace"] = namespace
+    out = local_cluster.kubectl(
+        "apply", "--dry-run=server", "-o", "yaml", "-f", "-", stdin=yaml.safe_dump(policy)
+    )
+    accepted = yaml.safe_load(out)
+    assert accepted["kind"] == "NetworkPolicy" and accepted["spec"]["ingress"] == policy["spec"]["ingress"]

@@ -13,7 +13,7 @@ import secrets
 import shutil
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,7 +27,13 @@ from kubetrove.datastores.registry import REGISTRY
 from tests.integration.cluster_harness import APP_DB, APP_USER, REPL_USER, Server
 from tests.integration.servers import postgresql as pg
 from tests.integration.servers.mariadb import MariaDBServer, restart_mariadb, start_mariadb
-from tests.integration.servers.mysql import MySQLServer, rebuild_mysql, restart_mysql, start_mysql
+from tests.integration.servers.mysql import (
+    MySQLServer,
+    rebuild_mysql,
+    restart_mysql,
+    start_mysql,
+    start_mysql_on,
+)
 
 APP_PASSWORD = "app-Secret-1"
 TABLE = "CREATE TABLE {db}w (seq {serial} PRIMARY KEY, id BIGINT NOT NULL, pod VARCHAR(16) NOT NULL)"
@@ -108,13 +114,27 @@ class MySQLEngine:
 
     name = "mysql"
 
-    def __init__(self, tmp: Path, version: str = "9.7") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        version: str = "9.7",
+        lossless: bool = True,
+        restore: Callable[[Path], None] | None = None,
+        admin_password: str = "",
+    ) -> None:
+        """``lossless=False``: asynchronous replication, for builds without the semi-sync and clone
+        plugins (8.0.31's generic build): their lines are left out of the rendered file and the role
+        parameters are not applied. ``restore``: fills a member's empty data directory before its server
+        first starts (a DatabaseCluster's ``restoreFrom``: every member restores the same backup), whose
+        admin account has ``admin_password``."""
         self.tmp = tmp
         self.version = version
+        self.lossless = lossless
+        self.restore = restore
         self.repl_password = secrets.token_urlsafe(12)
         # One admin password for every member, as the pods share the root Secret: a clone copies the
         # donor's accounts, so a cloned member's admin password is the donor's.
-        self.admin_password = secrets.token_urlsafe(12)
+        self.admin_password = admin_password or secrets.token_urlsafe(12)
         self.servers: list[MySQLServer] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -122,11 +142,22 @@ class MySQLEngine:
 
     def start(self, pods: Sequence[str]) -> dict[str, Server]:
         config = REGISTRY[self.name].render_config({}, clustered=True)
+        if not self.lossless:
+            plugins = ("plugin_load_add", "rpl_semi_sync_", "loose_rpl_semi_sync_")
+            config = "\n".join(line for line in config.splitlines() if not line.startswith(plugins)) + "\n"
         found: dict[str, Server] = {}
         for index, pod in enumerate(pods):
-            server = start_mysql(
-                self.tmp / pod, index + 1, version=self.version, config=config, password=self.admin_password
-            )
+            if self.restore is not None:
+                self.restore(self.tmp / pod / "data")
+                server = start_mysql_on(self.tmp / pod, index + 1, self.admin_password, self.version, config)
+            else:
+                server = start_mysql(
+                    self.tmp / pod,
+                    index + 1,
+                    version=self.version,
+                    config=config,
+                    password=self.admin_password,
+                )
             self.servers.append(server)
             self._local_setup(server)
             found[pod] = cast(Server, server)
@@ -155,6 +186,8 @@ class MySQLEngine:
 
     def replication(self) -> Replication:
         store = REGISTRY[self.name]
+        if not self.lossless:
+            return Replication(REPL_USER, self.repl_password)
         return Replication(
             REPL_USER, self.repl_password, store.role_parameters(True), store.role_parameters(False)
         )

@@ -239,8 +239,10 @@ async def start_cluster(engine: Engine, members: int = 3) -> Cluster:
             await runner.cleanup()
         raise
     ops = AgentOps(endpoints.__getitem__, token, engine.replication(), pods=pods)
-    record = FakeRecord(pods, ClusterView((), None, detection_seconds=DETECTION_SECONDS))
     store = registry.get(engine.name)
+    # As KubeClusterRecord.load with spec.failover.rebuildErrant at its default (True).
+    base = ClusterView((), None, detection_seconds=DETECTION_SECONDS, rebuild_errant=store.rebuilds_errant)
+    record = FakeRecord(pods, base)
     loop: Loop | MembershipLoop
     if store.ha_mode is HAMode.ENGINE_ELECTED:
         loop = MembershipLoop(ops, record, interval=INTERVAL_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -10,8 +11,10 @@ from aiohttp import ClientSession
 from cassandra import Unauthorized
 from cassandra.cluster import NoHostAvailable
 
+from kubetrove.agent.engines.base import EngineUnavailable
 from kubetrove.agent.engines.config import EngineConfig
 from tests.integration.conftest_servers_nosql import put_json as put
+from tests.integration.servers import cassandra
 from tests.integration.servers.cassandra import CassandraServer
 
 Agent = ClientSession
@@ -177,3 +180,38 @@ async def test_network_topology_strategy_when_a_datacenter_is_configured(
     assert (await agent.client.ensure_database("metrics", replication_factor=1)).detail == "created"
     nts = "org.apache.cassandra.locator.NetworkTopologyStrategy"
     assert replication(cassandra_server, "metrics") == {"class": nts, "datacenter1": "1"}
+
+
+def test_the_agent_gives_a_new_ring_the_secrets_superuser_password(tmp_path: Path) -> None:
+    """A ring's first start: the superuser is cassandra/cassandra; the agent, configured with the credentials
+    Secret's password, replaces it once and works on; the default password no longer opens the node."""
+    from cassandra import AuthenticationFailed
+
+    from kubetrove.agent.engines.cassandra.driver import CassandraDriver
+
+    server = cassandra.start(tmp_path / "fresh", heap="512m")
+    try:
+        config = EngineConfig(port=server.port, user="cassandra", password="S3cret-from-the-Secret")
+        driver = CassandraDriver(config)
+        try:
+            assert driver.list_databases() == []  # logged in: the password was set on the way
+        finally:
+            driver.close()
+        with pytest.raises(NoHostAvailable) as refused, server.session():  # the default: refused now
+            pass
+        assert any(isinstance(e, AuthenticationFailed) for e in refused.value.errors.values())
+        with server.session("cassandra", "S3cret-from-the-Secret") as s:
+            assert s.execute("SELECT role FROM system_auth.roles WHERE role = 'cassandra'").one()
+        again = CassandraDriver(config)  # a restarted agent: the Secret's password works at once
+        try:
+            assert again.list_databases() == []
+        finally:
+            again.close()
+        wrong = CassandraDriver(EngineConfig(port=server.port, user="cassandra", password="not-it"))
+        try:  # neither the Secret's nor the default: refused, nothing changed
+            with pytest.raises(EngineUnavailable, match=r"AuthenticationFailed|Bad credentials"):
+                wrong.list_databases()
+        finally:
+            wrong.close()
+    finally:
+        server.stop()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import shutil
 from collections.abc import Callable
 
 import psycopg
@@ -171,3 +174,28 @@ async def test_standby_status_and_promote(
     promoted = await s_agent.status()
     assert promoted.role is Role.STANDALONE and not promoted.read_only
     standby.query("INSERT INTO t VALUES (2)")
+
+
+async def test_status_reports_the_data_volume_df_shows(
+    postgresql: PostgreSQLServer, start_agent: StartAgent
+) -> None:
+    """The agent's --data-dir (here the server's real datadir) measured with statvfs, through the real
+    driver's config; a 32 MiB file written next to the data shows in the used bytes."""
+    config = dataclasses.replace(postgresql.engine_config(), options={"data_dir": str(postgresql.data)})
+    agent = (await start_agent("postgresql", config)).client
+    before = (await agent.status()).volume
+    assert before is not None
+    df = shutil.disk_usage(postgresql.data)
+    assert before.capacity_bytes == df.total
+    assert 0 < before.used_bytes < before.capacity_bytes
+    assert 0 < before.used_fraction < 1
+    filler = postgresql.base / "filler"
+    filler.write_bytes(os.urandom(32 * 1024 * 1024))
+    os.sync()
+    try:
+        after = (await agent.status()).volume
+        assert after is not None
+        # Other processes write to the same filesystem meanwhile: at least most of the 32 MiB shows.
+        assert after.used_bytes - before.used_bytes > 24 * 1024 * 1024
+    finally:
+        filler.unlink()

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from kubetrove.agent.backup import restore as restore_mod
+from kubetrove.agent.engines.cassandra.driver import CassandraDriver
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import methods_for
 from kubetrove.agent.protocol import BackupMethod, BackupPhase, BackupRequest, BackupTarget, RestoreRequest
@@ -150,6 +151,17 @@ def restore_and_compare(source: cassandra.CassandraServer, target: BackupTarget,
             ours = s.execute("SELECT host_id FROM system.local").one()[0]
             theirs = t.execute("SELECT host_id FROM system.local").one()[0]
         assert ours != theirs  # a new member, not an impersonation of the source
+        # The verification's consistency check: nodetool verify --force reads every SSTable back.
+        driver = CassandraDriver(config(new))
+        try:
+            tool, checks = driver.check_tables([KEYSPACE])
+        finally:
+            driver.close()
+        assert tool == "nodetool verify"
+        assert sorted((c.table, c.ok) for c in checks) == [
+            (f"{KEYSPACE}.events", True),
+            (f"{KEYSPACE}.items", True),
+        ]
     finally:
         new.stop()
 

@@ -1,8 +1,12 @@
-"""Logical backups (mysqldump) of a real MySQL 9.7 through the real agent API to a real MinIO; restores
-into NEW 9.7 servers, compared row by row; a corrupt object is refused; the restored tables pass CHECK TABLE.
+"""Backups of a real MySQL 9.7 through the real agent API to a real MinIO, restored into NEW 9.7 servers
+and compared row by row: logical (mysqldump) loaded into a running server; physical (the clone plugin:
+``CLONE LOCAL DATA DIRECTORY`` streamed out as a tar) placed in an empty data directory before mysqld
+starts, then verified as the operator verifies a restore (``POST /v1/verify``: CHECK TABLE and the
+manifest's row counts and checksums), and into the three members of a new lossless cluster that the loop
+then runs (taken from a fenced server, as the operator backs up a replica). A corrupt object is refused.
 
-The physical method (XtraBackup) is not tested: neither Percona XtraBackup nor MySQL Enterprise Backup can
-be installed here. The agent runs MySQL 9.7's own mysqldump and mysql (``mysql_tools``: the host's
+Neither Percona XtraBackup nor MySQL Enterprise Backup can be installed here: the physical method is the
+clone plugin. The agent runs MySQL 9.7's own mysqldump and mysql (``mysql_tools``: the host's
 ``mysqldump`` is MariaDB's).
 """
 
@@ -11,13 +15,14 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from kubetrove.agent.backup import restore as restore_mod
 from kubetrove.agent.backup.manifest import MANIFEST_NAME
 from kubetrove.agent.backup.targets import open_store
+from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver, table_stats
 from kubetrove.agent.protocol import (
     BackupMethod,
@@ -26,12 +31,18 @@ from kubetrove.agent.protocol import (
     BackupTarget,
     DirectoryTarget,
     RestoreRequest,
+    Role,
+    VerifyRequest,
 )
+from kubetrove.datastores.mysql import gtid
+from kubetrove.reconcile.backup.verify_plan import compare
+from tests.integration.cluster_engines import MySQLEngine
+from tests.integration.cluster_harness import running
 from tests.integration.conftest import StartAgent
 from tests.integration.conftest_backup import CREATED_AT, backup, corrupt_object, known_rows, listed_keys
 from tests.integration.conftest_servers_mysql import MySQLFactory
 from tests.integration.servers.minio import MinioServer
-from tests.integration.servers.mysql import MySQLServer
+from tests.integration.servers.mysql import MySQLServer, start_mysql_on
 
 MAJOR = "9.7"
 SOURCE_DBS = ("shop", "crm")
@@ -73,17 +84,89 @@ def gtid_executed(server: MySQLServer) -> str:
 
 @pytest.fixture(scope="module")
 def source(mysql_factory: MySQLFactory) -> MySQLServer:
-    server = mysql_factory("9.7")
+    server = mysql_factory("9.7", ("--plugin-load-add=mysql_clone.so",))  # as the rendered config loads it
     write_known_data(server)
     return server
 
 
-def request(backup_id: str, target: BackupTarget) -> BackupRequest:
-    return BackupRequest(id=backup_id, method=BackupMethod.LOGICAL, target=target, created_at=CREATED_AT)
+def request(
+    backup_id: str, target: BackupTarget, method: BackupMethod = BackupMethod.LOGICAL
+) -> BackupRequest:
+    return BackupRequest(id=backup_id, method=method, target=target, created_at=CREATED_AT)
 
 
-def restore_request(backup_id: str, target: BackupTarget, major: str = MAJOR) -> RestoreRequest:
-    return RestoreRequest(backup_id=backup_id, source=target, engine="mysql", major=major)
+def restore_request(
+    backup_id: str, target: BackupTarget, major: str = MAJOR, data_dir: str | None = None
+) -> RestoreRequest:
+    return RestoreRequest(backup_id=backup_id, source=target, engine="mysql", major=major, data_dir=data_dir)
+
+
+async def test_clone_backup_to_minio_is_placed_before_the_server_starts_and_verifies(
+    source: MySQLServer, minio: MinioServer, start_agent: StartAgent, tmp_path: Path
+) -> None:
+    # The emptyDir both containers mount (EngineContainer.clone_dir); under /tmp: the same path for the
+    # chrooted server and for the agent on the host.
+    clone_dir = tmp_path / "clone"
+    clone_dir.mkdir()
+    config = source.engine_config()
+    agent_config = EngineConfig(**{**config.__dict__, "options": {"clone_dir": str(clone_dir)}})
+    agent = await start_agent("mysql", agent_config)
+    target = minio.target(prefix="mysql-clone")
+    source.query("SET GLOBAL super_read_only = ON")  # backups are taken on a replica: fenced
+    try:
+        reply = await backup(agent.url, agent.token, request("cl", target, BackupMethod.PHYSICAL))
+    finally:
+        source.query("SET GLOBAL super_read_only = OFF")
+    assert reply.phase is BackupPhase.COMPLETED, reply.error
+    assert reply.tool == "clone" and reply.size_bytes and reply.sha256
+    assert reply.position == gtid_executed(source)  # read when asked for: no write ran meanwhile
+    assert list(clone_dir.iterdir()) == []  # the copy is removed once streamed
+    manifest = restore_mod.load_manifest(open_store(target), restore_request("cl", target))
+    assert [a.name for a in manifest.artifacts] == ["backup.tar"] and manifest.major == MAJOR
+    assert manifest.tables["shop.items"].rows == 500
+
+    # The restore init container's part: verified, extracted, moved into the empty data directory...
+    volume = tmp_path / "restored"
+    restore_mod.restore(restore_request("cl", target, data_dir=str(volume / "data")))
+    # ...then mysqld starts on it (the clone has the source's accounts, not its auto.cnf).
+    new = start_mysql_on(volume, 77, source.password)
+    try:
+        assert dump_rows(new) == dump_rows(source)
+        assert gtid_executed(new) == manifest.position == gtid_executed(source)
+        assert new.query("SELECT @@server_uuid") != source.query("SELECT @@server_uuid")
+        restored = await start_agent("mysql", new.engine_config())
+        verify = await restored.client.verify(VerifyRequest(backup_id="cl", source=target))
+        assert verify.check_tool == "CHECK TABLE" and verify.observed == verify.recorded
+        assert all(c.ok for c in verify.checks) and verify.checks, verify.checks
+        outcome = compare(verify)
+        assert outcome.ok and outcome.tables == len(manifest.tables), outcome
+    finally:
+        new.stop()
+
+    # Into a cluster (restoreFrom on a DatabaseCluster): every member restores the same backup before
+    # its server first starts, from the product's rendered config; the loop makes one the primary and
+    # the others replicate from it (lossless semi-sync): same history, each member its own server_uuid.
+    def restore_member(data: Path) -> None:
+        restore_mod.restore(restore_request("cl", target, data_dir=str(data)))
+
+    engine = MySQLEngine(tmp_path / "cluster", restore=restore_member, admin_password=source.password)
+    async with running(engine) as cluster:
+        uuids = set()
+        for pod in cluster.pods:
+            member = cast(MySQLServer, cluster.servers[pod])
+            assert dump_rows(member) == dump_rows(source), pod
+            assert gtid.GtidSet.parse(gtid_executed(source)).is_subset(
+                gtid.GtidSet.parse(gtid_executed(member))
+            )
+            uuids.add(member.query("SELECT @@server_uuid")[0][0])
+            if pod != cluster.primary:
+                status = await cluster.ops.status(pod)
+                assert (status.role, status.source_host, status.replication_running) == (
+                    Role.REPLICA,
+                    cluster.primary,
+                    True,
+                )
+        assert len(uuids) == 3
 
 
 async def test_mysqldump_to_minio_restores_into_a_new_server_with_its_gtids(

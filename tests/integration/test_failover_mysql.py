@@ -1,11 +1,13 @@
 """A 3-member MySQL 9.7 cluster with lossless semi-sync, through real agents and the real clustering loop.
 
-What must hold (docs/clustering.md, I1-I6 and "MySQL"): every acknowledged write is on the new primary
+What must hold (docs/clustering.md, I1-I7 and "MySQL"): every acknowledged write is on the new primary
 exactly once after a SIGKILL of the primary under load and after a switchover; an ex-primary whose
 history is a subset of the new primary's rejoins as a replica; one that kept a transaction nobody
 acknowledged (MySQL's crash recovery commits what its binary log holds: unlike MariaDB there is no
-semi-sync truncation) is errant, quarantined and never served, and is rebuilt from empty; a replica with
-a transaction of its own is quarantined and never chosen.
+semi-sync truncation) is errant, quarantined and never served, and is then rebuilt by clone from the
+new primary automatically (I7: the discarded GTIDs named in status and an Event); a replica with a
+transaction of its own is quarantined and never chosen, and with ``spec.failover.rebuildErrant`` off
+it stays so until its volume is deleted (the manual rebuild: an empty member clones itself).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -64,8 +67,30 @@ def modes(cluster: Cluster) -> dict[str, tuple[int, int, int]]:
     return found
 
 
-async def rebuild(cluster: Cluster, pod: str) -> None:
-    """Rebuild ``pod`` from empty (its volume deleted) and wait until the loop took it back (Healthy)."""
+def rebuild_errant(cluster: Cluster, on: bool) -> None:
+    """spec.failover.rebuildErrant."""
+    cluster.record.base = replace(cluster.record.base, rebuild_errant=on)
+
+
+async def rebuilt(cluster: Cluster, pod: str, uuid: str, discarded: gtid.GtidSet | None = None) -> None:
+    """The loop rebuilds the quarantined ``pod`` by clone from the primary, naming what it discards (I7):
+    ``discarded`` when given, else some transactions of ``pod``'s own (server ``uuid``). It then streams
+    from the primary, back in the read-only Service (Healthy)."""
+    await until(lambda: pod in cluster.record.rebuilds, f"{pod} rebuilt")
+    source, named = cluster.record.rebuilds[pod]
+    assert source == cluster.primary
+    if discarded is not None:
+        assert gtid.GtidSet.parse(named) == discarded, (named, discarded.format(","))
+    assert re.fullmatch(rf"{uuid}:\d+(-\d+)?", named), named
+    assert any(r == "MemberRebuilding" and pod in m for r, m, _ in cluster.record.events)
+    await until(lambda: pod not in cluster.record.errant, f"{pod} no longer errant")
+    await cluster.healthy()
+    assert cluster.record.labels.get(pod) == "replica"
+    assert executed(cluster, pod).is_subset(executed(cluster, cluster.primary))
+
+
+async def rebuild_from_empty(cluster: Cluster, pod: str) -> None:
+    """Rebuild ``pod`` by hand (its volume deleted): empty, it clones itself; the loop takes it back."""
     await asyncio.to_thread(cast(MySQLEngine, cluster.engine).rebuild, cluster.servers[pod])
     await until(lambda: pod not in cluster.record.errant, f"{pod} no longer errant")
     await cluster.healthy()
@@ -95,6 +120,8 @@ async def test_semi_sync_is_on_only_on_the_primary_and_acknowledges_every_commit
 async def test_sigkill_of_the_primary_loses_no_acknowledged_write_and_its_tail_is_never_served(
     cluster: Cluster,
 ) -> None:
+    old_uuid = server(cluster, cluster.primary).query("SELECT @@server_uuid")[0][0]
+    rebuild_errant(cluster, False)  # the rows only the ex-primary holds are read before it is rebuilt
     writer = Writer(cluster).start()
     try:
         old, new, gap = await failover_round(cluster, writer)
@@ -119,10 +146,11 @@ async def test_sigkill_of_the_primary_loses_no_acknowledged_write_and_its_tail_i
         )
         assert not only_old & acked, only_old & acked
         if old in cluster.record.errant:
-            print(f"mysql: {old} kept {len(only_old)} unacknowledged row(s): quarantined, rebuilt from empty")
-            assert not executed(cluster, old).is_subset(executed(cluster, new))
+            print(f"mysql: {old} kept {len(only_old)} unacknowledged row(s): quarantined, rebuilt by clone")
+            tail = executed(cluster, old).subtract(executed(cluster, new))
             await until(lambda: cluster.record.labels.get(old) == "errant", f"{old} labelled errant")
-            await rebuild(cluster, old)
+            rebuild_errant(cluster, True)
+            await rebuilt(cluster, old, old_uuid, tail)
         else:
             await cluster.healthy()
         status = await cluster.ops.status(old)
@@ -145,6 +173,7 @@ async def test_an_unacknowledged_transaction_of_the_killed_primary_is_quarantine
     fails over; the restarted ex-primary recovers the transaction (its binlog has it) and is errant.
     """
     old = cluster.primary
+    rebuild_errant(cluster, False)  # first: quarantined and never served, however long it lasts
     cluster.stopped.set()  # the loop would restart the receivers while the scene is set
     assert cluster.task is not None
     await cluster.task
@@ -180,14 +209,20 @@ async def test_an_unacknowledged_transaction_of_the_killed_primary_is_quarantine
     await asyncio.sleep(8 * INTERVAL_SECONDS)
     assert cluster.primary == new and old in cluster.record.errant
     cluster.switchover(new)  # withdrawn: the rebuilt member would otherwise take over once it streams
-    await rebuild(cluster, old)
+    tail = executed(cluster, old).subtract(executed(cluster, new))
+    uuid = server(cluster, old).query("SELECT @@server_uuid")[0][0]
+    assert re.fullmatch(rf"{uuid}:\d+", tail.format(",")), tail.format(",")  # exactly the unacked commit
+    rebuild_errant(cluster, True)  # then: the loop rebuilds it by clone, naming that GTID
+    await rebuilt(cluster, old, uuid, tail)
     await cluster.caught_up([old])
     assert -2 not in cluster.engine.ids(cluster.servers[old])
+    assert uuid == server(cluster, old).query("SELECT @@server_uuid")[0][0]  # a clone keeps its identity
 
 
 async def test_a_replica_with_its_own_transaction_is_quarantined_and_never_chosen(cluster: Cluster) -> None:
     primary = cluster.primary
     replica = next(p for p in cluster.pods if p != primary)
+    rebuild_errant(cluster, False)  # spec.failover.rebuildErrant: false keeps it for inspection
     writer = Writer(cluster).start()
     try:
         await until(lambda: writer.on(primary) >= 20, "writes on the primary")
@@ -212,6 +247,11 @@ async def test_a_replica_with_its_own_transaction_is_quarantined_and_never_chose
         await asyncio.sleep(8 * INTERVAL_SECONDS)
         assert cluster.primary == primary and replica in cluster.record.errant
         await until(lambda: writer.on(primary) >= 100, "writes continue on the primary")
+        assert replica not in cluster.record.rebuilds  # never rebuilt while the spec says no
+        cluster.switchover(primary)
+        await rebuild_from_empty(cluster, replica)
+        await cluster.caught_up([replica])
+        assert -1 not in cluster.engine.ids(cluster.servers[replica])
     finally:
         writer.stop()
     missing, duplicates = missing_and_duplicates(cluster, writer)

@@ -41,7 +41,7 @@ def test_lint_strict(values: tuple[str, ...]) -> None:
 def test_default_render() -> None:
     objs = template()
     kinds = sorted(o["kind"] for o in objs)
-    assert kinds.count("CustomResourceDefinition") == 3
+    assert kinds.count("CustomResourceDefinition") == len(list((CHART / "crds").glob("*.yaml")))
     deploy = one(objs, "Deployment")
     spec = deploy["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
@@ -59,13 +59,103 @@ def test_default_render() -> None:
     assert env["KUBETROVE_AGENT_IMAGE"] == "127.0.0.1:5000/kubetrove/agent:0.1.0"
     assert not [name for name in env if name.startswith("KUBETROVE_AGENT_IMAGE_")]
     assert container["livenessProbe"]["httpGet"]["port"] == "health"
-    assert container["readinessProbe"]["httpGet"]["port"] == "health"
+    # admission.enabled is true by default: Ready means the webhook server listens.
+    assert container["readinessProbe"]["tcpSocket"]["port"] == "webhook"
+    assert {o["kind"] for o in objs if "Webhook" in o["kind"]} == {
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    }
+    off = template("admission.enabled=false")
+    (plain,) = one(off, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert plain["readinessProbe"]["httpGet"]["port"] == "health"
+    assert not [o for o in off if "Webhook" in o["kind"] or o["metadata"]["name"].endswith("-admission")]
     assert container["resources"]["limits"]["memory"]
     # Cluster-wide mode: the workload rules in a ClusterRole, the Lease in a Role of the release namespace.
     assert one(objs, "ClusterRole", "kt-kubetrove")["rules"]
     lease_role = one(objs, "Role", "kt-kubetrove-leader-election")
     assert lease_role["metadata"]["namespace"] == "kubetrove-system"
+    # Only the operator's own Lease can be read or renewed; create cannot be limited by name.
+    assert lease_role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["kubetrove-operator"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
     assert "ServiceMonitor" not in kinds
+
+
+def test_admission_objects() -> None:
+    objs = template("admission.enabled=true")
+    (container,) = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # Ready = the webhook server listens = the webhook server listens (only the Lease holder serves it).
+    assert container["readinessProbe"]["tcpSocket"]["port"] == "webhook"
+    assert env["KUBETROVE_ADMISSION_PORT"] == "9443" and env["KUBETROVE_POLICY_REQUIRED"] == "false"
+    assert env["KUBETROVE_ADMISSION_HOSTS"].split(",")[0] == "kt-kubetrove-webhook.kubetrove-system.svc"
+    for kind, path in (
+        ("ValidatingWebhookConfiguration", "/policy"),
+        ("MutatingWebhookConfiguration", "/tier"),
+    ):
+        (hook,) = one(objs, kind, "kt-kubetrove")["webhooks"]
+        assert hook["failurePolicy"] == "Fail" and "caBundle" not in hook["clientConfig"]
+        assert hook["clientConfig"]["service"] == {
+            "name": "kt-kubetrove-webhook", "namespace": "kubetrove-system", "path": path, "port": 443
+        }  # fmt: skip
+        assert "DELETE" not in hook["rules"][0]["operations"] and "namespaceSelector" not in hook
+        operator = "system:serviceaccount:kubetrove-system:kt-kubetrove"
+        assert hook["matchConditions"] == [
+            {"name": "not-the-operator", "expression": f"request.userInfo.username != '{operator}'"}
+        ]
+    assert one(objs, "Service", "kt-kubetrove-webhook")["spec"]["ports"][0]["targetPort"] == "webhook"
+    objs = template("admission.enabled=true", "watchNamespaces={team-a,team-b}")
+    # Admission: cluster-wide reads of policies and namespaces, the policies' status and kopf's annotations
+    # on them; of the webhook configurations only its own.
+    admission = one(objs, "ClusterRole", "kt-kubetrove-admission")
+    writes = [r for r in admission["rules"] if set(r["verbs"]) - {"get", "list", "watch"}]
+    assert writes[:2] == [
+        {
+            "apiGroups": ["kubetrove.io"],
+            "resources": ["databasepolicies"],
+            "verbs": ["get", "list", "watch", "patch"],
+        },
+        {"apiGroups": ["kubetrove.io"], "resources": ["databasepolicies/status"], "verbs": ["patch"]},
+    ]
+    assert writes[2:] == [
+        {"apiGroups": ["admissionregistration.k8s.io"], "resourceNames": ["kt-kubetrove"],
+         "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+         "verbs": ["get", "update"]}
+    ]  # fmt: skip
+    (hook,) = one(objs, "ValidatingWebhookConfiguration", "kt-kubetrove")["webhooks"]
+    assert hook["namespaceSelector"]["matchExpressions"][0]["values"] == ["team-a", "team-b"]
+
+
+def test_network_policy_setting_reaches_the_operator() -> None:
+    def env(objs: list[dict[str, Any]]) -> dict[str, Any]:
+        container = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert env(template())["KUBETROVE_NETWORK_POLICY"] == "false"
+    assert env(template("networkPolicy.enabled=true"))["KUBETROVE_NETWORK_POLICY"] == "true"
+
+
+def test_the_lease_rule_follows_the_lease_name() -> None:
+    objs = template("leaderElection.leaseName=other-lease")
+    (named,) = [r for r in one(objs, "Role", "kt-kubetrove-leader-election")["rules"] if "resourceNames" in r]
+    assert named["resourceNames"] == ["other-lease"]
+
+
+def test_rendered_workload_rules_grant_no_unused_verb() -> None:
+    """The rendered ClusterRole (cluster-wide mode) and Roles (namespaced mode) are the same rules."""
+    for objs, kind in ((template(), "ClusterRole"), (template("watchNamespaces={a}"), "Role")):
+        rules = one(objs, kind, "kt-kubetrove")["rules"]
+        verbs = {r: set(rule["verbs"]) for rule in rules for r in rule["resources"]}
+        assert verbs["pods"] == {"list", "patch", "delete"}  # pods get was granted and unused
+        assert verbs["secrets"] == {"get", "create", "patch"}  # never list/watch: no enumeration
+        assert verbs["configmaps"] == {"get", "create", "patch"}  # a ring's config is read (ring.py)
+        assert verbs["poddisruptionbudgets"] == {"create", "patch", "delete"}
 
 
 def test_one_registry_setting_moves_every_image() -> None:
@@ -89,7 +179,7 @@ def test_chart_crds_are_the_generated_crds() -> None:
 
 
 def test_namespaced_mode_has_no_workload_cluster_role() -> None:
-    objs = template("watchNamespaces={team-a,team-b}")
+    objs = template("watchNamespaces={team-a,team-b}", "admission.enabled=false")
     roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == "kt-kubetrove"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     # Cluster-scoped reads only: kopf's observation (CRDs, namespaces) and StorageClasses (the operator

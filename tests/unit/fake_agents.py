@@ -24,6 +24,7 @@ from kubetrove.agent.protocol import (
     ParametersReply,
     RestoreProgress,
     RestoreState,
+    Status,
     VerifyReply,
     VerifyRequest,
 )
@@ -41,6 +42,7 @@ class FakeAgents:
         self.backups: dict[str, BackupReply] = {}
         self.verify_reply: VerifyReply | None = None
         self.restore: dict[str, RestoreProgress] = {}  # base URL -> GET /v1/restore (default: done)
+        self.statuses: dict[str, Status] = {}  # base URL -> GET /v1/status (a 503 when absent)
 
     def __call__(
         self,
@@ -109,6 +111,16 @@ class FakeAgent:
     async def ensure_ring_replication(self, replication_factor: int) -> Ok:
         self._call("ensure_ring_replication", replication_factor)
         return Ok()
+
+    async def decommission(self) -> Ok:
+        self._call("decommission", self.base_url)
+        return Ok(detail="decommissioned")
+
+    async def status(self) -> Status:
+        self._call("status", None)
+        if self.base_url not in self.agents.statuses:
+            raise AgentError(503, ErrorReply(error="engine_unavailable", detail="no status in this test"))
+        return self.agents.statuses[self.base_url]
 
     async def drop_database(self, name: str) -> Ok:
         self._call("drop_database", name)

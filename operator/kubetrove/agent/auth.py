@@ -51,7 +51,9 @@ def token_matches(header: str | None, expected: str) -> bool:
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(presented.strip().encode(), expected.encode())
+    # aiohttp decodes header bytes as UTF-8 with surrogateescape: a non-UTF-8 byte is a lone surrogate,
+    # which plain .encode() refuses. surrogateescape gives the bytes back (a 401, not a 500 + traceback).
+    return hmac.compare_digest(presented.strip().encode("utf-8", "surrogateescape"), expected.encode())
 
 
 def server_ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:

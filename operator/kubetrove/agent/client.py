@@ -34,6 +34,8 @@ from kubetrove.agent.protocol import (
     ParametersReply,
     ParametersRequest,
     Paths,
+    RebuildReply,
+    RebuildRequest,
     ReplicationSourceRequest,
     RestoreProgress,
     SetMember,
@@ -211,6 +213,11 @@ class AgentClient:
             if exc.status == 408:
                 return WaitReply(reached=False, position=position)
             raise
+
+    async def rebuild(self, host: str, port: int, user: str, password: str) -> RebuildReply:
+        """POST /v1/replication/rebuild: starts it (202); ``Status.rebuilding`` says when it is done."""
+        body = RebuildRequest(host=host, port=port, user=user, password=password)
+        return await self._call("POST", Paths.REPLICATION_REBUILD, RebuildReply, body)
 
     async def set_members(self, members: list[SetMember]) -> MembersReply:
         """PUT /v1/replication/members (engine-elected sets): at most one member changed per call."""

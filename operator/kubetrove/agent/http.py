@@ -74,9 +74,13 @@ def remember_secret(request: web.Request, secret: str) -> None:
 
 
 def restore_not_ready(request: web.Request) -> web.Response | None:
-    """A 503 naming the restore's state while it is not done, else None (no restore, or done)."""
+    """A 503 naming the restore's state while it is not done, else None (no restore, or done).
+
+    Only the state: this answers the unauthenticated ``/readyz``, and the detail may quote a tool's or
+    the engine's words (hosts, users) or the store's location; it is served behind the token at
+    ``GET /v1/restore``, which the operator reads."""
     gate = context(request).restore_gate
     if gate is None or gate.ready:
         return None
-    progress = gate.progress
-    return error_response(503, ErrorCode(f"restore_{progress.state.value}"), progress.detail)
+    state = gate.progress.state.value
+    return error_response(503, ErrorCode(f"restore_{state}"), f"restore {state}; GET /v1/restore says why")

@@ -66,7 +66,18 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return self.redactor.scrub(json.dumps(entry, default=str))
+        # Scrub BEFORE json.dumps: escaping rewrites a secret holding '"', '\\' or non-ASCII characters
+        # ('\\"', '\\u00e4'), so the escaped line no longer contains it as registered.
+        return json.dumps(self._scrubbed(entry), default=lambda v: self.redactor.scrub(str(v)))
+
+    def _scrubbed(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redactor.scrub(value)
+        if isinstance(value, dict):
+            return {self._scrubbed(str(k)): self._scrubbed(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._scrubbed(v) for v in value]
+        return value  # numbers, booleans, None; anything else goes through json's default (scrubbed)
 
 
 def setup_logging(redactor: Redactor, level: str = "INFO", stream: Any = None) -> logging.Handler:

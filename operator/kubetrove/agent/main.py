@@ -7,8 +7,10 @@ flag values, which would show in ``ps``). ``KUBETROVE_ENGINE_PASSWORD`` exists f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from kubetrove.agent import auth, protocol
 from kubetrove.agent.app import make_app
+from kubetrove.agent.backup.restore import RestoreRefused, for_member
 from kubetrove.agent.backup.restore_gate import RestoreGate, engine_not_writable
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.config import EngineConfig
@@ -51,6 +54,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # A file the agent creates when the member is fenced or made a replica and removes on promotion; the
     # engine container's start command reads it (EngineContainer.demoted_marker, docs/clustering.md).
     p.add_argument("--demoted-marker", default=_env("DEMOTED_MARKER"))
+    # A directory the engine writes and the agent reads (an emptyDir both containers mount at this path,
+    # EngineContainer.clone_dir): MySQL's physical backup clones the instance into it, then streams it.
+    p.add_argument("--clone-dir", default=_env("CLONE_DIR"))
     # spec.restoreFrom: the RestoreRequest JSON (the restore Secret, mounted read-only). The agent loads a
     # logical backup once the engine accepts writes and answers /readyz 503 until the restore is done.
     p.add_argument("--restore-request", default=_env("RESTORE_REQUEST"))
@@ -85,6 +91,8 @@ def restore_gate(args: argparse.Namespace, driver: EngineDriver, config: EngineC
     if not args.restore_request:
         return None
     request = RestoreRequest.model_validate_json(Path(args.restore_request).read_text())
+    with contextlib.suppress(RestoreRefused):  # refused by the init container already: the pod never starts
+        request = for_member(request, socket.gethostname())  # a ring member's own backup
     return RestoreGate(request, config, lambda: engine_not_writable(driver), Path(args.spool_dir))
 
 
@@ -113,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         database=args.engine_database,
         options={
             key: value
-            for key, value in (("data_dir", args.data_dir), ("demoted_marker", args.demoted_marker))
+            for key, value in (
+                ("data_dir", args.data_dir),
+                ("demoted_marker", args.demoted_marker),
+                ("clone_dir", args.clone_dir),
+            )
             if value
         },
     )

@@ -48,6 +48,8 @@ class Paths:
     REPLICATION_FENCE = f"{API_PREFIX}/replication/fence"
     REPLICATION_STOP = f"{API_PREFIX}/replication/stop"
     REPLICATION_WAIT = f"{API_PREFIX}/replication/wait"
+    # Re-provision this member from a donor, discarding what only it holds (engines that can: MySQL's clone).
+    REPLICATION_REBUILD = f"{API_PREFIX}/replication/rebuild"
     REPLICATION_MEMBERS = f"{API_PREFIX}/replication/members"  # engine-elected sets (MongoDB) only
     RING_REPLICATION = f"{API_PREFIX}/ring/replication"  # rings (Cassandra) only: the auth keyspace's factor
     RING_DECOMMISSION = f"{API_PREFIX}/ring/decommission"  # rings only: this node leaves, streaming its data
@@ -148,6 +150,20 @@ class NodeTokens(Wire):
     tokens: list[str] = Field(min_length=1)  # system.local's tokens: the ranges this node's data belongs to
 
 
+class VolumeUsage(Wire):
+    """The data volume's filesystem (``statvfs`` of the data directory), in bytes, as ``df`` counts."""
+
+    used_bytes: int = Field(ge=0)
+    available_bytes: int = Field(ge=0)  # what a non-root writer may still use (root's reserve excluded)
+    capacity_bytes: int = Field(ge=0)
+
+    @property
+    def used_fraction(self) -> float:
+        """df's Use%: used / (used + available), 0..1 (0 for an empty or unmeasured filesystem)."""
+        room = self.used_bytes + self.available_bytes
+        return self.used_bytes / room if room else 0.0
+
+
 class Status(Wire):
     """What the clustering loop observes of one member."""
 
@@ -173,6 +189,14 @@ class Status(Wire):
     # no nodetool in the image, or not asked yet).
     host_id: str | None = None
     ring: list[RingNode] | None = None
+    # A rebuild (POST /v1/replication/rebuild) is running: cloning, waiting for the engine's restart, or
+    # configuring replication from the donor. The loop asks for no other rebuild meanwhile.
+    rebuilding: bool = False
+    # Why the last rebuild failed; reported for a while (the agent's back-off), then cleared so the loop
+    # may ask again. None: no recent failure.
+    rebuild_error: str | None = None
+    # The data volume's filesystem (agent/volume.py); None when the agent has no data directory.
+    volume: VolumeUsage | None = None
 
 
 class DatabaseRequest(Wire):
@@ -193,7 +217,8 @@ class Grant(Wire):
 class UserRequest(Wire):
     """PUT /v1/users/{name}: create or update (password, grants replaced to exactly these)."""
 
-    password: str = Field(min_length=1, max_length=256)
+    # No NUL: PostgreSQL refuses it in any text, C clients end the string there (a different password).
+    password: str = Field(min_length=1, max_length=256, pattern=r"^[^\x00]+$")
     grants: list[Grant] = Field(default_factory=list)
 
 
@@ -215,6 +240,25 @@ class ReplicationSourceRequest(Wire):
     port: int = Field(ge=1, le=65535)
     user: str
     password: str
+
+
+class RebuildRequest(Wire):
+    """POST /v1/replication/rebuild: replace this member's data by a copy of host:port's, then replicate
+    from it. What this member holds that the donor lacks is discarded (and named in the reply)."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    user: str
+    password: str
+
+
+class RebuildReply(Wire):
+    """202: the rebuild started (it runs on in the agent; ``Status.rebuilding`` says when it is done)."""
+
+    # The transactions only this member held, in the engine's position syntax (MySQL: the GTID set
+    # ``GTID_SUBTRACT(own, donor's)``); "" when it held nothing of its own.
+    discarded: str
+    donor_position: str  # the donor's position when the rebuild started
 
 
 class WaitRequest(Wire):
@@ -381,6 +425,9 @@ class RestoreRequest(Wire):
     # Only the StatefulSet's member 0 restores; the others leave their volume empty and clone from it
     # (Datastore.restore_first_member_only). The member is read from the pod's hostname (its name).
     first_member_only: bool = False
+    # A ring's backup (Cassandra): member i restores backup ``member_backups[i]`` (its ordinal read from the
+    # pod's hostname), the snapshot of node i, and starts with that node's tokens. Empty: ``backup_id``.
+    member_backups: list[str] = Field(default_factory=list)
 
 
 class RestoreState(enum.StrEnum):

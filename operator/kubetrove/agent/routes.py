@@ -7,11 +7,12 @@ waits on its engine. Every handler is named ``handle_<verb>_<path>`` after the r
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
-from kubetrove.agent import http, names
-from kubetrove.agent.engines.base import EngineUnavailable, Unsupported
+from kubetrove.agent import http, names, volume
+from kubetrove.agent.engines.base import DriverError, EngineUnavailable, Unsupported
 from kubetrove.agent.metrics import CONTENT_TYPE
 from kubetrove.agent.protocol import (
     DatabaseList,
@@ -22,11 +23,16 @@ from kubetrove.agent.protocol import (
     Ok,
     ParametersRequest,
     Paths,
+    RebuildRequest,
     ReplicationSourceRequest,
     UserRequest,
+    VolumeUsage,
     WaitReply,
     WaitRequest,
 )
+
+log = logging.getLogger("kubetrove.agent")
+METRICS_MAX_AGE = 10.0  # seconds; Prometheus scrapes every 15-60 s, anything faster is served from memory
 
 
 def _name(request: web.Request, kind: names.Kind) -> str:
@@ -39,33 +45,53 @@ async def handle_get_healthz(request: web.Request) -> web.Response:
 
 
 async def handle_get_readyz(request: web.Request) -> web.Response:
-    """Readiness: no restore in progress (http.restore_not_ready), and the engine answers a trivial query."""
+    """Readiness: no restore in progress (http.restore_not_ready), and the engine answers a trivial query.
+
+    Unauthenticated: the engine's own error (host names, user names, server versions) goes to the agent's
+    log, never into the answer; the kubelet needs only the status code."""
     if (restoring := http.restore_not_ready(request)) is not None:
         return restoring
-    await asyncio.to_thread(http.context(request).driver.ping)
+    try:
+        await asyncio.to_thread(http.context(request).driver.ping)
+    except DriverError as exc:
+        log.warning("readyz: the engine is not ready: %s", exc)
+        return http.error_response(503, ErrorCode.ENGINE_UNAVAILABLE, "the engine is not ready")
     return http.reply(Health(ok=True))
 
 
 async def handle_get_metrics(request: web.Request) -> web.Response:
-    """Prometheus text; the engine gauges are refreshed from a fresh status on every scrape."""
+    """Prometheus text. Unauthenticated, so a scrape never costs an engine connection of its own: the
+    gauges are refreshed at most every ``METRICS_MAX_AGE`` seconds, by one scrape while the others wait
+    (and by every authenticated ``/v1/status``, which the operator calls anyway)."""
     ctx = http.context(request)
-    try:
-        ctx.metrics.observe(await asyncio.to_thread(ctx.driver.status))
-    except EngineUnavailable:
-        ctx.metrics.observe(None)
+    if not ctx.metrics.fresh(METRICS_MAX_AGE):
+        async with ctx.metrics.refreshing:
+            if not ctx.metrics.fresh(METRICS_MAX_AGE):
+                ctx.metrics.observe_volume(await asyncio.to_thread(_volume, ctx))
+                try:
+                    ctx.metrics.observe(await asyncio.to_thread(ctx.driver.status))
+                except EngineUnavailable:
+                    ctx.metrics.observe(None)
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def handle_get_status(request: web.Request) -> web.Response:
-    """Role, read-only flag, version, positions, lag and health."""
+    """Role, read-only flag, version, positions, lag and health; the data volume's usage."""
     ctx = http.context(request)
+    usage = await asyncio.to_thread(_volume, ctx)
+    ctx.metrics.observe_volume(usage)
     try:
         status = await asyncio.to_thread(ctx.driver.status)
     except EngineUnavailable:
         ctx.metrics.observe(None)
         raise
     ctx.metrics.observe(status)
-    return http.reply(status)
+    return http.reply(status.model_copy(update={"volume": usage}))
+
+
+def _volume(ctx: http.AgentContext) -> VolumeUsage | None:
+    """The data volume's usage (the driver's ``data_dir``: the agent's ``--data-dir``)."""
+    return volume.measure(ctx.driver.config.options.get("data_dir"))
 
 
 async def handle_get_databases(request: web.Request) -> web.Response:
@@ -114,8 +140,11 @@ async def handle_delete_user(request: web.Request) -> web.Response:
 async def handle_put_parameters(request: web.Request) -> web.Response:
     """Apply dynamic parameters; the reply lists what needs a restart instead."""
     body = await http.read_body(request, ParametersRequest)
+    bundle = http.context(request).bundle
     for key in body.parameters:
         names.validate_parameter(key)
+        if not bundle.allows_parameter(key):
+            raise names.InvalidName(f"parameter {key!r} is not one this agent sets ({bundle.engine})")
     return http.reply(await asyncio.to_thread(http.context(request).driver.apply_parameters, body.parameters))
 
 
@@ -158,6 +187,20 @@ async def handle_post_replication_wait(request: web.Request) -> web.Response:
             408, ErrorCode.TIMEOUT, f"position not applied within {body.timeout_seconds}s"
         )
     return http.reply(WaitReply(reached=True, position=body.position))
+
+
+async def handle_post_replication_rebuild(request: web.Request) -> web.Response:
+    """Start re-provisioning this member from host:port (202, naming what is discarded); 501 for engines
+    that cannot, 409 when this member must not be rebuilt now."""
+    body = await http.read_body(request, RebuildRequest)
+    http.remember_secret(request, body.password)
+    names.validate_host(body.host)
+    ctx = http.context(request)
+    driver = ctx.bundle.rebuilder(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} cannot rebuild a member from a donor")
+    reply = await asyncio.to_thread(driver.start_rebuild, body.host, body.port, body.user, body.password)
+    return http.reply(reply, 202)
 
 
 async def handle_put_replication_members(request: web.Request) -> web.Response:
@@ -215,6 +258,7 @@ def add_routes(app: web.Application) -> None:
             web.post(Paths.REPLICATION_PROMOTE, handle_post_replication_promote),
             web.post(Paths.REPLICATION_FENCE, handle_post_replication_fence),
             web.post(Paths.REPLICATION_WAIT, handle_post_replication_wait),
+            web.post(Paths.REPLICATION_REBUILD, handle_post_replication_rebuild),
             web.put(Paths.REPLICATION_MEMBERS, handle_put_replication_members),
             web.put(Paths.RING_REPLICATION, handle_put_ring_replication),
             web.post(Paths.RING_DECOMMISSION, handle_post_ring_decommission),

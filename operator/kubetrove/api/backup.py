@@ -11,6 +11,10 @@ from kubetrove.api.common import Condition, DeletionPolicy, DnsLabel, cel, list_
 from kubetrove.api.policies import BackupMethod, BackupStorage
 from kubetrove.api.status import CONDITIONS_DOC
 
+# The label on a DatabaseBackup created by a schedule (value: the source's name). Retention prunes by it,
+# and DatabasePolicy counts such backups through spec.backup.keep rather than one by one.
+SCHEDULED_BY = "kubetrove.io/scheduled-by"
+
 
 class SourceKind(enum.StrEnum):
     """Kind of the resource a backup is taken from."""
@@ -78,11 +82,44 @@ class BackupVerification(ApiModel):
     completed_at: str | None = Field(default=None, description="RFC 3339 time it ended.")
     reason: str | None = Field(
         default=None,
-        description="Why it failed: RestoreFailed, RestoreTimeout, CheckFailed, CountsDiffer, "
-        "ChecksumDiffers, TableMissing or AgentError.",
+        description="Why it failed: RestoreFailed, RestoreTimeout, RestoreTooSlow, CheckFailed, "
+        "CountsDiffer, ChecksumDiffers, TableMissing or AgentError.",
     )
     message: str | None = Field(default=None, description="What was found, in words.")
     tables: int | None = Field(default=None, ge=0, description="Tables compared with the backup's stats.")
+    restore_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Measured restore time (RTO): seconds from startedAt to the scratch instance Ready.",
+    )
+    backup_age_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Age of the backup (since its completedAt) when the verification ended: the data a "
+        "restore at that moment would have lost (RPO).",
+    )
+    max_restore_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="The target restore time in force (spec.backup.verifyMaxRestoreSeconds).",
+    )
+
+
+class NodeBackup(ApiModel):
+    """One node's part of a ring backup (Cassandra): its own snapshot, stored under its own id."""
+
+    pod: str = Field(description="The member the snapshot was taken on.")
+    id: str = Field(description="The stored backup's id (its manifest names the node's host id and tokens).")
+    phase: BackupPhase = Field(
+        default=BackupPhase.PENDING, description="Pending, Running, Completed or Failed."
+    )
+    host_id: str | None = Field(default=None, description="The node's host id when the snapshot was taken.")
+    address: str | None = Field(default=None, description="The node's address in the ring.")
+    tokens: int | None = Field(default=None, ge=0, description="How many tokens the node owned.")
+    size_bytes: int | None = Field(default=None, ge=0, description="Stored size in bytes.")
+    sha256: str | None = Field(default=None, description="SHA-256 of the stored artifact.")
+    location: str | None = Field(default=None, description="Where this node's snapshot is stored.")
+    error: str | None = Field(default=None, description="Why this node's backup failed.")
 
 
 class BackupStatus(ApiModel):
@@ -112,6 +149,12 @@ class BackupStatus(ApiModel):
     location: str | None = Field(default=None, description="Where the backup is stored (URL or path).")
     throughput_mib_per_s: float | None = Field(default=None, description="Average write throughput, MiB/s.")
     error: str | None = Field(default=None, description="Why the backup failed.")
+    nodes: list[NodeBackup] = Field(
+        default_factory=list,
+        description="A ring's backup (Cassandra DatabaseCluster): one snapshot per node, in member order; "
+        "a restore gives member i the snapshot of node i and its tokens.",
+        json_schema_extra=list_map("pod"),
+    )
     verification: BackupVerification | None = Field(
         default=None, description="Restore verification (the source's spec.backup.verify), when it ran."
     )

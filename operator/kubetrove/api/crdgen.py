@@ -28,7 +28,7 @@ import yaml
 
 from kubetrove.api.base import ApiModel
 from kubetrove.api.common import GROUP, VERSION
-from kubetrove.api.resources import BACKUP, CATEGORY, CLUSTER, INSTANCE, KINDS, Kind
+from kubetrove.api.resources import BACKUP, CATEGORY, CLUSTER, INSTANCE, KINDS, POLICY, Kind
 
 Schema = dict[str, Any]
 
@@ -82,6 +82,11 @@ PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
         {"name": "Source", "type": "string", "jsonPath": ".spec.source.name"},
         _PHASE,
         {"name": "Size", "type": "integer", "jsonPath": ".status.sizeBytes", "description": "bytes"},
+        _AGE,
+    ],
+    # The engines it allows (which namespaces it selects: -o yaml, or `kubectl trove catalog` per namespace).
+    POLICY.plural: [
+        {"name": "Engines", "type": "string", "jsonPath": ".spec.engines[*].type"},
         _AGE,
     ],
 }
@@ -169,20 +174,29 @@ def _first_line(doc: str | None) -> str:
 
 def crd(kind: Kind) -> Schema:
     """The CustomResourceDefinition manifest of one kind."""
-    spec_schema = model_schema(kind.spec)
-    status_schema = model_schema(kind.status)
+    properties: Schema = {
+        "apiVersion": {"type": "string", "description": f"{GROUP}/{VERSION}"},
+        "kind": {"type": "string", "description": kind.kind},
+        "metadata": {"type": "object"},
+        "spec": model_schema(kind.spec),
+    }
+    if kind.status is not None:
+        properties["status"] = model_schema(kind.status)
     root: Schema = {
         "type": "object",
         "description": f"{kind.kind}: {_first_line(kind.spec.__doc__)}",
-        "properties": {
-            "apiVersion": {"type": "string", "description": f"{GROUP}/{VERSION}"},
-            "kind": {"type": "string", "description": kind.kind},
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
-        },
+        "properties": properties,
         "required": ["spec"],
     }
+    version: Schema = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "additionalPrinterColumns": PRINTER_COLUMNS[kind.plural],
+        "schema": {"openAPIV3Schema": root},
+    }
+    if kind.status is not None:
+        version["subresources"] = {"status": {}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -197,17 +211,8 @@ def crd(kind: Kind) -> Schema:
                 "shortNames": list(kind.short_names),
                 "categories": [CATEGORY],
             },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS[kind.plural],
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
+            "scope": "Namespaced" if kind.namespaced else "Cluster",
+            "versions": [version],
         },
     }
 

@@ -21,6 +21,13 @@ class FailoverPolicy(ApiModel):
     detection_seconds: Annotated[int, Field(ge=1, le=300)] = Field(
         default=5, description="How long the primary must be unreachable before a failover starts."
     )
+    # docs/clustering.md, I7: only engines that can re-provision a member from the primary (MySQL's clone).
+    rebuild_errant: bool = Field(
+        default=True,
+        description="Re-provision a quarantined member holding transactions the primary lacks (errant) from "
+        "the primary, discarding them (named in status.rebuilds and an Event), where the engine can "
+        "(MySQL: the clone plugin). False: it stays quarantined for inspection.",
+    )
 
 
 class BackupMethod(enum.StrEnum):
@@ -76,6 +83,15 @@ class BackupStorage(ApiModel):
 class BackupPolicy(ApiModel):
     """Scheduled backups of this instance or cluster."""
 
+    # Same rule in the CRD (CEL) and in the model: a restore-time target only means something when
+    # restores are verified (and timed).
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            "!has(self.verifyMaxRestoreSeconds) || (has(self.verify) && self.verify)",
+            "verifyMaxRestoreSeconds needs verify: true",
+        )
+    )
+
     schedule: str | None = Field(
         default=None,
         description='Cron expression (5 fields, e.g. "0 3 * * *"); no scheduled backups when absent.',
@@ -88,6 +104,20 @@ class BackupPolicy(ApiModel):
     verify: bool = Field(
         default=False, description="Restore each backup into a scratch instance to prove it can be restored."
     )
+    # docs/backup-verification.md, "Recovery time": the measured restore is the RTO a real restore of
+    # this backup would have; over the target, the verification fails (RestoreTooSlow).
+    verify_max_restore_seconds: Annotated[int, Field(ge=1, le=86400)] | None = Field(
+        default=None,
+        description="Target restore time (RTO) in seconds: a verification whose restore takes longer "
+        "(from its start to the scratch instance Ready) fails with reason RestoreTooSlow. "
+        "Needs verify: true.",
+    )
+
+    @model_validator(mode="after")
+    def _target_needs_verify(self) -> BackupPolicy:
+        if self.verify_max_restore_seconds is not None and not self.verify:
+            raise ValueError("verifyMaxRestoreSeconds needs verify: true")
+        return self
 
 
 class RestoreFrom(ApiModel):

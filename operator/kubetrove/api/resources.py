@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from kubetrove.api.backup import BackupSpec, BackupStatus
 from kubetrove.api.base import ApiModel
+from kubetrove.api.database_policy import PolicySpec, PolicyStatus
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import ResourceStatus
 
@@ -24,7 +25,9 @@ class Kind:
     singular: str
     short_names: tuple[str, ...]
     spec: type[ApiModel]
-    status: type[ApiModel]
+    # None: the kind has no status (nothing writes one; the CRD then has no status subresource).
+    status: type[ApiModel] | None
+    namespaced: bool = True
 
 
 INSTANCE = Kind(
@@ -34,7 +37,16 @@ CLUSTER = Kind(
     "DatabaseCluster", "databaseclusters", "databasecluster", ("dbc",), ClusterSpec, ResourceStatus
 )
 BACKUP = Kind("DatabaseBackup", "databasebackups", "databasebackup", ("dbb",), BackupSpec, BackupStatus)
-KINDS: tuple[Kind, ...] = (INSTANCE, CLUSTER, BACKUP)
+POLICY = Kind(
+    "DatabasePolicy",
+    "databasepolicies",
+    "databasepolicy",
+    ("dbp",),
+    PolicySpec,
+    PolicyStatus,
+    namespaced=False,
+)
+KINDS: tuple[Kind, ...] = (INSTANCE, CLUSTER, BACKUP, POLICY)
 CATEGORY = "kubetrove"
 
 

@@ -30,6 +30,7 @@ class ConditionType(enum.StrEnum):
     BACKUP_VERIFIED = "BackupVerified"
     USERS_READY = "UsersReady"  # spec.databases and spec.users applied through the agent
     RESTORED = "Restored"  # spec.restoreFrom: the restore init containers' outcome
+    SCALE_DOWN = "ScaleDown"  # a ring's last scale-down: its nodes decommissioned, or why not
 
 
 class MemberRole(enum.StrEnum):
@@ -58,8 +59,57 @@ class MemberStatus(ApiModel):
         "Normal/Joining/Leaving/Moving), as the other nodes see this one.",
     )
     host_id: str | None = Field(default=None, description="Ring nodes only: the node's host id.")
+    address: str | None = Field(
+        default=None,
+        description="Ring nodes only: the node's address in the ring (what a replacement node names in "
+        "replace_address_first_boot when this one is dead).",
+    )
     tokens: int | None = Field(default=None, ge=0, description="Ring nodes only: how many tokens it owns.")
     load: str | None = Field(default=None, description='Ring nodes only: data on disk, e.g. "1.2 MiB".')
+    # The data volume's filesystem as the member's agent measures it (statvfs of the data directory).
+    volume_used_bytes: int | None = Field(
+        default=None, ge=0, description="Bytes used on the member's data volume (df's Used)."
+    )
+    volume_available_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bytes the engine can still write there (df's Avail; root's reserve excluded).",
+    )
+    volume_capacity_bytes: int | None = Field(
+        default=None, ge=0, description="Size of the data volume's filesystem in bytes."
+    )
+
+
+class MemberRebuild(ApiModel):
+    """The last automatic rebuild of one member (docs/clustering.md, I7): what it discarded, and from whom."""
+
+    pod: str = Field(description="The member that was re-provisioned.")
+    source: str = Field(description="The primary it was re-provisioned from.")
+    discarded: str = Field(
+        default="",
+        description="The transactions only this member held, discarded by the rebuild (MySQL: a GTID set); "
+        "empty when it held none.",
+    )
+    time: str = Field(description="When the rebuild started (RFC 3339).")
+
+
+class RecoveryTiming(ApiModel):
+    """The restore verification that ended last (spec.backup.verify): restore time and the data's age."""
+
+    backup: str = Field(default="", description="The DatabaseBackup that was restored.")
+    verified: bool = Field(default=False, description="True when the verification succeeded.")
+    completed_at: str | None = Field(default=None, description="RFC 3339 time the verification ended.")
+    restore_seconds: float | None = Field(
+        default=None, ge=0, description="Measured restore time (RTO), seconds, when the restore finished."
+    )
+    backup_age_seconds: float | None = Field(
+        default=None, ge=0, description="Age of the backup when the verification ended (RPO), seconds."
+    )
+    max_restore_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="The target restore time in force (spec.backup.verifyMaxRestoreSeconds).",
+    )
 
 
 # Conditions are unique by type, members by pod (as metav1.Condition lists are in Kubernetes' own APIs).
@@ -95,4 +145,15 @@ class ResourceStatus(ApiModel):
         description="Members holding transactions the primary does not have (errant GTIDs); "
         "never promoted automatically.",
         json_schema_extra=LIST_SET,
+    )
+    rebuilds: list[MemberRebuild] = Field(
+        default_factory=list,
+        description="The last automatic rebuild of each member that had one (spec.failover.rebuildErrant): "
+        "the transactions it discarded.",
+        json_schema_extra=list_map("pod"),
+    )
+    recovery: RecoveryTiming | None = Field(
+        default=None,
+        description="Measured recovery of the restore verification that ended last (spec.backup.verify): "
+        "restore time (RTO) and backup age (RPO).",
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from kubetrove.clustering.decide import Action, Compare, Decision, decide
 from kubetrove.clustering.observe import DownClock, build_view, gather
-from kubetrove.clustering.ops import ClusterRecord, MemberOps, MemberUnreachable
+from kubetrove.clustering.ops import ClusterRecord, MemberOps, MemberUnreachable, RebuildRefused
 from kubetrove.clustering.snapshot import ClusterView, Role
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,39 @@ async def act(
     elif d.action is Action.SWITCHOVER and d.primary and d.target:
         await _switchover(d.primary, d.target, view, ops, record, wait_timeout, d.errant)
     await _quarantine(d, view, ops, record)
+    if d.primary:
+        await _rebuild(d.primary, d.rebuild, ops, record)
+
+
+async def _rebuild(primary: str, pods: Iterable[str], ops: MemberOps, record: ClusterRecord) -> None:
+    """Re-provision quarantined members from the primary (I7); what each discards goes to status + Event."""
+    for pod in pods:
+        try:
+            await ops.fence(pod)  # started fenced; an ex-primary back before its fence must not stay writable
+            discarded = await ops.rebuild(pod, primary)
+        except MemberUnreachable:
+            log.info("rebuild: %s unreachable, skipped", pod)
+            continue
+        except RebuildRefused as exc:
+            await record.event("RebuildRefused", str(exc), True)
+            continue
+        await record.record_rebuild(pod, primary, discarded)
+        await record.event(
+            "MemberRebuilding",
+            f"{pod} is re-provisioned from the primary {primary}; the transactions only it held are"
+            f" discarded: {discarded or 'none'}",
+            True,
+        )
 
 
 async def _quarantine(d: Decision, view: ClusterView, ops: MemberOps, record: ClusterRecord) -> None:
-    """Newly found errant members leave the Services (label) and are reported once (I5)."""
+    """Newly found errant members leave the Services (label) and are reported once (I5); members whose
+    mark was lifted (rebuilt, streaming from the primary) return to the read-only Service."""
+    lifted = sorted(pod for pod in view.errant if pod not in d.errant and pod != d.primary)
+    if lifted and d.primary:
+        await record.label_roles(dict.fromkeys(lifted, REPLICA))
+        for pod in lifted:
+            await record.event("ErrantCleared", f"{pod} holds nothing the primary {d.primary} lacks any more")
     new = [pod for pod in d.errant if pod not in view.errant]
     if not new:
         return

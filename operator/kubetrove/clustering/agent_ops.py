@@ -22,7 +22,7 @@ from typing import TypeVar
 import aiohttp
 
 from kubetrove.agent.protocol import MembersReply, SetMember, Status
-from kubetrove.clustering.ops import MembershipRefused, MemberUnreachable
+from kubetrove.clustering.ops import MembershipRefused, MemberUnreachable, RebuildRefused
 from kubetrove.members import (
     Agent,
     AgentNotReady,
@@ -152,6 +152,20 @@ class AgentOps:
     async def fence(self, pod: str) -> None:
         """Refuse client writes."""
         await self._call(pod, "fence", lambda a: a.fence())
+
+    async def rebuild(self, pod: str, source_pod: str) -> str:
+        """Start re-provisioning ``pod`` from ``source_pod`` with the replication account; what is discarded.
+
+        A refusal (409, 501) is a RebuildRefused: the member stays quarantined and the cycle goes on."""
+        src, r = self._endpoint(source_pod), self._replication
+        try:
+            reply = await self._call(
+                pod, "rebuild", lambda a: a.rebuild(src.host, src.port, r.user, r.password)
+            )
+        except AgentRefused as exc:
+            detail = exc.reply.detail if exc.reply else str(exc)
+            raise RebuildRefused(f"{pod}: {detail}") from exc
+        return reply.discarded
 
     async def step_up(self, pod: str) -> None:
         """Engine-elected sets: ask ``pod`` to stand for election (spec.primary); the voters' refusal

@@ -32,6 +32,17 @@ I5  A member holding transactions the primary never had (errant) is never a cand
     cannot look like the latter. Where the engine's rejoin rewinds (PostgreSQL's pg_rewind,
     ``ClusterView.rejoin_rewinds``), being ahead is not errant: only a failed rewind (``diverged``) is.
 I6  Ties are broken by pod index, so the same view always yields the same decision.
+I7  A rebuild discards only what the primary lacks, never an acknowledged write. It is asked for
+    (``Decision.rebuild``) only where the engine can re-provision a member from a donor and the spec
+    allows it (``ClusterView.rebuild_errant``), only for a member quarantined in an earlier cycle (I5:
+    its replication stopped, out of the Services, never a candidate), only while the primary is up and
+    writable and the cycle does not switch over: the primary is the donor, and it holds every
+    acknowledged write (I1, I2; lossless semi-sync), so the rebuilt member holds exactly a prefix of the
+    primary's history. One member per
+    cycle, never one whose rebuild is running or just failed (the agent's back-off). The agent names
+    what is discarded (MySQL: ``GTID_SUBTRACT(own, donor's)``) before it touches anything and refuses a
+    writable member; ``act`` records it (status.rebuilds and a Warning Event). The errant mark is lifted
+    by I5's rule only: once the member streams from the primary at or behind its position.
 """
 
 from __future__ import annotations
@@ -74,6 +85,7 @@ class Decision:
     target: str | None = None  # the new primary for BOOTSTRAP / FAILOVER / SWITCHOVER
     configure: tuple[str, ...] = ()  # members to (re)point at the primary (CONFIGURE)
     errant: tuple[str, ...] = ()  # every member known to hold errant transactions
+    rebuild: tuple[str, ...] = ()  # quarantined members to re-provision from ``primary`` now (I7)
     reasons: tuple[str, ...] = ()  # human-readable, for conditions and Events
 
 
@@ -149,8 +161,8 @@ def _errant(view: ClusterView, primary: MemberView, compare: Compare) -> tuple[s
 
 def _rebuilt(m: MemberView | None, primary: MemberView, compare: Compare) -> bool:
     """True when a member marked errant visibly holds nothing of its own any more (I5)."""
-    if m is None or not m.reachable or m.diverged:
-        return False
+    if m is None or not m.reachable or m.diverged or m.rebuilding:
+        return False  # a clone in progress shows an empty gtid_executed: not rebuilt yet (I7)
     if not m.position:
         return True  # an empty data directory: no transaction at all, errant or not
     return (
@@ -233,11 +245,37 @@ def _primary_up(view: ClusterView, primary: MemberView, compare: Compare) -> Dec
     )
     reasons = list(base.reasons)
     reasons += [f"{m.pod} is unreachable or unhealthy" for m in view.members if not _is_up(m)]
-    reasons += [f"{pod} holds errant transactions; rebuild it" for pod in errant]
-    if primary.role is Role.REPLICA or primary.read_only or configure:
+    reasons += [_errant_reason(view, pod, primary) for pod in errant]
+    writable = primary.role is not Role.REPLICA and not primary.read_only
+    if writable:  # I7 (a cycle that switches over returned above; a spec.primary naming the errant
+        # member itself must not block its rebuild: that deadlocked an 8.0.31 cluster after a failover)
+        base = replace(base, rebuild=_to_rebuild(view, errant))
+    if not writable or configure:
         return replace(
             base, state=State.DEGRADED, action=Action.CONFIGURE, configure=configure, reasons=tuple(reasons)
         )
     if reasons:
         return replace(base, state=State.DEGRADED, reasons=tuple(reasons))
     return base
+
+
+def _to_rebuild(view: ClusterView, errant: tuple[str, ...]) -> tuple[str, ...]:
+    """The first member to re-provision from the (up, writable) primary this cycle, if any (I7)."""
+    if not view.rebuild_errant:
+        return ()
+    for pod in errant:
+        m = view.member(pod)
+        if pod in view.errant and m is not None and _is_up(m) and not (m.rebuilding or m.rebuild_error):
+            return (pod,)  # quarantined in an earlier cycle: replication stopped, out of the Services
+    return ()
+
+
+def _errant_reason(view: ClusterView, pod: str, primary: MemberView) -> str:
+    m = view.member(pod)
+    if m is not None and m.rebuilding:
+        return f"{pod} holds errant transactions; being rebuilt from {primary.pod}"
+    if m is not None and m.rebuild_error:
+        return f"{pod} holds errant transactions; its rebuild failed: {m.rebuild_error}"
+    if view.rebuild_errant:
+        return f"{pod} holds errant transactions; it is rebuilt from the primary once quarantined"
+    return f"{pod} holds errant transactions; rebuild it"

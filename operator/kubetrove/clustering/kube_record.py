@@ -4,8 +4,9 @@ It lives in ``clustering`` (not ``k8s``) because it joins three layers the impor
 ``k8s`` (the API), ``render.names`` (child and label names) and ``clustering.snapshot`` (the view).
 
 Status ownership (reconcile/status.py says the same from its side):
-- the loop owns ``status.primary``, ``status.members``, ``status.errantMembers`` and the condition of
-  type ``Replication`` (True when Healthy; reason = the loop's state; message = decide's reasons);
+- the loop owns ``status.primary``, ``status.members``, ``status.errantMembers``, ``status.rebuilds``
+  and the conditions of type ``Replication`` (True when Healthy; reason = the loop's state; message =
+  decide's reasons) and ``StorageLow`` (a member's data volume over 80 %, from the agents' reports);
 - the reconcile phases own every other field and condition, and carry ``Replication`` over untouched.
   Both write ``conditions`` whole (a merge patch replaces lists), so this side writes them with the
   resourceVersion it read and re-reads on Conflict; a reconcile write from a stale body that drops the
@@ -30,7 +31,7 @@ from kubetrove.api import conditions
 from kubetrove.api.common import Condition, ConditionStatus
 from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
 from kubetrove.api.specs import ClusterSpec
-from kubetrove.api.status import MemberRole, MemberStatus
+from kubetrove.api.status import MemberRebuild, MemberRole, MemberStatus
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores.base import Datastore
 from kubetrove.k8s import ops
@@ -45,6 +46,9 @@ from kubetrove.render.names import LABEL_ROLE, ChildNames
 log = logging.getLogger(__name__)
 
 CONDITION = "Replication"
+# docs/operations.md, "Capacity": a member's data volume above this fill level sets StorageLow.
+STORAGE_CONDITION = "StorageLow"
+STORAGE_LOW = 0.80
 HEALTHY = "Healthy"
 STATE_REASON_FALLBACK = "Unknown"
 
@@ -58,22 +62,71 @@ def member_status(pod: str, st: Status | None, node: RingNode | None = None) -> 
     the member's node as the ring sees it."""
     ring: dict[str, Any] = {}
     if node is not None:
-        ring = {"ring_state": node.state, "host_id": node.host_id, "tokens": node.tokens, "load": node.load}
+        ring = {
+            "ring_state": node.state,
+            "host_id": node.host_id,
+            "address": node.address,
+            "tokens": node.tokens,
+            "load": node.load,
+        }
     if st is None:
         return MemberStatus(pod=pod, **ring).to_wire()
     if st.role is Role.STANDALONE:  # writable without replicas: the primary of a one-member cluster
         role = MemberRole.UNKNOWN if st.read_only else MemberRole.PRIMARY
     else:
         role = MemberRole(st.role.value)
+    volume: dict[str, Any] = {}
+    if st.volume is not None:
+        volume = {
+            "volume_used_bytes": st.volume.used_bytes,
+            "volume_available_bytes": st.volume.available_bytes,
+            "volume_capacity_bytes": st.volume.capacity_bytes,
+        }
     wire = MemberStatus(
-        pod=pod, role=role, position=st.position, lag_seconds=st.lag_seconds, healthy=st.healthy, **ring
+        pod=pod,
+        role=role,
+        position=st.position,
+        lag_seconds=st.lag_seconds,
+        healthy=st.healthy,
+        **ring,
+        **volume,
     ).to_wire()
     return wire
 
 
+def storage_condition(members: list[dict[str, Any]], generation: int | None) -> dict[str, Any] | None:
+    """The StorageLow condition (wire form) from ``status.members`` entries; None when none was measured.
+
+    True when a member's data volume is filled above ``STORAGE_LOW`` (df's Use%: used / (used + available),
+    since what root keeps in reserve the engine cannot write). None (the stored condition is left as it
+    is) when no member reported its volume: every agent unreachable for a moment says nothing new about
+    the disks, and an agent older than the volume report never measures.
+    """
+    measured = {
+        m["pod"]: m["volumeUsedBytes"] / room
+        for m in members
+        if m.get("volumeUsedBytes") is not None
+        and (room := m["volumeUsedBytes"] + (m.get("volumeAvailableBytes") or 0)) > 0
+    }
+    limit = f"{STORAGE_LOW:.0%}"
+    full = {pod: used for pod, used in measured.items() if used > STORAGE_LOW}
+    if full:
+        status, reason = ConditionStatus.TRUE, "VolumeAboveThreshold"
+        message = ", ".join(f"{pod} {used:.0%}" for pod, used in sorted(full.items()))
+        message = f"data volume over {limit} used: {message}"
+    elif measured:
+        status, reason = ConditionStatus.FALSE, "BelowThreshold"
+        message = f"every measured data volume at or under {limit} (fullest {max(measured.values()):.0%})"
+    else:
+        return None
+    return Condition(
+        type=STORAGE_CONDITION, status=status, reason=reason, message=message, observed_generation=generation
+    ).to_wire()
+
+
 # Fields that move on every write (positions, lag, a node's data size): a change of only these is
 # written at most every ``refresh_seconds``.
-_MOVING = ("position", "lagSeconds", "load")
+_MOVING = ("position", "lagSeconds", "load", "volumeUsedBytes", "volumeAvailableBytes")
 
 
 def _steady(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -99,6 +152,7 @@ class KubeClusterRecord:
     pods: dict[str, Obj | None] = field(default_factory=dict)  # as of the last load (None: no pod)
     _written_at: float | None = None
     _lag_pods: set[str] = field(default_factory=set)
+    _volume_pods: set[str] = field(default_factory=set)
 
     @property
     def names(self) -> ChildNames:
@@ -130,6 +184,7 @@ class KubeClusterRecord:
             ack_count=self.store.semi_sync_ack_count(count),
             errant=frozenset(status.get("errantMembers") or ()),
             rejoin_rewinds=self.store.rejoin_rewinds,
+            rebuild_errant=self.store.rebuilds_errant and spec.failover.rebuild_errant,
         )
         return pods, view
 
@@ -176,10 +231,12 @@ class KubeClusterRecord:
         reasons: tuple[str, ...],
         ring: Mapping[str, RingNode] | None = None,
     ) -> None:
-        """members, errantMembers and the Replication condition; written only when they changed
-        (positions, lag and load alone: at most every ``refresh_seconds``)."""
+        """members, errantMembers, the Replication and StorageLow conditions; written only when they
+        changed (positions, lag, load and volume usage alone: at most every ``refresh_seconds``)."""
         wanted = [member_status(pod, st, (ring or {}).get(pod)) for pod, st in members.items()]
         self._gauges(wanted)
+        storage = storage_condition(wanted, self.ref.generation)
+        went_low: list[str] = []
         cond = Condition(
             type=CONDITION,
             status=ConditionStatus.TRUE if state == HEALTHY else ConditionStatus.FALSE,
@@ -195,16 +252,47 @@ class KubeClusterRecord:
             conditions = list(status.get("conditions") or [])
             old = next((c for c in conditions if c.get("type") == CONDITION), None)
             same_cond = old is not None and all(old.get(k) == v for k, v in cond.items())
+            old_storage = next((c for c in conditions if c.get("type") == STORAGE_CONDITION), None)
+            # Its message carries percentages that move with every write: a change of status or reason
+            # is written at once, the message with the members' figures (at most every refresh_seconds).
+            same_storage = storage is None or (
+                old_storage is not None
+                and all(old_storage.get(k) == v for k, v in storage.items() if k != "message" or due)
+            )
             stored = list(status.get("members") or [])
             same_members = _steady(stored) == _steady(wanted) and (stored == wanted or not due)
-            if same_cond and same_members and sorted(status.get("errantMembers") or []) == sorted(errant):
+            if (
+                same_cond
+                and same_storage
+                and same_members
+                and sorted(status.get("errantMembers") or []) == sorted(errant)
+            ):
                 return None
-            new = dict(cond, lastTransitionTime=_transition(old, cond))
-            conditions = [c for c in conditions if c.get("type") != CONDITION] + [new]
-            return {"members": wanted, "errantMembers": sorted(errant), "conditions": conditions}
+            new = [dict(cond, lastTransitionTime=_transition(old, cond))]
+            went_low.clear()
+            if storage is not None:
+                new.append(dict(storage, lastTransitionTime=_transition(old_storage, storage)))
+                if storage["status"] == "True" and (old_storage or {}).get("status") != "True":
+                    went_low.append(storage["message"])
+            replaced = {c["type"] for c in new}
+            kept = [c for c in conditions if c.get("type") not in replaced]
+            return {"members": wanted, "errantMembers": sorted(errant), "conditions": [*kept, *new]}
 
         if await self._patch_status(build) is not None:
             self._written_at = now
+            for message in went_low:
+                await self.event("StorageLow", message, warning=True)
+
+    async def record_rebuild(self, pod: str, source: str, discarded: str) -> None:
+        """status.rebuilds: this rebuild replaces the member's previous entry (I7)."""
+        stamp = conditions.stamp(datetime.datetime.now(datetime.UTC))
+        entry = MemberRebuild(pod=pod, source=source, discarded=discarded, time=stamp).to_wire()
+
+        def build(body: Obj) -> Obj | None:
+            kept = [r for r in (body.get("status") or {}).get("rebuilds") or [] if r.get("pod") != pod]
+            return {"rebuilds": [*kept, entry]}
+
+        await self._patch_status(build)
 
     def _gauges(self, members: list[dict[str, Any]]) -> None:
         """kubetrove_members per role and kubetrove_member_lag_seconds per member, as just observed."""
@@ -220,6 +308,19 @@ class KubeClusterRecord:
         for pod, lag in lagging.items():
             self.metrics.member_lag.labels(ns, name, pod).set(lag)
         self._lag_pods = set(lagging)
+        gauges = {
+            "volumeUsedBytes": self.metrics.member_volume_used,
+            "volumeAvailableBytes": self.metrics.member_volume_available,
+            "volumeCapacityBytes": self.metrics.member_volume_capacity,
+        }
+        measured = {m["pod"]: m for m in members if m.get("volumeUsedBytes") is not None}
+        for pod in self._volume_pods - set(measured):  # unreachable or gone: no stale figure
+            for gauge in gauges.values():
+                gauge.remove(ns, name, pod)
+        for pod, m in measured.items():
+            for key, gauge in gauges.items():
+                gauge.labels(ns, name, pod).set(m.get(key) or 0)
+        self._volume_pods = set(measured)
 
     async def label_roles(self, roles: Mapping[str, str]) -> None:
         """kubetrove.io/role on each pod (skipped when already set; a missing pod is skipped)."""

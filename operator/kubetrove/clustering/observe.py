@@ -51,6 +51,8 @@ def member_view(pod: str, index: int, status: Status | None, down_for: float) ->
         replication_running=status.replication_running,
         down_for_seconds=down_for,
         diverged=status.diverged,
+        rebuilding=status.rebuilding,
+        rebuild_error=status.rebuild_error,
     )
 
 
@@ -106,4 +108,5 @@ def build_view(
         ack_count=base.ack_count,
         errant=base.errant,
         rejoin_rewinds=base.rejoin_rewinds,
+        rebuild_errant=base.rebuild_errant,
     )

@@ -18,6 +18,11 @@ class MemberUnreachable(Exception):
     """The member's agent did not answer (connection refused, timeout, 5xx)."""
 
 
+class RebuildRefused(Exception):
+    """The member's agent refused a rebuild (409: writable, a rebuild already running, the clone failed
+    to start; 501: the engine cannot): the member stays quarantined, the next cycle decides again."""
+
+
 class MemberOps(Protocol):
     async def status(self, pod: str) -> Status:
         """The member's current status as its agent reports it."""
@@ -41,6 +46,11 @@ class MemberOps(Protocol):
 
     async def fence(self, pod: str) -> None:
         """Refuse client writes."""
+        ...
+
+    async def rebuild(self, pod: str, source_pod: str) -> str:
+        """Start re-provisioning ``pod`` from ``source_pod`` (I7); returns what ``pod`` alone held and is
+        discarded (the engine's position syntax, "" for nothing). May raise RebuildRefused."""
         ...
 
 
@@ -96,4 +106,8 @@ class ClusterRecord(Protocol):
 
     async def event(self, reason: str, message: str, warning: bool = False) -> None:
         """Emit a Kubernetes Event on the cluster resource."""
+        ...
+
+    async def record_rebuild(self, pod: str, source: str, discarded: str) -> None:
+        """Record in status that ``pod`` is being rebuilt from ``source``, discarding ``discarded`` (I7)."""
         ...

@@ -38,6 +38,8 @@ class MemberView:
     # How long the member has been unreachable or unhealthy, in seconds (0 when fine now).
     down_for_seconds: float = 0.0
     diverged: bool = False  # its source refused it for transactions the source never had (errant)
+    rebuilding: bool = False  # a rebuild from a donor is running in its agent (Status.rebuilding)
+    rebuild_error: str | None = None  # why its last rebuild failed (reported during the agent's back-off)
 
     @property
     def best_position(self) -> str | None:
@@ -60,6 +62,9 @@ class ClusterView:
     errant: frozenset[str] = frozenset()  # members already quarantined (status.errantMembers)
     # Datastore.rejoin_rewinds: a member ahead of the primary is rewound on rejoin (PostgreSQL), not errant.
     rejoin_rewinds: bool = False
+    # Datastore.rebuilds_errant and spec.failover.rebuildErrant: a quarantined member is re-provisioned
+    # from the primary (I7), discarding what only it holds.
+    rebuild_errant: bool = False
 
     def member(self, pod: str | None) -> MemberView | None:
         """The member named ``pod``, if it is in the view."""

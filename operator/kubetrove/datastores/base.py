@@ -22,6 +22,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import quote
 
 from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
@@ -107,6 +108,11 @@ class VersionInfo:
     # Catalog keys an in-place upgrade to this version may start from (the engine's documented upgrade
     # paths); any other change of version is refused by kubetrove.datastores.validation.
     upgrade_from: tuple[str, ...] = ()
+    # The agent image built for this version (``name:tag`` relative to the image registry, like
+    # ``image``): its client and backup tools match the server's version and Debian suite (pg_basebackup
+    # refuses a newer server; mysqldump and nodetool must match theirs). "" : the operator's fallback
+    # agent image (KUBETROVE_AGENT_IMAGE). KUBETROVE_AGENT_IMAGE_<ENGINE> overrides both.
+    agent_image: str = ""
 
 
 def qualified_image(registry: str, image: str) -> str:
@@ -151,6 +157,46 @@ class EngineContainer:
     # removes when it is promoted; ``command`` reads it at start so a demoted ex-primary restarts as a
     # replica (docs/clustering.md, "Restarting as a replica"). "" = the engine needs none.
     demoted_marker: str = ""
+    # A directory the engine writes and the agent reads: an emptyDir mounted at this path in both
+    # containers, passed to the agent as ``--clone-dir`` (MySQL's physical backup: ``CLONE LOCAL DATA
+    # DIRECTORY`` into it, streamed out by the agent). "" = none.
+    clone_dir: str = ""
+
+    @property
+    def credential_keys(self) -> tuple[str, ...]:
+        """The credentials Secret keys this engine reads: its ``secret_env`` and the agent's password."""
+        keys = set(self.secret_env.values()) | (
+            {self.admin_password_key} if self.admin_password_key else set()
+        )
+        return tuple(sorted(keys))
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """How a person reaches the engine from a shell: its URI form and its command-line client.
+
+    Used by ``kubectl trove connect`` (kubetrove.cli). ``args`` may hold the placeholders ``{host}``,
+    ``{port}``, ``{user}``, ``{database}`` and ``{uri}`` (the URI WITHOUT the password); the password
+    never goes on a command line (other users see it in ``ps``): the client reads it from
+    ``password_env``, or prompts for it when that is "".
+    """
+
+    scheme: str  # the URI scheme (``<scheme>://user:password@host:port/database``); "" = the engine has none
+    program: str  # the engine's client, e.g. "psql"
+    args: tuple[str, ...]
+    password_env: str  # the variable the client reads the password from; "" = it prompts
+    # What the URI's path names when no database is given ("" = nothing), e.g. "admin" for MongoDB.
+    default_database: str = ""
+    uri_query: str = ""  # appended as ``?<query>`` (e.g. MongoDB's authSource)
+
+    def uri(self, user: str, password: str, host: str, port: int, database: str = "") -> str:
+        """The connection URI, user and password percent-encoded (RFC 3986); "" when there is no scheme."""
+        if not self.scheme:
+            return ""
+        cred = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+        path = quote(database or self.default_database, safe="")
+        query = f"?{self.uri_query}" if self.uri_query else ""
+        return f"{self.scheme}://{cred}@{host}:{port}/{path}{query}"
 
 
 class Datastore(Protocol):
@@ -184,6 +230,17 @@ class Datastore(Protocol):
         ...
 
     @property
+    def rebuilds_errant(self) -> bool:
+        """A quarantined (errant) member can be re-provisioned from the primary by its agent
+        (``POST /v1/replication/rebuild``), discarding what only it holds (docs/clustering.md, I7).
+
+        True for MySQL (the clone plugin). False for MariaDB (no clone: its volume is deleted by hand),
+        PostgreSQL (nothing errant is kept: pg_rewind on rejoin), MongoDB and Cassandra (no positions
+        judged by kubetrove).
+        """
+        ...
+
+    @property
     def restore_first_member_only(self) -> bool:
         """A DatabaseCluster created from a backup restores it on member 0 only; the others clone from it.
 
@@ -212,6 +269,11 @@ class Datastore(Protocol):
 
     @property
     def config_file(self) -> ConfigFile: ...
+
+    @property
+    def client(self) -> ClientInfo:
+        """How a person connects (URI and command-line client), for the CLI."""
+        ...
 
     @property
     def backup_methods(self) -> Sequence[BackupMethod]:

@@ -10,7 +10,9 @@ Rules, and why:
 - Versions move only along the engine's documented in-place upgrade paths (``VersionInfo.upgrade_from``):
   never down (data files are not backward compatible), never across a PostgreSQL major (that needs
   pg_upgrade), one Cassandra/MongoDB major at a time. A version outside the catalog is refused.
-- Storage grows, never shrinks (a PVC cannot shrink), and its class is fixed once volumes exist.
+- Storage grows, never shrinks (a PVC cannot shrink), and its class is fixed once volumes exist. It is
+  at least ``MIN_STORAGE``: a Kubernetes quantity such as ``1m`` (a thousandth of a byte) or ``1Ki`` is
+  valid to the schema, but no engine initialises its system files in it; the pod would crash-loop.
 - Grants must name a database in ``spec.databases``: refused, not warned, because a grant on a
   database that does not exist fails on some engines (PostgreSQL, MongoDB roles) and silently
   pre-grants on others (MySQL), and the same spec must mean the same thing on every engine.
@@ -144,8 +146,20 @@ def _quantity(field: str, text: str) -> tuple[Fraction | None, list[Problem]]:
     return value, []
 
 
+MIN_STORAGE_TEXT = "128Mi"
+MIN_STORAGE = parse_quantity(MIN_STORAGE_TEXT)
+
+
 def _storage(spec: InstanceSpec, previous: InstanceSpec | None) -> list[Problem]:
     size, problems = _quantity("spec.storage.size", spec.storage.size)
+    if size is not None and size < MIN_STORAGE:
+        problems.append(
+            Problem(
+                "spec.storage.size",
+                f"{spec.storage.size} is below the minimum of {MIN_STORAGE_TEXT}: no engine fits its system"
+                " files in less",
+            )
+        )
     if previous is None:
         return problems
     old_class, new_class = previous.storage.storage_class_name, spec.storage.storage_class_name

@@ -12,13 +12,14 @@ import prometheus_client
 from kubetrove import handlers
 from kubetrove.metrics import OperatorMetrics
 from kubetrove.runtime.config import OperatorConfig
+from kubetrove.version import VERSION
 
 
 def main() -> None:
     """Entry point (pyproject ``kubetrove-operator``); KUBECONFIG or the in-cluster account authenticates."""
     config = OperatorConfig.from_env()
     # The default registry: /metrics keeps prometheus-client's process and platform collectors.
-    metrics = OperatorMetrics(prometheus_client.REGISTRY)
+    metrics = OperatorMetrics(prometheus_client.REGISTRY, VERSION)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
     kopf.configure(verbose="-v" in sys.argv[1:])

@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 
+from kubetrove.handlers import admission
 from kubetrove.k8s.client import KubeClient, load_config
 from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.lease import LeaseLock
@@ -87,9 +88,12 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         agent_url=config.agent_url,
         agent_images=config.agent_images,
         image_registry=config.image_registry,
+        network_policy_from=config.network_policy_from,
         metrics=metrics,
         reporting_instance=reporting_instance(config.pod_name),
     )
+    if config.admission_port:
+        await admission.start(settings, memo, config, kube)
     if config.malloc_trim_interval > 0:
         memo.trim_task = asyncio.create_task(trim_forever(config.malloc_trim_interval))
     metrics.serve(config.metrics_port)  # only the active instance serves (a standby has nothing to say)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kubernetes
@@ -134,6 +134,39 @@ class KubeClient:
         except NotFound:
             return False
         return True
+
+    async def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        previous: bool = False,
+    ) -> str:
+        """GET .../pods/{pod}/log as text (the caller's credentials: RBAC ``get`` on ``pods/log``)."""
+        query = [("container", container)]
+        query += [("tailLines", str(tail_lines))] if tail_lines is not None else []
+        query += [("sinceSeconds", str(since_seconds))] if since_seconds is not None else []
+        query += [("previous", "true")] if previous else []
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        return await asyncio.to_thread(self._text, path, query)
+
+    def _text(self, path: str, query: Sequence[tuple[str, str]]) -> str:
+        try:
+            resp = self._api.call_api(
+                path,
+                "GET",
+                query_params=[*query],
+                header_params={"Accept": "text/plain, application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            raise _error(exc) from None
+        return bytes(resp.data or b"").decode("utf-8", errors="replace")
 
 
 def _locate(manifest: Obj, need_name: bool = True) -> tuple[ResourceType, str | None, str]:

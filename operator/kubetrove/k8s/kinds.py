@@ -57,10 +57,29 @@ JOB = ResourceType("batch/v1", "Job", "jobs")
 CRONJOB = ResourceType("batch/v1", "CronJob", "cronjobs")
 LEASE = ResourceType("coordination.k8s.io/v1", "Lease", "leases")
 EVENT = ResourceType("events.k8s.io/v1", "Event", "events")
+VALIDATING_WEBHOOK = ResourceType(
+    "admissionregistration.k8s.io/v1",
+    "ValidatingWebhookConfiguration",
+    "validatingwebhookconfigurations",
+    namespaced=False,
+)
+MUTATING_WEBHOOK = ResourceType(
+    "admissionregistration.k8s.io/v1",
+    "MutatingWebhookConfiguration",
+    "mutatingwebhookconfigurations",
+    namespaced=False,
+)
+SELF_SUBJECT_REVIEW = ResourceType(
+    "authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False
+)
 CRD = ResourceType(
     "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
 )
-CUSTOM = {k.kind: ResourceType(API_VERSION, k.kind, k.plural) for k in KINDS}
+# "May I?": asked by the user's tools (kubetrove.cli, kubetrove.console); answered for the caller.
+SELF_SUBJECT_ACCESS_REVIEW = ResourceType(
+    "authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False
+)
+CUSTOM = {k.kind: ResourceType(API_VERSION, k.kind, k.plural, k.namespaced) for k in KINDS}
 
 _ALL: tuple[ResourceType, ...] = (
     SECRET,
@@ -73,7 +92,9 @@ _ALL: tuple[ResourceType, ...] = (
     STATEFULSET,
     PDB,
 )
-_ALL += (STORAGE_CLASS, NETWORK_POLICY, JOB, CRONJOB, LEASE, EVENT, CRD, *CUSTOM.values())
+_ALL += (STORAGE_CLASS, NETWORK_POLICY, JOB, CRONJOB, LEASE, EVENT, CRD, VALIDATING_WEBHOOK, MUTATING_WEBHOOK)
+_ALL += (SELF_SUBJECT_REVIEW, SELF_SUBJECT_ACCESS_REVIEW)
+_ALL += tuple(CUSTOM.values())
 BY_KIND: dict[tuple[str, str], ResourceType] = {(t.api_version, t.kind): t for t in _ALL}
 
 

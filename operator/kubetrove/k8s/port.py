@@ -65,3 +65,15 @@ class Kube(Protocol):
     async def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> bool:
         """Delete (background propagation); False when it was already gone."""
         ...
+
+    async def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        previous: bool = False,
+    ) -> str:
+        """A container's log (the ``pods/log`` subresource: the kubelet's copy of its stdout/stderr)."""
+        ...

@@ -13,7 +13,7 @@ from kubetrove.api.common import Engine
 from kubetrove.api.resources import CLUSTER, Parsed
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import ResourceStatus
-from kubetrove.datastores.base import Datastore
+from kubetrove.datastores.base import Datastore, VersionInfo, qualified_image
 from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.port import Kube, Obj
 from kubetrove.members import AgentUrl, Connect, Members, default_agent_url, http_client
@@ -44,8 +44,11 @@ class Deps:
     kube: Kube
     agent_image: str  # the fallback: engines missing from ``agent_images`` use it
     clock: Callable[[], datetime.datetime] = utcnow
-    # Generates passwords and tokens: 32 random bytes, URL-safe base64 (no quotes, no shell specials).
-    token: Callable[[], str] = lambda: secrets.token_urlsafe(32)
+    # Generates passwords and tokens: 24 random bytes (192 bits), URL-safe base64 (no quotes, no shell
+    # specials): 32 characters, the longest password MySQL's CHANGE REPLICATION SOURCE TO accepts
+    # (SOURCE_PASSWORD; replicas log in to the source as root with the generated root password).
+    # https://dev.mysql.com/doc/refman/8.4/en/change-replication-source-to.html
+    token: Callable[[], str] = lambda: secrets.token_urlsafe(24)
     # Builds one agent's client (the unit tests' fake agents in tests); used through ``members`` only.
     agents: Connect = http_client
     # The base URL of a member's agent from (namespace, pod name, pod IP or DNS name).
@@ -53,6 +56,8 @@ class Deps:
     # Engine value -> the agent image built for that engine (KUBETROVE_AGENT_IMAGE_<ENGINE>).
     agent_images: Mapping[Engine, str] = field(default_factory=dict)
     image_registry: str = ""  # the registry of the catalog's engine images (KUBETROVE_IMAGE_REGISTRY)
+    # The operator's namespace when a NetworkPolicy is rendered per database (KUBETROVE_NETWORK_POLICY).
+    network_policy_from: str | None = None
     # The process's metrics, registered once by the composition root (a fresh registry in unit tests).
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # The reportingInstance of the Events the operator posts (its pod name).
@@ -63,9 +68,15 @@ class Deps:
         """The gateway to the members' agents (kubetrove/members.py)."""
         return Members(self.kube, self.agents, self.agent_url)
 
-    def agent_image_for(self, engine: Engine) -> str:
-        """The agent image for ``engine``: its own when configured, else the fallback."""
-        return self.agent_images.get(engine) or self.agent_image
+    def agent_image_for(self, engine: Engine, info: VersionInfo | None = None) -> str:
+        """The agent image for ``engine`` at catalog version ``info``: the engine's own when configured
+        (KUBETROVE_AGENT_IMAGE_<ENGINE>), else the version's (``VersionInfo.agent_image`` in the image
+        registry), else the fallback."""
+        if engine in self.agent_images:
+            return self.agent_images[engine]
+        if info is not None and info.agent_image:
+            return qualified_image(self.image_registry, info.agent_image)
+        return self.agent_image
 
 
 @dataclass

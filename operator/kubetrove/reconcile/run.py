@@ -7,6 +7,8 @@ after NotReady), a restart of the operator, or a resume simply runs the list aga
     Restore      spec.restoreFrom on a new resource: check the backup, hand the init container its request
     Credentials  Secrets read, missing values generated and added (never overwritten)
     Render       every manifest from the spec and those values (pure)
+    Replacements a ring's members seen down get replace_address_first_boot in the ConfigMap
+    Decommission a ring that shrinks: each leaving node decommissioned through its agent first
     Apply        server-side apply of the children (StatefulSet last)
     Storage      grow PVCs to the requested size
     Rollout      OnDelete clusters: delete the next outdated pod (replicas first, primary last)
@@ -19,7 +21,7 @@ The status is written ONCE, by the runner, after the last phase that ran: also w
 raises NotReady (an unreachable agent must not keep the status stale), and with what the agent phases
 added (UsersReady). No phase writes it; a refused spec is written by ``report_invalid`` instead.
 ``refresh`` is the level-triggered half (kopf's on.* handlers are edge-triggered): Validate without
-side effects, then Rollout, Status and Restored only.
+side effects, then Replacements, Rollout, Status, ScaleDown (a stale Refused settled) and Restored only.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from kubetrove.reconcile.phases.render import render
 from kubetrove.reconcile.phases.report import parse_status, report, write
 from kubetrove.reconcile.phases.restore import restore
 from kubetrove.reconcile.phases.restored import restored
+from kubetrove.reconcile.phases.ring import decommission, replacements, scale_down_settled
 from kubetrove.reconcile.phases.rollout import rollout
 from kubetrove.reconcile.phases.storage import storage
 from kubetrove.reconcile.phases.users import users
@@ -56,6 +59,8 @@ PHASES: tuple[tuple[str, Phase], ...] = (
     ("Restore", restore),
     ("Credentials", credentials),
     ("Render", render),
+    ("Replacements", replacements),
+    ("Decommission", decommission),
     ("Apply", apply),
     ("Storage", storage),
     ("Rollout", rollout),
@@ -64,7 +69,13 @@ PHASES: tuple[tuple[str, Phase], ...] = (
     ("Parameters", parameters),
     ("Users", users),
 )
-REFRESH: tuple[tuple[str, Phase], ...] = (("Rollout", rollout), ("Status", report), ("Restored", restored))
+REFRESH: tuple[tuple[str, Phase], ...] = (
+    ("Replacements", replacements),
+    ("Rollout", rollout),
+    ("Status", report),
+    ("ScaleDown", scale_down_settled),
+    ("Restored", restored),
+)
 
 
 def _context(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> Context:

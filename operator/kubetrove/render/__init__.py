@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubetrove.datastores.base import Datastore
-from kubetrove.render import configmap, pdb, secrets, services, statefulset
+from kubetrove.render import configmap, networkpolicy, pdb, secrets, services, statefulset
 from kubetrove.render.inputs import RenderInputs
 
 __all__ = ["Manifests", "RenderInputs", "render"]
@@ -33,6 +33,7 @@ class Manifests:
     ro_service: dict[str, Any]
     statefulset: dict[str, Any]
     pdb: dict[str, Any] | None  # None: no PodDisruptionBudget (a single member), delete one if present
+    network_policy: dict[str, Any] | None = None  # None: NetworkPolicies off, delete one if present
 
     def all(self) -> list[dict[str, Any]]:
         """Every manifest in apply order: what pods mount and select first, the StatefulSet last."""
@@ -44,6 +45,7 @@ class Manifests:
             self.rw_service,
             self.ro_service,
             self.pdb,
+            self.network_policy,  # before the pods: they start isolated, never open
             self.statefulset,
         ]
         return [m for m in ordered if m is not None]
@@ -60,4 +62,5 @@ def render(inputs: RenderInputs, store: Datastore) -> Manifests:
         ro_service=services.ro_service(inputs, store),
         statefulset=statefulset.statefulset(inputs, store),
         pdb=pdb.pdb(inputs, store),
+        network_policy=networkpolicy.network_policy(inputs, store),
     )

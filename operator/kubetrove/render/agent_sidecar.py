@@ -55,6 +55,8 @@ def _agent_args(inputs: RenderInputs, store: Datastore, engine: EngineContainer)
         args += [f"--restore-request={RESTORE_REQUEST_FILE}", f"--spool-dir={AGENT_TMP_DIR}"]
     if engine.demoted_marker:
         args.append(f"--demoted-marker={engine.demoted_marker}")
+    if engine.clone_dir:
+        args.append(f"--clone-dir={engine.clone_dir}")
     if engine.admin_user:
         args.append(f"--engine-user={engine.admin_user}")
     if engine.admin_password_key:
@@ -117,6 +119,7 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
             _tmp_mount(),
             *_restore_mounts(inputs.spec),
             *backup_pvc_mounts(inputs.spec),
+            *([{"name": names.CLONE_VOLUME, "mountPath": engine.clone_dir}] if engine.clone_dir else []),
         ],
     }
 

@@ -75,6 +75,7 @@ def engine_container(inputs: RenderInputs, store: Datastore, engine: EngineConta
             {"name": names.DATA_VOLUME, "mountPath": engine.data_dir},
             {"name": names.CONFIG_VOLUME, "mountPath": store.config_file.mount_dir, "readOnly": True},
             *({"name": scratch_volume(i), "mountPath": d} for i, d in enumerate(engine.scratch_dirs)),
+            *([{"name": names.CLONE_VOLUME, "mountPath": engine.clone_dir}] if engine.clone_dir else []),
         ],
     }
     return container

@@ -23,6 +23,8 @@ class RenderInputs:
     credentials: Mapping[str, str]  # data of the credentials Secret (reconcile generates it when absent)
     agent_token: str  # the bearer token the agent accepts
     image_registry: str = ""  # where the catalog's engine images live (an operator setting); "": as named
+    # The operator's namespace: a NetworkPolicy admits agent traffic from it only (None: no policy).
+    network_policy_from: str | None = None
 
     @property
     def is_cluster(self) -> bool:

@@ -47,6 +47,7 @@ AGENT_TMP_VOLUME = "agent-tmp"
 RESTORE_VOLUME = "restore-request"
 SCRATCH_VOLUME_PREFIX = "scratch-"
 BACKUP_PVC_VOLUME = "backup-pvc"
+CLONE_VOLUME = "clone"  # EngineContainer.clone_dir: written by the engine, read by the agent
 # Where the PVC of a ``pvc`` backup target is mounted in the agent (and restore) containers:
 # ``<root>/<claimName>``, the directory the agent writes backups to.
 BACKUP_PVC_ROOT = "/var/lib/kubetrove/backups"
@@ -101,6 +102,10 @@ class ChildNames:
     @property
     def pdb(self) -> str:
         return f"{self.name}-pdb"
+
+    @property
+    def network_policy(self) -> str:
+        return f"{self.name}-net"
 
     def user_secret(self, user: str) -> str:
         """The Secret holding the generated password of database user ``user``.

@@ -2,13 +2,16 @@
 
 Which pods rw and ro select depends on who decides the primary (``store.ha_mode``):
 
-- OPERATOR_PRIMARY (MySQL, MariaDB, PostgreSQL) in a DatabaseCluster: the clustering loop labels pods
-  ``kubetrove.io/role=primary|replica`` after it has written ``status.primary``; rw selects the primary,
-  ro the replicas. The selector does not depend on the replica count, so scaling never edits it (a
-  one-member cluster has an empty ro Service until it grows).
-- ENGINE_ELECTED (MongoDB): the replica set elects on its own, faster than any label we could move,
-  so a role label would lag the real primary. Both Services select every ready member; drivers
-  discover the primary from the replica set (``replicaSet=`` in the connection string).
+- OPERATOR_PRIMARY (MySQL, MariaDB, PostgreSQL) and ENGINE_ELECTED (MongoDB) in a DatabaseCluster: the
+  clustering loop labels pods ``kubetrove.io/role=primary|replica`` after it has written
+  ``status.primary``; rw selects the primary, ro the replicas. For MongoDB the replica set elects and
+  the membership loop only follows it: it labels the one member that reports itself primary
+  (clustering/membership.py, M1), a second or so after the election. A driver connecting with
+  ``replicaSet=`` discovers the primary itself and does not need this, but one that connects to a
+  single address (a ClusterIP, ``directConnection``, a client outside the cluster that cannot resolve the
+  members' DNS names) reaches a member that takes writes only if rw follows the primary. The selector
+  does not depend on the replica count, so scaling never edits it (a one-member cluster has an empty ro
+  Service until it grows).
 - NO_PRIMARY (Cassandra): every node takes writes; both select every ready member.
 - A DatabaseInstance has no clustering loop (nobody sets a role label): both select its one pod.
 
@@ -36,7 +39,7 @@ def _service(inputs: RenderInputs, name: str, spec: dict[str, Any]) -> dict[str,
 
 def _follows_roles(inputs: RenderInputs, store: Datastore) -> bool:
     """True when pods carry role labels that rw/ro must follow (see the module docstring)."""
-    return inputs.is_cluster and store.ha_mode is HAMode.OPERATOR_PRIMARY
+    return inputs.is_cluster and store.ha_mode in (HAMode.OPERATOR_PRIMARY, HAMode.ENGINE_ELECTED)
 
 
 def _client_service(inputs: RenderInputs, store: Datastore, name: str, role: str) -> dict[str, Any]:

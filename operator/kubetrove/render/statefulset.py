@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetrove.datastores.base import Datastore, EngineContainer
+from kubetrove.datastores.base import Datastore, EngineContainer, HAMode
 from kubetrove.render import labels, names
 from kubetrove.render.agent_sidecar import agent_container, backup_claim, restore_container
 from kubetrove.render.configmap import config_hash
@@ -46,6 +46,7 @@ def _volumes(inputs: RenderInputs, engine: EngineContainer) -> list[dict[str, An
         },
         {"name": names.AGENT_TMP_VOLUME, "emptyDir": {}},
         *({"name": scratch_volume(i), "emptyDir": {}} for i in range(len(engine.scratch_dirs))),
+        *([{"name": names.CLONE_VOLUME, "emptyDir": {}}] if engine.clone_dir else []),
         *(
             [
                 {
@@ -138,10 +139,12 @@ def statefulset(inputs: RenderInputs, store: Datastore) -> dict[str, Any]:
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate"},
             # Deleting the resource deletes the volumes only when its deletion policy says so; scaling
-            # down keeps them, so scaling back up reuses the data instead of a full clone.
+            # down keeps them, so scaling back up reuses the data instead of a full clone. Except in a
+            # ring (no primary): a node leaves it by decommission first (reconcile/phases/ring.py), and a
+            # decommissioned node's data can never rejoin (Cassandra refuses to start on it).
             "persistentVolumeClaimRetentionPolicy": {
                 "whenDeleted": inputs.spec.deletion_policy.volumes.value,
-                "whenScaled": "Retain",
+                "whenScaled": "Delete" if store.ha_mode is HAMode.NO_PRIMARY else "Retain",
             },
             "template": pod_template(inputs, store),
             "volumeClaimTemplates": [_claim_template(inputs)],

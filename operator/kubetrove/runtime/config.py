@@ -49,6 +49,13 @@ def image_registry(value: str) -> str:
     return registry
 
 
+def _flag(value: str, name: str) -> bool:
+    """ "true"/"false" (any case): a typo is an error, not a silent false."""
+    if value.strip().lower() not in ("true", "false"):
+        raise ValueError(f"{name}={value!r}: expected true or false")
+    return value.strip().lower() == "true"
+
+
 @dataclass(frozen=True)
 class OperatorConfig:
     """Settings of one operator process."""
@@ -83,6 +90,24 @@ class OperatorConfig:
     verify_timeout_seconds: float = 1800.0
     # The operator's pod (POD_NAME, from the downward API): the reportingInstance of its Events.
     pod_name: str | None = None
+    # DatabasePolicy admission (docs/policy.md). Port of the HTTPS webhook server; 0: no admission.
+    admission_port: int = 0
+    # Host names / IPs in the serving certificate (the chart: the webhook Service's DNS names).
+    admission_hosts: tuple[str, ...] = ()
+    # The webhook configurations whose caBundle the operator sets at start (the chart creates them).
+    validating_webhook: str = ""
+    mutating_webhook: str = ""
+    # Refuse databases in namespaces that no DatabasePolicy selects (the chart's policy.required).
+    policy_required: bool = False
+    # KUBETROVE_NETWORK_POLICY: render a NetworkPolicy per database (render/networkpolicy.py), letting the
+    # agent port be reached only from the operator's namespace (``lease_namespace``, where the chart runs
+    # the operator) and the engine ports only from the database's own namespace.
+    network_policy: bool = False
+
+    @property
+    def network_policy_from(self) -> str | None:
+        """The namespace agents accept traffic from when NetworkPolicies are on, else None."""
+        return self.lease_namespace if self.network_policy else None
 
     def agent_url(self, namespace: str, pod: str, ip: str) -> str:
         """Where the agent of ``pod`` listens."""
@@ -104,8 +129,10 @@ class OperatorConfig:
         KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE (else POD_NAMESPACE, else
         "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_METRICS_PORT,
         KUBETROVE_HEALTH_PORT, KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL,
-        KUBETROVE_VERIFY_TIMEOUT_SECONDS, POD_NAME and KUBETROVE_AGENT_ENDPOINTS
-        (JSON: {"namespace/pod": "http://host:port"})."""
+        KUBETROVE_VERIFY_TIMEOUT_SECONDS, KUBETROVE_NETWORK_POLICY, POD_NAME, KUBETROVE_AGENT_ENDPOINTS
+        (JSON: {"namespace/pod": "http://host:port"}), and for admission KUBETROVE_ADMISSION_PORT,
+        KUBETROVE_ADMISSION_HOSTS (comma-separated), KUBETROVE_VALIDATING_WEBHOOK,
+        KUBETROVE_MUTATING_WEBHOOK and KUBETROVE_POLICY_REQUIRED ("true" or "false")."""
         e = os.environ if env is None else env
         spaces = tuple(n.strip() for n in e.get("KUBETROVE_NAMESPACES", "").split(",") if n.strip())
         registry = image_registry(e.get("KUBETROVE_IMAGE_REGISTRY", DEFAULT_IMAGE_REGISTRY))
@@ -125,5 +152,13 @@ class OperatorConfig:
             # JSON {"namespace/pod": "host:port"} (tests with fake pods and engines on the host).
             engine_endpoints=json.loads(e.get("KUBETROVE_ENGINE_ENDPOINTS", "{}")),
             verify_timeout_seconds=float(e.get("KUBETROVE_VERIFY_TIMEOUT_SECONDS", "1800")),
+            network_policy=_flag(e.get("KUBETROVE_NETWORK_POLICY", "false"), "KUBETROVE_NETWORK_POLICY"),
             pod_name=e.get("POD_NAME") or None,
+            admission_port=int(e.get("KUBETROVE_ADMISSION_PORT", "0")),
+            admission_hosts=tuple(
+                h.strip() for h in e.get("KUBETROVE_ADMISSION_HOSTS", "").split(",") if h.strip()
+            ),
+            validating_webhook=e.get("KUBETROVE_VALIDATING_WEBHOOK", ""),
+            mutating_webhook=e.get("KUBETROVE_MUTATING_WEBHOOK", ""),
+            policy_required=_flag(e.get("KUBETROVE_POLICY_REQUIRED", "false"), "KUBETROVE_POLICY_REQUIRED"),
         )

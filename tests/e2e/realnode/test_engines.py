@@ -1,9 +1,13 @@
-"""Real engines on the real node, driven by the operator: a DatabaseInstance of MariaDB and of
-PostgreSQL becomes Ready with a real server in its pod, and a user from the spec logs in with its
-password through the read-write Service (its ClusterIP, reached from the host through kube-proxy).
+"""Every MariaDB and PostgreSQL version of the catalog runs on the real node, driven by the operator:
+one DatabaseInstance per version becomes Ready with the image the catalog names (built by hack/images
+from Debian packages and pulled from the local registry) and the version's own agent image, the server
+reports the version its tag names, and a user from the spec logs in with its password through the
+read-write Service (its ClusterIP, reached from the host through kube-proxy) and writes and reads.
+Then the MariaDB 10.11 instance is upgraded in place to 11.8: its data stays, the server runs 11.8,
+its system tables were upgraded (the image's MARIADB_AUTO_UPGRADE), and users are applied again.
 
-Both instances are created once per module and start side by side (2 cores: one start-up at a time
-would double the run time); each test then checks one thing on one engine.
+All instances are created once per module and start side by side (2 cores: one start-up at a time
+would multiply the run time); each test then checks one version.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import psycopg
 import pymysql
 import pytest
 from kubernetes import client
+from realnode import registry
 
-from kubetrove.render.names import ChildNames
+from kubetrove.datastores.base import qualified_image
+from kubetrove.datastores.registry import REGISTRY
+from kubetrove.render.names import AGENT_CONTAINER, ENGINE_CONTAINER, ChildNames
 
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import *  # noqa: F403  (fixtures)
@@ -27,33 +34,38 @@ from .conftest import APP_PASSWORD, APP_USER, real_namespace_named, real_resourc
 
 USER, PASSWORD, DATABASE = APP_USER, APP_PASSWORD, "shop"
 ENGINES = {
-    # engine: (version with a locally built image, port, credentials key of the admin password, admin user)
-    "mariadb": ("10.11", 3306, "root-password", "root"),
-    "postgresql": ("15", 5432, "superuser-password", "postgres"),
+    # engine: (port, credentials key of the admin password, admin user)
+    "mariadb": (3306, "root-password", "root"),
+    "postgresql": (5432, "superuser-password", "postgres"),
 }
+# Every catalog version of both engines (the catalog names only versions hack/images builds).
+VERSIONS = [(engine, version) for engine in ENGINES for version in REGISTRY[engine].versions]  # type: ignore[index]
+UPGRADE = ("10.11", "11.8")  # MariaDB's in-place upgrade path under test
 
 
-def _instance(engine: str, namespace: str) -> dict[str, Any]:
-    return real_resource(
-        "DatabaseInstance", f"{engine}-real", namespace, engine, ENGINES[engine][0], DATABASE
-    )
+def _name(engine: str, version: str) -> str:
+    return f"{engine}-{version.replace('.', '-')}"
+
+
+def _instance(engine: str, version: str, namespace: str) -> dict[str, Any]:
+    return real_resource("DatabaseInstance", _name(engine, version), namespace, engine, version, DATABASE)
 
 
 @pytest.fixture(scope="module")
 def instances(local_cluster: LocalCluster, operator: Operator, real_node: str) -> Iterator[str]:
-    """A namespace holding one DatabaseInstance per engine (and the app user's password Secret)."""
+    """A namespace holding one DatabaseInstance per catalog version (and the app user's Secret)."""
     with real_namespace_named(local_cluster.api, f"real-engines-{uuid.uuid4().hex[:6]}") as ns:
         secret = client.V1Secret(
             metadata=client.V1ObjectMeta(name="app-password"), string_data={"password": PASSWORD}
         )
         client.CoreV1Api(local_cluster.api).create_namespaced_secret(ns, secret)
-        for engine in ENGINES:
-            apply_cr(local_cluster, _instance(engine, ns))
+        for engine, version in VERSIONS:
+            apply_cr(local_cluster, _instance(engine, version, ns))
         yield ns
 
 
 def _open(engine: str, host: str, user: str, password: str, database: str | None) -> Any:
-    port = ENGINES[engine][1]
+    port = ENGINES[engine][0]
     if engine == "mariadb":
         return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
                                connect_timeout=10, autocommit=True)  # fmt: skip
@@ -91,10 +103,10 @@ def _scalar(conn: Any, sql: str) -> Any:
         return cur.fetchone()[0]
 
 
-def _ready_host(cluster: LocalCluster, operator: Operator, namespace: str, engine: str) -> str:
-    """Wait for the instance to be Ready; the ClusterIP of its read-write Service."""
-    body = _instance(engine, namespace)
-    wait_phase(cluster.api, body, "Ready", timeout=300, op=operator)
+def _ready_host(cluster: LocalCluster, operator: Operator, namespace: str, engine: str, version: str) -> str:
+    """Wait for the instance to be Ready with its users applied; the ClusterIP of its rw Service."""
+    body = _instance(engine, version, namespace)
+    wait_phase(cluster.api, body, "Ready", timeout=420, op=operator)
     name = body["metadata"]["name"]
 
     # Users are applied on a ready member, just after Ready: wait for UsersReady before logging in.
@@ -102,32 +114,78 @@ def _ready_host(cluster: LocalCluster, operator: Operator, namespace: str, engin
         return settled((get_cr(cluster.api, "DatabaseInstance", namespace, name) or {}).get("status") or {})
 
     wait_until(users_ready, f"{name}: UsersReady", timeout=120)
-    rw = ChildNames(f"{engine}-real").rw_service
+    rw = ChildNames(name).rw_service
     return str(client.CoreV1Api(cluster.api).read_namespaced_service(rw, namespace).spec.cluster_ip)
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
-def test_instance_ready_with_a_real_engine(
-    local_cluster: LocalCluster, operator: Operator, instances: str, real_node: str, engine: str
-) -> None:
-    host = _ready_host(local_cluster, operator, instances, engine)
-    core = client.CoreV1Api(local_cluster.api)
-    names = ChildNames(f"{engine}-real")
-    assert core.read_namespaced_pod(names.pod(0), instances).spec.node_name == real_node
-    creds = core.read_namespaced_secret(names.credentials_secret, instances).data
-    _, _, admin_key, admin_user = ENGINES[engine]
-    with _connect(engine, host, admin_user, base64.b64decode(creds[admin_key]).decode(), None) as admin:
-        version = str(_scalar(admin, "SELECT version()"))
-    assert ("MariaDB" if engine == "mariadb" else "PostgreSQL") in version
+def _admin(cluster: LocalCluster, namespace: str, engine: str, name: str, host: str) -> Any:
+    creds = client.CoreV1Api(cluster.api).read_namespaced_secret(
+        ChildNames(name).credentials_secret, namespace
+    )
+    _, key, user = ENGINES[engine]
+    return _connect(engine, host, user, base64.b64decode(creds.data[key]).decode(), None)
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
-def test_spec_user_logs_in_through_the_service(
-    local_cluster: LocalCluster, operator: Operator, instances: str, engine: str
+def _server_version(engine: str, conn: Any) -> str:
+    """The server's own version number ("11.8.9", "18.6")."""
+    sql = "SELECT version()" if engine == "mariadb" else "SHOW server_version"
+    return str(_scalar(conn, sql)).split("-")[0].split(" ")[0]
+
+
+@pytest.mark.parametrize(("engine", "version"), VERSIONS)
+def test_every_catalog_version_runs_its_images_on_the_real_node(
+    local_cluster: LocalCluster, operator: Operator, instances: str, real_node: str, engine: str, version: str
 ) -> None:
-    host = _ready_host(local_cluster, operator, instances, engine)
+    name = _name(engine, version)
+    host = _ready_host(local_cluster, operator, instances, engine, version)
+    info = REGISTRY[engine].versions[version]  # type: ignore[index]
+    pod = client.CoreV1Api(local_cluster.api).read_namespaced_pod(ChildNames(name).pod(0), instances)
+    assert pod.spec.node_name == real_node
+    images = {c.name: c.image for c in pod.spec.containers}
+    assert images[AGENT_CONTAINER] == qualified_image(registry.REPOSITORY, info.agent_image)
+    assert images[ENGINE_CONTAINER] == qualified_image(registry.REPOSITORY, info.image)
+    with _admin(local_cluster, instances, engine, name, host) as admin:
+        assert _server_version(engine, admin) == info.image.rpartition(":")[2]  # the tag names the build
     with _connect(engine, host, USER, PASSWORD, DATABASE) as app:
         with app.cursor() as cur:
             cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))")
-            cur.execute("INSERT INTO t VALUES (1, 'real')")
-        assert _scalar(app, "SELECT v FROM t WHERE id = 1") == "real"
+            cur.execute(f"INSERT INTO t VALUES (1, 'real {version}')")
+        assert _scalar(app, "SELECT v FROM t WHERE id = 1") == f"real {version}"
+
+
+def test_mariadb_upgrades_in_place_and_keeps_its_data(
+    local_cluster: LocalCluster, operator: Operator, instances: str
+) -> None:
+    old, new = UPGRADE
+    name = _name("mariadb", old)
+    host = _ready_host(local_cluster, operator, instances, "mariadb", old)  # the start test wrote a row
+    pod_name = ChildNames(name).pod(0)
+    core = client.CoreV1Api(local_cluster.api)
+    before = core.read_namespaced_pod(pod_name, instances).metadata.uid
+    local_cluster.kubectl("-n", instances, "patch", "databaseinstance", name, "--type=merge",
+                          "-p", f'{{"spec": {{"datastore": {{"version": "{new}"}}}}}}')  # fmt: skip
+    target = REGISTRY["mariadb"].versions[new]  # type: ignore[index]
+
+    def upgraded() -> bool:
+        pod = core.read_namespaced_pod(pod_name, instances)
+        statuses = pod.status.container_statuses or []
+        return (
+            pod.metadata.uid != before
+            and {c.name: c.image for c in pod.spec.containers}[ENGINE_CONTAINER]
+            == qualified_image(registry.REPOSITORY, target.image)
+            and bool(statuses)
+            and all(s.ready for s in statuses)
+        )
+
+    wait_until(upgraded, f"{pod_name} running mariadb {new}", timeout=420)
+    body = _instance("mariadb", new, instances)
+    wait_phase(local_cluster.api, body, "Ready", timeout=300, op=operator)
+    with _admin(local_cluster, instances, "mariadb", name, host) as admin:
+        assert _server_version("mariadb", admin) == target.image.rpartition(":")[2]
+    engine_log = local_cluster.kubectl("-n", instances, "logs", pod_name, "-c", ENGINE_CONTAINER)
+    assert f"entrypoint: upgraded to {new}" in engine_log, engine_log[-2000:]
+    with _connect("mariadb", host, USER, PASSWORD, DATABASE) as app:
+        assert _scalar(app, "SELECT v FROM t WHERE id = 1") == f"real {old}"
+        with app.cursor() as cur:
+            cur.execute(f"INSERT INTO t VALUES (2, 'after {new}')")
+        assert _scalar(app, "SELECT count(*) FROM t") == 2

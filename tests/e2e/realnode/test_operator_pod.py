@@ -2,8 +2,16 @@
 hack/images, pulled from the local registry) in a pod on the real node, with the chart's ServiceAccount
 and the in-cluster config. Its probes make it Ready, it takes the Lease, its metrics endpoint answers a
 scrape, and it brings a 2-member MariaDB DatabaseCluster to Ready; a client writes and reads through
-the rw Service. Then `helm upgrade` to a new operator image tag replaces the operator pod and leaves
-every database pod untouched: same UIDs, no restarts, the StatefulSet's template unchanged.
+the rw Service. Then `helm upgrade` to a newer operator image (``operator:0.1.1-next``, built by the
+test from this tree with that version inside: its metrics say so) replaces the operator pod and leaves
+every database pod untouched: same UIDs, no restarts, the StatefulSet's template unchanged. Last,
+`helm uninstall` and a new `helm install` keep the database: its pods run on while no operator does,
+and the new operator takes the cluster over with its data.
+
+DatabasePolicy admission (the chart's default ``admission.enabled``) is served by that pod: the API
+server calls it through the chart's webhook Service with the CA the pod made and wrote into the
+configurations; a policy refuses a PostgreSQL instance in the database namespace with its message,
+admits and labels the MariaDB cluster, and does so again after the upgrade (a new pod, a new CA).
 
 The release watches only the test's database namespace (the cluster is shared with other tests).
 """
@@ -12,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import re
 import urllib.request
 import uuid
@@ -22,7 +31,8 @@ import images  # hack/ is on sys.path: .conftest puts it there
 import localcluster as lc
 import pytest
 import yaml
-from images.push import remote_digest, tag
+from images.push import push, remote_digest
+from images.recipes import operator as operator_recipe
 from kubernetes import client
 from realnode import registry
 
@@ -34,7 +44,7 @@ from .conftest import app_secret, connect_app, real_namespace_named, real_resour
 
 LEASE = "kubetrove-operator"  # the chart's leaderElection.leaseName default
 METRICS_PORT = 8080  # the chart's metrics.port default
-UPGRADE_TAG = "0.1.0-upgrade"
+NEXT_VERSION = "0.1.1-next"  # the newer operator the upgrade goes to (built by the test)
 
 
 class Release:
@@ -64,6 +74,43 @@ class Release:
             except lc.ClusterError as exc:  # diagnostics only: the failure is already raised
                 parts.append(f"kubectl {' '.join(args)}: {exc}")
         return "\n".join(parts)
+
+    @property
+    def fullname(self) -> str:
+        """The chart's kubetrove.fullname: the webhook configurations' and the ClusterRoles' name."""
+        return f"{self.name}-kubetrove"
+
+    def policy(self, spec: dict[str, Any], suffix: str = "rules") -> None:
+        """A DatabasePolicy ``<release>-<suffix>`` selecting the release's database namespace only."""
+        selector = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
+                                          "values": [self.watch]}]}  # fmt: skip
+        body = {"apiVersion": "kubetrove.io/v1alpha1", "kind": "DatabasePolicy",
+                "metadata": {"name": f"{self.name}-{suffix}"},
+                "spec": {"namespaceSelector": selector, **spec}}  # fmt: skip
+        client.CustomObjectsApi(self.cluster.api).create_cluster_custom_object(
+            "kubetrove.io", "v1alpha1", "databasepolicies", body
+        )
+
+    def refusal(self, namespace: str) -> str:
+        """The webhook's answer to a PostgreSQL 15 instance in ``namespace`` (which the policy refuses).
+
+        Retried while the API server cannot reach the webhook yet: a Ready pod is routable through the
+        webhook Service only once kube-proxy has programmed its endpoint (a second or so later; until
+        then failurePolicy Fail refuses with "failed calling webhook")."""
+        body = real_resource("DatabaseInstance", "refused", namespace, "postgresql", "15", "app")
+
+        def answer() -> client.ApiException | None:
+            try:
+                client.CustomObjectsApi(self.cluster.api).create_namespaced_custom_object(
+                    "kubetrove.io", "v1alpha1", namespace, "databaseinstances", body
+                )
+            except client.ApiException as exc:
+                return None if "failed calling webhook" in str(exc.body) else exc
+            raise AssertionError(f"a PostgreSQL instance was admitted in {namespace}:\n{self.diagnose()}")
+
+        refused = wait_until(answer, "the webhook to answer through its Service", timeout=60)
+        assert refused.status == 403, f"{refused.body}\n{self.diagnose()}"
+        return str(json.loads(refused.body)["message"])
 
     def operator_pod(self) -> Any:
         """The one operator pod that is Ready (None while there is not exactly one)."""
@@ -99,6 +146,11 @@ def release(local_cluster: LocalCluster, real_node: str) -> Iterator[Release]:
                 local_cluster.kubectl("-n", watch, "delete", "databaseclusters.kubetrove.io", "--all",
                                       "--wait", "--timeout=120s")  # fmt: skip
             helm("uninstall", rel.name, "-n", ns, "--wait", env=rel.env, check=False)
+            for suffix in ("rules", "tight"):
+                with contextlib.suppress(Exception):
+                    client.CustomObjectsApi(api).delete_cluster_custom_object(
+                        "kubetrove.io", "v1alpha1", "databasepolicies", f"{rel.name}-{suffix}"
+                    )
 
 
 def scrape(pod: Any) -> str:
@@ -106,6 +158,11 @@ def scrape(pod: Any) -> str:
     url = f"http://{pod.status.pod_ip}:{METRICS_PORT}/metrics"
     with urllib.request.urlopen(url, timeout=5) as resp:
         return str(resp.read().decode())
+
+
+def running_version(text: str) -> list[str]:
+    """The versions kubetrove_operator_info names in a Prometheus text exposition."""
+    return re.findall(r'^kubetrove_operator_info{version="([^"]+)"} 1\.0$', text, re.MULTILINE)
 
 
 def reconciles(text: str, kind: str) -> float:
@@ -149,6 +206,18 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
     )
     assert holder.startswith(f"{pod.metadata.name}-"), holder  # identity = hostname (the pod) + uuid
 
+    # Admission, in the cluster: the pod wrote its CA into the chart's configurations and serves them.
+    hooks = client.AdmissionregistrationV1Api(api)
+    bundle = hooks.read_validating_webhook_configuration(release.fullname).webhooks[0].client_config.ca_bundle
+    assert bundle, "the operator pod did not write its CA into the ValidatingWebhookConfiguration"
+    assert (
+        hooks.read_mutating_webhook_configuration(release.fullname).webhooks[0].client_config.ca_bundle
+        == bundle
+    )
+    release.policy({"engines": [{"type": "mariadb", "versions": ["10.11"]}], "limits": {"maxReplicas": 3}})
+    assert f"DatabasePolicy {release.name}-rules: spec.datastore.type: engine postgresql is not allowed in " \
+        f"namespace {db_ns} (allowed: mariadb 10.11)" in release.refusal(db_ns)  # fmt: skip
+
     name = "shop"
     app_secret(api, db_ns)
     body = real_resource("DatabaseCluster", name, db_ns, "mariadb", "10.11", "orders")
@@ -163,10 +232,36 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
         )
         return dict(obj.get("status") or {})
 
+    labels = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        "kubetrove.io", "v1alpha1", db_ns, "databaseclusters", name
+    )["metadata"]["labels"]
+    assert labels["kubetrove.io/tier"] == "supported"  # the mutating webhook, in the cluster
     wait_until(
         lambda: settled(status()) and status().get("primary"), "the DatabaseCluster Ready", timeout=600
     )
     assert reconciles(scrape(pod), "DatabaseCluster") >= 1
+
+    # A policy tightened after the fact: the running cluster is reported (status and a Warning Event),
+    # never changed. The operator pod's report runs on create and every status interval.
+    release.policy({"limits": {"maxReplicas": 1}}, suffix="tight")
+    objects = client.CustomObjectsApi(api)
+
+    def violators() -> list[dict[str, Any]]:
+        tight = objects.get_cluster_custom_object("kubetrove.io", "v1alpha1", "databasepolicies",
+                                                  f"{release.name}-tight")  # fmt: skip
+        return list((tight.get("status") or {}).get("violators") or [])
+
+    (violator,) = wait_until(violators, "the tightened policy to report the cluster", timeout=120)
+    assert (violator["namespace"], violator["name"]) == (db_ns, name)
+    assert violator["message"] == "spec.replicas: 2 members is over the limit of 1"
+    # Through the core API: the events.k8s.io model of the Python client refuses events without
+    # eventTime (kubelet's), which the namespace has.
+    warned = wait_until(
+        lambda: [e for e in client.CoreV1Api(api).list_namespaced_event(db_ns).items
+                 if e.reason == "PolicyViolation" and e.involved_object.name == name],
+        "the PolicyViolation Event",
+    )  # fmt: skip
+    assert f"DatabasePolicy {release.name}-tight: spec.replicas" in warned[0].message
 
     names = ChildNames(name)
     core = client.CoreV1Api(api)
@@ -184,8 +279,12 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
     pods_before = db_pods(local_cluster, db_ns)
     assert len(pods_before) == 2
 
-    new_image = tag(registry.REPOSITORY, images.ensure("operator").ref, UPGRADE_TAG)
-    release.helm("upgrade", f"image.tag={UPGRADE_TAG}", flags=("--reuse-values",))
+    assert running_version(scrape(pod)) == [built.ref.rpartition(":")[2]]
+    next_build = images.ensure_recipe(operator_recipe(NEXT_VERSION))
+    with images.locked():  # no registry garbage collection meanwhile
+        push(next_build, registry.REPOSITORY)
+    new_image = f"{registry.REPOSITORY}/{next_build.ref}"
+    release.helm("upgrade", f"image.tag={NEXT_VERSION}", flags=("--reuse-values",))
 
     def upgraded() -> Any:
         new = release.operator_pod()
@@ -193,6 +292,7 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
 
     new_pod = wait_until(upgraded, "the upgraded operator pod Ready")
     assert new_pod.metadata.uid != pod.metadata.uid
+    assert running_version(scrape(new_pod)) == [NEXT_VERSION]  # the new build runs, not a retag
     wait_until(
         lambda: lease.read_namespaced_lease(LEASE, release.namespace).spec.holder_identity.startswith(
             f"{new_pod.metadata.name}-"
@@ -207,10 +307,42 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
     )
 
     assert db_pods(local_cluster, db_ns) == pods_before  # same UIDs, no restarts
+    # The new pod made a new CA, wrote it, and serves the webhooks.
+    new_bundle = (
+        hooks.read_validating_webhook_configuration(release.fullname).webhooks[0].client_config.ca_bundle
+    )
+    assert new_bundle and new_bundle != bundle
+    assert f"DatabasePolicy {release.name}-rules" in release.refusal(db_ns)
     assert settled(status()), status()
     conn = connect_app("mariadb", rw, "orders")
     with conn.cursor() as cur:
         cur.execute("INSERT INTO t VALUES (2, 'after upgrade')")
         cur.execute("SELECT note FROM t ORDER BY id")
         assert cur.fetchall() == (("before upgrade",), ("after upgrade",))
+    conn.close()
+
+    # Uninstall: the operator goes, the databases stay (the CRDs and the DatabaseCluster are not the
+    # release's; the data pods belong to the cluster's StatefulSet).
+    helm("uninstall", release.name, "-n", release.namespace, "--wait", env=release.env)
+    wait_until(lambda: not core.list_namespaced_pod(release.namespace).items, "the operator pod gone")
+    assert db_pods(local_cluster, db_ns) == pods_before
+    conn = connect_app("mariadb", rw, "orders")
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO t VALUES (3, 'no operator')")
+    conn.close()
+
+    release.helm("install", f"watchNamespaces={{{db_ns}}}", f"imageRegistry={registry.REPOSITORY}")
+    again = wait_until(release.operator_pod, "the reinstalled operator pod Ready")
+    wait_until(
+        lambda: reconciles(scrape(again), "DatabaseCluster") >= 1, "the reinstalled operator to reconcile"
+    )
+    assert settled(status()) and status().get("primary"), status()
+    assert apps.read_namespaced_stateful_set(names.statefulset, db_ns).metadata.generation == (
+        sts_before.metadata.generation
+    )
+    assert db_pods(local_cluster, db_ns) == pods_before
+    conn = connect_app("mariadb", rw, "orders")
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM t")
+        assert cur.fetchone() == (3,)
     conn.close()

@@ -8,6 +8,9 @@ paths directly:
   mounted in the root and the server's host directory (``base``) is bind-mounted at ``/srv/kubetrove``,
   then ``chroot``. Every server sees its own files at the same path inside, the host sees them under
   ``base`` (datadir, socket, error log), and TCP on loopback is shared (the network is not unshared).
+  The host's ``/tmp`` is bind-mounted at the root's ``/tmp`` too, so a directory under ``/tmp`` has the
+  same path for the server and for an agent on the host (``CLONE LOCAL DATA DIRECTORY``, as a pod's
+  engine and agent containers share an emptyDir at one path).
   The mounts vanish with the namespace when mysqld exits: nothing to unmount.
 - **8.0.31** is the generic Linux tarball from a Maven Central test jar, run directly on the host.
 
@@ -124,7 +127,7 @@ def _argv(version: str, base: Path, mysqld_args: list[str], config: bool = False
     root = sid_root()
     # $1 root, $2 base; the rest is mysqld's argv. `exec` keeps the PID: unshare -> sh -> chroot -> mysqld.
     script = (
-        f'mount -t proc proc "$1/proc" && mount --bind "$2" "$1{INSIDE}"'
+        f'mount -t proc proc "$1/proc" && mount --bind "$2" "$1{INSIDE}" && mount --bind /tmp "$1/tmp"'
         ' && r="$1" && shift 2 && exec chroot "$r" "$@"'
     )
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "mysqld-sid",
@@ -203,6 +206,27 @@ def start_mysql(
         logs = f"{tail(base / 'stderr.log')}\n{tail(base / 'error.log')}"
         raise RuntimeError(f"mysqld {version} failed to start: {exc}\n{logs}") from None
     return MySQLServer(version, base, port, server_id, password, proc, extra, bool(config))
+
+
+def start_mysql_on(
+    base: Path, server_id: int, password: str, version: str = "9.7", config: str = ""
+) -> MySQLServer:
+    """Start mysqld on the data directory already in ``base/data`` (a restore placed it there before the
+    server starts, as the restore init container does); its accounts are the backup's (``password``).
+    ``config``: an option file's text (the product's ``render_config``) the server reads at every start."""
+    _check_installed(version)
+    for sub in ("tmp", "files"):
+        (base / sub).mkdir(exist_ok=True)
+    if config:
+        (base / "kubetrove.cnf").write_text(config)
+    port = free_port()
+    proc = _launch(version, base, port, server_id, (), bool(config))
+    try:
+        wait_for_port(proc, port, 120, base / "error.log")
+    except BaseException:
+        stop(proc)
+        raise
+    return MySQLServer(version, base, port, server_id, password, proc, config=bool(config))
 
 
 def rebuild_mysql(server: MySQLServer) -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kubetrove.agent.engines.base import MembershipDriver, RingDriver, TableChecker
+from kubetrove.agent.engines.base import MembershipDriver, RebuildDriver, RingDriver, TableChecker
 from kubetrove.agent.engines.bundle import Capabilities, EngineBundle, IncompleteBundle, no_table_stats
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.mariadb.backup import MariaDBMethods
@@ -42,6 +42,8 @@ def test_capabilities_match_the_driver(engine: Engine) -> None:
     assert (bundle.membership(driver) is driver) is bundle.capabilities.elected_membership
     assert isinstance(driver, RingDriver) is bundle.capabilities.ring
     assert (bundle.ring(driver) is driver) is bundle.capabilities.ring
+    assert isinstance(driver, RebuildDriver) is bundle.capabilities.rebuild
+    assert (bundle.rebuilder(driver) is driver) is bundle.capabilities.rebuild
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,8 @@ def test_capabilities_match_the_driver(engine: Engine) -> None:
         {"table_stats": None},
         {"names": None},
         {"capabilities": None},
+        {"parameters": None},
+        {"parameters": ["max_connections"]},  # a mutable list: the allow-list is a frozenset
         {"table_stats": "not callable"},
         {"methods": MARIADB.names},
         {"names": Rule(Engine.MYSQL, 64, 32)},  # another engine's rule
@@ -76,6 +80,7 @@ def test_a_bundle_without_a_part_cannot_be_built() -> None:
             methods=MARIADB.methods,
             names=MARIADB.names,
             capabilities=Capabilities(consistency_check=False, elected_membership=False),
+            parameters=frozenset(),
         )
 
 
@@ -115,3 +120,34 @@ def test_the_agent_offers_the_backup_methods_the_operator_allows() -> None:
     for engine in OperatorEngine:
         allowed = {str(m) for m in DATASTORES[engine].backup_methods}
         assert allowed == {str(m) for m in bundle_for(engine).methods.methods}, engine
+
+
+# Parameters that run an OS command, load code, run SQL for every login, or move files the engine writes:
+# a token holder must never set them (the review set init_connect on MariaDB and archive_command on
+# PostgreSQL through PUT /v1/parameters).
+NEVER = {
+    "init_connect", "init_file", "plugin_load", "plugin_load_add", "plugin_dir", "secure_file_priv",
+    "general_log_file", "slow_query_log_file", "log_error", "datadir", "tmpdir",
+    "archive_command", "archive_library", "restore_command", "archive_cleanup_command",
+    "recovery_end_command",
+    "ssl_passphrase_command", "shared_preload_libraries", "local_preload_libraries",
+    "session_preload_libraries", "dynamic_library_path", "data_directory", "log_directory", "config_file",
+    "setParameter.authenticationMechanisms", "setParameter.enableLocalhostAuthBypass",
+    "security.authorization",
+    "authenticator", "authorizer", "data_file_directories", "commitlog_directory",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", list(OperatorEngine))
+def test_the_agents_parameter_allow_list_covers_the_catalog_and_nothing_dangerous(
+    engine: OperatorEngine,
+) -> None:
+    """The operator's catalog and role parameters (semi-sync) are what it sends; the agent allows exactly
+    those (a catalog entry added without its allow-list entry fails here, not in a pod)."""
+    from kubetrove.datastores.registry import REGISTRY as DATASTORES
+
+    store, allowed = DATASTORES[engine], bundle_for(engine).parameters
+    sent = set(store.parameters) | set(store.role_parameters(True)) | set(store.role_parameters(False))
+    assert sent <= allowed, sorted(sent - allowed)
+    assert allowed <= sent, sorted(allowed - sent)  # nothing the operator never sends
+    assert not {n.lower() for n in allowed} & {n.lower() for n in NEVER}

@@ -66,3 +66,27 @@ def test_redactor_ignores_tiny_strings_and_forgets() -> None:
     assert redactor.scrub("ab secret-1") == "ab ***"
     redactor.discard("secret-1")
     assert redactor.scrub("secret-1") == "secret-1"
+
+
+@pytest.mark.parametrize(
+    "secret", ['quo"ted-pass', "b\\ack\\slash", "pässwörd-ü", "tab\there", "ключ-пароль"]
+)
+def test_secrets_that_json_escapes_are_still_redacted(
+    redactor: Redactor, log_stream: io.StringIO, secret: str
+) -> None:
+    """Before, the line was scrubbed after json.dumps: '"' became '\\"' and 'ä' '\\u00e4', so they leaked."""
+    redactor.add(secret)
+    log = logging.getLogger("kubetrove.agent.test")
+    log.warning("connect failed for %s", secret, extra={"detail": {"conninfo": f"password={secret}"}})
+    try:
+        raise RuntimeError(f"engine said: {secret}")
+    except RuntimeError:
+        log.exception("boom")
+    lines = log_stream.getvalue().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        decoded = json.dumps(json.loads(line), ensure_ascii=False)
+        assert secret not in decoded and json.dumps(secret)[1:-1] not in line
+    assert (
+        "***" in json.loads(lines[0])["msg"] and json.loads(lines[0])["detail"]["conninfo"] == "password=***"
+    )

@@ -18,7 +18,8 @@ from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.engines.base import Conflict, Unsupported
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb.driver import RECONFIG_MAX_TIME_MS, MongoDBDriver
+from kubetrove.agent.engines.mongodb.driver import MongoDBDriver
+from kubetrove.agent.engines.mongodb.membership import RECONFIG_MAX_TIME_MS
 from kubetrove.agent.engines.mongodb.replset import next_step
 from kubetrove.agent.protocol import MembershipAction, Paths, SetMember
 from tests.unit.agent import recorded_mongodb_replset as rec

@@ -10,8 +10,9 @@ from bson import Timestamp
 
 from kubetrove.agent.engines.base import BadRequest, Conflict, NotFound, Unsupported
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb.driver import MongoDBDriver, parse_position
+from kubetrove.agent.engines.mongodb.driver import MongoDBDriver
 from kubetrove.agent.engines.mongodb.parameters import live_command
+from kubetrove.agent.engines.mongodb.switchover import parse_position
 from kubetrove.agent.protocol import Grant, Privilege, Role
 from tests.unit.agent import recorded_mongodb as rec
 

@@ -10,7 +10,12 @@ import pytest
 
 from kubetrove.agent.engines.base import BadRequest, Conflict, EngineUnavailable, NotFound
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mariadb.driver import MariaDBDriver, parse_gtid_list, reached
+from kubetrove.agent.engines.mariadb.driver import (
+    MariaDBDriver,
+    native_password_hash,
+    parse_gtid_list,
+    reached,
+)
 from kubetrove.agent.engines.mysql.driver import MySQLDriver, validate_gtid_set
 from kubetrove.agent.engines.mysql_family.driver import MySQLFamilyDriver
 from kubetrove.agent.protocol import Grant, Privilege, Role
@@ -154,6 +159,18 @@ def test_user_grants_are_replaced_exactly_and_wildcards_escaped() -> None:
         "REVOKE INSERT ON `app\\_db`.* FROM 'app'@'%'",
         "REVOKE ALL PRIVILEGES ON `old`.* FROM 'app'@'%'",
     ]
+
+
+def test_mariadb_sends_the_native_password_hash_never_the_password() -> None:
+    # MariaDB's own PASSWORD('password') (https://mariadb.com/kb/en/password/).
+    assert native_password_hash("password") == "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+    driver, conn = driver_with(
+        {"SELECT @@read_only": [{"ro": 0}], "SELECT TABLE_SCHEMA": []}, cls=MariaDBDriver
+    )
+    assert driver.ensure_user("app", "s3cret'pw", [])
+    hashed = native_password_hash("s3cret'pw")
+    assert conn.sent[-2] == f"CREATE USER 'app'@'%' IDENTIFIED BY PASSWORD '{hashed}'"
+    assert not any("s3cret" in statement for statement in conn.sent)
 
 
 def test_writes_on_a_read_only_server_are_refused_before_they_run() -> None:

@@ -30,3 +30,15 @@ def test_a_request_is_private_complete_and_cleared_by_a_promotion(tmp_path: Path
     files.clear()
     assert not files.pending() and files.failure() is None
     files.clear()  # idempotent
+
+
+def test_the_replication_password_goes_to_a_private_libpq_password_file(tmp_path: Path) -> None:
+    files = RejoinFiles(tmp_path / "kubetrove" / "rejoin")
+    path = files.write_passfile("pg-1.pg-headless", 5432, "repl", "pa:ss\\word")
+    assert path == tmp_path / "kubetrove" / "replication.pgpass"
+    # https://www.postgresql.org/docs/15/libpq-pgpass.html: ':' and '\' escaped; any database.
+    assert path.read_text() == "pg-1.pg-headless:5432:*:repl:pa\\:ss\\\\word\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # libpq ignores a group- or world-readable file
+    assert sorted(p.name for p in path.parent.iterdir()) == ["replication.pgpass"]  # no temporary left
+    files.write_passfile("pg-2.pg-headless", 5432, "repl", "new")  # a failover repoints: replaced whole
+    assert path.read_text() == "pg-2.pg-headless:5432:*:repl:new\n"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import shutil
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
+from kubetrove.agent import volume
 from kubetrove.agent.app import make_app
 from kubetrove.agent.engines.base import (
     BadRequest,
@@ -17,6 +23,7 @@ from kubetrove.agent.engines.base import (
     NotFound,
     Unsupported,
 )
+from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import ErrorReply, Paths
 from tests.unit.agent.conftest import AUTH
 from tests.unit.agent.fake_driver import FakeDriver
@@ -49,6 +56,26 @@ async def test_v1_routes_need_the_token(http: Client, driver: FakeDriver, header
         reply = await error_of(await http.request(method, path, headers=headers), 401)
         assert reply.error == "unauthorized"
     assert driver.calls == []
+
+
+@pytest.mark.parametrize("token", [b"\xff\xfe", b"\xc3\xa9t\xc3\xa9", b"unit-test-token-0123456789\x80"])
+async def test_a_non_ascii_authorization_header_is_401_without_a_traceback(
+    http: Client, driver: FakeDriver, caplog: pytest.LogCaptureFixture, token: bytes
+) -> None:
+    """Raw bytes on the socket (aiohttp's client would refuse to send them): before, a non-UTF-8 byte
+    made token_matches raise, a 500 and a full traceback per request, for anyone without a token."""
+    reader, writer = await asyncio.open_connection(http.server.host, http.server.port)
+    writer.write(
+        b"GET /v1/status HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer " + token + b"\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401") and ErrorReply.model_validate_json(body).error == "unauthorized"
+    assert driver.calls == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 async def test_probes_and_metrics_need_no_token(http: Client) -> None:
@@ -102,6 +129,25 @@ async def test_engine_down_is_503_on_readyz_and_status_and_zero_in_metrics(
     assert 'kubetrove_engine_up{engine="mariadb"} 0.0' in metrics
 
 
+async def test_readyz_does_not_echo_the_engines_error(
+    http: Client, driver: FakeDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    driver.fail = EngineUnavailable("connection to db-0.internal:3306 refused for user kubetrove (10.11.6)")
+    with caplog.at_level(logging.WARNING, logger="kubetrove.agent"):
+        reply = await error_of(await http.get(Paths.READYZ), 503)
+    assert reply.error == "engine_unavailable" and reply.detail == "the engine is not ready"
+    assert "db-0.internal" in caplog.text  # the agent's own log keeps the cause
+
+
+async def test_metrics_scrapes_share_one_engine_status(http: Client, driver: FakeDriver) -> None:
+    """Unauthenticated: before, each scrape opened an engine connection (a cheap way to exhaust them)."""
+    scrapes = await asyncio.gather(*(http.get(Paths.METRICS) for _ in range(20)))
+    assert {r.status for r in scrapes} == {200}
+    for _ in range(5):
+        assert 'kubetrove_engine_up{engine="mariadb"} 1.0' in await (await http.get(Paths.METRICS)).text()
+    assert [name for name, _ in driver.calls].count("status") == 1
+
+
 async def test_unknown_routes_and_methods_are_json(http: Client) -> None:
     assert (await error_of(await http.get("/v1/nothing", headers=AUTH), 404)).error == "not_found"
     assert (await error_of(await http.post(Paths.STATUS, headers=AUTH), 405)).error == "method_not_allowed"
@@ -115,6 +161,7 @@ async def test_unknown_routes_and_methods_are_json(http: Client) -> None:
         b'{"password": "p", "grants": [], "superuser": true}',  # unknown field
         b'{"password": "p", "grants": [{"database": "app", "privileges": ["root"]}]}',
         b'{"password": "p", "grants": [{"database": "app", "privileges": []}]}',
+        b'{"password": "p\\u0000w", "grants": []}',  # NUL: PostgreSQL refused it with a 500 before
     ],
 )
 async def test_bad_bodies_are_400(http: Client, driver: FakeDriver, body: bytes) -> None:
@@ -139,7 +186,10 @@ async def test_bad_bodies_are_400(http: Client, driver: FakeDriver, body: bytes)
         ("PUT", f"/v1/databases/{'d' * 65}", None),
         ("PUT", f"/v1/users/{'u' * 81}", USER_BODY),  # MariaDB: 80
         ("PUT", Paths.PARAMETERS, {"parameters": {"x; DROP": "1"}}),
+        ("PUT", Paths.PARAMETERS, {"parameters": {"init_connect": "DROP DATABASE app"}}),  # not allowed
+        ("PUT", Paths.PARAMETERS, {"parameters": {"max_connections": "9", "archive_command": "sh"}}),
         ("POST", Paths.REPLICATION_SOURCE, {"host": "h'; --", "port": 3306, "user": "r", "password": "p"}),
+        ("POST", Paths.REPLICATION_REBUILD, {"host": "h'; --", "port": 3306, "user": "r", "password": "p"}),
     ],
 )
 async def test_hostile_input_never_reaches_the_driver(
@@ -181,6 +231,14 @@ async def test_replication_routes_call_the_driver(http: Client, driver: FakeDriv
     assert driver.calls[0][1] == ("db-0.db.ns.svc", 3306, "repl", "r-pass")
 
 
+async def test_rebuild_is_501_for_an_engine_that_cannot(http: Client, driver: FakeDriver) -> None:
+    """The fake serves MariaDB, which has no clone: its errant members are rebuilt by hand (I7)."""
+    source = {"host": "db-0.db.ns.svc", "port": 3306, "user": "repl", "password": "r-pass"}
+    reply = await error_of(await http.post(Paths.REPLICATION_REBUILD, json=source, headers=AUTH), 501)
+    assert reply.error == "unsupported" and "cannot rebuild" in reply.detail
+    assert driver.calls == []
+
+
 async def test_wait_is_200_when_reached_and_408_on_timeout(http: Client) -> None:
     reached = await http.post(Paths.REPLICATION_WAIT, json={"position": "0-1-5"}, headers=AUTH)
     assert reached.status == 200 and (await reached.json())["reached"] is True
@@ -204,3 +262,29 @@ async def test_parameters_and_status(http: Client, driver: FakeDriver) -> None:
 async def test_body_too_large_is_413(http: Client) -> None:
     reply = await http.put("/v1/users/app", data=b"x" * (2 * 1024 * 1024), headers=AUTH)
     assert (await error_of(reply, 413)).error == "request_entity_too_large"
+
+
+async def test_status_and_metrics_report_the_data_volume_also_while_the_engine_is_down(
+    http: Client, driver: FakeDriver, tmp_path: Path
+) -> None:
+    """statvfs of --data-dir: the numbers df prints for that filesystem, engine up or not."""
+    driver.config = EngineConfig(host="127.0.0.1", port=1, options={"data_dir": str(tmp_path)})
+    status = await (await http.get(Paths.STATUS, headers=AUTH)).json()
+    usage = shutil.disk_usage(tmp_path)
+    volume = status["volume"]
+    assert volume["capacity_bytes"] == usage.total
+    assert 0 < volume["used_bytes"] <= volume["capacity_bytes"]
+    assert abs(volume["available_bytes"] - usage.free) < 64 * 1024 * 1024  # others write meanwhile
+    driver.fail = EngineUnavailable("disk full")
+    await error_of(await http.get(Paths.STATUS, headers=AUTH), 503)
+    metrics = await (await http.get(Paths.METRICS)).text()
+    samples = {s.name: s.value for f in text_string_to_metric_families(metrics) for s in f.samples}
+    assert samples["kubetrove_volume_capacity_bytes"] == usage.total
+    assert samples["kubetrove_engine_up"] == 0 and samples["kubetrove_volume_used_bytes"] > 0
+
+
+async def test_without_a_data_directory_no_volume_is_reported(http: Client, driver: FakeDriver) -> None:
+    status = await (await http.get(Paths.STATUS, headers=AUTH)).json()
+    assert status.get("volume") is None
+    assert "kubetrove_volume_used_bytes{" not in await (await http.get(Paths.METRICS)).text()
+    assert volume.measure("/nonexistent/kubetrove-data") is None

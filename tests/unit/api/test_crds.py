@@ -20,7 +20,7 @@ import yaml
 
 from kubetrove.api import crdgen
 from kubetrove.api.common import GROUP, VERSION
-from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, KINDS, Kind
+from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, KINDS, POLICY, Kind
 
 CRDS = Path(__file__).parents[3] / "crds"
 
@@ -199,7 +199,7 @@ def test_crd_identity(kind: Kind) -> None:
     assert crd["apiVersion"] == "apiextensions.k8s.io/v1" and crd["kind"] == "CustomResourceDefinition"
     assert crd["metadata"]["name"] == f"{kind.plural}.{GROUP}"
     spec = crd["spec"]
-    assert (spec["group"], spec["scope"]) == (GROUP, "Namespaced")
+    assert (spec["group"], spec["scope"]) == (GROUP, "Namespaced" if kind.namespaced else "Cluster")
     assert spec["names"] == {
         "kind": kind.kind,
         "listKind": f"{kind.kind}List",
@@ -210,18 +210,22 @@ def test_crd_identity(kind: Kind) -> None:
     }
     (version,) = spec["versions"]
     assert (version["name"], version["served"], version["storage"]) == (VERSION, True, True)
-    assert version["subresources"] == {"status": {}}
+    # A kind without a status model (DatabasePolicy) has no status subresource and no status field.
+    assert version.get("subresources") == ({"status": {}} if kind.status else None)
+    assert ("status" in root_schema(kind)["properties"]) == (kind.status is not None)
     assert root_schema(kind)["required"] == ["spec"]
 
 
 def test_short_names() -> None:
-    assert [k.short_names for k in KINDS] == [("dbi",), ("dbc",), ("dbb",)]
+    assert [k.short_names for k in KINDS] == [("dbi",), ("dbc",), ("dbb",), ("dbp",)]
 
 
 def node_at(schema: dict[str, Any], json_path: str) -> dict[str, Any] | None:
     node: dict[str, Any] | None = schema
     for part in json_path.strip(".").split("."):
-        node = (node or {}).get("properties", {}).get(part)
+        node = (node or {}).get("properties", {}).get(part.removesuffix("[*]"))
+        if part.endswith("[*]"):  # every item of a list
+            node = (node or {}).get("items")
     return node
 
 
@@ -231,6 +235,7 @@ def node_at(schema: dict[str, Any], json_path: str) -> dict[str, Any] | None:
         (INSTANCE, ["Engine", "Version", "Phase", "Reason", "Age", "Message"]),
         (CLUSTER, ["Engine", "Version", "Replicas", "Phase", "Primary", "Reason", "Age", "Message"]),
         (BACKUP, ["Source", "Phase", "Size", "Age"]),
+        (POLICY, ["Engines", "Age"]),
     ],
     ids=lambda v: v.kind if isinstance(v, Kind) else "",
 )
@@ -269,13 +274,19 @@ def test_spec_details_reach_the_schema() -> None:
     assert storage["x-kubernetes-validations"] == [
         {"rule": "has(self.s3) != has(self.pvc)", "message": "set exactly one of s3 or pvc"}
     ]
+    assert spec["properties"]["backup"]["x-kubernetes-validations"] == [
+        {
+            "rule": "!has(self.verifyMaxRestoreSeconds) || (has(self.verify) && self.verify)",
+            "message": "verifyMaxRestoreSeconds needs verify: true",
+        }
+    ]
     undescribed = [p for k in KINDS for p, n in walk(root_schema(k)) if not n.get("description")]
     # Only what has no name of its own: metadata, map values and scalar list items.
     assert [p for p in undescribed if p != ".metadata" and not p.endswith(("[]", "{}"))] == []
 
 
 def test_no_status_field_is_required() -> None:
-    for kind in KINDS:
+    for kind in (k for k in KINDS if k.status is not None):
         status = root_schema(kind)["properties"]["status"]
         assert "required" not in status
         for path, node in walk(status):

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from kubetrove.api.backup import BackupSpec, BackupStatus, SourceKind
 from kubetrove.api.common import DeletionPolicy, Engine, Privilege
-from kubetrove.api.policies import BackupMethod, BackupStorage
+from kubetrove.api.policies import BackupMethod, BackupPolicy, BackupStorage
 from kubetrove.api.resources import CLUSTER, parse_body
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import MemberRole, Phase, ResourceStatus
@@ -179,6 +179,17 @@ def test_backup_storage_needs_exactly_one_target(storage: dict[str, Any]) -> Non
 
 def test_backup_storage_with_one_target() -> None:
     assert BackupStorage.from_wire({"pvc": {"claimName": "backups"}}).pvc is not None
+
+
+def test_a_restore_time_target_needs_verify() -> None:
+    with pytest.raises(ValidationError, match="verifyMaxRestoreSeconds needs verify: true"):
+        BackupPolicy.from_wire({"verifyMaxRestoreSeconds": 600})
+    with pytest.raises(ValidationError):
+        BackupPolicy.from_wire({"verify": True, "verifyMaxRestoreSeconds": 0})
+    assert (
+        BackupPolicy.from_wire({"verify": True, "verifyMaxRestoreSeconds": 600}).verify_max_restore_seconds
+        == 600
+    )
 
 
 def test_models_are_frozen() -> None:

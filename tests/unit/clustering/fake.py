@@ -7,7 +7,7 @@ Positions are comma-joined sorted transaction names, ordered by set inclusion (l
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubetrove.agent.protocol import RingNode, Role, Status
 from kubetrove.clustering.ops import MemberUnreachable
@@ -49,6 +49,7 @@ class FakeOps:
         self.ack_count = ack_count
         self.calls: list[tuple[str, str]] = []
         self.fail_next: dict[str, int] = {}  # op name -> how many next calls raise MemberUnreachable
+        self.acked: set[str] = set()  # every write a client was told is committed
         self.apply_on_wait = True
 
     def _get(self, pod: str, op: str) -> Member:
@@ -74,7 +75,10 @@ class FakeOps:
             if r.alive and r.source == p.pod and r.receiving and r.link_up:
                 r.received.add(tx)
                 acks += 1
-        return acks >= self.ack_count
+        if acks >= self.ack_count:
+            self.acked.add(tx)
+            return True
+        return False
 
     def settle(self) -> None:
         """Replicas apply what they received (the SQL thread catches up)."""
@@ -122,6 +126,20 @@ class FakeOps:
     async def fence(self, pod: str) -> None:
         self._get(pod, "fence").writable = False
 
+    async def rebuild(self, pod: str, source_pod: str) -> str:
+        """A clone of ``source_pod`` that replicates from it at once; returns what ``pod`` alone held."""
+        m = self._get(pod, "rebuild")
+        src = self.members[source_pod]
+        if m.writable:
+            raise AssertionError(f"{pod} is writable: the loop must never rebuild it")
+        discarded = (m.executed | m.received) - src.executed
+        if discarded & self.acked:
+            lost = discarded & self.acked
+            raise AssertionError(f"rebuilding {pod} would discard acknowledged {lost}")  # I7
+        m.executed, m.received = set(src.executed), set()
+        m.role, m.source, m.receiving = Role.REPLICA, source_pod, True
+        return fmt(discarded)
+
 
 @dataclass
 class FakeRecord:
@@ -138,11 +156,11 @@ class FakeRecord:
     log: list[tuple[str, str]] | None = None  # shared with FakeOps.calls to check ordering
     members: dict[str, Status | None] = field(default_factory=dict)  # as last written
     ring: dict[str, RingNode] = field(default_factory=dict)  # each pod's node as the ring sees it
+    rebuilds: dict[str, tuple[str, str]] = field(default_factory=dict)  # pod -> (source, discarded)
 
     async def load(self) -> tuple[list[str], ClusterView]:
         b = self.base
-        view = ClusterView((), self.primary, b.wanted_primary, b.automatic_failover, b.detection_seconds,
-                           b.ack_count, frozenset(self.errant))  # fmt: skip
+        view = replace(b, members=(), current_primary=self.primary, errant=frozenset(self.errant))
         return list(self.pods), view
 
     async def write_primary(self, primary: str) -> None:
@@ -166,3 +184,6 @@ class FakeRecord:
 
     async def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append((reason, message, warning))
+
+    async def record_rebuild(self, pod: str, source: str, discarded: str) -> None:
+        self.rebuilds[pod] = (source, discarded)

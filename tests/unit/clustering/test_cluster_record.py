@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from kubetrove.agent.protocol import Role, Status
+from kubetrove.agent.protocol import Role, Status, VolumeUsage
 from kubetrove.api.resources import CLUSTER, ObjectRef
-from kubetrove.clustering.kube_record import CONDITION, KubeClusterRecord
+from kubetrove.clustering.kube_record import CONDITION, STORAGE_CONDITION, KubeClusterRecord
 from kubetrove.clustering.process import Loop
 from kubetrove.datastores import registry
 from kubetrove.k8s.errors import Conflict
@@ -113,6 +113,30 @@ def test_load_reads_pods_spec_and_status(kube: StrictKube) -> None:
     assert (view.automatic_failover, view.detection_seconds) == (False, 9.0)
     assert view.errant == frozenset({"db-0"}) and view.members == ()
     assert view.ack_count == 1
+
+
+def test_rebuild_errant_needs_the_engine_and_the_spec(kube: StrictKube) -> None:
+    assert asyncio.run(record(kube).load())[1].rebuild_errant is False  # MariaDB has no clone
+    mysql = registry.get("mysql")
+    assert asyncio.run(KubeClusterRecord(kube, REF, mysql).load())[1].rebuild_errant is True  # the default
+    seed(kube, {"failover": {"rebuildErrant": False}})
+    assert asyncio.run(KubeClusterRecord(kube, REF, mysql).load())[1].rebuild_errant is False
+
+
+def test_record_rebuild_keeps_the_last_rebuild_per_member_and_other_fields(kube: StrictKube) -> None:
+    seed(kube, status={"phase": "Ready", "rebuilds": [{"pod": "db-2", "source": "db-0", "discarded": "",
+                                                       "time": "2026-01-01T00:00:00Z"}]})  # fmt: skip
+    kube.races = 1
+    rec = record(kube)
+    asyncio.run(rec.record_rebuild("db-0", "db-1", "u:5"))
+    asyncio.run(rec.record_rebuild("db-0", "db-1", "u:6-7"))
+    status = status_of(kube)
+    assert status["phase"] == "Ready"
+    assert [(r["pod"], r["source"], r["discarded"]) for r in status["rebuilds"]] == [
+        ("db-2", "db-0", ""),
+        ("db-0", "db-1", "u:6-7"),
+    ]
+    assert status["rebuilds"][1]["time"].endswith("Z")
 
 
 def test_loop_writes_status_primary_before_any_label(kube: StrictKube) -> None:
@@ -225,3 +249,72 @@ def test_observation_sets_members_per_role_and_lag_per_member(kube: StrictKube) 
     asyncio.run(rec.event("FailoverSucceeded", "db-1 promoted"))
     (event,) = [e for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
     assert event["reportingInstance"] == "operator-pod-1"
+
+
+GIB = 1024**3
+
+
+def on_volume(st: Status, used_gib: float, available_gib: float, capacity_gib: float = 10) -> Status:
+    usage = VolumeUsage(
+        used_bytes=int(used_gib * GIB),
+        available_bytes=int(available_gib * GIB),
+        capacity_bytes=capacity_gib * GIB,
+    )
+    return st.model_copy(update={"volume": usage})
+
+
+def test_volume_usage_reaches_members_metrics_and_storage_low(kube: StrictKube) -> None:
+    """A member over 80 % (df's Use%: used / (used + available)) sets StorageLow with one Warning Event;
+    the figures alone are written at most every refresh_seconds; no report keeps the last condition."""
+    metrics, now = OperatorMetrics(), [0.0]
+    rec = record(kube, metrics=metrics, monotonic=lambda: now[0], refresh_seconds=30)
+
+    def storage() -> dict[str, Any]:
+        return next(c for c in status_of(kube)["conditions"] if c["type"] == STORAGE_CONDITION)
+
+    def warnings() -> list[str]:
+        return [e["note"] for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind
+                and e["reason"] == "StorageLow"]  # fmt: skip
+
+    def observe(**members: Status | None) -> None:
+        asyncio.run(
+            rec.write_observation("Healthy", {p.replace("_", "-"): s for p, s in members.items()}, (), ())
+        )
+
+    observe(db_0=on_volume(replica("0-1-5"), 5, 5), db_1=on_volume(replica("0-1-5"), 2, 7.5), db_2=None)
+    st = status_of(kube)
+    assert st["members"][0] == {
+        "pod": "db-0", "role": "replica", "position": "0-1-5", "healthy": True,
+        "volumeUsedBytes": 5 * GIB, "volumeAvailableBytes": 5 * GIB, "volumeCapacityBytes": 10 * GIB,
+    }  # fmt: skip
+    assert "volumeUsedBytes" not in st["members"][2]  # unreachable: not measured
+    assert (storage()["status"], storage()["reason"]) == ("False", "BelowThreshold")
+    assert storage()["message"] == "every measured data volume at or under 80% (fullest 50%)"
+
+    def sample(name: str, pod: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"namespace": NS, "cluster": NAME, "pod": pod})
+
+    assert sample("kubetrove_member_volume_used_bytes", "db-1") == 2 * GIB
+    assert sample("kubetrove_member_volume_capacity_bytes", "db-0") == 10 * GIB
+    assert sample("kubetrove_member_volume_available_bytes", "db-2") is None
+
+    # 8.5 GiB used, 1 GiB writable (0.5 GiB is root's reserve): 89 % by df's count, over 80 %.
+    observe(db_0=on_volume(replica("0-1-5"), 8.5, 1), db_1=on_volume(replica("0-1-5"), 2, 7.5), db_2=None)
+    low = storage()
+    assert (low["status"], low["reason"]) == ("True", "VolumeAboveThreshold")
+    assert low["message"] == "data volume over 80% used: db-0 89%"
+    assert warnings() == ["data volume over 80% used: db-0 89%"]
+    # Still over, a bit fuller: no second Event, the new figures wait for the refresh.
+    observe(db_0=on_volume(replica("0-1-5"), 8.6, 0.9), db_1=on_volume(replica("0-1-5"), 2, 7.5), db_2=None)
+    assert storage()["message"] == "data volume over 80% used: db-0 89%" and len(warnings()) == 1
+    now[0] = 31.0
+    observe(db_0=on_volume(replica("0-1-5"), 8.6, 0.9), db_1=on_volume(replica("0-1-5"), 2, 7.5), db_2=None)
+    assert storage()["message"] == "data volume over 80% used: db-0 91%" and len(warnings()) == 1
+    assert sample("kubetrove_member_volume_used_bytes", "db-0") == int(8.6 * GIB)
+    # Every agent unreachable: the last known condition stays, the gauges drop their series.
+    observe(db_0=None, db_1=None, db_2=None)
+    assert storage()["status"] == "True"
+    assert sample("kubetrove_member_volume_used_bytes", "db-0") is None
+    # Grown (or cleaned up): back to False at once.
+    observe(db_0=on_volume(replica("0-1-5"), 8.6, 11.4, 20), db_1=None, db_2=None)
+    assert (storage()["status"], storage()["reason"]) == ("False", "BelowThreshold")

@@ -293,3 +293,62 @@ def test_a_rebuilt_errant_member_is_released_and_configured() -> None:
 def test_an_errant_member_stays_errant_until_visibly_rebuilt(quarantined: MemberView) -> None:
     d = decide(view(primary(), replica("db-1"), quarantined, errant=frozenset({"db-2"})), setcmp)
     assert d.errant == ("db-2",) and "db-2" not in d.configure
+
+
+# -- I7: automatic rebuild of a quarantined member -------------------------------------------------------
+
+
+def errant_view(**kw: object) -> ClusterView:
+    """db-2 holds "x", which the primary never had, and was quarantined in an earlier cycle."""
+    members = kw.pop("members", (primary(), replica("db-1"), replica("db-2", pos="a,b,x")))
+    fields: dict[str, object] = {"errant": frozenset({"db-2"}), "rebuild_errant": True, **kw}
+    return view(*members, **fields)  # type: ignore[arg-type]
+
+
+def test_a_quarantined_member_is_rebuilt_from_the_up_writable_primary() -> None:
+    d = decide(errant_view(), setcmp)
+    assert (d.state, d.errant, d.rebuild, d.primary) == (State.DEGRADED, ("db-2",), ("db-2",), "db-0")
+    assert "db-2" not in d.configure  # never repointed while errant (I5)
+
+
+def test_no_rebuild_before_the_quarantine_was_recorded_or_where_not_allowed() -> None:
+    assert decide(errant_view(errant=frozenset()), setcmp).rebuild == ()  # found now: quarantined first
+    assert decide(errant_view(rebuild_errant=False), setcmp).rebuild == ()  # engine or spec says no
+
+
+def test_no_rebuild_while_one_runs_or_just_failed() -> None:
+    running = dataclasses.replace(replica("db-2", pos="a,b,x"), rebuilding=True)
+    failed = dataclasses.replace(replica("db-2", pos="a,b,x"), rebuild_error="clone failed")
+    for m in (running, failed):
+        d = decide(errant_view(members=(primary(), replica("db-1"), m)), setcmp)
+        assert (d.errant, d.rebuild) == (("db-2",), ())
+    d = decide(errant_view(members=(primary(), replica("db-1"), failed)), setcmp)
+    assert any("its rebuild failed: clone failed" in r for r in d.reasons)
+
+
+def test_no_rebuild_from_a_primary_that_is_not_writable_or_during_a_switchover() -> None:
+    fenced = primary(read_only=True)
+    assert (
+        decide(errant_view(members=(fenced, replica("db-1"), replica("db-2", pos="a,b,x"))), setcmp).rebuild
+        == ()
+    )
+    switching = decide(errant_view(wanted_primary="db-1"), setcmp)
+    assert (switching.action, switching.rebuild) == (Action.SWITCHOVER, ())
+    # A spec.primary left naming the errant member (it was the primary before a failover): the switchover
+    # is impossible until it is rebuilt, so it must not block the rebuild.
+    stale = decide(errant_view(wanted_primary="db-2"), setcmp)
+    assert (stale.action, stale.rebuild) == (Action.NONE, ("db-2",))
+    down_primary = errant_view(members=(down(primary()), replica("db-1"), replica("db-2", pos="a,b,x")))
+    assert decide(down_primary, setcmp).rebuild == ()
+
+
+def test_a_rebuilt_member_streaming_from_the_primary_is_no_longer_errant() -> None:
+    d = decide(errant_view(members=(primary(), replica("db-1"), replica("db-2", pos="a,b"))), setcmp)
+    assert (d.errant, d.rebuild) == ((), ())
+
+
+def test_a_member_being_rebuilt_is_not_taken_for_an_empty_one() -> None:
+    # Seen on real 9.7.4: while CLONE INSTANCE runs, the recipient's gtid_executed reads empty.
+    cloning = dataclasses.replace(replica("db-2", pos=""), rebuilding=True, replication_running=False)
+    d = decide(errant_view(members=(primary(), replica("db-1"), cloning)), setcmp)
+    assert (d.errant, d.rebuild, d.configure) == (("db-2",), (), ())

@@ -174,3 +174,28 @@ async def test_partial_failures_heal_on_the_next_cycle(op: str) -> None:
     for t in range(2, 5):
         await loop.cycle(now=t)
     assert record.state == State.HEALTHY.value
+
+
+async def test_old_primary_with_unreplicated_writes_is_rebuilt_from_the_new_primary() -> None:
+    """I7: quarantined first, rebuilt the next cycle; what only it held is named, then gone."""
+    ops, record, loop = await bootstrapped(rebuild_errant=True)
+    acked(ops, ["t1"])
+    ops.settle()
+    ops.members["db-1"].link_up = ops.members["db-2"].link_up = False
+    assert not ops.write("lost")  # never acknowledged
+    ops.members["db-0"].alive = False
+    await loop.cycle(now=10)
+    await loop.cycle(now=20)
+    ops.members["db-0"].alive = True
+    d = await loop.cycle(now=30)
+    assert (d.errant, d.rebuild) == (("db-0",), ())  # quarantined this cycle, rebuilt the next
+    d = await loop.cycle(now=31)
+    assert d.rebuild == ("db-0",)
+    assert ops.calls.index(("fence", "db-0")) < ops.calls.index(("rebuild", "db-0"))
+    assert record.rebuilds == {"db-0": ("db-1", "lost")}
+    assert any(r == "MemberRebuilding" and "discarded: lost" in m for r, m, _ in record.events)
+    ops.settle()
+    d = await loop.cycle(now=32)
+    assert (d.state, d.errant) == (State.HEALTHY, ())
+    assert "lost" not in ops.members["db-0"].executed and "t1" in ops.members["db-0"].executed
+    assert record.labels["db-0"] == "replica"

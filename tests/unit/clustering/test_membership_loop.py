@@ -39,7 +39,7 @@ class FakeSet:
         if pod in self.config:
             role = Role.PRIMARY if pod == self.primary else Role.REPLICA
         return Status(
-            engine="mongodb", version="7.0", role=role, read_only=role is not Role.PRIMARY, healthy=True
+            engine="mongodb", version="6.0", role=role, read_only=role is not Role.PRIMARY, healthy=True
         )
 
     async def step_up(self, pod: str) -> None:

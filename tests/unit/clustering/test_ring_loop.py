@@ -94,7 +94,7 @@ def _secret(name: str, data: dict[str, str]) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize(("engine", "version"), [(Engine.CASSANDRA, "5.0"), (Engine.MARIADB, "11.4")])
+@pytest.mark.parametrize(("engine", "version"), [(Engine.CASSANDRA, "5.0"), (Engine.MARIADB, "11.8")])
 async def test_the_loop_starts_once_the_secrets_it_needs_exist(engine: Engine, version: str) -> None:
     kube = FakeKube()
     ref = ObjectRef(namespace="ns", name="db", uid="uid-db", generation=1, kind=CLUSTER)
@@ -190,6 +190,7 @@ def test_a_members_ring_view_is_written_in_its_status_entry() -> None:
         "healthy": False,
         "ringState": "DN",
         "hostId": "h1",
+        "address": "10.0.0.2",
         "tokens": 16,
         "load": "1.5 MiB",
     }

@@ -48,7 +48,7 @@ def test_server_id_follows_the_ordinal(engine: Engine, binary: str, hostname: st
 
 @pytest.mark.parametrize("hostname", ["standalone", "db-", "db-x1", ""])
 def test_server_id_refuses_a_hostname_without_ordinal(hostname: str) -> None:
-    c = REGISTRY[Engine.MYSQL].container("8.4")
+    c = REGISTRY[Engine.MYSQL].container("9.7")
     done = run(stub_entrypoint(c.command), c.args, {"HOSTNAME": hostname})
     assert done.returncode == 1 and done.stdout == ""
     assert "no StatefulSet ordinal" in done.stderr
@@ -56,7 +56,7 @@ def test_server_id_refuses_a_hostname_without_ordinal(hostname: str) -> None:
 
 def test_mongodb_writes_a_private_base64_key_file(tmp_path: Path) -> None:
     key = tmp_path / "keyfile"
-    c = REGISTRY[Engine.MONGODB].container("8.0")
+    c = REGISTRY[Engine.MONGODB].container("6.0")
     done = run(
         stub_entrypoint(c.command, (mongodb.KEY_FILE, str(key))),
         c.args,

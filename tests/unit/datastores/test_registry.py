@@ -45,11 +45,11 @@ def test_ha_modes_match_the_architecture() -> None:
 def test_supported_versions() -> None:
     versions = {str(engine): list(store.versions) for engine, store in REGISTRY.items()}
     assert versions == {
-        "mysql": ["8.4", "9.7"],
-        "mariadb": ["10.11", "11.4", "11.8"],
-        "postgresql": ["15", "16", "17", "18"],
-        "mongodb": ["7.0", "8.0"],
-        "cassandra": ["4.1", "5.0"],
+        "mysql": ["9.7"],
+        "mariadb": ["10.11", "11.8"],
+        "postgresql": ["15", "17", "18"],
+        "mongodb": ["6.0"],
+        "cassandra": ["5.0"],
     }
 
 
@@ -125,10 +125,10 @@ def test_mysql_and_mariadb_differ_where_the_engines_differ() -> None:
         and "innodb_redo_log_capacity" not in mariadb.parameters
     )
     assert "innodb_log_file_size" in mariadb.parameters and "innodb_log_file_size" not in mysql.parameters
-    assert mysql.container("8.4").args == ("mysqld",)
-    assert mariadb.container("11.4").args == ("mariadbd",)
-    assert mysql.container("8.4").secret_env == {"MYSQL_ROOT_PASSWORD": "root-password"}
-    assert mariadb.container("11.4").secret_env == {"MARIADB_ROOT_PASSWORD": "root-password"}
+    assert mysql.container("9.7").args == ("mysqld",)
+    assert mariadb.container("11.8").args == ("mariadbd",)
+    assert mysql.container("9.7").secret_env == {"MYSQL_ROOT_PASSWORD": "root-password"}
+    assert mariadb.container("11.8").secret_env == {"MARIADB_ROOT_PASSWORD": "root-password"}
     assert "gtid_strict_mode = ON" in mariadb.render_config({})
     assert "gtid_mode = ON" in mysql.render_config({})
 
@@ -141,14 +141,14 @@ def test_mysql_family_cluster_members_start_fenced_and_instances_do_not(engine: 
 
 
 def test_only_mariadb_restarts_a_demoted_member_differently() -> None:
-    mariadb = REGISTRY[Engine.MARIADB].container("11.4")
+    mariadb = REGISTRY[Engine.MARIADB].container("11.8")
     assert mariadb.demoted_marker == "/var/lib/mysql/kubetrove-demoted"
     assert (
         f'if [ -e {mariadb.demoted_marker} ]; then set -- "$@" --init-rpl-role=SLAVE; fi'
         in mariadb.command[2]
     )
-    assert REGISTRY[Engine.MYSQL].container("8.4").demoted_marker == ""
-    assert "init-rpl-role" not in REGISTRY[Engine.MYSQL].container("8.4").command[2]
+    assert REGISTRY[Engine.MYSQL].container("9.7").demoted_marker == ""
+    assert "init-rpl-role" not in REGISTRY[Engine.MYSQL].container("9.7").command[2]
 
 
 def test_a_mongodb_instance_is_standalone_and_cluster_members_form_a_set() -> None:

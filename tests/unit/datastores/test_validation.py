@@ -11,7 +11,7 @@ from kubetrove.datastores.validation import Problem, validate_spec
 
 
 def cluster(**spec: Any) -> ClusterSpec:
-    body: dict[str, Any] = {"datastore": {"type": "mariadb", "version": "11.4"}, "replicas": 3}
+    body: dict[str, Any] = {"datastore": {"type": "mariadb", "version": "11.8"}, "replicas": 3}
     body.update(spec)
     return ClusterSpec.model_validate(body)
 
@@ -42,7 +42,7 @@ def test_a_good_spec_has_no_problems() -> None:
 def test_unsupported_version_lists_the_supported_ones() -> None:
     spec = cluster(datastore={"type": "mariadb", "version": "10.6"})
     assert validate_spec(spec, None) == [
-        Problem("spec.datastore.version", "mariadb 10.6 is not supported (supported: 10.11, 11.4, 11.8)")
+        Problem("spec.datastore.version", "mariadb 10.6 is not supported (supported: 10.11, 11.8)")
     ]
 
 
@@ -80,8 +80,28 @@ def test_storage_size_must_be_a_positive_quantity() -> None:
     ]
 
 
+@pytest.mark.parametrize("size", ["1m", "1", "1Ki", "127Mi"])
+def test_storage_size_has_a_minimum(size: str) -> None:
+    assert messages(validate_spec(instance(storage={"size": size}), None)) == [
+        f"spec.storage.size: {size} is below the minimum of 128Mi: no engine fits its system files in less"
+    ]
+
+
+def test_storage_size_minimum_itself_is_accepted() -> None:
+    assert validate_spec(instance(storage={"size": "128Mi"}), None) == []
+
+
+def test_postgresql_pg_roles_are_reserved() -> None:
+    """PostgreSQL answers CREATE ROLE pg_x with "role name is reserved" (42939): refused here first."""
+    spec = instance(users=[{"name": "pg_monitor"}, {"name": "PG_x"}, {"name": "pgx"}])
+    assert messages(validate_spec(spec, None)) == [
+        "spec.users[0].name: user name pg_monitor is reserved by the engine (postgresql)",
+        "spec.users[1].name: user name PG_x is reserved by the engine (postgresql)",
+    ]
+
+
 def test_engine_never_changes() -> None:
-    old = instance(datastore={"type": "mysql", "version": "8.4"})
+    old = instance(datastore={"type": "mysql", "version": "9.7"})
     assert messages(validate_spec(instance(), old)) == [
         "spec.datastore.type: the engine cannot change (mysql -> postgresql): "
         "create a new resource and restore a logical backup into it"
@@ -94,20 +114,17 @@ def test_version_changes_follow_the_upgrade_paths() -> None:
         return messages(validate_spec(instance(datastore={"type": engine, "version": new}), before))
 
     assert change("mariadb", "10.11", "11.8") == []
-    assert change("mysql", "8.4", "9.7") == []
-    assert change("mongodb", "7.0", "8.0") == []
-    assert change("cassandra", "4.1", "5.0") == []
-    assert change("mariadb", "11.4", "10.11") == [
-        "spec.datastore.version: mariadb cannot be downgraded in place (11.4 -> 10.11)"
+    assert change("mariadb", "11.8", "10.11") == [
+        "spec.datastore.version: mariadb cannot be downgraded in place (11.8 -> 10.11)"
     ]
-    assert change("postgresql", "16", "17") == [
-        "spec.datastore.version: postgresql 16 -> 17 is not an in-place upgrade path (to 17 from: none); "
+    assert change("postgresql", "17", "18") == [
+        "spec.datastore.version: postgresql 17 -> 18 is not an in-place upgrade path (to 18 from: none); "
         "restore a logical backup into a new resource instead"
     ]
 
 
 def test_replicas_must_fit_the_topology() -> None:
-    spec = cluster(datastore={"type": "mongodb", "version": "8.0"}, replicas=4)
+    spec = cluster(datastore={"type": "mongodb", "version": "6.0"}, replicas=4)
     assert messages(validate_spec(spec, None)) == [
         "spec.replicas: replicas=4 for mongodb: expected 1, 3, 5 or 7 "
         "(a replica set needs an odd number of voting members to elect a primary; at most 7 vote)"
@@ -115,7 +132,7 @@ def test_replicas_must_fit_the_topology() -> None:
     assert validate_spec(cluster(datastore={"type": "cassandra", "version": "5.0"}, replicas=4), None) == []
 
 
-@pytest.mark.parametrize(("engine", "version"), [("mariadb", "11.4"), ("mysql", "8.4"), ("postgresql", "17")])
+@pytest.mark.parametrize(("engine", "version"), [("mariadb", "11.8"), ("mysql", "9.7"), ("postgresql", "17")])
 def test_a_one_member_cluster_of_an_acknowledging_engine_is_refused(engine: str, version: str) -> None:
     # Its primary would wait forever for a replica's acknowledgement: every write would block.
     spec = cluster(datastore={"type": engine, "version": version}, replicas=1)
@@ -160,7 +177,7 @@ def test_names_the_engine_refuses_or_keeps_are_refused_on_their_field() -> None:
     # The same 33-character user is fine where the engine takes it (MariaDB: 80).
     mariadb = spec.model_copy(
         update={
-            "datastore": spec.datastore.model_copy(update={"type": "mariadb", "version": "11.4"}),
+            "datastore": spec.datastore.model_copy(update={"type": "mariadb", "version": "11.8"}),
             "databases": [],
             "users": spec.users[:2],
         }
@@ -170,7 +187,7 @@ def test_names_the_engine_refuses_or_keeps_are_refused_on_their_field() -> None:
 
 def test_mongodb_reserved_databases_and_users_are_refused_on_their_field() -> None:
     spec = cluster(
-        datastore={"type": "mongodb", "version": "7.0"},
+        datastore={"type": "mongodb", "version": "6.0"},
         databases=[{"name": "shop"}, {"name": "admin"}, {"name": "local"}, {"name": "config"}],
         users=[
             {"name": "root", "grants": [{"database": "shop", "privileges": ["read"]}]},
@@ -191,8 +208,8 @@ def test_mongodb_reserved_databases_and_users_are_refused_on_their_field() -> No
 @pytest.mark.parametrize(
     ("engine", "version", "database", "user"),
     [
-        ("mysql", "8.4", "mysql", "root"),
-        ("mariadb", "11.4", "performance_schema", "mariadb"),
+        ("mysql", "9.7", "mysql", "root"),
+        ("mariadb", "11.8", "performance_schema", "mariadb"),
         ("postgresql", "17", "template1", "postgres"),
         ("cassandra", "5.0", "system_auth", "cassandra"),
     ],
@@ -255,7 +272,7 @@ def test_switchover_target() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     old = cluster(storage={"size": "10Gi"})
     spec = cluster(
-        datastore={"type": "mariadb", "version": "11.4"},
+        datastore={"type": "mariadb", "version": "11.8"},
         replicas=3,
         storage={"size": "5Gi"},
         parameters={"wait_timeout": "0"},
@@ -291,8 +308,8 @@ def test_system_keyspaces_and_the_superuser_role_are_refused_by_name() -> None:
 @pytest.mark.parametrize(
     ("engine", "version", "database", "user"),
     [
-        ("mariadb", "11.4", "mysql", "root"),
-        ("mysql", "8.4", "performance_schema", "mysql"),
+        ("mariadb", "11.8", "mysql", "root"),
+        ("mysql", "9.7", "performance_schema", "mysql"),
         ("postgresql", "17", "template1", "postgres"),
         ("mongodb", "8.0", "admin", None),
     ],

@@ -1,4 +1,5 @@
-"""One composition root: only runtime/config.py reads the environment (handlers/main.py calls it once)."""
+"""One composition root per process: only runtime/config.py reads the operator's environment (handlers/main.py
+calls it once); the kubectl plugin, a process of the user's, reads its own once in cli/main.py."""
 
 from __future__ import annotations
 
@@ -16,4 +17,4 @@ def test_the_environment_is_read_in_one_place() -> None:
         if p.parts[len(OPERATOR.parts)] != "agent" and READS_ENV.search(p.read_text())
     )
     # config.py defines from_env (the one reader); main.py calls it, once, at start-up.
-    assert readers == ["handlers/main.py", "runtime/config.py"]
+    assert readers == ["cli/main.py", "handlers/main.py", "runtime/config.py"]

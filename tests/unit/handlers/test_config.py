@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kubetrove.datastores.base import qualified_image
 from kubetrove.handlers.settings import configure
 from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, DEFAULT_IMAGE_REGISTRY, OperatorConfig
@@ -36,3 +38,17 @@ def test_verify_timeout_and_reporting_pod_from_env() -> None:
         {"KUBETROVE_VERIFY_TIMEOUT_SECONDS": "90", "POD_NAME": "kubetrove-7d9-x"}
     )
     assert (config.verify_timeout_seconds, config.pod_name) == (90.0, "kubetrove-7d9-x")
+
+
+def test_admission_settings_from_env() -> None:
+    off = OperatorConfig.from_env({})
+    assert (off.admission_port, off.policy_required) == (0, False)
+    config = OperatorConfig.from_env({
+        "KUBETROVE_ADMISSION_PORT": "9443", "KUBETROVE_ADMISSION_HOSTS": "a.ns.svc, a.ns.svc.cluster.local",
+        "KUBETROVE_VALIDATING_WEBHOOK": "kt", "KUBETROVE_MUTATING_WEBHOOK": "kt",
+        "KUBETROVE_POLICY_REQUIRED": "True",
+    })  # fmt: skip
+    assert config.admission_hosts == ("a.ns.svc", "a.ns.svc.cluster.local")
+    assert (config.admission_port, config.validating_webhook, config.policy_required) == (9443, "kt", True)
+    with pytest.raises(ValueError, match="KUBETROVE_POLICY_REQUIRED='yes'"):
+        OperatorConfig.from_env({"KUBETROVE_POLICY_REQUIRED": "yes"})

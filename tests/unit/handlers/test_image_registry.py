@@ -33,3 +33,10 @@ def test_empty_means_the_catalog_names_as_they_are() -> None:
 def test_a_bad_registry_names_the_setting(bad: str) -> None:
     with pytest.raises(ValueError, match="KUBETROVE_IMAGE_REGISTRY"):
         OperatorConfig.from_env({"KUBETROVE_IMAGE_REGISTRY": bad})
+
+
+def test_network_policy_setting() -> None:
+    assert OperatorConfig.from_env({}).network_policy_from is None
+    on = OperatorConfig.from_env({"KUBETROVE_NETWORK_POLICY": "true", "KUBETROVE_LEASE_NAMESPACE": "kt-sys"})
+    assert on.network_policy_from == "kt-sys"  # the chart runs the operator in its release namespace
+    assert OperatorConfig.from_env({"KUBETROVE_NETWORK_POLICY": "false"}).network_policy_from is None

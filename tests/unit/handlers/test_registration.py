@@ -40,3 +40,18 @@ def test_importing_the_handlers_registers_nothing_by_itself() -> None:
     default = kopf.get_default_registry()
     ours = [h for h in default._changing.get_all_handlers() if h.fn.__module__.startswith("kubetrove")]
     assert ours == []
+
+
+def test_admission_webhooks_only_when_enabled(registry: kopf.OperatorRegistry) -> None:
+    assert registry._webhooks.get_all_handlers() == []  # no KUBETROVE_ADMISSION_PORT: no webhooks
+    into = kopf.OperatorRegistry()
+    handlers.register(into, OperatorConfig(admission_port=9443))
+    hooks = {(h.selector.any_name, h.id, str(h.reason)) for h in into._webhooks.get_all_handlers()}
+    assert hooks == {
+        ("databaseinstances", "policy", "validating"),
+        ("databaseclusters", "policy", "validating"),
+        ("databasebackups", "policy", "validating"),
+        ("databaseinstances", "tier", "mutating"),
+        ("databaseclusters", "tier", "mutating"),
+    }
+    assert all(set(h.operations or ()) == {"CREATE", "UPDATE"} for h in into._webhooks.get_all_handlers())

@@ -45,6 +45,9 @@ class FakeKube:
         self.calls: list[tuple[str, str, str]] = []
         self._rv = itertools.count(1)
         self._names = itertools.count(1)
+        # pods/log: (namespace, pod, container) -> text; every request as (pod, container, tail, since, prev)
+        self.logs: dict[tuple[str, str, str], str] = {}
+        self.log_requests: list[tuple[str, str, int | None, int | None, bool]] = []
 
     @staticmethod
     def key(rtype: ResourceType, namespace: str | None, name: str) -> Key:
@@ -143,3 +146,19 @@ class FakeKube:
     async def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> bool:
         self.calls.append(("delete", rtype.kind, name))
         return self.objects.pop(self.key(rtype, namespace, name), None) is not None
+
+    async def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        previous: bool = False,
+    ) -> str:
+        """The seeded log's last ``tail_lines`` lines (``since_seconds`` is recorded, not applied)."""
+        self.log_requests.append((pod, container, tail_lines, since_seconds, previous))
+        if (namespace, pod, container) not in self.logs:
+            raise NotFound(404, "NotFound", f'pods "{pod}" not found')
+        lines = self.logs[(namespace, pod, container)].splitlines(keepends=True)
+        return "".join(lines[-tail_lines:] if tail_lines else lines)

@@ -65,3 +65,12 @@ async def test_a_users_own_secret_is_used_but_never_adopted(kube: FakeKube, deps
     )
     await create(kube, deps, "Delete")
     assert owners(kube, "db-credentials") == []
+
+
+def test_generated_passwords_fit_mysql_replication() -> None:
+    """The root password is also the replication password, and MySQL's CHANGE REPLICATION SOURCE TO
+    refuses a SOURCE_PASSWORD over 32 characters; still 192 random bits, in URL-safe characters."""
+    token = Deps(kube=FakeKube(), agent_image="agent:test").token
+    values = {token() for _ in range(50)}
+    assert len(values) == 50
+    assert all(len(v) == 32 and v.replace("-", "").replace("_", "").isalnum() for v in values)

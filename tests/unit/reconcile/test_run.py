@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 
 import pytest
 
 from kubetrove.api.status import Phase
-from kubetrove.k8s.kinds import CONFIG_MAP, CUSTOM, EVENT, PVC, SECRET, SERVICE, STATEFULSET
+from kubetrove.k8s.kinds import CONFIG_MAP, CUSTOM, EVENT, NETWORK_POLICY, PVC, SECRET, SERVICE, STATEFULSET
 from kubetrove.reconcile import run
 from kubetrove.reconcile.applied import APPLIED_GENERATION
 from kubetrove.reconcile.context import Deps
@@ -165,3 +166,16 @@ async def test_delete_honours_the_volume_policy(kube: FakeKube, deps: Deps, poli
     assert (kube.find(PVC, "ns", "data-db-1") is not None) is kept
     assert kube.find(PVC, "ns", "data-dbx-0") is not None and kube.find(PVC, "ns", "other") is not None
     assert sorted(deleted) == ([] if kept else ["data-db-0", "data-db-1"])
+
+
+async def test_the_network_policy_follows_the_operator_setting(kube: FakeKube, deps: Deps) -> None:
+    seed_cr(kube)
+    on = dataclasses.replace(deps, network_policy_from="kubetrove-system")
+    await run.reconcile(parsed(), None, on, LOG)
+    policy = kube.find(NETWORK_POLICY, "ns", "db-net")
+    assert policy is not None
+    assert policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "kubetrove-system"}
+    }
+    await run.reconcile(parsed(), None, deps, LOG)  # switched off: the policy goes, nothing stays isolated
+    assert kube.find(NETWORK_POLICY, "ns", "db-net") is None

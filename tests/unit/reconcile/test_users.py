@@ -142,6 +142,31 @@ async def test_password_from_a_secret_reference(kube: FakeKube, udeps: Deps, age
     assert kube.find(SECRET, "ns", ChildNames("db").user_secret("rep")) is None
 
 
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [(b"\xff\xfepw", "the value is not UTF-8 text"), (b"a\x00b", "the password holds a NUL")],
+)
+async def test_an_unusable_password_names_the_secret_and_key(
+    kube: FakeKube, udeps: Deps, agents: FakeAgents, raw: bytes, problem: str
+) -> None:
+    spec = {"users": [{"name": "rep", "passwordSecretRef": {"name": "mine", "key": "pw"}}]}
+    await ready(kube, udeps, **spec)
+    kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "mine", "namespace": "ns"},
+            "data": {"pw": base64.b64encode(raw).decode(), "other": base64.b64encode(b"\x80").decode()},
+        }
+    )
+    agents.calls.clear()
+    with pytest.raises(NotReady, match=f"Secret ns/mine, key 'pw': {problem}"):
+        await run.reconcile(parsed(**spec), None, udeps, LOG)
+    condition = users_condition(kube)
+    assert condition["reason"] == "PasswordUnusable" and "Secret ns/mine, key 'pw'" in condition["message"]
+    assert agents.calls == []
+
+
 async def test_removed_user_is_dropped_removed_database_is_kept(
     kube: FakeKube, udeps: Deps, agents: FakeAgents
 ) -> None:
@@ -197,7 +222,7 @@ async def test_cluster_writes_to_the_labelled_primary_only(
 async def test_engine_without_a_primary_writes_to_one_ready_member(
     kube: FakeKube, udeps: Deps, agents: FakeAgents
 ) -> None:
-    spec: dict[str, Any] = {"replicas": 3, "datastore": {"type": "cassandra", "version": "4.1"}, **SHOP}
+    spec: dict[str, Any] = {"replicas": 3, "datastore": {"type": "cassandra", "version": "5.0"}, **SHOP}
     kube.put(body(CLUSTER, **spec))
     with pytest.raises(NotReady):
         await run.reconcile(parsed(CLUSTER, **spec), None, udeps, LOG)

@@ -69,7 +69,7 @@ def test_apply_order() -> None:
     [
         (HAMode.OPERATOR_PRIMARY, True, "primary", "replica"),
         (HAMode.OPERATOR_PRIMARY, False, None, None),  # an instance: nobody sets role labels
-        (HAMode.ENGINE_ELECTED, True, None, None),
+        (HAMode.ENGINE_ELECTED, True, "primary", "replica"),  # the loop labels the elected primary
         (HAMode.ENGINE_ELECTED, False, None, None),
         (HAMode.NO_PRIMARY, True, None, None),
         (HAMode.NO_PRIMARY, False, None, None),
@@ -319,3 +319,40 @@ def test_a_pvc_backup_target_is_mounted_in_the_agent_and_restore_containers() ->
     assert mount not in pod["containers"][0]["volumeMounts"]  # never the engine
     without = template(run(instance()))["spec"]
     assert all(v["name"] != "backup-pvc" for v in without["volumes"])
+
+
+def test_no_network_policy_unless_the_operator_setting_names_its_namespace() -> None:
+    assert run(cluster()).network_policy is None
+    assert "NetworkPolicy" not in [m["kind"] for m in run(cluster()).all()]
+
+
+def test_network_policy_admits_the_operator_to_the_agent_and_the_namespace_to_the_engine() -> None:
+    spec = cluster()
+    m = render(dataclasses.replace(inputs(spec), network_policy_from="kubetrove-system"), FakeDatastore())
+    policy = m.network_policy
+    assert policy is not None and policy["metadata"]["name"] == "orders-net"
+    assert policy["metadata"]["ownerReferences"][0]["name"] == "orders"
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": SELECTOR},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kubetrove-system"}
+                        },
+                        "podSelector": {},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": 8432}],
+            },
+            {
+                "from": [{"podSelector": {}}],
+                "ports": [{"protocol": "TCP", "port": 3306}, {"protocol": "TCP", "port": 33062}],
+            },
+        ],
+    }
+    # Applied before the StatefulSet: the pods never start without their policy.
+    kinds = [x["kind"] for x in m.all()]
+    assert kinds.index("NetworkPolicy") < kinds.index("StatefulSet")

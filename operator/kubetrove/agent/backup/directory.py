@@ -16,6 +16,7 @@ from kubetrove.agent.backup.storage import (
     Bytes,
     Digest,
     IncompleteBackup,
+    InvalidManifest,
     MiB,
     Seen,
     Writer,
@@ -76,6 +77,8 @@ class DirectoryStore:
 
     def read(self, backup_id: str, name: str) -> Iterator[bytes]:
         path = self._dir(backup_id) / name
+        if path.parent != self._dir(backup_id):  # the manifest's pattern refuses it first; second fence
+            raise InvalidManifest(f"artifact name {name!r} of backup {backup_id} is not a plain file name")
         if not path.is_file():
             raise IncompleteBackup(f"artifact {name} of backup {backup_id} is missing")
         with path.open("rb") as f:
@@ -92,7 +95,7 @@ class DirectoryStore:
         path = self._dir(backup_id) / MANIFEST_NAME
         if not path.is_file():
             return None
-        return parse_manifest(path.read_bytes(), str(path))
+        return parse_manifest(path.read_bytes(), str(path), backup_id)
 
     def abort_incomplete(self, backup_id: str) -> int:
         leftovers = list(self._dir(backup_id).glob(f"*{PARTIAL}")) if self._dir(backup_id).is_dir() else []

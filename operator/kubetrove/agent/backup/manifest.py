@@ -1,15 +1,27 @@
-"""The manifest: the JSON object written LAST that makes a stored backup complete, and its key layout."""
+"""The manifest: the JSON object written LAST that makes a stored backup complete, and its key layout.
+
+A manifest is INPUT FROM THE BACKUP STORE, which whoever holds the bucket's credentials can write: its
+artifact names become file names (spooled under a restore's work directory, read from a directory
+store) and object keys, so they are checked against a strict pattern here, before anything opens a
+file: one path component of plain characters, never ``..``, never absolute. The manifest's own id must
+also be the backup asked for (``restore.load_manifest``), so one backup's manifest cannot stand in for
+another's.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kubetrove.agent.protocol import BackupMethod, NodeTokens, TableStats
+from kubetrove.agent.protocol import BACKUP_ID, BackupMethod, NodeTokens, TableStats
 
 FORMAT = 1
 MANIFEST_NAME = "manifest.json"
+# Every name the engines write: "base.tar", "backup.archive", "<database>.pgdump", "sstables.tar", ...
+# One path component; no separator, no leading dot (so neither "." nor ".." nor a hidden file), no NUL.
+ARTIFACT_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$"
+DATABASE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"  # agent.names.PORTABLE: what the API lets create
 
 
 class Artifact(BaseModel):
@@ -17,10 +29,17 @@ class Artifact(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    name: str = Field(pattern=ARTIFACT_NAME)
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    database: str | None = None  # per-database logical dumps (PostgreSQL pg_dump -Fc)
+    database: str | None = Field(default=None, pattern=DATABASE_NAME)  # per-database dumps (pg_dump -Fc)
+
+    @field_validator("name")
+    @classmethod
+    def _no_parent(cls, name: str) -> str:
+        if ".." in name:
+            raise ValueError("an artifact name may not contain '..'")
+        return name
 
 
 class Manifest(BaseModel):
@@ -30,7 +49,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     format: int = FORMAT
-    id: str
+    id: str = Field(pattern=BACKUP_ID)
     engine: str
     engine_version: str
     major: str

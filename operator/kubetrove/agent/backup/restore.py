@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kubetrove.agent.backup.manifest import Artifact, Manifest
-from kubetrove.agent.backup.storage import IncompleteBackup, StorageError, Store
+from kubetrove.agent.backup.storage import IncompleteBackup, InvalidManifest, StorageError, Store
 from kubetrove.agent.backup.targets import open_store
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import methods_for
@@ -59,6 +59,9 @@ REQUEST_ENV = "KUBETROVE_RESTORE_REQUEST"
 RESTORED_MARKER = ".kubetrove-restored-{id}"
 STAGING = ".kubetrove-restore-{id}"  # + PARTIAL / READY (see the module docstring)
 PARTIAL, READY = ".partial", ".ready"
+# A ring node's restore (the manifest names its tokens): the tokens, comma-separated, for the engine's start
+# script (Cassandra's initial_token; datastores/cassandra RING_TOKENS_FILE reads the same name).
+RING_TOKENS_FILE = ".kubetrove-ring-tokens"
 # Entries a fresh volume may hold that are not data: mkfs.ext4 creates lost+found at the root.
 IGNORED = frozenset({"lost+found"})
 
@@ -83,6 +86,10 @@ def load_manifest(store: Store, request: RestoreRequest) -> Manifest:
     where = f"{store.location}{request.backup_id}/"
     try:
         manifest = store.get_manifest(request.backup_id)
+    except InvalidManifest as exc:
+        raise RestoreRefused(
+            f"backup {request.backup_id} is refused: {exc}; the target was not touched"
+        ) from None
     except IncompleteBackup as exc:
         raise RestoreRefused(f"backup {request.backup_id} is incomplete: {exc}") from None
     if manifest is None:
@@ -101,6 +108,15 @@ def load_manifest(store: Store, request: RestoreRequest) -> Manifest:
             f" the new instance runs {request.major}: restore into the same major version, then upgrade"
         )
     return manifest
+
+
+def inside(directory: Path, name: str) -> Path:
+    """``directory / name``, refused unless it is a direct child (the manifest's pattern already says so:
+    this is the second fence, where a file is actually opened)."""
+    path = directory / name
+    if path.parent != directory or name in {"", ".", ".."} or Path(name).is_absolute():
+        raise RestoreRefused(f"artifact name {name!r} is not a plain file name; the target was not touched")
+    return path
 
 
 def _check_digest(backup_id: str, artifact: Artifact, digest: hashlib._Hash, size: int) -> None:
@@ -207,6 +223,8 @@ def _stage(store: Store, manifest: Manifest, partial: Path, ready: Path) -> None
             plan.relayout(partial)
         except ValueError as exc:
             raise RestoreRefused(f"backup {manifest.id} cannot be restored: {exc}") from None
+    if manifest.ring_node is not None:  # this data belongs to those ranges: the node must own them
+        (partial / RING_TOKENS_FILE).write_text(",".join(manifest.ring_node.tokens))
     partial.rename(ready)
 
 
@@ -265,7 +283,7 @@ def restore_logical(
     try:
         spooled: list[tuple[Artifact, Path]] = []
         for artifact in manifest.artifacts:
-            path = work / artifact.name
+            path = inside(work, artifact.name)
             digest, size = hashlib.sha256(), 0
             with path.open("wb") as f:
                 for chunk in store.read(manifest.id, artifact.name):
@@ -322,6 +340,22 @@ def member_ordinal(hostname: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def for_member(request: RestoreRequest, hostname: str) -> RestoreRequest:
+    """The request of this member: a ring's member ``i`` restores ``member_backups[i]`` (see the protocol).
+
+    A member without its own backup (a ring larger than the backup's, a hostname without an ordinal) is
+    refused: it would start as an empty node owning ranges whose data is elsewhere.
+    """
+    if not request.member_backups:
+        return request
+    number = member_ordinal(hostname)
+    if number is None or number >= len(request.member_backups):
+        raise RestoreRefused(
+            f"{hostname} is no member 0..{len(request.member_backups) - 1} of the ring this backup holds"
+        )
+    return request.model_copy(update={"backup_id": request.member_backups[number], "member_backups": []})
+
+
 def skips_restore(request: RestoreRequest, hostname: str) -> bool:
     """A member other than 0 of a cluster whose members clone from the restored member 0 leaves its volume
     empty (RestoreRequest.first_member_only): its engine container clones it once member 0 serves."""
@@ -339,14 +373,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not raw:
         p.error(f"--request-file or ${REQUEST_ENV} is required")
     request = RestoreRequest.model_validate_json(raw)
-    if skips_restore(request, socket.gethostname()):  # a pod's hostname is its name
+    hostname = socket.gethostname()  # a pod's hostname is its name
+    if skips_restore(request, hostname):
         print(f"backup {request.backup_id} is restored on member 0 only; this member clones from it")
         return 0
-    marker = restored_marker(request)
-    if marker is not None and marker.exists():
-        print(f"backup {request.backup_id} is already restored in {request.data_dir}: nothing to do")
-        return 0
     try:
+        request = for_member(request, hostname)
+        marker = restored_marker(request)
+        if marker is not None and marker.exists():
+            print(f"backup {request.backup_id} is already restored in {request.data_dir}: nothing to do")
+            return 0
         print(check_or_restore(request))
     except RestoreRefused as exc:
         print(ErrorReply(error="restore_refused", detail=str(exc)).model_dump_json(), file=sys.stderr)

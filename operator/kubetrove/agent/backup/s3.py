@@ -245,7 +245,7 @@ class S3Store:
                 raw = self.client.get_object(Bucket=self.target.bucket, Key=key)["Body"].read()
             except self.client.exceptions.NoSuchKey:
                 return None
-        return parse_manifest(raw, f"s3://{self.target.bucket}/{key}")
+        return parse_manifest(raw, f"s3://{self.target.bucket}/{key}", backup_id)
 
     def abort_incomplete(self, backup_id: str) -> int:
         with storage_errors():

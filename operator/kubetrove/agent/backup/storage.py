@@ -35,6 +35,11 @@ class IncompleteBackup(StorageError):
     """A manifest exists but cannot be read: treated exactly like a missing one."""
 
 
+class InvalidManifest(IncompleteBackup):
+    """A manifest that parses but breaks the rules (an artifact name that is a path, another backup's
+    id): copied or forged by whoever can write the store. Refused like a missing one, and said so."""
+
+
 class Writer(Protocol):
     """One artifact being written: ``write`` many times, then exactly one of ``complete`` or ``abort``."""
 
@@ -100,9 +105,24 @@ class Digest:
         return Artifact(name=name, size=self.size, sha256=self.sha.hexdigest())
 
 
-def parse_manifest(raw: bytes, where: str) -> Manifest:
-    """The manifest in ``raw`` (read from ``where``); IncompleteBackup when it is not one."""
+def parse_manifest(raw: bytes, where: str, backup_id: str) -> Manifest:
+    """Backup ``backup_id``'s manifest in ``raw`` (read from ``where``). IncompleteBackup when it is not
+    JSON (a torn write), InvalidManifest when it breaks the manifest's rules or is another backup's."""
     try:
-        return Manifest.model_validate_json(raw)
+        manifest = Manifest.model_validate_json(raw)
     except pydantic.ValidationError as exc:
-        raise IncompleteBackup(f"unreadable manifest at {where}: {exc.error_count()} problem(s)") from None
+        errors = exc.errors()
+        if any(error["type"] == "json_invalid" for error in errors):
+            raise IncompleteBackup(
+                f"unreadable manifest at {where}: {exc.error_count()} problem(s)"
+            ) from None
+        # Where and what, never the offending value (a forged manifest chooses it: it stays out of logs).
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors[:3]
+        )
+        raise InvalidManifest(f"invalid manifest at {where}: {problems}") from None
+    if manifest.id != backup_id:
+        raise InvalidManifest(
+            f"the manifest at {where} is of backup {manifest.id}, not {backup_id} (copied or forged)"
+        )
+    return manifest

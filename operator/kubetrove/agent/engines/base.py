@@ -21,6 +21,7 @@ from kubetrove.agent.protocol import (
     MembersReply,
     NodeTokens,
     ParametersReply,
+    RebuildReply,
     SetMember,
     Status,
     TableCheck,
@@ -153,6 +154,20 @@ class RingDriver(Protocol):
 
     def node_tokens(self) -> NodeTokens:
         """This node's host id, address and tokens (recorded with its backup for a ring restore)."""
+        ...
+
+
+@runtime_checkable
+class RebuildDriver(Protocol):
+    """A driver that can re-provision its member from a donor (``Capabilities.rebuild``; MySQL's clone).
+
+    Optional: the route answers 501 for the other engines (MariaDB has no clone; PostgreSQL's start
+    script clones an empty member itself; MongoDB and Cassandra resync on their own).
+    """
+
+    def start_rebuild(self, host: str, port: int, user: str, password: str) -> RebuildReply:
+        """Check, record what will be discarded, start the rebuild in the background and return at once;
+        Conflict when this member must not be rebuilt (writable, the donor itself, a rebuild running)."""
         ...
 
 

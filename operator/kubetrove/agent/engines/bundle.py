@@ -13,7 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Protocol
 
-from kubetrove.agent.engines.base import EngineDriver, MembershipDriver, RingDriver, TableChecker
+from kubetrove.agent.engines.base import (
+    EngineDriver,
+    MembershipDriver,
+    RebuildDriver,
+    RingDriver,
+    TableChecker,
+)
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.plans import EngineMethods
 from kubetrove.agent.names import Rule
@@ -48,12 +54,15 @@ class Capabilities:
     operator manages the set's members, ``PUT /v1/replication/members``).
     ``ring``: the driver is a ``RingDriver`` (a ring of equals whose auth keyspace follows the ring's
     size, ``PUT /v1/ring/replication``).
+    ``rebuild``: the driver is a ``RebuildDriver`` (it re-provisions its member from a donor,
+    ``POST /v1/replication/rebuild``).
     A unit test holds every driver class to its bundle's flags.
     """
 
     consistency_check: bool
     elected_membership: bool
     ring: bool = False
+    rebuild: bool = False
 
 
 # The type of each part of a bundle; None: any callable (the factories and collectors are functions).
@@ -64,6 +73,7 @@ _PART_TYPES: dict[str, type | None] = {
     "table_stats": None,
     "names": Rule,
     "capabilities": Capabilities,
+    "parameters": frozenset,
 }
 
 
@@ -77,6 +87,13 @@ class EngineBundle:
     table_stats: StatsCollector
     names: Rule
     capabilities: Capabilities
+    # The only names PUT /v1/parameters may set (its own allow-list, not the operator's catalog alone:
+    # a stolen token must not set init_connect on MariaDB or archive_command, an OS command, on PostgreSQL).
+    parameters: frozenset[str]
+
+    def allows_parameter(self, name: str) -> bool:
+        """Whether ``name`` is on the allow-list (SQL engines' variables are case-insensitive)."""
+        return name in self.parameters or name.lower() in self.parameters
 
     def __post_init__(self) -> None:
         """Refuse an incomplete bundle: every part present, of its type, and about this engine."""
@@ -106,6 +123,14 @@ class EngineBundle:
             return None
         if not isinstance(driver, RingDriver):
             raise IncompleteBundle(f"{self.engine} declares a ring its driver cannot manage")
+        return driver
+
+    def rebuilder(self, driver: EngineDriver) -> RebuildDriver | None:
+        """``driver`` as a RebuildDriver if this engine can re-provision a member from a donor, else None."""
+        if not self.capabilities.rebuild:
+            return None
+        if not isinstance(driver, RebuildDriver):
+            raise IncompleteBundle(f"{self.engine} declares a rebuild its driver cannot do")
         return driver
 
     def membership(self, driver: EngineDriver) -> MembershipDriver | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
@@ -58,8 +58,14 @@ class Flavor:
     # Server flags for a member that restarts after it was demoted (``EngineContainer.demoted_marker``);
     # empty: the flavour starts the same way whatever its last role was.
     demoted_start_flags: tuple[str, ...] = ()
+    # EngineContainer.clone_dir: where the engine clones itself for a physical backup the agent streams
+    # out (MySQL's clone plugin); "" = none (MariaDB's mariadb-backup reads the data directory itself).
+    clone_dir: str = ""
     # Rendered for cluster members only: they start fenced (render_config).
     fenced_settings: tuple[tuple[str, str], ...] = (("read_only", "ON"),)
+    # The image entrypoint's settings (e.g. MariaDB's MARIADB_AUTO_UPGRADE: system tables upgraded when a
+    # newer server starts on an older data dir, what an in-place version upgrade needs).
+    server_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def server_id_command(
@@ -90,6 +96,7 @@ class MySQLFamily:
     config_file = CONFIG_FILE
     restore_first_member_only = False  # same data, same GTID position on every member (base.py)
     rejoin_rewinds = False  # extra GTIDs are errant transactions (base.py)
+    rebuilds_errant = False  # MariaDB has no clone; MySQL overrides it (base.py)
     replicated_databases = False
 
     def __init__(self, flavor: Flavor) -> None:
@@ -129,12 +136,14 @@ class MySQLFamily:
             run_as_group=MYSQL_UID,
             command=command,
             args=args,
+            env=dict(self._flavor.server_env),
             secret_env={self._flavor.root_credential_env: ROOT_PASSWORD_KEY},
             admin_user="root",  # the agent logs in as root over the pod's loopback
             admin_password_key=ROOT_PASSWORD_KEY,
             read_only_root_filesystem=True,
             scratch_dirs=self._flavor.scratch_dirs,
             demoted_marker=DEMOTED_MARKER if flags else "",
+            clone_dir=self._flavor.clone_dir,
         )
 
     def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:

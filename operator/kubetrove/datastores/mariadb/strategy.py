@@ -1,4 +1,4 @@
-"""MariaDB: 10.11, 11.4 and 11.8 (the long-term series).
+"""MariaDB: 10.11 and 11.8 (long-term series).
 
 Differs from MySQL in: GTID positions ``domain-server-seq`` compared per domain (``gtid.py``),
 replication with ``MASTER_USE_GTID=slave_pos`` (agent), physical backups with mariadb-backup (shipped in
@@ -16,15 +16,23 @@ from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
 from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, KiB, MiB
 from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS
-from kubetrove.datastores.base import NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
+from kubetrove.datastores.base import ClientInfo, NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
 from kubetrove.datastores.mariadb import gtid
 
-# Official images (MariaDB/mariadb-docker, "mariadb" on Docker Hub); patch tags pinned. MariaDB
-# supports in-place upgrades from an older long-term series to a newer one, one or more steps at once.
+# The versions the project builds and runs (hack/images: Debian bookworm's 10.11, trixie's 11.8; each
+# tag is the package's upstream version, checked by the build). MariaDB supports in-place upgrades from
+# an older long-term series to a newer one (the image runs mariadb-upgrade: MARIADB_AUTO_UPGRADE). Each
+# version names its agent image, built from the same root filesystem: mariadb-backup must be the
+# server's own release.
 VERSIONS = {
-    "10.11": VersionInfo("10.11", "mariadb:10.11.16", major="10.11"),
-    "11.4": VersionInfo("11.4", "mariadb:11.4.10", major="11.4", upgrade_from=("10.11",)),
-    "11.8": VersionInfo("11.8", "mariadb:11.8.6", major="11.8", upgrade_from=("10.11", "11.4")),
+    "10.11": VersionInfo("10.11", "mariadb:10.11.19", major="10.11", agent_image="agent-mariadb-10.11:0.1.0"),
+    "11.8": VersionInfo(
+        "11.8",
+        "mariadb:11.8.9",
+        major="11.8",
+        upgrade_from=("10.11",),
+        agent_image="agent-mariadb-11.8:0.1.0",
+    ),
 }
 
 # Always on: a binary log on every member (any replica may be promoted), row events, replicas log what
@@ -87,6 +95,9 @@ FLAVOR = Flavor(
     position_type="mariadb-gtid-pos",
     server_binary="mariadbd",
     root_credential_env="MARIADB_ROOT_PASSWORD",
+    # The official image's switch (MariaDB/mariadb-docker): mariadb-upgrade on a data dir an older
+    # major.minor wrote, before the server starts; our Debian-built image reads it the same way.
+    server_env={"MARIADB_AUTO_UPGRADE": "1"},
     fixed_settings=FIXED,
     parameters=params.merged(COMMON, OWN),
     backup_methods=(BackupMethod.PHYSICAL, BackupMethod.LOGICAL),
@@ -112,6 +123,12 @@ FLAVOR = Flavor(
 
 class MariaDB(MySQLFamily):
     """The MariaDB strategy."""
+
+    # MariaDB's client speaks the MySQL protocol and reads MYSQL_PWD
+    # (https://mariadb.com/kb/en/mariadb-environment-variables/); drivers take mysql:// URIs.
+    client = ClientInfo(
+        "mysql", "mariadb", ("-h", "{host}", "-P", "{port}", "-u", "{user}", "{database}"), "MYSQL_PWD"
+    )
 
     def __init__(self) -> None:
         super().__init__(FLAVOR)

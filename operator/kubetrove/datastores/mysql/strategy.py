@@ -1,9 +1,10 @@
-"""MySQL (Oracle's community server): 8.4 LTS and 9.7 LTS.
+"""MySQL (Oracle's community server): 9.7 LTS.
 
 Differs from MariaDB in: GTID sets ``uuid:1-5`` (partially ordered: ``gtid.py``), replication with
-``SOURCE_AUTO_POSITION=1`` (agent), physical backups with Percona XtraBackup (agent image), the image
-(Oracle Linux based, ``mysqld``), and a few parameters (redo log capacity, log buffer, buffer pool
-instances). Manual: https://dev.mysql.com/doc/refman/8.4/en/
+``SOURCE_AUTO_POSITION=1`` (agent), physical backups and rebuilds with the clone plugin (agent), lossless
+semi-sync, the image (Debian sid's ``mysqld``, hack/images/recipes.py) and its agent image (9.7's client
+tools), and a few parameters (redo log capacity, log buffer, buffer pool instances).
+Manual: https://dev.mysql.com/doc/refman/8.4/en/
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
 from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, MiB
 from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS
-from kubetrove.datastores.base import NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
+from kubetrove.datastores.base import ClientInfo, NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
 from kubetrove.datastores.mysql import gtid
 
-# Official images (docker-library "mysql"); patch tags pinned, bumped deliberately.
+# What ships is what is tested: 9.7 LTS only, the one MySQL that runs here (Debian sid's build, in the
+# images hack/images builds: mysql:9.7.4 and its agent with 9.7's own client tools). 8.4 LTS has no
+# build reachable from this project's machines, so it is not offered. Patch tags pinned, bumped
+# deliberately.
 VERSIONS = {
-    "8.4": VersionInfo("8.4", "mysql:8.4.8", major="8.4"),
-    # 9.7 is the LTS after 8.4; an in-place upgrade from the previous LTS is supported.
-    "9.7": VersionInfo("9.7", "mysql:9.7.0", major="9.7", upgrade_from=("8.4",)),
+    "9.7": VersionInfo("9.7", "mysql:9.7.4", major="9.7", agent_image="agent-mysql:0.1.0"),
 }
 
 # Lossless semi-sync (docs/clustering.md), as for MariaDB: a commit returns to its client only after a
@@ -32,13 +34,18 @@ VERSIONS = {
 # (any may be promoted); the replica half is on everywhere, the source half
 # (rpl_semi_sync_source_enabled) is switched on by the clustering loop when it promotes (role_parameters).
 # The plugin and variable names are the 8.0.26+ ones; 8.4 and 9.7 have no other.
+# The plugins' variables carry the option-file prefix ``loose_``: a variable a plugin defines is unknown
+# until the plugin is loaded, and ``mysqld --initialize`` (the image's first start) and
+# ``mysqld --verbose --help`` (its entrypoint reads the datadir with it) abort on an unknown option; with
+# ``loose_`` they warn and go on, and the running server, which loads the plugins first, applies them.
 # https://dev.mysql.com/doc/refman/8.4/en/replication-semisync-installation.html
+# https://dev.mysql.com/doc/refman/8.4/en/option-modifiers.html
 SEMI_SYNC = (
     ("plugin_load_add", "semisync_source.so"),
     ("plugin_load_add", "semisync_replica.so"),
-    ("rpl_semi_sync_replica_enabled", "ON"),
-    ("rpl_semi_sync_source_wait_point", "AFTER_SYNC"),
-    ("rpl_semi_sync_source_timeout", "86400000"),
+    ("loose_rpl_semi_sync_replica_enabled", "ON"),
+    ("loose_rpl_semi_sync_source_wait_point", "AFTER_SYNC"),
+    ("loose_rpl_semi_sync_source_timeout", "86400000"),
 )
 
 # Always on: GTID replication with auto-positioning needs gtid_mode + enforce_gtid_consistency and a
@@ -101,6 +108,9 @@ FLAVOR = Flavor(
         "/var/run/mysqld",
     ),
     compare=_compare,
+    # Physical backups: CLONE LOCAL DATA DIRECTORY into this emptyDir, streamed out by the agent
+    # (agent/engines/mysql/backup.py). Not under the data directory: the server would see a schema there.
+    clone_dir="/var/lib/mysql-clone",
     # User names up to 32 characters (https://dev.mysql.com/doc/refman/8.4/en/user-names.html); root is the
     # agent's and the replication account; mysql.sys, mysql.session and mysql.infoschema are the server's
     # own (https://dev.mysql.com/doc/refman/8.4/en/reserved-accounts.html).
@@ -113,6 +123,16 @@ FLAVOR = Flavor(
 
 class MySQL(MySQLFamily):
     """The MySQL strategy."""
+
+    # https://dev.mysql.com/doc/refman/9.4/en/connecting-using-uri-or-key-value-pairs.html ; the mysql
+    # client reads MYSQL_PWD (deprecated but still honoured, and never visible in ps).
+    client = ClientInfo(
+        "mysql", "mysql", ("-h", "{host}", "-P", "{port}", "-u", "{user}", "{database}"), "MYSQL_PWD"
+    )
+
+    # An errant member is re-provisioned from the primary by the clone plugin (agent/engines/mysql/clone.py,
+    # docs/clustering.md I7).
+    rebuilds_errant = True
 
     def __init__(self) -> None:
         super().__init__(FLAVOR)

@@ -86,7 +86,7 @@ prepare() {
   fi
 }
 pid=; stopping=
-trap 'stopping=1; if [ -n "$pid" ]; then kill -INT "$pid"; else exit 143; fi' INT TERM
+trap 'stopping=1; interrupted=1; if [ -n "$pid" ]; then kill -INT "$pid"; else exit 143; fi' INT TERM
 while :; do
   prepare
   "$@" &
@@ -95,10 +95,12 @@ while :; do
      if [ -s "$rejoin" ]; then log "rejoin requested: stopping postgres"; kill -INT "$pid"; exit 0; fi
    done) &
   watcher=$!
+  # A trapped signal interrupts wait (status >128) before postgres has stopped, or after sh has
+  # already reaped it (then kill -0 cannot tell): wait again, and sh gives the server's own status.
   while :; do
+    interrupted=
     wait "$pid"; rc=$?
-    if [ "$rc" -gt 128 ] && kill -0 "$pid" 2>/dev/null; then continue; fi
-    break
+    [ -n "$interrupted" ] || break
   done
   pid=
   kill "$watcher" 2>/dev/null

@@ -1,4 +1,4 @@
-"""PostgreSQL 15 to 18, streaming replication with the operator choosing the primary.
+"""PostgreSQL 15, 17 and 18, streaming replication with the operator choosing the primary.
 
 Layout: the data volume is mounted at /var/lib/postgresql and PGDATA is ``<major>/docker`` below it
 (the layout the postgres:18 image introduced, used for every version): the volume root's lost+found
@@ -18,6 +18,7 @@ from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores.base import (
+    ClientInfo,
     ConfigFile,
     EngineContainer,
     HAMode,
@@ -40,11 +41,14 @@ SOCKET_DIR = "/var/run/postgresql"
 POSTGRES_UID = 999
 
 # A major version change needs pg_upgrade or dump/restore: no in-place upgrade path between entries.
+# The versions the project builds and runs (hack/images: Debian bookworm's 15, trixie's 17, sid's 18;
+# each tag is the package's upstream version, checked by the build). Each names its agent image, built
+# from the same root filesystem: pg_basebackup refuses a server newer than itself, pg_verifybackup reads
+# only its own major's manifests.
 VERSIONS = {
-    "15": VersionInfo("15", "postgres:15.18", major="15"),
-    "16": VersionInfo("16", "postgres:16.14", major="16"),
-    "17": VersionInfo("17", "postgres:17.10", major="17"),
-    "18": VersionInfo("18", "postgres:18.4", major="18"),
+    "15": VersionInfo("15", "postgres:15.20", major="15", agent_image="agent-postgresql-15:0.1.0"),
+    "17": VersionInfo("17", "postgres:17.12", major="17", agent_image="agent-postgresql-17:0.1.0"),
+    "18": VersionInfo("18", "postgres:18.6", major="18", agent_image="agent-postgresql-18:0.1.0"),
 }
 
 CONFIG_FILE = ConfigFile(mount_dir="/etc/postgresql/kubetrove", file_name="postgresql.conf")
@@ -90,15 +94,31 @@ class PostgreSQL:
     ports: Sequence[Port] = (Port("postgresql", 5432),)
     ha_mode = HAMode.OPERATOR_PRIMARY
     # Identifiers up to 63 bytes (NAMEDATALEN - 1): https://www.postgresql.org/docs/15/sql-syntax-lexical.html
+    # Role names starting with pg_ are the server's ("role name ... is reserved", 42939:
+    # https://www.postgresql.org/docs/15/sql-createrole.html); refused for databases too, one rule for both.
     name_rules = NameRules(
-        63, 63, frozenset({"postgres", "template0", "template1"}), frozenset({"postgres", "public"})
+        63,
+        63,
+        frozenset({"postgres", "template0", "template1"}),
+        frozenset({"postgres", "public"}),
+        reserved_prefixes=("pg_",),
     )
     position_type = "postgresql-lsn"
     restore_first_member_only = True  # standbys clone from the restored primary (start.py, base.py)
     rejoin_rewinds = True  # an ex-primary's unacknowledged WAL tail is rewound away (base.py)
+    rebuilds_errant = False  # nothing errant is kept (pg_rewind); an empty member clones itself
     replicated_databases = False
     parameters: Mapping[str, ParameterSpec] = PARAMETERS
     config_file = CONFIG_FILE
+    # https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS ; psql reads
+    # PGPASSWORD (libpq-envars).
+    client = ClientInfo(
+        "postgresql",
+        "psql",
+        ("-h", "{host}", "-p", "{port}", "-U", "{user}", "-d", "{database}"),
+        "PGPASSWORD",
+        default_database="postgres",
+    )
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL, BackupMethod.LOGICAL)
 
     def container(self, version: str) -> EngineContainer:

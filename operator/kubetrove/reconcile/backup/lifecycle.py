@@ -11,28 +11,36 @@ idempotent per id, so an operator restart neither duplicates nor loses a backup.
    the agent reports a backup whose manifest is already stored as Completed, else (re)starts it.
 5. Write the status from the agent's reply (only when it changed), an Event per phase change, and raise
    NotReady while it runs so the handler polls again.
+
+A ring (a Cassandra DatabaseCluster) is backed up on EVERY member instead, one stored backup per node
+(reconcile/backup/ring.py), listed in ``status.nodes``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from kubetrove.agent.protocol import BackupMethod as WireMethod
-from kubetrove.agent.protocol import BackupReply, BackupRequest
+from kubetrove.agent.protocol import BackupReply, BackupRequest, BackupTarget, Ok
 from kubetrove.api import conditions
 from kubetrove.api.backup import BackupPhase, BackupSpec, BackupStatus, SourceKind
 from kubetrove.api.common import Condition, DeletionPolicy
 from kubetrove.api.policies import BackupMethod
 from kubetrove.api.resources import CLUSTER, INSTANCE, Parsed, parse_body
-from kubetrove.api.specs import InstanceSpec
+from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.api.status import ConditionType
+from kubetrove.datastores.base import HAMode
 from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.kinds import CUSTOM
-from kubetrove.members import AgentCallError, AgentUnreachable
+from kubetrove.members import Agent, AgentCallError, AgentUnreachable
 from kubetrove.metrics import OperatorMetrics
+from kubetrove.reconcile.backup import ring
 from kubetrove.reconcile.backup.target import (
     Member,
     StorageProblem,
     backup_storage,
+    every_member,
     find_member,
     resolve_target,
 )
@@ -183,6 +191,8 @@ async def reconcile_backup(
             id=ref.uid, method=wire_method(parsed.spec, source), target=target, created_at=created_at
         )
         method = request.method.value
+        if is_ring(source):
+            return await _ring_backup(deps, parsed, source, request, previous, now, logger)
         pinned = parsed.annotations.get(MEMBER_ANNOTATION)
         member = await find_member(deps, source, pinned)
         if pinned is None:
@@ -202,6 +212,49 @@ async def reconcile_backup(
     return new
 
 
+def is_ring(source: Parsed[InstanceSpec]) -> bool:
+    """A DatabaseCluster of an engine without a primary: its backup is one snapshot per node (ring.py)."""
+    return (
+        isinstance(source.spec, ClusterSpec)
+        and REGISTRY[source.spec.datastore.type].ha_mode is HAMode.NO_PRIMARY
+    )
+
+
+async def _ring_backup(
+    deps: Deps,
+    parsed: Parsed[BackupSpec],
+    source: Parsed[InstanceSpec],
+    request: BackupRequest,
+    previous: BackupStatus,
+    now: str,
+    logger: Logger,
+) -> BackupStatus:
+    """Every node's backup asked for (or polled) in member order; the status of the whole (ring.py)."""
+    assert isinstance(source.spec, ClusterSpec)
+    engine = source.spec.datastore.type.value
+    try:
+        members = await every_member(deps, source, source.spec.replicas)
+        replies = []
+        for number, member in enumerate(members):
+            node = request.model_copy(update={"id": ring.node_backup_id(request.id, number)})
+            replies.append(await _ask_agent(deps, member, node))
+    except Refused as exc:
+        new = failed(str(exc), previous, parsed.ref.generation, now)
+        await _write(deps, parsed, previous, new, logger)
+        deps.metrics.backup_failures.labels(engine, request.method.value).inc()
+        return new
+    pods = [m.pod for m in members]
+    whole = ring.combined(pods, replies)
+    new = from_reply(whole, previous, parsed.ref.generation, now).model_copy(
+        update={"nodes": [ring.node_status(pod, r) for pod, r in zip(pods, replies, strict=True)]}
+    )
+    await _write(deps, parsed, previous, new, logger)
+    if new.phase not in FINAL:
+        raise NotReady(f"backup {parsed.ref.name} is {new.phase.value} on {len(members)} nodes", POLL_SECONDS)
+    _count(deps.metrics, new, engine, request.method.value)
+    return new
+
+
 def _count(metrics: OperatorMetrics, ended: BackupStatus, engine: str, method: str) -> None:
     """The backup metrics of a backup that has just ended (each backup ends once: FINAL is final)."""
     if ended.phase is BackupPhase.FAILED:
@@ -211,6 +264,13 @@ def _count(metrics: OperatorMetrics, ended: BackupStatus, engine: str, method: s
     if ended.started_at and ended.completed_at:
         took = conditions.parse_time(ended.completed_at) - conditions.parse_time(ended.started_at)
         metrics.backup_seconds.labels(engine, method).observe(max(took.total_seconds(), 0.0))
+
+
+def _deleting(backup_id: str, target: BackupTarget) -> Callable[[Agent], Awaitable[Ok]]:
+    async def call(agent: Agent) -> Ok:
+        return await agent.delete_backup(backup_id, target)
+
+    return call
 
 
 async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps, logger: Logger) -> bool:
@@ -234,9 +294,11 @@ async def delete_data(parsed: Parsed[BackupSpec], raw_status: object, deps: Deps
         logger.warning("Keeping the stored backup %s: %s", status.location, exc)
         return False
     member = await find_member(deps, source)
+    ids = [n.id for n in status.nodes] or [ref.uid]  # a ring's backup: every node's snapshot
     try:
         async with deps.members.agents(member.token) as agents:
-            await agents.call(member.pod, member.url, lambda a: a.delete_backup(ref.uid, target))
+            for stored in ids:
+                await agents.call(member.pod, member.url, _deleting(stored, target))
     except AgentUnreachable as exc:
         raise NotReady(str(exc), 15) from exc
     except AgentCallError as exc:

@@ -24,6 +24,7 @@ for any instance (their passwords are the new resource's).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kubetrove.agent.protocol import BackupTarget, RestoreRequest
@@ -88,13 +89,23 @@ def check_backup(name: str, backup: Obj | None, spec: InstanceSpec) -> list[Rest
                     f" {engine.value} {ours}: restore into the same major version, then upgrade",
                 )
             )
-    if isinstance(spec, ClusterSpec) and REGISTRY[engine].ha_mode is HAMode.NO_PRIMARY:
+    ring = REGISTRY[engine].ha_mode is HAMode.NO_PRIMARY
+    if ring and isinstance(spec, ClusterSpec) and len(status.nodes) != spec.replicas:
+        held = f"holds {len(status.nodes)} nodes" if status.nodes else "is of one node, not of a ring"
         problems.append(
             RestoreProblem(
                 FIELD,
-                f"a {engine.value} DatabaseCluster cannot be restored from DatabaseBackup {name}: a ring"
-                " member's snapshot holds only that node's token ranges, and every member would restore"
-                " the same one; restore it into a DatabaseInstance (docs/operations.md, Cassandra)",
+                f"DatabaseBackup {name} {held} and this ring has {spec.replicas} (spec.replicas): a ring is"
+                " restored into a ring of the same size, member i from node i's snapshot with its tokens"
+                " (each snapshot holds only its node's ranges)",
+            )
+        )
+    elif ring and not isinstance(spec, ClusterSpec) and status.nodes:
+        problems.append(
+            RestoreProblem(
+                FIELD,
+                f"DatabaseBackup {name} is a ring's backup ({len(status.nodes)} nodes, each holding only its"
+                f" ranges): restore it into a DatabaseCluster with replicas: {len(status.nodes)}",
             )
         )
     elif isinstance(spec, ClusterSpec) and (status.method or "").startswith("logical"):
@@ -109,14 +120,18 @@ def check_backup(name: str, backup: Obj | None, spec: InstanceSpec) -> list[Rest
     return problems
 
 
-def restore_request(backup_id: str, target: BackupTarget, spec: InstanceSpec) -> RestoreRequest:
-    """What the init container restores: the engine's data directory below the volume."""
+def restore_request(
+    backup_id: str, target: BackupTarget, spec: InstanceSpec, member_backups: Sequence[str] = ()
+) -> RestoreRequest:
+    """What the init container restores: the engine's data directory below the volume; in a ring, member i
+    restores ``member_backups[i]`` (the backup's ``status.nodes``, in member order)."""
     container = REGISTRY[spec.datastore.type].container(spec.datastore.version)
     # Where the engine reads its data: the mount itself (MySQL/MariaDB) or PGDATA below it. The agent stages
     # inside this directory, so either works (agent/backup/restore.py).
     data_dir = container.env.get("PGDATA", container.data_dir)
     return RestoreRequest(
-        backup_id=backup_id,
+        backup_id=member_backups[0] if member_backups else backup_id,
+        member_backups=list(member_backups),
         source=target,
         engine=spec.datastore.type.value,
         major=spec.datastore.version,  # a catalog key is the agent's major (see catalog_version)

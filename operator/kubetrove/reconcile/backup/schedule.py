@@ -17,7 +17,7 @@ import datetime
 
 from croniter import croniter
 
-from kubetrove.api.backup import BackupPhase
+from kubetrove.api.backup import SCHEDULED_BY, BackupPhase
 from kubetrove.api.resources import BACKUP, Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.k8s.errors import Conflict
@@ -26,7 +26,6 @@ from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.context import Deps, Logger
 from kubetrove.render import labels
 
-SCHEDULED_BY = "kubetrove.io/scheduled-by"
 SLOT_FORMAT = "%Y%m%d%H%M"
 
 

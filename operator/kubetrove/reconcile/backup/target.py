@@ -18,7 +18,7 @@ from kubetrove.api.specs import InstanceSpec
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.pods import is_ready, is_terminating, pod_ip
 from kubetrove.k8s.port import Kube, Obj
-from kubetrove.k8s.secrets import decode_secret
+from kubetrove.k8s.secrets import SecretValueError, secret_value
 from kubetrove.reconcile.context import Deps
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.render import names
@@ -33,7 +33,10 @@ class StorageProblem(Exception):
 
 
 def _secret_value(secret: Obj, key: str, where: str) -> str:
-    value = decode_secret(secret).get(key)
+    try:
+        value = secret_value(secret, key)
+    except SecretValueError as exc:
+        raise StorageProblem(str(exc)) from None
     if value is None:
         raise StorageProblem(f"Secret {where} has no key {key}")
     return value
@@ -123,3 +126,18 @@ async def find_member(deps: Deps, source: Parsed[InstanceSpec], pod_name: str | 
         secret = ChildNames(source.ref.name).agent_token_secret
         raise NotReady(f"agent token Secret {ns}/{secret} does not exist yet", 15)
     return Member(pod["metadata"]["name"], members.url(ns, pod), token)
+
+
+async def every_member(deps: Deps, source: Parsed[InstanceSpec], replicas: int) -> list[Member]:
+    """Members ``0..replicas-1`` in order, each Ready with an IP (a ring's backup needs every node)."""
+    ns, members = source.ref.namespace, deps.members
+    pods = {p["metadata"]["name"]: p for p in await members.pods(source.ref, source.spec.datastore.type)}
+    wanted = [f"{source.ref.name}-{i}" for i in range(replicas)]
+    missing = [name for name in wanted if name not in pods or not _ready(pods[name])]
+    if missing:
+        raise NotReady(f"a ring's backup needs every member ready: {', '.join(missing)} not yet", 15)
+    token = await members.token(ns, source.ref.name)
+    if token is None:
+        secret = ChildNames(source.ref.name).agent_token_secret
+        raise NotReady(f"agent token Secret {ns}/{secret} does not exist yet", 15)
+    return [Member(name, members.url(ns, pods[name]), token) for name in wanted]

@@ -11,8 +11,13 @@ each DatabaseBackup's ``status.verification``, so a restarted operator resumes w
    recorded (phase Restoring) BEFORE the instance is created, so a crash in between only re-creates it.
 3. Throwaway instances of ended verifications are deleted (the backup also owns them: the garbage
    collector removes them with the backup).
-4. The owner's BackupVerified condition and the metrics are set from the verification that ended last
-   (re-asserted every pass: the owner's reconcile may have written its conditions from an older read).
+4. The owner's BackupVerified condition, ``status.recovery`` and the metrics are set from the verification
+   that ended last (re-asserted every pass: the owner's reconcile may have written its conditions from an
+   older read).
+
+Recovery is timed (verify_plan's docstring): the restore time is recorded when the check starts, the
+backup's age when the verdict is written, the target (spec.backup.verifyMaxRestoreSeconds) is fixed when
+the verification starts, so changing it later does not re-judge a verification under way.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from kubetrove.api import conditions
 from kubetrove.api.backup import BackupSpec, BackupVerification, VerificationPhase
 from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
-from kubetrove.api.status import ConditionType, ResourceStatus
+from kubetrove.api.status import ConditionType, RecoveryTiming, ResourceStatus
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, POD
@@ -56,8 +61,12 @@ async def _create_instance(owner: Parsed[InstanceSpec], body: Obj, deps: Deps) -
 async def _start(owner: Parsed[InstanceSpec], body: Obj, deps: Deps, log: Logger) -> None:
     backup = parse_body(BACKUP, body, BackupSpec)
     name = plan.throwaway_name(backup.ref.name)
+    assert owner.spec.backup is not None
     verification = BackupVerification(
-        phase=VerificationPhase.RESTORING, instance=name, started_at=conditions.stamp(deps.clock())
+        phase=VerificationPhase.RESTORING,
+        instance=name,
+        started_at=conditions.stamp(deps.clock()),
+        max_restore_seconds=owner.spec.backup.verify_max_restore_seconds,
     )
     await ops.patch_status(deps.kube, backup.ref, {"verification": verification.to_wire()})
     await _create_instance(owner, body, deps)
@@ -104,7 +113,7 @@ async def _finish(
     status = plan.status_of(body)
     assert status.verification is not None
     now = deps.clock()
-    final = plan.finished(status.verification, outcome, now)
+    final = plan.finished(status.verification, outcome, now, status.completed_at)
     verified = plan.verified_condition(
         backup.ref.name, final, backup.ref.generation, status.conditions, conditions.stamp(now)
     )
@@ -136,7 +145,8 @@ async def _step(
             parse_body(INSTANCE, instance, InstanceSpec).ref, owner.spec.datastore.type
         )
         pods = await deps.kube.list(POD, ns, selector)
-    step, outcome = plan.next_step(verification, instance, pods, now, limit)
+    target = verification.max_restore_seconds
+    step, outcome = plan.next_step(verification, instance, pods, now, limit, target)
     if step is plan.Step.CREATE:
         await _create_instance(owner, body, deps)
         return
@@ -145,16 +155,21 @@ async def _step(
     if step is plan.Step.CHECK:
         assert instance is not None
         if verification.phase is not VerificationPhase.CHECKING:
-            checking = verification.model_copy(update={"phase": VerificationPhase.CHECKING})
-            await ops.patch_status(deps.kube, backup.ref, {"verification": checking.to_wire()})
+            seconds = plan.restore_seconds(verification, instance, now)
+            verification = verification.model_copy(
+                update={"phase": VerificationPhase.CHECKING, "restore_seconds": seconds}
+            )
+            await ops.patch_status(deps.kube, backup.ref, {"verification": verification.to_wire()})
         verdict = await _check(owner, backup, instance, deps)
         if isinstance(verdict, str):
             if now - conditions.parse_time(verification.started_at or conditions.stamp(now)) <= limit:
                 log.info("DatabaseBackup %s: cannot check yet: %s", backup.ref.name, verdict)
                 return
             verdict = plan.Outcome(False, plan.Reason.AGENT_ERROR, f"no answer in time: {verdict}")
-        outcome = verdict
+        outcome = plan.within_target(verdict, verification.restore_seconds, target)
     assert outcome is not None
+    if verification is not plan.status_of(body).verification:
+        body = {**body, "status": {**(body.get("status") or {}), "verification": verification.to_wire()}}
     await _finish(owner, backup, body, outcome, deps, log)
 
 
@@ -171,7 +186,7 @@ async def _clean_up(owner: Parsed[InstanceSpec], backups: list[Obj], deps: Deps,
 
 
 async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: Deps) -> None:
-    """The owner's BackupVerified condition and the gauges, from the verification that ended last."""
+    """The owner's BackupVerified condition, status.recovery and the gauges, from the one that ended last."""
     latest = plan.latest_final(backups)
     if latest is None:
         return
@@ -184,6 +199,17 @@ async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: D
     success = plan.latest_success(backups)
     if success is not None:
         deps.metrics.backup_verification_success_time.labels(*labels_).set(success.timestamp())
+    m = deps.metrics
+    for gauge, value in (
+        (m.backup_restore_seconds, verification.restore_seconds),
+        (m.backup_verified_age_seconds, verification.backup_age_seconds),
+        (m.backup_restore_target_seconds, verification.max_restore_seconds),
+    ):
+        if value is None:
+            with contextlib.suppress(KeyError):  # no figure: no stale sample from an earlier verification
+                gauge.remove(*labels_)
+        else:
+            gauge.labels(*labels_).set(value)
     live = await ops.get_custom(deps.kube, ref)
     if live is None:
         return
@@ -192,8 +218,19 @@ async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: D
         name, verification, ref.generation, status.conditions, conditions.stamp(deps.clock())
     )
     kind = ConditionType.BACKUP_VERIFIED.value
+    patch: dict[str, object] = {}
     if [c for c in wanted if c.type == kind] != [c for c in status.conditions if c.type == kind]:
-        await ops.patch_status(deps.kube, ref, {"conditions": [c.to_wire() for c in wanted]})
+        patch["conditions"] = [c.to_wire() for c in wanted]
+    timing = plan.recovery(name, verification)
+    if status.recovery != timing:
+        # A merge patch: null for figures this verification lacks, so an older one's do not linger.
+        patch["recovery"] = {**_nulls(status.recovery), **timing.to_wire()}
+    if patch:
+        await ops.patch_status(deps.kube, ref, patch)
+
+
+def _nulls(old: RecoveryTiming | None) -> dict[str, None]:
+    return {k: None for k in (old.to_wire() if old else {})}
 
 
 async def verify_pass(

@@ -9,6 +9,11 @@ Invariants:
 - A backup is verified at most once: ``status.verification`` set means taken (final or in flight).
 - The throwaway instance's name is a function of the backup's name alone, so a restarted operator finds
   the instance it created instead of making a second one.
+- Recovery is timed (docs/backup-verification.md, "Recovery time"): the restore time is from the
+  verification's start to the throwaway instance's Ready transition (its condition's time, so the timer's
+  period does not inflate it), recorded once when the check starts; the backup's age is taken when the
+  verification ends. A target (spec.backup.verifyMaxRestoreSeconds) is a verdict: over it, the
+  verification fails (RestoreTooSlow), early when the instance is still not Ready past the target.
 - The verdict compares what the backup recorded with what the restore holds: every recorded table must
   exist with the same row count, and the same checksum where both sides have one; extra tables in the
   restore are not a failure (the engine or the operator may create its own).
@@ -30,7 +35,7 @@ from kubetrove.api.common import API_VERSION, Condition
 from kubetrove.api.conditions import parse_time, stamp
 from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed
 from kubetrove.api.specs import InstanceSpec
-from kubetrove.api.status import ConditionType
+from kubetrove.api.status import ConditionType, RecoveryTiming
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.backup.restore_status import init_done
 from kubetrove.render import names
@@ -56,6 +61,7 @@ class Reason(enum.StrEnum):
 
     RESTORE_FAILED = "RestoreFailed"
     RESTORE_TIMEOUT = "RestoreTimeout"
+    RESTORE_TOO_SLOW = "RestoreTooSlow"
     CHECK_FAILED = "CheckFailed"
     TABLE_MISSING = "TableMissing"
     COUNTS_DIFFER = "CountsDiffer"
@@ -236,8 +242,12 @@ def next_step(
     pods: list[Obj],
     now: datetime.datetime,
     timeout: datetime.timedelta,
+    target: int | None = None,
 ) -> tuple[Step, Outcome | None]:
-    """The next step of an in-flight verification; FAIL comes with its Outcome."""
+    """The next step of an in-flight verification; FAIL comes with its Outcome.
+
+    ``target``: the restore-time target in seconds (spec.backup.verifyMaxRestoreSeconds), or None.
+    """
     phase = ((instance or {}).get("status") or {}).get("phase")
     ready = _condition(instance, ConditionType.READY.value)
     if phase == "Failed":
@@ -249,11 +259,47 @@ def next_step(
         return Step.FAIL, Outcome(False, Reason.RESTORE_FAILED, problem)
     if phase == "Ready" and ready.get("status") == "True":
         return Step.CHECK, None
-    if now - parse_time(verification.started_at or stamp(now)) > timeout:
-        where = f"phase {phase}: {ready.get('message', '')}" if phase else "never created"
+    elapsed = now - parse_time(verification.started_at or stamp(now))
+    where = f"phase {phase}: {ready.get('message', '')}" if phase else "never created"
+    if target is not None and elapsed.total_seconds() > target and elapsed <= timeout:
+        message = (
+            f"{verification.instance} not Ready after {int(elapsed.total_seconds())}s, over the target"
+            f" restore time of {target}s (spec.backup.verifyMaxRestoreSeconds) ({where})"
+        )
+        return Step.FAIL, Outcome(False, Reason.RESTORE_TOO_SLOW, message)
+    if elapsed > timeout:
         message = f"{verification.instance} not Ready after {int(timeout.total_seconds())}s ({where})"
         return Step.FAIL, Outcome(False, Reason.RESTORE_TIMEOUT, message)
     return (Step.CREATE if instance is None else Step.WAIT), None
+
+
+def restore_seconds(verification: BackupVerification, instance: Obj, now: datetime.datetime) -> float:
+    """Seconds from the verification's start to the throwaway instance's Ready (the measured RTO).
+
+    The Ready condition's lastTransitionTime is when the instance became Ready; ``now`` (the pass that
+    saw it Ready) stands in when that time is missing or older than the start (a clock skew or a stale
+    condition), which overstates by at most one timer period.
+    """
+    started = parse_time(verification.started_at or stamp(now))
+    ready_at = _condition(instance, ConditionType.READY.value).get("lastTransitionTime")
+    end = parse_time(ready_at) if ready_at else now
+    if end < started or end > now:
+        end = now
+    return round((end - started).total_seconds(), 1)
+
+
+def within_target(outcome: Outcome, seconds: float | None, target: int | None) -> Outcome:
+    """``outcome``, turned into a RestoreTooSlow failure when the data matched but the restore took too long.
+
+    A data failure stays what it is (it is the worse news); the message keeps the check's result.
+    """
+    if not outcome.ok or target is None or seconds is None or seconds <= target:
+        return outcome
+    message = (
+        f"the restore took {seconds:g}s, over the target of {target}s (spec.backup.verifyMaxRestoreSeconds);"
+        f" the data matched: {outcome.message}"
+    )
+    return Outcome(False, Reason.RESTORE_TOO_SLOW, message, outcome.tables)
 
 
 def _some(tables: list[str]) -> str:
@@ -289,17 +335,36 @@ def compare(reply: VerifyReply) -> Outcome:
 
 
 def finished(
-    verification: BackupVerification, outcome: Outcome, now: datetime.datetime
+    verification: BackupVerification,
+    outcome: Outcome,
+    now: datetime.datetime,
+    backup_completed_at: str | None = None,
 ) -> BackupVerification:
-    """The final verification record."""
+    """The final verification record, with the backup's age now (None when its completion is unknown)."""
+    age = None
+    if backup_completed_at:
+        age = round(max(0.0, (now - parse_time(backup_completed_at)).total_seconds()), 1)
     return verification.model_copy(
         update={
             "phase": VerificationPhase.VERIFIED if outcome.ok else VerificationPhase.FAILED,
             "completed_at": stamp(now),
+            "backup_age_seconds": age,
             "reason": None if outcome.ok else outcome.reason,
             "message": outcome.message,
             "tables": outcome.tables,
         }
+    )
+
+
+def recovery(backup: str, verification: BackupVerification) -> RecoveryTiming:
+    """The owner's ``status.recovery`` from the verification that ended last."""
+    return RecoveryTiming(
+        backup=backup,
+        verified=verification.phase is VerificationPhase.VERIFIED,
+        completed_at=verification.completed_at,
+        restore_seconds=verification.restore_seconds,
+        backup_age_seconds=verification.backup_age_seconds,
+        max_restore_seconds=verification.max_restore_seconds,
     )
 
 

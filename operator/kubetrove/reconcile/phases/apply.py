@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 
 from kubetrove.datastores.base import HAMode
-from kubetrove.k8s.kinds import PDB
+from kubetrove.k8s.kinds import NETWORK_POLICY, PDB
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.applied import annotate
 from kubetrove.reconcile.context import Context, need
@@ -52,4 +52,6 @@ async def apply(ctx: Context) -> None:
             await kube.apply(manifest)
     if manifests.pdb is None:
         await kube.delete(PDB, ctx.namespace, ctx.names.pdb)
+    if manifests.network_policy is None:  # switched off: no stale policy keeps isolating the pods
+        await kube.delete(NETWORK_POLICY, ctx.namespace, ctx.names.network_policy)
     ctx.live_statefulset = await kube.apply(desired_statefulset(ctx))

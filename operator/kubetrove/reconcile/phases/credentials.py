@@ -7,7 +7,8 @@ Invariants:
 - A value that exists in the Secret is used as it is: a user may rotate a password by editing the
   Secret, and the operator never writes it back. Only MISSING keys are generated and added.
 - The credentials passed to render are exactly the engine's own keys (``secret_env`` of its
-  container), so extra keys a user adds to the Secret cannot change the pod template (no roll).
+  container and the agent's ``admin_password_key``), so extra keys a user adds to the Secret cannot
+  change the pod template (no roll).
 - Secrets are created (POST), not server-side applied: a lost race (409) is retried, never forced.
 - A Secret kept by ``deletionPolicy.volumes: Retain`` (orphaned by ``run.delete``) still carries our
   labels: a resource created again under the same name adopts it (owner reference back), so the
@@ -54,7 +55,7 @@ async def credentials(ctx: Context) -> None:
     """The Credentials phase: read or generate the Secrets' values, then write what was missing."""
     store = need(ctx.store, "store")
     kube = ctx.deps.kube
-    keys = sorted(set(store.container(ctx.spec.datastore.version).secret_env.values()))
+    keys = list(store.container(ctx.spec.datastore.version).credential_keys)
     creds_secret = await kube.get(SECRET, ctx.namespace, ctx.names.credentials_secret)
     token_secret = await kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)
     have, have_token = decode_secret(creds_secret), decode_secret(token_secret)
@@ -64,10 +65,13 @@ async def credentials(ctx: Context) -> None:
     ctx.inputs = RenderInputs(
         owner=ctx.parsed.ref,
         spec=ctx.spec,
-        agent_image=ctx.deps.agent_image_for(ctx.spec.datastore.type),
+        agent_image=ctx.deps.agent_image_for(
+            ctx.spec.datastore.type, store.versions.get(ctx.spec.datastore.version)
+        ),
         credentials={k: values[k] for k in keys},
         agent_token={**have_token, **new_token}[AGENT_TOKEN_KEY],
         image_registry=ctx.deps.image_registry,
+        network_policy_from=ctx.deps.network_policy_from,
     )
     await ensure_secret(ctx, secrets.credentials_secret(ctx.inputs), creds_secret, new_creds)
     await ensure_secret(ctx, secrets.agent_token_secret(ctx.inputs), token_secret, new_token)

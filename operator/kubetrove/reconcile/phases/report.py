@@ -102,5 +102,6 @@ async def report(ctx: Context) -> None:
         namespace=ctx.namespace,
         members=await _members(ctx),
     )
-    ctx.status = st.compute(observed, ctx.previous_status, ctx.deps.clock())
+    # A phase before this one may have set a condition of its own (Decommission's ScaleDown): kept.
+    ctx.status = st.compute(observed, ctx.status or ctx.previous_status, ctx.deps.clock())
     await _announce(ctx, ctx.status)

@@ -19,7 +19,7 @@ from kubetrove.api.specs import InstanceSpec
 from kubetrove.datastores.registry import REGISTRY
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, SECRET
-from kubetrove.reconcile.backup.lifecycle import Refused, load_source
+from kubetrove.reconcile.backup.lifecycle import Refused, load_source, parse_status
 from kubetrove.reconcile.backup.restore import FIELD, RestoreProblem, check_backup, restore_request
 from kubetrove.reconcile.backup.target import StorageProblem, backup_storage, resolve_target
 from kubetrove.reconcile.context import Context, Deps
@@ -52,7 +52,7 @@ async def _copy_credentials(ctx: Context, backup: Parsed[BackupSpec]) -> None:
             f"DatabaseBackup {backup.ref.name}: the restored data keeps the admin password of its source,"
             f" but Secret {theirs} is gone; create Secret {ours} with that password (same keys) to restore"
         ))])  # fmt: skip
-    keys = set(REGISTRY[ctx.spec.datastore.type].container(ctx.spec.datastore.version).secret_env.values())
+    keys = set(REGISTRY[ctx.spec.datastore.type].container(ctx.spec.datastore.version).credential_keys)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -84,7 +84,8 @@ async def restore(ctx: Context) -> None:
     except StorageProblem as exc:
         raise InvalidSpec([RestoreProblem(FIELD, f"DatabaseBackup {name}: {exc}")]) from exc
     await _copy_credentials(ctx, backup)
-    request = restore_request(backup.ref.uid, target, spec)
+    nodes = parse_status(body.get("status")).nodes  # a ring's backup: one per member (check_backup)
+    request = restore_request(backup.ref.uid, target, spec, [n.id for n in nodes])
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",

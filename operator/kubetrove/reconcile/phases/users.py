@@ -38,7 +38,7 @@ from kubetrove.datastores.validation import DEFAULT_MAX_REPLICATION_FACTOR, repl
 from kubetrove.k8s.kinds import SECRET, STATEFULSET
 from kubetrove.k8s.pods import is_ready, is_terminating, ordinal
 from kubetrove.k8s.port import Obj
-from kubetrove.k8s.secrets import decode_secret
+from kubetrove.k8s.secrets import SecretValueError, secret_value
 from kubetrove.members import Agent, AgentCallError
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, need
@@ -86,13 +86,17 @@ async def password(ctx: Context, user: User) -> str:
     kube = ctx.deps.kube
     ref = user.password_secret_ref
     if ref is not None:
-        value = decode_secret(await kube.get(SECRET, ctx.namespace, ref.name)).get(ref.key)
+        value = secret_value(await kube.get(SECRET, ctx.namespace, ref.name), ref.key)
         if not value:
             raise NotReady(f"user {user.name}: no password in Secret {ref.name}, key {ref.key!r}", 30)
+        if "\x00" in value:  # the agent refuses it too (protocol.UserRequest): say which Secret, here
+            raise SecretValueError(
+                f"Secret {ctx.namespace}/{ref.name}, key {ref.key!r}: the password holds a NUL"
+            )
         return value
     name = ctx.names.user_secret(user.name)
     existing = await kube.get(SECRET, ctx.namespace, name)
-    have = decode_secret(existing).get(USER_PASSWORD_KEY)
+    have = secret_value(existing, USER_PASSWORD_KEY)
     value = have or ctx.deps.token()
     manifest = user_password_secret(need(ctx.inputs, "inputs"), user.name, value)
     await ensure_secret(ctx, manifest, existing, {} if have else {USER_PASSWORD_KEY: value})
@@ -156,6 +160,9 @@ async def users(ctx: Context) -> None:
     except NotReady as exc:
         _set_condition(ctx, False, "PasswordMissing", str(exc))
         raise
+    except SecretValueError as exc:  # names the Secret and key; retried: the user may fix the Secret
+        _set_condition(ctx, False, "PasswordUnusable", str(exc))
+        raise NotReady(str(exc), 30) from None
     key = need(ctx.inputs, "inputs").agent_token
     desired: dict[str, Any] = {
         "databases": sorted(d.name for d in ctx.spec.databases),

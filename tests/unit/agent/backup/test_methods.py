@@ -25,7 +25,8 @@ def argv_text(plan_argvs: list[tuple[str, ...]]) -> str:
 @pytest.mark.parametrize("method", list(BackupMethod))
 def test_password_never_in_argv(engine: str, method: BackupMethod) -> None:
     m = methods_for(engine)
-    config = EngineConfig(**{**CONFIG.__dict__, "options": {"data_dir": "/var/lib/cassandra/data"}})
+    options = {"data_dir": "/var/lib/cassandra/data", "clone_dir": "/var/lib/mysql-clone"}
+    config = EngineConfig(**{**CONFIG.__dict__, "options": options})
     if method not in m.methods:
         with pytest.raises(MethodUnsupported):
             m.backup(method, config, WORK, ["db"], "b1")
@@ -65,18 +66,31 @@ def test_mariadb_logical_dumps_only_the_named_databases() -> None:
         methods_for("mariadb").backup(BackupMethod.LOGICAL, CONFIG, WORK, [], "b1")
 
 
-def test_mysql_uses_xtrabackup_and_mysqldump() -> None:
+def test_mysql_uses_the_clone_plugin_and_mysqldump() -> None:
     m = methods_for("mysql")
-    physical = m.backup(BackupMethod.PHYSICAL, CONFIG, WORK, [], "b1").steps[0].argv
-    assert physical[0] == "xtrabackup" and "--stream=xbstream" in physical
+    with pytest.raises(MethodUnsupported, match="clone directory"):
+        m.backup(BackupMethod.PHYSICAL, CONFIG, WORK, [], "b1")  # no --clone-dir: no physical backup
+    config = EngineConfig(**{**CONFIG.__dict__, "options": {"clone_dir": "/var/lib/mysql-clone"}})
+    with pytest.raises(MethodUnsupported, match="cannot name"):
+        m.backup(BackupMethod.PHYSICAL, config, WORK, [], "../x")
+    plan = m.backup(BackupMethod.PHYSICAL, config, WORK, [], "b1")
+    target = "/var/lib/mysql-clone/backup-b1"
+    assert plan.before == (
+        ("rm", "-rf", target),
+        ("mysql", "--defaults-file=/work/dir/client.cnf", "-e", f"CLONE LOCAL DATA DIRECTORY = '{target}'"),
+    )
+    assert plan.after == (("rm", "-rf", target),)
+    (step,) = plan.steps
+    assert (step.artifact, step.argv) == ("backup.tar", ("tar", "-C", target, "-cf", "-", "."))
+    assert plan.tool == "clone" and "password=" in plan.files["client.cnf"]
+    assert plan.position is None  # the gtid_executed read when the backup was asked for
     logical = m.backup(BackupMethod.LOGICAL, CONFIG, WORK, ["app"], "b1")
     assert logical.steps[0].argv[0] == "mysqldump" and "--set-gtid-purged=ON" in logical.steps[0].argv
     head = "SET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5';"
     assert logical.position is not None
     assert logical.position.search(head)[1] == "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"  # type: ignore[index]
     restore = m.physical_restore(Path("/stage"))
-    assert restore.extract == ("xbstream", "-x", "-C", "/stage")
-    assert restore.prepare == (("xtrabackup", "--prepare", "--target-dir=/stage"),)
+    assert restore.extract == ("tar", "-x", "-C", "/stage") and restore.prepare == ()
     assert m.major("8.0.36-28") == "8.0"
 
 
@@ -116,6 +130,26 @@ def test_mongodb_physical_streams_the_files_under_fsync_lock_and_unlocks_after()
     assert plan.position is not None
     assert plan.position.search("kubetrove-position 1796399077:12\n")[1] == "1796399077:12"  # type: ignore[index]
     assert m.physical_restore(Path("/stage")).extract == ("tar", "-x", "-C", "/stage")
+
+
+def test_mongodb_file_copy_leaves_out_locks_ftdc_and_preallocated_log_files(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from kubetrove.agent.engines.mongodb.filecopy import write_tar
+
+    kept = ("WiredTiger", "WiredTiger.wt", "collection-1.wt", "journal/WiredTigerLog.0000000002",
+            "sub/mongod.lock")  # fmt: skip
+    left_out = ("mongod.lock", "WiredTiger.lock", "diagnostic.data/metrics.1",
+                "journal/WiredTigerPreplog.0000000003", "journal/WiredTigerTmplog.0000000004")  # fmt: skip
+    for name in kept + left_out:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    out = io.BytesIO()
+    write_tar(tmp_path, out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    assert files == {n: n.encode() for n in kept}
 
 
 def test_cassandra_snapshot_then_tar_then_clear() -> None:

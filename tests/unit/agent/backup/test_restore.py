@@ -13,7 +13,7 @@ from kubetrove.agent.backup import restore
 from kubetrove.agent.backup.directory import DirectoryStore
 from kubetrove.agent.backup.manifest import MANIFEST_NAME, Manifest
 from kubetrove.agent.backup.targets import open_store
-from kubetrove.agent.protocol import BackupMethod, BackupTarget, DirectoryTarget, RestoreRequest
+from kubetrove.agent.protocol import BackupMethod, BackupTarget, DirectoryTarget, NodeTokens, RestoreRequest
 from tests.unit.agent.backup.fakes import ToolEngine
 
 
@@ -245,3 +245,44 @@ def test_only_member_zero_restores_when_the_others_clone(
     monkeypatch.setattr(restore.socket, "gethostname", lambda: "db-0")
     assert restore.main(["--request-file", str(request_file)]) == 0
     assert (volume / "data" / "sstable-1.db").exists()
+
+
+def test_a_ring_member_restores_its_own_nodes_backup_and_records_its_tokens(
+    stored: tuple[BackupTarget, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, volume = stored
+    store = DirectoryStore(DirectoryTarget(path=str(tmp_path / "store")))
+    manifest = store.get_manifest("b1")
+    assert manifest is not None
+    tokens = ["-9000", "17", "4242"]
+    who = {"host_id": "h1", "address": "10.0.0.2", "tokens": tokens}
+    store.put_manifest(
+        manifest.model_copy(update={"id": "b1-1", "ring_node": NodeTokens.model_validate(who)})
+    )
+    for name in ("data.tar",):  # the same artifact under node 1's id
+        w = store.writer("b1-1", name)
+        for chunk in store.read("b1", name):
+            w.write(chunk)
+        w.complete()
+    request = req(target, volume, member_backups=["b1", "b1-1"])
+    assert restore.for_member(request, "db-0").backup_id == "b1"
+    mine = restore.for_member(request, "db-1")
+    assert (mine.backup_id, mine.member_backups) == ("b1-1", [])
+    with pytest.raises(restore.RestoreRefused, match=r"db-2 is no member 0\.\.1 of the ring"):
+        restore.for_member(request, "db-2")
+    request_file = tmp_path / "req.json"
+    request_file.write_text(request.model_dump_json())
+    monkeypatch.setattr(restore.socket, "gethostname", lambda: "db-1")
+    assert restore.main(["--request-file", str(request_file)]) == 0
+    data = volume / "data"
+    assert (data / restore.RING_TOKENS_FILE).read_text() == "-9000,17,4242"
+    assert (data / ".kubetrove-restored-b1-1").exists() and (data / "sstable-1.db").exists()
+    assert restore.main(["--request-file", str(request_file)]) == 0  # the marker: a no-op the second time
+    monkeypatch.setattr(restore.socket, "gethostname", lambda: "db-2")
+    assert restore.main(["--request-file", str(request_file)]) == 2  # a member without a node's backup
+
+
+def test_the_start_script_reads_the_tokens_file_the_restore_writes() -> None:
+    from kubetrove.datastores.cassandra import strategy
+
+    assert strategy.RING_TOKENS_FILE == restore.RING_TOKENS_FILE

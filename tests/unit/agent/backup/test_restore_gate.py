@@ -6,6 +6,7 @@ The "engine" is a file the load tool appends its stdin to, so what was loaded, a
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -235,6 +236,7 @@ async def test_corrupt_artifact_is_refused_and_nothing_is_loaded(
     assert loaded(db) is None and entries(volume) == []  # no loading marker: nothing touched
     status, text = await readyz(client)
     assert status == 503 and ErrorReply.model_validate_json(text).error == "restore_refused"
+    assert "corrupt" not in text  # the cause is behind the token (GET /v1/restore), not on /readyz
 
 
 async def test_a_failed_load_is_final(
@@ -312,3 +314,48 @@ async def test_the_operator_client_reads_the_progress(
     async with AgentClient(str(http.make_url("")), TOKEN) as agent:
         progress = await agent.restore_progress()
     assert progress == gate.progress and progress.state is RestoreState.REFUSED
+
+
+def forge_manifest(store_root: Path, backup_id: str, **changes: object) -> None:
+    """Rewrite backup ``backup_id``'s manifest JSON as whoever holds the bucket's keys could."""
+    path = store_root / backup_id / "manifest.json"
+    data = json.loads(path.read_text())
+    for key, value in changes.items():
+        if key == "name":
+            data["artifacts"][0]["name"] = value
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("victim_name", ["absolute", "parent"])
+async def test_a_forged_artifact_name_is_refused_before_any_file_is_opened(
+    tmp_path: Path, volume: Path, db: Path, store: DirectoryStore, engine: LoadingEngine, victim_name: str
+) -> None:
+    """The review's attack: an absolute name made a logical restore open (and truncate) a file outside
+    its spool before any digest was checked; ``../`` read outside the backup's directory."""
+    put_backup(store)
+    victim = tmp_path / "victim.conf"
+    victim.write_bytes(b"precious")
+    name = str(victim) if victim_name == "absolute" else "../b1/backup.sql"
+    forge_manifest(tmp_path / "store", "b1", name=name)
+    gate = make_gate(tmp_path, volume)
+    await gate.run()
+    assert gate.progress.state is RestoreState.REFUSED
+    assert "invalid manifest" in gate.progress.detail and "artifacts.0.name" in gate.progress.detail
+    assert name not in gate.progress.detail  # the forged value stays out of status and logs
+    assert victim.read_bytes() == b"precious" and loaded(db) is None and entries(volume) == []
+    assert entries(tmp_path / "spool") == []
+
+
+async def test_another_backups_manifest_is_refused(
+    tmp_path: Path, volume: Path, db: Path, store: DirectoryStore, engine: LoadingEngine
+) -> None:
+    """A manifest (with its artifacts) copied from backup b0 into b1's place is not b1."""
+    put_backup(store)
+    forge_manifest(tmp_path / "store", "b1", id="b0")
+    gate = make_gate(tmp_path, volume)
+    await gate.run()
+    assert gate.progress.state is RestoreState.REFUSED
+    assert "is of backup b0, not b1 (copied or forged)" in gate.progress.detail
+    assert loaded(db) is None and entries(volume) == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubetrove.agent.protocol import BackupMethod
+from kubetrove.agent.protocol import BackupMethod, NodeTokens
 from kubetrove.api.backup import BackupPhase, BackupSpec
 from kubetrove.api.resources import BACKUP, parse_body
 from kubetrove.k8s.kinds import CUSTOM, EVENT
@@ -221,3 +221,64 @@ async def test_a_pvc_target_is_the_directory_where_the_claim_is_mounted(
     (request,) = agent.of("start_backup")
     assert request.target.directory is not None
     assert request.target.directory.path == "/var/lib/kubetrove/backups/backups"
+
+
+def ring_pod(name: str, ready: bool = True) -> dict[str, Any]:
+    p = pod(name, ready=ready)
+    p["metadata"]["labels"]["app.kubernetes.io/name"] = "cassandra"
+    return p
+
+
+async def test_a_rings_backup_is_one_snapshot_per_node_listed_in_status_nodes(
+    kube: FakeKube, bdeps: Deps, agent: FakeAgents
+) -> None:
+    ring = source("DatabaseCluster", datastore={"type": "cassandra", "version": "5.0"})
+    seed(kube, ring, ring_pod("db-0"), ring_pod("db-1"), ring_pod("db-2", ready=False))
+    kube.put({**backup(), "spec": {"source": {"kind": "DatabaseCluster", "name": "db"}}})
+    with pytest.raises(NotReady, match="needs every member ready: db-2 not yet"):
+        await run(kube, bdeps)
+    assert agent.of("start_backup") == []  # not one node's snapshot without the others
+    kube.put(ring_pod("db-2"))
+    with pytest.raises(NotReady, match="Running on 3 nodes"):
+        await run(kube, bdeps)
+    assert [r.id for r in agent.of("start_backup")] == ["uid-bk-0", "uid-bk-1", "uid-bk-2"]
+    assert agent.urls == ["http://db-0:8443", "http://db-1:8443", "http://db-2:8443"]
+    assert [n["phase"] for n in status(kube)["nodes"]] == ["Running"] * 3
+    tokens = [str(t) for t in range(16)]
+    for i in range(3):
+        who = {"host_id": f"h{i}", "address": f"10.0.0.{i}", "tokens": tokens}
+        agent.finish(f"uid-bk-{i}", ring_node=NodeTokens.model_validate(who), sha256=f"{i}" * 64)
+        if i < 2:
+            with pytest.raises(NotReady):
+                await run(kube, bdeps)
+    done = await run(kube, bdeps)
+    assert done.phase is BackupPhase.COMPLETED
+    st = status(kube)
+    assert st["sizeBytes"] == 3 * 1234 and "sha256" not in st  # each node's checksum is its own
+    fields = ("pod", "id", "hostId", "address", "tokens", "sha256")
+    assert [tuple(n[f] for f in fields) for n in st["nodes"]] == [
+        (f"db-{i}", f"uid-bk-{i}", f"h{i}", f"10.0.0.{i}", 16, f"{i}" * 64) for i in range(3)
+    ]
+    # Deleting it (policy Delete) removes every node's stored snapshot.
+    obj = live(kube)
+    obj["spec"]["deletionPolicy"] = "Delete"
+    parsed = parse_body(BACKUP, obj, BackupSpec)
+    assert await delete_data(parsed, obj["status"], bdeps, LOG)
+    assert [bid for bid, _ in agent.of("delete_backup")] == ["uid-bk-0", "uid-bk-1", "uid-bk-2"]
+
+
+async def test_a_ring_node_that_fails_or_names_no_tokens_fails_the_whole_backup(
+    kube: FakeKube, bdeps: Deps, agent: FakeAgents
+) -> None:
+    ring = source("DatabaseCluster", replicas=2, datastore={"type": "cassandra", "version": "5.0"})
+    seed(kube, ring, ring_pod("db-0"), ring_pod("db-1"))
+    kube.put({**backup(), "spec": {"source": {"kind": "DatabaseCluster", "name": "db"}}})
+    with pytest.raises(NotReady):
+        await run(kube, bdeps)
+    agent.finish("uid-bk-0")  # no ring_node: nobody could tell which ranges it holds
+    agent.finish("uid-bk-1", phase=BackupPhase.FAILED, error="nodetool snapshot failed")
+    done = await run(kube, bdeps)
+    assert done.phase is BackupPhase.FAILED
+    assert done.error == (
+        "db-1: nodetool snapshot failed; db-0: its backup does not say which node and tokens it holds"
+    )

@@ -45,12 +45,14 @@ def credentials(name: str, **values: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("engine", "version", "key"),
     [
-        ("postgresql", "16.4", "16"),
-        ("postgresql", "16", "16"),
+        ("postgresql", "17.4", "17"),
+        ("postgresql", "17", "17"),
         ("postgresql", "160.1", None),
         ("mariadb", "10.11.16-MariaDB", "10.11"),
-        ("cassandra", "4.1.10", "4.1"),
-        ("mongodb", "7.0.12", "7.0"),
+        ("cassandra", "5.0.9", "5.0"),
+        ("cassandra", "4.1.10", None),  # not in the catalog: no 4.1 ran here
+        ("mongodb", "6.0.5", "6.0"),
+        ("mongodb", "7.0.12", None),  # not in the catalog (docs/clustering.md, MongoDB),
         ("mariadb", "garbage", None),
     ],
 )
@@ -71,8 +73,8 @@ def test_catalog_version_of_a_running_engine(engine: str, version: str, key: str
         (stored(engine="postgresql"), "10.11", "DatabaseBackup nightly is of postgresql, this is mariadb"),
         (
             stored(),
-            "11.4",
-            "DatabaseBackup nightly is of mariadb 10.11 (10.11.16-MariaDB), this is mariadb 11.4:"
+            "11.8",
+            "DatabaseBackup nightly is of mariadb 10.11 (10.11.16-MariaDB), this is mariadb 11.8:"
             " restore into the same major version, then upgrade",
         ),
     ],
@@ -176,7 +178,7 @@ async def test_a_source_without_credentials_is_refused(kube: FakeKube, deps: Dep
     assert kube.find(STATEFULSET, NS, "db") is None and kube.find(SECRET, NS, "db-credentials") is None
 
 
-def test_a_cassandra_snapshot_seeds_an_instance_but_not_a_ring() -> None:
+def test_a_cassandra_node_snapshot_seeds_an_instance_and_a_ring_backup_a_ring_of_its_size() -> None:
     snapshot = stored(engine="cassandra", engineVersion="5.0.9", method="physical/nodetool snapshot")
     datastore = {"type": "cassandra", "version": "5.0"}
     spec = parsed(restoreFrom={"backup": "nightly"}, datastore=datastore).spec
@@ -185,7 +187,23 @@ def test_a_cassandra_snapshot_seeds_an_instance_but_not_a_ring() -> None:
     (problem,) = check_backup("nightly", snapshot, ring)
     assert problem.field == "spec.restoreFrom.backup"
     assert problem.message.startswith(
-        "a cassandra DatabaseCluster cannot be restored from DatabaseBackup nightly"
+        "DatabaseBackup nightly is of one node, not of a ring and this ring has 3 (spec.replicas)"
+    )
+    nodes = [{"pod": f"src-{i}", "id": f"uid-{i}", "phase": "Completed"} for i in range(3)]
+    ring_backup = stored(engine="cassandra", engineVersion="5.0.9", method="physical/nodetool snapshot")
+    ring_backup["status"]["nodes"] = nodes
+    assert check_backup("nightly", ring_backup, ring) == []
+    two = parsed(CLUSTER, restoreFrom={"backup": "nightly"}, replicas=2, datastore=datastore).spec
+    (problem,) = check_backup("nightly", ring_backup, two)
+    assert "DatabaseBackup nightly holds 3 nodes and this ring has 2 (spec.replicas)" in problem.message
+    (problem,) = check_backup("nightly", ring_backup, spec)
+    assert "restore it into a DatabaseCluster with replicas: 3" in problem.message
+    target = BackupTarget(directory=DirectoryTarget(path="/backups"))
+    request = restore_request("uid", target, ring, [n["id"] for n in nodes])
+    assert (request.backup_id, request.member_backups, request.first_member_only) == (
+        "uid-0",
+        ["uid-0", "uid-1", "uid-2"],
+        False,
     )
 
 

@@ -155,6 +155,8 @@ async def test_newest_backup_restored_checked_reported_and_cleaned_up(
     v = verification(kube)
     assert (v["phase"], v["completedAt"], v["tables"]) == ("Verified", "2026-01-02T03:14:05Z", 1)
     assert v["message"] == "1 tables match the backup's row counts (1 also by checksum); CHECK TABLE OK"
+    # Timed: started 03:04:05, seen Ready (no transition time recorded) at 03:14:05; backup done 02:00:00.
+    assert (v["restoreSeconds"], v["backupAgeSeconds"]) == (600.0, 4445.0) and "maxRestoreSeconds" not in v
     for obj in (kube.find(BACKUPS, NS, "bk"), kube.find(INSTANCES, NS, OWNER)):
         c = condition(obj)
         assert (c["status"], c["reason"]) == ("True", "Verified") and c["message"].startswith(
@@ -166,6 +168,17 @@ async def test_newest_backup_restored_checked_reported_and_cleaned_up(
     assert sample(vdeps, "kubetrove_backup_verification_ok") == 1
     stamp = datetime.datetime(2026, 1, 2, 3, 14, 5, tzinfo=datetime.UTC).timestamp()
     assert sample(vdeps, "kubetrove_backup_verification_last_success_timestamp_seconds") == stamp
+    assert sample(vdeps, "kubetrove_backup_restore_seconds") == 600.0
+    assert sample(vdeps, "kubetrove_backup_verified_backup_age_seconds") == 4445.0
+    assert sample(vdeps, "kubetrove_backup_restore_target_seconds") is None  # no target set
+    live = kube.find(INSTANCES, NS, OWNER)
+    assert live is not None and live["status"]["recovery"] == {
+        "backup": "bk",
+        "verified": True,
+        "completedAt": "2026-01-02T03:14:05Z",
+        "restoreSeconds": 600.0,
+        "backupAgeSeconds": 4445.0,
+    }
 
     writes = len(kube.writes())
     await run(kube, vdeps, minutes=15)  # verified: nothing more to do, nothing rewritten
@@ -277,3 +290,59 @@ async def test_without_verify_nothing_happens(kube: FakeKube, vdeps: Deps) -> No
     seed(kube, owner_body(verify=False), completed())
     await run(kube, vdeps)
     assert verification(kube) == {} and kube.find(INSTANCES, NS, "bk-verify") is None
+
+
+async def test_a_restore_over_the_target_time_fails_though_the_data_matched(
+    kube: FakeKube, vdeps: Deps, agent: FakeAgents
+) -> None:
+    seed(kube, owner_body(verifyMaxRestoreSeconds=300), completed())
+    await run(kube, vdeps)
+    assert verification(kube)["maxRestoreSeconds"] == 300
+    make_ready(kube)
+    throwaway = kube.find(INSTANCES, NS, "bk-verify")
+    assert throwaway is not None  # became Ready 4 min after the start: the pass at 4.5 min measures 240 s
+    throwaway["status"]["conditions"][0]["lastTransitionTime"] = "2026-01-02T03:08:05Z"
+    await run(kube, vdeps, minutes=4.5)
+    v = verification(kube)
+    assert (v["phase"], v["restoreSeconds"]) == ("Verified", 240.0)
+    assert sample(vdeps, "kubetrove_backup_restore_target_seconds") == 300
+
+    # The next backup restores in 420 s: the data matches, the time does not.
+    kube.put(completed("bk2", "2026-01-02T03:10:00Z"))
+    await run(kube, vdeps, minutes=10)
+    make_ready(kube, "bk2-verify")
+    await run(kube, vdeps, minutes=17)
+    v = verification(kube, "bk2")
+    assert (v["phase"], v["reason"], v["restoreSeconds"]) == ("Failed", "RestoreTooSlow", 420.0)
+    assert v["message"].startswith(
+        "the restore took 420s, over the target of 300s (spec.backup.verifyMaxRestoreSeconds); the data"
+        " matched: 1 tables match"
+    )
+    c = condition(kube.find(INSTANCES, NS, OWNER))
+    assert (c["status"], c["reason"]) == ("False", "RestoreTooSlow")
+    assert c["message"].startswith("DatabaseBackup bk2: the restore took 420s")
+    assert (OWNER, "Warning", "BackupVerificationFailed") in events(kube)
+    assert sample(vdeps, "kubetrove_backup_verification_ok") == 0
+    assert sample(vdeps, "kubetrove_backup_restore_seconds") == 420.0
+    owner = kube.find(INSTANCES, NS, OWNER)
+    assert owner is not None
+    recovery = owner["status"]["recovery"]
+    assert (recovery["backup"], recovery["verified"], recovery["restoreSeconds"]) == ("bk2", False, 420.0)
+    assert recovery["maxRestoreSeconds"] == 300 and kube.find(INSTANCES, NS, "bk2-verify") is None
+
+
+async def test_a_restore_still_not_ready_past_the_target_fails_without_waiting_for_the_timeout(
+    kube: FakeKube, vdeps: Deps
+) -> None:
+    seed(kube, owner_body(verifyMaxRestoreSeconds=600), completed())
+    await run(kube, vdeps)
+    await run(kube, vdeps, minutes=9)
+    assert verification(kube)["phase"] == "Restoring"
+    await run(kube, vdeps, minutes=11)
+    v = verification(kube)
+    assert (v["phase"], v["reason"]) == ("Failed", "RestoreTooSlow") and "restoreSeconds" not in v
+    assert v["message"].startswith("bk-verify not Ready after 660s, over the target restore time of 600s")
+    owner = kube.find(INSTANCES, NS, OWNER)
+    assert owner is not None and "restoreSeconds" not in owner["status"]["recovery"]
+    assert sample(vdeps, "kubetrove_backup_restore_seconds") is None
+    assert kube.find(INSTANCES, NS, "bk-verify") is None

@@ -209,6 +209,45 @@ def test_not_ready_in_time_fails_with_the_last_known_state() -> None:
     assert plan.next_step(restoring(), None, [], late, LIMIT)[1].message.endswith("(never created)")  # type: ignore[union-attr]
 
 
+def test_restore_time_is_measured_to_the_ready_transition() -> None:
+    ready = instance("Ready", Ready=("True", "1/1"))
+    seen = T0 + datetime.timedelta(minutes=5)
+    assert plan.restore_seconds(restoring(), ready, seen) == 300.0  # no transition time: when seen
+    ready["status"]["conditions"][0]["lastTransitionTime"] = "2026-01-02T03:02:10Z"
+    assert plan.restore_seconds(restoring(), ready, seen) == 130.0
+    ready["status"]["conditions"][0]["lastTransitionTime"] = "2026-01-02T02:59:00Z"  # before the start
+    assert plan.restore_seconds(restoring(), ready, seen) == 300.0
+
+
+def test_a_target_turns_only_a_matching_slow_restore_into_restore_too_slow() -> None:
+    good = plan.Outcome(True, "Verified", "2 tables match", 2)
+    assert plan.within_target(good, 100.0, None) is good
+    assert plan.within_target(good, 100.0, 100) is good
+    slow = plan.within_target(good, 100.5, 100)
+    assert (slow.ok, slow.reason, slow.tables) == (False, Reason.RESTORE_TOO_SLOW, 2)
+    assert slow.message.endswith("the data matched: 2 tables match")
+    bad = plan.Outcome(False, Reason.COUNTS_DIFFER, "x")
+    assert plan.within_target(bad, 900.0, 100) is bad  # the data's failure is the worse news
+
+
+def test_not_ready_past_the_target_fails_before_the_timeout() -> None:
+    stuck = instance("Provisioning", Ready=("False", "0/1 members ready"))
+    at = T0 + datetime.timedelta(seconds=121)
+    assert plan.next_step(restoring(), stuck, [], at, LIMIT, target=121)[0] is Step.WAIT
+    step, outcome = plan.next_step(restoring(), stuck, [], at, LIMIT, target=120)
+    assert step is Step.FAIL and outcome is not None and outcome.reason == Reason.RESTORE_TOO_SLOW
+    assert outcome.message == (
+        "bk-verify not Ready after 121s, over the target restore time of 120s"
+        " (spec.backup.verifyMaxRestoreSeconds) (phase Provisioning: 0/1 members ready)"
+    )
+
+
+def test_backup_age_is_taken_when_the_verification_ends() -> None:
+    ended = plan.finished(restoring(), plan.Outcome(True, "Verified", "ok"), T0, "2026-01-01T03:00:00Z")
+    assert ended.backup_age_seconds == 86400.0
+    assert plan.finished(restoring(), plan.Outcome(True, "Verified", "ok"), T0).backup_age_seconds is None
+
+
 # -- verdicts ----------------------------------------------------------------------------------------
 
 

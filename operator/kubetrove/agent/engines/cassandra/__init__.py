@@ -2,7 +2,8 @@
 
 Identifiers: keyspaces and roles ``[A-Za-z0-9_]{1,48}``, so no ``-``
 (https://cassandra.apache.org/doc/5.0/cassandra/developing/cql/ddl.html); every ``system*`` keyspace is
-Cassandra's own. Table statistics: row counts at consistency ALL (stats.py), no checksums.
+Cassandra's own. Table statistics: row counts at consistency ALL (stats.py), no checksums; the consistency
+check is ``nodetool verify --force`` (driver.check_tables).
 """
 
 from __future__ import annotations
@@ -29,6 +30,38 @@ def _table_stats(config: EngineConfig, databases: list[str]) -> dict[str, TableS
     return table_stats(config, databases)
 
 
+# The agent's own allow-list for PUT /v1/parameters, a second fence behind the operator's catalog
+# (and its semi-sync role parameters): nothing else is ever set, whoever holds the token.
+# tests/unit/agent/test_bundles.py keeps it equal to what the operator sends and free of
+# parameters that run commands, load code or SQL (docs/security.md).
+PARAMETERS = frozenset(
+    {
+        "auto_snapshot",
+        "batch_size_fail_threshold",
+        "batch_size_warn_threshold",
+        "commitlog_segment_size",
+        "compaction_throughput",
+        "concurrent_compactors",
+        "concurrent_counter_writes",
+        "concurrent_reads",
+        "concurrent_writes",
+        "hinted_handoff_enabled",
+        "key_cache_size",
+        "max_hint_window",
+        "memtable_allocation_type",
+        "memtable_heap_space",
+        "memtable_offheap_space",
+        "range_request_timeout",
+        "read_request_timeout",
+        "request_timeout",
+        "stream_throughput_outbound",
+        "tombstone_failure_threshold",
+        "tombstone_warn_threshold",
+        "write_request_timeout",
+    }
+)
+
+
 BUNDLE = EngineBundle(
     engine=Engine.CASSANDRA,
     driver=_driver,
@@ -43,5 +76,6 @@ BUNDLE = EngineBundle(
         reserved_users=frozenset({"cassandra"}),
         reserved_prefixes=("system",),
     ),
-    capabilities=Capabilities(consistency_check=False, elected_membership=False, ring=True),
+    capabilities=Capabilities(consistency_check=True, elected_membership=False, ring=True),
+    parameters=PARAMETERS,
 )

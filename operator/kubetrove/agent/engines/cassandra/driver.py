@@ -20,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -37,14 +38,28 @@ from kubetrove.agent.engines.base import (
 from kubetrove.agent.engines.cassandra import nodetool
 from kubetrove.agent.engines.cassandra.ring import RingWatcher
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Engine, Grant, NodeTokens, ParametersReply, Privilege, Role, Status
+from kubetrove.agent.protocol import (
+    Engine,
+    Grant,
+    NodeTokens,
+    ParametersReply,
+    Privilege,
+    Role,
+    Status,
+    TableCheck,
+)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9042
+# The superuser Cassandra creates on a ring's first start (CassandraRoleManager), with this password.
+DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD = "cassandra", "cassandra"
 RECONNECT_SECONDS = 2.0
 # A schema change on a ring waits for every node to agree on the new schema: seconds on a busy ring,
 # more than the 10 s a plain request gets.
 SCHEMA_TIMEOUT_SECONDS = 60.0
 _SCHEMA_CHANGES = ("CREATE KEYSPACE", "ALTER KEYSPACE", "DROP KEYSPACE")
+VERIFY_TIMEOUT_SECONDS = 3600.0  # nodetool verify reads every SSTable of the keyspace
 DECOMMISSION_TIMEOUT_SECONDS = 6 * 3600.0  # streaming a node's data away: as long as its data needs
 PROTOCOL_VERSION = 5  # native protocol v5: Cassandra 4.0+; fixed so the driver does not probe and warn
 # Keyspaces Cassandra creates itself (4.0-5.0; 5.1 adds system_cluster_metadata); never listed or touched.
@@ -174,36 +189,80 @@ class CassandraDriver:
 
     # -- connection -------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def _cluster_for(self, user: str, password: str) -> Any:
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import ConstantReconnectionPolicy, WhiteListRoundRobinPolicy
 
+        host = self._config.host
+        profile = ExecutionProfile(
+            load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+            request_timeout=self._request_timeout,
+        )
+        return Cluster(
+            [host],
+            # One node, its own: when it restarts, be back within seconds (the default backoff
+            # doubles up to 10 minutes, and the loop would see a healthy node as unreachable).
+            reconnection_policy=ConstantReconnectionPolicy(RECONNECT_SECONDS, max_attempts=None),
+            port=self._config.port or DEFAULT_PORT,
+            auth_provider=PlainTextAuthProvider(user, password),
+            protocol_version=PROTOCOL_VERSION,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=self._config.connect_timeout,
+        )
+
+    def _connect(self) -> Any:
         with self._lock:
             if self._session is None:
-                host = self._config.host
-                profile = ExecutionProfile(
-                    load_balancing_policy=WhiteListRoundRobinPolicy([host]),
-                    request_timeout=self._request_timeout,
-                )
-                cluster = Cluster(
-                    [host],
-                    # One node, its own: when it restarts, be back within seconds (the default backoff
-                    # doubles up to 10 minutes, and the loop would see a healthy node as unreachable).
-                    reconnection_policy=ConstantReconnectionPolicy(RECONNECT_SECONDS, max_attempts=None),
-                    port=self._config.port or DEFAULT_PORT,
-                    auth_provider=PlainTextAuthProvider(self._config.user, self._config.password),
-                    protocol_version=PROTOCOL_VERSION,
-                    execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                    connect_timeout=self._config.connect_timeout,
-                )
+                cluster = self._cluster_for(self._config.user, self._config.password)
                 try:
-                    self._session = cluster.connect()
+                    try:
+                        self._session = cluster.connect()
+                    except Exception as exc:
+                        if not self._set_first_password(exc):
+                            raise
+                        cluster.shutdown()  # a Cluster whose connect failed cannot connect again
+                        cluster = self._cluster_for(self._config.user, self._config.password)
+                        self._session = cluster.connect()
                 except Exception:
                     cluster.shutdown()
                     raise
                 self._cluster = cluster
             return self._session
+
+    def _set_first_password(self, refused: Exception) -> bool:
+        """The ring's first start: our superuser login was refused, the default one works: give the
+        built-in superuser the password we were configured with (``ALTER ROLE``, bound). True if done.
+
+        The seed creates ``cassandra``/``cassandra`` on the ring's first start; kubetrove's credentials
+        Secret holds the password the agent logs in with (``--engine-password-file``), so the first agent
+        to reach the ring replaces the default one, once. Any other refusal is left as it is.
+        https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/security.html
+        """
+        from cassandra import AuthenticationFailed
+        from cassandra.cluster import NoHostAvailable
+
+        user, password = self._config.user, self._config.password
+        errors = refused.errors.values() if isinstance(refused, NoHostAvailable) else [refused]
+        auth = any(isinstance(e, AuthenticationFailed) for e in errors)
+        if not auth or user != DEFAULT_SUPERUSER or not password or password == DEFAULT_SUPERUSER_PASSWORD:
+            return False
+        default = self._cluster_for(DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD)
+        try:
+            session = default.connect()
+        except Exception:
+            default.shutdown()
+            return False  # not the default password either: the Secret does not open this ring
+        try:
+            session.execute(
+                f"ALTER ROLE {quote(DEFAULT_SUPERUSER)} WITH PASSWORD = %s",
+                (password,),
+                timeout=SCHEMA_TIMEOUT_SECONDS,
+            )
+        finally:
+            default.shutdown()
+        log.warning("set the superuser's password from the credentials Secret (it was Cassandra's default)")
+        return True
 
     def close(self) -> None:
         """Shut the driver's connection pool down (threads included)."""
@@ -287,6 +346,30 @@ class CassandraDriver:
                 f" replication factor of {named}; lower those factors first"
             )
         nodetool.run(self._config, "decommission", timeout=DECOMMISSION_TIMEOUT_SECONDS)
+
+    def check_tables(self, databases: list[str]) -> tuple[str, list[TableCheck]]:
+        """``nodetool verify --force <keyspace> <tables...>`` per keyspace: every SSTable of this node read
+        back against its checksums (``--force``: 4.0+ refuses to run verify without it, CASSANDRA-9947).
+        One JVM per keyspace, not per table. It checks THIS node's SSTables only: on a ring, each node's.
+        https://cassandra.apache.org/doc/5.0/cassandra/managing/tools/nodetool/verify.html
+        """
+        out: list[TableCheck] = []
+        for keyspace in sorted(databases):
+            rows = self._rows(
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
+            )
+            tables = sorted(r.table_name for r in rows)
+            if not tables:
+                continue
+            try:
+                nodetool.run(
+                    self._config, "verify", "--force", keyspace, *tables, timeout=VERIFY_TIMEOUT_SECONDS
+                )
+            except EngineUnavailable as exc:
+                out.append(TableCheck(table=f"{keyspace}.*", ok=False, message=str(exc)))
+                continue
+            out += [TableCheck(table=f"{keyspace}.{t}", ok=True) for t in tables]
+        return "nodetool verify", out
 
     def node_tokens(self) -> NodeTokens:
         """This node's host id, broadcast address and tokens, from ``system.local``."""

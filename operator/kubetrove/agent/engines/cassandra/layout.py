@@ -20,8 +20,9 @@ What is kept and why (checked on a real 5.0 node by tests/integration/test_backu
   the schema, kept for humans): not SSTable components, they do not belong in a table directory.
 
 Invariants: a single node owns every token range, so a snapshot of a one-node instance is the whole data
-set and the new node (any tokens) serves all of it. A ring restore would need every node's snapshot placed
-on a node with the same tokens (``initial_token``) or streamed with ``sstableloader``: not supported.
+set and the new node (any tokens) serves all of it. In a ring, each node's snapshot is placed on a new node
+given the same tokens (the restore writes them beside the data, agent/backup/restore.py RING_TOKENS_FILE,
+and the start script sets ``initial_token``); streaming with ``sstableloader`` is not supported.
 Errors are ValueError (the backup is not a usable Cassandra snapshot); the caller refuses the restore.
 """
 

@@ -22,6 +22,45 @@ def _driver(config: EngineConfig) -> EngineDriver:
     return MariaDBDriver(config)
 
 
+# The agent's own allow-list for PUT /v1/parameters, a second fence behind the operator's catalog
+# (and its semi-sync role parameters): nothing else is ever set, whoever holds the token.
+# tests/unit/agent/test_bundles.py keeps it equal to what the operator sends and free of
+# parameters that run commands, load code or SQL (docs/security.md).
+PARAMETERS = frozenset(
+    {
+        "aria_pagecache_buffer_size",
+        "binlog_expire_logs_seconds",
+        "character_set_server",
+        "collation_server",
+        "innodb_buffer_pool_size",
+        "innodb_flush_log_at_trx_commit",
+        "innodb_io_capacity",
+        "innodb_lock_wait_timeout",
+        "innodb_log_buffer_size",
+        "innodb_log_file_size",
+        "innodb_print_all_deadlocks",
+        "interactive_timeout",
+        "long_query_time",
+        "max_allowed_packet",
+        "max_connect_errors",
+        "max_connections",
+        "max_heap_table_size",
+        "performance_schema",
+        "rpl_semi_sync_master_enabled",
+        "slave_parallel_threads",
+        "slow_query_log",
+        "sql_mode",
+        "sync_binlog",
+        "table_open_cache",
+        "thread_cache_size",
+        "thread_handling",
+        "tmp_table_size",
+        "transaction_isolation",
+        "wait_timeout",
+    }
+)
+
+
 BUNDLE = EngineBundle(
     engine=Engine.MARIADB,
     driver=_driver,
@@ -35,4 +74,5 @@ BUNDLE = EngineBundle(
         reserved_users=frozenset({"root", "mysql", "mariadb"}),
     ),
     capabilities=Capabilities(consistency_check=True, elected_membership=False),
+    parameters=PARAMETERS,
 )

@@ -6,12 +6,17 @@ https://mariadb.com/kb/en/gtid/ and https://mariadb.com/kb/en/change-master-to/.
   ``@@gtid_current_pos``: for a fresh replica both are empty (it starts from the beginning of the
   primary's binlog); for a demoted primary it records the transactions it wrote itself, which
   ``gtid_slave_pos`` would otherwise miss (it would then re-fetch them: duplicate-key errors).
+- Passwords are hashed HERE, never sent: MariaDB writes ``CREATE/ALTER USER`` to the binary log (and to
+  the general and slow logs when on) exactly as received, so ``IDENTIFIED BY '<plaintext>'`` would sit on
+  every member's volume and in every backup of the binlog. ``IDENTIFIED BY PASSWORD '*<hash>'`` sets the
+  same mysql_native_password account (https://mariadb.com/kb/en/create-user/#identified-by-password).
 - Fencing is ``read_only``: accounts with READ ONLY ADMIN (or SUPER before 10.11) bypass it, so
   application accounts must not hold it (the agent never grants it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Mapping
@@ -36,6 +41,15 @@ def parse_gtid_list(value: str) -> dict[int, int]:
         domain, _server, seq = (int(part) for part in gtid.split("-"))
         result[domain] = max(seq, result.get(domain, 0))
     return result
+
+
+def native_password_hash(password: str) -> str:
+    """mysql_native_password's stored form: ``*`` + upper-case hex SHA1(SHA1(password)), of the UTF-8
+    bytes (the agent's connections are utf8mb4, so the server would hash the same bytes).
+    https://mariadb.com/kb/en/password/ and https://mariadb.com/kb/en/authentication-plugin-mysql_native_password/
+    """
+    inner = hashlib.sha1(password.encode(), usedforsecurity=False).digest()
+    return "*" + hashlib.sha1(inner, usedforsecurity=False).hexdigest().upper()
 
 
 def reached(current: str, target: str) -> bool:
@@ -72,6 +86,10 @@ class MariaDBDriver(MySQLFamilyDriver):
     FENCE = ("SET GLOBAL read_only = ON",)
     UNFENCE = ("SET GLOBAL read_only = OFF",)
     DUMP_COMMANDS = ("Binlog Dump",)
+
+    def _identified_by(self, password: str) -> tuple[str, str]:
+        """The hash, never the plaintext: the statement is binlogged as sent (module docstring)."""
+        return "IDENTIFIED BY PASSWORD %s", native_password_hash(password)
 
     def _before_change_source(self, cur: Cursor) -> None:
         cur.execute("SET GLOBAL gtid_slave_pos = @@gtid_current_pos")

@@ -23,6 +23,34 @@ def _driver(config: EngineConfig) -> EngineDriver:
     return MongoDBDriver(config)
 
 
+# The agent's own allow-list for PUT /v1/parameters, a second fence behind the operator's catalog
+# (and its semi-sync role parameters): nothing else is ever set, whoever holds the token.
+# tests/unit/agent/test_bundles.py keeps it equal to what the operator sends and free of
+# parameters that run commands, load code or SQL (docs/security.md).
+PARAMETERS = frozenset(
+    {
+        "net.maxIncomingConnections",
+        "operationProfiling.mode",
+        "operationProfiling.slowOpSampleRate",
+        "operationProfiling.slowOpThresholdMs",
+        "replication.oplogSizeMB",
+        "setParameter.cursorTimeoutMillis",
+        "setParameter.diagnosticDataCollectionEnabled",
+        "setParameter.enableFlowControl",
+        "setParameter.flowControlTargetLagSeconds",
+        "setParameter.logLevel",
+        "setParameter.maxIndexBuildMemoryUsageMegabytes",
+        "setParameter.maxTransactionLockRequestTimeoutMillis",
+        "setParameter.notablescan",
+        "setParameter.transactionLifetimeLimitSeconds",
+        "setParameter.ttlMonitorEnabled",
+        "storage.wiredTiger.collectionConfig.blockCompressor",
+        "storage.wiredTiger.engineConfig.cacheSizeGB",
+        "storage.wiredTiger.engineConfig.journalCompressor",
+    }
+)
+
+
 BUNDLE = EngineBundle(
     engine=Engine.MONGODB,
     driver=_driver,
@@ -36,4 +64,5 @@ BUNDLE = EngineBundle(
         reserved_users=frozenset({"__system"}),
     ),
     capabilities=Capabilities(consistency_check=True, elected_membership=True),
+    parameters=PARAMETERS,
 )

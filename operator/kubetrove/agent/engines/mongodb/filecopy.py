@@ -16,7 +16,13 @@ does not (killed): it unlocks only while locked, so running it after a clean str
 ``CONN`` is a JSON file (0600, in the runner's private work dir) with host, port, user and password.
 
 Left out of the tar: ``mongod.lock`` and ``WiredTiger.lock`` (held by the running mongod; a restored copy
-must not look owned) and ``diagnostic.data`` (FTDC metrics of the source, not data).
+must not look owned), ``diagnostic.data`` (FTDC metrics of the source, not data), and, at any depth,
+WiredTiger's ``WiredTigerPreplog.*`` and ``WiredTigerTmplog.*`` files: log files its log thread
+pre-allocates (zero-filled, no record in them yet) and renames into the next ``WiredTigerLog.*`` when it
+needs one. The fsync lock blocks client writes, not that thread, so such a file may vanish between
+listing the journal directory and reading it (seen on a real pod: the whole backup failed on it), and a
+restored mongod needs none of them (it pre-allocates its own).
+http://source.wiredtiger.com/develop/arch-logging.html
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ import json
 import sys
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 POSITION_PREFIX = "kubetrove-position"
-SKIPPED = frozenset({"mongod.lock", "WiredTiger.lock", "diagnostic.data"})
+SKIPPED = frozenset({"mongod.lock", "WiredTiger.lock", "diagnostic.data"})  # in the data directory itself
+TRANSIENT = ("WiredTigerPreplog.", "WiredTigerTmplog.")  # name prefixes, at any depth
 
 
 def _client(conn_file: str) -> Any:
@@ -63,12 +70,23 @@ def applied_position(admin: Any) -> str | None:
     return f"{ts.time}:{ts.inc}"
 
 
+def members(data: Path, below: Path | None = None) -> Iterator[Path]:
+    """Every path under ``data`` that goes into the tar, each directory before its contents, sorted:
+    everything but ``SKIPPED`` (top level) and ``TRANSIENT`` (any depth)."""
+    here = data if below is None else below
+    for entry in sorted(here.iterdir()):
+        if entry.name.startswith(TRANSIENT) or (below is None and entry.name in SKIPPED):
+            continue
+        yield entry
+        if entry.is_dir() and not entry.is_symlink():
+            yield from members(data, entry)
+
+
 def write_tar(data: Path, out: Any) -> None:
-    """Every file under ``data`` except ``SKIPPED`` (top level), streamed (no seeking) to ``out``."""
+    """``members(data)``, streamed (no seeking) to ``out`` with paths relative to ``data``."""
     with tarfile.open(fileobj=out, mode="w|") as tar:
-        for entry in sorted(data.iterdir()):
-            if entry.name not in SKIPPED:
-                tar.add(entry, arcname=entry.name)
+        for entry in members(data):
+            tar.add(entry, arcname=str(entry.relative_to(data)), recursive=False)
 
 
 def lock(admin: Any, patience: float = 60.0) -> None:

@@ -23,6 +23,45 @@ def _driver(config: EngineConfig) -> EngineDriver:
     return MySQLDriver(config)
 
 
+# The agent's own allow-list for PUT /v1/parameters, a second fence behind the operator's catalog
+# (and its semi-sync role parameters): nothing else is ever set, whoever holds the token.
+# tests/unit/agent/test_bundles.py keeps it equal to what the operator sends and free of
+# parameters that run commands, load code or SQL (docs/security.md).
+PARAMETERS = frozenset(
+    {
+        "binlog_expire_logs_seconds",
+        "character_set_server",
+        "collation_server",
+        "innodb_buffer_pool_instances",
+        "innodb_buffer_pool_size",
+        "innodb_flush_log_at_trx_commit",
+        "innodb_io_capacity",
+        "innodb_lock_wait_timeout",
+        "innodb_log_buffer_size",
+        "innodb_print_all_deadlocks",
+        "innodb_redo_log_capacity",
+        "interactive_timeout",
+        "log_error_verbosity",
+        "long_query_time",
+        "max_allowed_packet",
+        "max_connect_errors",
+        "max_connections",
+        "max_heap_table_size",
+        "performance_schema",
+        "replica_parallel_workers",
+        "rpl_semi_sync_source_enabled",
+        "slow_query_log",
+        "sql_mode",
+        "sync_binlog",
+        "table_open_cache",
+        "thread_cache_size",
+        "tmp_table_size",
+        "transaction_isolation",
+        "wait_timeout",
+    }
+)
+
+
 BUNDLE = EngineBundle(
     engine=Engine.MYSQL,
     driver=_driver,
@@ -31,5 +70,6 @@ BUNDLE = EngineBundle(
     names=Rule(
         Engine.MYSQL, 64, 32, reserved_databases=SYSTEM_SCHEMAS, reserved_users=frozenset({"root", "mysql"})
     ),
-    capabilities=Capabilities(consistency_check=True, elected_membership=False),
+    capabilities=Capabilities(consistency_check=True, elected_membership=False, rebuild=True),
+    parameters=PARAMETERS,
 )

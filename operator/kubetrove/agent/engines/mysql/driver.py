@@ -9,7 +9,8 @@ https://dev.mysql.com/doc/refman/8.4/en/gtid-functions.html.
   accounts); unfencing clears both.
 - ``GET_SOURCE_PUBLIC_KEY = 1``: the default caching_sha2_password needs the source's RSA key when the
   replication channel is not TLS (a replication account that never logged in has no cached hash).
-- An empty member is cloned from its source before it replicates (``clone.py``).
+- An empty member is cloned from its source before it replicates, an errant one when the operator asks
+  for a rebuild (``start_rebuild``, ``clone.py``).
 All of it runs against real 9.7.4 and 8.0.31 servers (tests/integration/test_agent_mysql.py).
 """
 
@@ -19,10 +20,11 @@ import re
 from collections.abc import Mapping
 from typing import ClassVar
 
-from kubetrove.agent.engines.base import BadRequest, DriverError
+from kubetrove.agent.engines.base import BadRequest, Conflict, DriverError, EngineUnavailable
+from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.mysql import clone
 from kubetrove.agent.engines.mysql_family.driver import Cursor, MySQLFamilyDriver, normalize_gtid
-from kubetrove.agent.protocol import Engine
+from kubetrove.agent.protocol import Engine, RebuildReply, Status
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _INTERVALS = r"(:\d+(-\d+)?)+"
@@ -71,12 +73,37 @@ class MySQLDriver(MySQLFamilyDriver):
     UNFENCE = ("SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF")
     DUMP_COMMANDS = ("Binlog Dump GTID", "Binlog Dump")
 
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        self._rebuild = clone.Rebuild(self, super().set_source)
+
+    def set_source(self, host: str, port: int, user: str, password: str) -> None:
+        """Refused while a rebuild runs (it replicates from its donor itself when the clone is done)."""
+        if self._rebuild.running:
+            raise Conflict("a rebuild of this member is running; it replicates from its donor when done")
+        super().set_source(host, port, user, password)
+
     def _provision(self, cur: Cursor, host: str, port: int, user: str, password: str) -> None:
-        """An empty member is cloned from its source first (``clone.py`` says why)."""
+        """An empty member is cloned from its source first (``clone.py`` says why); answers 503 then."""
         if clone.needs_clone(cur) and clone.source_has_transactions(
             host, port, user, password, self.config.connect_timeout
         ):
             clone.clone_from(cur, host, port, user, password)
+            raise EngineUnavailable(
+                f"mysql cloned from {host}:{port}; the server restarts to finish the clone"
+            )
+
+    def start_rebuild(self, host: str, port: int, user: str, password: str) -> RebuildReply:
+        """Re-provision this (fenced) member from host:port by clone, then replicate from it (clone.py)."""
+        return self._rebuild.start(host, port, user, password)
+
+    def status(self) -> Status:
+        """The family's status, plus the state of a rebuild."""
+        found = super().status()
+        error = self._rebuild.error
+        if not (self._rebuild.running or error):
+            return found
+        return found.model_copy(update={"rebuilding": self._rebuild.running, "rebuild_error": error})
 
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """WAIT_FOR_EXECUTED_GTID_SET: 0 once applied (also on a primary), 1 on timeout."""

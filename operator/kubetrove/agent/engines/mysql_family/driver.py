@@ -278,9 +278,16 @@ class MySQLFamilyDriver:
             self._require_writable(cur)
             created = not self._user_exists(cur, name)
             verb = "CREATE" if created else "ALTER"
-            cur.execute(f"{verb} USER %s@'%%' IDENTIFIED BY %s", (name, password))
+            clause, secret = self._identified_by(password)
+            cur.execute(f"{verb} USER %s@'%%' {clause}", (name, secret))
             self._apply_grants(cur, name, levels)
             return created
+
+    def _identified_by(self, password: str) -> tuple[str, str]:
+        """The IDENTIFIED clause (one %s) and its value. MySQL writes CREATE/ALTER USER to its binary log
+        with the plugin's hash in place of the plaintext (``IDENTIFIED WITH ... AS '<hash>'``), so the
+        plaintext is fine here; MariaDB logs the statement as sent and overrides this."""
+        return "IDENTIFIED BY %s", password
 
     def _apply_grants(self, cur: Cursor, name: str, levels: Mapping[str, Privilege]) -> None:
         cur.execute(

@@ -4,6 +4,8 @@ Manual: https://www.postgresql.org/docs/15/ (functions-admin, sql-grant, sql-alt
 runtime-config-replication).
 - Names go through ``psycopg.sql.Identifier``, values through parameters; utility statements that take
   no parameters (CREATE ROLE ... PASSWORD, ALTER SYSTEM) get ``sql.Literal``, quoted by libpq.
+- A password never reaches the server in clear: roles get a SCRAM verifier computed client-side
+  (``scram_verifier``), so no server log (statement logging, a failed statement) can hold it.
 - Databases the agent creates have CONNECT/TEMPORARY revoked from PUBLIC, so a user sees only what it
   is granted, and CREATE on schema public (PostgreSQL 15's default, also on 13 and 14). Grants cover
   schema ``public`` and hold for tables and sequences any user creates later (``grants.py``).
@@ -41,6 +43,21 @@ LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 POLL = 0.1
 SETTLE = 10.0  # seconds a reload may take to reach new sessions
 Conn = psycopg.Connection[dict[str, Any]]
+# Refusals of what the caller asked for, answered 400 with the server's own words (never a 500):
+# invalid_parameter_value (ALTER SYSTEM SET max_connections = 'abc'), undefined_object (an unknown
+# parameter), invalid_text_representation, cant_change_runtime_param, reserved_name (a pg_ role).
+# https://www.postgresql.org/docs/15/errcodes-appendix.html
+CALLER_ERRORS = frozenset({"22023", "42704", "22P02", "55P02", "42939"})
+# A session whose statements no log setting writes out: log_statement (the catalog allows ``ddl``/``all``),
+# a failed statement (log_min_error_statement), a slow or sampled one (the duration and sampling settings,
+# PostgreSQL 13+). https://www.postgresql.org/docs/15/runtime-config-logging.html
+UNLOGGED_SESSION = (
+    "SET log_statement = 'none'",
+    "SET log_min_error_statement = 'panic'",
+    "SET log_min_duration_statement = -1",
+    "SET log_min_duration_sample = -1",
+    "SET log_transaction_sample_rate = 0",
+)
 # Ordinary tables of user schemas (partitioned parents have no heap of their own) and their B-tree indexes.
 AMCHECK_TABLES = (
     "SELECT c.oid, n.nspname, c.relname, array_agg(i.indexrelid) FILTER (WHERE am.amname = 'btree')"
@@ -50,6 +67,17 @@ AMCHECK_TABLES = (
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
     " GROUP BY 1, 2, 3 ORDER BY 2, 3"
 )
+
+
+def scram_verifier(conn: Conn, name: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password``, computed HERE by libpq (PQencryptPasswordConn: a random
+    salt, 4096 iterations, RFC 5802/7677), never the plaintext: the server logs a CREATE/ALTER ROLE that
+    fails (log_min_error_statement) and every one under the catalog's ``log_statement: ddl``; a verifier
+    is what it stores anyway (https://www.postgresql.org/docs/15/sql-createrole.html, "ENCRYPTED")."""
+    try:
+        return conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
+    except psycopg.Error as exc:
+        raise DriverError(f"postgresql: cannot hash the password: {exc}") from None
 
 
 class PostgreSQLDriver:
@@ -83,6 +111,8 @@ class PostgreSQLDriver:
         except psycopg.OperationalError as exc:
             raise EngineUnavailable(f"postgresql: {exc}") from exc
         except psycopg.Error as exc:
+            if exc.sqlstate in CALLER_ERRORS:
+                raise BadRequest(f"postgresql refused it ({exc.sqlstate}): {exc}") from None
             raise DriverError(f"postgresql error {exc.sqlstate}: {exc}") from exc
         finally:
             conn.close()
@@ -201,7 +231,8 @@ class PostgreSQLDriver:
                 raise Conflict(f"database {missing[0]!r} does not exist; create it first")
             created = not self._role_exists(conn, name)
             verb = "CREATE ROLE {} LOGIN PASSWORD {}" if created else "ALTER ROLE {} WITH LOGIN PASSWORD {}"
-            conn.execute(sql.SQL(verb).format(sql.Identifier(name), sql.Literal(password)))
+            verifier = scram_verifier(conn, name, password)
+            conn.execute(sql.SQL(verb).format(sql.Identifier(name), sql.Literal(verifier)))
         for database in databases:  # privileges inside a database are set from a session in it
             with self._conn(database) as conn:
                 level = levels.get(database)
@@ -302,8 +333,16 @@ class PostgreSQLDriver:
 
     def set_source(self, host: str, port: int, user: str, password: str) -> None:
         """Write primary_conninfo and fence; a non-standby is rewound and restarted by its pod (or 409)."""
-        conninfo = make_conninfo(host=host, port=str(port), user=user, password=password)
+        if self._rejoin is not None:  # in a pod: the password in a file, never in a logged setting
+            passfile = self._rejoin.write_passfile(host, port, user, password)
+            conninfo = make_conninfo(host=host, port=str(port), user=user, passfile=str(passfile))
+        else:  # a harness without the pod's state directory: the reload log line holds the password
+            conninfo = make_conninfo(host=host, port=str(port), user=user, password=password)
         with self._conn() as conn:
+            # primary_conninfo holds the replication password and has no hashed form: this session's
+            # statements are kept out of the server log instead (superuser-settable, this session only).
+            for statement in UNLOGGED_SESSION:
+                conn.execute(statement)
             conn.execute(sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(conninfo)))
         self._set_read_only(True)  # also reloads: a standby's walreceiver reconnects to the new source
         if self._in_recovery():

@@ -25,6 +25,13 @@ from pathlib import Path
 from kubetrove.agent.engines.config import EngineConfig
 
 FAILED_NAME = "rewind-failed"  # the start script's REWIND_FAILED_FILE, beside the request
+PASSFILE_NAME = "replication.pgpass"  # beside the request: the replication password, for libpq only
+
+
+def pgpass_field(value: str) -> str:
+    """A field of a libpq password file: ``\\`` and ``:`` escaped with a backslash
+    (https://www.postgresql.org/docs/15/libpq-pgpass.html)."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,29 @@ class RejoinFiles:
     @property
     def failed(self) -> Path:
         return self.request.with_name(FAILED_NAME)
+
+    @property
+    def passfile(self) -> Path:
+        return self.request.with_name(PASSFILE_NAME)
+
+    def write_passfile(self, host: str, port: int, user: str, password: str) -> Path:
+        """Write the replication password where ``primary_conninfo``'s ``passfile=`` points, 0600, atomically.
+
+        Why a file: a password inside primary_conninfo is printed by the postmaster on every reload
+        ('parameter "primary_conninfo" changed to ...', LOG level). The pod's containers share one uid,
+        so postgres reads what the agent writes; an agent running as root (a test harness) hands the file
+        to the owner of its directory, the engine's user, as the pod would."""
+        self.request.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.passfile.with_name(f".{PASSFILE_NAME}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            fields = (host, str(port), "*", user, password)
+            out.write(":".join(pgpass_field(f) for f in fields) + "\n")
+        if os.geteuid() == 0:
+            owner = self.request.parent.stat()
+            os.chown(tmp, owner.st_uid, owner.st_gid)
+        tmp.replace(self.passfile)
+        return self.passfile
 
     def ask(self, conninfo: str) -> None:
         """Ask the engine container to rewind from ``conninfo`` and restart as its standby."""

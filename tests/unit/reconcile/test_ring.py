@@ -1,0 +1,180 @@
+"""A ring's node changes by the operator (reconcile/phases/ring.py): decommission before a shrink, refused
+with a condition naming the keyspace; replace_address_first_boot in the ConfigMap for a member seen down."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+
+from kubetrove.agent.protocol import RingNode, Role, Status, base_url
+from kubetrove.k8s.kinds import CONFIG_MAP, CUSTOM, EVENT, STATEFULSET
+from kubetrove.reconcile import run
+from kubetrove.reconcile.context import Deps
+from kubetrove.reconcile.errors import NotReady
+from kubetrove.reconcile.phases.report import parse_status
+from kubetrove.reconcile.phases.ring import replacement_patch, wanted_replacements
+from kubetrove.reconcile.phases.users import APPLIED_USERS
+from tests.unit.fake_agents import FakeAgents
+from tests.unit.reconcile.conftest import CLUSTER, LOG, body, parsed
+from tests.unit.reconcile.fake_kube import FakeKube
+from tests.unit.reconcile.test_users import seed_members
+
+CASSANDRA = {"type": "cassandra", "version": "5.0"}
+
+
+def url(i: int) -> str:
+    return base_url(f"10.0.0.{i + 1}")
+
+
+def node_status(host_id: str, ring: list[str]) -> Status:
+    view = [RingNode(address=f"10.0.0.{h[1:]}", host_id=h, state="UN", tokens=16) for h in ring]
+    return Status(engine="cassandra", version="5.0.9", role=Role.MEMBER, read_only=False, healthy=True,
+                  host_id=host_id, ring=view)  # fmt: skip
+
+
+async def a_ring_of_three(kube: FakeKube, deps: Deps, agents: FakeAgents) -> None:
+    kube.put(body(CLUSTER, replicas=3, datastore=CASSANDRA))
+    with contextlib.suppress(NotReady):
+        await run.reconcile(parsed(CLUSTER, replicas=3, datastore=CASSANDRA), None, deps, LOG)
+    seed_members(kube, 3, "cassandra")
+    with contextlib.suppress(NotReady):
+        await run.reconcile(parsed(CLUSTER, replicas=3, datastore=CASSANDRA), None, deps, LOG)
+    for i in range(3):
+        agents.statuses[url(i)] = node_status(f"h{i}", ["h0", "h1", "h2"])
+    agents.calls.clear()
+
+
+def replicas(kube: FakeKube) -> int:
+    return int(kube.find(STATEFULSET, "ns", "db")["spec"]["replicas"])
+
+
+def scale_down(kube: FakeKube) -> dict[str, Any]:
+    return dict(kube.find(CUSTOM["DatabaseCluster"], "ns", "db").get("status") or {})
+
+
+async def test_a_shrinking_ring_decommissions_the_leaving_node_before_the_statefulset_shrinks(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    await a_ring_of_three(kube, deps, agents)
+    with contextlib.suppress(NotReady):  # users may wait; the shrink is what matters
+        await run.reconcile(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA), None, deps, LOG)
+    # The system keyspaces first fit two nodes (through member 0), then member 2 leaves, then the shrink.
+    assert [(u, m, a) for u, m, a in agents.calls if m in ("ensure_ring_replication", "decommission")] == [
+        (url(0), "ensure_ring_replication", 2),
+        (url(2), "decommission", url(2)),
+    ]
+    assert replicas(kube) == 2
+    assert (
+        json.loads(kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_USERS])["ring"] == 2
+    )
+    conds = {c["type"]: c for c in scale_down(kube)["conditions"]}
+    assert (conds["ScaleDown"]["status"], conds["ScaleDown"]["reason"]) == ("True", "Decommissioned")
+    assert "db-2 left the ring" in conds["ScaleDown"]["message"]
+    # A node the ring no longer holds (decommissioned before an operator restart) is not asked again.
+    kube.find(STATEFULSET, "ns", "db")["spec"]["replicas"] = 3
+    agents.statuses[url(0)] = node_status("h0", ["h0", "h1"])
+    agents.calls.clear()
+    with contextlib.suppress(NotReady):
+        await run.reconcile(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA), None, deps, LOG)
+    assert agents.of("decommission") == [] and replicas(kube) == 2
+
+
+async def test_a_decommission_the_agent_refuses_changes_nothing_and_names_the_keyspace(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    await a_ring_of_three(kube, deps, agents)
+    said = (
+        "decommission refused: 2 nodes would be left, fewer than the replication factor of app"
+        " (replication factor 3)"
+    )
+    agents.refuse("decommission", 409, "conflict", said)
+    with pytest.raises(NotReady, match="app \\(replication factor 3\\)"):
+        await run.reconcile(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA), None, deps, LOG)
+    assert replicas(kube) == 3  # the pod keeps its data
+    (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
+    assert (cond["status"], cond["reason"]) == ("False", "Refused")
+    assert cond["message"] == f"db-2 was not decommissioned: conflict: {said}"
+    events = [e for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
+    assert [(e["type"], e["reason"]) for e in events if e["reason"].startswith("ScaleDown")] == [
+        ("Warning", "ScaleDownRefused")
+    ]
+
+
+def member(pod: str, state: str, address: str | None = "10.0.0.9") -> dict[str, Any]:
+    return {"pod": pod, "ringState": state, "address": address, "hostId": "h"}
+
+
+def test_replacements_name_each_down_member_and_withdraw_those_up_again() -> None:
+    status = parse_status({"members": [member("db-0", "UN"), member("db-1", "DN"), member("db-5", "DN")]})
+    assert wanted_replacements(status, 3) == {"db-1": "10.0.0.9"}  # db-5 is beyond the ring's size
+    assert wanted_replacements(None, 3) == {}
+    have = {"data": {"cassandra.yaml": "x", "replace-address.db-0": "10.0.0.1"}}
+    assert replacement_patch(have, {"db-1": "10.0.0.9"}) == {
+        "replace-address.db-1": "10.0.0.9",
+        "replace-address.db-0": None,
+    }
+    assert replacement_patch({"data": {"replace-address.db-1": "10.0.0.9"}}, {"db-1": "10.0.0.9"}) == {}
+
+
+async def test_the_refresh_writes_a_down_members_address_into_the_configmap(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    await a_ring_of_three(kube, deps, agents)
+    cluster = kube.find(CUSTOM["DatabaseCluster"], "ns", "db")
+    raw = {**cluster["status"], "members": [member("db-0", "UN"), member("db-2", "DN", "10.0.0.3")]}
+    await run.refresh(parsed(CLUSTER, replicas=3, datastore=CASSANDRA), raw, deps, LOG)
+    data = kube.find(CONFIG_MAP, "ns", "db-config")["data"]
+    assert data["replace-address.db-2"] == "10.0.0.3" and "cassandra.yaml" in data
+    raw["members"] = [member("db-0", "UN"), member("db-2", "UN", "10.0.0.3")]
+    await run.refresh(parsed(CLUSTER, replicas=3, datastore=CASSANDRA), raw, deps, LOG)
+    assert "replace-address.db-2" not in kube.find(CONFIG_MAP, "ns", "db-config")["data"]
+
+
+async def test_a_spec_keyspace_lowered_with_the_shrink_is_altered_before_the_node_leaves(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    shop = {"databases": [{"name": "shop", "replicationFactor": 3}, {"name": "logs", "replicationFactor": 1}]}
+    kube.put(body(CLUSTER, replicas=3, datastore=CASSANDRA, **shop))
+    for _ in range(2):
+        with contextlib.suppress(NotReady):
+            await run.reconcile(parsed(CLUSTER, replicas=3, datastore=CASSANDRA, **shop), None, deps, LOG)
+        seed_members(kube, 3, "cassandra")
+    assert ("shop", 3) in agents.of("ensure_database")
+    for i in range(3):
+        agents.statuses[url(i)] = node_status(f"h{i}", ["h0", "h1", "h2"])
+    agents.calls.clear()
+    smaller = {
+        "databases": [{"name": "shop", "replicationFactor": 2}, {"name": "logs", "replicationFactor": 1}]
+    }
+    with contextlib.suppress(NotReady):
+        await run.reconcile(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA, **smaller), None, deps, LOG)
+    assert [m for _, m, _ in agents.calls if m != "status"][:3] == [
+        "ensure_ring_replication",
+        "ensure_database",
+        "decommission",
+    ]
+    assert agents.of("ensure_database")[0] == ("shop", 2)  # logs (1) needs no change
+    record = json.loads(kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_USERS])
+    assert (record["ring"], record["factors"]) == (2, {"shop": 2, "logs": 1})
+    assert replicas(kube) == 2
+
+
+async def test_the_refresh_settles_a_stale_refused_scale_down_once_the_ring_has_its_size(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    await a_ring_of_three(kube, deps, agents)
+    cluster = kube.find(CUSTOM["DatabaseCluster"], "ns", "db")
+    refused = {"type": "ScaleDown", "status": "False", "reason": "Refused", "message": "db-2 was not ..."}
+    raw = {**cluster["status"], "conditions": [*cluster["status"]["conditions"], refused]}
+    # Still three nodes while the spec asks for two: the refusal stands.
+    await run.refresh(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA), raw, deps, LOG)
+    (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
+    assert (cond["status"], cond["reason"]) == ("False", "Refused")
+    # Three asked for and three run (given up, or a stale refusal written back after the shrink): settled.
+    await run.refresh(parsed(CLUSTER, replicas=3, datastore=CASSANDRA), raw, deps, LOG)
+    (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
+    assert (cond["status"], cond["reason"]) == ("True", "Settled")
+    assert cond["message"] == "the ring runs the 3 nodes spec.replicas asks for"
