@@ -101,11 +101,11 @@ def test_cluster_upgrade_rolls_replicas_first_primary_last_then_scales(
     wait_phase(api, body, "Ready", op=operator)
     old = {n: p.metadata.uid for n, p in _pods(api, namespace).items()}
 
-    body["spec"]["datastore"]["version"] = "11.4"
+    body["spec"]["datastore"]["version"] = "11.8"
     with DeletionOrder(api, namespace) as deleted:
         apply_cr(local_cluster, body)
         obj = wait_phase(api, body, "Ready", timeout=180, op=operator)
-    assert obj["status"]["version"] == "11.4"
+    assert obj["status"]["version"] == "11.8"
     pods = _pods(api, namespace)
     assert all(pods[n].metadata.uid != uid for n, uid in old.items()), "every member was replaced"
     # The StatefulSet records the revision of each pod; all run the new one.
