@@ -241,8 +241,13 @@ def test_the_rendered_network_policy_is_accepted_by_the_apiserver(
 
     spec = ClusterSpec.model_validate({"datastore": {"type": "cassandra", "version": "5.0"}, "replicas": 3})
     owner = ObjectRef(namespace=namespace, name="ring", uid=str(uuid.uuid4()), generation=1, kind=CLUSTER)
-    inputs = RenderInputs(owner, spec, "agent:x", {}, "token", network_policy_from="kubetrove-system")
-    policy = render(inputs, REGISTRY[spec.datastore.type]).network_policy
+    store = REGISTRY[spec.datastore.type]
+    # Every key the engine and its agent read: render refuses credentials that lack one.
+    credentials = {key: "x" for key in store.container(spec.datastore.version).credential_keys}
+    inputs = RenderInputs(
+        owner, spec, "agent:x", credentials, "token", network_policy_from="kubetrove-system"
+    )
+    policy = render(inputs, store).network_policy
     assert policy is not None
     policy["metadata"]["namespace"] = namespace
     out = local_cluster.kubectl(
