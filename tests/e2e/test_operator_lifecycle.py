@@ -48,8 +48,10 @@ def test_example_becomes_ready(
     assert sts.spec.update_strategy.type == (expected_strategy or "RollingUpdate")
 
     creds = core.read_namespaced_secret(names.credentials_secret, namespace)
-    keys = set(store.container(body["spec"]["datastore"]["version"]).secret_env.values())
-    assert set(creds.data or {}) == keys  # exactly the engine's keys, each generated non-empty
+    # Exactly the keys the engine and its agent read (Cassandra: only the agent's superuser password),
+    # each generated non-empty.
+    keys = set(store.container(body["spec"]["datastore"]["version"]).credential_keys)
+    assert keys and set(creds.data or {}) == keys
     assert all(base64.b64decode(v) for v in (creds.data or {}).values())
     assert core.read_namespaced_secret(names.agent_token_secret, namespace).data["token"]
     assert core.read_namespaced_config_map(names.config_map, namespace).data
