@@ -172,8 +172,20 @@ def pydeps_layer(app: PythonApp, suite: Suite, dest: Path) -> None:
 
 
 def command_script(app: PythonApp) -> str:
-    """The console script pip would write for pyproject's [project.scripts] entry."""
-    return f"#!/usr/bin/python3\nimport sys\n\nfrom {app.module} import main\n\nsys.exit(main())\n"
+    """The console script pip would write for pyproject's [project.scripts] entry, plus a SIGTERM handler
+    installed before the imports.
+
+    Why: the command is PID 1 of its container, and the kernel drops a signal PID 1 has no handler for.
+    The imports take seconds (over a minute on a busy node, seen in CI) before aiohttp or kopf install
+    their own handlers; a SIGTERM in that window (a liveness restart, a pod deletion) was lost, and the
+    kubelet waited the whole grace period (300 s) before it killed the container.
+    """
+    return (
+        "#!/usr/bin/python3\nimport signal\nimport sys\n\n"
+        "# PID 1 ignores a signal it has no handler for: exit on SIGTERM until the app installs its own.\n"
+        "signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))\n\n"
+        f"from {app.module} import main  # noqa: E402\n\nsys.exit(main())\n"
+    )
 
 
 def app_version(app: PythonApp) -> str:

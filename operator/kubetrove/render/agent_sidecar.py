@@ -12,6 +12,9 @@ Probes: readiness on ``/readyz`` (agent up AND engine answering) keeps a member 
 Services while its engine is down; liveness on ``/healthz`` restarts only the agent container. The engine
 container deliberately has no liveness probe: killing a database in crash recovery or in a long
 checkpoint makes the outage longer; a hung primary is the clustering loop's job (failover).
+A startup probe on ``/healthz`` holds liveness off until the agent first answers: on a busy node the
+agent's imports alone took over a minute (seen in CI), and a liveness kill in that window restarts an
+agent that was about to serve. Once it has answered, liveness takes over with its own short budget.
 The health routes must stay unauthenticated: a token in ``httpGet.httpHeaders`` would sit in the pod spec.
 """
 
@@ -64,6 +67,11 @@ def _agent_args(inputs: RenderInputs, store: Datastore, engine: EngineContainer)
     return args
 
 
+# The startup probe's budget: STARTUP_PERIOD x STARTUP_FAILURES seconds for the agent to first answer.
+STARTUP_PERIOD = 5
+STARTUP_FAILURES = 120
+
+
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": names.AGENT_CONTAINER, "scheme": "HTTP"},
@@ -108,6 +116,7 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
         "args": _agent_args(inputs, store, engine),
         "env": [{"name": TOKEN_FILE_ENV, "value": TOKEN_FILE}],
         "ports": [{"name": names.AGENT_CONTAINER, "containerPort": PORT, "protocol": "TCP"}],
+        "startupProbe": _probe(Paths.HEALTHZ, period=STARTUP_PERIOD, failures=STARTUP_FAILURES),
         "readinessProbe": _probe(Paths.READYZ, period=5, failures=3),
         "livenessProbe": _probe(Paths.HEALTHZ, period=10, failures=6),
         "resources": AGENT_RESOURCES,

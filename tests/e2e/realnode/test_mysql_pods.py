@@ -321,15 +321,12 @@ class Writer(threading.Thread):
                 time.sleep(0.2)
 
 
-def test_primary_pod_deleted_then_switchover_under_writes_loses_no_acknowledged_write(
-    local_cluster: LocalCluster, mysql_cluster: MySQLCluster
-) -> None:
-    c, ns = mysql_cluster, mysql_cluster.namespace
-    with _connect(c.rw) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE acked (id INT PRIMARY KEY)")
-    old = _status(local_cluster, ns)["primary"]
-    writer = Writer(c.rw)
-    writer.start()
+def _fail_then_switch(
+    local_cluster: LocalCluster, c: MySQLCluster, old: str, writer: Writer
+) -> tuple[str, str, float]:
+    """Delete the primary's pod, then switch over to another healthy member, under ``writer``'s writes:
+    (the new primary, the switchover target, the longest write gap of the failover)."""
+    ns = c.namespace
     wait_until(lambda: len(writer.acked) >= 20, "20 acknowledged writes before the failure")
     client.CoreV1Api(local_cluster.api).delete_namespaced_pod(old, ns)
     before = len(writer.acked)
@@ -354,8 +351,23 @@ def test_primary_pod_deleted_then_switchover_under_writes_loses_no_acknowledged_
         wait_until(lambda: len(writer.acked) >= before + 20, "20 writes through rw after the switchover", 120)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{_report(local_cluster, ns)}") from None
-    writer.stop.set()
-    writer.join(timeout=30)
+    return new, target, failover_gap
+
+
+def test_primary_pod_deleted_then_switchover_under_writes_loses_no_acknowledged_write(
+    local_cluster: LocalCluster, mysql_cluster: MySQLCluster
+) -> None:
+    c, ns = mysql_cluster, mysql_cluster.namespace
+    with _connect(c.rw) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE acked (id INT PRIMARY KEY)")
+    old = _status(local_cluster, ns)["primary"]
+    writer = Writer(c.rw)
+    writer.start()
+    try:  # the writer stops whatever happens: a later test's backup must not run under its writes
+        new, target, failover_gap = _fail_then_switch(local_cluster, c, old, writer)
+    finally:
+        writer.stop.set()
+        writer.join(timeout=30)
 
     with _connect(c.rw) as conn, conn.cursor() as cur:
         cur.execute("SELECT id FROM acked")

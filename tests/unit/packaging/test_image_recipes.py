@@ -4,7 +4,12 @@ here, so adding either a recipe or a catalog version has to update this list (an
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,10 +22,11 @@ from kubetrove.runtime.config import DEFAULT_AGENT_IMAGE, DEFAULT_IMAGE_REGISTRY
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "hack"))
 
-from images.layers import app_version, files_layer, version_module  # noqa: E402
+from images.layers import app_version, command_script, files_layer, version_module  # noqa: E402
 from images.recipes import (  # noqa: E402 (hack/ is not a package root)
     ENGINE_SUITES,
     RECIPES,
+    PythonApp,
     check_versions,
     default_registry,
     engine_agent,
@@ -167,3 +173,34 @@ def test_every_recipe_file_is_executable_in_the_checkout() -> None:
             if src.parent != ROOT / "hack" / "images" / "files":
                 continue  # a binary from the cache (mongod): its mode is the layer's business
             assert os.access(src, os.X_OK), f"{src} is not executable (git update-index --chmod=+x)"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="a PID namespace needs root and unshare"
+)
+def test_an_image_command_exits_on_sigterm_while_it_is_still_importing_as_pid_1(tmp_path: Path) -> None:
+    """The kubelet's SIGTERM (a liveness restart, a pod deletion) reaches the command as PID 1 of its
+    container, from the host's namespace: the kernel drops it unless a handler is installed. Without the
+    script's early handler this command ignores it and the test times out."""
+    (tmp_path / "slowapp.py").write_text(
+        "from pathlib import Path\nimport time\n"
+        f"Path({str(tmp_path / 'importing')!r}).touch()\ntime.sleep(120)\n\ndef main():\n    return 0\n"
+    )
+    script = tmp_path / "slowapp-command"
+    script.write_text(command_script(PythonApp("agent", "slowapp-command", "slowapp")))
+    script.chmod(0o755)
+    argv = ["unshare", "--pid", "--fork", "--kill-child", "--", str(script)]
+    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "importing").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the command never started importing"
+            time.sleep(0.05)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1, children  # the command, PID 1 in its namespace
+        assert Path(f"/proc/{children[0]}/status").read_text().count("NSpid:\t") == 1
+        os.kill(int(children[0]), signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()

@@ -242,6 +242,9 @@ def test_agent_sidecar() -> None:
     assert agent["ports"] == [{"name": "agent", "containerPort": 8432, "protocol": "TCP"}]
     assert agent["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "agent", "scheme": "HTTP"}
     assert agent["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "agent", "scheme": "HTTP"}
+    # Liveness waits for the first answer: a slow start on a busy node is not killed (up to 10 minutes).
+    assert agent["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "agent", "scheme": "HTTP"}
+    assert agent["startupProbe"]["periodSeconds"] * agent["startupProbe"]["failureThreshold"] == 600
     assert agent["volumeMounts"] == [
         {"name": "data", "mountPath": "/var/lib/fake"},
         {"name": "credentials", "mountPath": "/var/run/kubetrove/credentials", "readOnly": True},
