@@ -387,6 +387,9 @@ class TableStats(Wire):
 
     rows: int
     checksum: str | None = None  # engine-specific digest; None where too costly to compute
+    # Written while the backup ran (its stats before the copy and after it differ): the copy holds some
+    # state in between, so a verification checks that the table was restored, not its rows.
+    changed: bool = False
 
 
 class BackupReply(Wire):

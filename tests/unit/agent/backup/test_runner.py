@@ -119,13 +119,14 @@ def test_stats_are_taken_while_the_tool_streams_after_its_first_mib(
 
     def stats(*_: object) -> dict[str, TableStats]:
         seen_at.append(job.reply().bytes_done)
-        marker.touch()
+        if seen_at[-1]:  # not the stats taken before the copy
+            marker.touch()
         return {"db.t": TableStats(rows=7)}
 
     monkeypatch.setattr(runner, "table_stats", stats)
     job.run()
     assert job.reply().phase is BackupPhase.COMPLETED, job.reply().error
-    assert len(seen_at) == 1 and seen_at[0] >= runner.STATS_AFTER
+    assert len(seen_at) == 2 and seen_at[0] == 0 and seen_at[1] >= runner.STATS_AFTER
     manifest = store.get_manifest("b1")
     assert manifest is not None and manifest.tables == {"db.t": TableStats(rows=7)}
 
@@ -193,3 +194,43 @@ def test_stats_failing_after_the_stream_leaves_nothing_stored(
     job.run()
     assert job.reply().phase is BackupPhase.FAILED and "server went away" in (job.reply().error or "")
     assert not (tmp_path / "b1").exists() and store.get_manifest("b1") is None
+
+
+def test_a_table_written_while_the_backup_ran_is_marked_changed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Before the copy, then after it: orders grew (an application writing), items did not, new appeared.
+    taken = iter(
+        [
+            {"db.orders": TableStats(rows=4270), "db.items": TableStats(rows=3, checksum="c")},
+            {
+                "db.orders": TableStats(rows=4275),
+                "db.items": TableStats(rows=3, checksum="c"),
+                "db.new": TableStats(rows=1),
+            },
+        ]
+    )
+    job, store = setup(monkeypatch, tmp_path, writes("b'abc'"))
+    monkeypatch.setattr(runner, "table_stats", lambda *a: next(taken))
+    job.run()
+    manifest = store.get_manifest("b1")
+    assert manifest is not None
+    assert manifest.tables == {
+        "db.orders": TableStats(rows=4275, changed=True),
+        "db.items": TableStats(rows=3, checksum="c"),
+    }
+
+
+def test_a_failure_of_the_first_stats_fails_the_backup_before_any_copy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ran = tmp_path / "tool-ran"
+    job, store = setup(monkeypatch, tmp_path / "store", f"open({str(ran)!r}, 'w').close()")
+
+    def down(*_: object) -> dict[str, TableStats]:
+        raise OSError("engine unavailable")
+
+    monkeypatch.setattr(runner, "table_stats", down)
+    job.run()
+    assert job.reply().phase is BackupPhase.FAILED and "engine unavailable" in (job.reply().error or "")
+    assert not ran.exists() and store.get_manifest("b1") is None

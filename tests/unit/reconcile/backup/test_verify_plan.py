@@ -270,6 +270,19 @@ def test_identical_stats_and_a_clean_check_verify() -> None:
     assert outcome.message == "2 tables match the backup's row counts (1 also by checksum); CHECK TABLE OK"
 
 
+def test_a_table_written_during_the_backup_must_be_restored_but_its_rows_are_not_compared() -> None:
+    recorded = {**ITEMS, "shop.orders": TableStats(rows=4275, checksum="9", changed=True)}
+    observed = {**ITEMS, "shop.orders": TableStats(rows=4270, checksum="8")}
+    outcome = plan.compare(reply(recorded, observed))
+    assert outcome.ok and outcome.tables == 3
+    assert outcome.message == (
+        "2 tables match the backup's row counts (1 also by checksum); CHECK TABLE OK;"
+        " 1 written while the backup ran: restored, rows not compared"
+    )
+    outcome = plan.compare(reply(recorded, ITEMS))
+    assert (outcome.reason, outcome.message) == (Reason.TABLE_MISSING, "missing after restore: shop.orders")
+
+
 def test_a_failed_check_names_the_table() -> None:
     checks = [TableCheck(table="shop.items", ok=False, message="Index for table is corrupt")]
     outcome = plan.compare(reply(ITEMS, ITEMS, checks))
