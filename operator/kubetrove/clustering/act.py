@@ -44,6 +44,11 @@ async def act(
         await _failover(d.primary, view, ops, record, compare, wait_timeout, clock, now)
     elif d.action is Action.SWITCHOVER and d.primary and d.target:
         await _switchover(d.primary, d.target, view, ops, record, wait_timeout, d.errant)
+    elif d.action is Action.NONE and d.primary:
+        # The labels again, every quiet cycle (a no-op when they are set): a label the action's cycle
+        # could not write (the pod did not exist yet: its StatefulSet lagged, seen in CI) is written now,
+        # and the rw Service, which selects on it, finds its primary.
+        await record.label_roles(_roles(view, d.primary, d.errant))
     await _quarantine(d, view, ops, record)
     if d.primary:
         await _rebuild(d.primary, d.rebuild, ops, record)

@@ -284,7 +284,9 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
     with images.locked():  # no registry garbage collection meanwhile
         push(next_build, registry.REPOSITORY)
     new_image = f"{registry.REPOSITORY}/{next_build.ref}"
-    release.helm("upgrade", f"image.tag={NEXT_VERSION}", flags=("--reuse-values",))
+    # pullPolicy Always: the tag is rebuilt from each tree, and the node keeps the image of an earlier
+    # session under the same tag (it pulled a stale 0.1.1-next in CI, which rendered another template).
+    release.helm("upgrade", f"image.tag={NEXT_VERSION}", "image.pullPolicy=Always", flags=("--reuse-values",))
 
     def upgraded() -> Any:
         new = release.operator_pod()
