@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import subprocess
@@ -209,8 +210,9 @@ class BackupJob:
                 with os.fdopen(fd, "w") as f:
                     f.write(content)
             src = self.source
-            before = table_stats(src.engine, src.config, src.databases)  # before the copy starts
-            self._stats = _SideStats(lambda: table_stats(src.engine, src.config, src.databases))
+            take = functools.partial(table_stats, src.engine, src.config, src.databases)
+            before = take()  # before the copy starts
+            self._stats = _SideStats(take)
             for argv in plan.before:
                 self._run_quiet(argv, plan, work)
             started = time.monotonic()
