@@ -69,6 +69,15 @@ def _files_hash(paths: Sequence[Path]) -> str:
     return _hash(*(p.name.encode() + b"\0" + p.read_bytes() for p in paths))
 
 
+def _tree_hash(tree: Path) -> str:
+    """Every file under ``tree``: relative path, mode and content (what tree_layer copies)."""
+    if not tree.is_dir():
+        raise FileNotFoundError(f"{tree}: no such directory (the recipe's fetch command fills it)")
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    return _hash(*(f"{p.relative_to(tree)}:{p.stat().st_mode & 0o7777:o}".encode() + b"\0" + p.read_bytes()
+                   for p in files))  # fmt: skip
+
+
 def locked() -> contextlib.AbstractContextManager[None]:
     """The image cache's lock: builds take it, and so do pushes and the registry's garbage collection
     (push.py, realnode), so no collection runs while a blob is uploaded. Not reentrant (flock)."""
@@ -121,6 +130,9 @@ def _layer_plan(recipe: Recipe, work: Path) -> list[tuple[str, str, LayerBuild]]
         check_versions(recipe.name, recipe.expect, manifest.read_text())
 
     plan: list[tuple[str, str, LayerBuild]] = [("rootfs", rootfs_key, rootfs)]
+    for dst, src in sorted(recipe.trees.items()):  # a layer each: a cache directory or a repo one
+        tree_key = _hash("tree", dst, _tree_hash(src))
+        plan.append((f"tree {dst}", tree_key, lambda dest, d=dst, s=src: L.tree_layer(s, d, dest)))
     if recipe.files:  # a layer of their own: editing an entrypoint script rebuilds no root filesystem
         files_key = _hash(
             "files-0755", *(f"{dst}={_files_hash([src])}" for dst, src in sorted(recipe.files.items()))

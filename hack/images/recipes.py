@@ -81,6 +81,13 @@ def _stable(name: str, python: str) -> Suite:
 
 BOOKWORM = _stable("bookworm", "3.11")  # Debian 12: the host's own python (pydeps built natively)
 TRIXIE = _stable("trixie", "3.13")  # Debian 13: MariaDB 11.8, PostgreSQL 17
+# bookworm for Java packages: openjdk's postinst links its man pages into /usr/share/man/man1 with
+# update-alternatives, which fails when the directory is missing, as the dpkg excludes (layers.py) leave
+# it (the official Debian slim images hit the same). apt runs this hook in the chroot before each dpkg
+# call, so the directory is there first; it stays empty.
+BOOKWORM_JAVA = replace(
+    BOOKWORM, aptopts=(*BOOKWORM.aptopts, 'DPkg::Pre-Invoke { "mkdir -p /usr/share/man/man1"; }')
+)
 # sid (unstable): MySQL 9.7, PostgreSQL 18. Its packages move daily, so its images are the ones whose
 # tag check (Recipe.expect) fails first when a new upstream version lands.
 SID = Suite("sid", "3.14", ("deb http://deb.debian.org/debian sid main",), NO_VALID_UNTIL)
@@ -147,6 +154,9 @@ class Recipe:
     packages: tuple[str, ...] = ()
     users: tuple[tuple[str, int], ...] = ()  # (name, uid=gid) created before any package installs
     files: dict[str, Path] = field(default_factory=dict)  # path in image -> host file (mode kept): a layer
+    # directory in image -> host directory (its files, modes kept, owned by root): one layer each, below
+    # ``files`` (the Cassandra jars from the cache, its default configuration from hack/images/).
+    trees: dict[str, Path] = field(default_factory=dict)
     python: PythonApp | None = None  # install the kubetrove package, one extra's dependencies, a command
     customize: tuple[str, ...] = ()  # extra mmdebstrap --customize-hook shell snippets ($1 = rootfs)
     # A host command (argv, idempotent) run before building: it fetches what ``files`` names from outside
@@ -156,6 +166,11 @@ class Recipe:
     # (package, upstream version or its leading components) dpkg must report in the built rootfs: an
     # engine image's tag. Checked before the layer is cached (check_versions).
     expect: tuple[tuple[str, str], ...] = ()
+
+
+def _cache() -> Path:
+    """The project's cache (hack/build-*.sh and hack/fetch-*.sh fill it)."""
+    return Path(os.environ.get("KUBETROVE_CACHE", Path.home() / ".cache" / "kubetrove"))
 
 
 def _catalog(engine: str, version: str) -> VersionInfo:
@@ -344,7 +359,7 @@ def mongo() -> Recipe:
     for its one call (the image has no mongosh). No database tools (mongodump): they cannot be had here,
     so this image serves the physical backup method only (docs/datastores.md)."""
     version = _catalog_ref("mongodb", "6.0").partition(":")[2]
-    cache = Path(os.environ.get("KUBETROVE_CACHE", Path.home() / ".cache" / "kubetrove"))
+    cache = _cache()
     return Recipe(
         "mongo",
         _catalog_ref("mongodb", "6.0"),
@@ -365,6 +380,7 @@ def mongo() -> Recipe:
 # What the agent of one engine leaves out of its [agent] extra: the other engines' client libraries.
 OTHER_ENGINES_LIBRARIES = {
     "mysql": ("psycopg", "pymongo", "cassandra-driver", "bcrypt"),
+    "cassandra": ("pymysql", "cryptography", "psycopg", "pymongo"),
 }
 
 
@@ -413,6 +429,72 @@ def mysql() -> Recipe:
     )
 
 
+CASSANDRA_HOME = "/opt/cassandra"  # lib/: the jars (files/cassandra.sh, files/nodetool.sh read them)
+
+
+def cassandra() -> Recipe:
+    """Cassandra 5.0.9: the Apache jars from Maven Central (hack/fetch-cassandra.sh: no tarball is
+    reachable here) on bookworm's headless OpenJDK 17 (Cassandra 5.0 runs on Java 11 and 17). The
+    tarball's bin/ and conf/ are not on Maven Central, so the image brings its own: ``cassandra`` (the
+    launcher: what bin/cassandra and cassandra-env.sh do for ``cassandra -f`` on Java 17), ``nodetool``,
+    an official-image-compatible docker-entrypoint.sh, and /etc/cassandra (a default cassandra.yaml, the
+    rack file GossipingPropertyFileSnitch reads, logback configurations writing to the console).
+
+    python3 and ca-certificates are for the agent twin (``agent_cassandra``), which shares every layer
+    but its two Python ones: nodetool in the agent container is this JVM and these jars."""
+    image = _catalog_ref("cassandra", "5.0")
+    version = image.rpartition(":")[2]
+    return Recipe(
+        "cassandra",
+        image,
+        ImageConfig(
+            entrypoint=("docker-entrypoint.sh",),
+            cmd=("cassandra", "-f"),
+            env=(
+                *ImageConfig().env,
+                "LANG=C.UTF-8",
+                f"CASSANDRA_HOME={CASSANDRA_HOME}",
+                "CASSANDRA_CONF=/etc/cassandra",
+            ),
+        ),
+        suite=BOOKWORM_JAVA,
+        packages=("openjdk-17-jre-headless", "hostname", *AGENT_PACKAGES),
+        users=(("cassandra", ENGINE_UID),),
+        trees={
+            f"{CASSANDRA_HOME}/lib": _cache() / f"cassandra-{version}" / "lib",
+            "/etc/cassandra": FILES / "cassandra-conf",
+        },
+        files={
+            "/usr/local/bin/docker-entrypoint.sh": FILES / "cassandra-entrypoint.sh",
+            "/usr/local/bin/cassandra": FILES / "cassandra.sh",
+            "/usr/local/bin/nodetool": FILES / "nodetool.sh",
+        },
+        customize=(
+            # The official image's directories, writable by its cassandra user (999): the entrypoint
+            # edits the configuration in place when it is run outside kubetrove (which mounts its own).
+            'mkdir -p "$1/var/lib/cassandra" "$1/var/log/cassandra" "$1/etc/cassandra"',
+            'chown 999:999 "$1/var/lib/cassandra" "$1/var/log/cassandra" "$1/etc/cassandra"',
+        ),
+        fetch=("env", f"CASSANDRA_VERSION={version}", "bash", str(ROOT / "hack" / "fetch-cassandra.sh")),
+    )
+
+
+def agent_cassandra() -> Recipe:
+    """The agent for Cassandra 5.0 (the catalog's ``agent_image``): the engine image's layers (the JRE,
+    the same jars, ``nodetool``, which reaches the engine's JMX on the pod's 127.0.0.1) and only the
+    Cassandra client libraries (cassandra-driver, bcrypt)."""
+    base = cassandra()
+    return replace(
+        base,
+        name="agent-cassandra",
+        ref=_catalog("cassandra", "5.0").agent_image,
+        config=_agent_config(),
+        python=PythonApp(
+            "agent", "kubetrove-agent", "kubetrove.agent.main", exclude=OTHER_ENGINES_LIBRARIES["cassandra"]
+        ),
+    )
+
+
 def _engine_images() -> dict[str, Callable[[], Recipe]]:
     """Each built engine version's image and its agent twin, by recipe name."""
     table: dict[str, Callable[[], Recipe]] = {}
@@ -434,4 +516,6 @@ RECIPES: dict[str, Callable[[], Recipe]] = {
     "mongo": mongo,
     "mysql": mysql,
     "agent-mysql": agent_mysql,
+    "cassandra": cassandra,
+    "agent-cassandra": agent_cassandra,
 }

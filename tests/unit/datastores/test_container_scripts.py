@@ -67,18 +67,28 @@ def test_mongodb_writes_a_private_base64_key_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-def test_cassandra_seeds_from_ordinal_zero(tmp_path: Path) -> None:
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "run").mkdir()
+def _cassandra_script(tmp_path: Path, *replace: tuple[str, str]) -> tuple[str, ...]:
+    """The start script on files under ``tmp_path`` (config, run dir, data dir), ``cassandra`` echoed."""
+    for d in ("etc", "run", "data"):
+        (tmp_path / d).mkdir(exist_ok=True)
     (tmp_path / "etc" / "cassandra.yaml").write_text(REGISTRY[Engine.CASSANDRA].render_config({}))
     c = REGISTRY[Engine.CASSANDRA].container("5.0")
-    command = stub_entrypoint(
+    return stub_entrypoint(
         c.command,
         (cassandra.CONFIG_FILE.mount_dir, str(tmp_path / "etc")),
         (cassandra.RUN_DIR, str(tmp_path / "run")),
+        (cassandra.DATA_DIR, str(tmp_path / "data")),
         ("exec cassandra", "exec echo cassandra"),
         ("$(hostname -d)", "ring-headless.ns.svc.cluster.local"),
+        ("$(hostname -i | cut -d' ' -f1)", "10.85.0.7"),
+        *replace,
     )
+
+
+def test_cassandra_seeds_from_ordinal_zero(tmp_path: Path) -> None:
+    (tmp_path / "data" / "data" / "system").mkdir(parents=True)  # not a first boot: no wait
+    c = REGISTRY[Engine.CASSANDRA].container("5.0")
+    command = _cassandra_script(tmp_path)
     done = run(command, c.args, {"HOSTNAME": "ring-2"})
     assert (done.returncode, done.stdout) == (
         0,
@@ -87,3 +97,38 @@ def test_cassandra_seeds_from_ordinal_zero(tmp_path: Path) -> None:
     rendered = (tmp_path / "run" / "cassandra.yaml").read_text()
     assert "  - seeds: 'ring-0.ring-headless.ns.svc.cluster.local'\n" in rendered
     assert cassandra.SEED_PLACEHOLDER not in rendered
+    # CQL for the agent on 127.0.0.1 and for everyone else on the pod's IP, which the node advertises.
+    assert rendered.endswith("rpc_address: 0.0.0.0\nbroadcast_rpc_address: 10.85.0.7\n")
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_a_new_cassandra_member_waits_for_the_one_before_it(tmp_path: Path, listening: bool) -> None:
+    """First boot of member 1: it waits until member 0 serves CQL (it has joined), then starts; when
+    member 0 never does, it starts after the wait anyway."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        if listening:
+            server.listen()
+        port = server.getsockname()[1]
+        previous = f"ring-0.ring-headless.ns.svc.cluster.local/{cassandra.CQL_PORT}"
+        command = _cassandra_script(
+            tmp_path,
+            (f"$previous/{cassandra.CQL_PORT}", f"127.0.0.1/{port}"),
+            (f"+ {cassandra.WAIT_FOR_PREVIOUS_SECONDS}))", "+ 3))"),
+        )
+        done = run(command, (), {"HOSTNAME": "ring-1"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert (
+        lines[0]
+        == f"waiting for {previous.split('/')[0]} to serve CQL (it has joined the ring) before joining"
+    )
+    assert lines[-1].startswith("cassandra -f -Dcassandra.config=")
+    assert ("still not serving: joining anyway" in done.stdout) is not listening
+    for hostname in ("ring-0", "ring-1"):  # the seed, or a restored member: never waits
+        tokens = tmp_path / "data" / cassandra.RING_TOKENS_FILE
+        tokens.write_text("1,2" if hostname == "ring-1" else "")
+        done = run(command, (), {"HOSTNAME": hostname})
+        assert done.returncode == 0 and "waiting" not in done.stdout

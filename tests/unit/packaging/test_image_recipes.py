@@ -39,10 +39,7 @@ from realnode import registry  # noqa: E402
 from kubetrove.version import VERSION  # noqa: E402
 
 # Catalog versions no recipe builds yet (no test pulls or runs them): docs/getting-started.md, "Images".
-# Cassandra 5.0.9 runs on the host (Maven Central jars), not yet in an image (Cassandra on pods is open).
-CATALOG_ONLY = {
-    "cassandra:5.0.9",
-}
+CATALOG_ONLY: set[str] = set()
 
 
 def built_refs() -> set[str]:
@@ -204,3 +201,31 @@ def test_an_image_command_exits_on_sigterm_while_it_is_still_importing_as_pid_1(
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_cassandra_agent_is_the_engine_image_plus_the_agent() -> None:
+    """nodetool is a JVM on the server's jars: the agent image has the engine image's layers (the JRE
+    from bookworm, the jars of the catalog's version, the launcher scripts, /etc/cassandra) and only the
+    Cassandra client libraries on top."""
+    from images.layers import requirements
+
+    engine, agent = RECIPES["cassandra"](), RECIPES["agent-cassandra"]()
+    info = REGISTRY["cassandra"].versions["5.0"]  # type: ignore[index]
+    assert (engine.ref, agent.ref) == (info.image, info.agent_image)
+    assert agent.ref.endswith(f":{project_version()}")
+    version = info.image.rpartition(":")[2]
+    same = ("suite", "packages", "users", "customize", "trees", "files", "fetch")
+    assert all(getattr(agent, f) == getattr(engine, f) for f in same)
+    assert "openjdk-17-jre-headless" in engine.packages and engine.python is None
+    assert engine.trees["/opt/cassandra/lib"].parts[-2:] == (f"cassandra-{version}", "lib")
+    assert f"CASSANDRA_VERSION={version}" in engine.fetch
+    conf = engine.trees["/etc/cassandra"]
+    # GossipingPropertyFileSnitch (the operator's snitch) reads the rack file from the classpath.
+    assert {"cassandra.yaml", "cassandra-rackdc.properties", "logback.xml", "logback-tools.xml"} <= {
+        p.name for p in conf.iterdir()
+    }
+    assert {"/usr/local/bin/cassandra", "/usr/local/bin/nodetool"} <= set(engine.files)
+    assert agent.python is not None
+    names = " ".join(requirements(agent.python))
+    assert "cassandra-driver" in names and "bcrypt" in names and "boto3" in names
+    assert not any(lib in names for lib in ("psycopg", "pymongo", "pymysql", "cryptography"))

@@ -3,7 +3,9 @@
 cassandra.yaml has no include mechanism, so we render a complete, minimal one (every directive
 Cassandra refuses to start without, plus ours); unset settings take Cassandra's defaults. Two values
 are per pod or per cluster and cannot be in a shared file:
-- listen/rpc address: left unset, so Cassandra uses the pod hostname's address (the pod IP);
+- listen address: left unset, so Cassandra uses the pod hostname's address (the pod IP); CQL listens on
+  every address (the agent connects to 127.0.0.1) and advertises the pod IP (``broadcast_rpc_address``,
+  written by the start script);
 - the seed: ordinal 0 of the same StatefulSet. The file carries ``SEED_PLACEHOLDER`` and the
   container's command substitutes ``<statefulset>-0.<pod domain>`` into a scratch copy before starting.
 Authentication is on (PasswordAuthenticator); the agent replaces the default ``cassandra`` superuser's
@@ -40,15 +42,19 @@ DEFAULT_SUPERUSER = "cassandra"  # created by the seed on the ring's first start
 SEED_PLACEHOLDER = "@KUBETROVE_SEED@"
 DATA_DIR = "/var/lib/cassandra"
 RUN_DIR = "/var/run/kubetrove"
+CQL_PORT = 9042
+# How long a new member waits for the one before it to join (see _START) before it starts anyway.
+WAIT_FOR_PREVIOUS_SECONDS = 900
 # uid/gid of "cassandra" in the official image (docker-library/cassandra: useradd --uid=999).
 CASSANDRA_UID = 999
 CONFIG_FILE = ConfigFile(mount_dir="/etc/kubetrove", file_name="cassandra.yaml")
 
-# Only what runs here: Cassandra 5.0.9 (Maven Central's jars) on the host. 4.1 ran nowhere, so it is not
-# offered (what ships is tested). The tag names the version the tests run; no image of it is built yet
-# (Cassandra on pods is still open), which the README's support table says.
+# Only what runs here: Cassandra 5.0.9 (Maven Central's jars), on the host and in the image hack/images
+# builds from those jars and Debian's OpenJDK 17 (tests/e2e/realnode/test_cassandra_pods.py). 4.1 ran
+# nowhere, so it is not offered (what ships is tested). The agent image carries the same JRE and jars:
+# nodetool is a JVM, and its version must be the server's.
 VERSIONS = {
-    "5.0": VersionInfo("5.0", "cassandra:5.0.9", major="5"),
+    "5.0": VersionInfo("5.0", "cassandra:5.0.9", major="5", agent_image="agent-cassandra:0.1.0"),
 }
 
 FIXED: dict[str, Any] = {
@@ -65,7 +71,7 @@ FIXED: dict[str, Any] = {
         }
     ],
     "storage_port": 7000,
-    "native_transport_port": 9042,
+    "native_transport_port": CQL_PORT,
     "start_native_transport": True,
     "commitlog_sync": "periodic",
     "commitlog_sync_period": "10000ms",
@@ -92,6 +98,10 @@ _START = "\n".join(
         'seed="${HOSTNAME%-*}-0.$(hostname -d)"',
         f'sed "s|{SEED_PLACEHOLDER}|$seed|" {CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name} \\',
         f"  > {RUN_DIR}/cassandra.yaml",
+        # CQL on every address: the pod's IP for clients and the other nodes, 127.0.0.1 for the agent
+        # beside it. A wildcard rpc_address needs the address to advertise: the pod's (its hostname's).
+        "printf 'rpc_address: 0.0.0.0\\nbroadcast_rpc_address: %s\\n' \"$(hostname -i | cut -d' ' -f1)\" \\",
+        f"  >> {RUN_DIR}/cassandra.yaml",
         # A restored ring member owns the ranges of the node its snapshot came from, and must not stream
         # (its data is already on disk): initial_token + auto_bootstrap false. Both only matter on the
         # first boot; afterwards Cassandra uses the tokens it saved.
@@ -105,6 +115,23 @@ _START = "\n".join(
         f'replace="{CONFIG_FILE.mount_dir}/{REPLACE_FILE}"',
         "set --",
         'if [ -s "$replace" ]; then set -- "-Dcassandra.replace_address_first_boot=$(cat "$replace")"; fi',
+        # New nodes join one at a time: Cassandra refuses to bootstrap while another node does, and the
+        # StatefulSet starts every pod at once (Parallel). So on its first boot (no system keyspace yet,
+        # not a restore or a replacement) member N > 0 waits until member N-1 serves CQL, which a node
+        # does only once it has joined the ring; after WAIT_FOR_PREVIOUS_SECONDS it starts anyway (and
+        # Cassandra says why it cannot join, if it cannot).
+        'ordinal="${HOSTNAME##*-}"',
+        f'first_boot() {{ [ ! -e {DATA_DIR}/data/system ] && [ ! -s "$tokens" ] && [ "$1" -eq 0 ]; }}',
+        'if [ "$ordinal" -gt 0 ] && first_boot $#; then',
+        '  previous="${HOSTNAME%-*}-$((ordinal - 1)).$(hostname -d)"',
+        '  echo "waiting for $previous to serve CQL (it has joined the ring) before joining"',
+        f"  deadline=$(($(date +%s) + {WAIT_FOR_PREVIOUS_SECONDS}))",
+        f'  until timeout 3 bash -c "exec 3<>/dev/tcp/$previous/{CQL_PORT}" 2>/dev/null; do',
+        '    [ "$(date +%s)" -lt "$deadline" ] && sleep 2 && continue',
+        '    echo "$previous still not serving: joining anyway"',
+        "    break",
+        "  done",
+        "fi",
         f'exec cassandra -f -Dcassandra.config=file://{RUN_DIR}/cassandra.yaml "$@"',
     )
 )
@@ -126,7 +153,7 @@ class Cassandra:
     engine = Engine.CASSANDRA
     versions: Mapping[str, VersionInfo] = VERSIONS
     # First: the CQL native port clients use; then gossip/streaming between nodes.
-    ports: Sequence[Port] = (Port("cql", 9042), Port("intra-node", 7000))
+    ports: Sequence[Port] = (Port("cql", CQL_PORT), Port("intra-node", 7000))
     ha_mode = HAMode.NO_PRIMARY
     # Keyspace and role names up to 48 characters; system* keyspaces and the default superuser are the
     # server's own. https://cassandra.apache.org/doc/5.0/cassandra/developing/cql/ddl.html
