@@ -13,6 +13,8 @@ One DatabaseCluster serves the whole file (module-scoped; the tests run in file 
 4. A DatabaseBackup of the ring: one ``nodetool snapshot`` per node, taken by the agents (nodetool in
    the agent container, over JMX on the pod's loopback) and sent to a real MinIO; ``status.nodes``
    names each node's host id, address and 16 tokens, as ``status.members`` does.
+5. ``restoreFrom`` that backup into a new ring of three: member i restores node i's snapshot with its
+   tokens; Ready, each node owning its source node's tokens, every row there at ALL.
 
 The host's client connects to Services' ClusterIPs and to pod IPs (kube-proxy and the CNI bridge).
 """
@@ -89,17 +91,17 @@ def _service_ip(cluster: LocalCluster, namespace: str, service: str) -> str:
     return str(client.CoreV1Api(cluster.api).read_namespaced_service(service, namespace).spec.cluster_ip)
 
 
-def _pods(cluster: LocalCluster, namespace: str) -> list[Any]:
+def _pods(cluster: LocalCluster, namespace: str, name: str = NAME) -> list[Any]:
     core = client.CoreV1Api(cluster.api)
-    pods = core.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={NAME}").items
+    pods = core.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={name}").items
     return sorted(pods, key=lambda p: p.metadata.name)
 
 
-def _report(cluster: LocalCluster, namespace: str) -> str:
+def _report(cluster: LocalCluster, namespace: str, name: str = NAME) -> str:
     """The resource's status and, per pod, container states and the last lines of each log."""
     core = client.CoreV1Api(cluster.api)
-    lines = [f"status of {NAME}: {_status(cluster, 'DatabaseCluster', namespace, NAME)}"]
-    for pod in _pods(cluster, namespace):
+    lines = [f"status of {name}: {_status(cluster, 'DatabaseCluster', namespace, name)}"]
+    for pod in _pods(cluster, namespace, name):
         st = pod.status
         for c in (st.init_container_statuses or []) + (st.container_statuses or []):
             lines.append(f"{pod.metadata.name}/{c.name}: state={c.state} restarts={c.restart_count}")
@@ -317,3 +319,53 @@ def test_a_backup_of_the_ring_snapshots_every_node(local_cluster: LocalCluster, 
         member = members[node["pod"]]
         assert (node["hostId"], node["address"], node["tokens"]) == (member["hostId"], member["address"], 16)
     assert backup["engine"] == "cassandra" and backup["sizeBytes"] == sum(n["sizeBytes"] for n in nodes) > 0
+
+
+def _tokens(ip: str) -> list[str]:
+    """The tokens the node at ``ip`` owns (system.local), sorted as numbers."""
+    cluster, session = _session(ip)
+    try:
+        return sorted(session.execute("SELECT tokens FROM system.local").one().tokens, key=int)
+    finally:
+        cluster.shutdown()
+
+
+def test_the_ring_backup_restores_into_a_new_ring_of_three(local_cluster: LocalCluster, ring: Ring) -> None:
+    """``restoreFrom`` the backup above: member i's init container (the agent image) puts node i's
+    snapshot and tokens on its volume, so each new node owns its source node's ranges and every row is
+    there at ALL, as the spec's user sees it through the new ring's rw Service."""
+    ns, copy = ring.namespace, "copy"
+    body = real_resource("DatabaseCluster", copy, ns, "cassandra", "5.0", KEYSPACE)
+    body["spec"] |= {
+        "replicas": NODES,
+        "databases": [{"name": KEYSPACE, "replicationFactor": NODES}],
+        "resources": ring.body["spec"]["resources"],
+        "restoreFrom": {"backup": "full"},
+    }
+    apply_cr(local_cluster, body)
+    started = time.monotonic()
+
+    def restored() -> bool:
+        status = _status(local_cluster, "DatabaseCluster", ns, copy)
+        members = status.get("members") or []
+        return _ring_ready(status) and len(members) == NODES
+
+    try:
+        wait_until(restored, "the restored ring Ready with 3 nodes UN", READY)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_report(local_cluster, ns, copy)}") from None
+    print(f"cassandra: the restored ring Ready in {time.monotonic() - started:.0f}s")
+    core = client.CoreV1Api(local_cluster.api)
+    for i in range(NODES):
+        source = core.read_namespaced_pod(f"{NAME}-{i}", ns).status.pod_ip
+        target = core.read_namespaced_pod(f"{copy}-{i}", ns).status.pod_ip
+        assert _tokens(target) == _tokens(source), i
+    cluster, session = _session(_service_ip(local_cluster, ns, ChildNames(copy).rw_service))
+    try:
+        read = SimpleStatement(
+            f"SELECT id, note FROM {KEYSPACE}.items", consistency_level=ConsistencyLevel.ALL
+        )
+        rows = sorted((r.id, r.note) for r in session.execute(read, timeout=60))
+    finally:
+        cluster.shutdown()
+    assert rows == [(i, f"row {i} through rw") for i in range(ROWS)]
