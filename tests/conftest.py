@@ -18,6 +18,10 @@ settings.register_profile("kubetrove", deadline=None)
 settings.load_profile("kubetrove")
 
 TIERS = {"integration": "--with-integration", "e2e": "--with-e2e"}
+# Modules that run after every other one of their session. The e2e tier's Cassandra pods go last: make
+# test runs the integration tier beside the e2e tier, and by then its own Cassandra nodes have usually
+# stopped (the two take turns anyway: tests/integration/servers/cassandra.py, hold_jvm_turn).
+LAST = frozenset({"tests/e2e/realnode/test_cassandra_pods.py"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,4 +42,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         selected.append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = selected
+    # A stable sort: every module keeps its own order, and LAST's modules keep theirs at the end.
+    items[:] = sorted(selected, key=lambda item: Path(item.path).relative_to(root.parent).as_posix() in LAST)

@@ -8,12 +8,15 @@ user routes need; the built-in superuser is cassandra/cassandra. Role and permis
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tests.integration.servers._proc import LocalServer, cache_dir, free_port, tail, wait_for_port
 
@@ -173,6 +176,27 @@ def jvm_command(workdir: Path, jmx_port: int, heap: str, properties: dict[str, s
     ]
 
 
+# One test process at a time runs Cassandra JVMs on this machine: this tier's nodes and rings, and the
+# e2e tier's Cassandra pods (make test runs the two tiers side by side). Six JVMs on 2 shared cores
+# starved each other in a full run: CQL connects timed out, a pod ring's restore failed. The turn is
+# taken before the process's first JVM starts and held until the process exits (its fd closes).
+JVM_TURN = Path(tempfile.gettempdir()) / "kubetrove-cassandra-jvms.lock"
+_turn: list[IO[str]] = []
+
+
+def hold_jvm_turn() -> None:
+    """Wait for, then keep, this machine's Cassandra turn (idempotent within a process)."""
+    if _turn:
+        return
+    fh = JVM_TURN.open("a")
+    started = time.monotonic()
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    waited = time.monotonic() - started
+    if waited >= 1:
+        print(f"\ncassandra: waited {waited:.0f} s for another test process's JVMs to stop", file=sys.stderr)
+    _turn.append(fh)
+
+
 def write_logback(workdir: Path) -> None:
     """conf/logback.xml: system.log in ``workdir`` (the failure messages quote its tail)."""
     (workdir / "conf" / "logback.xml").write_text(_LOGBACK.format(d=workdir))
@@ -180,6 +204,7 @@ def write_logback(workdir: Path) -> None:
 
 def start(workdir: Path, heap: str = "768m") -> CassandraServer:
     """Write the config, start the JVM in the foreground and wait until the superuser can log in."""
+    hold_jvm_turn()
     native_port, storage_port, jmx_port = free_port(), free_port(), free_port()
     conf = workdir / "conf"
     conf.mkdir(parents=True)

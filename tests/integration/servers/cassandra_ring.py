@@ -317,6 +317,7 @@ def form(ring: Ring, extra_yaml: Sequence[str] = ()) -> Ring:
     A restored ring (``extra_yaml``) brings its own system_auth, possibly replicated to all three nodes:
     the superuser login reads at QUORUM, so it is checked once every node is up, not per node.
     """
+    cassandra.hold_jvm_turn()  # the machine's Cassandra turn (servers/cassandra.py says why)
     began = time.monotonic()
     try:
         for i, node in enumerate(ring.nodes):
