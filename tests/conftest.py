@@ -18,10 +18,10 @@ settings.register_profile("kubetrove", deadline=None)
 settings.load_profile("kubetrove")
 
 TIERS = {"integration": "--with-integration", "e2e": "--with-e2e"}
-# Modules that run after every other one of their session. The e2e tier's Cassandra pods go last: make
-# test runs the integration tier beside the e2e tier, and by then its own Cassandra nodes have usually
-# stopped (the two take turns anyway: tests/integration/servers/cassandra.py, hold_jvm_turn).
-LAST = frozenset({"tests/e2e/realnode/test_cassandra_pods.py"})
+# Modules that run after every other one of their session, in this order. The e2e tier's Cassandra
+# tests go last: make test runs the integration tier beside the e2e tier, and that tier runs its own
+# Cassandra tests first; the two take turns anyway (tests/integration/servers/cassandra.py, hold_jvm_turn).
+LAST = ("tests/e2e/test_operator_ring.py", "tests/e2e/realnode/test_cassandra_pods.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,5 +42,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         selected.append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-    # A stable sort: every module keeps its own order, and LAST's modules keep theirs at the end.
-    items[:] = sorted(selected, key=lambda item: Path(item.path).relative_to(root.parent).as_posix() in LAST)
+
+    # A stable sort: every module keeps its own order, and LAST's modules go at the end in LAST's order.
+    def rank(item: pytest.Item) -> int:
+        path = Path(item.path).relative_to(root.parent).as_posix()
+        return LAST.index(path) + 1 if path in LAST else 0
+
+    items[:] = sorted(selected, key=rank)

@@ -19,9 +19,35 @@ from kubetrove.agent.app import make_app
 from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver
+from tests.integration.servers import cassandra
 from tests.integration.servers._proc import free_port
 from tests.integration.servers.mariadb import MariaDBServer, start_mariadb
 from tests.integration.servers.postgresql import PostgreSQLServer, start_postgresql, start_standby
+
+# The machine's Cassandra turn (servers/cassandra.py, hold_jvm_turn): this tier runs every test that
+# starts or uses a Cassandra JVM first, then stops those JVMs and gives the turn back, so the e2e tier
+# beside it (make test) gets its Cassandra pods and host ring without waiting for this whole session.
+CASSANDRA_FIXTURES = frozenset({"cassandra_server", "cassandra_agent", "cassandra_ring3", "rig"})
+
+
+def uses_cassandra(item: pytest.Item) -> bool:
+    """By name (modules and parameters say "cassandra") or by a Cassandra fixture in its closure."""
+    names = getattr(item, "fixturenames", ())
+    return "cassandra" in item.nodeid.lower() or not CASSANDRA_FIXTURES.isdisjoint(names)
+
+
+@pytest.hookimpl(trylast=True)  # after tests/conftest.py selected the tier's items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = sorted(items, key=lambda item: not uses_cassandra(item))  # stable: file order kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        if uses_cassandra(item) and (nextitem is None or not uses_cassandra(nextitem)):
+            cassandra.release_jvm_turn()
 
 
 class Stoppable(Protocol):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -179,9 +179,12 @@ def jvm_command(workdir: Path, jmx_port: int, heap: str, properties: dict[str, s
 # One test process at a time runs Cassandra JVMs on this machine: this tier's nodes and rings, and the
 # e2e tier's Cassandra pods (make test runs the two tiers side by side). Six JVMs on 2 shared cores
 # starved each other in a full run: CQL connects timed out, a pod ring's restore failed. The turn is
-# taken before the process's first JVM starts and held until the process exits (its fd closes).
+# taken before the process's first JVM starts; it is given back by release_jvm_turn (the integration
+# tier runs its Cassandra tests first and releases after the last one: tests/integration/conftest.py)
+# or when the process exits (its fd closes).
 JVM_TURN = Path(tempfile.gettempdir()) / "kubetrove-cassandra-jvms.lock"
 _turn: list[IO[str]] = []
+_stops: list[Callable[[], None]] = []  # how to stop every node or ring started under the turn
 
 
 def hold_jvm_turn() -> None:
@@ -195,6 +198,19 @@ def hold_jvm_turn() -> None:
     if waited >= 1:
         print(f"\ncassandra: waited {waited:.0f} s for another test process's JVMs to stop", file=sys.stderr)
     _turn.append(fh)
+
+
+def stop_on_release(stop: Callable[[], None]) -> None:
+    """``stop`` (a node's or a ring's) runs when the turn is given back early."""
+    _stops.append(stop)
+
+
+def release_jvm_turn() -> None:
+    """Stop every JVM started under the turn (stops are idempotent), then give the turn back."""
+    while _stops:
+        _stops.pop()()
+    while _turn:
+        _turn.pop().close()  # closing the fd drops the flock
 
 
 def write_logback(workdir: Path) -> None:
@@ -229,6 +245,7 @@ def start(workdir: Path, heap: str = "768m") -> CassandraServer:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = CassandraServer(native_port, workdir, proc, *SUPERUSER, stop_grace=60)
     server.jmx_port = jmx_port
+    stop_on_release(server.stop)
     try:
         wait_for_port(proc, native_port, START_TIMEOUT, log)
         wait_for_login(server, began + START_TIMEOUT, workdir / "system.log")

@@ -318,6 +318,7 @@ def form(ring: Ring, extra_yaml: Sequence[str] = ()) -> Ring:
     the superuser login reads at QUORUM, so it is checked once every node is up, not per node.
     """
     cassandra.hold_jvm_turn()  # the machine's Cassandra turn (servers/cassandra.py says why)
+    cassandra.stop_on_release(ring.stop)
     began = time.monotonic()
     try:
         for i, node in enumerate(ring.nodes):
