@@ -22,12 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)  # rotated at every start long before; a year bounds a leak
 SKEW = datetime.timedelta(minutes=5)  # the API server's clock may be a little behind ours
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A certificate and its private key, both PEM."""
+
+    cert: bytes
+    key: bytes
 
 
 @dataclass(frozen=True)
@@ -46,15 +55,8 @@ _CA_USAGE = x509.KeyUsage(
 )  # fmt: skip
 
 
-_CA_USAGE = x509.KeyUsage(
-    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-    key_encipherment=False, data_encipherment=False, key_agreement=False,
-    encipher_only=False, decipher_only=False,
-)  # fmt: skip
-
-
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
 
 
 def _san(host: str) -> x509.GeneralName:
@@ -64,46 +66,96 @@ def _san(host: str) -> x509.GeneralName:
         return x509.DNSName(host)
 
 
+def _pem(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> KeyPair:
+    return KeyPair(
+        cert=cert.public_bytes(serialization.Encoding.PEM),
+        key=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+
+
+def new_ca(
+    common_name: str, now: datetime.datetime | None = None, validity: datetime.timedelta = VALIDITY
+) -> KeyPair:
+    """A self-signed CA (ECDSA P-256) that may sign leaf certificates only (path length 0)."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - SKEW)
+        .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_CA_USAGE, critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return _pem(cert, key)
+
+
+def sign(
+    ca: KeyPair,
+    hosts: list[str],
+    *,
+    client: bool = False,
+    now: datetime.datetime | None = None,
+    validity: datetime.timedelta = VALIDITY,
+) -> KeyPair:
+    """A new key and a certificate ``ca`` signs for it: a server certificate whose SANs are ``hosts``
+    (DNS names, wildcards or IP addresses; the first is the common name), or with ``client`` a client
+    certificate whose common name is ``hosts[0]``. Never valid past the CA."""
+    if not hosts:
+        raise ValueError("a certificate needs at least one name")
+    now = now or datetime.datetime.now(datetime.UTC)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert)
+    ca_key = serialization.load_pem_private_key(ca.key, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA key is not an EC key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(hosts[0]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - SKEW)
+        .not_valid_after(min(now + validity, ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if not client:
+        builder = builder.add_extension(x509.SubjectAlternativeName([_san(h) for h in hosts]), critical=False)
+    return _pem(builder.sign(ca_key, hashes.SHA256()), key)
+
+
+def not_after(cert_pem: bytes) -> datetime.datetime:
+    """When a PEM certificate expires (UTC)."""
+    return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+
+
+def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
+    """True if ``ca_pem``'s key signed ``cert_pem`` (the leaf belongs to this CA, not an older one)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def issue(hosts: list[str], now: datetime.datetime | None = None) -> ServingCert:
     """A new CA and a certificate it signs for ``hosts`` (DNS names or IP addresses, the first one the
     common name). ECDSA P-256: small, fast, and accepted by the API server's Go TLS."""
     if not hosts:
         raise ValueError("a serving certificate needs at least one host name or address")
-    now = now or datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("kubetrove admission CA")
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - SKEW)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_CA_USAGE, critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(hosts[0][:64]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - SKEW)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([_san(h) for h in hosts]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    return ServingCert(
-        ca=ca.public_bytes(pem),
-        cert=cert.public_bytes(pem),
-        key=key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
+    ca = new_ca("kubetrove admission CA", now)
+    leaf = sign(ca, hosts, now=now)
+    return ServingCert(ca=ca.cert, cert=leaf.cert, key=leaf.key)
 
 
 def write(cert: ServingCert, directory: Path) -> tuple[Path, Path]:

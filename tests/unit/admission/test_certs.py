@@ -58,3 +58,30 @@ async def test_another_name_or_another_ca_is_refused(tmp_path: Path) -> None:
 def test_no_hosts_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one host"):
         certs.issue([])
+
+
+async def test_a_wildcard_server_certificate_of_a_long_lived_ca_verifies(tmp_path: Path) -> None:
+    ca = certs.new_ca("kubetrove agents CA")
+    leaf = certs.sign(ca, ["*.db-headless.team.svc", "*.db-headless.team.svc.cluster.local"])
+    served = certs.ServingCert(ca=ca.cert, cert=leaf.cert, key=leaf.key)
+    assert await handshake(served, tmp_path, "db-1.db-headless.team.svc") == b"ok"
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await handshake(served, tmp_path / "b", "db-1.other-headless.team.svc")
+
+
+def test_a_client_certificate_names_its_holder_and_is_for_client_auth_only() -> None:
+    ca = certs.new_ca("kubetrove agents CA")
+    leaf = x509.load_pem_x509_certificate(certs.sign(ca, ["kubetrove-operator"], client=True).cert)
+    assert leaf.subject.rfc4514_string() == "CN=kubetrove-operator"
+    usage = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def test_issued_by_tells_this_ca_from_another_and_no_leaf_outlives_its_ca() -> None:
+    ca, other = certs.new_ca("a"), certs.new_ca("b")
+    leaf = certs.sign(ca, ["x.svc"], validity=certs.VALIDITY * 10)
+    assert certs.issued_by(leaf.cert, ca.cert)
+    assert not certs.issued_by(leaf.cert, other.cert)
+    assert certs.not_after(leaf.cert) <= certs.not_after(ca.cert)
+    with pytest.raises(ValueError, match="at least one name"):
+        certs.sign(ca, [])
