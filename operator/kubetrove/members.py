@@ -18,6 +18,7 @@ Callers keep only their own policy (which status codes end a backup as Failed, w
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -25,7 +26,7 @@ from typing import Protocol, TypeVar
 import aiohttp
 
 from kubetrove.agent.client import AgentClient, AgentError
-from kubetrove.agent.protocol import ErrorReply, base_url
+from kubetrove.agent.protocol import ErrorReply, base_url, split_tls_name
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import ObjectRef
 from kubetrove.k8s.kinds import POD, SECRET
@@ -33,12 +34,18 @@ from kubetrove.k8s.pods import pod_ip
 from kubetrove.k8s.port import Kube, Obj
 from kubetrove.k8s.secrets import decode_secret
 from kubetrove.render import labels
-from kubetrove.render.names import AGENT_TOKEN_KEY, LABEL_INSTANCE, ChildNames
+from kubetrove.render.names import AGENT_TOKEN_KEY, ANNOTATION_AGENT_TLS, LABEL_INSTANCE, ChildNames
 
 T = TypeVar("T")
 Agent = AgentClient  # what ``Agents.call`` hands its function: one method per agent route
-# (namespace, pod name, pod IP or DNS name) -> the base URL of that pod's agent.
-AgentUrl = Callable[[str, str, str], str]
+
+
+class AgentUrl(Protocol):
+    """(namespace, pod name, pod IP or DNS name, TLS name when its agent serves TLS) -> the agent's URL."""
+
+    def __call__(self, namespace: str, pod: str, host: str, tls_name: str | None = None) -> str: ...
+
+
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 
@@ -65,13 +72,52 @@ def http_client(
     timeout: float = DEFAULT_TIMEOUT,
     retries: int = DEFAULT_RETRIES,
 ) -> AgentClient:
-    """The production ``Connect``: the HTTP client of ``kubetrove.agent.client``."""
+    """The production ``Connect`` without TLS: the HTTP client of ``kubetrove.agent.client``."""
     return AgentClient(base_url, token, session=session, timeout=timeout, retries=retries)
 
 
-def default_agent_url(namespace: str, pod: str, host: str) -> str:
+def tls_client(context: ssl.SSLContext) -> Connect:
+    """The production ``Connect`` with TLS: an ``https://`` URL is verified against ``context`` (the
+    agents' CA; the operator's client certificate in it) and the name in its fragment (``base_url``)."""
+
+    def connect(
+        base_url: str,
+        token: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+    ) -> AgentClient:
+        url, name = split_tls_name(base_url)
+        if not url.startswith("https://"):
+            return http_client(url, token, session=session, timeout=timeout, retries=retries)
+        return AgentClient(
+            url,
+            token,
+            session=session,
+            timeout=timeout,
+            retries=retries,
+            ssl_context=context,
+            server_hostname=name,
+        )
+
+    return connect
+
+
+def default_agent_url(namespace: str, pod: str, host: str, tls_name: str | None = None) -> str:
     """Where a pod's agent listens in a real cluster: its IP (or DNS name) and the protocol's port."""
-    return base_url(host)
+    return base_url(host, tls_name)
+
+
+def agent_tls_name(pod: Obj, namespace: str) -> str | None:
+    """The name ``pod``'s agent certificate carries when the pod's agent serves TLS (its template says
+    so: ``ANNOTATION_AGENT_TLS``), else None. Decided per pod, so while pods roll onto TLS the operator
+    keeps talking plain HTTP to the ones not yet replaced, and never plain HTTP to one that serves TLS."""
+    meta = pod.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(ANNOTATION_AGENT_TLS) != "true":
+        return None
+    owner = (meta.get("labels") or {}).get(LABEL_INSTANCE, "")
+    return ChildNames(owner).member_host(meta.get("name", ""), namespace)
 
 
 class AgentCallError(Exception):
@@ -192,7 +238,7 @@ class Members:
         name = pod["metadata"]["name"]
         owner = (pod["metadata"].get("labels") or {}).get(LABEL_INSTANCE, "")
         host = pod_ip(pod) or ChildNames(owner).member_host(name, namespace)
-        return self.agent_url(namespace, name, host)
+        return self.agent_url(namespace, name, host, agent_tls_name(pod, namespace))
 
     def agents(
         self, token: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES

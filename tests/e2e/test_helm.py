@@ -141,6 +141,9 @@ def test_chart_installs_crds_rbac_and_a_running_operator_pod(
     assert may(local_cluster, sa, "get", "secrets", namespace)
     assert not may(local_cluster, sa, "get", "secrets", "kube-system")
     assert not may(local_cluster, sa, "get", "secrets", release_ns)
+    # ... but for the agents' CA, by its name only (agentTLS, handlers/agent_tls.py).
+    assert may(local_cluster, sa, "get", "secrets", release_ns, name="kubetrove-agent-ca")
+    assert not may(local_cluster, sa, "get", "secrets", release_ns, name="someone-elses")
     assert not may(local_cluster, sa, "list", "secrets", namespace)
     assert may(local_cluster, sa, "list", "pods", namespace) and not may(
         local_cluster, sa, "get", "pods", namespace

@@ -73,8 +73,11 @@ class AgentClient:
         retries: int = 3,
         backoff: float = 0.2,
         ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # The name the agent's certificate must carry when it is not the URL's host (a pod IP).
+        self._server_hostname = server_hostname
         self._headers = {TOKEN_HEADER: bearer(token)}
         self._session = session
         self._owns_session = session is None
@@ -130,6 +133,7 @@ class AgentClient:
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=total),
             ssl=self._ssl,
+            server_hostname=self._server_hostname,
         ) as response:
             text = await response.text()
             if response.status >= 300:

@@ -27,9 +27,23 @@ def bearer(token: str) -> str:
     return f"Bearer {token}"
 
 
-def base_url(host: str) -> str:
-    """The agent's base URL on ``host`` (a pod IP or DNS name): scheme and port are joined only here."""
+def base_url(host: str, tls_name: str | None = None) -> str:
+    """The agent's base URL on ``host`` (a pod IP or DNS name): scheme and port are joined only here.
+
+    With ``tls_name`` the agent serves TLS and its certificate must name ``tls_name`` (the member's DNS
+    name: the operator connects to the pod IP, which no certificate can name in advance). The name rides
+    in the URL's fragment, which HTTP never sends: ``https://10.0.0.7:8432#db-0.db-headless.ns.svc``;
+    ``split_tls_name`` takes it back out."""
+    if tls_name:
+        return f"https://{host}:{PORT}#{tls_name}"
     return f"http://{host}:{PORT}"
+
+
+def split_tls_name(url: str) -> tuple[str, str | None]:
+    """``(url without fragment, the name its TLS certificate must carry)``; None for plain HTTP or a URL
+    without one (an https URL without a name is verified against its own host)."""
+    url, _, name = url.partition("#")
+    return url, (name or None) if url.startswith("https://") else None
 
 
 class Paths:

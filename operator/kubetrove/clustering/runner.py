@@ -30,6 +30,7 @@ from kubetrove.datastores.base import Datastore, HAMode
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Kube
 from kubetrove.k8s.secrets import decode_secret
+from kubetrove.members import AgentUrl, Connect, agent_tls_name, http_client
 from kubetrove.metrics import OperatorMetrics
 from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
 
@@ -46,8 +47,9 @@ class Wiring:
     ref: ObjectRef
     store: Datastore
     version: str  # spec.datastore.version: picks the engine container (admin account)
-    agent_url: Callable[[str, str, str], str]  # (namespace, pod, pod IP or DNS name) -> agent base URL
+    agent_url: AgentUrl  # (namespace, pod, pod IP or DNS name, TLS name) -> agent base URL
     engine_address: Callable[[str, str, str], str]  # (namespace, pod, default host:port) -> host:port
+    connect: Connect = http_client  # builds an agent's client (TLS when the operator has agent TLS on)
     interval: float = 1.0
     wait_timeout: float = 30.0
     metrics: OperatorMetrics | None = None  # the process's (members per role, lag per member)
@@ -60,7 +62,9 @@ def endpoints(w: Wiring, record: KubeClusterRecord) -> Endpoints:
     out = {}
     for pod in record.pods:
         dns = names.member_host(pod, w.ref.namespace)
-        url = w.agent_url(w.ref.namespace, pod, record.pod_ip(pod) or dns)
+        obj = record.pods.get(pod)
+        tls_name = agent_tls_name(obj, w.ref.namespace) if obj is not None else None
+        url = w.agent_url(w.ref.namespace, pod, record.pod_ip(pod) or dns, tls_name)
         host, _, port = w.engine_address(w.ref.namespace, pod, f"{dns}:{w.store.ports[0].number}").rpartition(
             ":"
         )
@@ -126,7 +130,7 @@ async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], 
             await asyncio.sleep(w.interval)  # Secrets not written yet (or the API hiccupped)
             continue
         seen = endpoints(w, record)
-        ops = AgentOps(seen.__getitem__, creds[0], creds[1], pods=list(seen))
+        ops = AgentOps(seen.__getitem__, creds[0], creds[1], pods=list(seen), connect=w.connect)
         if loop is None:
             loop = make_loop(w, ops, record)
         loop.ops = ops

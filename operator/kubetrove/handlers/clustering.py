@@ -66,6 +66,7 @@ async def databasecluster_clustering(
         store=store,
         version=parsed.spec.datastore.version,
         agent_url=memo.deps.agent_url,
+        connect=memo.deps.agents,
         engine_address=memo.config.engine_address,
         metrics=metrics,
         reporting_instance=memo.deps.reporting_instance,

@@ -18,10 +18,11 @@ from typing import Any
 
 import kopf
 
-from kubetrove.handlers import admission
+from kubetrove.handlers import admission, agent_tls
 from kubetrove.k8s.client import KubeClient, load_config
 from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.lease import LeaseLock
+from kubetrove.members import http_client, tls_client
 from kubetrove.metrics import OperatorMetrics
 from kubetrove.reconcile.context import Deps
 from kubetrove.runtime.config import OperatorConfig
@@ -82,8 +83,16 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         await lock.acquire()
     memo.lease = lock
     memo.lease_task = asyncio.create_task(lock.hold(_lost, renew_period=config.lease_seconds / 3))
+    agent_ca, connect = None, http_client
+    if config.agent_tls:
+        agent_ca = await agent_tls.load_or_create_ca(kube, config.lease_namespace, config.agent_ca_secret)
+        client_tls = agent_tls.ClientTLS(agent_ca)
+        connect = tls_client(client_tls.context)
+        memo.tls_task = asyncio.create_task(client_tls.renew_forever())
     memo.deps = Deps(
         kube=kube,
+        agents=connect,
+        agent_ca=agent_ca,
         agent_image=config.agent_image,
         agent_url=config.agent_url,
         agent_images=config.agent_images,
@@ -101,7 +110,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
 
 async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop renewing and release the Lease so a waiting instance takes over at once."""
-    for name in ("lease_task", "trim_task"):
+    for name in ("lease_task", "trim_task", "tls_task"):
         task = getattr(memo, name, None)
         if task is not None:
             task.cancel()

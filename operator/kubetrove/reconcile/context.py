@@ -20,6 +20,7 @@ from kubetrove.members import AgentUrl, Connect, Members, default_agent_url, htt
 from kubetrove.metrics import OperatorMetrics
 from kubetrove.render import Manifests, RenderInputs
 from kubetrove.render.names import ChildNames
+from kubetrove.runtime.certs import KeyPair
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 T = TypeVar("T")
@@ -58,6 +59,9 @@ class Deps:
     image_registry: str = ""  # the registry of the catalog's engine images (KUBETROVE_IMAGE_REGISTRY)
     # The operator's namespace when a NetworkPolicy is rendered per database (KUBETROVE_NETWORK_POLICY).
     network_policy_from: str | None = None
+    # The installation's agent CA (handlers/agent_tls.py): every database's agent gets a server certificate
+    # it signs, and serves HTTPS to the operator's client certificate only. None: agents serve plain HTTP.
+    agent_ca: KeyPair | None = None
     # The process's metrics, registered once by the composition root (a fresh registry in unit tests).
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # The reportingInstance of the Events the operator posts (its pod name).

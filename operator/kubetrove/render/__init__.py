@@ -34,12 +34,15 @@ class Manifests:
     statefulset: dict[str, Any]
     pdb: dict[str, Any] | None  # None: no PodDisruptionBudget (a single member), delete one if present
     network_policy: dict[str, Any] | None = None  # None: NetworkPolicies off, delete one if present
+    agent_tls_secret: dict[str, Any] | None = None  # None: agent TLS off (a Secret left from before stays:
+    # a pod of the old template may still restart and mount it)
 
     def all(self) -> list[dict[str, Any]]:
         """Every manifest in apply order: what pods mount and select first, the StatefulSet last."""
         ordered = [
             self.credentials_secret,
             self.agent_token_secret,
+            self.agent_tls_secret,  # before the pods: they mount it
             self.config_map,
             self.headless_service,
             self.rw_service,
@@ -63,4 +66,5 @@ def render(inputs: RenderInputs, store: Datastore) -> Manifests:
         statefulset=statefulset.statefulset(inputs, store),
         pdb=pdb.pdb(inputs, store),
         network_policy=networkpolicy.network_policy(inputs, store),
+        agent_tls_secret=secrets.agent_tls_secret(inputs),
     )

@@ -34,6 +34,7 @@ AGENT_COMMAND = ("kubetrove-agent",)
 CREDENTIALS_DIR = "/var/run/kubetrove/credentials"
 TOKEN_DIR = "/var/run/kubetrove/agent-token"  # noqa: S105 (a path)
 TOKEN_FILE = f"{TOKEN_DIR}/{names.AGENT_TOKEN_KEY}"
+TLS_DIR = "/var/run/kubetrove/agent-tls"
 RESTORE_DIR = "/var/run/kubetrove/restore"
 RESTORE_REQUEST_FILE = f"{RESTORE_DIR}/{names.RESTORE_REQUEST_KEY}"
 AGENT_TMP_DIR = "/tmp"  # noqa: S108 (an emptyDir of its own inside the container)
@@ -64,6 +65,13 @@ def _agent_args(inputs: RenderInputs, store: Datastore, engine: EngineContainer)
         args.append(f"--engine-user={engine.admin_user}")
     if engine.admin_password_key:
         args.append(f"--engine-password-file={CREDENTIALS_DIR}/{engine.admin_password_key}")
+    if inputs.agent_tls is not None:
+        # HTTPS only, and /v1 only for a client certificate the installation's CA signed (the operator's).
+        args += [
+            f"--tls-cert={TLS_DIR}/{names.TLS_CERT_KEY}",
+            f"--tls-key={TLS_DIR}/{names.TLS_KEY_KEY}",
+            f"--tls-client-ca={TLS_DIR}/{names.TLS_CA_KEY}",
+        ]
     return args
 
 
@@ -72,9 +80,10 @@ STARTUP_PERIOD = 5
 STARTUP_FAILURES = 120
 
 
-def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+def _probe(path: str, period: int, failures: int, tls: bool) -> dict[str, Any]:
+    # The kubelet's HTTPS probe verifies no certificate and presents none: the health routes need none.
     return {
-        "httpGet": {"path": path, "port": names.AGENT_CONTAINER, "scheme": "HTTP"},
+        "httpGet": {"path": path, "port": names.AGENT_CONTAINER, "scheme": "HTTPS" if tls else "HTTP"},
         "periodSeconds": period,
         "timeoutSeconds": 3,
         "failureThreshold": failures,
@@ -108,6 +117,7 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
     """The sidecar: serves the agent HTTP API on ``protocol.PORT`` next to the engine."""
     if engine.admin_password_key and engine.admin_password_key not in inputs.credentials:
         raise ValueError(f"credentials lack key {engine.admin_password_key} that the agent reads")
+    tls = inputs.agent_tls is not None
     return {
         "name": names.AGENT_CONTAINER,
         "image": inputs.agent_image,
@@ -116,15 +126,16 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
         "args": _agent_args(inputs, store, engine),
         "env": [{"name": TOKEN_FILE_ENV, "value": TOKEN_FILE}],
         "ports": [{"name": names.AGENT_CONTAINER, "containerPort": PORT, "protocol": "TCP"}],
-        "startupProbe": _probe(Paths.HEALTHZ, period=STARTUP_PERIOD, failures=STARTUP_FAILURES),
-        "readinessProbe": _probe(Paths.READYZ, period=5, failures=3),
-        "livenessProbe": _probe(Paths.HEALTHZ, period=10, failures=6),
+        "startupProbe": _probe(Paths.HEALTHZ, period=STARTUP_PERIOD, failures=STARTUP_FAILURES, tls=tls),
+        "readinessProbe": _probe(Paths.READYZ, period=5, failures=3, tls=tls),
+        "livenessProbe": _probe(Paths.HEALTHZ, period=10, failures=6, tls=tls),
         "resources": AGENT_RESOURCES,
         "securityContext": container_security_context(read_only_root_filesystem=True),
         "volumeMounts": [
             _data_mount(engine),
             {"name": names.CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True},
             {"name": names.AGENT_TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True},
+            *([{"name": names.AGENT_TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True}] if tls else []),
             _tmp_mount(),
             *_restore_mounts(inputs.spec),
             *backup_pvc_mounts(inputs.spec),

@@ -25,6 +25,9 @@ class RenderInputs:
     image_registry: str = ""  # where the catalog's engine images live (an operator setting); "": as named
     # The operator's namespace: a NetworkPolicy admits agent traffic from it only (None: no policy).
     network_policy_from: str | None = None
+    # The agent's TLS material (names.TLS_*_KEY: its certificate, key and the CA), issued by reconcile
+    # from the installation's CA; None: the agent serves plain HTTP (agent TLS turned off).
+    agent_tls: Mapping[str, str] | None = None
 
     @property
     def is_cluster(self) -> bool:

@@ -34,6 +34,8 @@ SELECTOR_KEYS = (LABEL_NAME, LABEL_INSTANCE, LABEL_MANAGED_BY)
 
 # Pod template annotation: hash of the restart-requiring parameters (render/configmap.py).
 ANNOTATION_CONFIG_HASH = "kubetrove.io/config-hash"
+# Pod template annotation: "true" when the pod's agent serves TLS (members.agent_tls_name reads it).
+ANNOTATION_AGENT_TLS = "kubetrove.io/agent-tls"
 
 # Containers and volumes of the database pod.
 ENGINE_CONTAINER = "engine"
@@ -44,6 +46,7 @@ CONFIG_VOLUME = "config"
 CREDENTIALS_VOLUME = "credentials"
 AGENT_TOKEN_VOLUME = "agent-token"  # noqa: S105 (a volume name)
 AGENT_TMP_VOLUME = "agent-tmp"
+AGENT_TLS_VOLUME = "agent-tls"
 RESTORE_VOLUME = "restore-request"
 SCRATCH_VOLUME_PREFIX = "scratch-"
 BACKUP_PVC_VOLUME = "backup-pvc"
@@ -54,6 +57,8 @@ BACKUP_PVC_ROOT = "/var/lib/kubetrove/backups"
 
 # Key of the agent token inside the agent token Secret.
 AGENT_TOKEN_KEY = "token"  # noqa: S105 (a key name)
+# Keys of the agent TLS Secret (the kubernetes.io/tls layout, plus the CA that signed it).
+TLS_CERT_KEY, TLS_KEY_KEY, TLS_CA_KEY = "tls.crt", "tls.key", "ca.crt"
 # Key of the RestoreRequest JSON inside the restore Secret (it holds storage credentials, hence a Secret).
 RESTORE_REQUEST_KEY = "request.json"
 # Key of a generated user password (the default key of ``User.passwordSecretRef`` too).
@@ -90,6 +95,10 @@ class ChildNames:
     @property
     def agent_token_secret(self) -> str:
         return f"{self.name}-agent-token"
+
+    @property
+    def agent_tls_secret(self) -> str:
+        return f"{self.name}-agent-tls"
 
     @property
     def restore_secret(self) -> str:

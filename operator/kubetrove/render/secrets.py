@@ -1,4 +1,4 @@
-"""The Secrets: engine credentials, the agent token, and generated passwords of database users.
+"""The Secrets: engine credentials, the agent token and TLS certificate, generated passwords of users.
 
 Values are passed in (``RenderInputs``), never generated here: render stays deterministic, and
 reconcile decides when a value is created or kept. These are the ONLY manifests that carry secret
@@ -32,6 +32,13 @@ def credentials_secret(inputs: RenderInputs) -> dict[str, Any]:
 def agent_token_secret(inputs: RenderInputs) -> dict[str, Any]:
     """The agent's bearer token, mounted as a file into the agent (``TOKEN_FILE_ENV`` points at it)."""
     return _secret(inputs, inputs.names.agent_token_secret, {names.AGENT_TOKEN_KEY: inputs.agent_token})
+
+
+def agent_tls_secret(inputs: RenderInputs) -> dict[str, Any] | None:
+    """The agent's server certificate, its key and the CA (mounted into the agent), or None without TLS."""
+    if inputs.agent_tls is None:
+        return None
+    return _secret(inputs, inputs.names.agent_tls_secret, dict(inputs.agent_tls))
 
 
 def user_password_secret(inputs: RenderInputs, user: str, password: str) -> dict[str, Any]:

@@ -45,6 +45,16 @@ def _volumes(inputs: RenderInputs, engine: EngineContainer) -> list[dict[str, An
             "secret": {"secretName": inputs.names.agent_token_secret, "defaultMode": SECRET_FILE_MODE},
         },
         {"name": names.AGENT_TMP_VOLUME, "emptyDir": {}},
+        *(
+            [
+                {
+                    "name": names.AGENT_TLS_VOLUME,
+                    "secret": {"secretName": inputs.names.agent_tls_secret, "defaultMode": SECRET_FILE_MODE},
+                }
+            ]
+            if inputs.agent_tls is not None
+            else []
+        ),
         *({"name": scratch_volume(i), "emptyDir": {}} for i in range(len(engine.scratch_dirs))),
         *([{"name": names.CLONE_VOLUME, "emptyDir": {}}] if engine.clone_dir else []),
         *(
@@ -101,7 +111,11 @@ def pod_template(inputs: RenderInputs, store: Datastore) -> dict[str, Any]:
     return {
         "metadata": {
             "labels": labels.common_labels(inputs.owner, inputs.engine),
-            "annotations": {names.ANNOTATION_CONFIG_HASH: config_hash(inputs, store)},
+            "annotations": {
+                names.ANNOTATION_CONFIG_HASH: config_hash(inputs, store),
+                # What the operator reads to pick https for this pod's agent (members.agent_tls_name).
+                **({names.ANNOTATION_AGENT_TLS: "true"} if inputs.agent_tls is not None else {}),
+            },
         },
         "spec": spec,
     }

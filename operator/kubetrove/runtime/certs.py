@@ -138,6 +138,16 @@ def not_after(cert_pem: bytes) -> datetime.datetime:
     return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
 
 
+def dns_names(cert_pem: bytes) -> list[str]:
+    """The DNS names a PEM certificate's subjectAltName lists (none: [])."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return list(sans.get_values_for_type(x509.DNSName))
+
+
 def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
     """True if ``ca_pem``'s key signed ``cert_pem`` (the leaf belongs to this CA, not an older one)."""
     cert = x509.load_pem_x509_certificate(cert_pem)
@@ -158,7 +168,7 @@ def issue(hosts: list[str], now: datetime.datetime | None = None) -> ServingCert
     return ServingCert(ca=ca.cert, cert=leaf.cert, key=leaf.key)
 
 
-def write(cert: ServingCert, directory: Path) -> tuple[Path, Path]:
+def write(cert: ServingCert | KeyPair, directory: Path) -> tuple[Path, Path]:
     """Write the certificate and key into ``directory`` (created 0700; the key 0600): (certfile, keyfile)."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     certfile, keyfile = directory / "tls.crt", directory / "tls.key"

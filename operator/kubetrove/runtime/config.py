@@ -97,6 +97,11 @@ class OperatorConfig:
     # The webhook configurations whose caBundle the operator sets at start (the chart creates them).
     validating_webhook: str = ""
     mutating_webhook: str = ""
+    # KUBETROVE_AGENT_TLS: agents serve HTTPS with a certificate of the installation's CA, and their API
+    # only to the operator's client certificate (docs/security.md). The CA lives in the Secret
+    # ``agent_ca_secret`` of the operator's namespace (``lease_namespace``); the operator creates it once.
+    agent_tls: bool = True
+    agent_ca_secret: str = "kubetrove-agent-ca"  # noqa: S105 (a Secret's name)
     # Refuse databases in namespaces that no DatabasePolicy selects (the chart's policy.required).
     policy_required: bool = False
     # KUBETROVE_NETWORK_POLICY: render a NetworkPolicy per database (render/networkpolicy.py), letting the
@@ -109,9 +114,9 @@ class OperatorConfig:
         """The namespace agents accept traffic from when NetworkPolicies are on, else None."""
         return self.lease_namespace if self.network_policy else None
 
-    def agent_url(self, namespace: str, pod: str, ip: str) -> str:
-        """Where the agent of ``pod`` listens."""
-        return self.agent_endpoints.get(f"{namespace}/{pod}") or base_url(ip)
+    def agent_url(self, namespace: str, pod: str, host: str, tls_name: str | None = None) -> str:
+        """Where the agent of ``pod`` listens (``KUBETROVE_AGENT_ENDPOINTS`` overrides it as given)."""
+        return self.agent_endpoints.get(f"{namespace}/{pod}") or base_url(host, tls_name)
 
     def engine_address(self, namespace: str, pod: str, default: str) -> str:
         """Where the other members reach ``pod``'s engine (``host:port``): ``default`` unless overridden."""
@@ -129,7 +134,8 @@ class OperatorConfig:
         KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE (else POD_NAMESPACE, else
         "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_METRICS_PORT,
         KUBETROVE_HEALTH_PORT, KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL,
-        KUBETROVE_VERIFY_TIMEOUT_SECONDS, KUBETROVE_NETWORK_POLICY, POD_NAME, KUBETROVE_AGENT_ENDPOINTS
+        KUBETROVE_VERIFY_TIMEOUT_SECONDS, KUBETROVE_NETWORK_POLICY, KUBETROVE_AGENT_TLS ("true" or
+        "false"), KUBETROVE_AGENT_CA_SECRET, POD_NAME, KUBETROVE_AGENT_ENDPOINTS
         (JSON: {"namespace/pod": "http://host:port"}), and for admission KUBETROVE_ADMISSION_PORT,
         KUBETROVE_ADMISSION_HOSTS (comma-separated), KUBETROVE_VALIDATING_WEBHOOK,
         KUBETROVE_MUTATING_WEBHOOK and KUBETROVE_POLICY_REQUIRED ("true" or "false")."""
@@ -153,6 +159,8 @@ class OperatorConfig:
             engine_endpoints=json.loads(e.get("KUBETROVE_ENGINE_ENDPOINTS", "{}")),
             verify_timeout_seconds=float(e.get("KUBETROVE_VERIFY_TIMEOUT_SECONDS", "1800")),
             network_policy=_flag(e.get("KUBETROVE_NETWORK_POLICY", "false"), "KUBETROVE_NETWORK_POLICY"),
+            agent_tls=_flag(e.get("KUBETROVE_AGENT_TLS", "true"), "KUBETROVE_AGENT_TLS"),
+            agent_ca_secret=e.get("KUBETROVE_AGENT_CA_SECRET", "kubetrove-agent-ca"),
             pod_name=e.get("POD_NAME") or None,
             admission_port=int(e.get("KUBETROVE_ADMISSION_PORT", "0")),
             admission_hosts=tuple(

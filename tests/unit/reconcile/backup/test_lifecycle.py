@@ -29,7 +29,7 @@ def agent(agents: FakeAgents) -> FakeAgents:
 
 @pytest.fixture
 def bdeps(deps: Deps) -> Deps:
-    return dataclasses.replace(deps, agent_url=lambda ns, name, ip: f"http://{name}:8443")
+    return dataclasses.replace(deps, agent_url=lambda ns, name, ip, tls=None: f"http://{name}:8443")
 
 
 async def run(kube: FakeKube, deps: Deps, name: str = "bk") -> Any:

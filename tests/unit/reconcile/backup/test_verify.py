@@ -40,7 +40,7 @@ def agent(agents: FakeAgents) -> FakeAgents:
 
 @pytest.fixture
 def vdeps(deps: Deps, agent: FakeAgents) -> Deps:
-    return dataclasses.replace(deps, agent_url=lambda ns, name, ip: f"http://{name}:8432")
+    return dataclasses.replace(deps, agent_url=lambda ns, name, ip, tls=None: f"http://{name}:8432")
 
 
 def requests(agent: FakeAgents) -> list[tuple[str, VerifyRequest]]:
