@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import ssl
@@ -25,6 +26,7 @@ from kubetrove.runtime import certs
 from tests.unit.agent.conftest import TOKEN
 from tests.unit.agent.fake_driver import FakeDriver
 
+DAY = datetime.timedelta(days=1)
 NAME = "agent-0.agent.ns.svc"  # not the URL's host (127.0.0.1): the client names it with server_hostname
 
 
@@ -152,11 +154,16 @@ async def test_v1_needs_a_client_certificate_and_the_token(pki: Pki, serve: Serv
     assert status == 401 and "bearer token" in body
 
 
-async def test_a_certificate_from_another_ca_fails_the_handshake(pki: Pki, serve: Serve) -> None:
+async def test_a_certificate_from_another_ca_or_expired_fails_the_handshake(
+    pki: Pki, serve: Serve, tmp_path: Path
+) -> None:
     url = await serve(auth.ServerTLS(*pki.mount.files()))
-    for path in (Paths.STATUS, Paths.HEALTHZ):  # refused in the handshake, before any path is read
-        with pytest.raises(aiohttp.ClientError):  # TLS 1.3: the client sees the alert on its first read
-            await get(url, pki.stranger, path)
+    last_week = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=7)
+    expired = certs.sign(pki.ca, ["kubetrove-operator"], client=True, now=last_week, validity=DAY)
+    for client in (pki.stranger, client_context(pki.trust, expired, tmp_path / "expired")):
+        for path in (Paths.STATUS, Paths.HEALTHZ):  # refused in the handshake, before any path is read
+            with pytest.raises(aiohttp.ClientError):  # TLS 1.3: the client sees the alert on its first read
+                await get(url, client, path)
 
 
 async def test_plain_http_to_the_tls_port_fails(pki: Pki, serve: Serve) -> None:
