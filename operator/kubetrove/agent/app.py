@@ -32,8 +32,10 @@ def make_app(
     redactor: Redactor | None = None,
     metrics: AgentMetrics | None = None,
     restore_gate: RestoreGate | None = None,
+    tls: auth.ServerTLS | None = None,
 ) -> web.Application:
-    """The agent's aiohttp application serving ``driver`` behind ``token``."""
+    """The agent's aiohttp application serving ``driver`` behind ``token``; with ``tls`` (the context the
+    site serves with) it re-loads the TLS files and, with a client CA, requires client certificates."""
     if isinstance(token, str):
         if not token:
             raise ValueError("the agent refuses to serve without a token")
@@ -46,5 +48,6 @@ def make_app(
         metrics=metrics or AgentMetrics(driver.engine),
         redactor=redactor if redactor is not None else Redactor(),
         restore_gate=restore_gate,
+        tls=tls,
     )
     return build_app(context, ROUTE_GROUPS)

@@ -61,7 +61,11 @@ class AgentError(Exception):
 
 
 class AgentClient:
-    """Client of one agent at ``base_url`` (``http(s)://host:port``)."""
+    """Client of one agent at ``base_url`` (``http(s)://host:port``).
+
+    Over HTTPS, ``ssl_context`` verifies the agent (and may carry a client certificate); ``server_hostname``
+    is the name the agent's certificate is checked against (and sent as SNI) when it is not the URL's host,
+    e.g. a pod reached by IP whose certificate names its DNS name."""
 
     def __init__(
         self,
@@ -76,8 +80,6 @@ class AgentClient:
         server_hostname: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        # The name the agent's certificate must carry when it is not the URL's host (a pod IP).
-        self._server_hostname = server_hostname
         self._headers = {TOKEN_HEADER: bearer(token)}
         self._session = session
         self._owns_session = session is None
@@ -85,6 +87,7 @@ class AgentClient:
         self.retries = retries
         self.backoff = backoff
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self.server_hostname = server_hostname
 
     async def __aenter__(self) -> AgentClient:
         return self
@@ -133,7 +136,7 @@ class AgentClient:
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=total),
             ssl=self._ssl,
-            server_hostname=self._server_hostname,
+            server_hostname=self.server_hostname,
         ) as response:
             text = await response.text()
             if response.status >= 300:

@@ -39,6 +39,7 @@ class AgentContext:
     metrics: AgentMetrics
     redactor: Redactor
     restore_gate: RestoreGate | None = None  # spec.restoreFrom: gates /readyz until the restore is done
+    tls: auth.ServerTLS | None = None  # HTTPS: re-loaded by the app; may require client certificates
 
 
 CONTEXT = web.AppKey("kubetrove_agent", AgentContext)

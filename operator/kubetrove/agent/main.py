@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +65,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--token-file", default=os.environ.get(protocol.TOKEN_FILE_ENV))
     p.add_argument("--tls-cert", default=_env("AGENT_TLS_CERT"))
     p.add_argument("--tls-key", default=_env("AGENT_TLS_KEY"))
+    # A CA for client certificates: /v1 then needs one it signed (and the token); probes need none.
+    p.add_argument("--tls-client-ca", default=_env("AGENT_TLS_CLIENT_CA"))
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
     if not args.engine:
@@ -76,6 +77,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         )
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        p.error("--tls-client-ca needs --tls-cert and --tls-key (client certificates are a TLS feature)")
     return args
 
 
@@ -130,14 +133,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         },
     )
     driver = make_driver(args.engine, config)
-    app = make_app(driver, token, redactor=redactor, restore_gate=restore_gate(args, driver, config))
-    context: ssl.SSLContext | None = None
-    if args.tls_cert:
-        context = auth.server_ssl_context(args.tls_cert, args.tls_key)
+    tls = auth.ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+    app = make_app(driver, token, redactor=redactor, restore_gate=restore_gate(args, driver, config), tls=tls)
     log.info(
         "agent starting",
-        extra={"engine": args.engine, "listen": args.listen, "port": args.port, "tls": context is not None},
+        extra={
+            "engine": args.engine,
+            "listen": args.listen,
+            "port": args.port,
+            "tls": tls is not None,
+            "client_certificates": tls is not None and tls.verifies_clients,
+        },
     )
+    context = tls.context if tls is not None else None
     web.run_app(app, host=args.listen, port=args.port, ssl_context=context, access_log=None, print=None)
 
 

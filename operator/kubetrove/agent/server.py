@@ -5,15 +5,17 @@
 
 Middleware order, outermost first: ``_access_log`` sees the final status of every request (including
 errors and 401s); ``_json_errors`` turns every exception into ``ErrorReply`` JSON with its status;
-``_require_token`` refuses ``/v1`` requests without the right bearer token before any handler runs.
+``_require_token`` refuses ``/v1`` requests without a verified client certificate (when the agent has a
+client CA) or without the right bearer token, before any handler runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pydantic
 from aiohttp import web
@@ -89,10 +91,22 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
 @web.middleware
 async def _require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path not in auth.PUBLIC_PATHS:
+        tls = request.app[CONTEXT].tls
+        if tls is not None and tls.verifies_clients and not _client_certificate(request):
+            return error_response(401, ErrorCode.UNAUTHORIZED, "client certificate required")
         expected = request.app[CONTEXT].token()
         if not auth.token_matches(request.headers.get(TOKEN_HEADER), expected):
             return error_response(401, ErrorCode.UNAUTHORIZED, "missing or wrong bearer token")
     return await handler(request)
+
+
+def _client_certificate(request: web.Request) -> bool:
+    """True if the client presented a certificate the handshake verified against the client CA.
+
+    ``getpeercert()`` is a dict only for a verified certificate; None when none was presented (or the
+    connection is not TLS at all: an app that requires client certificates then refuses every request)."""
+    transport = request.transport
+    return transport is not None and bool(transport.get_extra_info("peercert"))
 
 
 def build_app(context: AgentContext, route_groups: Sequence[RouteGroup]) -> web.Application:
@@ -102,7 +116,20 @@ def build_app(context: AgentContext, route_groups: Sequence[RouteGroup]) -> web.
     for add_routes in route_groups:
         add_routes(app)
     app.on_cleanup.append(_close_driver)
+    if context.tls is not None:
+        app.cleanup_ctx.append(_reload_tls)
     return app
+
+
+async def _reload_tls(app: web.Application) -> AsyncIterator[None]:
+    """Re-load the TLS files when they change (``auth.ServerTLS.watch``) while the app runs."""
+    tls = app[CONTEXT].tls
+    assert tls is not None
+    task = asyncio.create_task(tls.watch(), name="kubetrove-agent-tls-reload")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _close_driver(app: web.Application) -> None:
