@@ -9,8 +9,8 @@ injected through ``Deps.metrics``; a unit test builds its own on a fresh registr
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -26,6 +26,13 @@ class OperatorMetrics:
         )
         if version:
             self.info.labels(version).set(1)
+        # Whether this process holds the leadership Lease: a standby serves 0 (so "no instance leads" is
+        # told apart from "no instance runs"), the holder 1, and a holder that lost it 0 until it exits.
+        self.leader = Gauge(
+            "kubetrove_operator_leader",
+            "1 while this operator process holds the leadership Lease",
+            registry=r,
+        )
         self.reconciles = Counter(
             "kubetrove_reconcile_total", "Reconciles by outcome", ["kind", "result"], registry=r
         )
@@ -56,8 +63,22 @@ class OperatorMetrics:
         self.backup_failures = Counter(
             "kubetrove_backup_failures_total", "Failed backups", ["engine", "method"], registry=r
         )
-        # Restore verification (spec.backup.verify), per owner; "kind" is DatabaseInstance or DatabaseCluster.
+        # Per owner of backups (DatabaseInstance or DatabaseCluster, "kind"): its schedule
+        # (spec.backup.schedule) and its restore verification (spec.backup.verify).
         owner = ["namespace", "kind", "owner"]
+        self.backup_schedule_interval = Gauge(
+            "kubetrove_backup_schedule_interval_seconds",
+            "Seconds between the two latest slots of the owner's backup schedule",
+            owner,
+            registry=r,
+        )
+        self.backup_last_completion = Gauge(
+            "kubetrove_backup_last_completion_timestamp_seconds",
+            "Unix time the owner's newest scheduled backup completed (before the first completes: the time "
+            "the first scheduled one was created)",
+            owner,
+            registry=r,
+        )
         self.backup_verifications = Counter(
             "kubetrove_backup_verifications_total",
             "Restore verifications ended, by result (success, failure)",
@@ -95,14 +116,30 @@ class OperatorMetrics:
             owner,
             registry=r,
         )
-        self.member_lag = Gauge(
-            "kubetrove_member_lag_seconds",
-            "Replication lag per member",
-            ["namespace", "cluster", "pod"],
+        # Per cluster member, as the clustering loop last observed it (clustering/gauges.py).
+        member = ["namespace", "cluster", "pod"]
+        self.member_up = Gauge(
+            "kubetrove_member_up",
+            "1 when the member's agent answered and its engine is healthy, else 0",
+            member,
             registry=r,
         )
+        self.member_replicating = Gauge(
+            "kubetrove_member_replicating",
+            "1 when a replica's replication runs, 0 when it is stopped (replicas only)",
+            member,
+            registry=r,
+        )
+        self.member_errant = Gauge(
+            "kubetrove_member_errant",
+            "1 while the member is quarantined as errant (status.errantMembers), else 0",
+            member,
+            registry=r,
+        )
+        self.member_lag = Gauge(
+            "kubetrove_member_lag_seconds", "Replication lag per member", member, registry=r
+        )
         # A cluster member's data volume as its agent measures it (statvfs of the data directory).
-        member = ["namespace", "cluster", "pod"]
         self.member_volume_used = Gauge(
             "kubetrove_member_volume_used_bytes",
             "Bytes used on each member's data volume",
@@ -124,6 +161,39 @@ class OperatorMetrics:
         self.members = Gauge(
             "kubetrove_members", "Members per role", ["namespace", "cluster", "role"], registry=r
         )
+
+    def start_backup_counters(self, methods: Mapping[str, Sequence[str]]) -> None:
+        """``kubetrove_backup_failures_total`` at 0 for each engine's backup methods (engine -> methods).
+
+        A counter series that first appears at 1 has no earlier sample, so ``increase()`` and ``rate()``
+        count nothing for it: without this, the first failure after a start would raise no alert.
+        """
+        for engine, names in methods.items():
+            for method in names:
+                self.backup_failures.labels(engine, method)
+
+    def forget_owner(self, namespace: str, kind: str, owner: str, schedule: bool, verification: bool) -> None:
+        """Remove an owner's series of its backup schedule and/or its restore verification (the owner was
+        deleted, or the spec turned them off): a stale series would keep an alert firing for good."""
+        labels = (namespace, kind, owner)
+        series: list[tuple[Gauge | Counter, tuple[str, ...]]] = []
+        if schedule:
+            series += [(g, labels) for g in (self.backup_schedule_interval, self.backup_last_completion)]
+        if verification:
+            series += [(self.backup_verifications, (*labels, result)) for result in ("success", "failure")]
+            series += [
+                (g, labels)
+                for g in (
+                    self.backup_verification_ok,
+                    self.backup_verification_success_time,
+                    self.backup_restore_seconds,
+                    self.backup_verified_age_seconds,
+                    self.backup_restore_target_seconds,
+                )
+            ]
+        for metric, values in series:
+            with suppress(KeyError):  # older prometheus-client raise KeyError for a series never set
+                metric.remove(*values)
 
     @contextmanager
     def reconcile_timer(self, kind: str, invalid: tuple[type[BaseException], ...] = ()) -> Iterator[None]:

@@ -30,7 +30,7 @@ def one(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[
     [
         (),
         ("watchNamespaces={a,b}",),
-        ("metrics.serviceMonitor.enabled=true", "grafanaDashboard.enabled=true"),
+        ("metrics.serviceMonitor.enabled=true", "grafanaDashboard.enabled=true", "alerts.enabled=true"),
     ],
     ids=["default", "namespaced", "monitoring"],
 )

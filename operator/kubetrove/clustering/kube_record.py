@@ -32,6 +32,7 @@ from kubetrove.api.common import Condition, ConditionStatus
 from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
 from kubetrove.api.specs import ClusterSpec
 from kubetrove.api.status import MemberRebuild, MemberRole, MemberStatus
+from kubetrove.clustering.gauges import ClusterGauges
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores.base import Datastore
 from kubetrove.k8s import ops
@@ -145,14 +146,17 @@ class KubeClusterRecord:
     refresh_seconds: float = 30.0
     conflict_retries: int = 5
     on_event: Callable[[str], None] | None = None  # metrics hook: called with each Event's reason
-    # The process's metrics (members per role, lag per member), injected; None: not recorded.
+    # The process's metrics (members per role, per member: up, replicating, errant, lag, volume), injected;
+    # None: not recorded.
     metrics: OperatorMetrics | None = None
     reporting_instance: str | None = None  # the reportingInstance of its Events (the operator's pod)
     monotonic: Callable[[], float] = time.monotonic
     pods: dict[str, Obj | None] = field(default_factory=dict)  # as of the last load (None: no pod)
     _written_at: float | None = None
-    _lag_pods: set[str] = field(default_factory=set)
-    _volume_pods: set[str] = field(default_factory=set)
+    gauges: ClusterGauges = field(init=False)  # the cluster's series in ``metrics`` (clustering/gauges.py)
+
+    def __post_init__(self) -> None:
+        self.gauges = ClusterGauges(self.metrics, self.ref, self.store)
 
     @property
     def names(self) -> ChildNames:
@@ -234,7 +238,7 @@ class KubeClusterRecord:
         """members, errantMembers, the Replication and StorageLow conditions; written only when they
         changed (positions, lag, load and volume usage alone: at most every ``refresh_seconds``)."""
         wanted = [member_status(pod, st, (ring or {}).get(pod)) for pod, st in members.items()]
-        self._gauges(wanted)
+        self.gauges.record(wanted, members, errant)
         storage = storage_condition(wanted, self.ref.generation)
         went_low: list[str] = []
         cond = Condition(
@@ -293,34 +297,6 @@ class KubeClusterRecord:
             return {"rebuilds": [*kept, entry]}
 
         await self._patch_status(build)
-
-    def _gauges(self, members: list[dict[str, Any]]) -> None:
-        """kubetrove_members per role and kubetrove_member_lag_seconds per member, as just observed."""
-        if self.metrics is None:
-            return
-        ns, name = self.ref.namespace, self.ref.name
-        for role in MemberRole:
-            count = sum(1 for m in members if m.get("role") == role.value)
-            self.metrics.members.labels(ns, name, role.value).set(count)
-        lagging = {m["pod"]: m["lagSeconds"] for m in members if m.get("lagSeconds") is not None}
-        for pod in self._lag_pods - set(lagging):  # gone, or no lag to report: no stale series
-            self.metrics.member_lag.remove(ns, name, pod)
-        for pod, lag in lagging.items():
-            self.metrics.member_lag.labels(ns, name, pod).set(lag)
-        self._lag_pods = set(lagging)
-        gauges = {
-            "volumeUsedBytes": self.metrics.member_volume_used,
-            "volumeAvailableBytes": self.metrics.member_volume_available,
-            "volumeCapacityBytes": self.metrics.member_volume_capacity,
-        }
-        measured = {m["pod"]: m for m in members if m.get("volumeUsedBytes") is not None}
-        for pod in self._volume_pods - set(measured):  # unreachable or gone: no stale figure
-            for gauge in gauges.values():
-                gauge.remove(ns, name, pod)
-        for pod, m in measured.items():
-            for key, gauge in gauges.items():
-                gauge.labels(ns, name, pod).set(m.get(key) or 0)
-        self._volume_pods = set(measured)
 
     async def label_roles(self, roles: Mapping[str, str]) -> None:
         """kubetrove.io/role on each pod (skipped when already set; a missing pod is skipped)."""

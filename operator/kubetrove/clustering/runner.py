@@ -118,6 +118,15 @@ async def run(w: Wiring, stopped: Callable[[], bool], on_event: Callable[[str], 
     record = KubeClusterRecord(
         w.kube, w.ref, w.store, on_event=on_event, metrics=w.metrics, reporting_instance=w.reporting_instance
     )
+    record.gauges.start()
+    try:
+        await _epochs(w, record, stopped)
+    finally:
+        record.gauges.forget()  # the cluster is gone or the operator stops: no stale series
+
+
+async def _epochs(w: Wiring, record: KubeClusterRecord, stopped: Callable[[], bool]) -> None:
+    """One epoch after the other (the module docstring), the loop kept across them."""
     loop: Loop | MembershipLoop | RingLoop | None = None
     while not stopped():
         try:

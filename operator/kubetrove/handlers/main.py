@@ -10,6 +10,8 @@ import kopf
 import prometheus_client
 
 from kubetrove import handlers
+from kubetrove.api.policies import BackupMethod
+from kubetrove.datastores.registry import REGISTRY
 from kubetrove.metrics import OperatorMetrics
 from kubetrove.runtime.config import OperatorConfig
 from kubetrove.version import VERSION
@@ -20,6 +22,13 @@ def main() -> None:
     config = OperatorConfig.from_env()
     # The default registry: /metrics keeps prometheus-client's process and platform collectors.
     metrics = OperatorMetrics(prometheus_client.REGISTRY, VERSION)
+    # Each engine's methods, and "auto": a backup that fails before its method is resolved counts under it.
+    metrics.start_backup_counters(
+        {
+            s.engine.value: [BackupMethod.AUTO.value, *(m.value for m in s.backup_methods)]
+            for s in REGISTRY.values()
+        }
+    )
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
     kopf.configure(verbose="-v" in sys.argv[1:])

@@ -10,6 +10,7 @@ standalone and rely on the Lease alone.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -54,9 +55,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.peering.standalone = True
 
 
-def _lost() -> None:
+def _lost(metrics: OperatorMetrics) -> None:
     # Another instance may act from now on: stop at once (kopf handles SIGTERM gracefully).
     log.error("Lease lost: stopping the operator")
+    metrics.leader.set(0)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -79,10 +81,17 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     api_config.connection_pool_maxsize = config.api_threads
     kube = KubeClient(api_config)
     lock = LeaseLock(kube, config.lease_namespace, config.lease_name, config.identity, config.lease_seconds)
+    # A standby serves its metrics too (kubetrove_operator_leader 0): the alert rules tell "no instance
+    # runs" (no kubetrove_operator_info at all) apart from "instances run but none holds the Lease".
+    metrics.leader.set(0)
+    metrics.serve(config.metrics_port)
     async with standby_probe(config.liveness_endpoint):  # kopf's own probe starts after this handler
         await lock.acquire()
+    metrics.leader.set(1)
     memo.lease = lock
-    memo.lease_task = asyncio.create_task(lock.hold(_lost, renew_period=config.lease_seconds / 3))
+    memo.lease_task = asyncio.create_task(
+        lock.hold(functools.partial(_lost, metrics), renew_period=config.lease_seconds / 3)
+    )
     agent_ca, connect = None, http_client
     if config.agent_tls:
         agent_ca = await agent_tls.load_or_create_ca(kube, config.lease_namespace, config.agent_ca_secret)
@@ -105,7 +114,6 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         await admission.start(settings, memo, config, kube)
     if config.malloc_trim_interval > 0:
         memo.trim_task = asyncio.create_task(trim_forever(config.malloc_trim_interval))
-    metrics.serve(config.metrics_port)  # only the active instance serves (a standby has nothing to say)
 
 
 async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -117,6 +125,7 @@ async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
     lock = getattr(memo, "lease", None)
     if lock is not None:
         await lock.release()
+        memo.metrics.leader.set(0)
     kube = getattr(memo.deps, "kube", None) if hasattr(memo, "deps") else None
     if kube is not None:
         kube.close()

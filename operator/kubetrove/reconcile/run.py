@@ -100,12 +100,25 @@ async def reconcile(
 ) -> ResourceStatus:
     """Run every phase in order; return the status written. Raises InvalidSpec, NotReady, ApiError."""
     ctx = _context(parsed, raw_status, deps, logger)
+    policy = parsed.spec.backup
+    forget_backup_series(
+        parsed, deps, policy is None or policy.schedule is None, policy is None or not policy.verify
+    )
     try:
         await _run(ctx, PHASES)
     except InvalidSpec as exc:
         await report_invalid(ctx, exc)
         raise
     return ctx.status or ResourceStatus()
+
+
+def forget_backup_series(
+    parsed: Parsed[InstanceSpec], deps: Deps, schedule: bool, verification: bool
+) -> None:
+    """Drop the owner's series of a backup schedule or a restore verification it no longer has (their timers
+    stop with them, so nothing else would: a stale series would keep an alert firing)."""
+    ref = parsed.ref
+    deps.metrics.forget_owner(ref.namespace, ref.kind.kind, ref.name, schedule, verification)
 
 
 async def _run(ctx: Context, phases: tuple[tuple[str, Phase], ...]) -> None:
@@ -154,6 +167,7 @@ async def delete(parsed: Parsed[InstanceSpec], deps: Deps, logger: Logger) -> li
     Retain keeps the PVCs AND the password Secrets (orphaned here, before the finalizer goes, so the
     garbage collector leaves them): retained data without its passwords could not be opened.
     """
+    forget_backup_series(parsed, deps, schedule=True, verification=True)
     if parsed.spec.deletion_policy.volumes.value != "Delete":
         for name in password_secrets(parsed):
             if await ops.orphan(deps.kube, SECRET, parsed.ref.namespace, name, parsed.ref.uid):

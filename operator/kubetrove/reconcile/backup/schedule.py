@@ -6,6 +6,10 @@ slot (or a restarted operator) gets a Conflict and does nothing, so no slot is e
 Slots missed while the operator was down are not caught up; only the newest is taken (like a CronJob with
 ``concurrencyPolicy: Forbid`` and a short deadline). Slots before the source existed are never due.
 
+Each pass also sets the schedule's gauges (``kubetrove_backup_schedule_interval_seconds`` and
+``kubetrove_backup_last_completion_timestamp_seconds``) from the backups it lists for retention: the alert
+on scheduled backups that stopped completing compares the two.
+
 Retention keeps the ``keep`` newest Completed scheduled backups of the source and deletes the older
 DatabaseBackup objects; each one's deletionPolicy (the source's ``deletionPolicy.backups``) decides
 whether its stored data goes too. Running and Failed backups are not counted and not pruned here.
@@ -13,10 +17,12 @@ whether its stored data goes too. Running and Failed backups are not counted and
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 
 from croniter import croniter
 
+from kubetrove.api import conditions
 from kubetrove.api.backup import SCHEDULED_BY, BackupPhase
 from kubetrove.api.resources import BACKUP, Parsed
 from kubetrove.api.specs import InstanceSpec
@@ -35,6 +41,30 @@ def due_slot(schedule: str, created: datetime.datetime, now: datetime.datetime) 
     start = now.replace(microsecond=0) + datetime.timedelta(seconds=1)
     slot: datetime.datetime = croniter(schedule, start).get_prev(datetime.datetime)
     return slot if slot >= created.replace(second=0, microsecond=0) else None
+
+
+def slot_interval(schedule: str, now: datetime.datetime) -> float:
+    """Seconds between the two newest cron slots at or before ``now`` (pure): what "the schedule" means
+    to the alert on backups that stopped completing (a cron with uneven gaps gives the current gap)."""
+    it = croniter(schedule, now.replace(microsecond=0) + datetime.timedelta(seconds=1))
+    newest: datetime.datetime = it.get_prev(datetime.datetime)
+    older: datetime.datetime = it.get_prev(datetime.datetime)
+    return (newest - older).total_seconds()
+
+
+def last_completion(backups: list[Obj]) -> datetime.datetime | None:
+    """When the newest Completed backup of ``backups`` completed; while none has, when the oldest was
+    created (the schedule's first attempt: "no completed backup" is counted from it); None without any."""
+    done = [
+        conditions.parse_time(st["completedAt"])
+        for b in backups
+        if (st := b.get("status") or {}).get("phase") == BackupPhase.COMPLETED.value and st.get("completedAt")
+    ]
+    if done:
+        return max(done)
+    created = [conditions.parse_time(b["metadata"]["creationTimestamp"]) for b in backups
+               if b["metadata"].get("creationTimestamp")]  # fmt: skip
+    return min(created) if created else None
 
 
 def backup_name(source: str, slot: datetime.datetime) -> str:
@@ -90,7 +120,22 @@ async def schedule_pass(
         except Conflict:
             pass  # this slot's backup exists: the name is the idempotency key
     rtype = CUSTOM[BACKUP.kind]
-    for name in to_prune(await deps.kube.list(rtype, ns, {SCHEDULED_BY: source.ref.name}), policy.keep):
+    backups = await deps.kube.list(rtype, ns, {SCHEDULED_BY: source.ref.name})
+    _report(source, policy.schedule, backups, deps)
+    for name in to_prune(backups, policy.keep):
         logger.info("Retention (keep %d): deleting DatabaseBackup %s", policy.keep, name)
         await deps.kube.delete(rtype, ns, name)
     return made
+
+
+def _report(source: Parsed[InstanceSpec], schedule: str, backups: list[Obj], deps: Deps) -> None:
+    """The schedule's gauges (every pass: an operator restart loses nothing)."""
+    ref = source.ref
+    labels_ = (ref.namespace, ref.kind.kind, ref.name)
+    deps.metrics.backup_schedule_interval.labels(*labels_).set(slot_interval(schedule, deps.clock()))
+    completed = last_completion(backups)
+    if completed is None:
+        with contextlib.suppress(KeyError):
+            deps.metrics.backup_last_completion.remove(*labels_)
+    else:
+        deps.metrics.backup_last_completion.labels(*labels_).set(completed.timestamp())

@@ -11,7 +11,15 @@ import pytest
 from kubetrove.api.resources import BACKUP, INSTANCE, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.k8s.kinds import CUSTOM
-from kubetrove.reconcile.backup.schedule import SCHEDULED_BY, backup_name, due_slot, schedule_pass, to_prune
+from kubetrove.reconcile.backup.schedule import (
+    SCHEDULED_BY,
+    backup_name,
+    due_slot,
+    last_completion,
+    schedule_pass,
+    slot_interval,
+    to_prune,
+)
 from kubetrove.reconcile.context import Deps
 from tests.unit.reconcile.backup.fakes import NS, source
 from tests.unit.reconcile.conftest import LOG
@@ -111,3 +119,58 @@ async def test_no_schedule_does_nothing(kube: FakeKube, deps: Deps) -> None:
     parsed = parse_body(INSTANCE, source(), InstanceSpec)
     assert await schedule_pass(parsed, CREATED, deps, LOG) is None
     assert kube.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "now", "seconds"),
+    [
+        ("0 3 * * *", "2026-01-02T14:10:00", 86400),
+        ("*/15 * * * *", "2026-01-02T03:29:00", 900),
+        ("0 3 * * 1-5", "2026-01-05T04:00:00", 3 * 86400),  # Monday: the gap since Friday's slot
+        ("0 3 * * 1-5", "2026-01-06T04:00:00", 86400),  # Tuesday
+    ],
+)
+def test_slot_interval_is_the_gap_between_the_two_newest_slots(schedule: str, now: str, seconds: int) -> None:
+    assert slot_interval(schedule, t(now)) == seconds
+
+
+def test_last_completion_then_the_first_attempt_then_nothing() -> None:
+    def made(backup: dict[str, Any], created: str) -> dict[str, Any]:
+        return {**backup, "metadata": {**backup["metadata"], "creationTimestamp": created}}
+
+    failed = made(_backup("a", "Failed"), "2026-01-01T03:00:00Z")
+    running = made(_backup("b", "Running"), "2026-01-02T03:00:00Z")
+    assert last_completion([running, failed]) == t("2026-01-01T03:00:00")  # none completed: since the first
+    done = [made(_backup("c", "Completed", "2026-01-03T03:07:00Z"), "2026-01-03T03:00:00Z"),
+            made(_backup("d", "Completed", "2026-01-02T03:09:00Z"), "2026-01-02T03:00:00Z")]  # fmt: skip
+    assert last_completion([failed, running, *done]) == t("2026-01-03T03:07:00")
+    assert last_completion([]) is None
+
+
+async def test_schedule_pass_sets_the_schedule_gauges(kube: FakeKube, deps: Deps) -> None:
+    body = source(backup={"schedule": "0 3 * * *", "keep": 2})
+    kube.put(body)
+    parsed = parse_body(INSTANCE, body, InstanceSpec)
+    deps = dataclasses.replace(deps, clock=lambda: t("2026-01-02T03:04:20"))
+
+    def sample(name: str) -> float | None:
+        labels = {"namespace": NS, "kind": "DatabaseInstance", "owner": "db"}
+        return deps.metrics.registry.get_sample_value(name, labels)
+
+    await schedule_pass(parsed, CREATED, deps, LOG)
+    assert sample("kubetrove_backup_schedule_interval_seconds") == 86400
+    # The fake API server stamps no creationTimestamp: no completed backup and no first attempt known yet.
+    assert sample("kubetrove_backup_last_completion_timestamp_seconds") is None
+    made = kube.find(CUSTOM[BACKUP.kind], NS, "db-202601020300")
+    assert made is not None
+    made["metadata"]["creationTimestamp"] = "2026-01-02T03:00:05Z"
+    kube.put(made)
+    await schedule_pass(parsed, CREATED, deps, LOG)
+    assert (
+        sample("kubetrove_backup_last_completion_timestamp_seconds") == t("2026-01-02T03:00:05").timestamp()
+    )
+    kube.put({**made, "status": {"phase": "Completed", "completedAt": "2026-01-02T03:04:00Z"}})
+    await schedule_pass(parsed, CREATED, deps, LOG)
+    assert (
+        sample("kubetrove_backup_last_completion_timestamp_seconds") == t("2026-01-02T03:04:00").timestamp()
+    )
