@@ -40,6 +40,7 @@ from kubetrove.render.names import ChildNames
 from tests.integration.helm import CHART, helm
 
 from ..conftest import LocalCluster, wait_until
+from .agent_tls_checks import ca_of, check_agent_tls
 from .conftest import app_secret, connect_app, real_namespace_named, real_resource, settled
 
 LEASE = "kubetrove-operator"  # the chart's leaderElection.leaseName default
@@ -240,6 +241,9 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
         lambda: settled(status()) and status().get("primary"), "the DatabaseCluster Ready", timeout=600
     )
     assert reconciles(scrape(pod), "DatabaseCluster") >= 1
+    # Agent TLS (the chart's default): the operator pod made the CA and talks to the agents over mTLS.
+    check_agent_tls(api, release.namespace, db_ns, name)
+    ca_before = ca_of(api, release.namespace)
 
     # A policy tightened after the fact: the running cluster is reported (status and a Warning Event),
     # never changed. The operator pod's report runs on create and every status interval.
@@ -309,6 +313,7 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
     )
 
     assert db_pods(local_cluster, db_ns) == pods_before  # same UIDs, no restarts
+    assert ca_of(api, release.namespace) == ca_before  # the agents' CA outlives the operator's restart
     # The new pod made a new CA, wrote it, and serves the webhooks.
     new_bundle = (
         hooks.read_validating_webhook_configuration(release.fullname).webhooks[0].client_config.ca_bundle
@@ -339,6 +344,8 @@ def test_helm_installed_operator_pod_runs_a_cluster_and_upgrades_without_touchin
         lambda: reconciles(scrape(again), "DatabaseCluster") >= 1, "the reinstalled operator to reconcile"
     )
     assert settled(status()) and status().get("primary"), status()
+    assert ca_of(api, release.namespace) == ca_before  # kept across uninstall and install: no re-issue
+    check_agent_tls(api, release.namespace, db_ns, name)
     assert apps.read_namespaced_stateful_set(names.statefulset, db_ns).metadata.generation == (
         sts_before.metadata.generation
     )
