@@ -83,6 +83,14 @@ def test_default_render() -> None:
             "verbs": ["get", "update"],
         },
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        # agentTLS (on by default): the agents' CA, read by name, created once.
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["kubetrove-agent-ca"],
+            "verbs": ["get"],
+        },
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
     ]
     assert "ServiceMonitor" not in kinds
 
@@ -143,8 +151,25 @@ def test_network_policy_setting_reaches_the_operator() -> None:
 
 def test_the_lease_rule_follows_the_lease_name() -> None:
     objs = template("leaderElection.leaseName=other-lease")
-    (named,) = [r for r in one(objs, "Role", "kt-kubetrove-leader-election")["rules"] if "resourceNames" in r]
+    rules = one(objs, "Role", "kt-kubetrove-leader-election")["rules"]
+    (named,) = [r for r in rules if "resourceNames" in r and r["resources"] == ["leases"]]
     assert named["resourceNames"] == ["other-lease"]
+
+
+def test_agent_tls_setting_reaches_the_operator_and_its_rbac() -> None:
+    def env(objs: list[dict[str, Any]]) -> dict[str, Any]:
+        container = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    def secret_rules(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rules = one(objs, "Role", "kt-kubetrove-leader-election")["rules"]
+        return [r for r in rules if r["resources"] == ["secrets"]]
+
+    on = template("agentTLS.caSecret=our-ca")
+    assert (env(on)["KUBETROVE_AGENT_TLS"], env(on)["KUBETROVE_AGENT_CA_SECRET"]) == ("true", "our-ca")
+    assert secret_rules(on)[0]["resourceNames"] == ["our-ca"]
+    off = template("agentTLS.enabled=false")
+    assert env(off)["KUBETROVE_AGENT_TLS"] == "false" and not secret_rules(off)
 
 
 def test_rendered_workload_rules_grant_no_unused_verb() -> None:
