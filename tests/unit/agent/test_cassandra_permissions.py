@@ -1,11 +1,11 @@
-"""The Cassandra driver's pure parts: grant -> permission mapping, the GRANT/REVOKE plan, quoting."""
+"""Cassandra permissions as CQL (engines.cassandra.permissions): grants, GRANT/REVOKE plans, quoting."""
 
 from __future__ import annotations
 
 import pytest
 
 from kubetrove.agent.engines.base import Conflict
-from kubetrove.agent.engines.cassandra.driver import (
+from kubetrove.agent.engines.cassandra.permissions import (
     permission_statements,
     quote,
     resource_cql,
