@@ -33,7 +33,7 @@ from aiohttp import web
 
 from kubetrove.cli import commands
 from kubetrove.cli.commands import CliError, Ctx, Missing
-from kubetrove.console import forms, pages
+from kubetrove.console import forms, markup, pages
 from kubetrove.k8s import kinds
 from kubetrove.k8s.errors import ApiError, Conflict, Invalid
 from kubetrove.k8s.kubeconfig import KubeconfigError
@@ -227,7 +227,7 @@ async def open_namespace(request: web.Request) -> web.StreamResponse:
     name = request.query.get("ns", "").strip()
     if not forms.NAME.fullmatch(name):
         raise forms.FormError(f"{name!r} is not a namespace name")
-    return _see_other(pages.ns_url(name))
+    return _see_other(markup.ns_url(name))
 
 
 async def databases(request: web.Request) -> web.StreamResponse:
@@ -264,7 +264,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         )
         return _page(console, page, status)
     console.flash = f"{made['kind']}/{made['metadata']['name']} created; the operator is creating it."
-    return _see_other(pages.db_url(ns, made["metadata"]["name"]))
+    return _see_other(markup.db_url(ns, made["metadata"]["name"]))
 
 
 async def detail(request: web.Request) -> web.StreamResponse:
@@ -302,7 +302,7 @@ async def backup(request: web.Request) -> web.StreamResponse:
         raise forms.FormError(f"Method: {method!r} is not one of {', '.join(pages.METHODS)}")
     made = await commands.backup_now(console.ctx(ns), name, None, method)
     console.flash = f"DatabaseBackup/{made['metadata']['name']} created."
-    return _see_other(pages.db_url(ns, name))
+    return _see_other(markup.db_url(ns, name))
 
 
 async def switchover(request: web.Request) -> web.StreamResponse:
@@ -310,7 +310,7 @@ async def switchover(request: web.Request) -> web.StreamResponse:
     pod = (await _fields(request)).get("to", "")
     await commands.switchover(console.ctx(ns), name, pod)
     console.flash = f"Switchover of {name} to {pod} requested; the primary changes once it is safe."
-    return _see_other(pages.db_url(ns, name))
+    return _see_other(markup.db_url(ns, name))
 
 
 async def restore(request: web.Request) -> web.StreamResponse:
@@ -319,7 +319,7 @@ async def restore(request: web.Request) -> web.StreamResponse:
     to = forms.name_field(fields, "to", "New database")
     made = await commands.restore(console.ctx(ns), fields.get("backup", ""), to, None, False)
     console.flash = f"{made['kind']}/{to} created from DatabaseBackup/{fields.get('backup')}."
-    return _see_other(pages.db_url(ns, to))
+    return _see_other(markup.db_url(ns, to))
 
 
 async def credentials(request: web.Request) -> web.StreamResponse:
@@ -353,7 +353,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
         return _page(console, page, 400)
     gone = await commands.delete(ctx, name)
     console.flash = f"{gone['kind']}/{name} is being deleted."
-    return _see_other(pages.ns_url(ns))
+    return _see_other(markup.ns_url(ns))
 
 
 async def _fields(request: web.Request) -> dict[str, str]:

@@ -1,127 +1,32 @@
-"""The console's HTML (pure: data in, markup out; no I/O, no clock, no randomness).
+"""The console's pages (pure: data in, markup out; no I/O, no clock, no randomness).
 
-Escaping is the default, not a habit: every value reaches the markup through ``html()`` or ``esc()``,
-which escape it unless it is already ``Html`` (markup this module built). A name, a condition message
-or an Event note from the API server can therefore never become markup, whatever it contains.
+Every value reaches the markup through ``markup.html()`` or ``markup.esc()``, which escape it unless it
+is already ``Html`` (console/markup.py says why that makes injection impossible by construction).
 Pages load only ``/static/console.css`` and ``/static/console.js`` (bundled; the server's Content
 Security Policy forbids anything else, inline scripts included).
 """
 
 from __future__ import annotations
 
-import html as _html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
+
+from kubetrove.console.markup import (
+    Html,
+    csrf_field,
+    data_table,
+    db_url,
+    html,
+    join,
+    layout,
+    ns_url,
+    phase,
+)
 
 SETTLED = ("Ready", "Failed")  # phases after which the list and detail pages stop refreshing
 BACKUP_SETTLED = ("Completed", "Failed")
 PRIVILEGES = ("readWrite", "read", "admin")
 METHODS = ("auto", "logical", "physical")
-
-
-class Html(str):
-    """Markup that is already safe (built here); anything else is escaped on the way in."""
-
-    __slots__ = ()
-
-
-def esc(value: Any) -> Html:
-    """``value`` as text in HTML (attributes included); ``Html`` passes unchanged, None is empty."""
-    if isinstance(value, Html):
-        return value
-    return Html(_html.escape("" if value is None else str(value), quote=True))
-
-
-def html(template: str, **values: Any) -> Html:
-    """``template`` (trusted markup with ``{name}`` fields) with every value escaped."""
-    return Html(template.format(**{k: esc(v) for k, v in values.items()}))
-
-
-def join(parts: Iterable[Html], sep: str = "") -> Html:
-    """Markup fragments one after the other (each already Html)."""
-    return Html(sep.join(esc(p) for p in parts))
-
-
-def url(*segments: str, **query: str) -> str:
-    """A path on the console: each segment percent-encoded (a name can hold no ``/`` or ``?``)."""
-    path = "/" + "/".join(quote(str(s), safe="") for s in segments)
-    return f"{path}?{urlencode(query)}" if query else path
-
-
-def ns_url(namespace: str, *rest: str) -> str:
-    return url("ns", namespace, *rest)
-
-
-def db_url(namespace: str, name: str, *rest: str) -> str:
-    return url("ns", namespace, "db", name, *rest)
-
-
-def csrf_field(token: str) -> Html:
-    """The hidden field every POST form carries (the server refuses a POST without it)."""
-    return html('<input type="hidden" name="csrf" value="{token}">', token=token)
-
-
-def layout(
-    title: str,
-    body: Html,
-    *,
-    context: str,
-    crumbs: Sequence[tuple[str, str]] = (),
-    flash: str | None = None,
-    refresh: int | None = None,
-) -> Html:
-    """A whole page: header (where you are, as whom), an optional message, the body."""
-    nav = join(html('<a href="{href}">{label}</a>', href=href, label=label) for label, href in crumbs)
-    note = html('<p class="flash" role="status">{m}</p>', m=flash) if flash else Html("")
-    return html(
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>{title} · kubetrove</title>"
-        '<link rel="stylesheet" href="/static/console.css">'
-        '<script src="/static/console.js" defer></script></head>\n'
-        '<body data-refresh="{refresh}">'
-        '<header><a class="brand" href="/">kubetrove</a><nav class="crumbs">{nav}</nav>'
-        '<span class="who">context <b>{context}</b> &middot; acting as you</span></header>\n'
-        "<main>{note}{body}</main>\n"
-        "<footer>Every page and action is a request to the Kubernetes API with your kubeconfig: "
-        "Kubernetes RBAC decides what you see and do.</footer></body></html>\n",
-        title=title,
-        refresh=refresh or "",
-        nav=nav,
-        context=context,
-        note=note,
-        body=body,
-    )
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], id_: str, empty: str) -> Html:
-    rows = list(rows)
-    if not rows:
-        return html('<p class="empty" id="{id}">{empty}</p>', id=id_, empty=empty)
-    head = join(html("<th>{h}</th>", h=h) for h in headers)
-    body = join(html("<tr>{cells}</tr>", cells=join(html("<td>{c}</td>", c=c) for c in row)) for row in rows)
-    return html(
-        '<table id="{id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
-        id=id_,
-        head=head,
-        body=body,
-    )
-
-
-def phase(value: str, id_: str | None = None) -> Html:
-    """A phase as a coloured badge (``id="phase"`` on the detail page, for people and tests)."""
-    ident = html(' id="{i}"', i=id_) if id_ else Html("")
-    return html(
-        '<span class="phase phase-{cls}"{ident}>{value}</span>',
-        cls=value or "Unknown",
-        ident=ident,
-        value=value or "Pending",
-    )
-
-
-# -- pages --------------------------------------------------------------------------------------------
 
 
 def namespaces_page(namespaces: Sequence[str] | None, default: str, *, context: str) -> Html:
@@ -164,7 +69,7 @@ def databases_page(
     namespace: str, rows: Sequence[Mapping[str, Any]], *, context: str, flash: str | None = None
 ) -> Html:
     """``kubectl trove list`` as a page: every instance and cluster of the namespace."""
-    table = _table(
+    table = data_table(
         ("Name", "Kind", "Engine", "Version", "Phase", "Ready", "Primary", "Last backup", "Age", "Reason"),
         (
             (
@@ -295,10 +200,10 @@ def detail_page(
     """``kubectl trove get`` as a page, with the actions the user may try. ``readable``: the users whose
     Secret the user may read ("" for the administrator): only those are offered in "Show credentials"."""
     name = detail["name"]
-    endpoints = _table(
+    endpoints = data_table(
         ("Role", "Address"), sorted((detail.get("endpoints") or {}).items()), "endpoints", "No endpoints yet."
     )
-    members = _table(
+    members = data_table(
         ("Pod", "Role", "Healthy", "Lag (s)", "Position"),
         (
             (m.get("pod"), m.get("role"), _yes(m.get("healthy")), m.get("lagSeconds"), m.get("position"))
@@ -307,7 +212,7 @@ def detail_page(
         "members",
         "No member reports yet (an instance has one pod; a cluster reports its members once clustered).",
     )
-    backups = _table(
+    backups = data_table(
         ("Backup", "Phase"),
         ((b["name"], phase(b["phase"])) for b in detail.get("backups") or []),
         "backups",
@@ -315,7 +220,7 @@ def detail_page(
     )
     verification = detail.get("lastVerification")
     verified = (
-        _table(
+        data_table(
             ("Backup", "Result", "Time to restore (s)", "Tables", "Finished", "Why"),
             [
                 (
@@ -333,7 +238,7 @@ def detail_page(
         if verification
         else html('<p class="empty" id="verification">No verified backup yet.</p>')
     )
-    conditions = _table(
+    conditions = data_table(
         ("Type", "Status", "Reason", "Message"),
         (
             (c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
@@ -342,7 +247,7 @@ def detail_page(
         "conditions",
         "No conditions yet.",
     )
-    events = _table(
+    events = data_table(
         ("Type", "Reason", "Note"),
         ((e.get("type"), e.get("reason"), e.get("note")) for e in detail.get("events") or []),
         "events",
@@ -471,7 +376,7 @@ def credentials_page(namespace: str, name: str, creds: Mapping[str, Any], *, con
         '<p class="hint">Read from the Secret with your identity; not stored by the console.'
         ' <a href="{back}">Back</a></p>',
         name=name,
-        table=_table(("", ""), rows, "credentials", ""),
+        table=data_table(("", ""), rows, "credentials", ""),
         back=db_url(namespace, name),
     )
     return layout(f"Credentials of {name}", body, context=context, crumbs=_crumbs(namespace, name))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kubetrove.cli import commands
-from kubetrove.console import forms, pages
+from kubetrove.console import forms, markup, pages
 
 EVIL = '<script>alert("x")</script>'
 CSRF = "csrf-token-123"
@@ -78,7 +78,7 @@ def test_values_from_the_api_server_are_escaped_everywhere() -> None:
 def test_a_name_cannot_break_out_of_an_attribute_or_a_url() -> None:
     page = pages.databases_page("dev", [{**pages_row(), "name": 'x" onclick="bad'}], context="c")
     assert 'onclick="bad' not in page
-    assert pages.db_url("d/ev", "a?b") == "/ns/d%2Fev/db/a%3Fb"
+    assert markup.db_url("d/ev", "a?b") == "/ns/d%2Fev/db/a%3Fb"
 
 
 def pages_row() -> dict[str, Any]:
