@@ -18,6 +18,7 @@ Callers keep only their own policy (which status codes end a backup as Failed, w
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -71,37 +72,27 @@ def http_client(
     session: aiohttp.ClientSession | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     retries: int = DEFAULT_RETRIES,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AgentClient:
-    """The production ``Connect`` without TLS: the HTTP client of ``kubetrove.agent.client``."""
-    return AgentClient(base_url, token, session=session, timeout=timeout, retries=retries)
+    """The production ``Connect``: the client of ``kubetrove.agent.client``. An ``https://`` URL is
+    verified against ``ssl_context`` (the agents' CA; the operator's client certificate in it) and the
+    name in its fragment (``protocol.base_url``); a plain one never gets the context."""
+    url, name = split_tls_name(base_url)
+    https = url.startswith("https://")
+    return AgentClient(
+        url,
+        token,
+        session=session,
+        timeout=timeout,
+        retries=retries,
+        ssl_context=ssl_context if https else None,
+        server_hostname=name,
+    )
 
 
 def tls_client(context: ssl.SSLContext) -> Connect:
-    """The production ``Connect`` with TLS: an ``https://`` URL is verified against ``context`` (the
-    agents' CA; the operator's client certificate in it) and the name in its fragment (``base_url``)."""
-
-    def connect(
-        base_url: str,
-        token: str,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-    ) -> AgentClient:
-        url, name = split_tls_name(base_url)
-        if not url.startswith("https://"):
-            return http_client(url, token, session=session, timeout=timeout, retries=retries)
-        return AgentClient(
-            url,
-            token,
-            session=session,
-            timeout=timeout,
-            retries=retries,
-            ssl_context=context,
-            server_hostname=name,
-        )
-
-    return connect
+    """``http_client`` with the operator's TLS context for agents that serve HTTPS."""
+    return functools.partial(http_client, ssl_context=context)
 
 
 def default_agent_url(namespace: str, pod: str, host: str, tls_name: str | None = None) -> str:

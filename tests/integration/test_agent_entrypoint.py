@@ -14,8 +14,9 @@ import pytest
 
 from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.protocol import Grant, Paths, Privilege
+from tests.integration.agent_process import agent_env
 from tests.integration.servers._proc import free_port
-from tests.integration.servers.mariadb import ADMIN, MariaDBServer
+from tests.integration.servers.mariadb import MariaDBServer
 
 TOKEN = "entrypoint-token-0123456789"
 USER_PASSWORD = "User-Secret-42!"
@@ -40,20 +41,8 @@ async def wait_healthy(url: str, proc: asyncio.subprocess.Process, stderr: Path)
 
 
 async def test_entry_point_serves_and_never_logs_secrets(mariadb: MariaDBServer, tmp_path: Path) -> None:
-    (tmp_path / "token").write_text(TOKEN + "\n")
-    (tmp_path / "password").write_text(mariadb.password)
     port = free_port()
-    env = {
-        **os.environ,
-        "KUBETROVE_ENGINE": "mariadb",
-        "KUBETROVE_ENGINE_PORT": str(mariadb.port),
-        "KUBETROVE_ENGINE_USER": ADMIN,
-        "KUBETROVE_ENGINE_PASSWORD_FILE": str(tmp_path / "password"),
-        "KUBETROVE_AGENT_TOKEN_FILE": str(tmp_path / "token"),
-        "KUBETROVE_AGENT_LISTEN": "127.0.0.1",
-        "KUBETROVE_AGENT_PORT": str(port),
-        "KUBETROVE_LOG_LEVEL": "DEBUG",
-    }
+    env = {**agent_env(mariadb, tmp_path, port, TOKEN), "KUBETROVE_LOG_LEVEL": "DEBUG"}
     stderr = tmp_path / "agent.log"
     agent_bin = Path(sys.executable).parent / "kubetrove-agent"
     with stderr.open("wb") as err:

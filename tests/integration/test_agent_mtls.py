@@ -22,8 +22,9 @@ import pytest
 from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.protocol import Paths
 from kubetrove.runtime import certs
+from tests.integration.agent_process import agent_env
 from tests.integration.servers._proc import free_port
-from tests.integration.servers.mariadb import ADMIN, MariaDBServer
+from tests.integration.servers.mariadb import MariaDBServer
 
 TOKEN = "mtls-token-0123456789"
 NAME = "mariadb-0.mariadb.ns.svc"  # the certificate's name; the agent is reached at 127.0.0.1
@@ -83,19 +84,8 @@ async def test_entry_point_with_client_certificates(mariadb: MariaDBServer, tmp_
     operator = client_context(trust, certs.sign(ca, ["kubetrove-operator"], client=True), tmp_path / "op")
     anonymous = client_context(trust, None, tmp_path)
     stranger = client_context(trust, certs.sign(other, ["kubetrove-operator"], client=True), tmp_path / "x")
-    (tmp_path / "token").write_text(TOKEN + "\n")
-    (tmp_path / "password").write_text(mariadb.password)
     port = free_port()
-    env = {
-        **os.environ,
-        "KUBETROVE_ENGINE": "mariadb",
-        "KUBETROVE_ENGINE_PORT": str(mariadb.port),
-        "KUBETROVE_ENGINE_USER": ADMIN,
-        "KUBETROVE_ENGINE_PASSWORD_FILE": str(tmp_path / "password"),
-        "KUBETROVE_AGENT_TOKEN_FILE": str(tmp_path / "token"),
-        "KUBETROVE_AGENT_LISTEN": "127.0.0.1",
-        "KUBETROVE_AGENT_PORT": str(port),
-    }
+    env = agent_env(mariadb, tmp_path, port, TOKEN)
     flags = [f"--tls-{flag}={mount / name}" for flag, name in (("cert", "tls.crt"), ("key", "tls.key"))]
     flags.append(f"--tls-client-ca={mount / 'ca.crt'}")
     log = tmp_path / "agent.log"

@@ -23,9 +23,10 @@ from kubetrove.handlers import admission, agent_tls
 from kubetrove.k8s.client import KubeClient, load_config
 from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.lease import LeaseLock
-from kubetrove.members import http_client, tls_client
+from kubetrove.members import Connect, http_client, tls_client
 from kubetrove.metrics import OperatorMetrics
 from kubetrove.reconcile.context import Deps
+from kubetrove.runtime.certs import KeyPair
 from kubetrove.runtime.config import OperatorConfig
 from kubetrove.runtime.health import standby_probe
 from kubetrove.runtime.memory import trim_forever
@@ -92,7 +93,8 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     memo.lease_task = asyncio.create_task(
         lock.hold(functools.partial(_lost, metrics), renew_period=config.lease_seconds / 3)
     )
-    agent_ca, connect = None, http_client
+    agent_ca: KeyPair | None = None
+    connect: Connect = http_client
     if config.agent_tls:
         agent_ca = await agent_tls.load_or_create_ca(kube, config.lease_namespace, config.agent_ca_secret)
         client_tls = agent_tls.ClientTLS(agent_ca)
