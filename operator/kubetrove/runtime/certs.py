@@ -92,6 +92,7 @@ def new_ca(
         .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_CA_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return _pem(cert, key)
@@ -127,6 +128,12 @@ def sign(
         .not_valid_after(min(now + validity, ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        # Key identifiers (RFC 5280 4.2.1.1-2): OpenSSL 3's strict verification, the default of Python
+        # 3.13's contexts (the trixie-based agent images), refuses a chain without them.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
     )
     if not client:
         builder = builder.add_extension(x509.SubjectAlternativeName([_san(h) for h in hosts]), critical=False)

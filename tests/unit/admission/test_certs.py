@@ -85,3 +85,39 @@ def test_issued_by_tells_this_ca_from_another_and_no_leaf_outlives_its_ca() -> N
     assert certs.not_after(leaf.cert) <= certs.not_after(ca.cert)
     with pytest.raises(ValueError, match="at least one name"):
         certs.sign(ca, [])
+
+
+async def test_strict_x509_verification_accepts_the_chain_both_ways(tmp_path: Path) -> None:
+    """Python 3.13 turns on VERIFY_X509_STRICT by default (the trixie agent images run 3.13): the CA and
+    every certificate it signs must carry key identifiers, on the server's and on the client's side."""
+    ca = certs.new_ca("kubetrove agents CA")
+    server = certs.sign(ca, ["*.db-headless.ns.svc"])
+    client = certs.sign(ca, ["kubetrove-operator"], client=True)
+    certfile, keyfile = certs.write(server, tmp_path / "server")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+    server_ctx.load_cert_chain(certfile, keyfile)
+    server_ctx.load_verify_locations(cadata=ca.cert.decode())
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    peers: list[object] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peercert"))
+        writer.write(b"ok")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
+    port = listener.sockets[0].getsockname()[1]
+    client_ctx = ssl.create_default_context(cadata=ca.cert.decode())
+    client_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+    client_ctx.load_cert_chain(*certs.write(client, tmp_path / "client"))
+    try:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_ctx, server_hostname="db-0.db-headless.ns.svc"
+        )
+        assert await reader.read() == b"ok"
+        writer.close()
+    finally:
+        listener.close()
+    assert peers and peers[0]
