@@ -206,3 +206,27 @@ async def test_the_operator_s_context_verifies_a_member_by_its_dns_name(
     finally:
         server.close()
     assert peers and dict(x[0] for x in peers[0]["subject"])["commonName"] == "kubetrove-operator"
+
+
+def test_the_clustering_loop_reaches_each_member_the_way_its_template_serves() -> None:
+    from kubetrove.api.common import Engine
+    from kubetrove.api.resources import CLUSTER, ObjectRef
+    from kubetrove.clustering import runner
+    from kubetrove.clustering.kube_record import KubeClusterRecord
+    from kubetrove.datastores import registry
+
+    kube, store = FakeKube(), registry.get(Engine.MARIADB)
+    ref = ObjectRef(namespace="ns", name="db", uid="uid-db", generation=1, kind=CLUSTER)
+    wiring = runner.Wiring(
+        kube, ref, store, "11.8", OperatorConfig().agent_url, lambda ns, pod, default: default
+    )
+    record = KubeClusterRecord(kube, ref, store)
+    record.pods = {
+        "db-0": pod("db-0", "10.0.0.1", tls=True),
+        "db-1": pod("db-1", "10.0.0.2", tls=False),
+        "db-2": None,
+    }
+    found = runner.endpoints(wiring, record)
+    assert found["db-0"].agent_url == "https://10.0.0.1:8432#db-0.db-headless.ns.svc"
+    assert found["db-1"].agent_url == "http://10.0.0.2:8432"  # not rolled onto TLS yet
+    assert found["db-2"].agent_url == "http://db-2.db-headless.ns.svc:8432"  # no pod: nothing says TLS
