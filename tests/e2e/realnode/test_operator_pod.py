@@ -40,7 +40,8 @@ from kubetrove.render.names import ChildNames
 from tests.integration.helm import CHART, helm
 
 from ..conftest import LocalCluster, wait_until
-from .agent_tls_checks import ca_of, check_agent_tls
+from ..operator_support import LEASE_NAMESPACE
+from .agent_tls_checks import CA_SECRET, ca_of, check_agent_tls
 from .conftest import app_secret, connect_app, real_namespace_named, real_resource, settled
 
 LEASE = "kubetrove-operator"  # the chart's leaderElection.leaseName default
@@ -130,14 +131,19 @@ class Release:
 def release(local_cluster: LocalCluster, real_node: str) -> Iterator[Release]:
     """The chart installed in a real-node namespace; uninstalled (and the namespaces deleted) after.
 
-    The database namespace is outside the session's prefix: the session's own operator (a host process,
-    alive for the whole session) must not reconcile what the chart's operator pod is being tested on."""
+    The session's own operator (a host process, alive for the whole session once a test asked for it) is
+    cluster-wide (operator_support.py says why), so it reconciles the database namespace too, beside the
+    chart's operator pod. Their renders agree, except for agent TLS: each operator would re-issue the
+    database's certificate from its own CA. So when the session operator has made its CA, the release
+    gets the same one (the CA Secret made before the install; the pod reads it, as it would read the CA
+    of an earlier installation)."""
     api, tag = local_cluster.api, uuid.uuid4().hex[:6]
     with (
         real_namespace_named(api, f"helm-db-{tag}", session=False) as watch,
         real_namespace_named(api, f"kt-op-{tag}") as ns,
     ):
         rel = Release(local_cluster, ns, watch)
+        share_session_ca(api, ns)
         rel.helm("install", f"watchNamespaces={{{watch}}}", f"imageRegistry={registry.REPOSITORY}")
         try:
             yield rel
@@ -152,6 +158,19 @@ def release(local_cluster: LocalCluster, real_node: str) -> Iterator[Release]:
                     client.CustomObjectsApi(api).delete_cluster_custom_object(
                         "kubetrove.io", "v1alpha1", "databasepolicies", f"{rel.name}-{suffix}"
                     )
+
+
+def share_session_ca(api: client.ApiClient, namespace: str) -> None:
+    """Copy the session operator's agent CA (if it made one) into ``namespace`` under the chart's name."""
+    core = client.CoreV1Api(api)
+    try:
+        session_ca = core.read_namespaced_secret(CA_SECRET, LEASE_NAMESPACE)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    meta = client.V1ObjectMeta(name=CA_SECRET, namespace=namespace)
+    core.create_namespaced_secret(namespace, client.V1Secret(metadata=meta, data=session_ca.data))
 
 
 def scrape(pod: Any) -> str:
