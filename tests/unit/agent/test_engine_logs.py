@@ -154,7 +154,7 @@ def test_query_time_as_text_and_log_output_lists() -> None:
 
 def test_mysql_error_log_reads_performance_schema_mariadb_has_none() -> None:
     row = {"logged": STARTED, "prio": "Warning", "code": "MY-010068", "subsystem": "Server", "data": "x"}
-    driver, conn = driver_with({"SELECT LOGGED": [row]})
+    driver, conn = driver_with({"SELECT @@GLOBAL.performance_schema": [{"ps": 1}], "SELECT LOGGED": [row]})
     (entry,) = driver.error_log(5, None)
     assert conn.sent[-1].endswith("WHERE LOGGED >= '1970-01-01 00:00:00' ORDER BY LOGGED DESC LIMIT 5")
     assert (entry.time, entry.level, entry.message) == (
@@ -164,6 +164,13 @@ def test_mysql_error_log_reads_performance_schema_mariadb_has_none() -> None:
     )
     with pytest.raises(Unsupported, match="kubectl logs"):
         MariaDBDriver(EngineConfig()).error_log(5, None)
+
+
+def test_mysql_error_log_without_the_performance_schema_is_a_conflict() -> None:
+    driver, conn = driver_with({"SELECT @@GLOBAL.performance_schema": [{"ps": 0}]})
+    with pytest.raises(Conflict, match="performance_schema parameter to ON"):
+        driver.error_log(5, None)
+    assert not any("error_log" in s for s in conn.sent)
 
 
 # -- MongoDB: system.profile ---------------------------------------------------------------------------

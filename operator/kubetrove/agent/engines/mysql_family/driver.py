@@ -435,8 +435,15 @@ class MySQLFamilyDriver:
             return [logs.slow_query(row) for row in reversed(cur.fetchall())]
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
-        """The newest ``tail`` rows of performance_schema.error_log (MySQL 8.0.22+), oldest first."""
+        """The newest ``tail`` rows of performance_schema.error_log (MySQL 8.0.22+), oldest first;
+        Conflict while the Performance Schema, which holds that table, is off."""
         with self._cursor() as cur:
+            cur.execute("SELECT @@GLOBAL.performance_schema AS ps")
+            if not int(cur.fetchone()["ps"]):
+                raise Conflict(
+                    f"{self.engine} keeps its error log table in the Performance Schema, which is off:"
+                    " set the performance_schema parameter to ON (a restart)"
+                )
             for statement in logs.QUIET_SESSION:
                 cur.execute(statement)
             cur.execute(logs.ERROR_LOG, (logs.since_utc(since), tail))
