@@ -3,6 +3,7 @@ without log_output=TABLE, MongoDB's system.profile, and the 501 of the engines t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -223,6 +224,32 @@ def test_the_profile_find_is_bounded_and_filtered_by_since() -> None:
     assert (legacy.query, legacy.user) == ("remove", None)
 
 
+def test_mongodb_error_log_is_getlog_parsed_bounded_and_filtered_by_since() -> None:
+    lines = [
+        json.dumps(
+            {
+                "t": {"$date": f"2026-12-06T20:00:0{i}.000+00:00"},
+                "s": severity,
+                "c": "NETWORK",
+                "msg": f"m{i}",
+                "attr": {"n": i},
+            }
+        )
+        for i, severity in enumerate(["I", "W", "E", "F", "D2"])
+    ] + ["not json"]
+    client = rec.RecordedClient({"getLog": {"totalLinesWritten": 6, "log": lines, "ok": 1.0}})
+    driver = MongoDBDriver(EngineConfig(user="agent", password="x"), client=client)
+    assert [e.message for e in driver.error_log(2, None)] == ['[NETWORK] m4 {"n": 4}', "not json"]
+    since = datetime(2026, 12, 6, 20, 0, 2, tzinfo=UTC)
+    entries = driver.error_log(10, since)  # the line without a time is left out
+    assert [(e.level, e.time) for e in entries] == [
+        ("Error", since),
+        ("Fatal", since + timedelta(seconds=1)),
+        ("Debug", since + timedelta(seconds=2)),
+    ]
+    assert client.sent[-1] == ("admin", {"getLog": "global"})
+
+
 # -- the engines whose logs the agent cannot read ------------------------------------------------------
 
 
@@ -231,15 +258,13 @@ def test_the_profile_find_is_bounded_and_filtered_by_since() -> None:
     [
         (Engine.POSTGRESQL, "log_min_duration_statement", "logging_collector"),
         (Engine.CASSANDRA, "slow_query_log_timeout", "system.log"),
-        (Engine.MONGODB, None, "stdout"),
     ],
 )
 def test_what_the_agent_cannot_read_is_unsupported_with_a_reason(
-    engine: Engine, slow: str | None, error: str
+    engine: Engine, slow: str, error: str
 ) -> None:
     driver = make_driver(engine, EngineConfig())
-    if slow is not None:
-        with pytest.raises(Unsupported, match=slow):
-            driver.slow_queries(10, None)
+    with pytest.raises(Unsupported, match=slow):
+        driver.slow_queries(10, None)
     with pytest.raises(Unsupported, match=error):
         driver.error_log(10, None)

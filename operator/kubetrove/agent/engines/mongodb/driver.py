@@ -40,7 +40,7 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb import membership, profile, switchover
+from kubetrove.agent.engines.mongodb import global_log, membership, profile, switchover
 from kubetrove.agent.engines.mongodb.errors import (
     COMMAND_NOT_FOUND,
     NAMESPACE_EXISTS,
@@ -269,10 +269,13 @@ class MongoDBDriver:
         return profile.newest(entries, tail)
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
-        """Unsupported: mongod's log goes to the container's stdout (``getLog`` keeps only a ring of it)."""
-        raise Unsupported(
-            "mongod writes its log to the container's stdout: read it with kubectl logs <pod> -c engine"
-        )
+        """The newest ``tail`` lines mongod keeps in memory (``getLog``: its last 1024) at or after
+        ``since``, oldest first; the whole log is the engine container's stdout."""
+        lines = self.command("admin", global_log.COMMAND).get("log", [])
+        entries = [global_log.entry(str(line)) for line in lines]
+        if since is not None:
+            entries = [e for e in entries if e.time is not None and e.time >= since]
+        return entries[-tail:]
 
     # -- users ------------------------------------------------------------------------------
 
