@@ -429,10 +429,7 @@ class MySQLFamilyDriver:
                     f"{self.engine} writes its slow log to log_output={log_output}, not to mysql.slow_log:"
                     " set log_output to include TABLE (kubetrove's configuration does)"
                 )
-            for statement in logs.QUIET_SESSION:
-                cur.execute(statement)
-            cur.execute(logs.SLOW_LOG, (logs.since_utc(since), tail))
-            return [logs.slow_query(row) for row in reversed(cur.fetchall())]
+            return [logs.slow_query(row) for row in self._read_log_table(cur, logs.SLOW_LOG, tail, since)]
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
         """The newest ``tail`` rows of performance_schema.error_log (MySQL 8.0.22+), oldest first;
@@ -444,10 +441,16 @@ class MySQLFamilyDriver:
                     f"{self.engine} keeps its error log table in the Performance Schema, which is off:"
                     " set the performance_schema parameter to ON (a restart)"
                 )
-            for statement in logs.QUIET_SESSION:
-                cur.execute(statement)
-            cur.execute(logs.ERROR_LOG, (logs.since_utc(since), tail))
-            return [logs.error_entry(row) for row in reversed(cur.fetchall())]
+            return [logs.error_entry(row) for row in self._read_log_table(cur, logs.ERROR_LOG, tail, since)]
+
+    @staticmethod
+    def _read_log_table(cur: Cursor, query: str, tail: int, since: datetime | None) -> list[Any]:
+        """The rows of a newest-first log ``query`` (two %s: since, tail), oldest first, read in UTC by a
+        session that logs nothing of its own."""
+        for statement in logs.QUIET_SESSION:
+            cur.execute(statement)
+        cur.execute(query, (logs.since_utc(since), tail))
+        return list(reversed(cur.fetchall()))
 
     # -- verification of a restored backup ------------------------------------------------------
 
