@@ -118,6 +118,14 @@ async def test_error_log_mysql_reads_the_performance_schema_mariadb_is_501(
     assert unsupported.value.status == 501 and "stderr" in unsupported.value.reply.detail
 
 
+async def test_postgresql_answers_501_with_the_reason(postgresql: Any, start_agent: StartAgent) -> None:
+    agent = (await start_agent("postgresql", postgresql.engine_config())).client
+    for read, reason in ((agent.slow_log, "log_min_duration_statement"), (agent.error_log, "stderr")):
+        with pytest.raises(AgentError) as unsupported:
+            await read()
+        assert unsupported.value.status == 501 and reason in unsupported.value.reply.detail
+
+
 @pytest.fixture
 def profiled_db(mongod_server: Mongod) -> Iterator[str]:
     """A database of the shared mongod whose every operation is profiled (level 1, slowms 0 below)."""
