@@ -80,6 +80,17 @@ async def test_mysql_family_slow_log_through_the_agent(
     later = await agent.slow_log(since=entry.time + timedelta(microseconds=1), tail=1000)
     assert marked(later, marker) == [] and all(e.time > entry.time for e in later.entries)
 
+    # A fenced member (every replica, and a cluster member at start) still fills the table.
+    fence = "super_read_only" if engine == "mysql" else "read_only"
+    fenced = f"kt-fenced-{secrets.token_hex(6)}"
+    sql_server.query(f"SET GLOBAL {fence} = ON")
+    try:
+        sql_server.query(f"SELECT 1 /* {fenced} */")
+        assert len(marked(await agent.slow_log(tail=1000), fenced)) == 1
+    finally:
+        sql_server.query(f"SET GLOBAL {fence} = OFF")
+        sql_server.query("SET GLOBAL read_only = OFF")
+
     # A server that writes its slow log to a file: 409, naming log_output.
     sql_server.query("SET GLOBAL log_output = 'FILE'")
     with pytest.raises(AgentError) as refused:
