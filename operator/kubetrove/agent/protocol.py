@@ -515,7 +515,7 @@ class SlowQuery(Wire):
 
     ``query`` is redacted by the agent: password literals become ``'***'``."""
 
-    time: AwareDatetime  # when it started (MySQL, MariaDB) or ended (MongoDB's ``ts``), in UTC
+    time: AwareDatetime  # the log's own time, in UTC: mysql.slow_log's start_time, system.profile's ts
     duration_seconds: float = Field(ge=0)
     user: str | None = None
     database: str | None = None

@@ -1,7 +1,8 @@
 """The engine's logs without a shell: GET /v1/logs/slow and GET /v1/logs/error.
 
 Nobody gets a shell in a database pod, so the agent reads the engine's slow-query log (MySQL and MariaDB:
-``mysql.slow_log``; MongoDB: ``system.profile``) and error log for the operator and the user's tools.
+``mysql.slow_log``; MongoDB: ``system.profile``) and error log (MySQL: ``performance_schema.error_log``;
+MongoDB: ``getLog``) for the operator and the user's tools.
 
 Invariants:
 - Bounded: the newest ``tail`` entries (``protocol.LogQuery``: 1 to ``LOG_TAIL_MAX``, default
@@ -9,8 +10,9 @@ Invariants:
 - Redacted HERE, whatever the engine: other clients' statements hold secrets the agent never knew
   (``CREATE USER ... IDENTIFIED BY '...'``), so every text passes ``Redactor.scrub_statement`` (password
   literals, then every secret the agent knows) before it leaves the agent.
-- An engine that logs where the agent cannot read answers 409 (MySQL's ``log_output`` without TABLE,
-  which the operator's config always sets) or 501 (PostgreSQL, Cassandra: the server's own log files).
+- An engine that logs where the agent cannot read answers 409 when a setting put it there (``log_output``
+  without TABLE, which the operator's config always sets; ``performance_schema`` OFF) or 501 with the
+  reason when it always does (PostgreSQL, Cassandra, MariaDB's error log: stderr or the engine's files).
 """
 
 from __future__ import annotations
