@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kubetrove.agent import auth, routes, routes_backup, routes_restore, routes_verify
+from kubetrove.agent import auth, routes, routes_backup, routes_logs, routes_restore, routes_verify
 from kubetrove.agent.backup.restore_gate import RestoreGate
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.registry import bundle_for
@@ -22,6 +22,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     routes_backup.add_routes,  # POST /v1/backups, GET and DELETE /v1/backups/{id}
     routes_verify.add_routes,  # POST /v1/verify (on a throwaway restored instance)
     routes_restore.add_routes,  # GET /v1/restore; runs the restore gate that holds /readyz
+    routes_logs.add_routes,  # GET /v1/logs/slow and /v1/logs/error (the engine's logs, redacted)
 )
 
 

@@ -12,22 +12,26 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from kubetrove.agent.protocol import (
+    LOG_TAIL_DEFAULT,
     TOKEN_HEADER,
     BackupReply,
     BackupRequest,
     BackupTarget,
     DatabaseList,
     DatabaseRequest,
+    ErrorLogReply,
     ErrorReply,
     Grant,
     Health,
+    LogQuery,
     MembersReply,
     MembersRequest,
     Ok,
@@ -39,6 +43,7 @@ from kubetrove.agent.protocol import (
     ReplicationSourceRequest,
     RestoreProgress,
     SetMember,
+    SlowLogReply,
     Status,
     UserRequest,
     VerifyReply,
@@ -251,6 +256,23 @@ class AgentClient:
     async def restore_progress(self) -> RestoreProgress:
         """GET /v1/restore: this pod's restore of ``spec.restoreFrom``; AgentError 404 when it has none."""
         return await self._call("GET", Paths.RESTORE, RestoreProgress)
+
+    async def slow_log(self, tail: int = LOG_TAIL_DEFAULT, since: datetime | None = None) -> SlowLogReply:
+        """GET /v1/logs/slow: the newest ``tail`` slow statements at or after ``since`` (redacted);
+        AgentError 409 when the engine logs them elsewhere, 501 when the agent cannot read them."""
+        return await self._call("GET", _logs(Paths.LOGS_SLOW, tail, since), SlowLogReply)
+
+    async def error_log(self, tail: int = LOG_TAIL_DEFAULT, since: datetime | None = None) -> ErrorLogReply:
+        """GET /v1/logs/error: the newest ``tail`` entries of the engine's error log (redacted); 501 when
+        the agent cannot read it."""
+        return await self._call("GET", _logs(Paths.LOGS_ERROR, tail, since), ErrorLogReply)
+
+
+def _logs(path: str, tail: int, since: datetime | None) -> str:
+    """``path`` with the query string of ``LogQuery`` (checked here first: a bad tail never leaves)."""
+    query = LogQuery(tail=tail, since=since)
+    params = {"tail": str(query.tail)} | ({"since": query.since.isoformat()} if query.since else {})
+    return f"{path}?{urlencode(params)}"
 
 
 def _fill(template: str, **values: str) -> str:

@@ -4,18 +4,34 @@ Secrets never belong in a log record in the first place (the server logs method,
 timing, never bodies or headers); the ``Redactor`` is the second fence: every secret the process knows
 (the API token, the engine password, the passwords of PUT /v1/users bodies) is registered with it, and
 any occurrence in a message, argument or traceback is replaced before the line is written.
+
+The engine's own logs, which the agent serves (GET /v1/logs/*), hold statements other clients sent, with
+secrets the agent never knew: ``redact_statement`` replaces the literal after the clauses that carry a
+password (``IDENTIFIED BY '...'``, ``PASSWORD '...'``, ``MASTER_PASSWORD = '...'``, MongoDB's
+``"pwd": "..."``) before the known secrets are scrubbed as well (``Redactor.scrub_statement``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
 from typing import Any
 
 REDACTED = "***"
+# A quoted literal: '...' or "..." with backslash escapes or doubled quotes inside.
+_LITERAL = r"'(?:[^'\\]|\\.|'')*'" + r'|"(?:[^"\\]|\\.|"")*"'
+# The clauses whose next literal is a password (case-insensitive), in MySQL, MariaDB, PostgreSQL and CQL:
+# IDENTIFIED BY | IDENTIFIED WITH <plugin> BY | AS (a hash), [ENCRYPTED] PASSWORD, PASSWORD(...),
+# MASTER_PASSWORD =, SOURCE_PASSWORD =, each a word of its own (after a space, comma or parenthesis: not
+# the end of a literal such as 'my-password'); and MongoDB's "pwd" field in a command's JSON.
+_PASSWORD_LITERAL = re.compile(
+    rf"(?i)((?<![^\s,(])(?:IDENTIFIED\s+(?:WITH\s+(?:{_LITERAL}|\S+)\s+)?(?:BY|AS)|\w*PASSWORD)|[\"']pwd[\"'])"
+    rf"(\s*[=:(]?\s*)({_LITERAL})"
+)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -44,6 +60,15 @@ class Redactor:
         for secret in secrets:
             text = text.replace(secret, REDACTED)
         return text
+
+    def scrub_statement(self, text: str) -> str:
+        """``text`` from an engine's log: password literals (``redact_statement``), then known secrets."""
+        return self.scrub(redact_statement(text))
+
+
+def redact_statement(text: str) -> str:
+    """``text`` with the literal of every password clause replaced by ``'***'`` (clause and quotes kept)."""
+    return _PASSWORD_LITERAL.sub(lambda m: f"{m[1]}{m[2]}{m[3][0]}{REDACTED}{m[3][0]}", text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 PORT = 8432
 API_PREFIX = "/v1"
@@ -71,6 +71,9 @@ class Paths:
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
     VERIFY = f"{API_PREFIX}/verify"
     RESTORE = f"{API_PREFIX}/restore"  # progress of spec.restoreFrom in this pod (logical: the agent loads)
+    # The engine's own logs, read by the agent (nobody gets a shell): bounded tails, secrets redacted.
+    LOGS_SLOW = f"{API_PREFIX}/logs/slow"
+    LOGS_ERROR = f"{API_PREFIX}/logs/error"
 
 
 class Wire(BaseModel):
@@ -492,3 +495,51 @@ class VerifyReply(Wire):
     recorded: dict[str, TableStats] = Field(default_factory=dict)  # the manifest's, at backup time
     observed: dict[str, TableStats] = Field(default_factory=dict)  # the same stats, restored
     checks: list[TableCheck] = Field(default_factory=list)
+
+
+# -- the engine's logs (GET /v1/logs/slow, GET /v1/logs/error) -------------------------------------------
+
+LOG_TAIL_DEFAULT = 100
+LOG_TAIL_MAX = 1000
+
+
+class LogQuery(Wire):
+    """The query string of GET /v1/logs/*: the newest ``tail`` entries at or after ``since``."""
+
+    tail: int = Field(default=LOG_TAIL_DEFAULT, ge=1, le=LOG_TAIL_MAX)
+    since: AwareDatetime | None = None  # RFC 3339 with its offset ("2026-12-06T20:00:00Z")
+
+
+class SlowQuery(Wire):
+    """One slow statement (MySQL, MariaDB: a row of mysql.slow_log) or operation (MongoDB: system.profile).
+
+    ``query`` is redacted by the agent: password literals become ``'***'``."""
+
+    time: AwareDatetime  # the log's own time, in UTC: mysql.slow_log's start_time, system.profile's ts
+    duration_seconds: float = Field(ge=0)
+    user: str | None = None
+    database: str | None = None
+    query: str
+    rows_examined: int | None = None  # rows (MySQL, MariaDB) or documents (MongoDB) the engine read
+
+
+class SlowLogReply(Wire):
+    """GET /v1/logs/slow: oldest first, newest last, at most ``tail`` entries."""
+
+    engine: str
+    entries: list[SlowQuery]
+
+
+class ErrorLogEntry(Wire):
+    """One line (or record) of the engine's error log; ``message`` redacted like ``SlowQuery.query``."""
+
+    time: AwareDatetime | None = None  # None when the line carries no time the agent can read
+    level: str | None = None  # the engine's own word: "Error", "Warning", "Note", "System"...
+    message: str
+
+
+class ErrorLogReply(Wire):
+    """GET /v1/logs/error: oldest first, newest last, at most ``tail`` entries."""
+
+    engine: str
+    entries: list[ErrorLogEntry]

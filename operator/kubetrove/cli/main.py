@@ -106,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tail", type=int, default=100, help="last N lines (default 100; -1: all)")
     p.add_argument("--since", help="only lines newer than this, e.g. 10m, 2h, 1h30m")
     p.add_argument("--previous", action="store_true", help="the previous (crashed) engine container's log")
-    p.add_argument("--slow", action="store_true", help="the slow-query log (not served yet: says so)")
+    p.add_argument("--slow", action="store_true", help="the slow-query log (not in the CLI yet: says so)")
 
     cmd("catalog", "the engines and versions you may create in the namespace (its DatabasePolicies' view)")
     p = cmd("console", "serve the web console on this machine, acting as you (like kubectl proxy)", fmt=False)
@@ -178,8 +178,8 @@ async def _run(args: argparse.Namespace) -> int:
             case "logs":
                 if args.slow:
                     raise CliError(
-                        "--slow: the slow-query log is not served yet (the agent has no log endpoint and"
-                        " the engines do not log slow queries by default; docs/cli.md)"
+                        "--slow: the slow-query log is not served yet by this command (the agent serves it"
+                        " behind its token, GET /v1/logs/slow; docs/operations.md, Logs without a shell)"
                     )
                 tail = None if args.tail < 0 else args.tail
                 text = await commands.engine_logs(

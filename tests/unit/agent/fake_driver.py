@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kubetrove.agent.engines.base import DriverError, NotFound
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.protocol import Grant, ParametersReply, Role, Status
+from kubetrove.agent.protocol import ErrorLogEntry, Grant, ParametersReply, Role, SlowQuery, Status
 
 
 @dataclass
@@ -22,6 +23,8 @@ class FakeDriver:
     fail: Exception | None = None
     position: str = "0-1-10"
     read_only: bool = False
+    slow: list[SlowQuery] = field(default_factory=list)  # oldest first, as the engine logged them
+    errors: list[ErrorLogEntry] = field(default_factory=list)
     # Unreachable on purpose: routes that run engine tools fail when they try to connect.
     config: EngineConfig = field(default_factory=lambda: EngineConfig(host="127.0.0.1", port=1))
 
@@ -93,6 +96,14 @@ class FakeDriver:
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         self._call("wait_for_position", position, timeout_seconds)
         return position != "unreachable"
+
+    def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
+        self._call("slow_queries", tail, since)
+        return [e for e in self.slow if since is None or e.time >= since][-tail:]
+
+    def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+        self._call("error_log", tail, since)
+        return [e for e in self.errors if since is None or e.time is None or e.time >= since][-tail:]
 
 
 class Boom(DriverError):

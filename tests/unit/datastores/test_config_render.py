@@ -25,7 +25,7 @@ def test_mysql() -> None:
     }
     assert render(Engine.MYSQL, parameters) == HEADER + (
         "[mysqld]\n"
-        "# kubetrove fixed settings for mysql (replication, networking)\n"
+        "# kubetrove fixed settings for mysql (replication, networking, logs)\n"
         "skip_name_resolve = ON\n"
         "gtid_mode = ON\n"
         "enforce_gtid_consistency = ON\n"
@@ -39,6 +39,7 @@ def test_mysql() -> None:
         "loose_rpl_semi_sync_source_wait_point = AFTER_SYNC\n"
         "loose_rpl_semi_sync_source_timeout = 86400000\n"
         "plugin_load_add = mysql_clone.so\n"
+        "log_output = TABLE\n"
         "# spec.parameters\n"
         "innodb_buffer_pool_size = 1G\n"
         "max_connections = 500\n"
@@ -59,7 +60,7 @@ def test_mariadb() -> None:
     parameters = {"slow_query_log": "ON", "max_connections": "500", "innodb_log_file_size": "512M"}
     assert render(Engine.MARIADB, parameters) == HEADER + (
         "[mysqld]\n"
-        "# kubetrove fixed settings for mariadb (replication, networking)\n"
+        "# kubetrove fixed settings for mariadb (replication, networking, logs)\n"
         "skip_name_resolve = ON\n"
         "log_bin = binlog\n"
         "binlog_format = ROW\n"
@@ -69,6 +70,7 @@ def test_mariadb() -> None:
         "rpl_semi_sync_slave_enabled = ON\n"
         "rpl_semi_sync_master_wait_point = AFTER_SYNC\n"
         "rpl_semi_sync_master_timeout = 86400000\n"
+        "log_output = TABLE\n"
         "# spec.parameters\n"
         "innodb_log_file_size = 512M\n"
         "max_connections = 500\n"

@@ -11,18 +11,21 @@ fence, quoting the second.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import (
     Engine,
     ErrorCode,
+    ErrorLogEntry,
     Grant,
     MembersReply,
     NodeTokens,
     ParametersReply,
     RebuildReply,
     SetMember,
+    SlowQuery,
     Status,
     TableCheck,
 )
@@ -120,6 +123,16 @@ class EngineDriver(Protocol):
 
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """Block until ``position`` is applied locally; False when the timeout passes first."""
+        ...
+
+    def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
+        """The newest ``tail`` slow statements at or after ``since``, oldest first, NOT yet redacted;
+        Conflict when the engine logs them where the agent cannot read, Unsupported when it never can."""
+        ...
+
+    def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+        """The newest ``tail`` entries of the engine's error log at or after ``since``, oldest first, NOT
+        yet redacted; Unsupported when the agent cannot read that log (it goes to the container's stderr)."""
         ...
 
 

@@ -9,7 +9,7 @@ from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common.catalog import SIZES
-from kubetrove.datastores._mysql_common.config import render_mycnf
+from kubetrove.datastores._mysql_common.config import LOG_SETTINGS, render_mycnf
 from kubetrove.datastores.base import (
     ConfigFile,
     EngineContainer,
@@ -156,7 +156,7 @@ class MySQLFamily:
         Without it such a primary would take writes without semi-sync (docs/clustering.md).
         """
         fenced = self._flavor.fenced_settings if clustered else ()
-        fixed = (*self._flavor.fixed_settings, *fenced)
+        fixed = (*self._flavor.fixed_settings, *LOG_SETTINGS, *fenced)
         return render_mycnf(str(self.engine), fixed, parameters)
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:

@@ -54,6 +54,8 @@ PARAMETERS = catalog(
         description="milliseconds a node may be down and still get hints",
     ),
     ParameterSpec("key_cache_size", ParamType.INT, True, 0, 65536, description="MiB"),
+    # Queries slower than this are reported in the node's debug log (no nodetool setter: a restart).
+    ParameterSpec("slow_query_log_timeout", ParamType.INT, False, 10, 600000, description="milliseconds"),
     ParameterSpec("batch_size_warn_threshold", ParamType.INT, False, 1, 1048576, description="KiB"),
     ParameterSpec("batch_size_fail_threshold", ParamType.INT, False, 1, 1048576, description="KiB"),
     ParameterSpec(
@@ -99,6 +101,7 @@ UNITS = {
     "write_request_timeout": "ms",
     "range_request_timeout": "ms",
     "request_timeout": "ms",
+    "slow_query_log_timeout": "ms",
     "max_hint_window": "ms",
     "key_cache_size": "MiB",
     "batch_size_warn_threshold": "KiB",

@@ -54,6 +54,7 @@ PARAMETERS = frozenset(
         "range_request_timeout",
         "read_request_timeout",
         "request_timeout",
+        "slow_query_log_timeout",
         "stream_throughput_outbound",
         "tombstone_failure_threshold",
         "tombstone_warn_threshold",

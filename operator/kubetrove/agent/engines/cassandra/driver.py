@@ -25,6 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from kubetrove.agent.engines.base import (
@@ -45,10 +46,12 @@ from kubetrove.agent.engines.cassandra.ring import RingWatcher
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import (
     Engine,
+    ErrorLogEntry,
     Grant,
     NodeTokens,
     ParametersReply,
     Role,
+    SlowQuery,
     Status,
     TableCheck,
 )
@@ -484,3 +487,17 @@ class CassandraDriver:
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """Unsupported: Cassandra has no replication position."""
         raise self._no_primary()
+
+    def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
+        """Unsupported: slow queries (slow_query_log_timeout) go to the node's debug log, not to a table."""
+        raise Unsupported(
+            "Cassandra reports queries slower than slow_query_log_timeout only in its debug log"
+            " (logs/debug.log in the engine container), which the agent cannot read"
+        )
+
+    def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+        """Unsupported: the system log is the engine container's file and stdout."""
+        raise Unsupported(
+            "Cassandra's system log is in the engine container (logs/system.log and stdout): read it with"
+            " kubectl logs <pod> -c engine"
+        )

@@ -20,11 +20,12 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import ClassVar
 
-from kubetrove.agent.engines.base import BadRequest, DriverError
+from kubetrove.agent.engines.base import BadRequest, DriverError, Unsupported
 from kubetrove.agent.engines.mysql_family.driver import Cursor, MySQLFamilyDriver
-from kubetrove.agent.protocol import Engine
+from kubetrove.agent.protocol import Engine, ErrorLogEntry
 
 GTID_LIST = re.compile(r"(\d+-\d+-\d+)(,\d+-\d+-\d+)*")
 
@@ -93,6 +94,13 @@ class MariaDBDriver(MySQLFamilyDriver):
 
     def _before_change_source(self, cur: Cursor) -> None:
         cur.execute("SET GLOBAL gtid_slave_pos = @@gtid_current_pos")
+
+    def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+        """Unsupported: MariaDB has no error log table, and its image writes the log to stderr."""
+        raise Unsupported(
+            "MariaDB has no error log table (performance_schema.error_log is MySQL's) and writes its error"
+            " log to the container's stderr: read it with kubectl logs <pod> -c engine"
+        )
 
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """True once ``position`` is in gtid_current_pos (MASTER_GTID_WAIT on a replica)."""

@@ -40,7 +40,7 @@ from kubetrove.agent.engines.base import (
     Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mongodb import membership, switchover
+from kubetrove.agent.engines.mongodb import global_log, membership, profile, switchover
 from kubetrove.agent.engines.mongodb.errors import (
     COMMAND_NOT_FOUND,
     NAMESPACE_EXISTS,
@@ -56,12 +56,14 @@ from kubetrove.agent.engines.mongodb.parameters import live_command
 from kubetrove.agent.engines.mongodb.switchover import format_position
 from kubetrove.agent.protocol import (
     Engine,
+    ErrorLogEntry,
     Grant,
     MembersReply,
     ParametersReply,
     Privilege,
     Role,
     SetMember,
+    SlowQuery,
     Status,
     TableCheck,
 )
@@ -253,6 +255,27 @@ class MongoDBDriver:
         if name not in self.list_databases():
             raise NotFound(f"database {name!r} does not exist")
         self.command(name, {"dropDatabase": 1})
+
+    # -- the engine's logs (GET /v1/logs/*) ---------------------------------------------------
+
+    def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
+        """The newest ``tail`` profiled operations of every database at or after ``since``, oldest first."""
+        reply = self.command("admin", {"listDatabases": 1, "nameOnly": True})
+        entries: list[SlowQuery] = []
+        for name in sorted(d["name"] for d in reply["databases"]):
+            if name not in profile.SKIPPED_DATABASES:
+                batch = self.command(name, profile.find_command(name, tail, since))["cursor"]["firstBatch"]
+                entries += [profile.slow_query(doc) for doc in batch]
+        return profile.newest(entries, tail)
+
+    def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+        """The newest ``tail`` lines mongod keeps in memory (``getLog``: its last 1024) at or after
+        ``since``, oldest first; the whole log is the engine container's stdout."""
+        lines = self.command("admin", global_log.COMMAND).get("log", [])
+        entries = [global_log.entry(str(line)) for line in lines]
+        if since is not None:
+            entries = [e for e in entries if e.time is not None and e.time >= since]
+        return entries[-tail:]
 
     # -- users ------------------------------------------------------------------------------
 

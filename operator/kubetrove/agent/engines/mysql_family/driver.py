@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,8 +35,19 @@ from kubetrove.agent.engines.base import (
     NotFound,
 )
 from kubetrove.agent.engines.config import EngineConfig
+from kubetrove.agent.engines.mysql_family import logs
 from kubetrove.agent.engines.mysql_family.names import SYSTEM_SCHEMAS
-from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Privilege, Role, Status, TableCheck
+from kubetrove.agent.protocol import (
+    Engine,
+    ErrorLogEntry,
+    Grant,
+    ParametersReply,
+    Privilege,
+    Role,
+    SlowQuery,
+    Status,
+    TableCheck,
+)
 
 DEFAULT_PORT = 3306
 # https://dev.mysql.com/doc/refman/8.4/en/privileges-provided.html (database-level privileges).
@@ -403,6 +415,42 @@ class MySQLFamilyDriver:
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """Block until ``position`` is applied; each dialect has its own wait function."""
         raise NotImplementedError
+
+    # -- the engine's logs (GET /v1/logs/*) -------------------------------------------------------
+
+    def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
+        """The newest ``tail`` rows of mysql.slow_log at or after ``since``, oldest first; Conflict when
+        ``log_output`` has no TABLE (the server writes no rows there)."""
+        with self._cursor() as cur:
+            cur.execute("SELECT @@GLOBAL.log_output AS log_output")
+            log_output = _text(cur.fetchone()["log_output"])
+            if not logs.log_output_has_table(log_output):
+                raise Conflict(
+                    f"{self.engine} writes its slow log to log_output={log_output}, not to mysql.slow_log:"
+                    " set log_output to include TABLE (kubetrove's configuration does)"
+                )
+            return [logs.slow_query(row) for row in self._read_log_table(cur, logs.SLOW_LOG, tail, since)]
+
+    def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+        """The newest ``tail`` rows of performance_schema.error_log (MySQL 8.0.22+), oldest first;
+        Conflict while the Performance Schema, which holds that table, is off."""
+        with self._cursor() as cur:
+            cur.execute("SELECT @@GLOBAL.performance_schema AS ps")
+            if not int(cur.fetchone()["ps"]):
+                raise Conflict(
+                    f"{self.engine} keeps its error log table in the Performance Schema, which is off:"
+                    " set the performance_schema parameter to ON (a restart)"
+                )
+            return [logs.error_entry(row) for row in self._read_log_table(cur, logs.ERROR_LOG, tail, since)]
+
+    @staticmethod
+    def _read_log_table(cur: Cursor, query: str, tail: int, since: datetime | None) -> list[Any]:
+        """The rows of a newest-first log ``query`` (two %s: since, tail), oldest first, read in UTC by a
+        session that logs nothing of its own."""
+        for statement in logs.QUIET_SESSION:
+            cur.execute(statement)
+        cur.execute(query, (logs.since_utc(since), tail))
+        return list(reversed(cur.fetchall()))
 
     # -- verification of a restored backup ------------------------------------------------------
 

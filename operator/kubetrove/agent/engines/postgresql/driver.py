@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -32,11 +33,27 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from kubetrove.agent.engines.base import BadRequest, Conflict, DriverError, EngineUnavailable, NotFound
+from kubetrove.agent.engines.base import (
+    BadRequest,
+    Conflict,
+    DriverError,
+    EngineUnavailable,
+    NotFound,
+    Unsupported,
+)
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.postgresql import grants as g
 from kubetrove.agent.engines.postgresql.rejoin import rejoin_files
-from kubetrove.agent.protocol import Engine, Grant, ParametersReply, Role, Status, TableCheck
+from kubetrove.agent.protocol import (
+    Engine,
+    ErrorLogEntry,
+    Grant,
+    ParametersReply,
+    Role,
+    SlowQuery,
+    Status,
+    TableCheck,
+)
 
 DEFAULT_PORT = 5432
 LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
@@ -383,6 +400,22 @@ class PostgreSQLDriver:
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(POLL)
+
+    # -- the engine's logs (GET /v1/logs/*) -------------------------------------------------------
+
+    def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
+        """Unsupported: PostgreSQL writes slow statements only to its server log, which goes to stderr."""
+        raise Unsupported(
+            "PostgreSQL logs slow statements (log_min_duration_statement) only to its server log, which"
+            " kubetrove sends to the container's stderr: read it with kubectl logs <pod> -c engine"
+        )
+
+    def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+        """Unsupported: the server log goes to stderr (logging_collector off), not to a file."""
+        raise Unsupported(
+            "PostgreSQL's server log goes to the container's stderr (logging_collector is off), not to a"
+            " file the agent can read: read it with kubectl logs <pod> -c engine"
+        )
 
     # -- verification of a restored backup ------------------------------------------------------
 
