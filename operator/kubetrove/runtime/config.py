@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from kubetrove.agent.protocol import base_url
 from kubetrove.api.common import Engine
 from kubetrove.datastores.base import qualified_image
+from kubetrove.runtime.profiling import frames_from_env
 
 # The registry holding every image the catalog names (and the agent): the one `make images` pushes to
 # (hack/images, served on loopback by hack/realnode/registry.py). KUBETROVE_IMAGE_REGISTRY (the chart's
@@ -93,6 +94,9 @@ class OperatorConfig:
     api_threads: int = 32
     # Seconds between glibc heap trims (runtime/memory.py says why); 0: never trim.
     malloc_trim_interval: float = 30.0
+    # KUBETROVE_TRACEMALLOC: frames per traced allocation, SIGUSR1 logs the top sites (runtime/profiling.py);
+    # 0: off.
+    tracemalloc_frames: int = 0
     health_port: int = DEFAULT_HEALTH_PORT  # 0: no liveness endpoint
     # "namespace/pod" -> agent base URL. Only for tests whose pods are fake (kwok) while a real agent
     # runs on the host; in a real cluster agents are reached at their pod IP.
@@ -149,12 +153,12 @@ class OperatorConfig:
         KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE (else POD_NAMESPACE, else
         "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_INSTANCE_STATUS_INTERVAL
         (else KUBETROVE_STATUS_INTERVAL), KUBETROVE_METRICS_PORT, KUBETROVE_HEALTH_PORT,
-        KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL, KUBETROVE_VERIFY_TIMEOUT_SECONDS,
-        KUBETROVE_NETWORK_POLICY, KUBETROVE_AGENT_TLS ("true" or "false"), KUBETROVE_AGENT_CA_SECRET,
-        POD_NAME, KUBETROVE_AGENT_ENDPOINTS (JSON: {"namespace/pod": "http://host:port"}), and for
-        admission KUBETROVE_ADMISSION_PORT, KUBETROVE_ADMISSION_HOSTS (comma-separated),
-        KUBETROVE_VALIDATING_WEBHOOK, KUBETROVE_MUTATING_WEBHOOK and KUBETROVE_POLICY_REQUIRED ("true"
-        or "false")."""
+        KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL, KUBETROVE_TRACEMALLOC,
+        KUBETROVE_VERIFY_TIMEOUT_SECONDS, KUBETROVE_NETWORK_POLICY, KUBETROVE_AGENT_TLS ("true" or
+        "false"), KUBETROVE_AGENT_CA_SECRET, POD_NAME, KUBETROVE_AGENT_ENDPOINTS (JSON:
+        {"namespace/pod": "http://host:port"}), and for admission KUBETROVE_ADMISSION_PORT,
+        KUBETROVE_ADMISSION_HOSTS (comma-separated), KUBETROVE_VALIDATING_WEBHOOK,
+        KUBETROVE_MUTATING_WEBHOOK and KUBETROVE_POLICY_REQUIRED ("true" or "false")."""
         e = os.environ if env is None else env
         spaces = tuple(n.strip() for n in e.get("KUBETROVE_NAMESPACES", "").split(",") if n.strip())
         registry = image_registry(e.get("KUBETROVE_IMAGE_REGISTRY", DEFAULT_IMAGE_REGISTRY))
@@ -170,6 +174,7 @@ class OperatorConfig:
             metrics_port=int(e.get("KUBETROVE_METRICS_PORT", "8080")),
             api_threads=int(e.get("KUBETROVE_API_THREADS", "32")),
             malloc_trim_interval=float(e.get("KUBETROVE_MALLOC_TRIM_INTERVAL", "30")),
+            tracemalloc_frames=frames_from_env(e.get("KUBETROVE_TRACEMALLOC")),
             health_port=int(e.get("KUBETROVE_HEALTH_PORT", str(DEFAULT_HEALTH_PORT))),
             agent_endpoints=json.loads(e.get("KUBETROVE_AGENT_ENDPOINTS", "{}")),
             # JSON {"namespace/pod": "host:port"} (tests with fake pods and engines on the host).
