@@ -7,13 +7,17 @@ temp dir, never the shared one, installs crds/, starts ``kubetrove-operator`` as
 - bulk: N CRs in total (the idle ones included), created by 4 client threads; wall time from the first
   create to the last StatefulSet seen, then to every CR's status observed (observedGeneration current);
 - operator RSS (/proc/<pid>/status VmRSS, VmHWM) and CPU time with N CRs settled;
+- idle CPU: the operator's CPU seconds per minute with N CRs settled and nothing created, over the
+  first 60 s and over the whole ``--idle-window`` (make it longer than the instance status interval
+  plus its jitter, 360 s by default settings, so every CR's status timer runs in it about once);
 - burst latency: 100 CRs created at once on top of the N; the same create -> StatefulSet latency;
 - resync after a restart (SIGTERM, new process): spawn -> the new process logged kopf's "Resuming is
   processed" for every CR, i.e. every CR's resume handler (the full reconcile) succeeded once.
 
-Goals (issue 4): RSS <= 256 MiB, p99 <= 1 s idle and <= 5 s in the burst. Printed and written to
-benchmarks/results/scale.json with the parameters (N, machine, Kubernetes version). Everything started
-here (operator, cluster) is stopped by PID on exit, Ctrl-C and errors included.
+Goals (issues 4 and 21): RSS <= 256 MiB, p99 <= 1 s idle and <= 5 s in the burst, idle CPU <= 3 s a
+minute, resync <= 30 s. Printed and written to benchmarks/results/scale.json with the parameters (N,
+machine, Kubernetes version, commit); the file's earlier results move under its "history" key, newest
+first. Everything started here (operator, cluster) is stopped by PID on exit, Ctrl-C and errors included.
 """
 
 from __future__ import annotations
@@ -46,13 +50,22 @@ sys.path.insert(0, str(ROOT / "hack"))
 from localcluster import Layout, cluster, components, down, kubectl, up  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "operator"))  # this tree's operator, whatever the venv has installed
 from tests.e2e.operator_support import Operator as E2EOperator  # noqa: E402
+
+from kubetrove.runtime.config import OperatorConfig  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 GROUP, VERSION, PLURAL = "kubetrove.io", "v1alpha1", "databaseinstances"
 NAMESPACE = "bench"
 PODS_PER_NODE = 110  # components.NODE_MANIFEST's pods capacity
-GOALS = {"rss_mib_max": 256, "idle_p99_s_max": 1.0, "burst_p99_s_max": 5.0}
+GOALS = {
+    "rss_mib_max": 256,
+    "idle_p99_s_max": 1.0,
+    "burst_p99_s_max": 5.0,
+    "idle_cpu_s_per_min_max": 3.0,
+    "resync_s_max": 30.0,
+}
 # kopf's text log names no object, so handled CRs are counted: one such line per CR. A CR whose create
 # handler the old process had not finished (kopf records that last) is handled as a creation again.
 RESUMED = re.compile(r"(?:Resuming|Creation) is processed: 1 succeeded; 0 failed")
@@ -170,7 +183,9 @@ class Operator(E2EOperator):
         }
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            argv = [str(ROOT / ".venv" / "bin" / "kubetrove-operator")]
+            # This interpreter (the venv running the benchmark) with the tree's operator on PYTHONPATH,
+            # as the e2e tier starts it: a worktree has no .venv of its own.
+            argv = [sys.executable, "-m", "kubetrove.handlers.main"]
             self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         if wait_for_lease:
             self.await_lease()
@@ -275,7 +290,25 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
-def run(b: Bench, op: Operator, out: dict[str, Any], n: int, idle: int, burst: int, timeout: float) -> None:
+def idle_cpu(op: Operator, window: float) -> dict[str, float]:
+    """The operator's CPU seconds per minute while nothing is created: over the first 60 s and over the
+    whole ``window``."""
+    t0, cpu0 = time.monotonic(), op.proc_status()["cpu_s"]
+    time.sleep(min(60.0, window))
+    first = (op.proc_status()["cpu_s"] - cpu0) / (time.monotonic() - t0) * 60
+    if window > 60:
+        time.sleep(window - 60)
+    whole = (op.proc_status()["cpu_s"] - cpu0) / (time.monotonic() - t0) * 60
+    return {
+        "window_s": round(time.monotonic() - t0, 1),
+        "first_60s_cpu_s_per_min": round(first, 2),
+        "cpu_s_per_min": round(whole, 2),
+    }
+
+
+def run(
+    b: Bench, op: Operator, out: dict[str, Any], n: int, idle: int, burst: int, timeout: float, window: float
+) -> None:
     """Every measurement, in order, into ``out`` (so a failure keeps what was measured)."""
     say("operator: starting")
     op.start()
@@ -310,7 +343,9 @@ def run(b: Bench, op: Operator, out: dict[str, Any], n: int, idle: int, burst: i
         "latency": percentiles(b.latencies(bulk)),
     }
     say(f"bulk: {out['bulk']}")
-    time.sleep(30)  # one status-timer period: RSS with the periodic refresh running too
+    say(f"idle CPU: {window:.0f}s with nothing created")
+    out["idle_cpu"] = idle_cpu(op, window)  # also lets the status timers run before RSS is read
+    say(f"idle CPU: {out['idle_cpu']}")
     out["operator_at_n"] = {"crs": len(b.created), **op.proc_status()}
     say(f"operator at N: {out['operator_at_n']}")
 
@@ -346,6 +381,25 @@ def run(b: Bench, op: Operator, out: dict[str, Any], n: int, idle: int, burst: i
     say(f"resync: {out['resync_after_restart']}")
 
 
+def commit() -> str:
+    """The benchmarked tree's commit (with "+dirty" when it has uncommitted changes)."""
+
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=False).stdout
+
+    dirty = git("status", "--porcelain", "--untracked-files=no").strip()
+    return git("rev-parse", "--short", "HEAD").strip() + ("+dirty" if dirty else "")
+
+
+def history(path: Path) -> list[dict[str, Any]]:
+    """The results already in ``path``, newest first, for the new result's "history" key: nothing lost."""
+    if not path.exists():
+        return []
+    earlier: dict[str, Any] = json.loads(path.read_text())
+    older = earlier.pop("history", [])
+    return [earlier, *older]
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -357,8 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle", type=int, default=50, help="idle samples (part of N)")
     p.add_argument("--burst", type=int, default=100, help="CRs in the burst (on top of N)")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed for each wait")
+    p.add_argument(
+        "--idle-window",
+        type=float,
+        default=60,
+        help="seconds of idle CPU measured at N (longer than the instance status interval + jitter: "
+        "every status timer runs in it)",
+    )
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    settings = OperatorConfig.from_env(dict(os.environ))  # what the operator will read, as it reads it
     work = Path(tempfile.mkdtemp(prefix="kubetrove-scale-"))
     lay = Layout(work / "localkube")
     op = Operator(lay.kubeconfig, work / "operator.log")
@@ -384,11 +446,15 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "template": "examples/mariadb-instance.yaml minus databases/users (no agent in kwok pods)",
             "latency": "create call -> the CR's StatefulSet seen by a watch",
+            "commit": commit(),
+            "status_interval_s": settings.status_interval,
+            "instance_status_interval_s": settings.instance_status_interval,
+            "idle_window_s": args.idle_window,
         }
         figures: dict[str, Any] = {}
         status = 0
         try:
-            run(b, op, figures, args.n, min(args.idle, args.n), args.burst, args.timeout)
+            run(b, op, figures, args.n, min(args.idle, args.n), args.burst, args.timeout, args.idle_window)
         except (Exception, KeyboardInterrupt) as exc:  # keep what was measured, and say what stopped it
             figures["error"] = repr(exc)
             status = 1
@@ -402,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": round(time.monotonic() - t_start, 1),
         }
         args.output.parent.mkdir(parents=True, exist_ok=True)
+        result["history"] = history(args.output)
         args.output.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
         say(f"written to {args.output}")

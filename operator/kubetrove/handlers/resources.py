@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -16,6 +17,7 @@ from kubetrove.handlers.errors import kopf_errors
 from kubetrove.reconcile import run
 from kubetrove.reconcile.errors import InvalidSpec
 from kubetrove.runtime.config import OperatorConfig
+from kubetrove.runtime.jitter import jitter
 
 
 def parse(kind: Kind, body: Any) -> Parsed[InstanceSpec]:
@@ -38,9 +40,31 @@ async def databasecluster_spec(body: kopf.Body, memo: kopf.Memo, logger: kopf.Lo
     await _reconcile(CLUSTER, body, memo, logger)
 
 
-async def database_refresh(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """Level-triggered backstop: refresh status (and drive OnDelete rolls) from observed state."""
+def refresh_interval(kind: Kind, config: OperatorConfig) -> float:
+    """The status timer's interval: instances have their own (their StatefulSet events refresh them)."""
+    return config.instance_status_interval if kind is INSTANCE else config.status_interval
+
+
+async def database_refresh(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    stopped: kopf.DaemonStopped | None = None,
+    **_: Any,
+) -> None:
+    """Level-triggered backstop: refresh status (and drive OnDelete rolls) from observed state.
+
+    Each run first waits a random part of a fifth of the interval (runtime/jitter.py), so the timers of
+    resources resumed together do not fire together; a deletion or the operator's stop ends the wait
+    (kopf hands timers ``stopped`` as it does daemons, though its TimerFn type does not name it)."""
     kind = INSTANCE if body["kind"] == INSTANCE.kind else CLUSTER
+    delay = jitter(refresh_interval(kind, memo.config))
+    if stopped is None:
+        await asyncio.sleep(delay)
+    else:
+        await stopped.wait(delay)
+        if stopped:
+            return
     with kopf_errors():
         await run.refresh(parse(kind, body), body.get("status"), memo.deps, logger)
 
@@ -53,13 +77,13 @@ async def database_delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
 
 
 def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
-    """The handlers above, for both kinds; the status refresh every ``config.status_interval``."""
-    interval = config.status_interval
+    """The handlers above, for both kinds; the status refresh every ``refresh_interval``."""
     for kind, spec_handler in ((INSTANCE, databaseinstance_spec), (CLUSTER, databasecluster_spec)):
         kopf.on.resume(GROUP, VERSION, kind.plural, registry=into)(spec_handler)
         kopf.on.create(GROUP, VERSION, kind.plural, registry=into)(spec_handler)
         kopf.on.update(GROUP, VERSION, kind.plural, field="spec", registry=into)(spec_handler)
     for kind in (INSTANCE, CLUSTER):
+        interval = refresh_interval(kind, config)
         kopf.timer(GROUP, VERSION, kind.plural, interval=interval, initial_delay=interval, registry=into)(
             database_refresh
         )

@@ -26,6 +26,7 @@ from kubetrove.k8s.lease import LeaseLock
 from kubetrove.members import Connect, http_client, tls_client
 from kubetrove.metrics import OperatorMetrics
 from kubetrove.reconcile.context import Deps
+from kubetrove.runtime import profiling
 from kubetrove.runtime.certs import KeyPair
 from kubetrove.runtime.config import OperatorConfig
 from kubetrove.runtime.health import standby_probe
@@ -116,6 +117,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         await admission.start(settings, memo, config, kube)
     if config.malloc_trim_interval > 0:
         memo.trim_task = asyncio.create_task(trim_forever(config.malloc_trim_interval))
+    memo.tracing = profiling.start(config.tracemalloc_frames, asyncio.get_running_loop())
 
 
 async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -128,6 +130,8 @@ async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
     if lock is not None:
         await lock.release()
         memo.metrics.leader.set(0)
+    if getattr(memo, "tracing", False):
+        profiling.stop(asyncio.get_running_loop())
     kube = getattr(memo.deps, "kube", None) if hasattr(memo, "deps") else None
     if kube is not None:
         kube.close()

@@ -35,6 +35,7 @@ from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ResourceStatus
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.kinds import PVC, SECRET
+from kubetrove.k8s.port import Obj
 from kubetrove.reconcile import status as st
 from kubetrove.reconcile.context import Context, Deps, Logger
 from kubetrove.reconcile.errors import InvalidSpec
@@ -132,13 +133,16 @@ async def _run(ctx: Context, phases: tuple[tuple[str, Phase], ...]) -> None:
             await write(ctx, ctx.status)
 
 
-async def refresh(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> None:
+async def refresh(
+    parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger, statefulset: Obj | None = None
+) -> None:
     """Level-triggered upkeep: drive an OnDelete roll and refresh the status from observed state.
 
-    A refused spec keeps its Failed status: the refresh validates first and stops quietly.
+    A refused spec keeps its Failed status: the refresh validates first and stops quietly. A StatefulSet
+    event passes the StatefulSet it carries (``statefulset``): it is used as observed, not read again.
     """
     ctx = _context(parsed, raw_status, deps, logger)
-    await observe(ctx)
+    await observe(ctx, statefulset)
     try:
         check(ctx)
         await check_expansion(ctx)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from kubetrove.agent.protocol import base_url
 from kubetrove.api.common import Engine
 from kubetrove.datastores.base import qualified_image
+from kubetrove.runtime.profiling import frames_from_env
 
 # The registry holding every image the catalog names (and the agent): the one `make images` pushes to
 # (hack/images, served on loopback by hack/realnode/registry.py). KUBETROVE_IMAGE_REGISTRY (the chart's
@@ -26,6 +27,16 @@ DEFAULT_HEALTH_PORT = 8081
 # KUBETROVE_AGENT_IMAGE_<ENGINE> (the Helm chart sets one per engine): the suffix is the Engine value in
 # upper case, so adding an engine needs no change here.
 AGENT_IMAGE_PREFIX = "KUBETROVE_AGENT_IMAGE_"
+DEFAULT_INSTANCE_STATUS_INTERVAL = 300.0
+
+
+def instance_status_interval(env: Mapping[str, str]) -> float:
+    """KUBETROVE_INSTANCE_STATUS_INTERVAL, else KUBETROVE_STATUS_INTERVAL when only that is set, else
+    300 s."""
+    for name in ("KUBETROVE_INSTANCE_STATUS_INTERVAL", "KUBETROVE_STATUS_INTERVAL"):
+        if name in env:
+            return float(env[name])
+    return DEFAULT_INSTANCE_STATUS_INTERVAL
 
 
 def agent_images_from_env(env: Mapping[str, str]) -> dict[Engine, str]:
@@ -71,6 +82,11 @@ class OperatorConfig:
     # Unique per process, so a restarted operator is a new holder (client-go uses hostname + uuid).
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
     status_interval: float = 30.0  # the periodic status refresh (StatefulSet events refresh sooner)
+    # The DatabaseInstance status timer (KUBETROVE_INSTANCE_STATUS_INTERVAL): at N=1000 a 30 s timer is
+    # 33 refreshes a second (docs/operations.md, Scale), and an instance's StatefulSet events refresh
+    # its status at once, so the timer is only the backstop. When only KUBETROVE_STATUS_INTERVAL is
+    # set it applies here too (the e2e tier sets 5 s and relies on it).
+    instance_status_interval: float = DEFAULT_INSTANCE_STATUS_INTERVAL
     metrics_port: int = 8080  # 0: no metrics endpoint
     # Threads for the blocking Kubernetes client (KUBETROVE_API_THREADS). 8 saves glibc arenas (41
     # against 110 MiB at 500 CRs) but at 1000 CRs the 100-CR burst p99 was 137 s against 14 s with 32:
@@ -78,6 +94,9 @@ class OperatorConfig:
     api_threads: int = 32
     # Seconds between glibc heap trims (runtime/memory.py says why); 0: never trim.
     malloc_trim_interval: float = 30.0
+    # KUBETROVE_TRACEMALLOC: frames per traced allocation, SIGUSR1 logs the top sites (runtime/profiling.py);
+    # 0: off.
+    tracemalloc_frames: int = 0
     health_port: int = DEFAULT_HEALTH_PORT  # 0: no liveness endpoint
     # "namespace/pod" -> agent base URL. Only for tests whose pods are fake (kwok) while a real agent
     # runs on the host; in a real cluster agents are reached at their pod IP.
@@ -132,11 +151,12 @@ class OperatorConfig:
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
         """Read KUBETROVE_IMAGE_REGISTRY, KUBETROVE_AGENT_IMAGE and KUBETROVE_AGENT_IMAGE_<ENGINE>,
         KUBETROVE_NAMESPACES (comma-separated), KUBETROVE_LEASE_NAMESPACE (else POD_NAMESPACE, else
-        "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_METRICS_PORT,
-        KUBETROVE_HEALTH_PORT, KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL,
+        "default"), KUBETROVE_LEASE_NAME, KUBETROVE_STATUS_INTERVAL, KUBETROVE_INSTANCE_STATUS_INTERVAL
+        (else KUBETROVE_STATUS_INTERVAL), KUBETROVE_METRICS_PORT, KUBETROVE_HEALTH_PORT,
+        KUBETROVE_API_THREADS, KUBETROVE_MALLOC_TRIM_INTERVAL, KUBETROVE_TRACEMALLOC,
         KUBETROVE_VERIFY_TIMEOUT_SECONDS, KUBETROVE_NETWORK_POLICY, KUBETROVE_AGENT_TLS ("true" or
-        "false"), KUBETROVE_AGENT_CA_SECRET, POD_NAME, KUBETROVE_AGENT_ENDPOINTS
-        (JSON: {"namespace/pod": "http://host:port"}), and for admission KUBETROVE_ADMISSION_PORT,
+        "false"), KUBETROVE_AGENT_CA_SECRET, POD_NAME, KUBETROVE_AGENT_ENDPOINTS (JSON:
+        {"namespace/pod": "http://host:port"}), and for admission KUBETROVE_ADMISSION_PORT,
         KUBETROVE_ADMISSION_HOSTS (comma-separated), KUBETROVE_VALIDATING_WEBHOOK,
         KUBETROVE_MUTATING_WEBHOOK and KUBETROVE_POLICY_REQUIRED ("true" or "false")."""
         e = os.environ if env is None else env
@@ -150,9 +170,11 @@ class OperatorConfig:
             lease_namespace=e.get("KUBETROVE_LEASE_NAMESPACE", e.get("POD_NAMESPACE", "default")),
             lease_name=e.get("KUBETROVE_LEASE_NAME", "kubetrove-operator"),
             status_interval=float(e.get("KUBETROVE_STATUS_INTERVAL", "30")),
+            instance_status_interval=instance_status_interval(e),
             metrics_port=int(e.get("KUBETROVE_METRICS_PORT", "8080")),
             api_threads=int(e.get("KUBETROVE_API_THREADS", "32")),
             malloc_trim_interval=float(e.get("KUBETROVE_MALLOC_TRIM_INTERVAL", "30")),
+            tracemalloc_frames=frames_from_env(e.get("KUBETROVE_TRACEMALLOC")),
             health_port=int(e.get("KUBETROVE_HEALTH_PORT", str(DEFAULT_HEALTH_PORT))),
             agent_endpoints=json.loads(e.get("KUBETROVE_AGENT_ENDPOINTS", "{}")),
             # JSON {"namespace/pod": "host:port"} (tests with fake pods and engines on the host).

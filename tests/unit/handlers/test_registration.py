@@ -28,7 +28,20 @@ def test_spec_timer_and_delete_handlers_for_both_kinds(registry: kopf.OperatorRe
 
 def test_the_status_refresh_runs_at_the_configured_interval(registry: kopf.OperatorRegistry) -> None:
     timers = [h for h in registry._spawning.get_all_handlers() if h.fn.__name__ == "database_refresh"]
-    assert len(timers) == 2 and {(h.interval, h.initial_delay) for h in timers} == {(7.0, 7.0)}
+    by_plural = {h.selector.any_name: (h.interval, h.initial_delay) for h in timers}
+    # KUBETROVE_STATUS_INTERVAL alone applies to instances too (OperatorConfig.from_env); built directly,
+    # the instance timer keeps its own default.
+    assert by_plural == {"databaseclusters": (7.0, 7.0), "databaseinstances": (300.0, 300.0)}
+
+
+def test_instances_have_their_own_status_interval() -> None:
+    into = kopf.OperatorRegistry()
+    handlers.register(into, OperatorConfig.from_env({"KUBETROVE_INSTANCE_STATUS_INTERVAL": "600"}))
+    timers = [h for h in into._spawning.get_all_handlers() if h.fn.__name__ == "database_refresh"]
+    assert {h.selector.any_name: h.interval for h in timers} == {
+        "databaseinstances": 600.0,
+        "databaseclusters": 30.0,
+    }
 
 
 def test_startup_cleanup_and_login_activities(registry: kopf.OperatorRegistry) -> None:

@@ -16,15 +16,19 @@ from kubetrove.datastores.registry import REGISTRY
 from kubetrove.datastores.validation import Problem, validate_spec
 from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import PVC, STATEFULSET, STORAGE_CLASS
+from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.applied import applied_spec
 from kubetrove.reconcile.context import Context
 from kubetrove.reconcile.errors import InvalidSpec
 
 
-async def observe(ctx: Context) -> None:
-    """Look up the engine strategy and read the live StatefulSet (the record of what is applied)."""
+async def observe(ctx: Context, statefulset: Obj | None = None) -> None:
+    """Look up the engine strategy and read the live StatefulSet (the record of what is applied); a
+    StatefulSet's watch event hands it in as ``statefulset``, and then it is not read again."""
     ctx.store = REGISTRY[ctx.spec.datastore.type]
-    ctx.live_statefulset = await ctx.deps.kube.get(STATEFULSET, ctx.namespace, ctx.names.statefulset)
+    if statefulset is None:
+        statefulset = await ctx.deps.kube.get(STATEFULSET, ctx.namespace, ctx.names.statefulset)
+    ctx.live_statefulset = statefulset
     ctx.previous = applied_spec(ctx.live_statefulset, type(ctx.spec))
 
 
