@@ -242,6 +242,11 @@ async def test_dynamic_parameters_are_applied_live_and_startup_ones_need_a_resta
     assert (got["cursorTimeoutMillis"], got["notablescan"]) == (600001, False)
     profiler = mongo.admin.command({"profile": -1})
     assert (profiler["slowms"], profiler["sampleRate"]) == (250, 0.5)
+    # Put mongod's server-wide defaults back: later tests of the session share this mongod, and a
+    # sample rate of 0.5 would drop half of what they profile.
+    restored = {"operationProfiling.slowOpThresholdMs": "100", "operationProfiling.slowOpSampleRate": "1"}
+    status, _ = await put(mongodb_agent, "/v1/parameters", {"parameters": restored})
+    assert status == 200
     # Not in the catalog: refused by the agent's own allow-list (EngineBundle.parameters), never tried.
     off_list = {"parameters": {"setParameter.enableLocalhostAuthBypass": "true"}}
     status, reply = await put(mongodb_agent, "/v1/parameters", off_list)

@@ -144,7 +144,8 @@ def profiled_db(mongod_server: Mongod) -> Iterator[str]:
     with mongod_server.client() as client:
         client[name].command("profile", 1)
         yield name
-        client[name].command("profile", 0, slowms=100)  # mongod's default threshold
+        # mongod's defaults: the threshold and the sample rate are server-wide, and other tests share it.
+        client[name].command("profile", 0, slowms=100, sampleRate=1.0)
         client.drop_database(name)
 
 
@@ -153,13 +154,19 @@ async def test_mongodb_profile_through_the_agent(
 ) -> None:
     running = await start_agent("mongodb", mongod_server.engine_config())
     agent = running.client
-    applied = await agent.apply_parameters({"operationProfiling.slowOpThresholdMs": "0"})
-    assert applied.applied == ["operationProfiling.slowOpThresholdMs"]
+    # Every operation, none sampled away: the sample rate is server-wide and another test of this
+    # session's shared mongod may have left it below 1 (a profiled op is then kept at random).
+    applied = await agent.apply_parameters(
+        {"operationProfiling.slowOpThresholdMs": "0", "operationProfiling.slowOpSampleRate": "1"}
+    )
+    assert applied.applied == ["operationProfiling.slowOpSampleRate", "operationProfiling.slowOpThresholdMs"]
 
     marker = f"kt-slow-{secrets.token_hex(6)}"
     secret = f"S3cret-{secrets.token_hex(8)}"
     with mongod_server.client() as client:
         db = client[profiled_db]
+        settings = db.command("profile", -1)
+        assert (settings["was"], settings["slowms"], settings["sampleRate"]) == (1, 0, 1.0)
         db["orders"].insert_many([{"n": i} for i in range(20)])
         assert len(list(db["orders"].find({"n": {"$gte": 10}}, comment=marker))) == 10
         db.command("createUser", "slowlog_user", pwd=secret, roles=[])  # mongod does not profile it
