@@ -115,11 +115,11 @@ class RecoveryTiming(ApiModel):
 class StorageGrowth(ApiModel):
     """The last automatic growth of the data volumes (spec.storage.autogrow)."""
 
-    from_size: str = Field(alias="from", description="The volumes' size before the growth.")
-    to_size: str = Field(alias="to", description="The size they were grown to.")
-    time: str = Field(description="When the growth was requested (RFC 3339).")
-    member: str = Field(description="The member whose volume crossed the threshold.")
-    reason: str = Field(description="Why: the member's fill against the threshold.")
+    from_size: str = Field(default="", alias="from", description="The volumes' size before the growth.")
+    to_size: str = Field(default="", alias="to", description="The size they were grown to.")
+    time: str = Field(default="", description="When the growth was requested (RFC 3339).")
+    member: str = Field(default="", description="The member whose volume crossed the threshold.")
+    reason: str = Field(default="", description="Why: the member's fill against the threshold.")
     full: list[str] = Field(
         default_factory=list,
         description="Every member at or over the threshold when the growth was decided.",
