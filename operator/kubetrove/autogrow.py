@@ -51,9 +51,10 @@ WARNINGS = {
 class Record(Protocol):
     """Where autogrow writes: the resource's status and its Events."""
 
-    async def write_storage(self, storage: Obj | None, condition: Obj | None) -> None:
-        """Store ``status.storage`` (None: leave it) and the StorageAutogrow condition (None: remove
-        it) in one status write, keeping its lastTransitionTime unless its status flips."""
+    async def write_storage(self, storage: Obj | None, condition: Obj | None, drop: bool = False) -> None:
+        """Store ``status.storage`` and the StorageAutogrow condition in one status write (None: leave
+        it as it is; ``drop``: remove the condition), keeping the condition's lastTransitionTime unless
+        its status flips."""
         ...
 
     async def event(self, reason: str, message: str, warning: bool = False) -> None:
@@ -144,7 +145,7 @@ class Autogrow:
         order). Returns the plan carried out (None: autogrow off, or nothing needed reading)."""
         if spec.autogrow is None:
             if condition is not None:  # autogrow was turned off: its condition goes (status.storage stays)
-                await self.record.write_storage(None, None)
+                await self.record.write_storage(None, None, drop=True)
             return None
         last = stored.last_growth if stored else None
         decided = stored.size if stored else None

@@ -11,9 +11,10 @@ The rules (docs/operations.md, "Autogrow"):
   decided before) and every claim's request. Growth starts from there: every member's claim grows to
   the same size, the largest needed, so members stay interchangeable (a replica must hold what the
   primary holds).
-- One growth at a time: while a claim is below the size decided, or its capacity (``status.capacity``)
-  has not reached its request yet, nothing more is decided (``WAIT``): an expansion in flight never
-  stacks, and the next decision sees the filesystem it produced.
+- One growth at a time: while a claim is below the size decided, its capacity (``status.capacity``)
+  has not reached its request yet, or a member's measured filesystem is still well below its claim's
+  capacity (``FS_SHARE``: not resized yet, or a figure from before the growth), nothing more is decided
+  (``WAIT``): an expansion in flight never stacks, and the next decision sees the filesystem it produced.
 - Grow when some member's fill is at or above ``threshold``: to current + increment (a quantity, or a
   percentage of current), rounded up to a whole MiB, capped at ``maximum``. Never shrinks, never
   exceeds ``maximum``. At ``maximum`` already: ``MAXIMUM`` (the caller reports it once).
@@ -38,6 +39,10 @@ from kubetrove.datastores.quantity import parse_quantity
 
 MI = 2**20
 GI = 2**30
+# A filesystem reported smaller than this share of its claim's capacity has not grown to it yet (the
+# kubelet resizes it after the volume), or the figure predates the growth: it is waited for, never
+# taken for a full volume of the new size. ext4 and xfs keep about 2-5 % for themselves.
+FS_SHARE = Fraction(9, 10)
 
 
 class Action(enum.StrEnum):
@@ -75,6 +80,7 @@ class Fill:
 
     used_bytes: int
     available_bytes: int
+    capacity_bytes: int | None = None  # the filesystem's size (df's Size), when known
 
     @property
     def ratio(self) -> float | None:
@@ -161,12 +167,23 @@ def plan(
         for p, c in claims.items()
         if c.capacity is not None and parse_quantity(c.capacity) < parse_quantity(c.requested)
     )
+    unresized = sorted(
+        p
+        for p, f in fills.items()
+        if f.capacity_bytes is not None
+        and (c := claims.get(p)) is not None
+        and c.capacity is not None
+        and p not in expanding
+        and f.capacity_bytes < parse_quantity(c.capacity) * FS_SHARE
+    )
     fullest = full[0] if full else None
     over = ", ".join(f"{p} {ratios[p]:.0%}" for p in full)
     common: dict[str, Any] = {"member": fullest, "full": tuple(full), "pending": pending, "current": current}
-    if pending or expanding:
+    if pending or expanding or unresized:
         waiting = ", ".join(
-            [f"{p} requested below {current}" for p in pending] + [f"{p} expanding" for p in expanding]
+            [f"{p} requested below {current}" for p in pending]
+            + [f"{p} expanding" for p in expanding]
+            + [f"{p}'s filesystem not grown yet" for p in unresized]
         )
         return Plan(Action.WAIT, current, f"expansion to {current} in progress: {waiting}", **common)
     if not full:

@@ -171,3 +171,14 @@ def test_restarts(
     claims: dict[str, Claim], running: dict[str, bool], restarted: list[str], want: list[str]
 ) -> None:
     assert restarts("2Gi", ["db-0"], restarted, claims, running) == want
+
+
+def test_a_filesystem_not_resized_yet_is_waited_for() -> None:
+    """The claim says 2Gi but the member still measures its old 1Gi filesystem 99 % full: not a reason to
+    grow again (the kubelet has not resized it, or the figure is from before the growth)."""
+    grown = {"db-0": bound("2Gi"), "db-1": bound("2Gi")}
+    old = Fill(used_bytes=99 * GI // 100, available_bytes=GI // 100, capacity_bytes=GI)
+    p = plan("1Gi", AUTO, "2Gi", grown, {"db-0": old})
+    assert p.action is Action.WAIT and "db-0's filesystem not grown yet" in p.message
+    new = Fill(used_bytes=GI, available_bytes=GI * 9 // 10, capacity_bytes=2 * GI * 96 // 100)
+    assert plan("1Gi", AUTO, "2Gi", grown, {"db-0": new}).action is Action.NONE

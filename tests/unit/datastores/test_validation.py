@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.datastores.validation import Problem, validate_spec
@@ -370,7 +371,9 @@ def test_storage_autogrow() -> None:
         "spec.storage.autogrow.maximum: 5Gi is below spec.storage.size (10Gi): autogrow could never grow"
     ]
     zero = cluster(storage={"size": "10Gi", "autogrow": {"maximum": "20Gi", "increment": "0"}})
-    assert messages(validate_spec(zero, None)) == ["spec.storage.autogrow.increment: 0 must be a positive size"]
+    assert messages(validate_spec(zero, None)) == [
+        "spec.storage.autogrow.increment: 0 must be a positive size"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -386,5 +389,13 @@ def test_storage_autogrow() -> None:
     ],
 )
 def test_storage_autogrow_refused_by_the_model(autogrow: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError, match="autogrow"):
         cluster(storage={"size": "10Gi", "autogrow": autogrow})
+
+
+def test_storage_autogrow_is_refused_on_an_instance() -> None:
+    spec = instance(storage={"size": "1Gi", "autogrow": {"maximum": "2Gi"}})
+    assert messages(validate_spec(spec, None)) == [
+        "spec.storage.autogrow: is not supported on a DatabaseInstance yet (no loop measures its volume): "
+        "use a DatabaseCluster or grow spec.storage.size"
+    ]
