@@ -7,6 +7,8 @@ Status ownership (reconcile/status.py says the same from its side):
 - the loop owns ``status.primary``, ``status.members``, ``status.errantMembers``, ``status.rebuilds``
   and the conditions of type ``Replication`` (True when Healthy; reason = the loop's state; message =
   decide's reasons) and ``StorageLow`` (a member's data volume over 80 %, from the agents' reports);
+  with spec.storage.autogrow also ``status.storage`` and the ``StorageAutogrow`` condition
+  (``grow_storage``, carried out by kubetrove/autogrow.py);
 - the reconcile phases own every other field and condition, and carry ``Replication`` over untouched.
   Both write ``conditions`` whole (a merge patch replaces lists), so this side writes them with the
   resourceVersion it read and re-reads on Conflict; a reconcile write from a stale body that drops the
