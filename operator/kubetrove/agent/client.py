@@ -48,6 +48,8 @@ from kubetrove.agent.protocol import (
     UserRequest,
     VerifyReply,
     VerifyRequest,
+    VolumeReply,
+    VolumeUsage,
     WaitReply,
     WaitRequest,
     bearer,
@@ -159,6 +161,10 @@ class AgentClient:
     async def status(self) -> Status:
         """GET /v1/status."""
         return await self._call("GET", Paths.STATUS, Status)
+
+    async def volume(self) -> VolumeUsage | None:
+        """GET /v1/volume (answered without the engine)."""
+        return (await self._call("GET", Paths.VOLUME, VolumeReply)).volume
 
     async def list_databases(self) -> list[str]:
         """GET /v1/databases."""

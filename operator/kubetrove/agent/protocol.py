@@ -53,6 +53,8 @@ class Paths:
     READYZ = "/readyz"
     METRICS = "/metrics"
     STATUS = f"{API_PREFIX}/status"
+    # The data volume alone, measured without the engine: answered while the engine is down (a full disk).
+    VOLUME = f"{API_PREFIX}/volume"
     DATABASES = f"{API_PREFIX}/databases"
     DATABASE = f"{API_PREFIX}/databases/{{name}}"
     USER = f"{API_PREFIX}/users/{{name}}"
@@ -213,6 +215,12 @@ class Status(Wire):
     # may ask again. None: no recent failure.
     rebuild_error: str | None = None
     # The data volume's filesystem (agent/volume.py); None when the agent has no data directory.
+    volume: VolumeUsage | None = None
+
+
+class VolumeReply(Wire):
+    """GET /v1/volume: the data volume's filesystem (None when the agent has no data directory)."""
+
     volume: VolumeUsage | None = None
 
 

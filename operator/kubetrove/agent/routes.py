@@ -26,6 +26,7 @@ from kubetrove.agent.protocol import (
     RebuildRequest,
     ReplicationSourceRequest,
     UserRequest,
+    VolumeReply,
     VolumeUsage,
     WaitReply,
     WaitRequest,
@@ -87,6 +88,15 @@ async def handle_get_status(request: web.Request) -> web.Response:
         raise
     ctx.metrics.observe(status)
     return http.reply(status.model_copy(update={"volume": usage}))
+
+
+async def handle_get_volume(request: web.Request) -> web.Response:
+    """The data volume's usage alone: no engine call, so it answers while the engine is down (stopped on
+    a full disk: the operator's autogrow still sees the figures, docs/operations.md)."""
+    ctx = http.context(request)
+    usage = await asyncio.to_thread(_volume, ctx)
+    ctx.metrics.observe_volume(usage)
+    return http.reply(VolumeReply(volume=usage))
 
 
 def _volume(ctx: http.AgentContext) -> VolumeUsage | None:
@@ -247,6 +257,7 @@ def add_routes(app: web.Application) -> None:
             web.get(Paths.READYZ, handle_get_readyz),
             web.get(Paths.METRICS, handle_get_metrics),
             web.get(Paths.STATUS, handle_get_status),
+            web.get(Paths.VOLUME, handle_get_volume),
             web.get(Paths.DATABASES, handle_get_databases),
             web.put(Paths.DATABASE, handle_put_database),
             web.delete(Paths.DATABASE, handle_delete_database),

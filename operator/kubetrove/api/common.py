@@ -53,6 +53,14 @@ Quantity = Annotated[
     Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
 ]
 ObjectName = Annotated[str, StringConstraints(pattern=OBJECT_NAME)]
+# A growth step: a quantity ("2Gi") or a percentage of the current size ("25%", 1 to 100).
+INCREMENT = r"^(([1-9][0-9]?|100)%|" + QUANTITY[1:-1] + r")$"
+Increment = Annotated[
+    str,
+    StringConstraints(pattern=INCREMENT),
+    BeforeValidator(_int_to_str),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
+]
 
 
 class Engine(enum.StrEnum):
@@ -121,6 +129,31 @@ class Resources(ApiModel):
     limits: ResourceList | None = Field(default=None, description="Upper bounds.")
 
 
+class Autogrow(ApiModel):
+    """Automatic growth of the data volumes before they fill (docs/operations.md, "Autogrow").
+
+    Present means on. The grown size is kept in ``status.storage.size``, never written back to the spec
+    (GitOps would revert it); the volumes are ``max(spec.storage.size, status.storage.size)``.
+    """
+
+    threshold: int = Field(
+        default=80,
+        ge=50,
+        le=95,
+        description="Grow when a member's data volume is at least this full, in percent of what the "
+        "engine can use (df's Use%: used / (used + available)).",
+    )
+    increment: Increment = Field(
+        default="20%",
+        description='How much one growth adds: a quantity ("2Gi") or a percentage of the current size '
+        '("20%", 1 to 100). Capped at maximum.',
+    )
+    maximum: Quantity = Field(
+        description="The volumes never grow past this size (at least spec.storage.size). Reaching it "
+        "with a volume still over threshold sets the StorageAutogrow condition False (MaximumReached)."
+    )
+
+
 class Storage(ApiModel):
     """The data volume. It may grow (where the StorageClass allows expansion), never shrink."""
 
@@ -129,6 +162,11 @@ class Storage(ApiModel):
     )
     storage_class_name: str | None = Field(
         default=None, description="StorageClass of the volumes; the cluster's default class when absent."
+    )
+    autogrow: Autogrow | None = Field(
+        default=None,
+        description="DatabaseCluster only: grow the volumes automatically before they fill, up to a "
+        "maximum (the StorageClass must allow expansion). Absent: sizes change only with spec.storage.size.",
     )
 
 

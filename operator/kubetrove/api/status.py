@@ -112,6 +112,38 @@ class RecoveryTiming(ApiModel):
     )
 
 
+class StorageGrowth(ApiModel):
+    """The last automatic growth of the data volumes (spec.storage.autogrow)."""
+
+    from_size: str = Field(default="", alias="from", description="The volumes' size before the growth.")
+    to_size: str = Field(default="", alias="to", description="The size they were grown to.")
+    time: str = Field(default="", description="When the growth was requested (RFC 3339).")
+    member: str = Field(default="", description="The member whose volume crossed the threshold.")
+    reason: str = Field(default="", description="Why: the member's fill against the threshold.")
+    full: list[str] = Field(
+        default_factory=list,
+        description="Every member at or over the threshold when the growth was decided.",
+        json_schema_extra=LIST_SET,
+    )
+    restarted: list[str] = Field(
+        default_factory=list,
+        description="Members whose pod was deleted after this growth completed because their engine was "
+        "not running (an engine stopped on a full disk starts again on the larger volume); once each.",
+        json_schema_extra=LIST_SET,
+    )
+
+
+class StorageStatus(ApiModel):
+    """What the operator grew the data volumes to (spec.storage.autogrow); owned by the operator."""
+
+    size: str | None = Field(
+        default=None,
+        description="The size autogrow decided on; the volumes are max(spec.storage.size, this). Never "
+        "written back to the spec.",
+    )
+    last_growth: StorageGrowth | None = Field(default=None, description="The last automatic growth.")
+
+
 # Conditions are unique by type, members by pod (as metav1.Condition lists are in Kubernetes' own APIs).
 CONDITIONS_DOC = "Ready, Progressing, Degraded, Failed: one per type, each with reason and message."
 
@@ -151,6 +183,11 @@ class ResourceStatus(ApiModel):
         description="The last automatic rebuild of each member that had one (spec.failover.rebuildErrant): "
         "the transactions it discarded.",
         json_schema_extra=list_map("pod"),
+    )
+    storage: StorageStatus | None = Field(
+        default=None,
+        description="Automatic growth of the data volumes (spec.storage.autogrow): the size decided on and "
+        "the last growth.",
     )
     recovery: RecoveryTiming | None = Field(
         default=None,

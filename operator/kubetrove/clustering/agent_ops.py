@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import aiohttp
 
-from kubetrove.agent.protocol import MembersReply, SetMember, Status
+from kubetrove.agent.protocol import MembersReply, SetMember, Status, VolumeUsage
 from kubetrove.clustering.ops import MembershipRefused, MemberUnreachable, RebuildRefused
 from kubetrove.members import (
     Agent,
@@ -124,6 +124,13 @@ class AgentOps:
             raise MemberUnreachable(f"status {exc}") from exc
         source = self._source_pod(st.source_host)
         return st if source == st.source_host else st.model_copy(update={"source_host": source})
+
+    async def volume(self, pod: str) -> VolumeUsage | None:
+        """The member's data volume alone (GET /v1/volume: no engine call), probed like the status."""
+        try:
+            return await self._call(pod, "volume", lambda a: a.volume(), probe=True)
+        except AgentRefused as exc:  # an agent older than the route (404), a rotated token (401)
+            raise MemberUnreachable(f"volume {exc}") from exc
 
     async def set_source(self, pod: str, source_pod: str) -> None:
         """Point ``pod`` at ``source_pod``'s engine with the replication account."""

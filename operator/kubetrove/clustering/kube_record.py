@@ -7,6 +7,8 @@ Status ownership (reconcile/status.py says the same from its side):
 - the loop owns ``status.primary``, ``status.members``, ``status.errantMembers``, ``status.rebuilds``
   and the conditions of type ``Replication`` (True when Healthy; reason = the loop's state; message =
   decide's reasons) and ``StorageLow`` (a member's data volume over 80 %, from the agents' reports);
+  with spec.storage.autogrow also ``status.storage`` and the ``StorageAutogrow`` condition
+  (``grow_storage``, carried out by kubetrove/autogrow.py);
 - the reconcile phases own every other field and condition, and carry ``Replication`` over untouched.
   Both write ``conditions`` whole (a merge patch replaces lists), so this side writes them with the
   resourceVersion it read and re-reads on Conflict; a reconcile write from a stale body that drops the
@@ -26,15 +28,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetrove.agent.protocol import RingNode, Role, Status
+from kubetrove import autogrow
+from kubetrove.agent.protocol import RingNode, Role, Status, VolumeUsage
 from kubetrove.api import conditions
-from kubetrove.api.common import Condition, ConditionStatus
+from kubetrove.api.common import Condition, ConditionStatus, Storage
 from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
 from kubetrove.api.specs import ClusterSpec
 from kubetrove.api.status import MemberRebuild, MemberRole, MemberStatus
 from kubetrove.clustering.gauges import ClusterGauges
+from kubetrove.clustering.ops import AskVolume, MemberUnreachable
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores.base import Datastore
+from kubetrove.datastores.growth import Fill
 from kubetrove.k8s import ops
 from kubetrove.k8s.errors import Conflict, NotFound
 from kubetrove.k8s.events import EventType, post_event
@@ -152,6 +157,11 @@ class KubeClusterRecord:
     reporting_instance: str | None = None  # the reportingInstance of its Events (the operator's pod)
     monotonic: Callable[[], float] = time.monotonic
     pods: dict[str, Obj | None] = field(default_factory=dict)  # as of the last load (None: no pod)
+    storage: Storage = field(default_factory=Storage)  # spec.storage as of the last load
+    status: Obj = field(default_factory=dict)  # status as of the last load
+    # Members whose status failed: their volume as last asked alone, and when (asked at most every
+    # ``refresh_seconds``, so a dead member's probe does not slow every cycle).
+    asked_volumes: dict[str, tuple[float, VolumeUsage | None]] = field(default_factory=dict)
     _written_at: float | None = None
     gauges: ClusterGauges = field(init=False)  # the cluster's series in ``metrics`` (clustering/gauges.py)
 
@@ -179,6 +189,7 @@ class KubeClusterRecord:
         live = {p["metadata"]["name"]: p for p in await self.kube.list(POD, self.ref.namespace, selector)}
         self.pods = {pod: live.get(pod) for pod in pods}
         status = body.get("status") or {}
+        self.storage, self.status = spec.storage, status
         view = ClusterView(
             members=(),
             current_primary=status.get("primary"),
@@ -286,6 +297,61 @@ class KubeClusterRecord:
             self._written_at = now
             for message in went_low:
                 await self.event("StorageLow", message, warning=True)
+
+    async def _volumes(self, members: Mapping[str, Status | None], ask: AskVolume) -> dict[str, Fill]:
+        """Each member's measured volume: from its status, else asked alone (throttled)."""
+        now = self.monotonic()
+        fills: dict[str, Fill] = {}
+        for pod, st in members.items():
+            usage: VolumeUsage | None
+            if st is not None:
+                self.asked_volumes.pop(pod, None)
+                usage = st.volume
+            else:
+                at, usage = self.asked_volumes.get(pod, (None, None))
+                if at is None or now - at >= self.refresh_seconds:
+                    try:
+                        usage = await ask(pod)
+                    except MemberUnreachable:
+                        usage = None
+                    self.asked_volumes[pod] = (now, usage)
+            if usage is not None:
+                fills[pod] = Fill(usage.used_bytes, usage.available_bytes, usage.capacity_bytes)
+        return fills
+
+    async def grow_storage(self, members: Mapping[str, Status | None], ask: AskVolume) -> None:
+        """Storage autogrow (kubetrove/autogrow.py) from this cycle's figures; nothing without
+        spec.storage.autogrow (unless its condition is still there to remove)."""
+        condition = autogrow.stored_condition(self.status)
+        if self.storage.autogrow is None and condition is None:
+            return
+        fills = await self._volumes(members, ask) if self.storage.autogrow is not None else {}
+        step = autogrow.Autogrow(self.kube, self.ref.namespace, self.ref.name, self, self.ref.generation)
+        stored = autogrow.parse_storage(self.status)
+        now = datetime.datetime.now(datetime.UTC)
+        await step.run(self.storage, stored, condition, fills, dict(self.pods), now)
+
+    async def write_storage(self, storage: Obj | None, condition: Obj | None, drop: bool = False) -> None:
+        """status.storage and the StorageAutogrow condition (autogrow.Record), with the read
+        resourceVersion like every write of the loop; the loaded status follows what was written."""
+
+        def build(body: Obj) -> Obj | None:
+            status = body.get("status") or {}
+            patch: Obj = {}
+            if storage is not None:
+                patch["storage"] = storage
+            conds = list(status.get("conditions") or [])
+            old = next((c for c in conds if c.get("type") == autogrow.CONDITION), None)
+            kept = [c for c in conds if c.get("type") != autogrow.CONDITION]
+            if condition is not None:
+                patch["conditions"] = [*kept, dict(condition, lastTransitionTime=_transition(old, condition))]
+            elif drop and old is not None:
+                patch["conditions"] = kept
+            return patch or None
+
+        written = await self._patch_status(build)
+        if written is not None:
+            self.status = written.get("status") or {}
 
     async def record_rebuild(self, pod: str, source: str, discarded: str) -> None:
         """status.rebuilds: this rebuild replaces the member's previous entry (I7)."""

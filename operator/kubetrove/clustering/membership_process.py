@@ -68,6 +68,7 @@ class MembershipLoop:
         if p.step_up is not None:
             reasons += await self._step_up(p.step_up)
         await self.record.write_observation(p.state.value, statuses, (), reasons)
+        await self.record.grow_storage(statuses, self.ops.volume)
         return p
 
     async def _ask(self, p: Plan, pods: list[str], now: float) -> tuple[str, ...]:

@@ -7,10 +7,10 @@ in production). One line of contract per method; every method may raise ``Member
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
-from kubetrove.agent.protocol import MembersReply, RingNode, Status
+from kubetrove.agent.protocol import MembersReply, RingNode, Status, VolumeUsage
 from kubetrove.clustering.snapshot import ClusterView
 
 
@@ -26,6 +26,10 @@ class RebuildRefused(Exception):
 class MemberOps(Protocol):
     async def status(self, pod: str) -> Status:
         """The member's current status as its agent reports it."""
+        ...
+
+    async def volume(self, pod: str) -> VolumeUsage | None:
+        """The member's data volume alone (answered while its engine is down; None: not measured)."""
         ...
 
     async def set_source(self, pod: str, source_pod: str) -> None:
@@ -65,6 +69,14 @@ class StatusOps(Protocol):
         """The member's current status as its agent reports it."""
         ...
 
+    async def volume(self, pod: str) -> VolumeUsage | None:
+        """The member's data volume alone (answered while its engine is down; None: not measured)."""
+        ...
+
+
+# Asks one member's agent for its data volume alone (``StatusOps.volume``).
+AskVolume = Callable[[str], Awaitable[VolumeUsage | None]]
+
 
 class MembershipOps(StatusOps, Protocol):
     """What the loop of an engine-elected set (MongoDB) needs: status, and the set's membership."""
@@ -98,6 +110,11 @@ class ClusterRecord(Protocol):
     ) -> None:
         """Record the state, members, errant members and reasons in status (idempotent); ``ring``: each
         member's node as the ring sees it (rings only)."""
+        ...
+
+    async def grow_storage(self, members: Mapping[str, Status | None], ask: AskVolume) -> None:
+        """Storage autogrow (kubetrove/autogrow.py) from this cycle's statuses; ``ask`` fetches the
+        volume of a member whose status failed (an engine stopped on a full disk). Idempotent."""
         ...
 
     async def label_roles(self, roles: Mapping[str, str]) -> None:

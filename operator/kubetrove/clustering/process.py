@@ -40,6 +40,7 @@ class Loop:
             await act(decision, view, self.ops, self.record, self.compare, self.wait_timeout, self.clock, now)
         except Aborted as e:
             log.warning("cycle aborted safely: %s", e)
+        await self.record.grow_storage(statuses, self.ops.volume)  # after acting: failover never waits on it
         return decision
 
     async def run(self, stopped: asyncio.Event) -> None:

@@ -116,6 +116,7 @@ class RingLoop:
         members, strangers = ring_members(pods, statuses, self.host_ids)
         state, reasons = ring_state(pods, statuses, members, strangers)
         await self.record.write_observation(state, statuses, (), reasons, ring=members)
+        await self.record.grow_storage(statuses, self.ops.volume)
         return state
 
     async def run(self, stopped: asyncio.Event) -> None:

@@ -160,6 +160,7 @@ def _storage(spec: InstanceSpec, previous: InstanceSpec | None) -> list[Problem]
                 " files in less",
             )
         )
+    problems += _autogrow(spec, size)
     if previous is None:
         return problems
     old_class, new_class = previous.storage.storage_class_name, spec.storage.storage_class_name
@@ -182,6 +183,35 @@ def _storage(spec: InstanceSpec, previous: InstanceSpec | None) -> list[Problem]
                 f"storage cannot shrink ({previous.storage.size} -> {spec.storage.size}): volumes only grow",
             )
         )
+    return problems
+
+
+def _autogrow(spec: InstanceSpec, size: Fraction | None) -> list[Problem]:
+    """spec.storage.autogrow: a positive maximum not below spec.storage.size, a positive increment (the
+    schema checks the forms; a quantity increment of 0 or a maximum below the size it cannot)."""
+    auto = spec.storage.autogrow
+    if auto is None:
+        return []
+    if not isinstance(spec, ClusterSpec):
+        # The figures come from the clustering loop, which a DatabaseInstance does not have (yet): refused
+        # rather than accepted and silently never acted on.
+        return [
+            Problem(
+                "spec.storage.autogrow",
+                "is not supported on a DatabaseInstance yet (no loop measures its volume): use a "
+                "DatabaseCluster or grow spec.storage.size",
+            )
+        ]
+    maximum, problems = _quantity("spec.storage.autogrow.maximum", auto.maximum)
+    if maximum is not None and size is not None and maximum < size:
+        problems.append(
+            Problem(
+                "spec.storage.autogrow.maximum",
+                f"{auto.maximum} is below spec.storage.size ({spec.storage.size}): autogrow could never grow",
+            )
+        )
+    if not auto.increment.endswith("%"):
+        problems += _quantity("spec.storage.autogrow.increment", auto.increment)[1]
     return problems
 
 

@@ -288,3 +288,17 @@ async def test_without_a_data_directory_no_volume_is_reported(http: Client, driv
     assert status.get("volume") is None
     assert "kubetrove_volume_used_bytes{" not in await (await http.get(Paths.METRICS)).text()
     assert volume.measure("/nonexistent/kubetrove-data") is None
+
+
+async def test_volume_answers_while_the_engine_is_down(
+    http: Client, driver: FakeDriver, tmp_path: Path
+) -> None:
+    """GET /v1/volume never calls the engine: an engine stopped on a full disk still has its figures."""
+    driver.config = EngineConfig(host="127.0.0.1", port=1, options={"data_dir": str(tmp_path)})
+    driver.fail = EngineUnavailable("No space left on device")
+    await error_of(await http.get(Paths.STATUS, headers=AUTH), 503)
+    reply = await http.get(Paths.VOLUME, headers=AUTH)
+    assert reply.status == 200
+    volume = (await reply.json())["volume"]
+    assert volume["capacity_bytes"] > 0 and volume["used_bytes"] + volume["available_bytes"] > 0
+    await error_of(await http.get(Paths.VOLUME), 401)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from kubetrove.agent.protocol import RingNode, Role, Status
-from kubetrove.clustering.ops import MemberUnreachable
+from kubetrove.agent.protocol import RingNode, Role, Status, VolumeUsage
+from kubetrove.clustering.ops import AskVolume, MemberUnreachable
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores.base import Ordering
 
@@ -51,6 +51,7 @@ class FakeOps:
         self.fail_next: dict[str, int] = {}  # op name -> how many next calls raise MemberUnreachable
         self.acked: set[str] = set()  # every write a client was told is committed
         self.apply_on_wait = True
+        self.volumes: dict[str, VolumeUsage] = {}  # GET /v1/volume (also while a member is down)
 
     def _get(self, pod: str, op: str) -> Member:
         self.calls.append((op, pod))
@@ -87,6 +88,10 @@ class FakeOps:
             m.received = set()
 
     # --- MemberOps ---
+    async def volume(self, pod: str) -> VolumeUsage | None:
+        self._get(pod, "volume")
+        return self.volumes.get(pod)
+
     async def status(self, pod: str) -> Status:
         m = self._get(pod, "status")
         return Status(
@@ -157,6 +162,7 @@ class FakeRecord:
     members: dict[str, Status | None] = field(default_factory=dict)  # as last written
     ring: dict[str, RingNode] = field(default_factory=dict)  # each pod's node as the ring sees it
     rebuilds: dict[str, tuple[str, str]] = field(default_factory=dict)  # pod -> (source, discarded)
+    grow_calls: int = 0  # grow_storage (autogrow itself is tested on the fake API server)
 
     async def load(self) -> tuple[list[str], ClusterView]:
         b = self.base
@@ -181,6 +187,9 @@ class FakeRecord:
 
     async def label_roles(self, roles: Mapping[str, str]) -> None:
         self.labels.update(roles)
+
+    async def grow_storage(self, members: Mapping[str, Status | None], ask: AskVolume) -> None:
+        self.grow_calls += 1
 
     async def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append((reason, message, warning))

@@ -32,6 +32,9 @@ class FakeSet:
     def elect(self, pod: str) -> None:
         self.primary = pod
 
+    async def volume(self, pod: str) -> None:
+        raise MemberUnreachable(pod)
+
     async def status(self, pod: str) -> Status:
         if pod in self.down:
             raise MemberUnreachable(pod)

@@ -56,6 +56,9 @@ class FakeRing:
     statuses: dict[str, Status | None]
     calls: list[str] = field(default_factory=list)
 
+    async def volume(self, pod: str) -> None:
+        raise MemberUnreachable(pod)
+
     async def status(self, pod: str) -> Status:
         self.calls.append(pod)
         found = self.statuses[pod]

@@ -65,3 +65,15 @@ async def test_growth_goes_ahead_when_allowed_or_unknown(
     await run.reconcile(parsed(), None, deps, LOG)
     await run.reconcile(parsed(generation=2, storage={"size": "2Gi"}), None, deps, LOG)
     assert size(kube) == "2Gi"
+
+
+async def test_the_storage_phase_keeps_the_autogrown_size(kube: FakeKube, deps: Deps) -> None:
+    """status.storage.size (autogrow's decision) is kept by a reconcile; a larger spec size wins."""
+    seed(kube, expandable=True)
+    auto = {"size": "1Gi"}  # (autogrow itself runs in a cluster's loop; the phase only reads the status)
+    await run.reconcile(parsed(storage=auto), None, deps, LOG)
+    grown = {"storage": {"size": "2Gi"}}
+    await run.reconcile(parsed(generation=2, storage=auto), grown, deps, LOG)
+    assert size(kube) == "2Gi"
+    await run.reconcile(parsed(generation=3, storage={**auto, "size": "3Gi"}), grown, deps, LOG)
+    assert size(kube) == "3Gi"

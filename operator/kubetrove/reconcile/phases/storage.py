@@ -1,4 +1,6 @@
-"""Storage: grow the members' PVCs to ``spec.storage.size`` (shrinking was refused by Validate).
+"""Storage: grow the members' PVCs to ``spec.storage.size``, or to ``status.storage.size`` when autogrow
+decided on more (kubetrove/autogrow.py; the larger wins, so a user raising the spec past it is obeyed and
+lowering it shrinks nothing). Shrinking the spec was refused by Validate.
 
 The StatefulSet's claim template cannot change (see apply.py), so each existing claim is patched.
 Whether the volume really grows is up to the StorageClass (``allowVolumeExpansion``): Validate refuses
@@ -8,6 +10,7 @@ server's refusal surfaces as the reconcile error.
 
 from __future__ import annotations
 
+from kubetrove.datastores.growth import wanted_size
 from kubetrove.datastores.quantity import parse_quantity
 from kubetrove.k8s import ops
 from kubetrove.k8s.kinds import PVC
@@ -16,7 +19,8 @@ from kubetrove.reconcile.context import Context
 
 async def storage(ctx: Context) -> None:
     """The Storage phase."""
-    want = ctx.spec.storage.size
+    stored = ctx.previous_status.storage if ctx.previous_status else None
+    want = wanted_size(ctx.spec.storage.size, stored.size if stored else None)
     for ordinal in range(ctx.replicas):
         name = ctx.names.data_claim(ordinal)
         pvc = await ctx.deps.kube.get(PVC, ctx.namespace, name)
