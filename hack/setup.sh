@@ -25,6 +25,8 @@ setup_apt() {
   want+=(libaio1 unzip)
   # The real node (hack/realnode, setup.d/70-realnode.sh): runtime, CNI, kube-proxy's tools, image builds.
   want+=(containerd runc containernetworking-plugins iptables conntrack iproute2 mmdebstrap busybox-static gcc libc6-dev)
+  # Its expandable StorageClass: XFS images grown online (hack/realnode/imagevolumes.py says why not ext4).
+  want+=(xfsprogs)
   # The web console's browser tests (tests/e2e/test_console.py): headless Chromium through selenium.
   want+=(chromium chromium-driver)
   local missing=()

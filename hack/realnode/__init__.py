@@ -8,6 +8,7 @@ containerd 1.6 + runc). Images come from the local registry (registry.py) that h
 
 from .layout import (
     BRIDGE_IP,
+    EXPANDABLE_STORAGE_CLASS,
     NODE_LABELS,
     NODE_NAME,
     POD_CIDR,
@@ -20,6 +21,7 @@ from .node import down, healthy, layout_for, node_ready, publish_images, status,
 
 __all__ = [
     "BRIDGE_IP",
+    "EXPANDABLE_STORAGE_CLASS",
     "NODE_LABELS",
     "NODE_NAME",
     "POD_CIDR",

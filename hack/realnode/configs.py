@@ -287,3 +287,9 @@ allowedTopologies:
 - matchLabelExpressions:
   - {{key: kubetrove.io/node, values: [real]}}
 """
+
+
+def storage_class(name: str, provisioner: str, expandable: bool = False) -> str:
+    """The StorageClass of one of the node's provisioners; `expandable`: its claims may ask for more."""
+    manifest = STORAGE_CLASS_MANIFEST.format(name=name, provisioner=provisioner)
+    return manifest + ("allowVolumeExpansion: true\n" if expandable else "")

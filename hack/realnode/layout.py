@@ -35,8 +35,12 @@ DNS_IP = BRIDGE_IP  # CoreDNS runs as a host process on the bridge (it reads the
 CLUSTER_DOMAIN = "cluster.local"
 STORAGE_CLASS = "kubetrove-local"
 PROVISIONER = "kubetrove.io/local-dir"
+# Volumes that fill up at their size and grow online when their claim asks for more (imagevolumes.py):
+# a second provisioner process, its own name, allowVolumeExpansion.
+EXPANDABLE_STORAGE_CLASS = "kubetrove-expandable"
+EXPANDABLE_PROVISIONER = "kubetrove.io/local-image"
 RUN_DIR = Path("/run/kubetrove-realnode")  # short: containerd's unix socket paths have a length limit
-COMPONENTS = ("containerd", "coredns", "kubelet", "kube-proxy", "provisioner")
+COMPONENTS = ("containerd", "coredns", "kubelet", "kube-proxy", "provisioner", "provisioner-image")
 
 
 def realnode_dir() -> Path:
@@ -71,7 +75,8 @@ class NodeBinaries:
             cni_bin=Path("/usr/lib/cni"),
         )
         missing = [str(p) for p in asdict(found).values() if not Path(p).exists()]
-        missing += [t for t in ("iptables", "conntrack", "mmdebstrap", "ip") if not shutil.which(t)]
+        tools = ("iptables", "conntrack", "mmdebstrap", "ip", "losetup", "mkfs.xfs", "xfs_growfs")
+        missing += [t for t in tools if not shutil.which(t)]
         if not (found.cni_bin / "bridge").is_file():
             missing.append(str(found.cni_bin / "bridge"))
         if missing:
@@ -181,6 +186,11 @@ class NodeLayout:
     def volumes(self) -> Path:
         """Local directories behind the cluster's PersistentVolumes (the cluster's lifetime)."""
         return self.cluster.root / "realnode-volumes"
+
+    @property
+    def image_volumes(self) -> Path:
+        """The expandable class's images and their mount points (its provisioner acts only in here)."""
+        return self.volumes / "images"
 
     def log(self, component: str) -> Path:
         """A component's log, beside the control plane's."""

@@ -3,7 +3,8 @@
 Start order (each step verified before the next): host setup (bridge, sysctls, isolation rule) ->
 the local registry (registry.py; /v2/ answers) with every image of hack/images pushed ->
 containerd (private socket; `ctr version` answers) -> CoreDNS (/ready) -> kubelet (Node Ready) ->
-kube-proxy (/healthz) -> provisioner + StorageClass -> the API relay for in-cluster clients.
+kube-proxy (/healthz) -> the two provisioners + their StorageClasses -> the API relay for in-cluster
+clients.
 Pods pull their images from the registry (containerd's hosts.toml names it); a reused node gets the
 current builds pushed, and any tag it holds at an older digest pulled again.
 Stop order is the reverse, after the node's pods are deleted so kubelet tears their sandboxes down
@@ -29,11 +30,13 @@ from images.push import push
 from localcluster import Layout, apiserver_ready, kubectl, procs
 from localcluster.cluster import ClusterError
 
-from . import configs, host, registry
+from . import configs, host, imagevolumes, registry
 from .layout import (
     BRIDGE_IP,
     COMPONENTS,
     DNS_IP,
+    EXPANDABLE_PROVISIONER,
+    EXPANDABLE_STORAGE_CLASS,
     NODE_NAME,
     PROVISIONER,
     RUN_DIR,
@@ -287,6 +290,7 @@ def _boot(n: NodeLayout, apiserver_port: int, timeout: float) -> NodeState:
     say(f"starting node {NODE_NAME} (containerd {n.containerd_socket}, logs {n.cluster.logs}/realnode-*)")
 
     _trim_image_stores(n)
+    _release_image_volumes(n)  # a crashed node's, if its state was lost (`_stop` did not see them)
     _start("containerd", [str(b.containerd), "--config", str(n.config / "containerd.toml")], n, state)
     _await("containerd", n, state, lambda: _ctr_ok(b, n), timeout)
     # After containerd is up, not before: its content store outlives the node (under the cache), so a tag it
@@ -307,12 +311,12 @@ def _boot(n: NodeLayout, apiserver_port: int, timeout: float) -> NodeState:
         lambda: _http_ok(f"http://127.0.0.1:{state.ports.proxy_healthz}/healthz"),
         timeout,
     )
-    _start("provisioner", _provisioner_argv(n), n, state)
-    storage_class = configs.STORAGE_CLASS_MANIFEST.format(name=STORAGE_CLASS, provisioner=PROVISIONER)
-    kubectl(n.cluster, "apply", "-f", "-", stdin=storage_class)
-    _await("provisioner", n, state, lambda: "watching" in n.log("provisioner").read_text(), timeout)
+    _start_provisioner("provisioner", n, state, timeout, STORAGE_CLASS, PROVISIONER)
+    _start_provisioner("provisioner-image", n, state, timeout, EXPANDABLE_STORAGE_CLASS,
+                       EXPANDABLE_PROVISIONER, expandable=True)  # fmt: skip
     _ensure_apiproxy(b, n, apiserver_port)
-    say(f"node {NODE_NAME} up in {time.monotonic() - t0:.1f}s (StorageClass {STORAGE_CLASS})")
+    classes = f"{STORAGE_CLASS}, {EXPANDABLE_STORAGE_CLASS}"
+    say(f"node {NODE_NAME} up in {time.monotonic() - t0:.1f}s (StorageClasses {classes})")
     return state
 
 
@@ -355,16 +359,35 @@ def _ctr_ok(b: NodeBinaries, n: NodeLayout) -> bool:
     return True
 
 
-def _provisioner_argv(n: NodeLayout) -> list[str]:
-    return [
+def _start_provisioner(
+    name: str,
+    n: NodeLayout,
+    state: NodeState,
+    timeout: float,
+    sc: str,
+    provisioner: str,
+    expandable: bool = False,
+) -> None:
+    """Start provisioner.py for StorageClass `sc` (image volumes when expandable); create the class."""
+    argv = [
         sys.executable,
         str(Path(__file__).resolve().parent / "provisioner.py"),
         f"--kubeconfig={n.cluster.kubeconfig}",
-        f"--volumes={n.volumes}",
+        f"--volumes={n.image_volumes if expandable else n.volumes}",
         f"--node={NODE_NAME}",
-        f"--storage-class={STORAGE_CLASS}",
-        f"--provisioner={PROVISIONER}",
+        f"--storage-class={sc}",
+        f"--provisioner={provisioner}",
+        *(["--image-volumes"] if expandable else []),
     ]
+    _start(name, argv, n, state)
+    kubectl(n.cluster, "apply", "-f", "-", stdin=configs.storage_class(sc, provisioner, expandable))
+    _await(name, n, state, lambda: "watching" in n.log(name).read_text(), timeout)
+
+
+def _release_image_volumes(n: NodeLayout) -> None:
+    released = imagevolumes.release_all(n.image_volumes)
+    if released:
+        say(f"released {len(released)} image volume mount(s)/loop device(s): {', '.join(released[:4])}")
 
 
 def _drain(n: NodeLayout, state: NodeState) -> None:
@@ -410,7 +433,7 @@ def _stop(n: NodeLayout, state: NodeState | None) -> None:
         return
     _drain(n, state)
     _stop_apiproxy(n)
-    for name in ("provisioner", "kube-proxy", "kubelet", "coredns"):
+    for name in ("provisioner-image", "provisioner", "kube-proxy", "kubelet", "coredns"):
         if name in state.pids and procs.stop(state.pids[name], state.exes[name]):
             say(f"stopped {name} (pid {state.pids[name]})")
     if state.pids.get("containerd") and procs.running(state.pids["containerd"], state.exes["containerd"]):
@@ -421,6 +444,7 @@ def _stop(n: NodeLayout, state: NodeState | None) -> None:
     unmounted = host.unmount_all(n)
     if unmounted:
         say(f"unmounted {len(unmounted)} leftover mount(s): {', '.join(unmounted[:3])}")
+    _release_image_volumes(n)
     host.teardown(state.sysctls)
     n.state_file.unlink(missing_ok=True)
     registry.stop()
