@@ -11,7 +11,11 @@ import pytest
 
 from kubetrove.api.resources import CLUSTER, INSTANCE
 from kubetrove.handlers import resources
-from kubetrove.runtime.config import DEFAULT_INSTANCE_STATUS_INTERVAL, OperatorConfig
+from kubetrove.runtime.config import (
+    DEFAULT_AUTOGROW_INTERVAL,
+    DEFAULT_INSTANCE_STATUS_INTERVAL,
+    OperatorConfig,
+)
 from kubetrove.runtime.jitter import JITTER_FRACTION, jitter
 
 
@@ -31,6 +35,45 @@ def test_instance_status_interval_falls_back_to_the_status_interval(
     assert (config.instance_status_interval, config.status_interval) == (instances, clusters)
     assert resources.refresh_interval(INSTANCE, config) == instances
     assert resources.refresh_interval(CLUSTER, config) == clusters
+
+
+@pytest.mark.parametrize(
+    ("env", "autogrow"),
+    [
+        ({}, DEFAULT_AUTOGROW_INTERVAL),
+        ({"KUBETROVE_STATUS_INTERVAL": "5"}, 5.0),  # the e2e tier's 5 s applies to the autogrow timer too
+        ({"KUBETROVE_AUTOGROW_INTERVAL": "20", "KUBETROVE_STATUS_INTERVAL": "5"}, 20.0),
+    ],
+)
+def test_the_autogrow_interval_falls_back_to_the_status_interval(
+    env: dict[str, str], autogrow: float
+) -> None:
+    assert OperatorConfig.from_env(env).autogrow_interval == autogrow
+    assert OperatorConfig().autogrow_interval == 60.0 == DEFAULT_AUTOGROW_INTERVAL
+
+
+async def test_the_autogrow_timer_waits_its_jitter_then_observes_the_volume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    observed: list[float | None] = []
+
+    class Stopped:
+        async def wait(self, delay: float | None = None) -> None:
+            observed.append(delay)
+
+        def __bool__(self) -> bool:
+            return False
+
+    async def observe_volume(*_: Any) -> None:
+        observed.append(None)
+
+    monkeypatch.setattr(resources, "jitter", lambda interval: interval * JITTER_FRACTION / 2)
+    monkeypatch.setattr(resources.run, "observe_volume", observe_volume)
+    monkeypatch.setattr(resources, "parse", lambda kind, body: None)
+    memo = kopf.Memo(config=OperatorConfig(autogrow_interval=50.0), deps=None)
+    stopped: Any = Stopped()
+    await resources.databaseinstance_autogrow(body=_instance(), memo=memo, logger=None, stopped=stopped)
+    assert observed == [5.0, None]
 
 
 def test_a_bad_instance_interval_is_an_error() -> None:
