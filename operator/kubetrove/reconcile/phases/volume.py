@@ -3,9 +3,10 @@ condition and Event, the member's volume series, and storage autogrow (kubetrove
 
 A DatabaseCluster's members are observed by its clustering loop (clustering/kube_record.py); an instance
 has no loop, so this phase does the same through the same code (kubetrove/observation.py,
-kubetrove/autogrow.py) whenever its status is refreshed: the status timer (300 s by default), every
-event of its StatefulSet, a reconcile, and with ``spec.storage.autogrow`` the autogrow timer
-(``run.observe_volume``, 60 s by default; docs/operations.md, "Autogrow").
+kubetrove/autogrow.py) whenever its status is refreshed: the status timer (300 s by default) and every
+event of its StatefulSet, and with ``spec.storage.autogrow`` the autogrow timer (``run.observe_volume``,
+60 s by default; docs/operations.md, "Autogrow"). Not on a reconcile: a spec change, or the operator's
+restart resuming every resource, calls no agent for it.
 
 One agent call while all is well: ``GET /v1/status`` (role, health, volume), short timeout, no retry.
 When it fails (an engine stopped on a full disk answers 503) ``GET /v1/volume``, which needs no engine,
