@@ -64,8 +64,7 @@ def volume_series(metrics: OperatorMetrics, parsed: Parsed[InstanceSpec]) -> Vol
 async def _ask(ctx: Context, pod: Obj) -> tuple[Status | None, VolumeUsage | None]:
     """The member's status, else (it failed) its data volume alone; (None, None) when neither answered."""
     gateway = ctx.deps.members
-    # The rendered token on a reconcile; a refresh renders nothing and reads the Secret.
-    token = ctx.inputs.agent_token if ctx.inputs else await gateway.token(ctx.namespace, ctx.parsed.ref.name)
+    token = await gateway.token(ctx.namespace, ctx.parsed.ref.name)  # a refresh renders nothing
     name = pod["metadata"]["name"]
     if not token or not pod_ip(pod):
         return None, None
