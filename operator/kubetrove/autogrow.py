@@ -1,10 +1,11 @@
 """Storage autogrow, carried out: read the claims, the class and the pods, decide (``datastores.growth``),
 then record, expand, restart and tell.
 
-Called by whoever holds the members' volume figures: the clustering loops of a DatabaseCluster (every
-cycle; ``clustering/kube_record.py`` is its ``Record``). It reads only what the decision needs: while
-every measured volume is below the threshold and no restart is owed, it reads nothing and only keeps
-the StorageAutogrow condition.
+Called through ``grow`` by whoever holds the members' volume figures: the clustering loops of a
+DatabaseCluster (every cycle; ``clustering/kube_record.py`` is its ``Record``) and the Volume phase of a
+DatabaseInstance (each status refresh and autogrow tick; ``reconcile/phases/volume.py``). It reads only
+what the decision needs: while every measured volume is below the threshold and no restart is owed, it
+reads nothing and only keeps the StorageAutogrow condition.
 
 Order, so that a crash at any point resumes safely (the next call sees what was written):
 1. ``status.storage`` first (the size decided, ``lastGrowth``): the Storage phase and every later call
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 
 from kubetrove.api import conditions
 from kubetrove.api.common import Storage
+from kubetrove.api.resources import ObjectRef
 from kubetrove.api.status import StorageGrowth, StorageStatus
 from kubetrove.datastores import growth
 from kubetrove.datastores.growth import Action, Claim, Fill
@@ -226,6 +228,40 @@ class Autogrow:
         was = (stored or {}).get("status"), (stored or {}).get("reason")
         if not ok and was != ("False", reason) and reason in WARNINGS:
             await self.record.event(WARNINGS[reason], message, warning=True)
+
+
+async def grow(
+    kube: Kube,
+    ref: ObjectRef,
+    record: Record,
+    spec: Storage,
+    status: Mapping[str, Any],
+    fills: Mapping[str, Fill],
+    pods: Mapping[str, Obj | None],
+    now: datetime.datetime,
+) -> growth.Plan | None:
+    """One autogrow step of resource ``ref`` from its stored ``status`` and the members' measured
+    ``fills``; nothing without ``spec.autogrow`` unless its condition is still there to remove."""
+    condition = stored_condition(status)
+    if spec.autogrow is None and condition is None:
+        return None
+    step = Autogrow(kube, ref.namespace, ref.name, record, ref.generation)
+    return await step.run(spec, parse_storage(status), condition, fills, pods, now)
+
+
+def storage_patch(
+    status: Mapping[str, Any], storage: Obj | None, condition: Obj | None, drop: bool, now: str
+) -> Obj | None:
+    """The status patch of ``Record.write_storage`` over the live ``status`` (None: nothing to write)."""
+    patch: Obj = {}
+    if storage is not None:
+        patch["storage"] = storage
+    conds = list(status.get("conditions") or [])
+    if condition is not None:
+        patch["conditions"] = conditions.put_wire(conds, [condition], now)
+    elif drop and any(c.get("type") == CONDITION for c in conds):
+        patch["conditions"] = conditions.put_wire(conds, [], now, drop={CONDITION})
+    return patch or None
 
 
 def parse_storage(status: Mapping[str, Any]) -> StorageStatus | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -116,7 +117,8 @@ class OperatorMetrics:
             owner,
             registry=r,
         )
-        # Per cluster member, as the clustering loop last observed it (clustering/gauges.py).
+        # Per cluster member, as the clustering loop last observed it (clustering/gauges.py); the volume
+        # series also per DatabaseInstance member (its Volume phase; the "cluster" label is its name).
         member = ["namespace", "cluster", "pod"]
         self.member_up = Gauge(
             "kubetrove_member_up",
@@ -139,7 +141,7 @@ class OperatorMetrics:
         self.member_lag = Gauge(
             "kubetrove_member_lag_seconds", "Replication lag per member", member, registry=r
         )
-        # A cluster member's data volume as its agent measures it (statvfs of the data directory).
+        # A member's data volume as its agent measures it (statvfs of the data directory).
         self.member_volume_used = Gauge(
             "kubetrove_member_volume_used_bytes",
             "Bytes used on each member's data volume",
@@ -214,3 +216,33 @@ class OperatorMetrics:
         """Serve /metrics of this registry on ``port`` (0: do not serve)."""
         if port:
             start_http_server(port, registry=self.registry)
+
+
+@dataclass
+class PodSeries:
+    """The per-pod series (labels namespace, cluster, pod) of one resource's members.
+
+    Each ``set`` replaces what a gauge said of the resource: a pod that is gone, or has nothing to report
+    for that gauge, loses its series instead of keeping a stale figure an alert would go on firing on.
+    ``expected``: pods the resource may have had a series for before this object knew of it (a
+    DatabaseInstance's one pod, observed by a new object at each refresh), removed like the others.
+    """
+
+    namespace: str
+    name: str  # the "cluster" label: the DatabaseCluster's or the DatabaseInstance's name
+    expected: frozenset[str] = frozenset()
+    _pods: dict[Gauge, set[str]] = field(default_factory=dict)  # the pods each gauge has a series for
+
+    def set(self, gauge: Gauge, values: Mapping[str, float]) -> None:
+        """Set ``gauge`` for each pod of ``values``; remove the pods it had a series for and no longer has."""
+        for pod in (self._pods.get(gauge, set()) | self.expected) - set(values):
+            with suppress(KeyError):
+                gauge.remove(self.namespace, self.name, pod)
+        for pod, value in values.items():
+            gauge.labels(self.namespace, self.name, pod).set(value)
+        self._pods[gauge] = set(values)
+
+    def forget(self, gauges: Sequence[Gauge] = ()) -> None:
+        """Remove every series this object set, and ``gauges``' series of the ``expected`` pods."""
+        for gauge in [*self._pods, *(g for g in gauges if g not in self._pods)]:
+            self.set(gauge, {})

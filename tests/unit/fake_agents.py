@@ -27,6 +27,7 @@ from kubetrove.agent.protocol import (
     Status,
     VerifyReply,
     VerifyRequest,
+    VolumeUsage,
 )
 
 
@@ -43,6 +44,7 @@ class FakeAgents:
         self.verify_reply: VerifyReply | None = None
         self.restore: dict[str, RestoreProgress] = {}  # base URL -> GET /v1/restore (default: done)
         self.statuses: dict[str, Status] = {}  # base URL -> GET /v1/status (a 503 when absent)
+        self.volumes: dict[str, VolumeUsage] = {}  # base URL -> GET /v1/volume (None when absent)
 
     def __call__(
         self,
@@ -121,6 +123,10 @@ class FakeAgent:
         if self.base_url not in self.agents.statuses:
             raise AgentError(503, ErrorReply(error="engine_unavailable", detail="no status in this test"))
         return self.agents.statuses[self.base_url]
+
+    async def volume(self) -> VolumeUsage | None:
+        self._call("volume", None)
+        return self.agents.volumes.get(self.base_url)
 
     async def drop_database(self, name: str) -> Ok:
         self._call("drop_database", name)

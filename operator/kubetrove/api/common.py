@@ -165,8 +165,8 @@ class Storage(ApiModel):
     )
     autogrow: Autogrow | None = Field(
         default=None,
-        description="DatabaseCluster only: grow the volumes automatically before they fill, up to a "
-        "maximum (the StorageClass must allow expansion). Absent: sizes change only with spec.storage.size.",
+        description="Grow the volumes automatically before they fill, up to a maximum (the StorageClass "
+        "must allow expansion). Absent: sizes change only with spec.storage.size.",
     )
 
 

@@ -13,7 +13,8 @@ time, so every rule is unit-tested with a fixed clock.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from kubetrove.api.common import Condition, ConditionStatus
 
@@ -63,3 +64,32 @@ def others(own: Sequence[Condition], previous: Sequence[Condition]) -> list[Cond
 def put(previous: Sequence[Condition], new: Sequence[Condition], now: str) -> list[Condition]:
     """``previous`` with the conditions ``new`` set (timed by the rule) and every other type kept."""
     return others(new, previous) + with_times(new, previous, now)
+
+
+def put_wire(
+    stored: Sequence[Mapping[str, Any]],
+    new: Sequence[Mapping[str, Any]],
+    now: str,
+    drop: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """Wire-form conditions: ``stored`` with each of ``new`` put in its type's place (appended when the
+    type is new; its lastTransitionTime by the rule) and the types in ``drop`` removed; the others kept
+    as they are, in their order (a status writer that compares lists sees no change from the order)."""
+    by_type = {c["type"]: c for c in new}
+    out: list[dict[str, Any]] = []
+    for c in stored:
+        kind = c.get("type")
+        if kind in drop:
+            continue
+        if kind in by_type:
+            out.append(_timed(c, by_type.pop(kind), now))
+        else:
+            out.append(dict(c))
+    out += [_timed(None, c, now) for c in by_type.values()]
+    return out
+
+
+def _timed(old: Mapping[str, Any] | None, new: Mapping[str, Any], now: str) -> dict[str, Any]:
+    old = old or {}
+    when = transition_time(old.get("status"), old.get("lastTransitionTime"), new["status"], now)
+    return dict(new, lastTransitionTime=when)

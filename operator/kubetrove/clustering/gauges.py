@@ -1,10 +1,12 @@
 """The per-cluster series of the clustering loop (docs/operations.md, "Metrics"; the alert rules in
 charts/kubetrove/alerts/ read them).
 
-Every cycle's observation replaces the previous one: a member that is gone, or that has nothing to report
-for a series (no lag, no volume figure, not a replica), loses that series instead of keeping a stale
-figure an alert would go on firing on. ``forget`` drops every series of the cluster when its loop ends
-(the cluster was deleted, or the operator stops): a deleted cluster must not keep a member "down".
+Every cycle's observation replaces the previous one (``metrics.PodSeries``): a member that is gone, or
+that has nothing to report for a series (no lag, no volume figure, not a replica), loses that series
+instead of keeping a stale figure an alert would go on firing on. The volume series are recorded by
+``observation.VolumeSeries``, which a DatabaseInstance's Volume phase uses too. ``forget`` drops every
+series of the cluster when its loop ends (the cluster was deleted, or the operator stops): a deleted
+cluster must not keep a member "down".
 
 Members per role: a ring of equals (HA mode NO_PRIMARY, Cassandra) has no ``primary`` or ``replica``
 series, so "no primary" (``kubetrove_members{role="primary"} == 0``) is only ever said of engines that
@@ -18,13 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import Gauge
-
 from kubetrove.agent.protocol import Role, Status
 from kubetrove.api.resources import ObjectRef
 from kubetrove.api.status import MemberRole
 from kubetrove.datastores.base import Datastore, HAMode
-from kubetrove.metrics import OperatorMetrics
+from kubetrove.metrics import OperatorMetrics, PodSeries
+from kubetrove.observation import VolumeSeries
 
 
 @dataclass
@@ -34,7 +35,12 @@ class ClusterGauges:
     metrics: OperatorMetrics | None
     ref: ObjectRef
     store: Datastore
-    _pods: dict[Gauge, set[str]] = field(default_factory=dict)  # the pods each gauge has a series for
+    series: PodSeries = field(init=False)  # the per-pod series (kubetrove/metrics.py)
+    volumes: VolumeSeries = field(init=False)  # the per-pod volume series, shared with instances
+
+    def __post_init__(self) -> None:
+        self.series = PodSeries(self.ref.namespace, self.ref.name)
+        self.volumes = VolumeSeries(self.metrics, self.series)
 
     @property
     def _cluster(self) -> tuple[str, str]:
@@ -69,35 +75,19 @@ class ClusterGauges:
             count = sum(1 for x in members if x.get("role") == role.value)
             m.members.labels(*self._cluster, role.value).set(count)
         pods = [member["pod"] for member in members]
-        self._per_pod(m.member_up, {p: 1.0 if (st := statuses.get(p)) and st.healthy else 0.0 for p in pods})
+        per_pod = self.series.set
+        per_pod(m.member_up, {p: 1.0 if (st := statuses.get(p)) and st.healthy else 0.0 for p in pods})
         replicas = {p: st for p, st in statuses.items() if st is not None and st.role is Role.REPLICA}
-        self._per_pod(m.member_replicating, {p: float(st.replication_running) for p, st in replicas.items()})
-        self._per_pod(m.member_errant, {p: float(p in errant) for p in {*pods, *errant}})
-        lags = {x["pod"]: x["lagSeconds"] for x in members if x.get("lagSeconds") is not None}
-        self._per_pod(m.member_lag, lags)
-        measured = [x for x in members if x.get("volumeUsedBytes") is not None]
-        for key, gauge in (
-            ("volumeUsedBytes", m.member_volume_used),
-            ("volumeAvailableBytes", m.member_volume_available),
-            ("volumeCapacityBytes", m.member_volume_capacity),
-        ):
-            self._per_pod(gauge, {x["pod"]: float(x.get(key) or 0) for x in measured})
-
-    def _per_pod(self, gauge: Gauge, values: Mapping[str, float]) -> None:
-        """Set ``gauge`` for each pod of ``values``; remove the pods it had a series for and no longer has."""
-        for pod in self._pods.get(gauge, set()) - set(values):
-            with contextlib.suppress(KeyError):
-                gauge.remove(*self._cluster, pod)
-        for pod, value in values.items():
-            gauge.labels(*self._cluster, pod).set(value)
-        self._pods[gauge] = set(values)
+        per_pod(m.member_replicating, {p: float(st.replication_running) for p, st in replicas.items()})
+        per_pod(m.member_errant, {p: float(p in errant) for p in {*pods, *errant}})
+        per_pod(m.member_lag, {x["pod"]: x["lagSeconds"] for x in members if x.get("lagSeconds") is not None})
+        self.volumes.record(members)
 
     def forget(self) -> None:
         """Remove every series of this cluster (its loop has ended)."""
         if self.metrics is None:
             return
-        for gauge in list(self._pods):
-            self._per_pod(gauge, {})
+        self.series.forget()
         for role in MemberRole:
             with contextlib.suppress(KeyError):
                 self.metrics.members.remove(*self._cluster, role.value)

@@ -26,118 +26,46 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubetrove import autogrow
-from kubetrove.agent.protocol import RingNode, Role, Status, VolumeUsage
+from kubetrove.agent.protocol import RingNode, Status, VolumeUsage
 from kubetrove.api import conditions
 from kubetrove.api.common import Condition, ConditionStatus, Storage
 from kubetrove.api.resources import CLUSTER, ObjectRef, parse_body
 from kubetrove.api.specs import ClusterSpec
-from kubetrove.api.status import MemberRebuild, MemberRole, MemberStatus
+from kubetrove.api.status import MemberRebuild
 from kubetrove.clustering.gauges import ClusterGauges
 from kubetrove.clustering.ops import AskVolume, MemberUnreachable
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores.base import Datastore
 from kubetrove.datastores.growth import Fill
 from kubetrove.k8s import ops
-from kubetrove.k8s.errors import Conflict, NotFound
+from kubetrove.k8s.errors import NotFound
 from kubetrove.k8s.events import EventType, post_event
 from kubetrove.k8s.kinds import POD, STATEFULSET
 from kubetrove.k8s.port import Kube, Obj
 from kubetrove.metrics import OperatorMetrics
+from kubetrove.observation import (
+    STORAGE_CONDITION,
+    fill_of,
+    member_status,
+    same_members,
+    same_storage,
+    storage_condition,
+    turned_low,
+)
 from kubetrove.render import labels
 from kubetrove.render.names import LABEL_ROLE, ChildNames
 
 log = logging.getLogger(__name__)
 
 CONDITION = "Replication"
-# docs/operations.md, "Capacity": a member's data volume above this fill level sets StorageLow.
-STORAGE_CONDITION = "StorageLow"
-STORAGE_LOW = 0.80
 HEALTHY = "Healthy"
 STATE_REASON_FALLBACK = "Unknown"
 
 
 class ClusterGone(Exception):
     """The DatabaseCluster no longer exists (the daemon is about to be stopped)."""
-
-
-def member_status(pod: str, st: Status | None, node: RingNode | None = None) -> dict[str, Any]:
-    """One ``status.members`` entry (wire form) from an agent reply (None: unreachable) and, in a ring,
-    the member's node as the ring sees it."""
-    ring: dict[str, Any] = {}
-    if node is not None:
-        ring = {
-            "ring_state": node.state,
-            "host_id": node.host_id,
-            "address": node.address,
-            "tokens": node.tokens,
-            "load": node.load,
-        }
-    if st is None:
-        return MemberStatus(pod=pod, **ring).to_wire()
-    if st.role is Role.STANDALONE:  # writable without replicas: the primary of a one-member cluster
-        role = MemberRole.UNKNOWN if st.read_only else MemberRole.PRIMARY
-    else:
-        role = MemberRole(st.role.value)
-    volume: dict[str, Any] = {}
-    if st.volume is not None:
-        volume = {
-            "volume_used_bytes": st.volume.used_bytes,
-            "volume_available_bytes": st.volume.available_bytes,
-            "volume_capacity_bytes": st.volume.capacity_bytes,
-        }
-    wire = MemberStatus(
-        pod=pod,
-        role=role,
-        position=st.position,
-        lag_seconds=st.lag_seconds,
-        healthy=st.healthy,
-        **ring,
-        **volume,
-    ).to_wire()
-    return wire
-
-
-def storage_condition(members: list[dict[str, Any]], generation: int | None) -> dict[str, Any] | None:
-    """The StorageLow condition (wire form) from ``status.members`` entries; None when none was measured.
-
-    True when a member's data volume is filled above ``STORAGE_LOW`` (df's Use%: used / (used + available),
-    since what root keeps in reserve the engine cannot write). None (the stored condition is left as it
-    is) when no member reported its volume: every agent unreachable for a moment says nothing new about
-    the disks, and an agent older than the volume report never measures.
-    """
-    measured = {
-        m["pod"]: m["volumeUsedBytes"] / room
-        for m in members
-        if m.get("volumeUsedBytes") is not None
-        and (room := m["volumeUsedBytes"] + (m.get("volumeAvailableBytes") or 0)) > 0
-    }
-    limit = f"{STORAGE_LOW:.0%}"
-    full = {pod: used for pod, used in measured.items() if used > STORAGE_LOW}
-    if full:
-        status, reason = ConditionStatus.TRUE, "VolumeAboveThreshold"
-        message = ", ".join(f"{pod} {used:.0%}" for pod, used in sorted(full.items()))
-        message = f"data volume over {limit} used: {message}"
-    elif measured:
-        status, reason = ConditionStatus.FALSE, "BelowThreshold"
-        message = f"every measured data volume at or under {limit} (fullest {max(measured.values()):.0%})"
-    else:
-        return None
-    return Condition(
-        type=STORAGE_CONDITION, status=status, reason=reason, message=message, observed_generation=generation
-    ).to_wire()
-
-
-# Fields that move on every write (positions, lag, a node's data size): a change of only these is
-# written at most every ``refresh_seconds``.
-_MOVING = ("position", "lagSeconds", "load", "volumeUsedBytes", "volumeAvailableBytes")
-
-
-def _steady(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Members without the fields that move on every write: what "changed" means."""
-    return [{k: v for k, v in m.items() if k not in _MOVING} for m in members]
 
 
 @dataclass
@@ -210,23 +138,7 @@ class KubeClusterRecord:
     async def _patch_status(self, build: Callable[[Obj], Obj | None]) -> Obj | None:
         """Read, build a status patch from the live body (None: nothing to do), write it with the
         read resourceVersion; on Conflict read again. Raises Conflict after ``conflict_retries``."""
-        for attempt in range(self.conflict_retries):
-            body = await self._body()
-            status = build(body)
-            if status is None:
-                return None
-            patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": status}
-            try:
-                return await self.kube.patch(
-                    ops.custom_type(self.ref), self.ref.namespace, self.ref.name, patch, "status"
-                )
-            except Conflict:
-                log.info(
-                    "status of %s changed meanwhile (attempt %d); re-reading", self.ref.name, attempt + 1
-                )
-        raise Conflict(
-            409, "Conflict", f"status of {self.ref.name}: gave up after {self.conflict_retries} tries"
-        )
+        return await ops.update_status(self.kube, self.ref, build, self.conflict_retries, self._body)
 
     async def write_primary(self, primary: str) -> None:
         """status.primary := ``primary`` (I1): stored, or an exception; never silently lost."""
@@ -264,39 +176,29 @@ class KubeClusterRecord:
 
         def build(body: Obj) -> Obj | None:
             status = body.get("status") or {}
-            conditions = list(status.get("conditions") or [])
-            old = next((c for c in conditions if c.get("type") == CONDITION), None)
+            stored = list(status.get("conditions") or [])
+            old = next((c for c in stored if c.get("type") == CONDITION), None)
             same_cond = old is not None and all(old.get(k) == v for k, v in cond.items())
-            old_storage = next((c for c in conditions if c.get("type") == STORAGE_CONDITION), None)
-            # Its message carries percentages that move with every write: a change of status or reason
-            # is written at once, the message with the members' figures (at most every refresh_seconds).
-            same_storage = storage is None or (
-                old_storage is not None
-                and all(old_storage.get(k) == v for k, v in storage.items() if k != "message" or due)
-            )
-            stored = list(status.get("members") or [])
-            same_members = _steady(stored) == _steady(wanted) and (stored == wanted or not due)
             if (
                 same_cond
-                and same_storage
-                and same_members
+                and same_storage(stored, storage, due)
+                and same_members(status.get("members") or [], wanted, due)
                 and sorted(status.get("errantMembers") or []) == sorted(errant)
             ):
                 return None
-            new = [dict(cond, lastTransitionTime=_transition(old, cond))]
-            went_low.clear()
-            if storage is not None:
-                new.append(dict(storage, lastTransitionTime=_transition(old_storage, storage)))
-                if storage["status"] == "True" and (old_storage or {}).get("status") != "True":
-                    went_low.append(storage["message"])
-            replaced = {c["type"] for c in new}
-            kept = [c for c in conditions if c.get("type") not in replaced]
-            return {"members": wanted, "errantMembers": sorted(errant), "conditions": [*kept, *new]}
+            went_low[:] = [low] if (low := turned_low(stored, storage)) else []
+            new = [cond] + ([storage] if storage is not None else [])
+            stamp = conditions.stamp(datetime.datetime.now(datetime.UTC))
+            return {
+                "members": wanted,
+                "errantMembers": sorted(errant),
+                "conditions": conditions.put_wire(stored, new, stamp),
+            }
 
         if await self._patch_status(build) is not None:
             self._written_at = now
             for message in went_low:
-                await self.event("StorageLow", message, warning=True)
+                await self.event(STORAGE_CONDITION, message, warning=True)
 
     async def _volumes(self, members: Mapping[str, Status | None], ask: AskVolume) -> dict[str, Fill]:
         """Each member's measured volume: from its status, else asked alone (throttled)."""
@@ -316,38 +218,25 @@ class KubeClusterRecord:
                         usage = None
                     self.asked_volumes[pod] = (now, usage)
             if usage is not None:
-                fills[pod] = Fill(usage.used_bytes, usage.available_bytes, usage.capacity_bytes)
+                fills[pod] = fill_of(usage)
         return fills
 
     async def grow_storage(self, members: Mapping[str, Status | None], ask: AskVolume) -> None:
         """Storage autogrow (kubetrove/autogrow.py) from this cycle's figures; nothing without
         spec.storage.autogrow (unless its condition is still there to remove)."""
-        condition = autogrow.stored_condition(self.status)
-        if self.storage.autogrow is None and condition is None:
+        if self.storage.autogrow is None and autogrow.stored_condition(self.status) is None:
             return
         fills = await self._volumes(members, ask) if self.storage.autogrow is not None else {}
-        step = autogrow.Autogrow(self.kube, self.ref.namespace, self.ref.name, self, self.ref.generation)
-        stored = autogrow.parse_storage(self.status)
         now = datetime.datetime.now(datetime.UTC)
-        await step.run(self.storage, stored, condition, fills, dict(self.pods), now)
+        await autogrow.grow(self.kube, self.ref, self, self.storage, self.status, fills, dict(self.pods), now)
 
     async def write_storage(self, storage: Obj | None, condition: Obj | None, drop: bool = False) -> None:
         """status.storage and the StorageAutogrow condition (autogrow.Record), with the read
         resourceVersion like every write of the loop; the loaded status follows what was written."""
+        stamp = conditions.stamp(datetime.datetime.now(datetime.UTC))
 
         def build(body: Obj) -> Obj | None:
-            status = body.get("status") or {}
-            patch: Obj = {}
-            if storage is not None:
-                patch["storage"] = storage
-            conds = list(status.get("conditions") or [])
-            old = next((c for c in conds if c.get("type") == autogrow.CONDITION), None)
-            kept = [c for c in conds if c.get("type") != autogrow.CONDITION]
-            if condition is not None:
-                patch["conditions"] = [*kept, dict(condition, lastTransitionTime=_transition(old, condition))]
-            elif drop and old is not None:
-                patch["conditions"] = kept
-            return patch or None
+            return autogrow.storage_patch(body.get("status") or {}, storage, condition, drop, stamp)
 
         written = await self._patch_status(build)
         if written is not None:
@@ -381,10 +270,3 @@ class KubeClusterRecord:
         await post_event(self.kube, self.ref, etype, reason, message, "Clustering", self.reporting_instance)
         if self.on_event is not None:
             self.on_event(reason)
-
-
-def _transition(old: Obj | None, new: Obj) -> str:
-    """lastTransitionTime by the one rule (kubetrove/api/conditions.py)."""
-    old = old or {}
-    now = conditions.stamp(datetime.datetime.now(datetime.UTC))
-    return conditions.transition_time(old.get("status"), old.get("lastTransitionTime"), new["status"], now)

@@ -192,16 +192,6 @@ def _autogrow(spec: InstanceSpec, size: Fraction | None) -> list[Problem]:
     auto = spec.storage.autogrow
     if auto is None:
         return []
-    if not isinstance(spec, ClusterSpec):
-        # The figures come from the clustering loop, which a DatabaseInstance does not have (yet): refused
-        # rather than accepted and silently never acted on.
-        return [
-            Problem(
-                "spec.storage.autogrow",
-                "is not supported on a DatabaseInstance yet (no loop measures its volume): use a "
-                "DatabaseCluster or grow spec.storage.size",
-            )
-        ]
     maximum, problems = _quantity("spec.storage.autogrow.maximum", auto.maximum)
     if maximum is not None and size is not None and maximum < size:
         problems.append(

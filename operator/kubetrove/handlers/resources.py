@@ -58,15 +58,38 @@ async def database_refresh(
     resources resumed together do not fire together; a deletion or the operator's stop ends the wait
     (kopf hands timers ``stopped`` as it does daemons, though its TimerFn type does not name it)."""
     kind = INSTANCE if body["kind"] == INSTANCE.kind else CLUSTER
-    delay = jitter(refresh_interval(kind, memo.config))
+    if await _jittered(refresh_interval(kind, memo.config), stopped):
+        with kopf_errors():
+            await run.refresh(parse(kind, body), body.get("status"), memo.deps, logger)
+
+
+async def _jittered(interval: float, stopped: kopf.DaemonStopped | None) -> bool:
+    """Wait a random part of a fifth of ``interval``; False when a stop ended the wait."""
+    delay = jitter(interval)
     if stopped is None:
         await asyncio.sleep(delay)
-    else:
-        await stopped.wait(delay)
-        if stopped:
-            return
-    with kopf_errors():
-        await run.refresh(parse(kind, body), body.get("status"), memo.deps, logger)
+        return True
+    await stopped.wait(delay)
+    return not stopped
+
+
+def autogrows(spec: kopf.Spec, **_: Any) -> bool:
+    """The autogrow timer's filter: spec.storage.autogrow is set."""
+    return bool((spec.get("storage") or {}).get("autogrow"))
+
+
+async def databaseinstance_autogrow(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    stopped: kopf.DaemonStopped | None = None,
+    **_: Any,
+) -> None:
+    """A DatabaseInstance with spec.storage.autogrow: its member's volume (and autogrow) more often than
+    its status timer, after the same jitter."""
+    if await _jittered(memo.config.autogrow_interval, stopped):
+        with kopf_errors():
+            await run.observe_volume(parse(INSTANCE, body), body.get("status"), memo.deps, logger)
 
 
 async def database_delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
@@ -77,7 +100,8 @@ async def database_delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
 
 
 def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
-    """The handlers above, for both kinds; the status refresh every ``refresh_interval``."""
+    """The handlers above, for both kinds; the status refresh every ``refresh_interval``; the autogrow
+    timer of instances that set spec.storage.autogrow (a cluster's loop observes its volumes)."""
     for kind, spec_handler in ((INSTANCE, databaseinstance_spec), (CLUSTER, databasecluster_spec)):
         kopf.on.resume(GROUP, VERSION, kind.plural, registry=into)(spec_handler)
         kopf.on.create(GROUP, VERSION, kind.plural, registry=into)(spec_handler)
@@ -88,3 +112,7 @@ def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
             database_refresh
         )
         kopf.on.delete(GROUP, VERSION, kind.plural, registry=into)(database_delete)
+    every = config.autogrow_interval
+    kopf.timer(
+        GROUP, VERSION, INSTANCE.plural, interval=every, initial_delay=every, when=autogrows, registry=into
+    )(databaseinstance_autogrow)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kubetrove.api.resources import ObjectRef
+from kubetrove.k8s.errors import Conflict, NotFound
 from kubetrove.k8s.kinds import CUSTOM, POD, PVC, ResourceType
 from kubetrove.k8s.port import Kube, Obj
+
+log = logging.getLogger(__name__)
 
 
 def custom_type(ref: ObjectRef) -> ResourceType:
@@ -23,6 +27,33 @@ async def get_custom(kube: Kube, ref: ObjectRef) -> Obj | None:
 async def patch_status(kube: Kube, ref: ObjectRef, status: Mapping[str, Any]) -> Obj:
     """Merge-patch the ``status`` subresource of a custom resource."""
     return await kube.patch(custom_type(ref), ref.namespace, ref.name, {"status": dict(status)}, "status")
+
+
+async def update_status(
+    kube: Kube,
+    ref: ObjectRef,
+    build: Callable[[Obj], Obj | None],
+    retries: int = 5,
+    read: Callable[[], Awaitable[Obj]] | None = None,
+) -> Obj | None:
+    """Read the resource (``read``, else a GET: NotFound when it is gone), build a status patch from the
+    live body (None: nothing to write), write it with the resourceVersion read; on Conflict read again.
+
+    For writers that share a list with another writer (``conditions``: a merge patch replaces it
+    whole). Returns the body written (None: nothing was). Raises Conflict after ``retries`` tries."""
+    for attempt in range(retries):
+        body = await read() if read is not None else await get_custom(kube, ref)
+        if body is None:
+            raise NotFound(404, "NotFound", f"{ref.kind.kind} {ref.namespace}/{ref.name}")
+        status = build(body)
+        if status is None:
+            return None
+        patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": status}
+        try:
+            return await kube.patch(custom_type(ref), ref.namespace, ref.name, patch, "status")
+        except Conflict:
+            log.info("status of %s changed meanwhile (attempt %d); re-reading", ref.name, attempt + 1)
+    raise Conflict(409, "Conflict", f"status of {ref.name}: gave up after {retries} tries")
 
 
 async def expand_pvc(kube: Kube, namespace: str, name: str, size: str) -> Obj:

@@ -21,7 +21,11 @@ The status is written ONCE, by the runner, after the last phase that ran: also w
 raises NotReady (an unreachable agent must not keep the status stale), and with what the agent phases
 added (UsersReady). No phase writes it; a refused spec is written by ``report_invalid`` instead.
 ``refresh`` is the level-triggered half (kopf's on.* handlers are edge-triggered): Validate without
-side effects, then Replacements, Rollout, Status, ScaleDown (a stale Refused settled) and Restored only.
+side effects, then Replacements, Rollout, Status, Volume (a DatabaseInstance's member through its
+agent: status.members, StorageLow, autogrow; phases/volume.py), ScaleDown (a stale Refused settled) and
+Restored only. Volume is not a reconcile phase: a spec change or the operator's restart calls no agent
+for it. ``observe_volume`` is the Volume phase alone: the autogrow timer of an instance with
+spec.storage.autogrow (its status timer is too slow to grow a filling disk).
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kubetrove.api.resources import Parsed
+from kubetrove.api.resources import CLUSTER, Parsed
 from kubetrove.api.specs import InstanceSpec
+from kubetrove.api.status import Phase as ResourcePhase
 from kubetrove.api.status import ResourceStatus
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.kinds import PVC, SECRET
@@ -51,6 +56,7 @@ from kubetrove.reconcile.phases.rollout import rollout
 from kubetrove.reconcile.phases.storage import storage
 from kubetrove.reconcile.phases.users import users
 from kubetrove.reconcile.phases.validate import check, check_expansion, observe, validate
+from kubetrove.reconcile.phases.volume import volume, volume_series
 from kubetrove.render.names import ChildNames
 
 Phase = Callable[[Context], Awaitable[None]]
@@ -74,6 +80,7 @@ REFRESH: tuple[tuple[str, Phase], ...] = (
     ("Replacements", replacements),
     ("Rollout", rollout),
     ("Status", report),
+    ("Volume", volume),
     ("ScaleDown", scale_down_settled),
     ("Restored", restored),
 )
@@ -153,6 +160,18 @@ async def refresh(
     await _run(ctx, REFRESH)
 
 
+async def observe_volume(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> None:
+    """The Volume phase alone (a DatabaseInstance's autogrow timer): nothing on a refused spec."""
+    ctx = _context(parsed, raw_status, deps, logger)
+    if ctx.previous_status is not None and ctx.previous_status.phase is ResourcePhase.FAILED:
+        return
+    try:
+        check(ctx)
+    except InvalidSpec:
+        return
+    await volume(ctx)
+
+
 def claim_pattern(name: str) -> re.Pattern[str]:
     """Names of the data PVCs of resource ``name`` (``data-<name>-<ordinal>``)."""
     return re.compile(rf"^data-{re.escape(name)}-[0-9]+$")
@@ -172,6 +191,8 @@ async def delete(parsed: Parsed[InstanceSpec], deps: Deps, logger: Logger) -> li
     garbage collector leaves them): retained data without its passwords could not be opened.
     """
     forget_backup_series(parsed, deps, schedule=True, verification=True)
+    if parsed.ref.kind is not CLUSTER:
+        volume_series(deps.metrics, parsed).forget()  # a cluster's go when its loop ends
     if parsed.spec.deletion_policy.volumes.value != "Delete":
         for name in password_secrets(parsed):
             if await ops.orphan(deps.kube, SECRET, parsed.ref.namespace, name, parsed.ref.uid):

@@ -19,8 +19,9 @@ A pure function of what was observed plus the previous status (for ``lastTransit
 - Degraded when, not progressing, some member is not ready after the resource had been Ready (or was
   already Degraded). Before the first Ready it is Provisioning and still Progressing
   (``MembersStarting``): never "Settled" while nothing has converged (issue 23).
-- members/primary/errantMembers/rebuilds are left alone: the clustering loop owns them, and its
-  ``Replication`` condition is carried over as it is (clustering/kube_record.py).
+- members/primary/errantMembers/rebuilds/storage are left alone: the clustering loop owns them, and its
+  ``Replication`` condition is carried over as it is (clustering/kube_record.py); on a DatabaseInstance
+  the Volume phase owns members and storage, and StorageLow and StorageAutogrow (phases/volume.py).
 """
 
 from __future__ import annotations

@@ -35,3 +35,21 @@ def test_put_keeps_other_types_and_the_time_of_an_unchanged_status() -> None:
     ]
     flipped = conditions.put(old, [conditions.make("Ready", False, "MembersNotReady", "", 2)], NOW)
     assert flipped[-1].last_transition_time == NOW and flipped[-1].observed_generation == 2
+
+
+def test_put_wire_replaces_in_place_appends_new_types_and_drops() -> None:
+    stored = [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "t0"},
+        {"type": "StorageLow", "status": "False", "reason": "BelowThreshold", "lastTransitionTime": "t0"},
+        {"type": "StorageAutogrow", "status": "True", "lastTransitionTime": "t0"},
+    ]
+    low = {"type": "StorageLow", "status": "True", "reason": "VolumeAboveThreshold"}
+    same = {"type": "Ready", "status": "True", "reason": "AllMembersReady"}
+    new = {"type": "Replication", "status": "True"}
+    out = conditions.put_wire(stored, [low, same, new], "t1", drop={"StorageAutogrow"})
+    assert [(c["type"], c["lastTransitionTime"]) for c in out] == [
+        ("Ready", "t0"),  # kept in its place; the status did not flip
+        ("StorageLow", "t1"),  # flipped
+        ("Replication", "t1"),  # new: appended
+    ]
+    assert out[0]["reason"] == "AllMembersReady"

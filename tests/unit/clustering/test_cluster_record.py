@@ -10,12 +10,13 @@ import pytest
 
 from kubetrove.agent.protocol import Role, Status, VolumeUsage
 from kubetrove.api.resources import CLUSTER, ObjectRef
-from kubetrove.clustering.kube_record import CONDITION, STORAGE_CONDITION, KubeClusterRecord
+from kubetrove.clustering.kube_record import CONDITION, KubeClusterRecord
 from kubetrove.clustering.process import Loop
 from kubetrove.datastores import registry
 from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import CUSTOM, EVENT, POD, STATEFULSET, ResourceType
 from kubetrove.metrics import OperatorMetrics
+from kubetrove.observation import STORAGE_CONDITION
 from kubetrove.render.labels import selector_labels
 from kubetrove.render.names import LABEL_ROLE
 from tests.unit.clustering.fake import FakeOps, setcmp

@@ -9,9 +9,9 @@ from kubetrove.agent.protocol import Role, Status
 from kubetrove.api.resources import CLUSTER, ObjectRef
 from kubetrove.clustering import runner
 from kubetrove.clustering.gauges import ClusterGauges
-from kubetrove.clustering.kube_record import member_status
 from kubetrove.datastores import registry
 from kubetrove.metrics import OperatorMetrics
+from kubetrove.observation import member_status
 from tests.unit.clustering.test_cluster_record import NAME, NS, StrictKube, record, replica, seed
 
 REF = ObjectRef(namespace=NS, name=NAME, uid="uid-db", generation=1, kind=CLUSTER)

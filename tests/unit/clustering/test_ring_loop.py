@@ -184,7 +184,7 @@ async def test_the_loop_writes_each_members_ring_view() -> None:
 
 
 def test_a_members_ring_view_is_written_in_its_status_entry() -> None:
-    from kubetrove.clustering.kube_record import member_status
+    from kubetrove.observation import member_status
 
     down = RingNode(address="10.0.0.2", host_id="h1", state="DN", load="1.5 MiB", tokens=16)
     assert member_status("ring-1", None, down) == {

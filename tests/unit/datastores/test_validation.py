@@ -393,9 +393,10 @@ def test_storage_autogrow_refused_by_the_model(autogrow: dict[str, Any]) -> None
         cluster(storage={"size": "10Gi", "autogrow": autogrow})
 
 
-def test_storage_autogrow_is_refused_on_an_instance() -> None:
+def test_storage_autogrow_on_an_instance_follows_the_same_rules() -> None:
     spec = instance(storage={"size": "1Gi", "autogrow": {"maximum": "2Gi"}})
-    assert messages(validate_spec(spec, None)) == [
-        "spec.storage.autogrow: is not supported on a DatabaseInstance yet (no loop measures its volume): "
-        "use a DatabaseCluster or grow spec.storage.size"
+    assert validate_spec(spec, None) == []
+    low = instance(storage={"size": "10Gi", "autogrow": {"maximum": "5Gi"}})
+    assert messages(validate_spec(low, None)) == [
+        "spec.storage.autogrow.maximum: 5Gi is below spec.storage.size (10Gi): autogrow could never grow"
     ]

@@ -11,7 +11,11 @@ import pytest
 
 from kubetrove.api.resources import CLUSTER, INSTANCE
 from kubetrove.handlers import resources
-from kubetrove.runtime.config import DEFAULT_INSTANCE_STATUS_INTERVAL, OperatorConfig
+from kubetrove.runtime.config import (
+    DEFAULT_AUTOGROW_INTERVAL,
+    DEFAULT_INSTANCE_STATUS_INTERVAL,
+    OperatorConfig,
+)
 from kubetrove.runtime.jitter import JITTER_FRACTION, jitter
 
 
@@ -31,6 +35,38 @@ def test_instance_status_interval_falls_back_to_the_status_interval(
     assert (config.instance_status_interval, config.status_interval) == (instances, clusters)
     assert resources.refresh_interval(INSTANCE, config) == instances
     assert resources.refresh_interval(CLUSTER, config) == clusters
+
+
+@pytest.mark.parametrize(
+    ("env", "autogrow"),
+    [
+        ({}, DEFAULT_AUTOGROW_INTERVAL),
+        ({"KUBETROVE_STATUS_INTERVAL": "5"}, 5.0),  # the e2e tier's 5 s applies to the autogrow timer too
+        ({"KUBETROVE_AUTOGROW_INTERVAL": "20", "KUBETROVE_STATUS_INTERVAL": "5"}, 20.0),
+    ],
+)
+def test_the_autogrow_interval_falls_back_to_the_status_interval(
+    env: dict[str, str], autogrow: float
+) -> None:
+    assert OperatorConfig.from_env(env).autogrow_interval == autogrow
+    assert OperatorConfig().autogrow_interval == 60.0 == DEFAULT_AUTOGROW_INTERVAL
+
+
+async def test_the_autogrow_timer_waits_its_jitter_then_observes_the_volume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    observed: list[float | None] = []
+
+    async def observe_volume(*_: Any) -> None:
+        observed.append(None)
+
+    monkeypatch.setattr(resources, "jitter", lambda interval: interval * JITTER_FRACTION / 2)
+    monkeypatch.setattr(resources.run, "observe_volume", observe_volume)
+    monkeypatch.setattr(resources, "parse", lambda kind, body: None)
+    memo = kopf.Memo(config=OperatorConfig(autogrow_interval=50.0), deps=None)
+    stopped: Any = NeverStopped(observed)
+    await resources.databaseinstance_autogrow(body=_instance(), memo=memo, logger=None, stopped=stopped)
+    assert observed == [5.0, None]
 
 
 def test_a_bad_instance_interval_is_an_error() -> None:
@@ -55,6 +91,19 @@ def test_jitter_with_the_real_random_stays_in_bounds() -> None:
     assert all(0.0 <= d < 2.0 for d in delays) and len(set(delays)) > 1
 
 
+class NeverStopped:
+    """kopf's ``stopped`` that never is: each wait is recorded in ``waits`` and returns at once."""
+
+    def __init__(self, waits: list[float | None]) -> None:
+        self.waits = waits
+
+    async def wait(self, delay: float | None = None) -> None:
+        self.waits.append(delay)
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def _instance() -> kopf.Body:
     return kopf.Body({"apiVersion": "kubetrove.io/v1alpha1", "kind": INSTANCE.kind, "metadata": {}})
 
@@ -63,13 +112,6 @@ async def test_each_run_waits_its_jitter_first_then_refreshes(monkeypatch: pytes
     waited: list[float | None] = []
     refreshed: list[str] = []
 
-    class Stopped:
-        async def wait(self, delay: float | None = None) -> None:
-            waited.append(delay)
-
-        def __bool__(self) -> bool:
-            return False
-
     async def refresh(*_: Any) -> None:
         refreshed.append("refresh")
 
@@ -77,7 +119,7 @@ async def test_each_run_waits_its_jitter_first_then_refreshes(monkeypatch: pytes
     monkeypatch.setattr(resources.run, "refresh", refresh)
     monkeypatch.setattr(resources, "parse", lambda kind, body: None)
     memo = kopf.Memo(config=OperatorConfig(status_interval=7.0, instance_status_interval=100.0), deps=None)
-    stopped: Any = Stopped()
+    stopped: Any = NeverStopped(waited)
     await resources.database_refresh(body=_instance(), memo=memo, logger=None, stopped=stopped)
     assert waited == [10.0] and refreshed == ["refresh"]  # half of a fifth of the instance interval
 

@@ -68,3 +68,14 @@ def test_admission_webhooks_only_when_enabled(registry: kopf.OperatorRegistry) -
         ("databaseclusters", "tier", "mutating"),
     }
     assert all(set(h.operations or ()) == {"CREATE", "UPDATE"} for h in into._webhooks.get_all_handlers())
+
+
+def test_instances_with_autogrow_have_an_autogrow_timer() -> None:
+    into = kopf.OperatorRegistry()
+    handlers.register(into, OperatorConfig.from_env({"KUBETROVE_AUTOGROW_INTERVAL": "45"}))
+    (timer,) = [h for h in into._spawning.get_all_handlers() if h.fn.__name__ == "databaseinstance_autogrow"]
+    assert (timer.selector.any_name, timer.interval, timer.initial_delay) == ("databaseinstances", 45.0, 45.0)
+    assert timer.when is not None
+    assert timer.when(spec={"storage": {"size": "1Gi", "autogrow": {"maximum": "2Gi"}}})
+    assert not timer.when(spec={"storage": {"size": "1Gi"}})
+    assert not timer.when(spec={})
