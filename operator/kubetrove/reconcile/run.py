@@ -21,9 +21,9 @@ The status is written ONCE, by the runner, after the last phase that ran: also w
 raises NotReady (an unreachable agent must not keep the status stale), and with what the agent phases
 added (UsersReady). No phase writes it; a refused spec is written by ``report_invalid`` instead.
 ``refresh`` is the level-triggered half (kopf's on.* handlers are edge-triggered): Validate without
-side effects, then Replacements, Rollout, Status, Volume (a DatabaseInstance's member through its
-agent: status.members, StorageLow, autogrow; phases/volume.py), ScaleDown (a stale Refused settled) and
-Restored only. Volume is not a reconcile phase: a spec change or the operator's restart calls no agent
+side effects, then Replacements, Rollout, Volume (a DatabaseInstance's member through its agent:
+status.members, StorageLow, autogrow; phases/volume.py), Status, ScaleDown (a stale Refused settled)
+and Restored only. Volume is not a reconcile phase: a spec change or the operator's restart calls no agent
 for it. ``observe_volume`` is the Volume phase alone: the autogrow timer of an instance with
 spec.storage.autogrow (its status timer is too slow to grow a filling disk).
 """
@@ -79,8 +79,12 @@ PHASES: tuple[tuple[str, Phase], ...] = (
 REFRESH: tuple[tuple[str, Phase], ...] = (
     ("Replacements", replacements),
     ("Rollout", rollout),
-    ("Status", report),
+    # Volume before Status: when it writes, it reads the stored status first and makes it the previous
+    # status, so Status computes from what is stored now, not from the body this refresh started with
+    # (a reconcile may have written UsersReady while the agent answered; computed from the older body,
+    # the runner's write would put the older conditions back).
     ("Volume", volume),
+    ("Status", report),
     ("ScaleDown", scale_down_settled),
     ("Restored", restored),
 )

@@ -120,6 +120,24 @@ async def test_figures_alone_are_rewritten_when_the_fill_moved_a_whole_percent(
     assert status(kube)["members"][0]["volumeUsedBytes"] == int(51.5 * GIB / 100)
 
 
+async def test_a_refresh_from_an_older_body_keeps_a_condition_written_meanwhile(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    # The refresh starts from the body it was given; a reconcile then writes UsersReady; the Volume
+    # phase writes the member (its write reads the newer status). The runner's write that follows must
+    # not put the older conditions back (it did: the e2e instance never became settled).
+    await start(kube, deps)
+    answer(agents, 50)
+    older = dict(status(kube))
+    users_ready = {"type": "UsersReady", "status": "True", "reason": "Applied", "message": "",
+                   "lastTransitionTime": "2026-12-06T00:00:00Z", "observedGeneration": 1}  # fmt: skip
+    obj = kube.find(DBI, "ns", "db")
+    obj["status"] = {**older, "conditions": [*older.get("conditions", []), users_ready]}
+    await run.refresh(parsed(), older, deps, LOG)
+    assert condition(kube, "UsersReady") == users_ready
+    assert status(kube)["members"][0]["pod"] == "db-0"
+
+
 async def test_storage_low_turns_true_with_one_warning(
     kube: FakeKube, deps: Deps, agents: FakeAgents
 ) -> None:
