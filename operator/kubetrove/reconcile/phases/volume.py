@@ -177,9 +177,14 @@ async def volume(ctx: Context) -> None:
     if pod is None:
         return
     st, alone = await _ask(ctx, pod)
-    entry = member_status(name, st, volume=alone, replication=False)
-    volume_series(ctx.deps.metrics, ctx.parsed).record([entry])
-    await _record(ctx, [entry])
+    # An agent that answered neither call reports nothing: no entry (rather than one saying only
+    # "healthy: false", which would read as an engine known to be down), so readers fall back on the
+    # Ready condition (kubectl trove list), and no stale figure stays for an alert to fire on.
+    reported = (
+        [] if st is None and alone is None else [member_status(name, st, volume=alone, replication=False)]
+    )
+    volume_series(ctx.deps.metrics, ctx.parsed).record(reported)
+    await _record(ctx, reported)
     usage = st.volume if st is not None else alone
     fills = {name: fill_of(usage)} if usage is not None else {}
     record = InstanceRecord(ctx)
