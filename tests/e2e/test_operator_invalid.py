@@ -16,9 +16,20 @@ from .operator_support import Operator, apply_cr, example, get_cr, poll, wait_ph
         ({"datastore": {"type": "oracle", "version": "19"}}, "spec.datastore.type"),
         ({"replicas": 0}, "spec.replicas"),
         ({"storage": {"size": "lots"}}, "spec.storage.size"),
+        ({"storage": {"size": "2Gi", "autogrow": {"threshold": 100, "maximum": "4Gi"}}},
+         "spec.storage.autogrow.threshold"),
+        ({"storage": {"size": "2Gi", "autogrow": {"increment": "101%", "maximum": "4Gi"}}},
+         "spec.storage.autogrow.increment"),
+        ({"storage": {"size": "2Gi", "autogrow": {}}}, "spec.storage.autogrow.maximum: Required value"),
+        # kubectl apply validates strictly by default: the typo is refused, not pruned (test_crds.py has both)
+        ({"storage": {"size": "2Gi", "autogrow": {"treshold": 70, "maximum": "4Gi"}}},
+         'unknown field "spec.storage.autogrow.treshold"'),
     ],
-    ids=["unknown-engine", "zero-replicas", "bad-quantity"],
-)
+    ids=[
+        "unknown-engine", "zero-replicas", "bad-quantity", "autogrow-threshold-100",
+        "autogrow-increment-101%", "autogrow-without-maximum", "autogrow-typo",
+    ],
+)  # fmt: skip
 def test_schema_invalid_is_rejected_by_the_server(
     local_cluster: LocalCluster, operator_crds: None, namespace: str, patch: dict, message: str
 ) -> None:
@@ -72,3 +83,38 @@ def test_invalid_update_keeps_the_running_children(
     after = apps.read_namespaced_stateful_set("postgresql-demo", namespace)
     assert after.metadata.generation == before.metadata.generation
     assert after.spec.template == before.spec.template
+
+
+def test_autogrow_maximum_below_the_size_fails_then_the_fix_recovers(
+    local_cluster: LocalCluster, operator: Operator, namespace: str
+) -> None:
+    """What the schema cannot see about autogrow (a maximum below spec.storage.size, an increment of 20
+    bytes meant as 20 percent) fails the DatabaseCluster on those fields, with a Warning Event, creating
+    nothing; the corrected spec then creates the cluster."""
+    body = example("mariadb-cluster", namespace)
+    name = body["metadata"]["name"]
+    body["spec"]["storage"] = {"size": "2Gi", "autogrow": {"maximum": "1Gi", "increment": 20}}
+    apply_cr(local_cluster, body)
+    obj = wait_phase(local_cluster.api, body, "Failed", op=operator)
+    failed = next(c for c in obj["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "Invalid"
+    assert (
+        "spec.storage.autogrow.maximum: 1Gi is below spec.storage.size (2Gi): autogrow could never grow"
+        in failed["message"]
+    )
+    assert "spec.storage.autogrow.increment: 20 is less than 1Mi" in failed["message"]
+    (event, *_) = poll(lambda: _events(local_cluster.api, namespace, name), "Warning Event")
+    assert event.type == "Warning" and "spec.storage.autogrow.maximum" in event.note
+    core, apps = client.CoreV1Api(local_cluster.api), client.AppsV1Api(local_cluster.api)
+    assert apps.list_namespaced_stateful_set(namespace).items == []
+    assert core.list_namespaced_secret(namespace).items == []
+    assert core.list_namespaced_service(namespace).items == []
+    assert core.list_namespaced_persistent_volume_claim(namespace).items == []
+
+    body["spec"]["storage"]["autogrow"] = {"maximum": "4Gi", "increment": "20%"}
+    apply_cr(local_cluster, body)
+    obj = wait_phase(local_cluster.api, body, "Ready", timeout=180, op=operator)
+    assert not [c for c in obj["status"]["conditions"] if c["type"] == "Failed" and c["status"] == "True"]
+    assert obj["spec"]["storage"]["autogrow"] == {"threshold": 80, "increment": "20%", "maximum": "4Gi"}
+    sts = apps.read_namespaced_stateful_set(name, namespace)
+    assert sts.spec.volume_claim_templates[0].spec.resources.requests["storage"] == "2Gi"

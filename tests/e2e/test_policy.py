@@ -284,6 +284,13 @@ def test_engines_versions_limits_and_updates(local_cluster: LocalCluster, spaces
     assert "spec.datastore.version: mariadb 11.4 is not allowed" in message
     message = refused(cluster, database("DatabaseCluster", "big", prod, storage={"size": "10Gi"}))
     assert "spec.storage.size: 10Gi is over the limit of 5Gi" in message
+    # autogrow grows the volumes with no request to review: its maximum is held to the limit
+    sneaky = database(
+        "DatabaseCluster", "sneaky", prod, storage={"size": "2Gi", "autogrow": {"maximum": "1Ei"}}
+    )
+    message = refused(cluster, sneaky)
+    assert "spec.storage.autogrow.maximum: 1Ei is over the limit of 5Gi" in message
+    assert get(api, "DatabaseCluster", prod, "sneaky") is None
 
     # Allowed: created, and labelled with its tier and the policies that govern it.
     create(cluster, database("DatabaseCluster", "orders", prod, storage={"size": "2Gi"}))
@@ -297,7 +304,9 @@ def test_engines_versions_limits_and_updates(local_cluster: LocalCluster, spaces
     before = get(api, "DatabaseCluster", prod, "orders")
     for patch, field in (({"storage": {"size": "8Gi"}}, "spec.storage.size"),
                          ({"datastore": {"type": "mariadb", "version": "11.8"}}, "spec.datastore.version"),
-                         ({"replicas": 5}, "spec.replicas")):  # fmt: skip
+                         ({"replicas": 5}, "spec.replicas"),
+                         ({"storage": {"autogrow": {"maximum": "8Gi"}}},
+                          "spec.storage.autogrow.maximum")):  # fmt: skip
         with pytest.raises(lc.ClusterError) as info:
             kubectl_as(cluster, "-n", prod, "patch", "databasecluster", "orders", "--type=merge",
                        "-p", json.dumps({"spec": patch}))  # fmt: skip

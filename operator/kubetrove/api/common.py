@@ -145,12 +145,14 @@ class Autogrow(ApiModel):
     )
     increment: Increment = Field(
         default="20%",
-        description='How much one growth adds: a quantity ("2Gi") or a percentage of the current size '
-        '("20%", 1 to 100). Capped at maximum.',
+        description='How much one growth adds: a quantity of at least 1Mi ("2Gi") or a whole percentage '
+        'of the current size ("20%", 1 to 100; without its sign, 20 is 20 bytes and refused). Capped at '
+        "maximum.",
     )
     maximum: Quantity = Field(
-        description="The volumes never grow past this size (at least spec.storage.size). Reaching it "
-        "with a volume still over threshold sets the StorageAutogrow condition False (MaximumReached)."
+        description="The volumes never grow past this size (at least spec.storage.size, less than 8Ei). "
+        "Reaching it with a volume still over threshold sets the StorageAutogrow condition False "
+        "(MaximumReached)."
     )
 
 

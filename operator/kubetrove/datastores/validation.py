@@ -13,6 +13,11 @@ Rules, and why:
 - Storage grows, never shrinks (a PVC cannot shrink), and its class is fixed once volumes exist. It is
   at least ``MIN_STORAGE``: a Kubernetes quantity such as ``1m`` (a thousandth of a byte) or ``1Ki`` is
   valid to the schema, but no engine initialises its system files in it; the pod would crash-loop.
+- ``storage.autogrow``: ``maximum`` is at least ``storage.size`` (else autogrow could never grow) and
+  fits an int64 of bytes (what a claim can request; ``1e1000`` would only fail once reached), and a
+  quantity ``increment`` is at least 1Mi: sizes are whole MiB, and ``increment: 20`` (20 bytes, meant as
+  20 percent) or ``1m`` (a thousandth of a byte, meant as a megabyte) is a mistake the schema cannot see.
+  A small but real increment (10Mi on a 1Ti volume) is allowed: it is slow, not wrong.
 - Grants must name a database in ``spec.databases``: refused, not warned, because a grant on a
   database that does not exist fails on some engines (PostgreSQL, MongoDB roles) and silently
   pre-grants on others (MySQL), and the same spec must mean the same thing on every engine.
@@ -186,13 +191,30 @@ def _storage(spec: InstanceSpec, previous: InstanceSpec | None) -> list[Problem]
     return problems
 
 
+# The smallest quantity increment: sizes are rounded up to whole MiB, and a smaller one is a mistake
+# (``increment: 20`` meant as 20 percent is 20 bytes; ``1m`` meant as a megabyte is a thousandth of one).
+MIN_INCREMENT_TEXT = "1Mi"
+MIN_INCREMENT = parse_quantity(MIN_INCREMENT_TEXT)
+# The largest size a claim can request: Kubernetes (and CSI) hold a volume's bytes in an int64.
+MAX_VOLUME = 2**63 - 1
+
+
 def _autogrow(spec: InstanceSpec, size: Fraction | None) -> list[Problem]:
-    """spec.storage.autogrow: a positive maximum not below spec.storage.size, a positive increment (the
-    schema checks the forms; a quantity increment of 0 or a maximum below the size it cannot)."""
+    """spec.storage.autogrow: a positive maximum not below spec.storage.size, a quantity increment of at
+    least 1Mi (the schema checks the forms; a quantity increment of 0 or 20 bytes, or a maximum below the
+    size, it cannot)."""
     auto = spec.storage.autogrow
     if auto is None:
         return []
     maximum, problems = _quantity("spec.storage.autogrow.maximum", auto.maximum)
+    if maximum is not None and maximum > MAX_VOLUME:
+        problems.append(
+            Problem(
+                "spec.storage.autogrow.maximum",
+                f"{auto.maximum} is more than a volume can be asked for (Kubernetes counts sizes in a signed "
+                "64-bit number of bytes: less than 8Ei)",
+            )
+        )
     if maximum is not None and size is not None and maximum < size:
         problems.append(
             Problem(
@@ -201,7 +223,16 @@ def _autogrow(spec: InstanceSpec, size: Fraction | None) -> list[Problem]:
             )
         )
     if not auto.increment.endswith("%"):
-        problems += _quantity("spec.storage.autogrow.increment", auto.increment)[1]
+        increment, wrong = _quantity("spec.storage.autogrow.increment", auto.increment)
+        problems += wrong
+        if increment is not None and increment < MIN_INCREMENT:
+            problems.append(
+                Problem(
+                    "spec.storage.autogrow.increment",
+                    f"{auto.increment} is less than {MIN_INCREMENT_TEXT} (a quantity is bytes; the volumes "
+                    'grow in whole MiB): write a size such as "2Gi", or a percentage with its sign, "20%"',
+                )
+            )
     return problems
 
 

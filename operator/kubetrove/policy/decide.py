@@ -183,6 +183,14 @@ def _limits(p: NamedPolicy, spec: InstanceSpec) -> list[Violation]:
             )
         )
     out += _limit(p, "spec.storage.size", "limits.maxStorage", spec.storage.size, lim.max_storage)
+    if spec.storage.autogrow is not None:  # the volumes grow to it with no further request to review
+        out += _limit(
+            p,
+            "spec.storage.autogrow.maximum",
+            "limits.maxStorage",
+            spec.storage.autogrow.maximum,
+            lim.max_storage,
+        )
     res = spec.resources
     for side, side_name in ((res.requests, "requests"), (res.limits, "limits")):
         if side is None:
@@ -295,8 +303,10 @@ def _quotas(p: NamedPolicy, r: Review, new: Usage, old: Usage | None) -> list[Vi
                     f"quotas.{dim}",
                 )
             )
+    autogrow = isinstance(r.new, InstanceSpec) and r.new.storage.autogrow is not None
+    storage_field = "spec.storage.autogrow.maximum" if autogrow else "spec.storage.size"
     amounts = (
-        ("storage", q.storage, after.storage, fmt_bytes, "spec.storage.size"),
+        ("storage", q.storage, after.storage, fmt_bytes, storage_field),
         ("cpu", q.cpu, after.cpu, fmt_cpu, "spec.resources.requests.cpu"),
         ("memory", q.memory, after.memory, fmt_bytes, "spec.resources.requests.memory"),
     )

@@ -2,6 +2,8 @@
 
 Invariants (property-tested): usage is additive (a namespace's usage is the sum of its resources'),
 never negative, and a cluster with n members counts n times its per-member storage, CPU and memory.
+Storage per member is spec.storage.size, or spec.storage.autogrow.maximum when autogrow is on and it is
+larger: what the volumes may grow to without another request.
 CPU and memory count the engine container's request, or its limit when it has no request (Kubernetes
 then sets the request to the limit); neither stated counts 0 (with a CPU or memory quota such a
 resource is refused at admission, so it cannot slip under the quota that way).
@@ -75,6 +77,14 @@ def compute(spec: InstanceSpec, resource: str) -> Fraction | None:
     return None
 
 
+def volume_bound(spec: InstanceSpec) -> Fraction:
+    """The most one member's data volume may take: spec.storage.size, or with autogrow its maximum when
+    larger (autogrow grows the volumes without a spec change, so no later admission request sees it)."""
+    size = parse_quantity(spec.storage.size)
+    auto = spec.storage.autogrow
+    return max(size, parse_quantity(auto.maximum)) if auto is not None else size
+
+
 def of_database(spec: InstanceSpec) -> Usage:
     """What one DatabaseInstance or DatabaseCluster (ClusterSpec) counts."""
     n = members(spec)
@@ -83,7 +93,7 @@ def of_database(spec: InstanceSpec) -> Usage:
     return Usage(
         instances=0 if cluster else 1,
         clusters=1 if cluster else 0,
-        storage=n * parse_quantity(spec.storage.size),
+        storage=n * volume_bound(spec),
         cpu=n * (compute(spec, "cpu") or ZERO),
         memory=n * (compute(spec, "memory") or ZERO),
         backups=spec.backup.keep if scheduled and spec.backup is not None else 0,

@@ -292,3 +292,33 @@ def test_no_status_field_is_required() -> None:
         for path, node in walk(status):
             if "required" in node:
                 assert path.endswith("[]"), path  # only inside list items (a condition needs its type)
+
+
+@pytest.mark.parametrize("kind", [CLUSTER, INSTANCE], ids=lambda k: k.kind)
+def test_autogrow_schema_refuses_what_it_can(kind: Kind) -> None:
+    """spec.storage.autogrow on the wire: maximum required, threshold an integer 50..95, increment and
+    maximum patterned quantities, and no unknown field kept (a typo such as ``treshold`` is pruned, or
+    refused by ``kubectl apply``'s default --validate=strict; never stored)."""
+    storage = root_schema(kind)["properties"]["spec"]["properties"]["storage"]
+    auto = storage["properties"]["autogrow"]
+    assert auto["type"] == "object" and auto["required"] == ["maximum"]
+    assert "default" not in auto and "nullable" not in auto  # null is pruned: autogrow off
+    assert not any("x-kubernetes-preserve-unknown-fields" in node for _, node in walk(storage))
+    assert set(auto["properties"]) == {"threshold", "increment", "maximum"}
+    threshold = auto["properties"]["threshold"]
+    assert (threshold["type"], threshold["minimum"], threshold["maximum"], threshold["default"]) == (
+        "integer", 50, 95, 80
+    )  # fmt: skip
+    for name in ("increment", "maximum"):
+        node = auto["properties"][name]
+        assert node["anyOf"] == INT_OR_STRING and node["x-kubernetes-int-or-string"] is True
+        assert node["pattern"].startswith("^") and node["pattern"].endswith("$")
+    assert auto["properties"]["increment"]["default"] == "20%"
+    increment = re.compile(auto["properties"]["increment"]["pattern"])
+    maximum = re.compile(auto["properties"]["maximum"]["pattern"])
+    for good in ("1%", "20%", "100%", "1Gi", "0", "1000000Ti", "1.5Gi", "1e3"):
+        assert increment.fullmatch(good), good
+    for bad in ("0%", "101%", "1.5%", "-1Gi", "+1Gi", "abc", "", "1Gi ", " 1Gi", "1 Gi", "01%", "20 %"):
+        assert not increment.fullmatch(bad), bad
+    for bad in ("", "abc", "-1Gi", "10Gi ", "20%"):
+        assert not maximum.fullmatch(bad), bad

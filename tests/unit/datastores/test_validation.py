@@ -393,6 +393,112 @@ def test_storage_autogrow_refused_by_the_model(autogrow: dict[str, Any]) -> None
         cluster(storage={"size": "10Gi", "autogrow": autogrow})
 
 
+# Careless and hostile autogrow inputs the schema lets through, on a 10Gi volume: each refused by the
+# operator on the field it is about, with the message the user reads (condition and Event).
+TOO_SMALL = (
+    'is less than 1Mi (a quantity is bytes; the volumes grow in whole MiB): write a size such as "2Gi", '
+    'or a percentage with its sign, "20%"'
+)
+TOO_BIG = (
+    "is more than a volume can be asked for (Kubernetes counts sizes in a signed 64-bit number of bytes: "
+    "less than 8Ei)"
+)
+
+
+@pytest.mark.parametrize(
+    ("autogrow", "message"),
+    [
+        ({"maximum": "20Gi", "increment": "0"}, "spec.storage.autogrow.increment: 0 must be a positive size"),
+        ({"maximum": "20Gi", "increment": 0}, "spec.storage.autogrow.increment: 0 must be a positive size"),
+        ({"maximum": "20Gi", "increment": "0.0Gi"},
+         "spec.storage.autogrow.increment: 0.0Gi must be a positive size"),
+        # 20 percent meant, 20 bytes written (YAML integer); a megabyte meant, a thousandth of a byte written
+        ({"maximum": "20Gi", "increment": 20}, f"spec.storage.autogrow.increment: 20 {TOO_SMALL}"),
+        ({"maximum": "20Gi", "increment": "1m"}, f"spec.storage.autogrow.increment: 1m {TOO_SMALL}"),
+        ({"maximum": "20Gi", "increment": "1023Ki"}, f"spec.storage.autogrow.increment: 1023Ki {TOO_SMALL}"),
+        ({"maximum": "20Gi", "increment": "5e9999"},
+         "spec.storage.autogrow.increment: 5e9999 is not a Kubernetes quantity (e.g. 10Gi, 500M)"),
+        ({"maximum": "5Gi"},
+         "spec.storage.autogrow.maximum: 5Gi is below spec.storage.size (10Gi): autogrow could never grow"),
+        ({"maximum": 100},  # 100Gi meant, 100 bytes written
+         "spec.storage.autogrow.maximum: 100 is below spec.storage.size (10Gi): autogrow could never grow"),
+        ({"maximum": "0"}, "spec.storage.autogrow.maximum: 0 must be a positive size"),
+        ({"maximum": "9Ei"}, f"spec.storage.autogrow.maximum: 9Ei {TOO_BIG}"),
+        ({"maximum": "1e1000"}, f"spec.storage.autogrow.maximum: 1e1000 {TOO_BIG}"),
+    ],
+    ids=[
+        "increment-0", "increment-int-0", "increment-0.0Gi", "increment-int-20", "increment-1m",
+        "increment-1023Ki", "increment-5e9999", "maximum-below-size", "maximum-int-100", "maximum-0",
+        "maximum-9Ei", "maximum-1e1000",
+    ],
+)  # fmt: skip
+def test_storage_autogrow_refused_by_validation(autogrow: dict[str, Any], message: str) -> None:
+    spec = cluster(storage={"size": "10Gi", "autogrow": autogrow})
+    assert messages(validate_spec(spec, None)) == [message]
+
+
+@pytest.mark.parametrize(
+    "autogrow",
+    [
+        {"maximum": "10Gi"},  # equal to the size: allowed (autogrow never grows; MaximumReached when full)
+        {"maximum": "1Ei"},
+        {"maximum": "8589934591Gi"},  # just under 8Ei
+        {"maximum": "20Gi", "increment": "1Mi"},
+        {"maximum": "20Gi", "increment": "1%"},
+        {"maximum": "20Gi", "increment": "100%"},
+        {"maximum": "20Gi", "increment": "1000000Ti"},  # one step to the maximum (capped there)
+        {"maximum": "20Gi", "increment": "1e1000"},  # the same, however large
+        {"maximum": "20Gi", "threshold": 50},
+        {"maximum": "20Gi", "threshold": 95},
+    ],
+)
+def test_storage_autogrow_edges_that_are_allowed(autogrow: dict[str, Any]) -> None:
+    assert validate_spec(cluster(storage={"size": "10Gi", "autogrow": autogrow}), None) == []
+
+
+def test_a_tiny_increment_on_a_large_volume_is_allowed() -> None:
+    """10Mi on a 1Ti volume is slow (a 10Mi step per cycle), not wrong: allowed (docs/operations.md)."""
+    spec = cluster(storage={"size": "1Ti", "autogrow": {"increment": "10Mi", "maximum": "2Ti"}})
+    assert validate_spec(spec, None) == []
+
+
+def test_autogrow_null_is_autogrow_off() -> None:
+    assert cluster(storage={"size": "10Gi", "autogrow": None}).storage.autogrow is None
+
+
+@pytest.mark.parametrize(
+    ("autogrow", "loc", "error"),
+    [
+        ({"maximum": "20Gi", "threshold": 0}, "threshold", "greater_than_equal"),
+        ({"maximum": "20Gi", "threshold": -1}, "threshold", "greater_than_equal"),
+        ({"maximum": "20Gi", "threshold": 100}, "threshold", "less_than_equal"),
+        ({"maximum": "20Gi", "threshold": 80.5}, "threshold", "int_from_float"),
+        ({"maximum": "20Gi", "increment": "-1Gi"}, "increment", "string_pattern_mismatch"),
+        ({"maximum": "20Gi", "increment": "1.5%"}, "increment", "string_pattern_mismatch"),
+        ({"maximum": "20Gi", "increment": "abc"}, "increment", "string_pattern_mismatch"),
+        ({"maximum": "20Gi", "increment": ""}, "increment", "string_pattern_mismatch"),
+        ({"maximum": "20Gi", "increment": "1Gi "}, "increment", "string_pattern_mismatch"),
+        ({"maximum": "20Gi", "increment": " 1Gi"}, "increment", "string_pattern_mismatch"),
+        ({"maximum": "20Gi", "increment": "01%"}, "increment", "string_pattern_mismatch"),
+        ({"maximum": ""}, "maximum", "string_pattern_mismatch"),
+        ({"maximum": "abc"}, "maximum", "string_pattern_mismatch"),
+        ({"maximum": "-1Gi"}, "maximum", "string_pattern_mismatch"),
+        ({"maximum": None}, "maximum", "string_type"),
+        ({}, "maximum", "missing"),
+        ({"treshold": 70, "maximum": "20Gi"}, "treshold", "extra_forbidden"),  # the CRD prunes it first
+    ],
+)
+def test_storage_autogrow_refused_by_the_model_on_its_field(
+    autogrow: dict[str, Any], loc: str, error: str
+) -> None:
+    """What the CRD schema refuses, the model refuses too, on the same field (a second line: the operator
+    parses only what the API server stored)."""
+    with pytest.raises(ValidationError) as err:
+        cluster(storage={"size": "10Gi", "autogrow": autogrow})
+    (only,) = err.value.errors()
+    assert (only["loc"], only["type"]) == (("storage", "autogrow", loc), error)
+
+
 def test_storage_autogrow_on_an_instance_follows_the_same_rules() -> None:
     spec = instance(storage={"size": "1Gi", "autogrow": {"maximum": "2Gi"}})
     assert validate_spec(spec, None) == []

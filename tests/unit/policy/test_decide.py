@@ -391,3 +391,32 @@ def test_the_documented_example_decides_as_docs_policy_md_says() -> None:
         "baseline",
         "supported-stack",
     )
+
+
+def test_autogrow_maximum_is_held_to_max_storage() -> None:
+    """Autogrow grows the volumes with no request the webhook sees: its maximum is what a member may take,
+    so a spec within maxStorage whose maximum is not (1Gi growing to 1Ei) is refused on the maximum."""
+    p = policy("caps", limits={"maxStorage": "10Gi"})
+    sneaky = cluster(storage={"size": "1Gi", "autogrow": {"maximum": "1Ei"}})
+    d = decide([p], review(sneaky))
+    assert [(v.field, v.rule) for v in d.violations] == [
+        ("spec.storage.autogrow.maximum", "limits.maxStorage")
+    ]
+    assert "DatabasePolicy caps: spec.storage.autogrow.maximum: 1Ei is over the limit of 10Gi" in d.message()
+    assert decide([p], review(cluster(storage={"size": "1Gi", "autogrow": {"maximum": "10Gi"}}))).allowed
+
+
+def test_autogrow_maximum_counts_against_the_storage_quota() -> None:
+    q = policy("quota", quotas={"storage": "30Gi"})
+    assert (
+        of_database(cluster(storage={"size": "1Gi", "autogrow": {"maximum": "10Gi"}})).storage == 30 * 2**30
+    )
+    assert of_database(cluster(storage={"size": "5Gi"})).storage == 15 * 2**30
+    assert decide([q], review(cluster(storage={"size": "1Gi", "autogrow": {"maximum": "10Gi"}}))).allowed
+    d = decide([q], review(cluster(storage={"size": "1Gi", "autogrow": {"maximum": "11Gi"}})))
+    assert [v.field for v in d.violations] == ["quotas.storage (spec.storage.autogrow.maximum)"]
+    assert "would use 33Gi of storage, over its quota of 30Gi" in d.message()
+    # turning autogrow on for a resource that exists grows its usage: reviewed like any growth
+    before = cluster(storage={"size": "10Gi"})
+    after = cluster(storage={"size": "10Gi", "autogrow": {"maximum": "20Gi"}})
+    assert not decide([q], review(after, old=before)).allowed
