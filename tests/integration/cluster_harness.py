@@ -106,6 +106,7 @@ class Writer:
     """The application: inserts continuously through ``status.primary``; reconnects on any error."""
 
     cluster: Cluster
+    first_id: int = 0  # ids written are first_id + 1, + 2, ...: two writers never collide
     acked: list[Ack] = field(default_factory=list)
     failed: int = 0
     paused: threading.Event = field(default_factory=threading.Event)
@@ -127,7 +128,7 @@ class Writer:
         return sum(1 for a in list(self.acked) if a.pod == pod and a.at > since)
 
     def _run(self) -> None:
-        conn, pod, write_id = None, "", 0
+        conn, pod, write_id = None, "", self.first_id
         while not self._stop.is_set():
             if self.paused.is_set():
                 time.sleep(0.02)
@@ -167,7 +168,8 @@ class Cluster:
     ops: AgentOps
     loop: Loop | MembershipLoop
     agents: dict[str, AgentClient]
-    runners: list[web.AppRunner]
+    runners: dict[str, web.AppRunner]
+    token: str
     task: asyncio.Task[None] | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -181,6 +183,17 @@ class Cluster:
         proc = self.servers[pod].proc
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
+
+    async def cut(self, pod: str) -> None:
+        """Partition ``pod`` from the operator: its agent stops serving; its engine keeps running, keeps its
+        clients and (until failover stops them, I3) its replicas: what the operator sees of a pod whose
+        network is gone while a client on the pod's side of the partition still writes."""
+        await self.runners[pod].cleanup()
+
+    async def heal(self, pod: str) -> None:
+        """End ``cut``: a new agent on the same port, over the same engine."""
+        port = int(self.agents[pod].base_url.rsplit(":", 1)[1])
+        self.runners[pod] = await _serve_agent(self.engine, self.servers[pod], self.token, port)
 
     def restart(self, pod: str) -> None:
         """Start the member's engine again (a PostgreSQL ex-primary rejoins via pg_rewind first)."""
@@ -214,8 +227,20 @@ class Cluster:
         await self.ops.close()
         for client in self.agents.values():
             await client.close()
-        for runner in self.runners:
+        for runner in self.runners.values():
             await runner.cleanup()
+
+
+async def _serve_agent(engine: Engine, server: Server, token: str, port: int) -> web.AppRunner:
+    """The real agent app over ``server``'s engine, listening on 127.0.0.1:``port``."""
+    runner = web.AppRunner(make_app(make_driver(engine.name, server.engine_config()), token))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 async def start_cluster(engine: Engine, members: int = 3) -> Cluster:
@@ -223,19 +248,17 @@ async def start_cluster(engine: Engine, members: int = 3) -> Cluster:
     pods = [f"db-{i}" for i in range(members)]
     servers = engine.start(pods)
     token = secrets.token_urlsafe(24)
-    runners, endpoints, agents = [], {}, {}
+    runners: dict[str, web.AppRunner] = {}
+    endpoints, agents = {}, {}
     try:
         for pod in pods:
-            runner = web.AppRunner(make_app(make_driver(engine.name, servers[pod].engine_config()), token))
-            await runner.setup()
-            runners.append(runner)
             port = free_port()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
+            runners[pod] = await _serve_agent(engine, servers[pod], token, port)
             url = f"http://127.0.0.1:{port}"
             endpoints[pod] = Endpoint(url, "127.0.0.1", servers[pod].port)
             agents[pod] = AgentClient(url, token, timeout=60)
     except BaseException:
-        for runner in runners:
+        for runner in runners.values():
             await runner.cleanup()
         raise
     ops = AgentOps(endpoints.__getitem__, token, engine.replication(), pods=pods)
@@ -248,7 +271,7 @@ async def start_cluster(engine: Engine, members: int = 3) -> Cluster:
         loop = MembershipLoop(ops, record, interval=INTERVAL_SECONDS)
     else:
         loop = Loop(ops, record, store.compare_positions, interval=INTERVAL_SECONDS, wait_timeout=30)
-    cluster = Cluster(engine, pods, servers, record, ops, loop, agents, runners)
+    cluster = Cluster(engine, pods, servers, record, ops, loop, agents, runners, token)
     cluster.task = asyncio.create_task(loop.run(cluster.stopped))
     try:
         await cluster.healthy()

@@ -87,8 +87,12 @@ async def _quarantine(d: Decision, view: ClusterView, ops: MemberOps, record: Cl
     if not new:
         return
     await record.label_roles(dict.fromkeys(new, ERRANT))
-    # An errant replica must stop acknowledging semi-sync writes: a write acked only by a member that can
-    # never be promoted would be lost at the next failover (docs/clustering.md, I2 and I5).
+    # An errant member must take and acknowledge nothing more: fenced, so an ex-primary back from a
+    # partition (writable, its clients waiting for acknowledgements no replica will send) ends those
+    # sessions instead of acknowledging them when semi-sync's timeout expires; and an errant replica
+    # stops acknowledging semi-sync writes: a write acked only by a member that can never be promoted
+    # would be lost at the next failover (docs/clustering.md, I2, I5 and "Demoting a primary").
+    await _quietly(new, "fence", ops)
     await _quietly(new, "stop_replication", ops)
     for pod in new:
         await record.event("ErrantTransactions", f"{pod} holds transactions the primary never had", True)

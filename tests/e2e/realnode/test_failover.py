@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -151,3 +152,103 @@ def test_failover_keeps_every_acknowledged_write(
         present = {row[0] for row in cur.fetchall()}
     lost = sorted(set(writer.acked) - present)
     assert not lost, f"acknowledged writes missing after failover from {old}: {lost[:20]} (of {len(lost)})"
+
+
+# The cut-off client: runs inside the primary's network namespace (nsenter), so it keeps reaching the
+# server on 127.0.0.1 when the pod is cut off from everything else; one line per acknowledged insert.
+_CUT_OFF_CLIENT = """
+import sys, time, pymysql
+user, password, database, first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+conn = pymysql.connect(host="127.0.0.1", user=user, password=password, database=database, autocommit=True,
+                       connect_timeout=3, read_timeout=600, write_timeout=600)
+i = first
+while True:
+    i += 1
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO acked (id) VALUES (%s)", (i,))
+    except pymysql.err.MySQLError as exc:
+        print(f"ERR {i} {time.time():.3f} {exc.args[0]}", flush=True)
+        break
+    print(f"ACK {i} {time.time():.3f}", flush=True)
+    time.sleep(0.05)
+"""
+
+
+def _in_netns(pid: int, *command: str, check: bool = True) -> str:
+    return subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", *command],
+                          check=check, capture_output=True, text=True).stdout  # fmt: skip
+
+
+def test_a_primary_cut_off_from_the_network_acknowledges_nothing_the_new_primary_lacks(
+    local_cluster: LocalCluster, ha_cluster: tuple[str, str]
+) -> None:
+    """Fencing under partition on the real node (docs/clustering.md, "Demoting a primary"): the primary's
+    pod loses its network (its interface down, in its own network namespace) while a client INSIDE that
+    namespace keeps writing and the Service's clients write too. The operator fails over; the cut-off
+    primary acknowledges nothing after the cut that the new primary lacks; once the network is back, the
+    old primary is fenced and its waiting client gets an error, never a success."""
+    ns, host = ha_cluster
+    old = _status(local_cluster, ns)["primary"]
+    pid = _engine_host_pid(local_cluster, ns, old)
+    cut_off = subprocess.Popen(
+        ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", _CUT_OFF_CLIENT,
+         USER, PASSWORD, DATABASE, "1000000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(cut_off.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    writer = Writer(host)
+    writer.start()
+    try:
+        wait_until(
+            lambda: sum(1 for x in lines if x.startswith("ACK")) >= 20, "20 writes by the cut-off client"
+        )
+        wait_until(lambda: len(writer.acked) >= 20, "20 writes through the rw Service")
+        links = [
+            line.split(":")[1].strip().split("@")[0]
+            for line in _in_netns(pid, "ip", "-o", "link").splitlines()
+        ]
+        iface = next(name for name in links if name != "lo")
+        routes = [r for r in _in_netns(pid, "ip", "route").splitlines() if r.strip()]
+        cut_at = time.time()
+        _in_netns(pid, "ip", "link", "set", iface, "down")
+        try:
+            wait_until(lambda: _status(local_cluster, ns).get("primary") not in (None, old),
+                       "a new primary after the cut", timeout=240)  # fmt: skip
+            promoted_at = time.time()
+            before = len(writer.acked)
+            wait_until(
+                lambda: len(writer.acked) >= before + 20, "writes through rw on the new primary", timeout=120
+            )
+        finally:
+            _in_netns(pid, "ip", "link", "set", iface, "up")
+            for route in routes:  # a link going down takes its routes with it
+                _in_netns(pid, "ip", "route", "replace", *route.split(), check=False)
+        # Back on the network: the loop fences the old primary, which ends the waiting client's session.
+        cut_off.wait(timeout=180)
+        wait_until(
+            lambda: _with_primary(_status(local_cluster, ns)), "the cluster settled again", timeout=240
+        )
+    finally:
+        writer.stop.set()
+        writer.join(timeout=30)
+        if cut_off.poll() is None:
+            cut_off.kill()
+        reader.join(timeout=10)
+
+    acks = [(int(x.split()[1]), float(x.split()[2])) for x in lines if x.startswith("ACK")]
+    after_cut = [t - cut_at for _, t in acks if t > cut_at]
+    after_promotion = [i for i, t in acks if t >= promoted_at]
+    print(f"partition of {old}: promoted a new primary {promoted_at - cut_at:.1f}s after the cut; the cut-off"
+          f" client's last acknowledgement {max(after_cut, default=0.0):.2f}s after it; its end:"
+          f" {[x for x in lines if x.startswith('ERR')]}")  # fmt: skip
+    assert not after_promotion, (
+        f"the cut-off primary acknowledged writes after the promotion: {after_promotion}"
+    )
+    with _connect(host) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM acked")
+        present = {row[0] for row in cur.fetchall()}
+    lost = sorted({i for i, _ in acks} - present) + sorted(set(writer.acked) - present)
+    assert not lost, f"acknowledged writes missing after the partition of {old}: {lost[:20]} (of {len(lost)})"

@@ -25,9 +25,11 @@ from tests.unit.agent.recorded_mysql import (
     UUID_A,
     UUID_B,
     RecordedConnection,
+    RecordedCursor,
     Reply,
 )
 
+READ_ONLY = "SELECT @@read_only AS ro"
 TOP = "SELECT @@version AS version, @@read_only AS ro, @@gtid_executed AS position"
 
 
@@ -84,12 +86,15 @@ def test_status_of_a_broken_replica_and_of_a_primary() -> None:
 def test_set_source_sends_change_replication_source_with_auto_position() -> None:
     # A member with history is never cloned (an empty one is: test_agent_mysql / test_failover_mysql).
     driver, conn = driver_with(
-        {"SELECT @@GLOBAL.gtid_executed AS mine": [{"mine": GTID_EXECUTED, "plugin": "ACTIVE"}]}
+        {
+            "SELECT @@GLOBAL.gtid_executed AS mine": [{"mine": GTID_EXECUTED, "plugin": "ACTIVE"}],
+            READ_ONLY: [{"ro": 1}],  # a replica already: no client session to end
+        }
     )
     driver.set_source("db-0.db.ns.svc", 3306, "repl", "pa'ss")
-    assert conn.sent[0] == "SET GLOBAL super_read_only = ON"
-    assert conn.sent[1].startswith("SELECT @@GLOBAL.gtid_executed AS mine")
-    assert conn.sent[2:] == [
+    assert conn.sent[:2] == [READ_ONLY, "SET GLOBAL super_read_only = ON"]
+    assert conn.sent[2].startswith("SELECT @@GLOBAL.gtid_executed AS mine")
+    assert conn.sent[3:] == [
         "STOP REPLICA",
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST = 'db-0.db.ns.svc', SOURCE_PORT = 3306,"
         " SOURCE_USER = 'repl', SOURCE_PASSWORD = 'pa\\'ss', SOURCE_AUTO_POSITION = 1,"
@@ -99,7 +104,7 @@ def test_set_source_sends_change_replication_source_with_auto_position() -> None
 
 
 def test_promote_fence_and_stop() -> None:
-    driver, conn = driver_with()
+    driver, conn = driver_with({READ_ONLY: [{"ro": 1}]})
     driver.promote()
     driver.fence()
     driver.stop_replication()
@@ -108,9 +113,68 @@ def test_promote_fence_and_stop() -> None:
         "RESET REPLICA ALL",
         "SET GLOBAL super_read_only = OFF",
         "SET GLOBAL read_only = OFF",
+        READ_ONLY,
         "SET GLOBAL super_read_only = ON",
         "STOP REPLICA IO_THREAD",
     ]
+
+
+@pytest.mark.parametrize("cls", [MySQLDriver, MariaDBDriver])
+def test_fencing_a_writable_server_kills_the_client_sessions_that_may_wait_for_an_ack(
+    cls: type[MySQLFamilyDriver],
+) -> None:
+    """A commit waiting for its semi-sync ack must end in an error, never be acknowledged by the demotion
+    that follows (docs/clustering.md, "Demoting a primary"); the agent's own sessions, the replicas' dump
+    threads and the server's threads stay; a session that ended meanwhile (1094) is no failure."""
+    gone = pymysql.err.InternalError(1094, "Unknown thread id: 12")
+    driver, conn = driver_with(
+        {READ_ONLY: [{"ro": 0}], "SELECT ID AS id FROM": [{"id": 12}, {"id": 15}]},
+        {"KILL CONNECTION 12": gone},
+        cls=cls,
+    )
+    driver.fence()
+    dumps = ",".join(f"'{c}'" for c in (*cls.DUMP_COMMANDS, "Daemon"))
+    sessions = (
+        "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN"
+        f" ('system user', 'event_scheduler', 'agent') AND COMMAND NOT IN ({dumps})"
+    )
+    # Killed BEFORE read_only is set: SET GLOBAL read_only waits for commits in progress.
+    assert conn.sent == [
+        READ_ONLY,
+        "SET SESSION lock_wait_timeout = 2",
+        sessions,
+        "KILL CONNECTION 12",
+        "KILL CONNECTION 15",
+        *cls.FENCE,
+    ]
+    # A commit that got in between holds the fence back: kill again, fence again.
+    waited = pymysql.err.OperationalError(1205, "Lock wait timeout exceeded; try restarting transaction")
+    attempts = iter([waited])
+
+    def fence_once(query: str) -> list[dict[str, int]]:
+        error = next(attempts, None)
+        if error is not None:
+            raise error
+        return []
+
+    driver, conn = driver_with({READ_ONLY: [{"ro": 0}], "SELECT ID AS id FROM": [{"id": 7}]}, cls=cls)
+    real_execute = RecordedCursor.execute
+
+    def execute(self: RecordedCursor, query: str, args: Any = None) -> int:
+        if query == cls.FENCE[0]:
+            fence_once(query)
+        return real_execute(self, query, args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RecordedCursor, "execute", execute)
+        driver.fence()
+    assert conn.sent.count("KILL CONNECTION 7") == 2
+    other = pymysql.err.OperationalError(1227, "Access denied; you need the CONNECTION_ADMIN privilege")
+    driver, conn = driver_with(
+        {READ_ONLY: [{"ro": 0}], "SELECT ID AS id FROM": [{"id": 12}]}, {"KILL CONNECTION": other}, cls=cls
+    )
+    with pytest.raises(Exception, match="CONNECTION_ADMIN"):
+        driver.fence()
 
 
 @pytest.mark.parametrize(("result", "reached_"), [(0, True), (1, False)])
@@ -206,9 +270,10 @@ def test_parameters_coerce_numbers_and_report_read_only_variables() -> None:
 
 
 def test_mariadb_dialect_statements() -> None:
-    driver, conn = driver_with(cls=MariaDBDriver)
+    driver, conn = driver_with({READ_ONLY: [{"ro": 1}]}, cls=MariaDBDriver)
     driver.set_source("db-0", 3306, "repl", "pw")
     assert conn.sent == [
+        READ_ONLY,
         "SET GLOBAL read_only = ON",
         "STOP SLAVE",
         "SET GLOBAL gtid_slave_pos = @@gtid_current_pos",

@@ -72,6 +72,10 @@ FATAL_READING_BINLOG = frozenset({1236, 13114})
 # ER_WRONG_ARGUMENTS, ER_LOCAL_VARIABLE (a session-only variable in SET GLOBAL), ER_WRONG_VALUE_FOR_VAR,
 # ER_WRONG_TYPE_FOR_VAR, ER_NOT_VALID_PASSWORD (a password policy component refuses the password).
 CALLER_ERRORS = frozenset({1210, 1228, 1231, 1232, 1819})
+UNKNOWN_THREAD = 1094  # ER_NO_SUCH_THREAD: KILL of a session that already ended
+LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT: SET GLOBAL read_only behind a commit in progress
+FENCE_LOCK_WAIT_SECONDS = 2  # per attempt (_fence)
+FENCE_ATTEMPTS = 5
 CHECK_OK = frozenset({"OK", "Table is already up to date"})  # CHECK TABLE's status texts of a sound table
 Cursor = Any  # pymysql's DictCursor, or a recorded fake in unit tests
 
@@ -379,12 +383,58 @@ class MySQLFamilyDriver:
         else:
             path.unlink(missing_ok=True)
 
+    def _fence(self, cur: Cursor) -> None:
+        """Refuse writes; on a server that took writes until now, end the client sessions first.
+
+        Why end them (docs/clustering.md, "Demoting a primary"): a commit waiting for its semi-sync
+        acknowledgement is released, and ACKNOWLEDGED to its client, when the demotion then switches
+        ``rpl_semi_sync_master_enabled`` off (or when the timeout expires), though it exists on this
+        server alone. Killed, its client gets an error, never a success. And first: ``SET GLOBAL
+        read_only`` waits for commits in progress, so behind a commit whose acknowledgement can never
+        come (a primary cut off from its replicas) it would wait for semi-sync's timeout, a day. So:
+        kill, then fence with a short lock wait, and again if a new session's commit got in between.
+        Kept: the agent's own user, replicas' dump threads (``DUMP_COMMANDS``) and the server's own
+        threads. A server that was read-only already took no client write (none can be waiting).
+        """
+        cur.execute("SELECT @@read_only AS ro")
+        if int(cur.fetchone()["ro"]):
+            for statement in self.FENCE:
+                cur.execute(statement)
+            return
+        cur.execute(f"SET SESSION lock_wait_timeout = {FENCE_LOCK_WAIT_SECONDS}")
+        for _ in range(FENCE_ATTEMPTS):
+            self._kill_client_sessions(cur)
+            try:
+                for statement in self.FENCE:
+                    cur.execute(statement)
+                return
+            except pymysql.err.MySQLError as exc:
+                if exc.args[0] != LOCK_WAIT_TIMEOUT:
+                    raise
+        raise EngineUnavailable(
+            f"could not fence {self.engine}: commits in progress still held read_only off after"
+            f" {FENCE_ATTEMPTS} rounds of ending client sessions"
+        )
+
+    def _kill_client_sessions(self, cur: Cursor) -> None:
+        """KILL CONNECTION every session but the agent's own user's, replicas' and the server's own."""
+        cur.execute(
+            "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
+            " AND USER NOT IN ('system user', 'event_scheduler', %s) AND COMMAND NOT IN %s",
+            (self.config.user, (*self.DUMP_COMMANDS, "Daemon")),
+        )
+        for row in cur.fetchall():
+            try:
+                cur.execute(f"KILL CONNECTION {int(row['id'])}")
+            except pymysql.err.MySQLError as exc:  # 1094 Unknown thread id: it ended meanwhile
+                if exc.args[0] != UNKNOWN_THREAD:
+                    raise
+
     def set_source(self, host: str, port: int, user: str, password: str) -> None:
         """Fence, then replicate from host:port with GTID auto-positioning."""
         self._mark_demoted(True)
         with self._cursor() as cur:
-            for statement in self.FENCE:
-                cur.execute(statement)
+            self._fence(cur)
             self._provision(cur, host, port, user, password)
             cur.execute(self.STOP)
             self._before_change_source(cur)
@@ -409,8 +459,7 @@ class MySQLFamilyDriver:
         """Refuse writes from clients (and restart as a replica from now on)."""
         self._mark_demoted(True)
         with self._cursor() as cur:
-            for statement in self.FENCE:
-                cur.execute(statement)
+            self._fence(cur)
 
     def wait_for_position(self, position: str, timeout_seconds: float) -> bool:
         """Block until ``position`` is applied; each dialect has its own wait function."""

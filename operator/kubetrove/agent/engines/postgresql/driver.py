@@ -309,6 +309,25 @@ class PostgreSQLDriver:
 
     # -- replication ------------------------------------------------------------------------------
 
+    def _end_writer_sessions(self) -> int:
+        """Terminate every client session but the agent's own on a server that is not a standby; how many.
+
+        Why (docs/clustering.md, "Demoting a primary"): a commit waiting for its synchronous standby is
+        released, and ACKNOWLEDGED to its client, as soon as ``synchronous_standby_names`` is emptied,
+        which the demotion does right after this fence; the WAL it waited for is what pg_rewind then
+        takes away. Terminated instead, its client gets an error (FATAL, "the transaction has already
+        committed locally, but might not have been replicated"), never a success. A cancel would not do:
+        a cancelled wait returns success with a WARNING
+        (https://www.postgresql.org/docs/current/warm-standby.html#SYNCHRONOUS-REPLICATION-HA).
+        Walsenders, background workers and the agent's own user's sessions are kept."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                " AND usename IS DISTINCT FROM current_user"
+            ).fetchall()
+        return int(rows[0]["n"]) if rows else 0
+
     def _set_read_only(self, on: bool) -> None:
         with self._conn() as conn:
             if on:
@@ -334,8 +353,11 @@ class PostgreSQLDriver:
             return bool(self._one(conn, "SELECT pg_is_in_recovery() AS r")["r"])
 
     def fence(self) -> None:
-        """default_transaction_read_only = on for every new session (advisory, see module doc)."""
+        """default_transaction_read_only = on for every new session (advisory, see module doc); on a
+        server that is not a standby, the client sessions that may wait for a commit's standby end."""
         self._set_read_only(True)
+        if not self._in_recovery():
+            self._end_writer_sessions()
 
     def promote(self) -> None:
         """pg_promote() on a standby (waits for it), then clear primary_conninfo and the fence."""
@@ -364,6 +386,7 @@ class PostgreSQLDriver:
         self._set_read_only(True)  # also reloads: a standby's walreceiver reconnects to the new source
         if self._in_recovery():
             return
+        self._end_writer_sessions()  # before the demotion empties synchronous_standby_names (see there)
         if self._rejoin is None:
             raise Conflict(
                 "primary_conninfo is written, but this server is not a standby: the pod must create "
