@@ -35,6 +35,7 @@ from kubetrove.agent.protocol import Grant, Privilege
 from kubetrove.clustering.agent_ops import AgentOps, Endpoint, Replication
 from kubetrove.clustering.membership_process import MembershipLoop
 from kubetrove.clustering.observe import gather
+from kubetrove.clustering.ops import MemberUnreachable
 from kubetrove.clustering.process import Loop
 from kubetrove.clustering.snapshot import ClusterView
 from kubetrove.datastores import registry
@@ -335,3 +336,53 @@ def missing_and_duplicates(cluster: Cluster, writer: Writer) -> tuple[set[int], 
     stored = cluster.engine.ids(cluster.servers[cluster.primary])
     acked = {a.write_id for a in writer.acked}
     return acked - set(stored), len(stored) - len(set(stored))
+
+
+async def partition_round(cluster: Cluster) -> None:
+    """Fencing under partition (docs/clustering.md, "Demoting a primary"), asserted.
+
+    The primary's agent becomes unreachable (``cut``) while its engine keeps running and a client on its
+    side keeps writing: the loop fails over (stopping the replicas' receivers, I3), so the client's next
+    commit waits for a semi-sync acknowledgement no replica will send. Other clients write on the new
+    primary. When the agent is back (``heal``) the loop demotes, quarantines or rebuilds the old
+    primary; whichever, it must become read-only, the waiting commit must end in an error (the client is
+    back, on the new primary), and no write acknowledged by either client may be missing from the new
+    primary. Before the fence ended client sessions first, the repointing hung in ``SET GLOBAL
+    read_only`` behind that commit: the member stayed writable, its client waiting for semi-sync's
+    timeout (a day), which would then have acknowledged it.
+    """
+    old = cluster.primary
+    cut_off = Writer(cluster).start()
+    others: Writer | None = None
+    try:
+        await until(lambda: cut_off.on(old) >= 20, f"writes on {old}")
+        cut_at = time.monotonic()
+        await cluster.cut(old)
+        await until(lambda: cluster.record.primary != old, "a new primary in status")
+        new = cluster.primary
+        others = Writer(cluster, first_id=1_000_000).start()  # the rw Service's clients, on the new primary
+        await until(lambda: others.on(new) >= 50, f"writes on the new primary {new}")
+        last = max(a.at for a in cut_off.acked if a.pod == old) - cut_at
+        await cluster.heal(old)
+        await until(
+            lambda: cut_off.on(new, cut_at) >= 5, "the cut-off client writing on the new primary", 120
+        )
+
+        async def fenced() -> bool:
+            try:
+                return (await cluster.ops.status(old)).read_only
+            except MemberUnreachable:  # a member being rebuilt (MySQL's clone restarts it)
+                return False
+
+        await until(fenced, f"{old} read-only again", 120)
+        assert not [a for a in cut_off.acked if a.pod == old and a.at > cut_at + last]
+        print(f"partition of {old}: its last acknowledgement {last:.2f}s after the cut (replicas streaming"
+              " until the failover stopped them), none after")  # fmt: skip
+    finally:
+        cut_off.stop()
+        if others is not None:
+            others.stop()
+    stored = set(cluster.engine.ids(cluster.servers[cluster.primary]))
+    acked = {a.write_id: a for w in (cut_off, others) if w is not None for a in w.acked}
+    lost = sorted(set(acked) - stored)
+    assert not lost, [(i, acked[i].pod, round(acked[i].at - cut_at, 2)) for i in lost]

@@ -30,6 +30,7 @@ from tests.integration.cluster_harness import (
     Writer,
     failover_round,
     missing_and_duplicates,
+    partition_round,
     running,
     switchover_round,
     until,
@@ -275,3 +276,12 @@ async def test_switchover_under_load_loses_nothing_and_swaps_roles(cluster: Clus
         writer.stop()
     missing, duplicates = missing_and_duplicates(cluster, writer)
     assert (missing, duplicates) == (set(), 0)
+
+
+async def test_a_primary_cut_off_from_the_operator_acknowledges_nothing_the_new_primary_lacks(
+    cluster: Cluster,
+) -> None:
+    """Fencing under partition (``partition_round``). Here the old primary holds the commit that waited, a
+    GTID the new primary lacks: it is errant, quarantined (fenced, its client's session ended) and rebuilt
+    by clone (I7), which discards that commit, never acknowledged."""
+    await partition_round(cluster)

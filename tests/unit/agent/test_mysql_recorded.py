@@ -169,6 +169,15 @@ def test_fencing_a_writable_server_kills_the_client_sessions_that_may_wait_for_a
         mp.setattr(RecordedCursor, "execute", execute)
         driver.fence()
     assert conn.sent.count("KILL CONNECTION 7") == 2
+    # MySQL: a killed session still waits for its ack, so the second round first releases it, with no
+    # client able to commit meanwhile; offline again only once the fence holds. MariaDB: the kill suffices.
+    released = [q for q in conn.sent if "offline_mode" in q or "rpl_semi_sync" in q]
+    if cls is MySQLDriver:
+        assert released == [*cls.RELEASE_KILLED_WAITERS, *cls.AFTER_RELEASE]
+        assert conn.sent.index(cls.RELEASE_KILLED_WAITERS[-1]) < conn.sent.index(cls.FENCE[0])
+        assert conn.sent[-1] == cls.AFTER_RELEASE[-1]
+    else:
+        assert released == []
     other = pymysql.err.OperationalError(1227, "Access denied; you need the CONNECTION_ADMIN privilege")
     driver, conn = driver_with(
         {READ_ONLY: [{"ro": 0}], "SELECT ID AS id FROM": [{"id": 12}]}, {"KILL CONNECTION": other}, cls=cls

@@ -72,6 +72,16 @@ class MySQLDriver(MySQLFamilyDriver):
     FENCE = ("SET GLOBAL super_read_only = ON",)
     UNFENCE = ("SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF")
     DUMP_COMMANDS = ("Binlog Dump GTID", "Binlog Dump")
+    # A killed session waiting for its semi-sync acknowledgement keeps waiting (its client's socket is shut
+    # at once: the client gets an error), and SET GLOBAL super_read_only waits behind its commit. So:
+    # offline_mode first (no client without CONNECTION_ADMIN can connect or go on:
+    # https://dev.mysql.com/doc/refman/8.4/en/server-system-variables.html#sysvar_offline_mode), then the
+    # source half of semi-sync off, which releases those commits to clients that are gone; once the
+    # fence holds, clients may connect again. Found on real MySQL 9.7 (docs/clustering.md, "Demoting a
+    # primary"). If the fence still fails, offline_mode stays ON: a writable server never runs without
+    # semi-sync with clients on it.
+    RELEASE_KILLED_WAITERS = ("SET GLOBAL offline_mode = ON", "SET GLOBAL rpl_semi_sync_source_enabled = OFF")
+    AFTER_RELEASE = ("SET GLOBAL offline_mode = OFF",)
 
     def __init__(self, config: EngineConfig) -> None:
         super().__init__(config)

@@ -138,6 +138,11 @@ class MySQLFamilyDriver:
     FENCE: ClassVar[tuple[str, ...]]
     UNFENCE: ClassVar[tuple[str, ...]]
     DUMP_COMMANDS: ClassVar[tuple[str, ...]]  # processlist COMMAND of a connected replica
+    # When the fence still waits behind commits after their sessions were killed (a kill does not end
+    # MySQL's semi-sync wait): statements that release those commits without letting a client commit
+    # meanwhile, and the ones that undo the rest once the server is read-only. Empty: a kill suffices.
+    RELEASE_KILLED_WAITERS: ClassVar[tuple[str, ...]] = ()
+    AFTER_RELEASE: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
@@ -402,15 +407,24 @@ class MySQLFamilyDriver:
                 cur.execute(statement)
             return
         cur.execute(f"SET SESSION lock_wait_timeout = {FENCE_LOCK_WAIT_SECONDS}")
+        released = False
         for _ in range(FENCE_ATTEMPTS):
             self._kill_client_sessions(cur)
             try:
                 for statement in self.FENCE:
                     cur.execute(statement)
-                return
             except pymysql.err.MySQLError as exc:
                 if exc.args[0] != LOCK_WAIT_TIMEOUT:
                     raise
+                if self.RELEASE_KILLED_WAITERS and not released:
+                    released = True  # MySQL: a killed session still waits for its ack (see the class)
+                    for statement in self.RELEASE_KILLED_WAITERS:
+                        cur.execute(statement)
+                continue
+            if released:  # fenced: clients may connect again (and only read)
+                for statement in self.AFTER_RELEASE:
+                    cur.execute(statement)
+            return
         raise EngineUnavailable(
             f"could not fence {self.engine}: commits in progress still held read_only off after"
             f" {FENCE_ATTEMPTS} rounds of ending client sessions"
