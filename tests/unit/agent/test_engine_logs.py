@@ -255,10 +255,7 @@ def test_mongodb_error_log_is_getlog_parsed_bounded_and_filtered_by_since() -> N
 
 @pytest.mark.parametrize(
     ("engine", "slow", "error"),
-    [
-        (Engine.POSTGRESQL, "log_min_duration_statement", "logging_collector"),
-        (Engine.CASSANDRA, "slow_query_log_timeout", "system.log"),
-    ],
+    [(Engine.CASSANDRA, "slow_query_log_timeout", "system.log")],
 )
 def test_what_the_agent_cannot_read_is_unsupported_with_a_reason(
     engine: Engine, slow: str, error: str
