@@ -8,6 +8,8 @@ the node's log tails (never skips).
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import sys
 import uuid
 from collections.abc import Iterator
@@ -26,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hack"))
 import localcluster as lc
 import realnode
 
+from kubetrove.agent.client import AgentClient
+from kubetrove.agent.protocol import ErrorLogReply, SlowLogReply, base_url
+from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
 from tests.integration.servers.minio import MinioServer, start_minio
 
 from ..conftest import LocalCluster, _dns_label, log_tails, session_namespace, wait_until
@@ -152,3 +157,18 @@ def connect_app(engine: str, host: str, database: str) -> Any:
             raise
 
     return wait_until(attempt, f"{engine} at {host}:{port} to accept the app user", timeout=60)
+
+
+def agent_logs(
+    api: client.ApiClient, namespace: str, owner: str, pod: Any
+) -> tuple[SlowLogReply, ErrorLogReply]:
+    """GET /v1/logs/slow and /v1/logs/error (the newest 1000 each) from ``pod``'s agent, at its IP with the
+    database's agent token, as the operator calls it (the session's operator runs without agent TLS)."""
+    secret = client.CoreV1Api(api).read_namespaced_secret(ChildNames(owner).agent_token_secret, namespace)
+    token = base64.b64decode(secret.data[AGENT_TOKEN_KEY]).decode()
+
+    async def read() -> tuple[SlowLogReply, ErrorLogReply]:
+        async with AgentClient(base_url(pod.status.pod_ip), token) as agent:
+            return await agent.slow_log(tail=1000), await agent.error_log(tail=1000)
+
+    return asyncio.run(read())

@@ -14,7 +14,6 @@ would multiply the run time); each test then checks one version.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from collections.abc import Iterator
@@ -26,16 +25,15 @@ import pytest
 from kubernetes import client
 from realnode import registry
 
-from kubetrove.agent.client import AgentClient
-from kubetrove.agent.protocol import ErrorLogReply, SlowLogReply, base_url
+from kubetrove.agent.protocol import ErrorLogReply, SlowLogReply
 from kubetrove.datastores.base import qualified_image
 from kubetrove.datastores.registry import REGISTRY
-from kubetrove.render.names import AGENT_CONTAINER, AGENT_TOKEN_KEY, ENGINE_CONTAINER, ChildNames
+from kubetrove.render.names import AGENT_CONTAINER, ENGINE_CONTAINER, ChildNames
 
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import *  # noqa: F403  (fixtures)
 from ..operator_support import Operator, apply_cr, get_cr, wait_phase
-from .conftest import APP_PASSWORD, APP_USER, real_namespace_named, real_resource, settled
+from .conftest import APP_PASSWORD, APP_USER, agent_logs, real_namespace_named, real_resource, settled
 
 USER, PASSWORD, DATABASE = APP_USER, APP_PASSWORD, "shop"
 ENGINES = {
@@ -171,18 +169,9 @@ def _postgresql_logs_through_the_agent(
         admin.execute(f"SELECT 1 /* {marker} */")
         with pytest.raises(psycopg.errors.ReservedName):
             admin.execute(f"CREATE ROLE pg_kt_refused PASSWORD '{secret}'")
-    token = base64.b64decode(
-        client.CoreV1Api(cluster.api)
-        .read_namespaced_secret(ChildNames(name).agent_token_secret, namespace)
-        .data[AGENT_TOKEN_KEY]
-    ).decode()
-
-    async def read() -> tuple[SlowLogReply, ErrorLogReply]:
-        async with AgentClient(base_url(pod.status.pod_ip), token) as agent:
-            return await agent.slow_log(tail=1000), await agent.error_log(tail=1000)
 
     def logged() -> tuple[SlowLogReply, ErrorLogReply] | None:
-        slow, errors = asyncio.run(read())  # the collector writes a moment after the statement
+        slow, errors = agent_logs(cluster.api, namespace, name, pod)  # written a moment after the statement
         return (slow, errors) if any("pg_kt_refused" in e.message for e in errors.entries) else None
 
     slow, errors = wait_until(logged, f"{name}: the refused CREATE ROLE in GET /v1/logs/error", timeout=60)
