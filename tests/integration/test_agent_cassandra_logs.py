@@ -7,21 +7,17 @@ declares the VirtualTableAppender and MonitoringTask's DEBUG report; its own nod
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import ErrorLogReply, SlowLogReply
-from tests.integration.conftest import StartAgent
+from tests.integration.conftest import StartAgent, read_until
 from tests.integration.servers import cassandra
-
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +25,6 @@ def slow_logging_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cass
     server = cassandra.start(tmp_path_factory.mktemp("cassandra-logs"), extra="slow_query_log_timeout: 1ms\n")
     yield server
     server.stop()
-
-
-async def eventually(read: Callable[[], Awaitable[T]], found: Callable[[T], bool], what: str) -> T:
-    """Poll ``read`` until ``found``: MonitoringTask reports every 5 s."""
-    for _ in range(300):
-        reply = await read()
-        if found(reply):
-            return reply
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never found: {what}")
 
 
 async def test_slow_reads_and_the_log_from_the_virtual_table(
@@ -62,7 +48,7 @@ async def test_slow_reads_and_the_log_from_the_virtual_table(
     def marked(reply: SlowLogReply) -> list[str]:
         return [e.query for e in reply.entries if marker in e.query]
 
-    reply = await eventually(lambda: agent.slow_log(tail=1000), lambda r: bool(marked(r)), marker)
+    reply = await read_until(lambda: agent.slow_log(tail=1000), lambda r: bool(marked(r)), marker)
     (entry,) = [e for e in reply.entries if marker in e.query]
     assert entry.query == f"SELECT * FROM shop.t WHERE v = '{marker}' LIMIT 5000 ALLOW FILTERING"
     assert entry.database == "shop" and entry.duration_seconds >= 0.001 and entry.user is None

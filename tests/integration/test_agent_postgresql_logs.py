@@ -7,16 +7,14 @@ restart-only setting, so the test starts a server of its own and leaves the sess
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import psycopg
 import pytest
@@ -25,10 +23,8 @@ from kubetrove.agent.client import AgentClient
 from kubetrove.agent.engines.postgresql import logs
 from kubetrove.agent.protocol import SlowLogReply
 from kubetrove.datastores.postgresql.strategy import LOG_SETTINGS
-from tests.integration.conftest import StartAgent
+from tests.integration.conftest import StartAgent, read_until
 from tests.integration.servers.postgresql import ADMIN, PostgreSQLServer, start_postgresql
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -61,16 +57,6 @@ def logging_postgresql() -> Iterator[LoggingServer]:
     yield from _logging()
 
 
-async def eventually(read: Callable[[], Awaitable[T]], found: Callable[[T], bool], what: str) -> T:
-    """Poll ``read`` until ``found``: the collector writes its files a moment after the statement."""
-    for _ in range(100):
-        reply = await read()
-        if found(reply):
-            return reply
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never found: {what}")
-
-
 async def test_slow_statements_from_the_csv_log(
     logging_postgresql: LoggingServer, start_agent: StartAgent
 ) -> None:
@@ -86,7 +72,7 @@ async def test_slow_statements_from_the_csv_log(
     with server.connect() as conn:  # the extended protocol: "execute <unnamed>: ..."
         conn.execute(f"SELECT pg_sleep(%s) /* {bound} */", (0.2,))
 
-    reply = await eventually(
+    reply = await read_until(
         lambda: agent.slow_log(tail=1000), lambda r: any(bound in e.query for e in r.entries), bound
     )
     (entry,) = [e for e in reply.entries if slow in e.query]
@@ -114,7 +100,7 @@ async def test_error_log_from_the_csv_log_with_the_password_redacted(
     with pytest.raises(psycopg.errors.ReservedName):  # logged with its statement (log_min_error_statement)
         server.query(f"CREATE ROLE pg_kt_refused LOGIN PASSWORD '{secret}'")
 
-    reply = await eventually(
+    reply = await read_until(
         lambda: agent.error_log(tail=1000),
         lambda r: any("pg_kt_refused" in e.message for e in r.entries),
         "the refused CREATE ROLE",
@@ -174,7 +160,7 @@ async def test_tail_and_since_across_rotated_files_and_the_read_budget(
             if any(m in e.query for m in markers)
         ]
 
-    everything = await eventually(lambda: agent.slow_log(), lambda r: len(texts(r)) == 3, "3 statements")
+    everything = await read_until(lambda: agent.slow_log(), lambda r: len(texts(r)) == 3, "3 statements")
     assert texts(everything) == markers  # oldest first, over three files
     assert len(rotating_postgresql.files()) >= 3
     assert texts(await agent.slow_log(tail=2)) == markers[1:]
