@@ -141,7 +141,7 @@ def new_file(logging: LoggingServer) -> None:
     raise AssertionError("the collector never started a new file")
 
 
-async def test_tail_and_since_across_rotated_files_and_the_read_budget(
+async def test_tail_and_since_across_rotated_files_growing_windows_and_the_read_budget(
     rotating_postgresql: LoggingServer, start_agent: StartAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = rotating_postgresql.server
@@ -160,12 +160,16 @@ async def test_tail_and_since_across_rotated_files_and_the_read_budget(
             if any(m in e.query for m in markers)
         ]
 
+    # Windows of 300 bytes at first: each file is read again, larger, until it holds what is asked.
+    monkeypatch.setattr(logs, "FIRST_WINDOW", 300)
     everything = await read_until(lambda: agent.slow_log(), lambda r: len(texts(r)) == 3, "3 statements")
     assert texts(everything) == markers  # oldest first, over three files
     assert len(rotating_postgresql.files()) >= 3
     assert texts(await agent.slow_log(tail=2)) == markers[1:]
     second = next(e for e in everything.entries if markers[1] in e.query)
     assert texts(await agent.slow_log(since=second.time)) == markers[1:]
+    started = (await agent.error_log(tail=1000)).entries  # the oldest file's first records, far back
+    assert any(e.message == "database system is ready to accept connections" for e in started)
 
     # The agent reads at most READ_BUDGET bytes, newest first: with the newest file's size, only it.
     newest = max(rotating_postgresql.files(), key=lambda f: f.stat().st_mtime)

@@ -445,15 +445,38 @@ class PostgreSQLDriver:
             for f in files:
                 if found >= tail or budget <= 0 or logs.older(f["modification"], since):
                     break
-                offset = max(0, int(f["size"]) - budget)
-                data = self._one(conn, logs.READ_WINDOW, (f["path"], offset, budget))["data"]
-                raw = bytes(data or b"")
-                budget -= len(raw)
-                slow, errors = logs.split(logs.records(logs.window_text(raw, cut=offset > 0)))
-                entries = [e for e in pick(slow, errors) if _at_or_after(e.time, since)]
+                entries, read = self._file_tail(
+                    conn, f["path"], int(f["size"]), budget, since, tail - found, pick
+                )
+                budget -= read
                 chunks.insert(0, entries)
                 found += len(entries)
         return [e for chunk in chunks for e in chunk][-tail:]
+
+    def _file_tail(
+        self,
+        conn: Conn,
+        path: str,
+        size: int,
+        budget: int,
+        since: datetime | None,
+        need: int,
+        pick: Callable[[list[SlowQuery], list[ErrorLogEntry]], Sequence[E]],
+    ) -> tuple[list[E], int]:
+        """The entries at or after ``since`` at the end of one file, and the bytes read: a window of
+        ``logs.FIRST_WINDOW`` bytes, read again four times larger while it may miss some (it holds fewer
+        than ``need`` and its first record is not older than ``since``) and the file and ``budget`` allow.
+        A reader that polls with ``since`` (follow mode) so reads little more than what is new."""
+        window = min(logs.FIRST_WINDOW, budget)
+        while True:
+            offset = max(0, size - window)
+            raw = bytes(self._one(conn, logs.READ_WINDOW, (path, offset, budget))["data"] or b"")
+            records = list(logs.records(logs.window_text(raw, cut=offset > 0)))
+            entries = [e for e in pick(*logs.split(iter(records))) if _at_or_after(e.time, since)]
+            passed = since is not None and bool(records) and not _at_or_after(records[0].time, since)
+            if offset == 0 or window >= budget or passed or len(entries) >= need:
+                return entries, len(raw)
+            window = min(window * 4, budget)
 
     # -- verification of a restored backup ------------------------------------------------------
 

@@ -45,6 +45,8 @@ READ_WINDOW = "SELECT pg_read_binary_file(%s, %s, %s, true) AS data"
 # How much of the log one request reads, newest first: the agent's memory limit is 256Mi
 # (render/agent_sidecar.py), and a text copy plus the parsed rows take several times the bytes.
 READ_BUDGET = 8 * 1024 * 1024
+# The first window read at the end of a file, grown fourfold while it may miss entries (driver._file_tail).
+FIRST_WINDOW = 256 * 1024
 
 _COLUMNS = 22
 LOG_TIME, USER, DATABASE, SESSION, SEVERITY, SQLSTATE, MESSAGE, DETAIL, HINT, QUERY = (
