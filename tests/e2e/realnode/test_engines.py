@@ -27,6 +27,7 @@ from realnode import registry
 
 from kubetrove.agent.protocol import ErrorLogReply, SlowLogReply
 from kubetrove.datastores.base import qualified_image
+from kubetrove.datastores.postgresql.strategy import LOG_DIR
 from kubetrove.datastores.registry import REGISTRY
 from kubetrove.render.names import AGENT_CONTAINER, ENGINE_CONTAINER, ChildNames
 
@@ -180,7 +181,9 @@ def _postgresql_logs_through_the_agent(
     assert any("PASSWORD '***'" in e.message and e.level == "ERROR" for e in errors.entries)
     assert any(e.message == "database system is ready to accept connections" for e in errors.entries)
     engine_log = cluster.kubectl("-n", namespace, "logs", pod.metadata.name, "-c", ENGINE_CONTAINER)
-    assert 'Future log output will go to log destination "csvlog"' in engine_log, engine_log[-2000:]
+    # What PostgreSQL says on stderr before its logging collector takes over, and nothing after.
+    assert f'Future log output will appear in directory "{LOG_DIR}"' in engine_log, engine_log[-2000:]
+    assert "pg_kt_refused" not in engine_log
 
 
 def test_mariadb_upgrades_in_place_and_keeps_its_data(
