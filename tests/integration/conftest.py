@@ -6,6 +6,7 @@ makes its tests ERROR (never skip). Agents are the real aiohttp app on a free lo
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -135,6 +136,22 @@ async def start_agent() -> AsyncIterator[StartAgent]:
         await client.close()
     for runner in runners:
         await runner.cleanup()
+
+
+T = TypeVar("T")
+
+
+async def read_until(
+    read: Callable[[], Awaitable[T]], found: Callable[[T], bool], what: str, tries: int = 300
+) -> T:
+    """Call ``read`` (an agent request) every 0.1 s until ``found`` holds for its reply, which is returned
+    (an engine writes its log a moment after the statement); fail naming ``what``."""
+    for _ in range(tries):
+        reply = await read()
+        if found(reply):
+            return reply
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never found: {what}")
 
 
 from tests.integration.conftest_backup import *  # noqa: E402, F403  (MinIO, backup API helpers)

@@ -1,4 +1,5 @@
-"""GET /v1/logs/slow and /v1/logs/error through a real agent, against real MariaDB, MySQL 9.7 and mongod.
+"""GET /v1/logs/slow and /v1/logs/error through a real agent, against real MariaDB, MySQL 9.7 and mongod
+(PostgreSQL: test_agent_postgresql_logs.py).
 
 Each test makes the engine log everything (long_query_time 0 / slowms 0), runs a statement carrying a
 unique marker, and finds it in the agent's reply; and creates a user with a unique password and checks
@@ -129,12 +130,16 @@ async def test_error_log_mysql_reads_the_performance_schema_mariadb_is_501(
     assert unsupported.value.status == 501 and "stderr" in unsupported.value.reply.detail
 
 
-async def test_postgresql_answers_501_with_the_reason(postgresql: Any, start_agent: StartAgent) -> None:
+async def test_postgresql_without_its_csv_log_is_409_naming_the_settings(
+    postgresql: Any, start_agent: StartAgent
+) -> None:
+    # The session's shared server logs to stderr (the harness's settings); kubetrove's configuration
+    # writes CSV files, read in test_agent_postgresql_logs.py.
     agent = (await start_agent("postgresql", postgresql.engine_config())).client
-    for read, reason in ((agent.slow_log, "log_min_duration_statement"), (agent.error_log, "stderr")):
-        with pytest.raises(AgentError) as unsupported:
+    for read in (agent.slow_log, agent.error_log):
+        with pytest.raises(AgentError) as refused:
             await read()
-        assert unsupported.value.status == 501 and reason in unsupported.value.reply.detail
+        assert refused.value.status == 409 and "logging_collector=off" in refused.value.reply.detail
 
 
 @pytest.fixture

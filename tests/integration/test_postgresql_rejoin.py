@@ -68,11 +68,13 @@ class Member:
             self.base / "kubetrove",
             self.base / "log",
         )
+        self.server_logs = self.base / "pglog"  # the logging collector's CSV files (LOG_SETTINGS)
         conf = self.base / "postgresql.conf"
         overrides = (
             f"port = {self.port}", "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{self.base}'",
             f"hba_file = '{self.base}/pg_hba.conf'", "shared_buffers = '16MB'", "max_connections = 30",
+            f"log_directory = '{self.server_logs}'",  # the pod's is on its volume, outside PGDATA
         )  # fmt: skip
         conf.write_text(REGISTRY[Engine.POSTGRESQL].render_config({}) + "\n".join(overrides) + "\n")
         sources = () if source_port is None else ("127.0.0.1",)
@@ -129,7 +131,8 @@ def eventually(check: Callable[[], bool], what: str, member: Member, tries: int 
         except (psycopg.Error, OSError, DriverError):
             pass
         time.sleep(0.2)
-    raise AssertionError(f"never happened: {what}\n{tail(member.log)}")
+    server_log = max(member.server_logs.glob("*.csv"), default=member.server_logs, key=lambda f: f.name)
+    raise AssertionError(f"never happened: {what}\n{tail(member.log)}\n{tail(server_log)}")
 
 
 @pytest.fixture

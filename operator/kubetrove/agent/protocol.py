@@ -519,11 +519,14 @@ class LogQuery(Wire):
 
 
 class SlowQuery(Wire):
-    """One slow statement (MySQL, MariaDB: a row of mysql.slow_log) or operation (MongoDB: system.profile).
+    """One slow statement (MySQL, MariaDB: a row of mysql.slow_log; PostgreSQL: a duration record of its
+    server log), operation (MongoDB: system.profile) or read (Cassandra: MonitoringTask's report).
 
     ``query`` is redacted by the agent: password literals become ``'***'``."""
 
-    time: AwareDatetime  # the log's own time, in UTC: mysql.slow_log's start_time, system.profile's ts
+    # The log's own time, in UTC: mysql.slow_log's start_time, system.profile's ts, PostgreSQL's log_time,
+    # the time of Cassandra's report.
+    time: AwareDatetime
     duration_seconds: float = Field(ge=0)
     user: str | None = None
     database: str | None = None

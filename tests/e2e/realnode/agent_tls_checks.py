@@ -22,7 +22,7 @@ from kubernetes import client
 from kubetrove.agent.client import AgentClient, AgentError
 from kubetrove.agent.protocol import base_url, split_tls_name
 from kubetrove.k8s.secrets import decode_secret
-from kubetrove.render.names import AGENT_TOKEN_KEY, ChildNames
+from kubetrove.render.names import AGENT_TOKEN_KEY, ANNOTATION_AGENT_TLS, ChildNames
 from kubetrove.runtime import certs
 
 CA_SECRET = "kubetrove-agent-ca"  # the chart's agentTLS.caSecret default
@@ -91,3 +91,18 @@ def check_agent_tls(api: client.ApiClient, operator_namespace: str, namespace: s
             )
         status = asyncio.run(_ask(url, token, _context(ca, operator_like), name, "status"))
         assert status.engine
+
+
+def operator_like_client(
+    api: client.ApiClient, operator_namespace: str, namespace: str, owner: str, pod: Any
+) -> AgentClient:
+    """A client of ``pod``'s agent as the operator makes one: the database's agent token and, when the pod
+    serves TLS (its annotation), a client certificate of the installation's CA, checking the member's name."""
+    names = ChildNames(owner)
+    token = _secret(api, namespace, names.agent_token_secret)[AGENT_TOKEN_KEY]
+    if (pod.metadata.annotations or {}).get(ANNOTATION_AGENT_TLS) != "true":
+        return AgentClient(base_url(pod.status.pod_ip), token)
+    ca = ca_of(api, operator_namespace)
+    url, name = split_tls_name(base_url(pod.status.pod_ip, names.member_host(pod.metadata.name, namespace)))
+    context = _context(ca, certs.sign(ca, ["e2e-client"], client=True))
+    return AgentClient(url, token, ssl_context=context, server_hostname=name)

@@ -8,6 +8,7 @@ the node's log tails (never skips).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from collections.abc import Iterator
@@ -26,9 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hack"))
 import localcluster as lc
 import realnode
 
+from kubetrove.agent.protocol import ErrorLogReply, SlowLogReply
 from tests.integration.servers.minio import MinioServer, start_minio
 
 from ..conftest import LocalCluster, _dns_label, log_tails, session_namespace, wait_until
+from ..operator_support import LEASE_NAMESPACE
+from .agent_tls_checks import operator_like_client
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +156,16 @@ def connect_app(engine: str, host: str, database: str) -> Any:
             raise
 
     return wait_until(attempt, f"{engine} at {host}:{port} to accept the app user", timeout=60)
+
+
+def agent_logs(
+    api: client.ApiClient, namespace: str, owner: str, pod: Any
+) -> tuple[SlowLogReply, ErrorLogReply]:
+    """GET /v1/logs/slow and /v1/logs/error (the newest 1000 each) from ``pod``'s agent, as the operator
+    calls it (its token; over TLS with a client certificate of the installation's CA)."""
+
+    async def read() -> tuple[SlowLogReply, ErrorLogReply]:
+        async with operator_like_client(api, LEASE_NAMESPACE, namespace, owner, pod) as agent:
+            return await agent.slow_log(tail=1000), await agent.error_log(tail=1000)
+
+    return asyncio.run(read())

@@ -13,7 +13,9 @@ tier on the host (tests/integration/test_cassandra_ring*.py).
 2. The keyspace of the spec (replication factor 1); the app user writes rows through the read-write
    Service and reads them back through the read-only one; the server refuses it a CREATE.
 3. Users and grants as the spec says: the ``read`` user reads and the server refuses it a write.
-4. A DatabaseBackup: ``nodetool snapshot`` by the agent (nodetool in the agent container, over JMX on
+4. The agent serves the node's log and its slow reads (``system_views.system_logs``; the spec sets
+   ``slow_query_log_timeout`` to 10 ms).
+5. A DatabaseBackup: ``nodetool snapshot`` by the agent (nodetool in the agent container, over JMX on
    the pod's loopback), sent to a real MinIO; ``status.nodes`` names the node's host id and 16 tokens.
 
 The module runs last in its session and takes the machine's Cassandra turn first (tests/conftest.py,
@@ -49,6 +51,7 @@ from ..operator_support import GROUP, VERSION, Operator, apply_cr, get_cr
 from .conftest import (
     APP_PASSWORD,
     APP_USER,
+    agent_logs,
     app_secret,
     real_namespace_named,
     real_resource,
@@ -138,6 +141,7 @@ def _spec(namespace: str, minio: MinioServer, cluster: LocalCluster) -> dict[str
          "grants": [{"database": KEYSPACE, "privileges": ["admin"]}]},
     ]  # fmt: skip
     spec["backup"] = {"storage": s3_storage(cluster.api, namespace, minio, S3_SECRET)}
+    spec["parameters"] = {"slow_query_log_timeout": "10"}  # ms: reads the agent then reports as slow
     return body
 
 
@@ -288,6 +292,29 @@ def test_the_server_refuses_a_write_to_a_read_user(local_cluster: LocalCluster, 
         cluster.shutdown()
     with pytest.raises(NoHostAvailable, match=r"[Pp]rovided username .* and/or password are incorrect"):
         _session(ring.rw, READER, "not-the-password")
+
+
+def test_the_agent_serves_the_node_log_and_its_slow_reads(local_cluster: LocalCluster, ring: Ring) -> None:
+    """The image's logback.xml fills ``system_views.system_logs``: GET /v1/logs/error has the node's own
+    records, GET /v1/logs/slow the reads MonitoringTask found slower than the spec's 10 ms."""
+    (pod,) = _pods(local_cluster, ring.namespace)
+    marker = f"kt-slow-{uuid.uuid4().hex[:8]}"
+    read = f"SELECT id FROM {KEYSPACE}.items WHERE note = '{marker}' ALLOW FILTERING"
+    cluster, session = _session(ring.rw)
+
+    def reported() -> Any:
+        session.execute(read, timeout=60)  # again each poll: a scan of 200 rows is not always over 10 ms
+        slow, errors = agent_logs(local_cluster.api, ring.namespace, NAME, pod)
+        return (slow, errors) if any(marker in e.query for e in slow.entries) else None
+
+    try:
+        slow, errors = wait_until(reported, f"the read {read!r} in GET /v1/logs/slow", 120)
+    finally:
+        cluster.shutdown()
+    entry = next(e for e in slow.entries if marker in e.query)
+    assert entry.database == KEYSPACE and entry.duration_seconds >= 0.01, entry
+    assert any(e.message.startswith("[StorageService] ") for e in errors.entries), errors.entries[-5:]
+    assert {e.level for e in errors.entries} <= {"INFO", "WARN", "ERROR"}
 
 
 def _backup_status(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:

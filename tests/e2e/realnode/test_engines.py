@@ -3,6 +3,8 @@ one DatabaseInstance per version becomes Ready with the image the catalog names 
 from Debian packages and pulled from the local registry) and the version's own agent image, the server
 reports the version its tag names, and a user from the spec logs in with its password through the
 read-write Service (its ClusterIP, reached from the host through kube-proxy) and writes and reads.
+Each PostgreSQL serves its server log (the logging collector's CSV files on its volume) through its
+agent: a slow statement, a refused CREATE ROLE with its password redacted.
 Then the MariaDB 10.11 instance is upgraded in place to 11.8: its data stays, the server runs 11.8,
 its system tables were upgraded (the image's MARIADB_AUTO_UPGRADE), and users are applied again.
 
@@ -23,14 +25,16 @@ import pytest
 from kubernetes import client
 from realnode import registry
 
+from kubetrove.agent.protocol import ErrorLogReply, SlowLogReply
 from kubetrove.datastores.base import qualified_image
+from kubetrove.datastores.postgresql.strategy import LOG_DIR
 from kubetrove.datastores.registry import REGISTRY
 from kubetrove.render.names import AGENT_CONTAINER, ENGINE_CONTAINER, ChildNames
 
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import *  # noqa: F403  (fixtures)
 from ..operator_support import Operator, apply_cr, get_cr, wait_phase
-from .conftest import APP_PASSWORD, APP_USER, real_namespace_named, real_resource, settled
+from .conftest import APP_PASSWORD, APP_USER, agent_logs, real_namespace_named, real_resource, settled
 
 USER, PASSWORD, DATABASE = APP_USER, APP_PASSWORD, "shop"
 ENGINES = {
@@ -151,6 +155,35 @@ def test_every_catalog_version_runs_its_images_on_the_real_node(
             cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))")
             cur.execute(f"INSERT INTO t VALUES (1, 'real {version}')")
         assert _scalar(app, "SELECT v FROM t WHERE id = 1") == f"real {version}"
+    if engine == "postgresql":
+        _postgresql_logs_through_the_agent(local_cluster, instances, name, host, pod)
+
+
+def _postgresql_logs_through_the_agent(
+    cluster: LocalCluster, namespace: str, name: str, host: str, pod: Any
+) -> None:
+    """The server log is the collector's CSV files on the volume, read by the agent: a slow statement,
+    a refused CREATE ROLE with its password redacted; the engine container's own log says where it went."""
+    marker, secret = f"kt-slow-{uuid.uuid4().hex[:8]}", f"S3cret-{uuid.uuid4().hex[:12]}"
+    with _admin(cluster, namespace, "postgresql", name, host) as admin:
+        admin.execute("SET log_min_duration_statement = 0")  # this session only
+        admin.execute(f"SELECT 1 /* {marker} */")
+        with pytest.raises(psycopg.errors.ReservedName):
+            admin.execute(f"CREATE ROLE pg_kt_refused PASSWORD '{secret}'")
+
+    def logged() -> tuple[SlowLogReply, ErrorLogReply] | None:
+        slow, errors = agent_logs(cluster.api, namespace, name, pod)  # written a moment after the statement
+        return (slow, errors) if any("pg_kt_refused" in e.message for e in errors.entries) else None
+
+    slow, errors = wait_until(logged, f"{name}: the refused CREATE ROLE in GET /v1/logs/error", timeout=60)
+    assert [e.user for e in slow.entries if marker in e.query] == ["postgres"]
+    assert secret not in errors.model_dump_json()
+    assert any("PASSWORD '***'" in e.message and e.level == "ERROR" for e in errors.entries)
+    assert any(e.message == "database system is ready to accept connections" for e in errors.entries)
+    engine_log = cluster.kubectl("-n", namespace, "logs", pod.metadata.name, "-c", ENGINE_CONTAINER)
+    # What PostgreSQL says on stderr before its logging collector takes over, and nothing after.
+    assert f'Future log output will appear in directory "{LOG_DIR}"' in engine_log, engine_log[-2000:]
+    assert "pg_kt_refused" not in engine_log
 
 
 def test_mariadb_upgrades_in_place_and_keeps_its_data(

@@ -94,15 +94,11 @@ saved_caches_directory: {d}/saved_caches
 cdc_raw_directory: {d}/cdc_raw
 """
 
-_LOGBACK = """\
-<configuration>
-  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>{d}/system.log</file>
-    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <root level="INFO"><appender-ref ref="FILE"/></root>
-</configuration>
-"""
+# The image's logback.xml (the console and the system_logs virtual table the agent reads), with a file in
+# the node's directory instead of the console: the failure messages quote its tail.
+_IMAGE_LOGBACK = REPO / "hack" / "images" / "files" / "cassandra-conf" / "logback.xml"
+_CONSOLE = '<appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">'
+_FILE = '<appender name="STDOUT" class="ch.qos.logback.core.FileAppender"><file>{d}/system.log</file>'
 
 
 class CassandraServer(LocalServer):
@@ -214,18 +210,22 @@ def release_jvm_turn() -> None:
 
 
 def write_logback(workdir: Path) -> None:
-    """conf/logback.xml: system.log in ``workdir`` (the failure messages quote its tail)."""
-    (workdir / "conf" / "logback.xml").write_text(_LOGBACK.format(d=workdir))
+    """conf/logback.xml: the image's, writing system.log in ``workdir`` instead of the console."""
+    image = _IMAGE_LOGBACK.read_text()
+    if _CONSOLE not in image:
+        raise AssertionError(f"{_IMAGE_LOGBACK} has no console appender {_CONSOLE!r} to redirect")
+    (workdir / "conf" / "logback.xml").write_text(image.replace(_CONSOLE, _FILE.format(d=workdir)))
 
 
-def start(workdir: Path, heap: str = "768m") -> CassandraServer:
-    """Write the config, start the JVM in the foreground and wait until the superuser can log in."""
+def start(workdir: Path, heap: str = "768m", extra: str = "") -> CassandraServer:
+    """Write the config (``extra``: more YAML), start the JVM in the foreground and wait until the
+    superuser can log in."""
     hold_jvm_turn()
     native_port, storage_port, jmx_port = free_port(), free_port(), free_port()
     conf = workdir / "conf"
     conf.mkdir(parents=True)
     (conf / "cassandra.yaml").write_text(
-        _YAML.format(storage_port=storage_port, native_port=native_port, d=workdir)
+        _YAML.format(storage_port=storage_port, native_port=native_port, d=workdir) + extra
     )
     write_logback(workdir)
     # One node: no gossip to settle, no ring to wait for, and the default superuser created at once.

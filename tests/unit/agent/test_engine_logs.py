@@ -18,9 +18,7 @@ from kubetrove.agent.engines.mongodb.driver import MongoDBDriver
 from kubetrove.agent.engines.mysql.driver import MySQLDriver
 from kubetrove.agent.engines.mysql_family import logs as mysql_logs
 from kubetrove.agent.engines.mysql_family.driver import MySQLFamilyDriver
-from kubetrove.agent.engines.registry import make_driver
 from kubetrove.agent.logs import Redactor, redact_statement
-from kubetrove.agent.protocol import Engine
 from tests.unit.agent import recorded_mongodb as rec
 from tests.unit.agent.recorded_mysql import RecordedConnection, Reply
 
@@ -248,23 +246,3 @@ def test_mongodb_error_log_is_getlog_parsed_bounded_and_filtered_by_since() -> N
         ("Debug", since + timedelta(seconds=2)),
     ]
     assert client.sent[-1] == ("admin", {"getLog": "global"})
-
-
-# -- the engines whose logs the agent cannot read ------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("engine", "slow", "error"),
-    [
-        (Engine.POSTGRESQL, "log_min_duration_statement", "logging_collector"),
-        (Engine.CASSANDRA, "slow_query_log_timeout", "system.log"),
-    ],
-)
-def test_what_the_agent_cannot_read_is_unsupported_with_a_reason(
-    engine: Engine, slow: str, error: str
-) -> None:
-    driver = make_driver(engine, EngineConfig())
-    with pytest.raises(Unsupported, match=slow):
-        driver.slow_queries(10, None)
-    with pytest.raises(Unsupported, match=error):
-        driver.error_log(10, None)

@@ -24,9 +24,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kubetrove.agent.engines.base import (
     BadRequest,
@@ -36,7 +36,7 @@ from kubetrove.agent.engines.base import (
     NotFound,
     Unsupported,
 )
-from kubetrove.agent.engines.cassandra import nodetool
+from kubetrove.agent.engines.cassandra import logs, nodetool
 from kubetrove.agent.engines.cassandra.permissions import (
     permission_statements,
     quote,
@@ -57,6 +57,7 @@ from kubetrove.agent.protocol import (
 )
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", SlowQuery, ErrorLogEntry)
 
 DEFAULT_PORT = 9042
 # The superuser Cassandra creates on a ring's first start (CassandraRoleManager), with this password.
@@ -488,16 +489,48 @@ class CassandraDriver:
         """Unsupported: Cassandra has no replication position."""
         raise self._no_primary()
 
+    # -- the engine's logs (GET /v1/logs/*): system_views.system_logs, logs.py ----------------
+
     def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
-        """Unsupported: slow queries (slow_query_log_timeout) go to the node's debug log, not to a table."""
-        raise Unsupported(
-            "Cassandra reports queries slower than slow_query_log_timeout only in its debug log"
-            " (logs/debug.log in the engine container), which the agent cannot read"
+        """The reads MonitoringTask reported slower than ``slow_query_log_timeout`` (``logs.py``)."""
+        return self._newest_logs(
+            tail, since, lambda row: logs.slow_queries(row) if logs.is_slow_report(row) else []
         )
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
-        """Unsupported: the system log is the engine container's file and stdout."""
-        raise Unsupported(
-            "Cassandra's system log is in the engine container (logs/system.log and stdout): read it with"
-            " kubectl logs <pod> -c engine"
+        """Every other record of ``system_views.system_logs`` (INFO and above in kubetrove's image)."""
+        return self._newest_logs(
+            tail, since, lambda row: [] if logs.is_slow_report(row) else [logs.error_entry(row)]
         )
+
+    def _newest_logs(
+        self, tail: int, since: datetime | None, entries_of: Callable[[Any], list[E]]
+    ) -> list[E]:
+        """Read ``system_views.system_logs`` newest first, a page at a time, until ``tail`` entries are
+        found; oldest first in the reply (a report's reads keep their order)."""
+        found: list[tuple[tuple[datetime, int], list[E]]] = []
+        count = 0
+        for row in self._log_rows(since):
+            entries = entries_of(row)
+            if entries:
+                found.append(((row.timestamp, row.order_in_millisecond), entries))
+                count += len(entries)
+                if count >= tail:
+                    break
+        found.sort(key=lambda item: item[0])
+        return [e for _, entries in found for e in entries][-tail:]
+
+    def _log_rows(self, since: datetime | None) -> Iterator[Any]:
+        """The table's rows as the node serves them (newest first), paged; Conflict without the table."""
+        from cassandra.query import SimpleStatement
+
+        with self._errors():
+            session = self._connect()
+            if not list(session.execute(logs.HAS_TABLE, timeout=self._request_timeout)):
+                raise Conflict(
+                    "this Cassandra node has no system_views.system_logs table: its logback.xml declares no"
+                    " org.apache.cassandra.utils.logging.VirtualTableAppender (kubetrove's image does)"
+                )
+            cql, params = (logs.RECORDS, ()) if since is None else (logs.RECORDS_SINCE, (since,))
+            statement = SimpleStatement(cql, fetch_size=logs.FETCH_SIZE)
+            yield from session.execute(statement, params, timeout=self._request_timeout)

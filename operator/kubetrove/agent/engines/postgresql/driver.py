@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -39,10 +39,10 @@ from kubetrove.agent.engines.base import (
     DriverError,
     EngineUnavailable,
     NotFound,
-    Unsupported,
 )
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.postgresql import grants as g
+from kubetrove.agent.engines.postgresql import logs
 from kubetrove.agent.engines.postgresql.rejoin import rejoin_files
 from kubetrove.agent.protocol import (
     Engine,
@@ -60,6 +60,7 @@ LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 POLL = 0.1
 SETTLE = 10.0  # seconds a reload may take to reach new sessions
 Conn = psycopg.Connection[dict[str, Any]]
+E = TypeVar("E", SlowQuery, ErrorLogEntry)
 # Refusals of what the caller asked for, answered 400 with the server's own words (never a 500):
 # invalid_parameter_value (ALTER SYSTEM SET max_connections = 'abc'), undefined_object (an unknown
 # parameter), invalid_text_representation, cant_change_runtime_param, reserved_name (a pg_ role).
@@ -86,6 +87,11 @@ AMCHECK_TABLES = (
 )
 
 
+def _at_or_after(when: datetime | None, since: datetime | None) -> bool:
+    """Whether an entry at ``when`` is kept for ``since`` (an entry without a time only without since)."""
+    return since is None or (when is not None and when >= since)
+
+
 def scram_verifier(conn: Conn, name: str, password: str) -> str:
     """The SCRAM-SHA-256 verifier of ``password``, computed HERE by libpq (PQencryptPasswordConn: a random
     salt, 4096 iterations, RFC 5802/7677), never the plaintext: the server logs a CREATE/ALTER ROLE that
@@ -101,6 +107,9 @@ class PostgreSQLDriver:
     """EngineDriver for PostgreSQL 13+ (tested on 15)."""
 
     engine = Engine.POSTGRESQL
+    # The logging collector writes the server log to files (datastores/postgresql/strategy.py,
+    # LOG_SETTINGS), not to the container's stderr: the agent republishes it.
+    error_log_in_container_log = False
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
@@ -427,18 +436,70 @@ class PostgreSQLDriver:
     # -- the engine's logs (GET /v1/logs/*) -------------------------------------------------------
 
     def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
-        """Unsupported: PostgreSQL writes slow statements only to its server log, which goes to stderr."""
-        raise Unsupported(
-            "PostgreSQL logs slow statements (log_min_duration_statement) only to its server log, which"
-            " kubetrove sends to the container's stderr: read it with kubectl logs <pod> -c engine"
-        )
+        """The server log's ``duration: ... ms`` records (``log_min_duration_statement``), newest ``tail``."""
+        return self._server_log(tail, since, lambda slow, _errors: slow)
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
-        """Unsupported: the server log goes to stderr (logging_collector off), not to a file."""
-        raise Unsupported(
-            "PostgreSQL's server log goes to the container's stderr (logging_collector is off), not to a"
-            " file the agent can read: read it with kubectl logs <pod> -c engine"
-        )
+        """Every other record of the server log (``level`` = its severity), newest ``tail``."""
+        return self._server_log(tail, since, lambda _slow, errors: errors)
+
+    def _server_log(
+        self,
+        tail: int,
+        since: datetime | None,
+        pick: Callable[[list[SlowQuery], list[ErrorLogEntry]], Sequence[E]],
+    ) -> list[E]:
+        """Read the collector's CSV files newest first (at most ``logs.READ_BUDGET`` bytes in all) until
+        ``tail`` entries at or after ``since`` are found; a file last written before ``since`` holds none.
+        Through SQL as the superuser (pg_ls_logdir, pg_read_binary_file): the same wherever the agent runs."""
+        chunks: list[list[E]] = []
+        found, budget = 0, logs.READ_BUDGET
+        with self._conn() as conn:
+            for statement in UNLOGGED_SESSION:  # with log_statement = 'all' each read would log itself
+                conn.execute(statement)
+            on = self._one(conn, logs.CSV_LOGGING)
+            if not logs.writes_csv(on["collector"], on["destination"]):
+                raise Conflict(
+                    f"postgresql writes no CSV server log (logging_collector={on['collector']},"
+                    f" log_destination={on['destination']}): kubetrove's configuration sets"
+                    " logging_collector = on and log_destination = 'csvlog' (docs/operations.md)"
+                )
+            files = conn.execute(logs.LOG_FILES).fetchall()
+            for f in files:
+                if found >= tail or budget <= 0 or logs.older(f["modification"], since):
+                    break
+                entries, read = self._file_tail(
+                    conn, f["path"], int(f["size"]), budget, since, tail - found, pick
+                )
+                budget -= read
+                chunks.insert(0, entries)
+                found += len(entries)
+        return [e for chunk in chunks for e in chunk][-tail:]
+
+    def _file_tail(
+        self,
+        conn: Conn,
+        path: str,
+        size: int,
+        budget: int,
+        since: datetime | None,
+        need: int,
+        pick: Callable[[list[SlowQuery], list[ErrorLogEntry]], Sequence[E]],
+    ) -> tuple[list[E], int]:
+        """The entries at or after ``since`` at the end of one file, and the bytes read: a window of
+        ``logs.FIRST_WINDOW`` bytes, read again four times larger while it may miss some (it holds fewer
+        than ``need`` and its first record is not older than ``since``) and the file and ``budget`` allow.
+        A reader that polls with ``since`` (follow mode) so reads little more than what is new."""
+        window = min(logs.FIRST_WINDOW, budget)
+        while True:
+            offset = max(0, size - window)
+            raw = bytes(self._one(conn, logs.READ_WINDOW, (path, offset, budget))["data"] or b"")
+            records = list(logs.records(logs.window_text(raw, cut=offset > 0)))
+            entries = [e for e in pick(*logs.split(iter(records))) if _at_or_after(e.time, since)]
+            passed = since is not None and bool(records) and not _at_or_after(records[0].time, since)
+            if offset == 0 or window >= budget or passed or len(entries) >= need:
+                return entries, len(raw)
+            window = min(window * 4, budget)
 
     # -- verification of a restored backup ------------------------------------------------------
 
