@@ -67,6 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls-key", default=_env("AGENT_TLS_KEY"))
     # A CA for client certificates: /v1 then needs one it signed (and the token); probes need none.
     p.add_argument("--tls-client-ca", default=_env("AGENT_TLS_CLIENT_CA"))
+    # The engine serves client TLS (spec.tls): connect to it, and replicate, over TLS.
+    p.add_argument("--engine-tls", action="store_true", default=_env("ENGINE_TLS", "") == "true")
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
     if not args.engine:
@@ -122,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         user=args.engine_user,
         password=password,
         database=args.engine_database,
+        tls=args.engine_tls,
         options={
             key: value
             for key, value in (

@@ -65,6 +65,10 @@ def _agent_args(inputs: RenderInputs, store: Datastore, engine: EngineContainer)
         args.append(f"--engine-user={engine.admin_user}")
     if engine.admin_password_key:
         args.append(f"--engine-password-file={CREDENTIALS_DIR}/{engine.admin_password_key}")
+    if inputs.server_tls is not None:
+        # The engine serves TLS (and may refuse plaintext TCP): the agent's own connections and the
+        # replication it sets up ask for TLS (how is the agent bundle's: agent/engines/<engine>).
+        args.append("--engine-tls")
     if inputs.agent_tls is not None:
         # HTTPS only, and /v1 only for a client certificate the installation's CA signed (the operator's).
         args += [

@@ -153,6 +153,10 @@ class MongoDBDriver:
             appname="kubetrove-agent",
             username=self._config.user or None,
             password=self._config.password or None,
+            # spec.tls: mongod may refuse plaintext (requireTLS). Unverified: this is the pod's own
+            # loopback, which the certificate does not name.
+            tls=self._config.tls,
+            tlsAllowInvalidCertificates=self._config.tls,
         )
         return self._client
 
