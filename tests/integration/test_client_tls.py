@@ -1,0 +1,256 @@
+"""spec.tls on real servers: PostgreSQL 15 and MariaDB 10.11 started with the settings the product renders
+for ``tls.mode: required`` and the certificate the operator issues (servers/tls.py).
+
+For each: a client verifying the CA and the Service name is served; a plaintext client is refused; the
+agent (as the pod runs it) still reads the status and creates a user; a replica still replicates, over
+TLS. PostgreSQL also serves a renewed certificate after a reload, without a restart. Every server here is
+the test's own (a shared one must not change its TLS settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import ssl
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pymysql
+import pytest
+
+from kubetrove.agent.engines.registry import make_driver
+from kubetrove.agent.protocol import Grant, Privilege, Role
+from kubetrove.api.common import Engine, TLSMode
+from kubetrove.datastores._mysql_common.config import tls_settings
+from kubetrove.datastores.postgresql import start
+from kubetrove.datastores.registry import REGISTRY
+from tests.integration.servers import tls
+from tests.integration.servers.mariadb import ADMIN as MARIADB_ADMIN
+from tests.integration.servers.mariadb import MariaDBServer, start_mariadb
+from tests.integration.servers.postgresql import PostgreSQLServer, start_postgresql, start_standby
+
+DEADLINE = 60.0
+
+
+def wait_until(check: object, what: str) -> None:
+    """Poll ``check()`` until it is truthy (bounded: DEADLINE seconds)."""
+    deadline = time.monotonic() + DEADLINE
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------------
+
+
+def postgresql_settings(files: tls.TLSFiles, hba: Path) -> tuple[str, ...]:
+    """The ssl lines of the product's postgresql.conf as ``-c`` settings, and its pg_hba.conf (required)."""
+    conf = REGISTRY[Engine.POSTGRESQL].render_config({}, tls=files.settings(TLSMode.REQUIRED))
+    lines = [line.split(" = ", 1) for line in conf.splitlines() if line.startswith("ssl")]
+    required = REGISTRY[Engine.POSTGRESQL].container("15", files.settings(TLSMode.REQUIRED)).command[2]
+    assert "'hostnossl all all all reject'" in required  # what the pod's start script writes
+    hba.write_text("\n".join(start.HBA_LINES_TLS_REQUIRED) + "\n")
+    shutil.chown(hba, "postgres", "postgres")
+    return (*(f"{name}={value.strip(chr(39))}" for name, value in lines), f"hba_file={hba}")
+
+
+@pytest.fixture
+def pg_tls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[PostgreSQLServer, tls.TLSFiles, tuple[str, ...]]]:
+    base = Path(tempfile.mkdtemp(prefix="kt-clienttls-pg-"))
+    # libpq running as postgres under this root-owned HOME would fail on ~/.postgresql/postgresql.crt
+    # (permission denied) once the server speaks TLS; in a pod HOME is postgres's own. No client cert.
+    monkeypatch.setenv("PGSSLCERT", str(base / "no-client.crt"))
+    monkeypatch.setenv("PGSSLKEY", str(base / "no-client.key"))
+    shutil.chown(base, "postgres", "postgres")
+    files = tls.make_files(base / "tls", owner="postgres")
+    settings = postgresql_settings(files, base / "pg_hba.conf")
+    server = start_postgresql(settings)
+    try:
+        yield server, files, settings
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def pg_connect(server: PostgreSQLServer, **kwargs: str) -> psycopg.Connection:
+    login = {
+        "user": "kubetrove",
+        "password": server.password,
+        "dbname": "shop" if "user" in kwargs else "postgres",
+    }
+    return psycopg.connect(
+        host=tls.SERVICE,  # the name libpq verifies; hostaddr is where it connects
+        hostaddr="127.0.0.1",
+        port=server.port,
+        connect_timeout=5,
+        autocommit=True,
+        **{**login, **kwargs},
+    )
+
+
+def test_postgresql_required_serves_verified_tls_refuses_plaintext_and_keeps_the_agent_and_a_standby(
+    pg_tls: tuple[PostgreSQLServer, tls.TLSFiles, tuple[str, ...]],
+) -> None:
+    server, files, settings = pg_tls
+    with pg_connect(server, sslmode="verify-full", sslrootcert=str(files.ca_file)) as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        pg_connect(server, sslmode="disable")
+    assert tls.probe(server.port, "postgres", files.ca_file).verified
+    other = tls.probe(server.port, "postgres", files.ca_file, name="other-rw.ns.svc")
+    assert not other.verified, other.output
+
+    # The agent as the pod runs it: libpq's default sslmode (prefer) negotiates TLS on its own.
+    driver = make_driver(Engine.POSTGRESQL.value, server.engine_config())
+    assert driver.status().role is Role.STANDALONE  # no standby yet
+    driver.ensure_database("shop", 1)
+    driver.ensure_user("app", "app-pw-1", [Grant(database="shop", privileges=[Privilege.READ])])
+    ca = str(files.ca_file)
+    with pg_connect(server, sslmode="verify-full", sslrootcert=ca, user="app", password="app-pw-1"):
+        pass
+
+    # A standby clones (pg_basebackup) and streams (primary_conninfo) with the same defaults: over TLS.
+    # The fixture's pg_basebackup takes a spread checkpoint (the pod's start script asks for a fast one):
+    # with the new database's buffers dirty it would pace itself over minutes.
+    server.query("CHECKPOINT")
+    standby = start_standby(server, settings)
+    try:
+        server.query("CREATE TABLE t (v int)")
+        server.query("INSERT INTO t VALUES (42)")
+        wait_until(
+            lambda: standby.query("SELECT count(*) FROM t") == [(1,)] if _has_t(standby) else False, "replay"
+        )
+        rows = server.query("SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s ON s.pid = r.pid")
+        assert rows == [(True,)]
+    finally:
+        standby.stop()
+
+
+def _has_t(server: PostgreSQLServer) -> bool:
+    return server.query("SELECT count(*) FROM pg_class WHERE relname = 't'") == [(1,)]
+
+
+def test_postgresql_serves_a_renewed_certificate_after_a_reload_without_a_restart(
+    pg_tls: tuple[PostgreSQLServer, tls.TLSFiles, tuple[str, ...]],
+) -> None:
+    server, files, _ = pg_tls
+    before = tls.probe(server.port, "postgres", files.ca_file)
+    assert before.verified
+    renewed = files.renew(owner="postgres")
+    pid = server.proc.pid
+    server.query("SELECT pg_reload_conf()")
+    wait_until(
+        lambda: tls.probe(server.port, "postgres", files.ca_file).certificate == renewed, "renewed cert"
+    )
+    assert server.proc.pid == pid and server.proc.poll() is None
+
+
+# --- MariaDB -------------------------------------------------------------------------------------------
+
+
+def mariadb_options(files: tls.TLSFiles) -> tuple[str, ...]:
+    """The product's my.cnf TLS lines (``_mysql_common.config.tls_settings``) as server options."""
+    settings = tls_settings(files.settings(TLSMode.REQUIRED))
+    assert ("require_secure_transport", "ON") in settings
+    return tuple(f"--{name.replace('_', '-')}={value}" for name, value in settings)
+
+
+def tls_context(ca_file: Path) -> ssl.SSLContext:
+    """Verifies the chain against the CA; the name is the probe's (pymysql checks the host it dials)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.check_hostname = False
+    return context
+
+
+def maria_query(server: MariaDBServer, ca_file: Path, statement: str) -> list[tuple[object, ...]]:
+    conn = pymysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user=MARIADB_ADMIN,
+        password=server.password,
+        ssl=tls_context(ca_file),
+        autocommit=True,
+        connect_timeout=5,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def test_mariadb_required_serves_verified_tls_refuses_plaintext_and_keeps_the_agent_and_a_replica(
+    tmp_path: Path,
+) -> None:
+    files = tls.make_files(tmp_path / "tls")
+    options = mariadb_options(files)
+    source = start_mariadb(tmp_path / "source", 1, options=options)
+    replica = start_mariadb(tmp_path / "replica", 2, options=options)
+    try:
+        ca = files.ca_file
+        assert maria_query(source, ca, "SHOW STATUS LIKE 'Ssl_version'")[0][1].startswith("TLSv1")
+        # MariaDB 10.11 answers a plaintext login under require_secure_transport with a bare "Access
+        # denied" (the same login in plaintext passes on a server without it); over TLS it logged in above.
+        with pytest.raises(pymysql.err.OperationalError, match=r"insecure transport|Access denied"):
+            pymysql.connect(
+                host="127.0.0.1",
+                port=source.port,
+                user=MARIADB_ADMIN,
+                password=source.password,
+                ssl_disabled=True,  # pymysql 1.1+ would otherwise negotiate TLS on its own
+                connect_timeout=5,
+            )
+        assert tls.probe(source.port, "mysql", ca).verified
+        assert not tls.probe(source.port, "mysql", ca, name="other-rw.ns.svc").verified
+
+        # The agent as the pod runs it (--engine-tls: TLS required by the client too, never a silent
+        # fallback): status, a user, and replication over TLS (MASTER_SSL).
+        agent_config = dataclasses.replace(replica.engine_config(), tls=True)
+        agent = make_driver(Engine.MARIADB.value, agent_config)
+        source_agent = make_driver(
+            Engine.MARIADB.value, dataclasses.replace(source.engine_config(), tls=True)
+        )
+        source_agent.ensure_database("users", 1)
+        source_agent.ensure_user("app", "app-pw-1", [Grant(database="users", privileges=[Privilege.READ])])
+        agent.set_source("127.0.0.1", source.port, MARIADB_ADMIN, source.password)
+        maria_query(source, ca, "CREATE DATABASE shop")
+        maria_query(source, ca, "CREATE TABLE shop.t (v int primary key)")
+        maria_query(source, ca, "INSERT INTO shop.t VALUES (42)")
+        wait_until(lambda: _count(replica, ca) == 1, "the replica to apply the source's rows")
+        status = dict(zip(*_replica_status(replica, ca), strict=True))
+        assert status["Master_SSL_Allowed"] == "Yes" and status["Slave_IO_Running"] == "Yes"
+        assert agent.status().replication_running
+    finally:
+        replica.stop()
+        source.stop()
+
+
+def _count(server: MariaDBServer, ca: Path) -> int:
+    try:
+        return int(maria_query(server, ca, "SELECT count(*) FROM shop.t")[0][0])  # type: ignore[call-overload]
+    except pymysql.err.ProgrammingError:  # not there yet
+        return 0
+
+
+def _replica_status(server: MariaDBServer, ca: Path) -> tuple[list[str], list[object]]:
+    conn = pymysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user=MARIADB_ADMIN,
+        password=server.password,
+        ssl=tls_context(ca),
+        connect_timeout=5,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW SLAVE STATUS")
+            return [d[0] for d in cur.description], list(cur.fetchone())
+    finally:
+        conn.close()
