@@ -1,5 +1,5 @@
-"""spec.tls on real servers: PostgreSQL 15 and MariaDB 10.11 started with the settings the product renders
-for ``tls.mode: required`` and the certificate the operator issues (servers/tls.py).
+"""spec.tls on real servers: PostgreSQL 15, MariaDB 10.11 and mongod 6.0.5 started with the settings the
+product renders for ``tls.mode: required`` and the certificate the operator issues (servers/tls.py).
 
 For each: a client verifying the CA and the Service name is served; a plaintext client is refused; the
 agent (as the pod runs it) still reads the status and creates a user; a replica still replicates, over
@@ -20,6 +20,8 @@ from pathlib import Path
 import psycopg
 import pymysql
 import pytest
+import yaml
+from pymongo.errors import PyMongoError
 
 from kubetrove.agent.engines.registry import make_driver
 from kubetrove.agent.protocol import Grant, Privilege, Role
@@ -27,7 +29,8 @@ from kubetrove.api.common import Engine, TLSMode
 from kubetrove.datastores._mysql_common.config import tls_settings
 from kubetrove.datastores.postgresql import start
 from kubetrove.datastores.registry import REGISTRY
-from tests.integration.servers import tls
+from tests.integration.servers import mongod, tls
+from tests.integration.servers._proc import free_port
 from tests.integration.servers.mariadb import ADMIN as MARIADB_ADMIN
 from tests.integration.servers.mariadb import MariaDBServer, start_mariadb
 from tests.integration.servers.postgresql import PostgreSQLServer, start_postgresql, start_standby
@@ -254,3 +257,42 @@ def _replica_status(server: MariaDBServer, ca: Path) -> tuple[list[str], list[ob
             return [d[0] for d in cur.description], list(cur.fetchone())
     finally:
         conn.close()
+
+
+# --- MongoDB -------------------------------------------------------------------------------------------
+
+
+def mongod_options(files: tls.TLSFiles) -> tuple[str, ...]:
+    """The product's ``net.tls`` (mongod.conf) as mongod's command-line options."""
+    conf = yaml.safe_load(REGISTRY[Engine.MONGODB].render_config({}, tls=files.settings(TLSMode.REQUIRED)))
+    net = conf["net"]["tls"]
+    assert net["mode"] == "requireTLS" and net["allowConnectionsWithoutCertificates"] is True
+    return (
+        f"--tlsMode={net['mode']}",
+        f"--tlsCertificateKeyFile={net['certificateKeyFile']}",
+        f"--tlsCAFile={net['CAFile']}",
+        "--tlsAllowConnectionsWithoutCertificates",
+    )
+
+
+def test_mongodb_required_serves_verified_tls_refuses_plaintext_and_keeps_the_agent(tmp_path: Path) -> None:
+    files = tls.make_files(tmp_path / "tls")
+    server = mongod.Mongod(tmp_path / "mongod", free_port())
+    mongod.create_root(server)  # plaintext, before TLS is turned on (as the image's first start)
+    server.extra = mongod_options(files)
+    server.start()
+    try:
+        assert tls.probe(server.port, "", files.ca_file).verified  # the CA and the Service name
+        assert not tls.probe(server.port, "", files.ca_file, name="other-rw.ns.svc").verified
+        # pymongo verifies the CA; it checks the address it dials (127.0.0.1), which no certificate names.
+        with server.client(tls=True, tlsCAFile=str(files.ca_file), tlsAllowInvalidHostnames=True) as c:
+            assert c.admin.command("ping")["ok"] == 1.0
+        with server.client() as plain, pytest.raises(PyMongoError):
+            plain.admin.command("ping")
+        # The agent as the pod runs it (--engine-tls).
+        agent = make_driver(Engine.MONGODB.value, dataclasses.replace(server.engine_config(), tls=True))
+        assert agent.status().healthy
+        agent.ensure_database("shop", 1)
+        agent.ensure_user("app", "app-pw-1", [Grant(database="shop", privileges=[Privilege.READ_WRITE])])
+    finally:
+        server.stop()

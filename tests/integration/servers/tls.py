@@ -88,9 +88,11 @@ class Probe:
 
 
 def probe(port: int, protocol: str, ca_file: Path, name: str = SERVICE, host: str = "127.0.0.1") -> Probe:
-    """STARTTLS to ``host:port`` (``protocol``: postgres or mysql), verifying ``ca_file`` and ``name``."""
+    """TLS to ``host:port`` verifying ``ca_file`` and ``name``: STARTTLS for ``protocol`` postgres or
+    mysql, TLS from the first byte for "" (MongoDB)."""
     argv = [
-        *("openssl", "s_client", "-connect", f"{host}:{port}", "-starttls", protocol),
+        *("openssl", "s_client", "-connect", f"{host}:{port}"),
+        *(("-starttls", protocol) if protocol else ()),
         *("-CAfile", str(ca_file), "-verify_hostname", name, "-verify_return_error", "-servername", name),
     ]
     run = subprocess.run(argv, input=b"", capture_output=True, timeout=30, check=False)

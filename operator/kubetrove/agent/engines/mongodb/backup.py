@@ -57,7 +57,7 @@ class MongoDBMethods(EngineMethods):
     ) -> BackupPlan:
         self.check(method)
         if method is BackupMethod.PHYSICAL:
-            conn = {"host": config.host, "port": port(config, 27017), "user": config.user}
+            conn = {"host": config.host, "port": port(config, 27017), "user": config.user, "tls": config.tls}
             files = {"conn.json": json.dumps({**conn, "password": config.password})}
             helper = (sys.executable, "-m", FILECOPY)
             return BackupPlan(
