@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pymysql
@@ -171,8 +172,9 @@ def tls_context(ca_file: Path) -> ssl.SSLContext:
     return context
 
 
-def maria_query(server: MariaDBServer, ca_file: Path, statement: str) -> list[tuple[object, ...]]:
-    conn = pymysql.connect(
+def maria_connect(server: MariaDBServer, ca_file: Path) -> Any:
+    """The admin's autocommit connection over TLS verified against ``ca_file``."""
+    return pymysql.connect(
         host="127.0.0.1",
         port=server.port,
         user=MARIADB_ADMIN,
@@ -181,6 +183,10 @@ def maria_query(server: MariaDBServer, ca_file: Path, statement: str) -> list[tu
         autocommit=True,
         connect_timeout=5,
     )
+
+
+def maria_query(server: MariaDBServer, ca_file: Path, statement: str) -> list[tuple[object, ...]]:
+    conn = maria_connect(server, ca_file)
     try:
         with conn.cursor() as cur:
             cur.execute(statement)
@@ -243,14 +249,7 @@ def _count(server: MariaDBServer, ca: Path) -> int:
 
 
 def _replica_status(server: MariaDBServer, ca: Path) -> tuple[list[str], list[object]]:
-    conn = pymysql.connect(
-        host="127.0.0.1",
-        port=server.port,
-        user=MARIADB_ADMIN,
-        password=server.password,
-        ssl=tls_context(ca),
-        connect_timeout=5,
-    )
+    conn = maria_connect(server, ca)
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW SLAVE STATUS")
