@@ -1,9 +1,11 @@
-"""spec.tls on real servers: PostgreSQL 15, MariaDB 10.11 and mongod 6.0.5 started with the settings the
-product renders for ``tls.mode: required`` and the certificate the operator issues (servers/tls.py).
+"""spec.tls on real servers: PostgreSQL 15, MariaDB 10.11, MySQL 9.7.4 and mongod 6.0.5 started with
+the settings the product renders for ``tls.mode: required`` and the certificate the operator issues
+(servers/tls.py).
 
 For each: a client verifying the CA and the Service name is served; a plaintext client is refused; the
 agent (as the pod runs it) still reads the status and creates a user; a replica still replicates, over
-TLS. PostgreSQL also serves a renewed certificate after a reload, without a restart. Every server here is
+TLS (not for mongod: a standalone). PostgreSQL also serves a renewed certificate after a reload, without a
+restart. Every server here is
 the test's own (a shared one must not change its TLS settings).
 """
 
@@ -30,10 +32,12 @@ from kubetrove.api.common import Engine, TLSMode
 from kubetrove.datastores._mysql_common.config import tls_settings
 from kubetrove.datastores.postgresql import start
 from kubetrove.datastores.registry import REGISTRY
+from tests.integration.conftest_servers_mysql import MySQLFactory
 from tests.integration.servers import mongod, tls
 from tests.integration.servers._proc import free_port
 from tests.integration.servers.mariadb import ADMIN as MARIADB_ADMIN
 from tests.integration.servers.mariadb import MariaDBServer, start_mariadb
+from tests.integration.servers.mysql import ADMIN as MYSQL_ADMIN
 from tests.integration.servers.postgresql import PostgreSQLServer, start_postgresql, start_standby
 
 DEADLINE = 60.0
@@ -256,6 +260,43 @@ def _replica_status(server: MariaDBServer, ca: Path) -> tuple[list[str], list[ob
             return [d[0] for d in cur.description], list(cur.fetchone())
     finally:
         conn.close()
+
+
+# --- MySQL ---------------------------------------------------------------------------------------------
+
+
+def test_mysql_required_serves_verified_tls_refuses_plaintext_and_replicates_over_tls(
+    mysql_factory: MySQLFactory, tmp_path: Path
+) -> None:
+    # Under /tmp: the chrooted 9.7 server sees /tmp at the same path (servers/mysql.py).
+    files = tls.make_files(tmp_path / "tls")
+    config = REGISTRY[Engine.MYSQL].render_config({}, tls=files.settings(TLSMode.REQUIRED))
+    assert "require_secure_transport = ON" in config.splitlines()
+    source, replica = mysql_factory("9.7", config=config), mysql_factory("9.7", config=config)
+    ca = files.ca_file
+    assert tls.probe(source.port, "mysql", ca).verified
+    assert not tls.probe(source.port, "mysql", ca, name="other-rw.ns.svc").verified
+    with pytest.raises(pymysql.err.OperationalError, match="insecure transport"):
+        pymysql.connect(
+            host="127.0.0.1", port=source.port, user=MYSQL_ADMIN, password=source.password,
+            ssl_disabled=True, connect_timeout=5,
+        )  # fmt: skip
+    # The agent as the pod runs it (--engine-tls): a user, and replication with SOURCE_SSL = 1.
+    # (set before the source has transactions: an empty replica of a source with some is cloned first)
+    agent = make_driver(Engine.MYSQL.value, dataclasses.replace(replica.engine_config(), tls=True))
+    agent.set_source("127.0.0.1", source.port, MYSQL_ADMIN, source.password)
+    source_agent = make_driver(Engine.MYSQL.value, dataclasses.replace(source.engine_config(), tls=True))
+    source_agent.ensure_database("shop", 1)
+    source_agent.ensure_user("app", "app-pw-1", [Grant(database="shop", privileges=[Privilege.READ_WRITE])])
+    wait_until(lambda: agent.status().replication_running, "the replica's threads running")
+    config_row = replica.query(
+        "SELECT SSL_ALLOWED FROM performance_schema.replication_connection_configuration"
+    )
+    assert config_row == [("YES",)]
+    wait_until(
+        lambda: replica.query("SELECT count(*) FROM mysql.user WHERE user = 'app'") == [(1,)],
+        "the source's user on the replica",
+    )
 
 
 # --- MongoDB -------------------------------------------------------------------------------------------
