@@ -4,16 +4,19 @@ the settings the product renders for ``tls.mode: required`` and the certificate 
 
 For each: a client verifying the CA and the Service name is served; a plaintext client is refused; the
 agent (as the pod runs it) still reads the status and creates a user; a replica still replicates, over
-TLS (not for mongod: a standalone). PostgreSQL also serves a renewed certificate after a reload, without a
-restart. Every server here is
+TLS (not for mongod: a standalone). And a renewal swapped into the files is served without a restart:
+the real agent app, watching them as in the pod, has the engine re-read them (PostgreSQL's reload,
+MariaDB's FLUSH SSL, MongoDB's rotateCertificates). Every server here is
 the test's own (a shared one must not change its TLS settings).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import shutil
 import ssl
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,8 +27,12 @@ import psycopg
 import pymysql
 import pytest
 import yaml
+from aiohttp import web
 from pymongo.errors import PyMongoError
 
+from kubetrove.agent.app import make_app
+from kubetrove.agent.auth import EngineTLSFiles
+from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import make_driver
 from kubetrove.agent.protocol import Grant, Privilege, Role
 from kubetrove.api.common import Engine, TLSMode
@@ -144,19 +151,14 @@ def _has_t(server: PostgreSQLServer) -> bool:
     return server.query("SELECT count(*) FROM pg_class WHERE relname = 't'") == [(1,)]
 
 
-def test_postgresql_serves_a_renewed_certificate_after_a_reload_without_a_restart(
+async def test_postgresql_serves_a_renewed_certificate_after_the_agent_s_reload(
     pg_tls: tuple[PostgreSQLServer, tls.TLSFiles, tuple[str, ...]],
 ) -> None:
     server, files, _ = pg_tls
-    before = tls.probe(server.port, "postgres", files.ca_file)
-    assert before.verified
-    renewed = files.renew(owner="postgres")
-    pid = server.proc.pid
-    server.query("SELECT pg_reload_conf()")
-    wait_until(
-        lambda: tls.probe(server.port, "postgres", files.ca_file).certificate == renewed, "renewed cert"
+    config = server.engine_config()
+    await renewed_without_restart(
+        Engine.POSTGRESQL, config, files, server.proc, server.port, "postgres", owner="postgres"
     )
-    assert server.proc.pid == pid and server.proc.poll() is None
 
 
 # --- MariaDB -------------------------------------------------------------------------------------------
@@ -315,12 +317,18 @@ def mongod_options(files: tls.TLSFiles) -> tuple[str, ...]:
     )
 
 
-def test_mongodb_required_serves_verified_tls_refuses_plaintext_and_keeps_the_agent(tmp_path: Path) -> None:
-    files = tls.make_files(tmp_path / "tls")
+def start_tls_mongod(tmp_path: Path, files: tls.TLSFiles) -> mongod.Mongod:
+    """A standalone mongod with a root login, then restarted with the rendered ``requireTLS`` options."""
     server = mongod.Mongod(tmp_path / "mongod", free_port())
     mongod.create_root(server)  # plaintext, before TLS is turned on (as the image's first start)
     server.extra = mongod_options(files)
     server.start()
+    return server
+
+
+def test_mongodb_required_serves_verified_tls_refuses_plaintext_and_keeps_the_agent(tmp_path: Path) -> None:
+    files = tls.make_files(tmp_path / "tls")
+    server = start_tls_mongod(tmp_path, files)
     try:
         assert tls.probe(server.port, "", files.ca_file).verified  # the CA and the Service name
         assert not tls.probe(server.port, "", files.ca_file, name="other-rw.ns.svc").verified
@@ -334,5 +342,65 @@ def test_mongodb_required_serves_verified_tls_refuses_plaintext_and_keeps_the_ag
         assert agent.status().healthy
         agent.ensure_database("shop", 1)
         agent.ensure_user("app", "app-pw-1", [Grant(database="shop", privileges=[Privilege.READ_WRITE])])
+    finally:
+        server.stop()
+
+
+# --- a renewal, served without a restart: the agent has the engine re-read its files --------------------
+
+
+async def renewed_without_restart(
+    engine: Engine,
+    config: EngineConfig,
+    files: tls.TLSFiles,
+    proc: subprocess.Popen[bytes],
+    port: int,
+    protocol: str,
+    owner: str = "",
+) -> None:
+    """Run the real agent app watching ``files`` (as in the pod: --engine-tls-dir), renew them in place,
+    and wait until the engine serves the new certificate; the server process ``proc`` is the same."""
+    pid = proc.pid
+    driver = make_driver(engine.value, config)
+    app = make_app(driver, "tok", engine_tls=EngineTLSFiles(str(files.directory)), engine_tls_interval=0.2)
+    runner = web.AppRunner(app)
+    await runner.setup()  # starts the watch
+    try:
+        before = tls.probe(port, protocol, files.ca_file)
+        assert before.verified, before.output
+        renewed = files.renew(owner or None)
+        assert renewed != before.certificate
+
+        def served() -> bool:
+            return tls.probe(port, protocol, files.ca_file).certificate == renewed
+
+        deadline = time.monotonic() + DEADLINE
+        while not served():
+            assert time.monotonic() < deadline, f"{engine} still serves the old certificate"
+            await asyncio.sleep(0.3)
+    finally:
+        await runner.cleanup()
+    assert proc.pid == pid and proc.poll() is None
+
+
+async def test_mariadb_serves_a_renewed_certificate_after_the_agent_s_flush_ssl(tmp_path: Path) -> None:
+    files = tls.make_files(tmp_path / "tls")
+    server = start_mariadb(tmp_path / "m", 1, options=mariadb_options(files))
+    try:
+        config = dataclasses.replace(server.engine_config(), tls=True)
+        await renewed_without_restart(Engine.MARIADB, config, files, server.proc, server.port, "mysql")
+    finally:
+        server.stop()
+
+
+async def test_mongod_serves_a_renewed_certificate_after_the_agent_s_rotate_certificates(
+    tmp_path: Path,
+) -> None:
+    files = tls.make_files(tmp_path / "tls")
+    server = start_tls_mongod(tmp_path, files)
+    try:
+        assert server.proc is not None
+        config = dataclasses.replace(server.engine_config(), tls=True)
+        await renewed_without_restart(Engine.MONGODB, config, files, server.proc, server.port, "")
     finally:
         server.stop()

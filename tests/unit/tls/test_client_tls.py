@@ -16,6 +16,9 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from kubetrove.agent.app import make_app
+from kubetrove.agent.auth import EngineTLSFiles
+from kubetrove.agent.engines.base import EngineUnavailable
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.mariadb.backup import MariaDBMethods
 from kubetrove.agent.engines.mariadb.driver import MariaDBDriver
@@ -39,6 +42,7 @@ from kubetrove.reconcile.phases.tls import (
 from kubetrove.render import render
 from kubetrove.render.names import ANNOTATION_TLS_MODE, ChildNames
 from kubetrove.runtime import certs
+from tests.unit.agent.fake_driver import FakeDriver
 from tests.unit.reconcile.conftest import NOW
 from tests.unit.render.fakes import FakeDatastore, inputs
 from tests.unit.render.test_render_fake import cluster
@@ -232,10 +236,10 @@ def test_the_engine_mounts_its_certificate_and_a_renewal_keeps_the_pod_template(
     assert template["metadata"]["annotations"][ANNOTATION_TLS_MODE] == "required"
     engine, agent = template["spec"]["containers"]
     mount = {"name": "engine-tls", "mountPath": "/etc/kubetrove/tls", "readOnly": True}
-    assert mount in engine["volumeMounts"] and mount not in agent["volumeMounts"]
+    assert mount in engine["volumeMounts"] and mount in agent["volumeMounts"]  # the agent watches it
     volume = next(v for v in template["spec"]["volumes"] if v["name"] == "engine-tls")
     assert volume["secret"] == {"secretName": "orders-tls", "defaultMode": 0o440}
-    assert "--engine-tls" in agent["args"]
+    assert "--engine-tls-dir=/etc/kubetrove/tls" in agent["args"]
     (config,) = m.config_map["data"].values()
     assert "tls = required /etc/kubetrove/tls/tls.crt" in config
     renewed = dataclasses.replace(tls_inputs, engine_tls=with_pem(issued_tls_material(ca, HOSTS, {}, NOW)))
@@ -249,7 +253,7 @@ def test_without_tls_the_pod_has_none_of_it() -> None:
         m = render(inputs(spec), FakeDatastore())
         template = m.statefulset["spec"]["template"]
         assert m.engine_tls_secret is None and ANNOTATION_TLS_MODE not in template["metadata"]["annotations"]
-        assert "--engine-tls" not in template["spec"]["containers"][1]["args"]
+        assert not [a for a in template["spec"]["containers"][1]["args"] if a.startswith("--engine-tls")]
         assert "engine-tls" not in str(template)
 
 
@@ -257,8 +261,9 @@ def test_without_tls_the_pod_has_none_of_it() -> None:
 
 
 def test_the_agent_connects_and_replicates_over_tls_when_told() -> None:
-    args = parse_args(["--engine=mariadb", "--token-file=/t", "--engine-tls"])
-    assert args.engine_tls and not parse_args(["--engine=mariadb", "--token-file=/t"]).engine_tls
+    args = parse_args(["--engine=mariadb", "--token-file=/t", "--engine-tls-dir=/etc/kubetrove/tls"])
+    assert args.engine_tls_dir == "/etc/kubetrove/tls"
+    assert parse_args(["--engine=mariadb", "--token-file=/t"]).engine_tls_dir is None
     assert client_tls(EngineConfig()) is None
     context = client_tls(EngineConfig(tls=True))
     assert context is not None and context.verify_mode is ssl.CERT_NONE  # the pod's own loopback
@@ -267,3 +272,48 @@ def test_the_agent_connects_and_replicates_over_tls_when_told() -> None:
     assert "\nssl\n" in MariaDBMethods.defaults_file(EngineConfig(tls=True))
     assert "ssl-mode=REQUIRED" in MySQLMethods.defaults_file(EngineConfig(tls=True))
     assert "ssl" not in MariaDBMethods.defaults_file(EngineConfig())
+
+
+def test_the_tls_files_report_a_swap_once(tmp_path: Path) -> None:
+    for name in ("tls.crt", "tls.key", "ca.crt"):
+        (tmp_path / name).write_text("one")
+    files = EngineTLSFiles(str(tmp_path))
+    assert not files.changed()
+    (tmp_path / "tls.crt").write_text("renewed")
+    assert files.changed()
+    files.done()
+    assert not files.changed()
+    assert EngineTLSFiles(str(tmp_path / "absent")).changed() is False  # not mounted: nothing to do
+
+
+class ReloadingDriver(FakeDriver):
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.reloads, self.failures = 0, failures
+
+    def reload_tls(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise EngineUnavailable("engine down")
+        self.reloads += 1
+
+
+async def test_the_agent_has_the_engine_reread_renewed_files(tmp_path: Path) -> None:
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    for name in ("tls.crt", "tls.key", "ca.crt"):
+        (tmp_path / name).write_text("one")
+    driver = ReloadingDriver(failures=1)
+    app = make_app(driver, "tok", engine_tls=EngineTLSFiles(str(tmp_path)), engine_tls_interval=0.01)
+    async with TestClient(TestServer(app)):
+        await asyncio.sleep(0.1)
+        assert driver.reloads == 0  # nothing changed
+        (tmp_path / "tls.key").write_text("renewed")
+        for _ in range(200):  # the first reload fails (engine down) and is tried again
+            if driver.reloads:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+    assert driver.reloads == 1 and driver.failures == 0

@@ -226,6 +226,11 @@ class MongoDBDriver:
         """Raise EngineUnavailable unless the server answers ``ping``."""
         self.command("admin", {"ping": 1})
 
+    def reload_tls(self) -> None:
+        """``rotateCertificates``: the certificate key file and CA file are read again (4.4+).
+        https://www.mongodb.com/docs/manual/reference/command/rotateCertificates/"""
+        self.command("admin", {"rotateCertificates": 1})
+
     def status(self) -> Status:
         """Role, position and lag from the replica set; ``standalone`` when the server is not in one."""
         hello = self.command("admin", {"hello": 1})

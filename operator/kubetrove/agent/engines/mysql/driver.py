@@ -68,6 +68,8 @@ class MySQLDriver(MySQLFamilyDriver):
     # Encrypted, not verified (SOURCE_SSL_VERIFY_SERVER_CERT stays 0; mysql_family.driver's docstring).
     # https://dev.mysql.com/doc/refman/8.4/en/change-replication-source-to.html
     CHANGE_SOURCE_TLS = ", SOURCE_SSL = 1"
+    # https://dev.mysql.com/doc/refman/8.4/en/alter-instance.html
+    RELOAD_TLS = "ALTER INSTANCE RELOAD TLS"
     STOP = "STOP REPLICA"
     STOP_IO = "STOP REPLICA IO_THREAD"
     START = "START REPLICA"

@@ -58,7 +58,7 @@ DEFAULT_PORT = 3306
 
 
 def client_tls(config: EngineConfig) -> ssl.SSLContext | None:
-    """pymysql's ``ssl``: TLS without verification when the engine serves TLS (module docstring), else None."""
+    """pymysql's ``ssl``: unverified TLS when the engine serves TLS (module docstring), else None."""
     if not config.tls:
         return None
     context = ssl.create_default_context()
@@ -145,6 +145,7 @@ class MySQLFamilyDriver:
     POSITION_VARIABLE: ClassVar[str]  # @@gtid_current_pos / @@gtid_executed
     CHANGE_SOURCE: ClassVar[str]  # four %s: host, port, user, password
     CHANGE_SOURCE_TLS: ClassVar[str]  # appended to CHANGE_SOURCE when the engine serves TLS
+    RELOAD_TLS: ClassVar[str]  # re-reads ssl_cert/ssl_key/ssl_ca for new connections
     STOP: ClassVar[str]
     STOP_IO: ClassVar[str]
     START: ClassVar[str]
@@ -410,6 +411,11 @@ class MySQLFamilyDriver:
             change = self.CHANGE_SOURCE + (self.CHANGE_SOURCE_TLS if self.config.tls else "")
             cur.execute(change, (host, port, user, password))
             cur.execute(self.START)
+
+    def reload_tls(self) -> None:
+        """The flavour's statement re-reads the server's TLS files (new connections get them)."""
+        with self._cursor() as cur:
+            cur.execute(self.RELOAD_TLS)
 
     def stop_replication(self) -> None:
         """Stop the receiver (IO) thread only: what was received still gets applied."""
