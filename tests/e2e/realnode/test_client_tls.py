@@ -50,10 +50,13 @@ def _status(cluster: LocalCluster, ns: str, name: str) -> dict[str, Any]:
 
 
 def _served(
-    cluster: LocalCluster, ns: str, name: str, tmp_path: Path
+    cluster: LocalCluster, ns: str, name: str, tmp_path: Path, says: str
 ) -> tuple[str, str, Path, dict[str, str]]:
-    """Wait until ``name`` is Ready with its users; (rw ClusterIP, rw DNS name, CA file, credentials)."""
+    """Wait until ``name`` is Ready with its users and check TLSReady says ``says``; (rw ClusterIP, rw DNS
+    name, CA file, credentials)."""
     wait_until(lambda: settled(_status(cluster, ns, name)), f"{name} Ready with its users", timeout=480)
+    ready = _tls_ready(_status(cluster, ns, name))
+    assert ready["status"] == "True" and says in ready["message"], ready
     core = client.CoreV1Api(cluster.api)
     names = ChildNames(name)
     secret = core.read_namespaced_secret(names.credentials_secret, ns)
