@@ -34,9 +34,12 @@ def make_app(
     metrics: AgentMetrics | None = None,
     restore_gate: RestoreGate | None = None,
     tls: auth.ServerTLS | None = None,
+    engine_tls: auth.EngineTLSFiles | None = None,
+    engine_tls_interval: float = 10.0,
 ) -> web.Application:
     """The agent's aiohttp application serving ``driver`` behind ``token``; with ``tls`` (the context the
-    site serves with) it re-loads the TLS files and, with a client CA, requires client certificates."""
+    site serves with) it re-loads the TLS files and, with a client CA, requires client certificates; with
+    ``engine_tls`` it has the engine re-read its own TLS files when they change."""
     if isinstance(token, str):
         if not token:
             raise ValueError("the agent refuses to serve without a token")
@@ -50,5 +53,7 @@ def make_app(
         redactor=redactor if redactor is not None else Redactor(),
         restore_gate=restore_gate,
         tls=tls,
+        engine_tls=engine_tls,
+        engine_tls_interval=engine_tls_interval,
     )
     return build_app(context, ROUTE_GROUPS)

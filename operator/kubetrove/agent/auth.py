@@ -83,6 +83,36 @@ def _load(context: ssl.SSLContext, cert_file: str, key_file: str, client_ca: str
         context.load_verify_locations(cafile=client_ca)
 
 
+def file_stamps(paths: list[str]) -> tuple[tuple[int, int, int], ...]:
+    """(inode, mtime, size) of each file through its symlinks: what changes when the kubelet swaps a
+    mounted Secret (a new ``..data`` directory)."""
+    return tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in map(os.stat, paths))
+
+
+class EngineTLSFiles:
+    """The engine's client TLS files (spec.tls), mounted into the agent too: ``changed`` tells when the
+    kubelet swapped in a renewed certificate, so the agent has the engine re-read them (the engine's own
+    reload statement, ``TLSReloadDriver``) without a restart."""
+
+    def __init__(self, directory: str, names: tuple[str, ...] = ("tls.crt", "tls.key", "ca.crt")) -> None:
+        self.paths = [os.path.join(directory, name) for name in names]
+        self._stamp = self._now()
+
+    def _now(self) -> tuple[tuple[int, int, int], ...] | None:
+        try:
+            return file_stamps(self.paths)
+        except OSError:  # not mounted (yet): nothing to compare
+            return None
+
+    def changed(self) -> bool:
+        """True once after the files changed since the last ``done``."""
+        return self._now() != self._stamp
+
+    def done(self) -> None:
+        """The engine re-read the files as they are now."""
+        self._stamp = self._now()
+
+
 class ServerTLS:
     """The agent's server TLS context, re-loaded in place when its files change.
 
@@ -109,7 +139,7 @@ class ServerTLS:
         return [self.cert_file, self.key_file, *([self.client_ca] if self.client_ca else [])]
 
     def _stamps(self) -> tuple[tuple[int, int, int], ...]:
-        return tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in map(os.stat, self._files()))
+        return file_stamps(self._files())
 
     def reload(self) -> bool:
         """Load the files again if any changed: True if it did. Raises (keeping the old material) if the

@@ -40,6 +40,8 @@ class AgentContext:
     redactor: Redactor
     restore_gate: RestoreGate | None = None  # spec.restoreFrom: gates /readyz until the restore is done
     tls: auth.ServerTLS | None = None  # HTTPS: re-loaded by the app; may require client certificates
+    engine_tls: auth.EngineTLSFiles | None = None  # spec.tls: the engine re-reads them when they change
+    engine_tls_interval: float = 10.0  # how often the agent looks (seconds)
 
 
 CONTEXT = web.AppKey("kubetrove_agent", AgentContext)

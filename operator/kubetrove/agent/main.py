@@ -67,6 +67,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls-key", default=_env("AGENT_TLS_KEY"))
     # A CA for client certificates: /v1 then needs one it signed (and the token); probes need none.
     p.add_argument("--tls-client-ca", default=_env("AGENT_TLS_CLIENT_CA"))
+    # The engine serves client TLS (spec.tls) from the files in this directory (mounted here too): connect
+    # to it, and replicate, over TLS; have it re-read the files when a renewal swaps them in.
+    p.add_argument("--engine-tls-dir", default=_env("ENGINE_TLS_DIR"))
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
     if not args.engine:
@@ -122,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         user=args.engine_user,
         password=password,
         database=args.engine_database,
+        tls=bool(args.engine_tls_dir),
         options={
             key: value
             for key, value in (
@@ -134,7 +138,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     driver = make_driver(args.engine, config)
     tls = auth.ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
-    app = make_app(driver, token, redactor=redactor, restore_gate=restore_gate(args, driver, config), tls=tls)
+    engine_tls = auth.EngineTLSFiles(args.engine_tls_dir) if args.engine_tls_dir else None
+    app = make_app(
+        driver,
+        token,
+        redactor=redactor,
+        restore_gate=restore_gate(args, driver, config),
+        tls=tls,
+        engine_tls=engine_tls,
+    )
     log.info(
         "agent starting",
         extra={

@@ -88,6 +88,29 @@ class DeletionPolicy(enum.StrEnum):
     DELETE = "Delete"
 
 
+class TLSMode(enum.StrEnum):
+    """What the engine's client port serves (``spec.tls.mode``)."""
+
+    DISABLED = "disabled"  # plaintext only, as before
+    OPTIONAL = "optional"  # TLS offered, plaintext still accepted
+    REQUIRED = "required"  # plaintext client connections refused by the engine
+
+
+class TLSSpec(ApiModel):
+    """Client TLS of the engine (docs/security.md, "Client TLS")."""
+
+    mode: TLSMode = Field(
+        default=TLSMode.DISABLED,
+        description="disabled (plaintext), optional (TLS offered, plaintext accepted) or required "
+        "(plaintext client connections refused).",
+    )
+    secret_name: DnsLabel | None = Field(
+        default=None,
+        description="A Secret of yours (tls.crt, tls.key, optional ca.crt) to serve instead of a "
+        "certificate the operator issues from the installation's CA.",
+    )
+
+
 class DatastoreRef(ApiModel):
     """Which engine, and which version of it (validated against the engine's catalog by the operator)."""
 

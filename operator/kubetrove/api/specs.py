@@ -7,7 +7,17 @@ from typing import Annotated
 from pydantic import Field
 
 from kubetrove.api.base import ApiModel
-from kubetrove.api.common import Database, DatastoreRef, DnsLabel, Resources, Storage, User, list_map
+from kubetrove.api.common import (
+    Database,
+    DatastoreRef,
+    DnsLabel,
+    Resources,
+    Storage,
+    TLSMode,
+    TLSSpec,
+    User,
+    list_map,
+)
 from kubetrove.api.policies import BackupPolicy, DeletionPolicies, FailoverPolicy, RestoreFrom
 
 
@@ -35,6 +45,8 @@ class InstanceSpec(ApiModel):
         description='Engine configuration parameters, values as strings (e.g. max_connections: "500"); '
         "checked against the engine's catalog of supported parameters, types and ranges.",
     )
+    # None: disabled, and absent from the wire, so a spec written before TLS existed serialises unchanged.
+    tls: TLSSpec | None = Field(default=None, description="TLS on the engine's client port.")
     backup: BackupPolicy | None = Field(default=None, description="Scheduled backups.")
     restore_from: RestoreFrom | None = Field(default=None, description="Create the data from a backup.")
     deletion_policy: DeletionPolicies = Field(
@@ -48,6 +60,11 @@ class InstanceSpec(ApiModel):
         description="Seconds a member may stay not ready (since its pod was created, or last became not "
         "ready) before the status reports Degraded with the reason it does not run, and a Warning Event.",
     )
+
+    @property
+    def tls_mode(self) -> TLSMode:
+        """``spec.tls.mode``; disabled without ``spec.tls``."""
+        return self.tls.mode if self.tls is not None else TLSMode.DISABLED
 
 
 class ClusterSpec(InstanceSpec):

@@ -30,6 +30,7 @@ class ConditionType(enum.StrEnum):
     BACKUP_VERIFIED = "BackupVerified"
     USERS_READY = "UsersReady"  # spec.databases and spec.users applied through the agent
     RESTORED = "Restored"  # spec.restoreFrom: the restore init containers' outcome
+    TLS_READY = "TLSReady"  # spec.tls: what the engine serves, the certificate's expiry
     SCALE_DOWN = "ScaleDown"  # a ring's last scale-down: its nodes decommissioned, or why not
 
 

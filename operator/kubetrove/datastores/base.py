@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
 
-from kubetrove.api.common import Engine
+from kubetrove.api.common import Engine, TLSMode
 from kubetrove.api.policies import BackupMethod
 
 
@@ -135,6 +135,27 @@ class ConfigFile:
 
 
 @dataclass(frozen=True)
+class ServerTLS:
+    """Client TLS of the engine (``spec.tls``): the mode and where its files are mounted, read-only.
+
+    The files are a Secret the kubelet swaps in place on renewal (the paths never change, so neither does
+    the config or the pod template). ``pem`` is the certificate and key in one file (MongoDB's
+    ``certificateKeyFile``). ``mode`` is never DISABLED here: render passes None then.
+    """
+
+    mode: TLSMode
+    cert: str
+    key: str
+    ca: str
+    pem: str
+
+    @property
+    def required(self) -> bool:
+        """Plaintext client connections are refused."""
+        return self.mode is TLSMode.REQUIRED
+
+
+@dataclass(frozen=True)
 class EngineContainer:
     """How the engine container runs: everything render needs that differs per engine."""
 
@@ -188,14 +209,23 @@ class ClientInfo:
     # What the URI's path names when no database is given ("" = nothing), e.g. "admin" for MongoDB.
     default_database: str = ""
     uri_query: str = ""  # appended as ``?<query>`` (e.g. MongoDB's authSource)
+    # The URI query that asks the client for TLS verifying the server's certificate against ``{ca}`` (a
+    # CA file's path) and its host name, e.g. libpq's ``sslmode=verify-full&sslrootcert={ca}``; "" = none.
+    tls_query: str = ""
 
-    def uri(self, user: str, password: str, host: str, port: int, database: str = "") -> str:
-        """The connection URI, user and password percent-encoded (RFC 3986); "" when there is no scheme."""
+    def uri(
+        self, user: str, password: str, host: str, port: int, database: str = "", tls_ca: str = ""
+    ) -> str:
+        """The connection URI, user and password percent-encoded (RFC 3986); "" when there is no scheme.
+        With ``tls_ca`` (a CA file's path) and a ``tls_query``, the URI asks for verified TLS."""
         if not self.scheme:
             return ""
         cred = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
         path = quote(database or self.default_database, safe="")
-        query = f"?{self.uri_query}" if self.uri_query else ""
+        queries = [self.uri_query] if self.uri_query else []
+        if tls_ca and self.tls_query:
+            queries.append(self.tls_query.replace("{ca}", quote(tls_ca, safe="/")))
+        query = f"?{'&'.join(queries)}" if queries else ""
         return f"{self.scheme}://{cred}@{host}:{port}/{path}{query}"
 
 
@@ -285,15 +315,24 @@ class Datastore(Protocol):
         """Each database has its own replication factor (Cassandra keyspaces); elsewhere members hold all."""
         ...
 
-    def container(self, version: str) -> EngineContainer:
-        """How to run the engine container of ``version`` (a catalog key)."""
+    @property
+    def serves_tls(self) -> bool:
+        """The engine can serve client TLS (``spec.tls``); False: a mode other than disabled is refused."""
         ...
 
-    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
+    def container(self, version: str, tls: ServerTLS | None = None) -> EngineContainer:
+        """How to run the engine container of ``version`` (a catalog key); ``tls``: client TLS is on
+        (an engine whose start script writes its access rules refuses plaintext there)."""
+        ...
+
+    def render_config(
+        self, parameters: Mapping[str, str], clustered: bool = False, tls: ServerTLS | None = None
+    ) -> str:
         """The engine's config file text for validated ``parameters`` (plus kubetrove's fixed settings).
 
         ``clustered``: for the members of a DatabaseCluster, which may start differently (the MySQL family
-        starts them fenced, so only the clustering loop ever makes one writable).
+        starts them fenced, so only the clustering loop ever makes one writable). ``tls``: client TLS
+        with the mounted certificate files (None: plaintext, the config unchanged).
         """
         ...
 

@@ -49,7 +49,7 @@ from fractions import Fraction
 
 from croniter import croniter
 
-from kubetrove.api.common import Database
+from kubetrove.api.common import Database, TLSMode
 from kubetrove.api.policies import BackupMethod, BackupPolicy
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
 from kubetrove.datastores.base import Datastore, HAMode
@@ -82,6 +82,7 @@ def validate_spec(
     problems += _storage(spec, previous)
     problems += _databases_and_users(spec, ds)
     problems += _replication_factors(spec, ds)
+    problems += _tls(spec, ds)
     if spec.backup is not None:
         problems += _backup(spec.backup, ds)
     if previous is not None and spec.restore_from != previous.restore_from:
@@ -342,6 +343,12 @@ def _valid_cron(expr: str) -> bool:
     if expr.strip() in _CRON_MACROS:
         return True
     return len(expr.split()) == 5 and bool(croniter.is_valid(expr))
+
+
+def _tls(spec: InstanceSpec, ds: Datastore) -> list[Problem]:
+    if spec.tls_mode is TLSMode.DISABLED or ds.serves_tls:
+        return []
+    return [Problem("spec.tls.mode", f"client TLS is not available for {ds.engine} yet: use disabled")]
 
 
 def _backup(backup: BackupPolicy, ds: Datastore) -> list[Problem]:

@@ -97,6 +97,9 @@ class Context:
     manifests: Manifests | None = None
     previous_status: ResourceStatus | None = None  # as stored on the custom resource
     status: ResourceStatus | None = None  # as computed by the Status phase (the runner writes it)
+    # spec.tls: where the engine's certificate comes from and when it expires (the Credentials phase).
+    tls_source: str = ""
+    tls_expiry: datetime.datetime | None = None
 
     @property
     def spec(self) -> InstanceSpec:

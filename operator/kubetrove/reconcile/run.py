@@ -13,6 +13,7 @@ after NotReady), a restart of the operator, or a resume simply runs the list aga
     Storage      grow PVCs to the requested size
     Rollout      OnDelete clusters: delete the next outdated pod (replicas first, primary last)
     Status       phase, conditions, endpoints, observedGeneration computed from what is observed
+    TLSReady     spec.tls: the TLSReady condition (what the engine serves, the certificate's expiry)
     Restored     the Restored condition from the members' restore init containers and agents
     Parameters   push changed dynamic parameters through the agents
     Users        spec.databases and spec.users through the agent of the member taking writes
@@ -54,6 +55,7 @@ from kubetrove.reconcile.phases.restored import restored
 from kubetrove.reconcile.phases.ring import decommission, replacements, scale_down_settled
 from kubetrove.reconcile.phases.rollout import rollout
 from kubetrove.reconcile.phases.storage import storage
+from kubetrove.reconcile.phases.tls import tls_ready
 from kubetrove.reconcile.phases.users import users
 from kubetrove.reconcile.phases.validate import check, check_expansion, observe, validate
 from kubetrove.reconcile.phases.volume import volume, volume_series
@@ -72,6 +74,7 @@ PHASES: tuple[tuple[str, Phase], ...] = (
     ("Storage", storage),
     ("Rollout", rollout),
     ("Status", report),
+    ("TLSReady", tls_ready),
     ("Restored", restored),
     ("Parameters", parameters),
     ("Users", users),

@@ -36,6 +36,7 @@ class Manifests:
     network_policy: dict[str, Any] | None = None  # None: NetworkPolicies off, delete one if present
     agent_tls_secret: dict[str, Any] | None = None  # None: agent TLS off (a Secret left from before stays:
     # a pod of the old template may still restart and mount it)
+    engine_tls_secret: dict[str, Any] | None = None  # None: spec.tls disabled (one left stays, likewise)
 
     def all(self) -> list[dict[str, Any]]:
         """Every manifest in apply order: what pods mount and select first, the StatefulSet last."""
@@ -43,6 +44,7 @@ class Manifests:
             self.credentials_secret,
             self.agent_token_secret,
             self.agent_tls_secret,  # before the pods: they mount it
+            self.engine_tls_secret,
             self.config_map,
             self.headless_service,
             self.rw_service,
@@ -67,4 +69,5 @@ def render(inputs: RenderInputs, store: Datastore) -> Manifests:
         pdb=pdb.pdb(inputs, store),
         network_policy=networkpolicy.network_policy(inputs, store),
         agent_tls_secret=secrets.agent_tls_secret(inputs),
+        engine_tls_secret=secrets.engine_tls_secret(inputs),
     )

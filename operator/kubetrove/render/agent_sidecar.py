@@ -65,6 +65,11 @@ def _agent_args(inputs: RenderInputs, store: Datastore, engine: EngineContainer)
         args.append(f"--engine-user={engine.admin_user}")
     if engine.admin_password_key:
         args.append(f"--engine-password-file={CREDENTIALS_DIR}/{engine.admin_password_key}")
+    if inputs.server_tls is not None:
+        # The engine serves TLS (and may refuse plaintext TCP): the agent's own connections and the
+        # replication it sets up ask for TLS (how is the agent bundle's: agent/engines/<engine>), and it
+        # has the engine re-read the files (mounted here too) when a renewal swaps them in.
+        args.append(f"--engine-tls-dir={names.ENGINE_TLS_DIR}")
     if inputs.agent_tls is not None:
         # HTTPS only, and /v1 only for a client certificate the installation's CA signed (the operator's).
         args += [
@@ -136,6 +141,11 @@ def agent_container(inputs: RenderInputs, store: Datastore, engine: EngineContai
             {"name": names.CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True},
             {"name": names.AGENT_TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True},
             *([{"name": names.AGENT_TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True}] if tls else []),
+            *(
+                [{"name": names.ENGINE_TLS_VOLUME, "mountPath": names.ENGINE_TLS_DIR, "readOnly": True}]
+                if inputs.server_tls is not None
+                else []
+            ),
             _tmp_mount(),
             *_restore_mounts(inputs.spec),
             *backup_pvc_mounts(inputs.spec),

@@ -27,7 +27,7 @@ def config_map(inputs: RenderInputs, store: Datastore) -> dict[str, Any]:
         "metadata": inputs.metadata(inputs.names.config_map),
         "data": {
             store.config_file.file_name: store.render_config(
-                inputs.spec.parameters, clustered=inputs.is_cluster
+                inputs.spec.parameters, clustered=inputs.is_cluster, tls=inputs.server_tls
             )
         },
     }

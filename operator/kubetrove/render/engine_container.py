@@ -76,6 +76,11 @@ def engine_container(inputs: RenderInputs, store: Datastore, engine: EngineConta
             {"name": names.CONFIG_VOLUME, "mountPath": store.config_file.mount_dir, "readOnly": True},
             *({"name": scratch_volume(i), "mountPath": d} for i, d in enumerate(engine.scratch_dirs)),
             *([{"name": names.CLONE_VOLUME, "mountPath": engine.clone_dir}] if engine.clone_dir else []),
+            *(
+                [{"name": names.ENGINE_TLS_VOLUME, "mountPath": names.ENGINE_TLS_DIR, "readOnly": True}]
+                if inputs.server_tls is not None
+                else []
+            ),
         ],
     }
     return container

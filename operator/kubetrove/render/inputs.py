@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubetrove.api.common import Engine
+from kubetrove.api.common import Engine, TLSMode
 from kubetrove.api.resources import ObjectRef
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
-from kubetrove.render import labels
+from kubetrove.datastores.base import ServerTLS
+from kubetrove.render import labels, names
 from kubetrove.render.names import ChildNames
 
 
@@ -28,6 +29,9 @@ class RenderInputs:
     # The agent's TLS material (names.TLS_*_KEY: its certificate, key and the CA), issued by reconcile
     # from the installation's CA; None: the agent serves plain HTTP (agent TLS turned off).
     agent_tls: Mapping[str, str] | None = None
+    # The engine's client TLS Secret data (names.TLS_*_KEY and TLS_PEM_KEY), issued or copied by reconcile
+    # when spec.tls.mode is not disabled; None otherwise.
+    engine_tls: Mapping[str, str] | None = None
 
     @property
     def is_cluster(self) -> bool:
@@ -38,6 +42,21 @@ class RenderInputs:
     def replicas(self) -> int:
         """Member count: ``spec.replicas`` for a cluster, 1 for an instance."""
         return self.spec.replicas if isinstance(self.spec, ClusterSpec) else 1
+
+    @property
+    def server_tls(self) -> ServerTLS | None:
+        """The engine's client TLS settings (files under ``names.ENGINE_TLS_DIR``), or None when off."""
+        mode = self.spec.tls_mode
+        if mode is TLSMode.DISABLED or self.engine_tls is None:
+            return None
+        d = names.ENGINE_TLS_DIR
+        return ServerTLS(
+            mode=mode,
+            cert=f"{d}/{names.TLS_CERT_KEY}",
+            key=f"{d}/{names.TLS_KEY_KEY}",
+            ca=f"{d}/{names.TLS_CA_KEY}",
+            pem=f"{d}/{names.TLS_PEM_KEY}",
+        )
 
     @property
     def engine(self) -> Engine:

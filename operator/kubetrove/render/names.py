@@ -36,6 +36,9 @@ SELECTOR_KEYS = (LABEL_NAME, LABEL_INSTANCE, LABEL_MANAGED_BY)
 ANNOTATION_CONFIG_HASH = "kubetrove.io/config-hash"
 # Pod template annotation: "true" when the pod's agent serves TLS (members.agent_tls_name reads it).
 ANNOTATION_AGENT_TLS = "kubetrove.io/agent-tls"
+# Pod template annotation: spec.tls.mode when not disabled. Engines read their TLS settings at start (or,
+# for PostgreSQL's pg_hba.conf, the start script writes them), so a change of mode rolls the pods.
+ANNOTATION_TLS_MODE = "kubetrove.io/tls-mode"
 
 # Containers and volumes of the database pod.
 ENGINE_CONTAINER = "engine"
@@ -47,6 +50,9 @@ CREDENTIALS_VOLUME = "credentials"
 AGENT_TOKEN_VOLUME = "agent-token"  # noqa: S105 (a volume name)
 AGENT_TMP_VOLUME = "agent-tmp"
 AGENT_TLS_VOLUME = "agent-tls"
+ENGINE_TLS_VOLUME = "engine-tls"
+# Where the engine container mounts its client TLS Secret (read-only; the kubelet swaps renewed files).
+ENGINE_TLS_DIR = "/etc/kubetrove/tls"
 RESTORE_VOLUME = "restore-request"
 SCRATCH_VOLUME_PREFIX = "scratch-"
 BACKUP_PVC_VOLUME = "backup-pvc"
@@ -59,6 +65,8 @@ BACKUP_PVC_ROOT = "/var/lib/kubetrove/backups"
 AGENT_TOKEN_KEY = "token"  # noqa: S105 (a key name)
 # Keys of the agent TLS Secret (the kubernetes.io/tls layout, plus the CA that signed it).
 TLS_CERT_KEY, TLS_KEY_KEY, TLS_CA_KEY = "tls.crt", "tls.key", "ca.crt"
+# The engine TLS Secret's extra key: certificate and key in one PEM (MongoDB's certificateKeyFile).
+TLS_PEM_KEY = "tls.pem"
 # Key of the RestoreRequest JSON inside the restore Secret (it holds storage credentials, hence a Secret).
 RESTORE_REQUEST_KEY = "request.json"
 # Key of a generated user password (the default key of ``User.passwordSecretRef`` too).
@@ -99,6 +107,11 @@ class ChildNames:
     @property
     def agent_tls_secret(self) -> str:
         return f"{self.name}-agent-tls"
+
+    @property
+    def engine_tls_secret(self) -> str:
+        """The engine's client TLS certificate (spec.tls), issued or copied from spec.tls.secretName."""
+        return f"{self.name}-tls"
 
     @property
     def restore_secret(self) -> str:

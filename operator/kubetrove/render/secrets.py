@@ -41,6 +41,14 @@ def agent_tls_secret(inputs: RenderInputs) -> dict[str, Any] | None:
     return _secret(inputs, inputs.names.agent_tls_secret, dict(inputs.agent_tls))
 
 
+def engine_tls_secret(inputs: RenderInputs) -> dict[str, Any] | None:
+    """The engine's client TLS certificate, key, combined PEM and CA (mounted into the engine), or None
+    without spec.tls (a Secret left from before stays, like the agent's)."""
+    if inputs.server_tls is None or inputs.engine_tls is None:
+        return None
+    return _secret(inputs, inputs.names.engine_tls_secret, dict(inputs.engine_tls))
+
+
 def user_password_secret(inputs: RenderInputs, user: str, password: str) -> dict[str, Any]:
     """The generated password of database user ``user`` (only for users without ``passwordSecretRef``)."""
     return _secret(inputs, inputs.names.user_secret(user), {names.USER_PASSWORD_KEY: password})

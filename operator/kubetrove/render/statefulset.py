@@ -55,6 +55,16 @@ def _volumes(inputs: RenderInputs, engine: EngineContainer) -> list[dict[str, An
             if inputs.agent_tls is not None
             else []
         ),
+        *(
+            [
+                {
+                    "name": names.ENGINE_TLS_VOLUME,
+                    "secret": {"secretName": inputs.names.engine_tls_secret, "defaultMode": SECRET_FILE_MODE},
+                }
+            ]
+            if inputs.server_tls is not None
+            else []
+        ),
         *({"name": scratch_volume(i), "emptyDir": {}} for i in range(len(engine.scratch_dirs))),
         *([{"name": names.CLONE_VOLUME, "emptyDir": {}}] if engine.clone_dir else []),
         *(
@@ -95,7 +105,8 @@ def _anti_affinity(inputs: RenderInputs) -> dict[str, Any]:
 
 def pod_template(inputs: RenderInputs, store: Datastore) -> dict[str, Any]:
     """The pod template (its own function so tests can compare it alone)."""
-    engine = store.container(inputs.spec.datastore.version)
+    tls = inputs.server_tls
+    engine = store.container(inputs.spec.datastore.version, tls)
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,  # nothing in the pod talks to the API server
         "enableServiceLinks": False,  # no env var per Service in the namespace (slow start, name clashes)
@@ -115,6 +126,7 @@ def pod_template(inputs: RenderInputs, store: Datastore) -> dict[str, Any]:
                 names.ANNOTATION_CONFIG_HASH: config_hash(inputs, store),
                 # What the operator reads to pick https for this pod's agent (members.agent_tls_name).
                 **({names.ANNOTATION_AGENT_TLS: "true"} if inputs.agent_tls is not None else {}),
+                **({names.ANNOTATION_TLS_MODE: tls.mode.value} if tls is not None else {}),
             },
         },
         "spec": spec,

@@ -103,12 +103,14 @@ def sign(
     hosts: list[str],
     *,
     client: bool = False,
+    also_client: bool = False,
     now: datetime.datetime | None = None,
     validity: datetime.timedelta = VALIDITY,
 ) -> KeyPair:
     """A new key and a certificate ``ca`` signs for it: a server certificate whose SANs are ``hosts``
     (DNS names, wildcards or IP addresses; the first is the common name), or with ``client`` a client
-    certificate whose common name is ``hosts[0]``. Never valid past the CA."""
+    certificate whose common name is ``hosts[0]``. ``also_client``: a server certificate that may also
+    authenticate as a client (replica set members present theirs to each other). Never valid past the CA."""
     if not hosts:
         raise ValueError("a certificate needs at least one name")
     now = now or datetime.datetime.now(datetime.UTC)
@@ -117,7 +119,9 @@ def sign(
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("the CA key is not an EC key")
     key = ec.generate_private_key(ec.SECP256R1())
-    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH]
+    if also_client and not client:
+        usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(hosts[0]))
@@ -127,7 +131,7 @@ def sign(
         .not_valid_before(now - SKEW)
         .not_valid_after(min(now + validity, ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         # Key identifiers (RFC 5280 4.2.1.1-2): OpenSSL 3's strict verification, the default of Python
         # 3.13's contexts (the trixie-based agent images), refuses a chain without them.
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -153,6 +157,18 @@ def dns_names(cert_pem: bytes) -> list[str]:
     except x509.ExtensionNotFound:
         return []
     return list(sans.get_values_for_type(x509.DNSName))
+
+
+def key_matches(cert_pem: bytes, key_pem: bytes) -> bool:
+    """True if ``key_pem`` (unencrypted PEM) is the private key of ``cert_pem``'s public key. Raises
+    ValueError when either is not PEM of its kind."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError as exc:  # an encrypted key: no engine here is given a passphrase
+        raise ValueError(str(exc)) from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki))
 
 
 def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:

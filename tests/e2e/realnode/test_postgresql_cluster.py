@@ -6,7 +6,8 @@ promotes with pg_promote() and repoints with a reload; a deleted primary comes b
 returned within the 1 s detection threshold, it simply stays primary) and streams again after its own
 start script rewound it; then a declarative switchover (spec.primary) makes the old primary restart
 live as a standby. A host client writes through the rw Service's ClusterIP all along and records every
-acknowledged commit; none may be missing at the end.
+acknowledged commit; none may be missing at the end. The cluster runs with ``tls.mode: required``
+(test_client_tls.py): pg_basebackup, streaming and pg_rewind all go over TLS, and the host clients too.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def pg_cluster(
         body = real_resource("DatabaseCluster", NAME, ns, "postgresql", "15", DATABASE)
         body["spec"]["replicas"] = 3
         body["spec"]["failover"] = {"detectionSeconds": 1}  # a deleted primary's pod is back in seconds
+        body["spec"]["tls"] = {"mode": "required"}  # clone, streaming and rewind must work over TLS
         apply_cr(local_cluster, body)
         wait_until(
             lambda: _with_primary(_status(local_cluster, ns)), "the cluster Ready with a primary", timeout=400
@@ -107,13 +109,18 @@ def _superuser_password(cluster: LocalCluster, namespace: str) -> str:
 
 
 def _streaming(host: str, password: str) -> list[str]:
-    """Client addresses of the standbys streaming from the server behind ``host`` (as the superuser)."""
+    """Client addresses of the standbys streaming from the server behind ``host`` (as the superuser),
+    each over TLS (the cluster's tls.mode is required: a plaintext one would have been refused)."""
     try:
         with _connect(host, "postgres", password, "postgres") as conn:
-            rows = conn.execute("SELECT client_addr::text FROM pg_stat_replication WHERE state = 'streaming'")
-            return [r[0] for r in rows.fetchall()]
+            rows = conn.execute(
+                "SELECT r.client_addr::text, s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
+                " WHERE r.state = 'streaming'"
+            ).fetchall()
     except psycopg.OperationalError:
         return []
+    assert all(ssl for _, ssl in rows), rows
+    return [addr for addr, _ in rows]
 
 
 def _member_report(cluster: LocalCluster, namespace: str, pod: str) -> str:

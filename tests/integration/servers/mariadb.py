@@ -95,8 +95,11 @@ SEMI_SYNC = (
 )
 
 
-def start_mariadb(base: Path, server_id: int = 1, *, semi_sync: bool = False) -> MariaDBServer:
-    """Initialize a datadir under ``base`` and start mariadbd on a free port; raise if it cannot."""
+def start_mariadb(
+    base: Path, server_id: int = 1, *, semi_sync: bool = False, options: tuple[str, ...] = ()
+) -> MariaDBServer:
+    """Initialize a datadir under ``base`` and start mariadbd on a free port; raise if it cannot.
+    ``options``: more server options (e.g. the product's TLS settings, ``tls.py``)."""
     for binary in ("mariadb-install-db", "mariadbd"):
         if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
             raise RuntimeError(f"{binary} not found: run hack/setup.sh (apt-get install mariadb-server)")
@@ -117,7 +120,7 @@ def start_mariadb(base: Path, server_id: int = 1, *, semi_sync: bool = False) ->
     port = free_port()
     socket = base / "s.sock"
     log = base / "error.log"
-    extra = SEMI_SYNC if semi_sync else ()
+    extra = (*(SEMI_SYNC if semi_sync else ()), *options)
     proc = _launch(base, port, server_id, extra)
     try:
         wait_for_port(proc, port, 60, log)

@@ -140,7 +140,7 @@ class Mongod:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def _create_root(member: Mongod) -> None:
+def create_root(member: Mongod) -> None:
     """On a fresh data directory: start alone with --auth, create root via the localhost exception."""
     alone = Mongod(member.base, member.port, user=member.user, password=member.password)
     alone.start()
@@ -156,7 +156,7 @@ def _create_root(member: Mongod) -> None:
 def start_standalone(base: Path) -> Mongod:
     """A standalone mongod with authorization and a root login (the product's DatabaseInstance)."""
     server = Mongod(base, free_port())
-    _create_root(server)
+    create_root(server)
     server.start()
     wait_until(lambda: server.hello().get("isWritablePrimary") is True, 30, server.log)
     return server
@@ -222,7 +222,7 @@ class ReplicaSet:
 def new_member(base: Path, index: int, keyfile: Path, name: str = REPLICA_SET) -> Mongod:
     """Member ``index`` of set ``name`` under ``base``: root created, started, not initiated."""
     member = Mongod(base / f"m{index}", free_port(), name, keyfile)
-    _create_root(member)
+    create_root(member)
     member.start()
     return member
 

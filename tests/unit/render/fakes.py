@@ -17,6 +17,7 @@ from kubetrove.datastores.base import (
     ParameterSpec,
     ParamType,
     Port,
+    ServerTLS,
     VersionInfo,
 )
 from kubetrove.render import RenderInputs
@@ -52,7 +53,9 @@ class FakeDatastore:
     config_file: ConfigFile = field(default_factory=lambda: ConfigFile("/etc/fake/conf.d", "kubetrove.cnf"))
     backup_methods: Sequence[BackupMethod] = (BackupMethod.LOGICAL,)
 
-    def container(self, version: str) -> EngineContainer:
+    serves_tls = True
+
+    def container(self, version: str, tls: ServerTLS | None = None) -> EngineContainer:
         return EngineContainer(
             data_dir="/var/lib/fake",
             run_as_user=999,
@@ -67,8 +70,11 @@ class FakeDatastore:
             admin_password_key="password",
         )
 
-    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
-        return "".join(f"{k} = {v}\n" for k, v in sorted({"fixed": "1", **parameters}.items()))
+    def render_config(
+        self, parameters: Mapping[str, str], clustered: bool = False, tls: ServerTLS | None = None
+    ) -> str:
+        settings = {"fixed": "1", **({"tls": f"{tls.mode.value} {tls.cert}"} if tls else {}), **parameters}
+        return "".join(f"{k} = {v}\n" for k, v in sorted(settings.items()))
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:
         return [f"unknown {k}" for k in parameters if k not in self.parameters]

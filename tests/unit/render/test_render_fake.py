@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubetrove.api.specs import ClusterSpec, InstanceSpec
-from kubetrove.datastores.base import EngineContainer, HAMode
+from kubetrove.datastores.base import EngineContainer, HAMode, ServerTLS
 from kubetrove.render import Manifests, render
 from tests.unit.render import checks, snapshots
 from tests.unit.render.fakes import FakeDatastore, inputs
@@ -261,7 +261,7 @@ def test_agent_sidecar() -> None:
 def test_agent_without_admin_account() -> None:
     @dataclasses.dataclass(frozen=True)
     class NoAdmin(FakeDatastore):
-        def container(self, version: str) -> EngineContainer:
+        def container(self, version: str, tls: ServerTLS | None = None) -> EngineContainer:
             return dataclasses.replace(super().container(version), admin_user="", admin_password_key="")
 
     agent = template(run(cluster(), NoAdmin()))["spec"]["containers"][1]

@@ -16,7 +16,7 @@ from kubetrove.handlers import agent_tls
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.secrets import decode_secret
 from kubetrove.members import Members, agent_tls_name, tls_client
-from kubetrove.reconcile.phases.credentials import agent_tls_hosts, agent_tls_material
+from kubetrove.reconcile.phases.credentials import agent_tls_hosts, issued_tls_material
 from kubetrove.render import render
 from kubetrove.render.names import ANNOTATION_AGENT_TLS, ChildNames
 from kubetrove.runtime import certs
@@ -76,25 +76,25 @@ def test_the_client_certificate_is_renewed_within_a_month_of_its_end(
 
 
 def test_a_valid_certificate_is_kept_and_one_near_its_end_is_renewed(ca: certs.KeyPair) -> None:
-    first = agent_tls_material(ca, HOSTS, {}, NOW)
+    first = issued_tls_material(ca, HOSTS, {}, NOW)
     assert certs.dns_names(first["tls.crt"].encode()) == [
         "*.db-headless.ns.svc",
         "*.db-headless.ns.svc.cluster.local",
     ]
     assert first["ca.crt"] == ca.cert.decode() and "ca.key" not in first  # the CA's key never leaves
-    assert agent_tls_material(ca, HOSTS, first, NOW + datetime.timedelta(days=300)) == first
-    renewed = agent_tls_material(ca, HOSTS, first, NOW + datetime.timedelta(days=340))
+    assert issued_tls_material(ca, HOSTS, first, NOW + datetime.timedelta(days=300)) == first
+    renewed = issued_tls_material(ca, HOSTS, first, NOW + datetime.timedelta(days=340))
     assert renewed["tls.crt"] != first["tls.crt"]
 
 
 def test_another_ca_other_hosts_or_garbage_get_a_new_certificate(ca: certs.KeyPair) -> None:
-    first = agent_tls_material(ca, HOSTS, {}, NOW)
+    first = issued_tls_material(ca, HOSTS, {}, NOW)
     other = certs.new_ca("another CA", now=NOW)
-    assert agent_tls_material(other, HOSTS, first, NOW)["ca.crt"] == other.cert.decode()
+    assert issued_tls_material(other, HOSTS, first, NOW)["ca.crt"] == other.cert.decode()
     moved = agent_tls_hosts(ChildNames("db"), "elsewhere")
-    assert certs.dns_names(agent_tls_material(ca, moved, first, NOW)["tls.crt"].encode())[0] == moved[0]
+    assert certs.dns_names(issued_tls_material(ca, moved, first, NOW)["tls.crt"].encode())[0] == moved[0]
     garbage = {**first, "tls.crt": "-----BEGIN CERTIFICATE-----\nbm9wZQ==\n-----END CERTIFICATE-----\n"}
-    assert agent_tls_material(ca, HOSTS, garbage, NOW)["tls.crt"] != garbage["tls.crt"]
+    assert issued_tls_material(ca, HOSTS, garbage, NOW)["tls.crt"] != garbage["tls.crt"]
 
 
 # --- the rendered pod -------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_another_ca_other_hosts_or_garbage_get_a_new_certificate(ca: certs.KeyPa
 def test_the_pod_mounts_the_certificate_serves_https_and_says_so(ca: certs.KeyPair) -> None:
     import dataclasses
 
-    material = agent_tls_material(ca, HOSTS, {}, NOW)
+    material = issued_tls_material(ca, HOSTS, {}, NOW)
     tls_inputs = dataclasses.replace(inputs(cluster()), agent_tls=material)
     m = render(tls_inputs, FakeDatastore())
     assert m.agent_tls_secret is not None and m.agent_tls_secret["stringData"] == dict(
@@ -124,7 +124,7 @@ def test_the_pod_mounts_the_certificate_serves_https_and_says_so(ca: certs.KeyPa
         "HTTPS"
     }
     # A renewed certificate changes the Secret, never the pod template: no restart.
-    renewed = dataclasses.replace(tls_inputs, agent_tls=agent_tls_material(ca, HOSTS, {}, NOW))
+    renewed = dataclasses.replace(tls_inputs, agent_tls=issued_tls_material(ca, HOSTS, {}, NOW))
     assert render(renewed, FakeDatastore()).statefulset == m.statefulset
 
 
@@ -177,7 +177,7 @@ def test_the_name_rides_in_the_fragment_and_never_reaches_the_wire() -> None:
 async def test_the_operator_s_context_verifies_a_member_by_its_dns_name(
     ca: certs.KeyPair, tmp_path: Path
 ) -> None:
-    material = agent_tls_material(ca, HOSTS, {}, datetime.datetime.now(datetime.UTC))
+    material = issued_tls_material(ca, HOSTS, {}, datetime.datetime.now(datetime.UTC))
     certfile, keyfile = certs.write(
         certs.KeyPair(material["tls.crt"].encode(), material["tls.key"].encode()), tmp_path
     )

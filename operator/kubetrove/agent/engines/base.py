@@ -171,6 +171,17 @@ class RingDriver(Protocol):
 
 
 @runtime_checkable
+class TLSReloadDriver(Protocol):
+    """A driver whose engine re-reads its client TLS files live (spec.tls): PostgreSQL's reload, MySQL's
+    ``ALTER INSTANCE RELOAD TLS``, MariaDB's ``FLUSH SSL``, MongoDB's ``rotateCertificates``. Optional:
+    an engine without it serves a renewed certificate from its next restart."""
+
+    def reload_tls(self) -> None:
+        """Have the engine load its certificate, key and CA files again (new connections get them)."""
+        ...
+
+
+@runtime_checkable
 class RebuildDriver(Protocol):
     """A driver that can re-provision its member from a donor (``Capabilities.rebuild``; MySQL's clone).
 

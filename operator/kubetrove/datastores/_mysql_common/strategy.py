@@ -9,7 +9,7 @@ from kubetrove.api.common import Engine
 from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common.catalog import SIZES
-from kubetrove.datastores._mysql_common.config import LOG_SETTINGS, render_mycnf
+from kubetrove.datastores._mysql_common.config import LOG_SETTINGS, render_mycnf, tls_settings
 from kubetrove.datastores.base import (
     ConfigFile,
     EngineContainer,
@@ -18,6 +18,7 @@ from kubetrove.datastores.base import (
     Ordering,
     ParameterSpec,
     Port,
+    ServerTLS,
     VersionInfo,
 )
 
@@ -38,6 +39,10 @@ DEMOTED_MARKER = f"{DATA_DIR}/kubetrove-demoted"
 # --uid 999 --gid 999; MariaDB/mariadb-docker with plain `useradd -r`, which on its Ubuntu base takes
 # the first system id, 999.
 MYSQL_UID = 999
+# Connector URI options for verified TLS (the MySQL X DevAPI / Connector/J spelling, which drivers of
+# both engines read): the server's name checked against its certificate, the CA from ``{ca}``.
+# https://dev.mysql.com/doc/refman/8.4/en/connecting-using-uri-or-key-value-pairs.html
+TLS_QUERY = "ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class MySQLFamily:
     rejoin_rewinds = False  # extra GTIDs are errant transactions (base.py)
     rebuilds_errant = False  # MariaDB has no clone; MySQL overrides it (base.py)
     replicated_databases = False
+    serves_tls = True
 
     def __init__(self, flavor: Flavor) -> None:
         self._flavor = flavor
@@ -126,7 +132,7 @@ class MySQLFamily:
     def backup_methods(self) -> Sequence[BackupMethod]:
         return self._flavor.backup_methods
 
-    def container(self, version: str) -> EngineContainer:
+    def container(self, version: str, tls: ServerTLS | None = None) -> EngineContainer:
         """The official image's entrypoint, our conf.d file, and ``--server-id`` from the pod ordinal."""
         flags = self._flavor.demoted_start_flags
         command, args = server_id_command(self._flavor.server_binary, flags)
@@ -146,7 +152,9 @@ class MySQLFamily:
             clone_dir=self._flavor.clone_dir,
         )
 
-    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
+    def render_config(
+        self, parameters: Mapping[str, str], clustered: bool = False, tls: ServerTLS | None = None
+    ) -> str:
         """``kubetrove.cnf`` for /etc/mysql/conf.d (both images' my.cnf include that directory).
 
         Cluster members start fenced (``read_only = ON``; MySQL also ``super_read_only``): a primary whose
@@ -154,9 +162,10 @@ class MySQLFamily:
         promotes it again (unfence plus the primary's role parameters, e.g. semi-sync's primary half,
         which a restart turned off).
         Without it such a primary would take writes without semi-sync (docs/clustering.md).
+        ``tls``: the server's certificate files, and plaintext TCP refused when required.
         """
         fenced = self._flavor.fenced_settings if clustered else ()
-        fixed = (*self._flavor.fixed_settings, *LOG_SETTINGS, *fenced)
+        fixed = (*self._flavor.fixed_settings, *LOG_SETTINGS, *fenced, *tls_settings(tls))
         return render_mycnf(str(self.engine), fixed, parameters)
 
     def validate_parameters(self, parameters: Mapping[str, str]) -> list[str]:

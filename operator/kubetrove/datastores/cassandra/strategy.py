@@ -33,6 +33,7 @@ from kubetrove.datastores.base import (
     ParameterSpec,
     ParamType,
     Port,
+    ServerTLS,
     VersionInfo,
 )
 from kubetrove.datastores.cassandra.catalog import PARAMETERS, UNITS
@@ -169,10 +170,12 @@ class Cassandra:
     # No URI scheme: drivers take contact points. cqlsh prompts for the password when -u comes without
     # -p (https://cassandra.apache.org/doc/latest/cassandra/managing/tools/cqlsh.html).
     client = ClientInfo("", "cqlsh", ("{host}", "{port}", "-u", "{user}"), "")
+    # client_encryption_options (PEMBasedSslContextFactory) is not built yet: spec.tls is refused.
+    serves_tls = False
     # nodetool snapshot + the SSTable files.
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL,)
 
-    def container(self, version: str) -> EngineContainer:
+    def container(self, version: str, tls: ServerTLS | None = None) -> EngineContainer:
         """``cassandra -f`` on our config (seed filled in), bypassing the image's sed-based entrypoint."""
         return EngineContainer(
             data_dir=DATA_DIR,
@@ -193,7 +196,9 @@ class Cassandra:
             ),
         )
 
-    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
+    def render_config(
+        self, parameters: Mapping[str, str], clustered: bool = False, tls: ServerTLS | None = None
+    ) -> str:
         """A complete minimal cassandra.yaml: fixed directives in order, then the parameters by name."""
         tree = dict(FIXED)
         for name in sorted(parameters):

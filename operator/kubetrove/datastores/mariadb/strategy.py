@@ -15,7 +15,7 @@ from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
 from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, KiB, MiB
-from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS
+from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS, TLS_QUERY
 from kubetrove.datastores.base import ClientInfo, NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
 from kubetrove.datastores.mariadb import gtid
 
@@ -127,7 +127,11 @@ class MariaDB(MySQLFamily):
     # MariaDB's client speaks the MySQL protocol and reads MYSQL_PWD
     # (https://mariadb.com/kb/en/mariadb-environment-variables/); drivers take mysql:// URIs.
     client = ClientInfo(
-        "mysql", "mariadb", ("-h", "{host}", "-P", "{port}", "-u", "{user}", "{database}"), "MYSQL_PWD"
+        "mysql",
+        "mariadb",
+        ("-h", "{host}", "-P", "{port}", "-u", "{user}", "{database}"),
+        "MYSQL_PWD",
+        tls_query=TLS_QUERY,
     )
 
     def __init__(self) -> None:

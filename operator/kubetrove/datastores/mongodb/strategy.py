@@ -30,6 +30,7 @@ from kubetrove.datastores.base import (
     ParameterSpec,
     ParamType,
     Port,
+    ServerTLS,
     VersionInfo,
 )
 from kubetrove.datastores.mongodb import optime
@@ -111,14 +112,21 @@ class MongoDB:
     # (authSource). mongosh has no password variable: given a URI with a user and no password, it
     # prompts (``{uri}`` in ``args`` never carries the password).
     client = ClientInfo(
-        "mongodb", "mongosh", ("{uri}",), "", default_database="admin", uri_query="authSource=admin"
+        "mongodb",
+        "mongosh",
+        ("{uri}",),
+        "",
+        default_database="admin",
+        uri_query="authSource=admin",
+        tls_query="tls=true&tlsCAFile={ca}",
     )
+    serves_tls = True
     # mongodump first (the catalog's images carry the database tools); physical: a secondary's data
     # files copied under fsyncLock, restored by placing them before mongod starts (agent/engines/mongodb/
     # filecopy.py).
     backup_methods: Sequence[BackupMethod] = (BackupMethod.LOGICAL, BackupMethod.PHYSICAL)
 
-    def container(self, version: str) -> EngineContainer:
+    def container(self, version: str, tls: ServerTLS | None = None) -> EngineContainer:
         """Key file from the Secret, then the image entrypoint running ``mongod --config``."""
         return EngineContainer(
             data_dir=DATA_DIR,
@@ -140,14 +148,28 @@ class MongoDB:
             ),
         )
 
-    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
+    def render_config(
+        self, parameters: Mapping[str, str], clustered: bool = False, tls: ServerTLS | None = None
+    ) -> str:
         """mongod.conf (YAML): fixed settings merged with the dotted parameters, keys sorted.
 
-        Only cluster members get ``replication.replSetName``.
+        Only cluster members get ``replication.replSetName``. ``tls``: ``net.tls`` (below).
         """
         tree: dict[str, Any] = yaml.safe_load(yaml.safe_dump(FIXED))  # a deep copy
         if not clustered:
             del tree["replication"]  # standalone: see the module docstring
+        if tls is not None:
+            # preferTLS: TLS offered, plaintext accepted, members talk TLS to each other; requireTLS:
+            # plaintext refused. Clients need no certificate of their own (they log in with a password);
+            # members present the same certificate (it carries clientAuth too) and still authenticate
+            # with the key file. mongod reads the files at start; ``rotateCertificates`` re-reads them.
+            # https://www.mongodb.com/docs/manual/reference/configuration-options/#net.tls-options
+            tree["net"]["tls"] = {
+                "mode": "requireTLS" if tls.required else "preferTLS",
+                "certificateKeyFile": tls.pem,
+                "CAFile": tls.ca,
+                "allowConnectionsWithoutCertificates": True,
+            }
         for name in sorted(parameters):
             *parents, leaf = name.split(".")
             node = tree

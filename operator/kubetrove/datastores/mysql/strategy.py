@@ -16,7 +16,7 @@ from kubetrove.api.policies import BackupMethod
 from kubetrove.datastores import params
 from kubetrove.datastores._mysql_common import Flavor, MySQLFamily
 from kubetrove.datastores._mysql_common.catalog import COMMON, GiB, MiB
-from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS
+from kubetrove.datastores._mysql_common.strategy import SYSTEM_SCHEMAS, TLS_QUERY
 from kubetrove.datastores.base import ClientInfo, NameRules, Ordering, ParameterSpec, ParamType, VersionInfo
 from kubetrove.datastores.mysql import gtid
 
@@ -127,7 +127,11 @@ class MySQL(MySQLFamily):
     # https://dev.mysql.com/doc/refman/9.4/en/connecting-using-uri-or-key-value-pairs.html ; the mysql
     # client reads MYSQL_PWD (deprecated but still honoured, and never visible in ps).
     client = ClientInfo(
-        "mysql", "mysql", ("-h", "{host}", "-P", "{port}", "-u", "{user}", "{database}"), "MYSQL_PWD"
+        "mysql",
+        "mysql",
+        ("-h", "{host}", "-P", "{port}", "-u", "{user}", "{database}"),
+        "MYSQL_PWD",
+        tls_query=TLS_QUERY,
     )
 
     # An errant member is re-provisioned from the primary by the clone plugin (agent/engines/mysql/clone.py,

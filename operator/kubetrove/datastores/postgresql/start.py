@@ -40,6 +40,19 @@ HBA_LINES = (
     "host all all all scram-sha-256",
     "host replication all all scram-sha-256",
 )
+# spec.tls.mode required: TCP only over TLS. Standbys (pg_basebackup, primary_conninfo, pg_rewind) and the
+# agent connect with libpq's default sslmode=prefer, so they negotiate TLS without a setting of theirs;
+# the socket stays trusted. An explicit reject names the cause in the client's error ("no encryption").
+# https://www.postgresql.org/docs/current/auth-pg-hba-conf.html
+HBA_LINES_TLS_REQUIRED = (
+    HBA_LINES[0],
+    "local all all trust",
+    "local replication all trust",
+    "hostssl all all all scram-sha-256",
+    "hostssl replication all all scram-sha-256",
+    "hostnossl all all all reject",
+    "hostnossl replication all all reject",
+)
 
 SCRIPT = r"""set -u
 state=@STATE@; rejoin="$state/rejoin"; failed="$state/rewind-failed"; config=@CONFIG@; port=@PORT@
@@ -132,12 +145,15 @@ def script(
     state_dir: str = STATE_DIR,
     hba_file: str = HBA_FILE,
     clone_sources: tuple[str, ...] | None = None,
+    tls_required: bool = False,
 ) -> str:
-    """The start script: clone as ``user`` on ``port``, rewind with ``config_path``.
+    """The start script: clone as ``user`` on ``port``, rewind with ``config_path``; ``tls_required``:
+    pg_hba.conf refuses TCP connections without TLS.
 
-    The keywords exist for tests on the host: other directories, and fixed clone sources instead of
+    The other keywords exist for tests on the host: other directories, and fixed clone sources instead of
     the pod's Service names.
     """
+    hba = HBA_LINES_TLS_REQUIRED if tls_required else HBA_LINES
     sources = MEMBER_SOURCES if clone_sources is None else "echo " + " ".join(map(_quote, clone_sources))
     values = {
         "@STATE@": _quote(state_dir),
@@ -146,7 +162,7 @@ def script(
         "@USER@": _quote(user),
         "@SOURCES@": sources,
         "@HBAFILE@": _quote(hba_file),
-        "@HBA@": " ".join(_quote(line) for line in HBA_LINES),
+        "@HBA@": " ".join(_quote(line) for line in hba),
     }
     text = SCRIPT
     for key, value in values.items():

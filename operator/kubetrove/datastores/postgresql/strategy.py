@@ -27,6 +27,7 @@ from kubetrove.datastores.base import (
     ParameterSpec,
     ParamType,
     Port,
+    ServerTLS,
     VersionInfo,
 )
 from kubetrove.datastores.postgresql import start
@@ -145,18 +146,28 @@ class PostgreSQL:
         ("-h", "{host}", "-p", "{port}", "-U", "{user}", "-d", "{database}"),
         "PGPASSWORD",
         default_database="postgres",
+        tls_query="sslmode=verify-full&sslrootcert={ca}",
     )
+    serves_tls = True
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL, BackupMethod.LOGICAL)
 
-    def container(self, version: str) -> EngineContainer:
-        """Our start script (clone, rejoin, supervise) around the image entrypoint running ``postgres``."""
+    def container(self, version: str, tls: ServerTLS | None = None) -> EngineContainer:
+        """Our start script (clone, rejoin, supervise) around the image entrypoint running ``postgres``;
+        with TLS required its pg_hba.conf refuses plaintext TCP (``start.HBA_LINES_TLS_REQUIRED``)."""
         major = self.versions[version].major
         config = f"{CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name}"
         return EngineContainer(
             data_dir=DATA_DIR,
             run_as_user=POSTGRES_UID,
             run_as_group=POSTGRES_UID,
-            command=("sh", "-c", start.script(config, self.ports[0].number, ADMIN), "kubetrove-postgres"),
+            command=(
+                "sh",
+                "-c",
+                start.script(
+                    config, self.ports[0].number, ADMIN, tls_required=tls is not None and tls.required
+                ),
+                "kubetrove-postgres",
+            ),
             args=("docker-entrypoint.sh", "postgres", "-c", f"config_file={config}"),
             env={"PGDATA": f"{DATA_DIR}/{major}/docker"},
             secret_env={"POSTGRES_PASSWORD": SUPERUSER_PASSWORD_KEY},
@@ -170,10 +181,23 @@ class PostgreSQL:
             ),
         )
 
-    def render_config(self, parameters: Mapping[str, str], clustered: bool = False) -> str:
-        """postgresql.conf: fixed settings, then the (validated) parameters by name."""
+    def render_config(
+        self, parameters: Mapping[str, str], clustered: bool = False, tls: ServerTLS | None = None
+    ) -> str:
+        """postgresql.conf: fixed settings, then TLS, then the (validated) parameters by name."""
         lines = [HEADER, "# kubetrove fixed settings for postgresql (replication, networking)"]
         lines += [f"{name} = {value}" for name, value in FIXED]
+        if tls is not None:
+            # The files are re-read on every reload (SIGHUP, pg_reload_conf()): a renewed certificate is
+            # served without a restart. Whether plaintext is refused is pg_hba.conf's (container()).
+            # https://www.postgresql.org/docs/current/ssl-tcp.html
+            lines += [
+                f"# spec.tls.mode {tls.mode.value}",
+                "ssl = on",
+                f"ssl_cert_file = '{tls.cert}'",
+                f"ssl_key_file = '{tls.key}'",
+                "ssl_min_protocol_version = 'TLSv1.2'",
+            ]
         if parameters:
             lines.append("# spec.parameters")
             lines += [f"{n} = {_value(self.parameters[n], parameters[n])}" for n in sorted(parameters)]

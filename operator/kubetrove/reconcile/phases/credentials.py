@@ -1,6 +1,7 @@
 """Credentials: the engine credentials Secret and the agent token Secret, generated once, never overwritten;
-and the agent's TLS certificate (issued from the installation's CA, renewed before it expires; its Secret is
-applied with the other children by the Apply phase).
+the agent's TLS certificate and the engine's client TLS certificate (spec.tls; phases/tls.py), issued from
+the installation's CA and renewed before they expire (their Secrets are applied with the other children by
+the Apply phase).
 
 The values end up in ``ctx.inputs`` (what the Render phase renders from); the two Secrets are written
 here, and only here (Apply leaves them alone).
@@ -12,6 +13,8 @@ Invariants:
   container and the agent's ``admin_password_key``), so extra keys a user adds to the Secret cannot
   change the pod template (no roll).
 - Secrets are created (POST), not server-side applied: a lost race (409) is retried, never forced.
+- The credentials Secret's TLS keys (``ca.crt`` and the TLS URI, phases/tls.py) are the operator's own,
+  derived from spec.tls: written when they differ, removed when TLS is disabled.
 - A Secret kept by ``deletionPolicy.volumes: Retain`` (orphaned by ``run.delete``) still carries our
   labels: a resource created again under the same name adopts it (owner reference back), so the
   retained volumes open with the retained passwords. A Secret a user made (no ``managed-by`` label)
@@ -20,8 +23,6 @@ Invariants:
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Mapping
 from typing import Any
 
 from kubetrove.k8s import ops
@@ -31,18 +32,14 @@ from kubetrove.k8s.port import Obj
 from kubetrove.k8s.secrets import decode_secret
 from kubetrove.reconcile.context import Context, need
 from kubetrove.reconcile.errors import NotReady
+from kubetrove.reconcile.phases import tls
+from kubetrove.reconcile.phases.tls import agent_tls_hosts, issued_tls_material
 from kubetrove.render import RenderInputs, secrets
 from kubetrove.render.names import (
     AGENT_TOKEN_KEY,
     LABEL_MANAGED_BY,
     MANAGED_BY,
-    TLS_CA_KEY,
-    TLS_CERT_KEY,
-    TLS_KEY_KEY,
-    ChildNames,
 )
-from kubetrove.runtime import certs
-from kubetrove.runtime.certs import KeyPair
 
 
 async def ensure_secret(ctx: Context, manifest: Obj, existing: Obj | None, generated: dict[str, str]) -> None:
@@ -65,46 +62,12 @@ async def ensure_secret(ctx: Context, manifest: Obj, existing: Obj | None, gener
         ctx.logger.info("Added missing keys %s to Secret %s", sorted(generated), manifest["metadata"]["name"])
 
 
-# A certificate is replaced when it has less than this left (issued for a year: certs.VALIDITY), when the
-# installation's CA changed, or when it names other hosts; the agent reads the renewed files without a
-# restart (the pod template does not change).
-RENEW_BEFORE = datetime.timedelta(days=30)
-
-
-def agent_tls_hosts(names: ChildNames, namespace: str) -> list[str]:
-    """Every member's DNS name through the headless Service: what the operator verifies (members.py)."""
-    domain = f"{names.headless_service}.{namespace}.svc"
-    return [f"*.{domain}", f"*.{domain}.cluster.local"]
-
-
-def agent_tls_material(
-    ca: KeyPair, hosts: list[str], have: Mapping[str, str], now: datetime.datetime
-) -> dict[str, str]:
-    """The agent TLS Secret's data: ``have`` when it still holds a certificate of ``ca`` for ``hosts``
-    valid beyond ``RENEW_BEFORE``, else a new key and certificate."""
-    cert, key, ca_pem = (have.get(k, "") for k in (TLS_CERT_KEY, TLS_KEY_KEY, TLS_CA_KEY))
-    try:
-        keep = (
-            bool(cert and key)
-            and ca_pem == ca.cert.decode()
-            and certs.issued_by(cert.encode(), ca.cert)
-            and certs.dns_names(cert.encode()) == hosts
-            and certs.not_after(cert.encode()) - now > RENEW_BEFORE
-        )
-    except ValueError:  # not a certificate (edited by hand): replaced
-        keep = False
-    if keep:
-        return {TLS_CERT_KEY: cert, TLS_KEY_KEY: key, TLS_CA_KEY: ca_pem}
-    leaf = certs.sign(ca, hosts, now=now)
-    return {TLS_CERT_KEY: leaf.cert.decode(), TLS_KEY_KEY: leaf.key.decode(), TLS_CA_KEY: ca.cert.decode()}
-
-
 async def _agent_tls(ctx: Context) -> dict[str, str] | None:
     ca = ctx.deps.agent_ca
     if ca is None:
         return None
     have = decode_secret(await ctx.deps.kube.get(SECRET, ctx.namespace, ctx.names.agent_tls_secret))
-    return agent_tls_material(ca, agent_tls_hosts(ctx.names, ctx.namespace), have, ctx.deps.clock())
+    return issued_tls_material(ca, agent_tls_hosts(ctx.names, ctx.namespace), have, ctx.deps.clock())
 
 
 async def credentials(ctx: Context) -> None:
@@ -115,6 +78,8 @@ async def credentials(ctx: Context) -> None:
     creds_secret = await kube.get(SECRET, ctx.namespace, ctx.names.credentials_secret)
     token_secret = await kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)
     have, have_token = decode_secret(creds_secret), decode_secret(token_secret)
+    # Before anything is written: an unusable spec.tls changes nothing (tls.py says what it reports).
+    engine_tls = await tls.engine_tls(ctx)
     new_creds = {k: ctx.deps.token() for k in keys if not have.get(k)}
     new_token = {} if have_token.get(AGENT_TOKEN_KEY) else {AGENT_TOKEN_KEY: ctx.deps.token()}
     values = {**have, **new_creds}
@@ -129,6 +94,8 @@ async def credentials(ctx: Context) -> None:
         image_registry=ctx.deps.image_registry,
         network_policy_from=ctx.deps.network_policy_from,
         agent_tls=await _agent_tls(ctx),
+        engine_tls=engine_tls,
     )
     await ensure_secret(ctx, secrets.credentials_secret(ctx.inputs), creds_secret, new_creds)
+    await tls.connection_keys(ctx, {**have, **new_creds}, engine_tls)
     await ensure_secret(ctx, secrets.agent_token_secret(ctx.inputs), token_secret, new_token)

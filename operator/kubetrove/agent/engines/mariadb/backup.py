@@ -20,6 +20,8 @@ class MariaDBMethods(MySQLFamilyMethods):
     extract_tool = "mbstream"
     dump_tool = "mariadb-dump"
     client_tool = "mariadb"
+    # https://mariadb.com/kb/en/mariadb-command-line-client/#tls-options (11.4+ verifies by default)
+    tls_client_options = "ssl\nssl-verify-server-cert=0\n"
     dump_position_flags = ("--master-data=2", "--gtid")
     # --master-data=2 --gtid ends the dump with a commented "SET GLOBAL gtid_slave_pos='0-1-42';".
     dump_position = re.compile(r"gtid_slave_pos='([^']*)'")

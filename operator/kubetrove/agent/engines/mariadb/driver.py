@@ -80,6 +80,10 @@ class MariaDBDriver(MySQLFamilyDriver):
         "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s,"
         " MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5"
     )
+    # Encrypted, not verified (module docstring of mysql_family.driver); 11.4+ would otherwise verify by
+    # default. https://mariadb.com/kb/en/change-master-to/#master_ssl
+    CHANGE_SOURCE_TLS = ", MASTER_SSL = 1, MASTER_SSL_VERIFY_SERVER_CERT = 0"
+    RELOAD_TLS = "FLUSH SSL"  # https://mariadb.com/kb/en/flush/ (10.4+)
     STOP = "STOP SLAVE"
     STOP_IO = "STOP SLAVE IO_THREAD"
     START = "START SLAVE"

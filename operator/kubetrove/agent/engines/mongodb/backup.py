@@ -43,6 +43,8 @@ class MongoDBMethods(EngineMethods):
     def _conn(config: EngineConfig, work: Path) -> tuple[Argv, dict[str, str]]:
         uri = f"mongodb://{config.host}:{port(config, 27017)}/?authSource=admin"
         argv: Argv = (f"--uri={uri}",)
+        if config.tls:  # spec.tls: over TLS, unverified (the pod's own loopback, as the driver's)
+            argv = (*argv, "--ssl", "--tlsInsecure")
         files: dict[str, str] = {}
         if config.user:
             # The tools' --config YAML is the one place a password may come from other than argv.
@@ -55,7 +57,7 @@ class MongoDBMethods(EngineMethods):
     ) -> BackupPlan:
         self.check(method)
         if method is BackupMethod.PHYSICAL:
-            conn = {"host": config.host, "port": port(config, 27017), "user": config.user}
+            conn = {"host": config.host, "port": port(config, 27017), "user": config.user, "tls": config.tls}
             files = {"conn.json": json.dumps({**conn, "password": config.password})}
             helper = (sys.executable, "-m", FILECOPY)
             return BackupPlan(

@@ -153,6 +153,10 @@ class MongoDBDriver:
             appname="kubetrove-agent",
             username=self._config.user or None,
             password=self._config.password or None,
+            # spec.tls: mongod may refuse plaintext (requireTLS). Unverified: this is the pod's own
+            # loopback, which the certificate does not name.
+            tls=self._config.tls,
+            tlsAllowInvalidCertificates=self._config.tls,
         )
         return self._client
 
@@ -221,6 +225,11 @@ class MongoDBDriver:
     def ping(self) -> None:
         """Raise EngineUnavailable unless the server answers ``ping``."""
         self.command("admin", {"ping": 1})
+
+    def reload_tls(self) -> None:
+        """``rotateCertificates``: the certificate key file and CA file are read again (4.4+).
+        https://www.mongodb.com/docs/manual/reference/command/rotateCertificates/"""
+        self.command("admin", {"rotateCertificates": 1})
 
     def status(self) -> Status:
         """Role, position and lag from the replica set; ``standalone`` when the server is not in one."""

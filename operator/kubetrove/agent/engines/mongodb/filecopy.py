@@ -53,6 +53,9 @@ def _client(conn_file: str) -> Any:
         password=conn.get("password") or None,
         serverSelectionTimeoutMS=10_000,
         appname="kubetrove-backup",
+        # spec.tls: over TLS, unverified (the pod's own loopback, as the driver's connection).
+        tls=bool(conn.get("tls")),
+        tlsAllowInvalidCertificates=bool(conn.get("tls")),
     )
 
 

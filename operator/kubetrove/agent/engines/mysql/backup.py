@@ -54,6 +54,8 @@ class MySQLMethods(MySQLFamilyMethods):
     extract_tool = "tar"
     dump_tool = "mysqldump"
     client_tool = "mysql"
+    # https://dev.mysql.com/doc/refman/8.4/en/connection-options.html#option_general_ssl-mode
+    tls_client_options = "ssl-mode=REQUIRED\n"
     dump_position_flags = ("--source-data=2", "--set-gtid-purged=ON")
     # mysqldump writes "SET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '<uuid:1-42,...>';" near the top.
     dump_position = re.compile(r"GTID_PURGED=(?:/\*!80000 '\+'\*/ )?'([^']*)'", re.S)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from typing import Any, Protocol
 import pymysql
 
 from kubetrove.agent.engines.base import Conflict, DriverError, EngineUnavailable
+from kubetrove.agent.engines.mysql_family.driver import client_tls
 from kubetrove.agent.protocol import RebuildReply
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,20 @@ def needs_clone(cur: Any) -> bool:
     return not _normalized(row["mine"]) and row["plugin"] == "ACTIVE"
 
 
-def donor_state(host: str, port: int, user: str, password: str, timeout: float) -> tuple[str, str]:
-    """The donor's (gtid_executed, server_uuid), read with the replication account."""
+def donor_state(
+    host: str, port: int, user: str, password: str, timeout: float, tls: ssl.SSLContext | None = None
+) -> tuple[str, str]:
+    """The donor's (gtid_executed, server_uuid), read with the replication account (over ``tls`` when
+    the donor serves TLS: it may refuse plaintext)."""
     try:
         conn = pymysql.connect(
-            host=host, port=port, user=user, password=password, connect_timeout=int(timeout), autocommit=True
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            connect_timeout=int(timeout),
+            autocommit=True,
+            ssl=tls,
         )
     except pymysql.err.MySQLError as exc:
         raise EngineUnavailable(
@@ -91,9 +102,11 @@ def donor_state(host: str, port: int, user: str, password: str, timeout: float) 
     return _normalized(row[0]), _text(row[1])
 
 
-def source_has_transactions(host: str, port: int, user: str, password: str, timeout: float) -> bool:
+def source_has_transactions(
+    host: str, port: int, user: str, password: str, timeout: float, tls: ssl.SSLContext | None = None
+) -> bool:
     """The source's gtid_executed is not empty (read with the replication account)."""
-    return bool(donor_state(host, port, user, password, timeout)[0])
+    return bool(donor_state(host, port, user, password, timeout, tls)[0])
 
 
 def clone_from(cur: Any, host: str, port: int, user: str, password: str) -> None:
@@ -183,7 +196,14 @@ class Rebuild:
                         "the clone plugin is not active on this member (plugin_load_add = mysql_clone.so)"
                     )
                 )
-            donor, donor_uuid = donor_state(host, port, user, password, self._driver.config.connect_timeout)
+            donor, donor_uuid = donor_state(
+                host,
+                port,
+                user,
+                password,
+                self._driver.config.connect_timeout,
+                client_tls(self._driver.config),
+            )
             if donor_uuid == own_uuid:
                 raise Conflict(f"{host}:{port} is this member: it cannot be its own donor")
             with self._driver._cursor() as cur:

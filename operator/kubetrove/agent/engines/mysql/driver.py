@@ -23,7 +23,7 @@ from typing import ClassVar
 from kubetrove.agent.engines.base import BadRequest, Conflict, DriverError, EngineUnavailable
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.mysql import clone
-from kubetrove.agent.engines.mysql_family.driver import Cursor, MySQLFamilyDriver, normalize_gtid
+from kubetrove.agent.engines.mysql_family.driver import Cursor, MySQLFamilyDriver, client_tls, normalize_gtid
 from kubetrove.agent.protocol import Engine, RebuildReply, Status
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -65,6 +65,11 @@ class MySQLDriver(MySQLFamilyDriver):
         " SOURCE_PASSWORD = %s, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1,"
         " SOURCE_CONNECT_RETRY = 5"
     )
+    # Encrypted, not verified (SOURCE_SSL_VERIFY_SERVER_CERT stays 0; mysql_family.driver's docstring).
+    # https://dev.mysql.com/doc/refman/8.4/en/change-replication-source-to.html
+    CHANGE_SOURCE_TLS = ", SOURCE_SSL = 1"
+    # https://dev.mysql.com/doc/refman/8.4/en/alter-instance.html
+    RELOAD_TLS = "ALTER INSTANCE RELOAD TLS"
     STOP = "STOP REPLICA"
     STOP_IO = "STOP REPLICA IO_THREAD"
     START = "START REPLICA"
@@ -96,7 +101,7 @@ class MySQLDriver(MySQLFamilyDriver):
     def _provision(self, cur: Cursor, host: str, port: int, user: str, password: str) -> None:
         """An empty member is cloned from its source first (``clone.py`` says why); answers 503 then."""
         if clone.needs_clone(cur) and clone.source_has_transactions(
-            host, port, user, password, self.config.connect_timeout
+            host, port, user, password, self.config.connect_timeout, client_tls(self.config)
         ):
             clone.clone_from(cur, host, port, user, password)
             raise EngineUnavailable(

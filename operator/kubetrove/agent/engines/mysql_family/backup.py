@@ -45,17 +45,20 @@ class MySQLFamilyMethods(EngineMethods):
     client_tool: ClassVar[str]
     dump_position_flags: ClassVar[Argv]
     dump_position: ClassVar[re.Pattern[str]]
+    # [client] options that make the flavour's tools connect over TLS, unverified (the pod's own loopback:
+    # mysql_family.driver's docstring), for a server that serves TLS and may refuse plaintext TCP.
+    tls_client_options: ClassVar[str]
     # Printed by mariabackup and xtrabackup when the copy is consistent.
     physical_position = re.compile(r"GTID of the last change '([^']*)'", re.S)
 
-    @staticmethod
-    def defaults_file(config: EngineConfig) -> str:
+    @classmethod
+    def defaults_file(cls, config: EngineConfig) -> str:
         """A [client] option file: the password stays out of argv."""
         return (
             "[client]\n"
             f"host={config.host}\nport={port(config, 3306)}\nuser={quoted(config.user)}\n"
             f"password={quoted(config.password)}\n"
-        )
+        ) + (cls.tls_client_options if config.tls else "")
 
     def backup(
         self, method: BackupMethod, config: EngineConfig, work: Path, databases: list[str], tag: str

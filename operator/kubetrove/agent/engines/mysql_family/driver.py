@@ -11,6 +11,10 @@ Invariants:
 - Nothing is written to a read-only server (a replica, or a fenced primary): the agent's account
   usually holds a privilege that bypasses ``read_only``, and a local write on a replica is an errant
   transaction that breaks GTID failover. Such calls raise Conflict (409) instead.
+- With ``config.tls`` (the server may refuse plaintext TCP: ``require_secure_transport``) every
+  connection is TLS, unverified: the agent's are to its own pod's loopback, where the certificate names
+  no address; replication asks its source for TLS (``CHANGE_SOURCE_TLS``), encrypted but not verified
+  (the source is named by whatever the operator passes, and a user's certificate may not name members).
 - Grants are exact: a PUT grants what is wanted (GRANT is idempotent), then revokes only what is no
   longer wanted, so a wanted privilege never disappears, even for a moment.
 """
@@ -18,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -50,6 +55,18 @@ from kubetrove.agent.protocol import (
 )
 
 DEFAULT_PORT = 3306
+
+
+def client_tls(config: EngineConfig) -> ssl.SSLContext | None:
+    """pymysql's ``ssl``: unverified TLS when the engine serves TLS (module docstring), else None."""
+    if not config.tls:
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 # https://dev.mysql.com/doc/refman/8.4/en/privileges-provided.html (database-level privileges).
 READ = ("SELECT", "SHOW VIEW")
 READ_WRITE = (
@@ -131,6 +148,8 @@ class MySQLFamilyDriver:
     DIVERGED: ClassVar[re.Pattern[str]]
     POSITION_VARIABLE: ClassVar[str]  # @@gtid_current_pos / @@gtid_executed
     CHANGE_SOURCE: ClassVar[str]  # four %s: host, port, user, password
+    CHANGE_SOURCE_TLS: ClassVar[str]  # appended to CHANGE_SOURCE when the engine serves TLS
+    RELOAD_TLS: ClassVar[str]  # re-reads ssl_cert/ssl_key/ssl_ca for new connections
     STOP: ClassVar[str]
     STOP_IO: ClassVar[str]
     START: ClassVar[str]
@@ -159,6 +178,7 @@ class MySQLFamilyDriver:
             autocommit=True,
             charset="utf8mb4",
             cursorclass=pymysql.cursors.DictCursor,
+            ssl=client_tls(self.config),
         )
 
     @contextmanager
@@ -452,8 +472,14 @@ class MySQLFamilyDriver:
             self._provision(cur, host, port, user, password)
             cur.execute(self.STOP)
             self._before_change_source(cur)
-            cur.execute(self.CHANGE_SOURCE, (host, port, user, password))
+            change = self.CHANGE_SOURCE + (self.CHANGE_SOURCE_TLS if self.config.tls else "")
+            cur.execute(change, (host, port, user, password))
             cur.execute(self.START)
+
+    def reload_tls(self) -> None:
+        """The flavour's statement re-reads the server's TLS files (new connections get them)."""
+        with self._cursor() as cur:
+            cur.execute(self.RELOAD_TLS)
 
     def stop_replication(self) -> None:
         """Stop the receiver (IO) thread only: what was received still gets applied."""

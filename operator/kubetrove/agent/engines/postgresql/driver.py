@@ -155,6 +155,12 @@ class PostgreSQLDriver:
         with self._conn() as conn:
             conn.execute("SELECT 1")
 
+    def reload_tls(self) -> None:
+        """SIGHUP: the ssl_* files are read again at every reload.
+        https://www.postgresql.org/docs/current/ssl-tcp.html"""
+        with self._conn() as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
     def status(self) -> Status:
         """Role from pg_is_in_recovery(), LSN positions, replay lag, read-only, connections."""
         with self._conn() as conn:
