@@ -95,6 +95,15 @@ class Operator:
             self.proc.kill()
             self.proc.wait()
 
+    def stacks(self) -> str:
+        """Where the running process's asyncio tasks and threads wait (SIGUSR2), from its log."""
+        if self.proc is None or self.proc.poll() is not None:
+            return "(the operator is not running)"
+        self.proc.send_signal(signal.SIGUSR2)
+        time.sleep(3)
+        text = self.log()
+        return text[text.rfind("stacks: ") :][:60000]
+
     def log(self) -> str:
         """What this process (since its last start) wrote."""
         if not self.log_path.exists():
@@ -137,7 +146,12 @@ def operator(
             # operator must see them go before it stops, or the namespaces hang in Terminating. 300 s: a
             # MySQL member's clean shutdown (InnoDB) takes tens of seconds on 2 shared cores, and the
             # finalizer waits for the pods.
-            wait_until(lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 300)
+            try:
+                wait_until(
+                    lambda: not _terminating(local_cluster.api), "resources with our finalizer to go", 300
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {_terminating(local_cluster.api)}\n{op.stacks()}") from None
         finally:  # stopped even then: a leaked operator would keep acting on a shared cluster's resources
             op.stop()
             _SHARED["operator"] = None

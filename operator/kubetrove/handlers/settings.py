@@ -118,6 +118,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     if config.malloc_trim_interval > 0:
         memo.trim_task = asyncio.create_task(trim_forever(config.malloc_trim_interval))
     memo.tracing = profiling.start(config.tracemalloc_frames, asyncio.get_running_loop())
+    profiling.watch_stacks(asyncio.get_running_loop())
 
 
 async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:

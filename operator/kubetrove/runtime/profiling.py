@@ -1,4 +1,10 @@
-"""Opt-in memory profiling: ``KUBETROVE_TRACEMALLOC=<frames>`` traces allocations, SIGUSR1 logs the top.
+"""Opt-in memory profiling: ``KUBETROVE_TRACEMALLOC=<frames>`` traces allocations, SIGUSR1 logs the top;
+and, always, SIGUSR2 logs where every asyncio task and thread is waiting (``log_stacks``).
+
+Why the second: a DatabaseCluster once stayed with its finalizer after its namespace was deleted, its
+deletion handler never logged, its daemon and timers still running (seen in e2e teardowns, not yet
+explained). What kopf's per-object worker was waiting on is the question, and only the live process
+can answer it: ``kill -USR2 <pid>``, which the e2e teardown does before it reports such a timeout.
 
 The RSS at N=1000 is not explained yet (docs/operations.md, Scale): allocator retention accounts for
 part of it at 300 to 700 CRs, not at 1000. tracemalloc answers "which lines hold the live Python
@@ -12,13 +18,19 @@ the memory of each traced block; the snapshot itself blocks the event loop while
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import signal
+import sys
+import threading
+import traceback
 import tracemalloc
 
 TOP = 25
 SIGNAL = signal.SIGUSR1
+STACKS_SIGNAL = signal.SIGUSR2
+STACK_FRAMES = 12  # innermost frames per task: where it waits, and who asked
 log = logging.getLogger(__name__)
 # Not what the operator allocates: tracemalloc's own bookkeeping and the import machinery.
 _IGNORED = (
@@ -81,3 +93,30 @@ def stop(loop: asyncio.AbstractEventLoop) -> None:
     """Stop tracing and forget the signal handler (the operator's cleanup)."""
     loop.remove_signal_handler(SIGNAL)
     tracemalloc.stop()
+
+
+def stacks(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """One block per asyncio task of ``loop`` (its name and innermost frames) and per thread."""
+    blocks = []
+    for task in sorted(asyncio.all_tasks(loop), key=lambda t: t.get_name()):
+        out = io.StringIO()
+        task.print_stack(limit=STACK_FRAMES, file=out)
+        blocks.append(f"task {task.get_name()}: {out.getvalue().strip()}")
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        where = "".join(traceback.format_stack(frame, limit=STACK_FRAMES)).strip()
+        blocks.append(f"thread {names.get(ident, ident)}:\n{where}")
+    return blocks
+
+
+def log_stacks() -> None:
+    """Log ``stacks`` of the running loop (SIGUSR2's handler, run on the loop)."""
+    blocks = stacks(asyncio.get_running_loop())
+    log.warning("stacks: %d asyncio tasks and threads follow (SIGUSR2)", len(blocks))
+    for block in blocks:
+        log.warning("stack %s", block)
+
+
+def watch_stacks(loop: asyncio.AbstractEventLoop) -> None:
+    """Log every task's and thread's stack on SIGUSR2 (handled on ``loop``)."""
+    loop.add_signal_handler(STACKS_SIGNAL, log_stacks)

@@ -74,3 +74,30 @@ def test_logging_the_top_with_tracing_off_says_how_to_turn_it_on(caplog: pytest.
     caplog.set_level(logging.INFO, logger=profiling.__name__)
     profiling.log_top()
     assert "KUBETROVE_TRACEMALLOC" in caplog.text
+
+
+async def test_sigusr2_logs_where_every_task_and_thread_waits(caplog: pytest.LogCaptureFixture) -> None:
+    """The stuck-finalizer diagnosis (runtime/profiling.py): a task parked in an await shows its frame."""
+    parked = asyncio.Event()
+
+    async def parked_somewhere_recognisable() -> None:
+        await parked.wait()
+
+    task = asyncio.create_task(parked_somewhere_recognisable(), name="the-parked-task")
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    profiling.watch_stacks(loop)
+    try:
+        with caplog.at_level(logging.WARNING, logger=profiling.__name__):
+            os.kill(os.getpid(), profiling.STACKS_SIGNAL)
+            for _ in range(50):
+                await asyncio.sleep(0.01)
+                if "the-parked-task" in caplog.text:
+                    break
+        assert "the-parked-task" in caplog.text
+        assert "parked_somewhere_recognisable" in caplog.text
+        assert "thread MainThread" in caplog.text
+    finally:
+        loop.remove_signal_handler(profiling.STACKS_SIGNAL)
+        parked.set()
+        await task
