@@ -6,10 +6,15 @@ gate) and hands the app factory (``server.build_app``) the route groups the agen
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
 from aiohttp import web
 
 from kubetrove.agent import auth, routes, routes_backup, routes_logs, routes_restore, routes_verify
 from kubetrove.agent.backup.restore_gate import RestoreGate
+from kubetrove.agent.engine_logs import EngineLogPublisher
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.registry import bundle_for
 from kubetrove.agent.http import AgentContext, RouteGroup
@@ -34,9 +39,11 @@ def make_app(
     metrics: AgentMetrics | None = None,
     restore_gate: RestoreGate | None = None,
     tls: auth.ServerTLS | None = None,
+    engine_log_interval: float = 0,
 ) -> web.Application:
     """The agent's aiohttp application serving ``driver`` behind ``token``; with ``tls`` (the context the
-    site serves with) it re-loads the TLS files and, with a client CA, requires client certificates."""
+    site serves with) it re-loads the TLS files and, with a client CA, requires client certificates; with
+    ``engine_log_interval`` > 0 (seconds) it publishes the engine's new log entries on stdout that often."""
     if isinstance(token, str):
         if not token:
             raise ValueError("the agent refuses to serve without a token")
@@ -51,4 +58,24 @@ def make_app(
         restore_gate=restore_gate,
         tls=tls,
     )
-    return build_app(context, ROUTE_GROUPS)
+    app = build_app(context, ROUTE_GROUPS)
+    if engine_log_interval > 0:
+        app.cleanup_ctx.append(
+            _publish_engine_logs(EngineLogPublisher(driver, context.redactor, engine_log_interval))
+        )
+    return app
+
+
+def _publish_engine_logs(
+    publisher: EngineLogPublisher,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Run ``publisher`` while the app runs (started with it, cancelled at its cleanup)."""
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(publisher.run(), name="kubetrove-agent-engine-logs")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return run

@@ -101,6 +101,7 @@ class PostgreSQLDriver:
     """EngineDriver for PostgreSQL 13+ (tested on 15)."""
 
     engine = Engine.POSTGRESQL
+    error_log_in_container_log = True
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
