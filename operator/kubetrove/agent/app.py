@@ -6,10 +6,6 @@ gate) and hands the app factory (``server.build_app``) the route groups the agen
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
-
 from aiohttp import web
 
 from kubetrove.agent import auth, routes, routes_backup, routes_logs, routes_restore, routes_verify
@@ -17,7 +13,7 @@ from kubetrove.agent.backup.restore_gate import RestoreGate
 from kubetrove.agent.engine_logs import EngineLogPublisher
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.registry import bundle_for
-from kubetrove.agent.http import AgentContext, RouteGroup
+from kubetrove.agent.http import AgentContext, RouteGroup, background
 from kubetrove.agent.logs import Redactor
 from kubetrove.agent.metrics import AgentMetrics
 from kubetrove.agent.server import build_app
@@ -60,22 +56,6 @@ def make_app(
     )
     app = build_app(context, ROUTE_GROUPS)
     if engine_log_interval > 0:
-        app.cleanup_ctx.append(
-            _publish_engine_logs(EngineLogPublisher(driver, context.redactor, engine_log_interval))
-        )
+        publisher = EngineLogPublisher(driver, context.redactor, engine_log_interval)
+        app.cleanup_ctx.append(background(publisher.run, "kubetrove-agent-engine-logs"))
     return app
-
-
-def _publish_engine_logs(
-    publisher: EngineLogPublisher,
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Run ``publisher`` while the app runs (started with it, cancelled at its cleanup)."""
-
-    async def run(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(publisher.run(), name="kubetrove-agent-engine-logs")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return run

@@ -12,17 +12,16 @@ client CA) or without the right bearer token, before any handler runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pydantic
 from aiohttp import web
 
 from kubetrove.agent import auth
 from kubetrove.agent.engines.base import DriverError
-from kubetrove.agent.http import CONTEXT, SECRETS, AgentContext, RouteGroup, error_response
+from kubetrove.agent.http import CONTEXT, SECRETS, AgentContext, RouteGroup, background, error_response
 from kubetrove.agent.names import InvalidName
 from kubetrove.agent.protocol import TOKEN_HEADER, ErrorCode
 
@@ -117,19 +116,9 @@ def build_app(context: AgentContext, route_groups: Sequence[RouteGroup]) -> web.
         add_routes(app)
     app.on_cleanup.append(_close_driver)
     if context.tls is not None:
-        app.cleanup_ctx.append(_reload_tls)
+        # Re-load the TLS files when they change (``auth.ServerTLS.watch``) while the app runs.
+        app.cleanup_ctx.append(background(context.tls.watch, "kubetrove-agent-tls-reload"))
     return app
-
-
-async def _reload_tls(app: web.Application) -> AsyncIterator[None]:
-    """Re-load the TLS files when they change (``auth.ServerTLS.watch``) while the app runs."""
-    tls = app[CONTEXT].tls
-    assert tls is not None
-    task = asyncio.create_task(tls.watch(), name="kubetrove-agent-tls-reload")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def _close_driver(app: web.Application) -> None:
