@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import TypeVar
@@ -46,6 +47,7 @@ from kubetrove.agent.protocol import (
 E = TypeVar("E", SlowQuery, ErrorLogEntry)
 FOLLOW_POLL_SECONDS = 1.0  # how often a followed log is read again (the driver's bounded read)
 log = logging.getLogger("kubetrove.agent")
+_STOPPING = web.AppKey("kubetrove_logs_stopping", asyncio.Event)
 
 
 def _query(request: web.Request) -> tuple[LogQuery, http.AgentContext]:
@@ -102,7 +104,9 @@ async def _follow(
             gone = request.transport is None or request.transport.is_closing()
             if gone or asyncio.get_running_loop().time() >= deadline:
                 break
-            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):  # the agent stopping ends every stream at once
+                await asyncio.wait_for(request.app[_STOPPING].wait(), FOLLOW_POLL_SECONDS)
+                break
             try:
                 entries = cursor.fresh(await asyncio.to_thread(read, LOG_TAIL_MAX, cursor.since))
             except EngineUnavailable:  # restarting: the stream outlives it
@@ -115,6 +119,13 @@ async def _follow(
 
 
 def add_routes(app: web.Application) -> None:
-    """Register GET /v1/logs/slow and GET /v1/logs/error on the agent app."""
+    """Register GET /v1/logs/slow and GET /v1/logs/error on the agent app (streams end at its shutdown)."""
     app.router.add_get(Paths.LOGS_SLOW, handle_get_logs_slow)
     app.router.add_get(Paths.LOGS_ERROR, handle_get_logs_error)
+    app[_STOPPING] = asyncio.Event()
+
+    async def stop_following(app: web.Application) -> None:
+        app[_STOPPING].set()
+
+    # aiohttp waits for open requests at shutdown (up to run_app's shutdown_timeout): end the streams first.
+    app.on_shutdown.append(stop_following)

@@ -231,3 +231,12 @@ async def _until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition never held")
+
+
+@pytest.mark.usefixtures("fast_follow")
+async def test_the_agent_stopping_ends_every_stream(http: Client, driver: FakeDriver) -> None:
+    driver.slow = [slow(0)]
+    resp = await http.get(Paths.LOGS_SLOW, params={"follow": "true"}, headers=AUTH)
+    assert SlowQuery.model_validate_json(await _line(resp)).rows_examined == 0
+    await http.server.app.shutdown()  # what aiohttp runs first on SIGTERM, before it waits for requests
+    assert await asyncio.wait_for(resp.content.read(), timeout=10) == b""
