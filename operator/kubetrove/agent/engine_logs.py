@@ -166,6 +166,11 @@ class EngineLogPublisher:
         except DriverError as exc:  # the engine is down or restarting: read again next interval
             self._note(source, f"not read, retried next interval: {exc}")
             return 0
+        except Exception as exc:  # an error no driver maps (a bug): said once, the task goes on
+            self._note(
+                source, f"not read, retried next interval: {type(exc).__name__}: {exc}", logging.WARNING
+            )
+            return 0
         self._note(source, "")
         new = source.cursor.fresh(entries)
         if not source.primed:  # from "now": the history before the agent started is not replayed
@@ -180,8 +185,8 @@ class EngineLogPublisher:
         return self.redactor.scrub_statement(text)
 
     @staticmethod
-    def _note(source: _Source[Any], state: str) -> None:
-        """One debug line when a log's state changes (not one per interval)."""
+    def _note(source: _Source[Any], state: str, level: int = logging.DEBUG) -> None:
+        """One line (debug, unless said otherwise) when a log's state changes, not one per interval."""
         if state != source.state:
             source.state = state
-            log.debug("engine %s log %s", source.name, state or "readable again")
+            log.log(level, "engine %s log %s", source.name, state or "readable again")

@@ -200,3 +200,18 @@ def test_the_interval_flag_defaults_to_10_and_refuses_a_negative(
     with pytest.raises(SystemExit):
         parse_args([*base, "--engine-log-interval", "-1"])
     assert "--engine-log-interval" in capsys.readouterr().err
+
+
+async def test_an_unexpected_error_is_one_warning_and_the_publisher_goes_on(
+    driver: FakeDriver, redactor: Redactor, stdout: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10)
+    await publisher.publish_once()
+    driver.fail = KeyError("a column the driver did not expect")
+    for _ in range(3):
+        assert await publisher.publish_once() == 0
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "KeyError" in warning.getMessage()
+    driver.fail = None
+    driver.slow.append(slow(1))
+    assert await publisher.publish_once() == 1
