@@ -11,7 +11,9 @@ Replies are read as raw JSON (``_preload_content=False``) so objects round-trip 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -168,12 +170,30 @@ class KubeClient:
         ]
         # No read timeout: a followed log is quiet for as long as the container writes nothing.
         resp = await asyncio.to_thread(self._open, _log_path(namespace, pod), query, (REQUEST_TIMEOUT, None))
+        # The blocking reads run in a daemon thread of their own, not the loop's executor: asyncio.run
+        # waits for the executor's threads at exit, so Ctrl-C on a quiet log would hang until a line came.
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str | Exception | None] = asyncio.Queue()
+
+        def pump() -> None:
+            end: Exception | None = None
+            try:
+                for line in iter_resp_lines(resp):
+                    loop.call_soon_threadsafe(lines.put_nowait, line)
+            except Exception as exc:  # the connection broke (or was closed below)
+                end = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens any more
+                loop.call_soon_threadsafe(lines.put_nowait, end)
+
+        threading.Thread(target=pump, name=f"pod-log-{pod}", daemon=True).start()
         try:
-            lines = iter_resp_lines(resp)
-            while (line := await asyncio.to_thread(next, lines, None)) is not None:
+            while (line := await lines.get()) is not None:
+                if isinstance(line, Exception):
+                    raise line
                 yield line
         finally:
-            resp.release_conn()
+            with contextlib.suppress(Exception):
+                resp.close()
 
     def _text(self, path: str, query: Sequence[tuple[str, str]]) -> str:
         resp = self._open(path, query, REQUEST_TIMEOUT)
