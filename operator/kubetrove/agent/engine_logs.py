@@ -17,10 +17,11 @@ its stdout (loggers ``kubetrove.engine.slow`` and ``kubetrove.engine.error``): t
 logs, where the engine cannot put them itself (its slow log is a table; some engines' error log is a file).
 ``kubectl trove logs --slow`` reads them back from the agent container's log (docs/operations.md).
 
-Invariants of the publisher: it starts from "now" (its first read only primes the cursor: no replay of
-the history at agent start); nothing is published twice while the agent runs; a log the engine cannot
-serve (Unsupported, Conflict) is skipped with one debug line per change, not one per interval; an engine
-that is down is read again at the next interval.
+Invariants of the publisher: it starts from "now", the agent's start, not its first successful read
+(entries older than that are not replayed, nor the lines without a time its first read finds: they are
+the history); nothing is published twice while the agent runs; a log the engine cannot serve
+(Unsupported, Conflict) is skipped with one debug line per change, not one per interval; an engine that is
+down is read again at the next interval, and what it logged meanwhile is published then.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from kubetrove.agent.engines.base import Conflict, DriverError, EngineDriver, Unsupported
@@ -119,8 +120,8 @@ class _Source(Generic[E]):
     read: Reader[E]
     logger: logging.Logger
     fields: Callable[[str, E, Callable[[str], str]], dict[str, Any]]
-    cursor: LogCursor[E] = field(default_factory=LogCursor)
-    primed: bool = False  # the first read only marks the history as seen
+    cursor: LogCursor[E]  # its floor: when the publisher started
+    primed: bool = False  # the first read marks the lines without a time as seen, not new
     unsupported: bool = False  # the engine can never serve it: not read again
     state: str = ""  # the last refusal noted (one debug line per change)
 
@@ -128,17 +129,34 @@ class _Source(Generic[E]):
 class EngineLogPublisher:
     """Writes the engine's new slow-log (and, where the engine cannot, error-log) entries to stdout."""
 
-    def __init__(self, driver: EngineDriver, redactor: Redactor, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        driver: EngineDriver,
+        redactor: Redactor,
+        interval_seconds: float,
+        started: datetime | None = None,
+    ) -> None:
         self.driver = driver
         self.redactor = redactor
         self.interval = interval_seconds
+        # "Now" is when the agent started, not its first successful read: the engine may accept
+        # connections only later, and what it logs meanwhile is new.
+        started = started or datetime.now(UTC)
         slow: _Source[SlowQuery] = _Source(
-            "slow", driver.slow_queries, logging.getLogger(ENGINE_SLOW_LOGGER), _slow_fields
+            "slow",
+            driver.slow_queries,
+            logging.getLogger(ENGINE_SLOW_LOGGER),
+            _slow_fields,
+            LogCursor(started),
         )
         self.sources: list[_Source[Any]] = [slow]
         if not driver.error_log_in_container_log:  # else the engine's container log already holds it
             errors: _Source[ErrorLogEntry] = _Source(
-                "error", driver.error_log, logging.getLogger(ENGINE_ERROR_LOGGER), _error_fields
+                "error",
+                driver.error_log,
+                logging.getLogger(ENGINE_ERROR_LOGGER),
+                _error_fields,
+                LogCursor(started),
             )
             self.sources.append(errors)
 
@@ -173,9 +191,9 @@ class EngineLogPublisher:
             return 0
         self._note(source, "")
         new = source.cursor.fresh(entries)
-        if not source.primed:  # from "now": the history before the agent started is not replayed
+        if not source.primed:  # lines without a time cannot be told from the history: not replayed
             source.primed = True
-            return 0
+            new = [e for e in new if e.time is not None]
         engine = str(self.driver.engine)
         for entry in new:
             source.logger.info(source.name, extra={"engine_entry": source.fields(engine, entry, self._scrub)})

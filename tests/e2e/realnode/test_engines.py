@@ -237,7 +237,11 @@ def test_mariadb_slow_statements_reach_kubectl_trove_logs_slow_without_their_pas
         shown[:] = res.stdout.splitlines()
         return any(marker in line for line in shown) and any("slowlog_e2e" in line for line in shown)
 
-    wait_until(published, "the slow statements in kubectl trove logs --slow", timeout=120)
+    try:
+        wait_until(published, "the slow statements in kubectl trove logs --slow", timeout=120)
+    except AssertionError as exc:
+        agent = local_cluster.kubectl("-n", instances, "logs", ChildNames(name).pod(0), "-c", AGENT_CONTAINER)
+        raise AssertionError(f"{exc}\nshown: {shown}\nagent log:\n{agent[-3000:]}") from None
     (slow,) = [line for line in shown if marker in line]
     assert f"root@-  SELECT SLEEP(1.2) /* {marker} */" in slow and float(slow.split()[1].rstrip("s")) >= 1.2
     assert any("CREATE USER 'slowlog_e2e'@'%' IDENTIFIED BY '***'" in line for line in shown)

@@ -81,14 +81,16 @@ async def test_the_publisher_starts_from_now_and_publishes_each_entry_once(
     driver: FakeDriver, redactor: Redactor, stdout: io.StringIO
 ) -> None:
     redactor.add("the-agents-own-password")
-    driver.slow = [slow(0, "history"), slow(1, "history too")]
-    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10)
-    assert await publisher.publish_once() == 0  # primes: no replay of the history
-    driver.slow += [
-        slow(1, "CREATE USER 'bob'@'%' IDENTIFIED BY 's3cret-literal'"),
-        slow(2, "SELECT 'the-agents-own-password'"),
-    ]
-    assert await publisher.publish_once() == 2
+    driver.slow = [slow(0, "history"), slow(0.5, "history too")]
+    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10, started=T0 + timedelta(seconds=0.7))
+    driver.fail = EngineUnavailable("the engine is starting")
+    assert await publisher.publish_once() == 0
+    # Logged while the agent could not read yet, after it started: new, though its first read comes later.
+    driver.slow.append(slow(1, "CREATE USER 'bob'@'%' IDENTIFIED BY 's3cret-literal'"))
+    driver.fail = None
+    assert await publisher.publish_once() == 1
+    driver.slow.append(slow(2, "SELECT 'the-agents-own-password'"))
+    assert await publisher.publish_once() == 1
     assert await publisher.publish_once() == 0  # nothing twice
     text = stdout.getvalue()
     assert "s3cret-literal" not in text and "own-password" not in text and "history" not in text
@@ -112,8 +114,9 @@ async def test_the_error_log_is_published_where_the_engine_cannot_put_it_in_its_
     redactor: Redactor, stdout: io.StringIO
 ) -> None:
     driver = FakeDriver(error_log_in_container_log=False)
-    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10)
-    await publisher.publish_once()
+    driver.errors = [ErrorLogEntry(message="a line without a time, before the agent started")]
+    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10, started=T0)
+    assert await publisher.publish_once() == 0  # the first read's lines without a time are the history
     driver.errors.append(ErrorLogEntry(time=T0, level="ERROR", message="ALTER ROLE x PASSWORD 'pw-in-log'"))
     assert await publisher.publish_once() == 1
     (line,) = lines(stdout)
@@ -132,7 +135,7 @@ async def test_refusals_are_one_debug_line_each_and_a_down_engine_is_read_again(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="kubetrove.agent")
     driver = FakeDriver(error_log_in_container_log=False)
-    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10)
+    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10, started=T0)
     driver.fail = EngineUnavailable("connection refused")
     for _ in range(3):
         assert await publisher.publish_once() == 0
@@ -158,12 +161,15 @@ async def test_refusals_are_one_debug_line_each_and_a_down_engine_is_read_again(
 async def test_the_app_runs_the_publisher_while_it_serves(
     driver: FakeDriver, redactor: Redactor, stdout: io.StringIO
 ) -> None:
-    driver.slow = [slow(0, "history")]
+    now = datetime.now(UTC)
+    driver.slow = [SlowQuery(time=now - timedelta(hours=1), duration_seconds=2, query="history")]
     server = TestServer(make_app(driver, "t0ken-for-tests", redactor=redactor, engine_log_interval=0.01))
     await server.start_server()
     try:
         calls = await _wait_for(lambda: len(driver.calls) >= 2)
-        driver.slow.append(slow(1, "SELECT 'new'"))
+        driver.slow.append(
+            SlowQuery(time=now + timedelta(seconds=1), duration_seconds=2, query="SELECT 'new'")
+        )
         await _wait_for(lambda: "SELECT 'new'" in stdout.getvalue())
     finally:
         await server.close()
@@ -205,7 +211,7 @@ def test_the_interval_flag_defaults_to_10_and_refuses_a_negative(
 async def test_an_unexpected_error_is_one_warning_and_the_publisher_goes_on(
     driver: FakeDriver, redactor: Redactor, stdout: io.StringIO, caplog: pytest.LogCaptureFixture
 ) -> None:
-    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10)
+    publisher = EngineLogPublisher(driver, redactor, interval_seconds=10, started=T0)
     await publisher.publish_once()
     driver.fail = KeyError("a column the driver did not expect")
     for _ in range(3):
