@@ -180,8 +180,10 @@ class KubeClient:
             try:
                 for line in iter_resp_lines(resp):
                     loop.call_soon_threadsafe(lines.put_nowait, line)
-            except Exception as exc:  # the connection broke (or was closed below)
+            except Exception as exc:  # the connection broke (or was shut down below)
                 end = exc
+            finally:
+                resp.release_conn()
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens any more
                 loop.call_soon_threadsafe(lines.put_nowait, end)
 
@@ -192,8 +194,10 @@ class KubeClient:
                     raise line
                 yield line
         finally:
+            # Never close() here: it waits for the reading thread's lock. shutdown() (urllib3 2.3+) ends
+            # its blocked read; without it the daemon thread waits for the next line or the end.
             with contextlib.suppress(Exception):
-                resp.close()
+                getattr(resp, "shutdown", lambda: None)()
 
     def _text(self, path: str, query: Sequence[tuple[str, str]]) -> str:
         resp = self._open(path, query, REQUEST_TIMEOUT)

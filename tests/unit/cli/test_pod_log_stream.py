@@ -1,9 +1,10 @@
 """``KubeClient.pod_log_stream``: pods/log?follow=true line by line from a real HTTP server, and a stream
-the caller leaves while the log is quiet ends at once (no thread left blocking the loop's exit)."""
+the caller leaves while the log is quiet ends at once, its reading thread too."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 
 import kubernetes
@@ -50,4 +51,9 @@ async def test_lines_arrive_as_written_and_leaving_a_quiet_stream_ends_it(
     assert asked == [
         {"container": "agent", "sinceTime": "2026-12-07T01:00:00Z", "timestamps": "true", "follow": "true"}
     ]
-    await asyncio.wait_for(stream.aclose(), 10)  # the reading thread is not waited for
+    await asyncio.wait_for(stream.aclose(), 10)  # never blocks on the reading thread...
+    for _ in range(1000):  # ...whose blocked read the socket's shutdown ends
+        if not any(t.name == "pod-log-p" for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the thread reading the log is still blocked")
