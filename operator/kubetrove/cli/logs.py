@@ -105,7 +105,7 @@ async def follow_engine_logs(
             source.pod,
             source.container,
             since_seconds=seconds if last is None else None,
-            since_time=last[:19] + "Z" if last else None,  # whole seconds: the lines of `last`'s come again
+            since_time=last[:19] + "Z" if last else None,  # whole seconds: that second's lines come again
             timestamps=True,
         )
         async for raw in stream:
