@@ -5,12 +5,18 @@ Each test makes the engine log everything (long_query_time 0 / slowms 0), runs a
 unique marker, and finds it in the agent's reply; and creates a user with a unique password and checks
 that the password never leaves the agent, with a positive control: MariaDB's slow_log holds the
 statement as sent (the agent's copy shows it redacted); MongoDB does not profile createUser at all, so a
-find whose filter holds a "pwd" (profiled as sent) is the control there. The log settings of the
-session's shared servers are put back afterwards.
+find whose filter holds a "pwd" (profiled as sent) is the control there. The follow mode (NDJSON) brings
+a statement made after the stream opened, and the publisher writes new statements once, redacted, as
+JSON lines (from "now": not what came before it). The log settings of the session's shared servers are
+put back afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import logging
 import secrets
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,7 +26,19 @@ import aiohttp
 import pytest
 
 from kubetrove.agent.client import AgentError
-from kubetrove.agent.protocol import TOKEN_HEADER, Paths, SlowLogReply, bearer
+from kubetrove.agent.engine_logs import EngineLogPublisher
+from kubetrove.agent.engines.registry import make_driver
+from kubetrove.agent.logs import Redactor, setup_engine_log_output
+from kubetrove.agent.protocol import (
+    ENGINE_LOGGER,
+    ENGINE_SLOW_LOGGER,
+    NDJSON,
+    TOKEN_HEADER,
+    Paths,
+    SlowLogReply,
+    SlowQuery,
+    bearer,
+)
 from tests.integration.conftest import RunningAgent, StartAgent
 from tests.integration.conftest_servers_mysql import MySQLFactory
 from tests.integration.servers.mariadb import ADMIN
@@ -213,3 +231,54 @@ async def slow_log_text(agent: RunningAgent) -> str:
     status, text = await raw_slow_log(agent, "tail=1000")
     assert status == 200, text
     return text
+
+
+async def test_follow_streams_a_statement_made_after_the_stream_opened(
+    sql_server: Any, start_agent: StartAgent, request: pytest.FixtureRequest
+) -> None:
+    running = await start_agent(request.node.callspec.params["sql_server"], sql_server.engine_config())
+    await running.client.apply_parameters({"slow_query_log": "ON", "long_query_time": "0"})
+    marker, secret = f"kt-follow-{secrets.token_hex(6)}", f"S3cret-{secrets.token_hex(8)}"
+    headers = {TOKEN_HEADER: bearer(running.token)}
+    url = f"{running.url}{Paths.LOGS_SLOW}?tail=1&follow=true"
+    seen: list[str] = []
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
+        assert resp.status == 200 and resp.content_type == NDJSON
+        # Made after the stream opened: only the follow mode can bring them.
+        sql_server.query(f"SELECT SLEEP(0.3) /* {marker} */")
+        sql_server.query(f"CREATE USER 'slowlog_user'@'%' IDENTIFIED BY '{secret}'")
+        while not any(marker in line for line in seen) or not any("slowlog_user" in line for line in seen):
+            seen.append((await asyncio.wait_for(resp.content.readline(), timeout=30)).decode())
+    assert all(secret not in line for line in seen)
+    (entry,) = [SlowQuery.model_validate_json(line) for line in seen if marker in line]
+    assert entry.duration_seconds >= 0.3
+    assert len([line for line in seen if marker in line]) == 1  # each entry once
+
+
+async def test_the_publisher_writes_new_slow_statements_once_on_stdout(
+    sql_server: Any, start_agent: StartAgent, request: pytest.FixtureRequest
+) -> None:
+    engine = request.node.callspec.params["sql_server"]
+    running = await start_agent(engine, sql_server.engine_config())
+    await running.client.apply_parameters({"slow_query_log": "ON", "long_query_time": "0"})
+    stdout = io.StringIO()
+    handler = setup_engine_log_output(Redactor(), stdout)
+    try:
+        before = f"kt-before-{secrets.token_hex(6)}"
+        sql_server.query(f"SELECT 1 /* {before} */")
+        publisher = EngineLogPublisher(make_driver(engine, sql_server.engine_config()), Redactor(), 10)
+        await publisher.publish_once()  # from now: what came before (``before``) is not replayed
+        marker, secret = f"kt-pub-{secrets.token_hex(6)}", f"S3cret-{secrets.token_hex(8)}"
+        sql_server.query(f"SELECT SLEEP(0.2) /* {marker} */")
+        sql_server.query(f"CREATE USER 'slowlog_user'@'%' IDENTIFIED BY '{secret}'")
+        assert await publisher.publish_once() >= 2
+        await publisher.publish_once()
+    finally:
+        logging.getLogger(ENGINE_LOGGER).removeHandler(handler)
+    text = stdout.getvalue()
+    assert before not in text and secret not in text
+    published = [json.loads(line) for line in text.splitlines()]
+    (entry,) = [p for p in published if marker in p["query"]]  # once, though read three times
+    assert entry["logger"] == ENGINE_SLOW_LOGGER and entry["engine"] == engine
+    assert entry["duration_seconds"] >= 0.2 and entry["user"] == ADMIN
+    assert any("CREATE USER 'slowlog_user'" in p["query"] for p in published)

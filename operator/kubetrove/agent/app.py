@@ -10,9 +10,10 @@ from aiohttp import web
 
 from kubetrove.agent import auth, routes, routes_backup, routes_logs, routes_restore, routes_verify
 from kubetrove.agent.backup.restore_gate import RestoreGate
+from kubetrove.agent.engine_logs import EngineLogPublisher
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.registry import bundle_for
-from kubetrove.agent.http import AgentContext, RouteGroup
+from kubetrove.agent.http import AgentContext, RouteGroup, background
 from kubetrove.agent.logs import Redactor
 from kubetrove.agent.metrics import AgentMetrics
 from kubetrove.agent.server import build_app
@@ -36,10 +37,12 @@ def make_app(
     tls: auth.ServerTLS | None = None,
     engine_tls: auth.EngineTLSFiles | None = None,
     engine_tls_interval: float = 10.0,
+    engine_log_interval: float = 0,
 ) -> web.Application:
     """The agent's aiohttp application serving ``driver`` behind ``token``; with ``tls`` (the context the
     site serves with) it re-loads the TLS files and, with a client CA, requires client certificates; with
-    ``engine_tls`` it has the engine re-read its own TLS files when they change."""
+    ``engine_tls`` it has the engine re-read its own TLS files when they change; with
+    ``engine_log_interval`` > 0 (seconds) it publishes the engine's new log entries on stdout that often."""
     if isinstance(token, str):
         if not token:
             raise ValueError("the agent refuses to serve without a token")
@@ -56,4 +59,8 @@ def make_app(
         engine_tls=engine_tls,
         engine_tls_interval=engine_tls_interval,
     )
-    return build_app(context, ROUTE_GROUPS)
+    app = build_app(context, ROUTE_GROUPS)
+    if engine_log_interval > 0:
+        publisher = EngineLogPublisher(driver, context.redactor, engine_log_interval)
+        app.cleanup_ctx.append(background(publisher.run, "kubetrove-agent-engine-logs"))
+    return app

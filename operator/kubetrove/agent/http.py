@@ -8,9 +8,11 @@ answer of a pod being restored (``restore_not_ready``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -47,6 +49,21 @@ class AgentContext:
 CONTEXT = web.AppKey("kubetrove_agent", AgentContext)
 # Secrets seen in this request (passwords in bodies), redacted from the log until the request is logged.
 SECRETS = web.RequestKey("kubetrove_secrets", list)
+
+
+def background(
+    run: Callable[[], Coroutine[Any, Any, None]], name: str
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` entry running ``run()`` as a task while the app runs (cancelled at its cleanup)."""
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run(), name=name)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return lifetime
 
 
 def context(request: web.Request) -> AgentContext:

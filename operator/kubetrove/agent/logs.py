@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line on stderr, with every known secret redacted.
+"""Structured logs: one JSON object per line on stderr (the engine's entries on stdout), every known
+secret redacted.
 
 Secrets never belong in a log record in the first place (the server logs method, path, status and
 timing, never bodies or headers); the ``Redactor`` is the second fence: every secret the process knows
@@ -20,6 +21,8 @@ import sys
 import threading
 import time
 from typing import Any
+
+from kubetrove.agent.protocol import ENGINE_LOGGER
 
 REDACTED = "***"
 # A quoted literal: '...' or "..." with backslash escapes or doubled quotes inside.
@@ -80,8 +83,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -103,6 +105,33 @@ class JsonFormatter(logging.Formatter):
         if isinstance(value, list | tuple | set | frozenset):
             return [self._scrubbed(v) for v in value]
         return value  # numbers, booleans, None; anything else goes through json's default (scrubbed)
+
+
+class EngineEntryFormatter(JsonFormatter):
+    """Format an engine log entry the agent publishes (``agent.engine_logs``): ts, logger, then the
+    entry's own fields (``extra={"engine_entry": {...}}``), redacted like every line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": _timestamp(record), "logger": record.name, **getattr(record, "engine_entry", {})}
+        return json.dumps(self._scrubbed(entry), default=lambda v: self.redactor.scrub(str(v)))
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+def setup_engine_log_output(redactor: Redactor, stream: Any = None) -> logging.Handler:
+    """Send the engine's entries (loggers under ``kubetrove.engine``) to ``stream`` (stdout), one JSON
+    object a line, and not to the agent's own log on stderr; return the handler."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler.setFormatter(EngineEntryFormatter(redactor))
+    engine = logging.getLogger(ENGINE_LOGGER)
+    for old in list(engine.handlers):
+        engine.removeHandler(old)
+    engine.addHandler(handler)
+    engine.setLevel(logging.INFO)  # the entries are the point: the agent's --log-level does not hide them
+    engine.propagate = False
+    return handler
 
 
 def setup_logging(redactor: Redactor, level: str = "INFO", stream: Any = None) -> logging.Handler:

@@ -24,7 +24,7 @@ from kubetrove.agent.backup.restore_gate import RestoreGate, engine_not_writable
 from kubetrove.agent.engines.base import EngineDriver
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.registry import REGISTRY, make_driver
-from kubetrove.agent.logs import Redactor, setup_logging
+from kubetrove.agent.logs import Redactor, setup_engine_log_output, setup_logging
 from kubetrove.agent.protocol import RestoreRequest
 
 log = logging.getLogger("kubetrove.agent")
@@ -71,6 +71,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # to it, and replicate, over TLS; have it re-read the files when a renewal swaps them in.
     p.add_argument("--engine-tls-dir", default=_env("ENGINE_TLS_DIR"))
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    # Every this many seconds, the engine's new slow-log entries (and its error log, when the engine cannot
+    # write it to its own container's log) go to the agent's stdout as JSON lines; 0 = off.
+    p.add_argument(
+        "--engine-log-interval", type=float, default=float(_env("ENGINE_LOG_INTERVAL", "10") or 10)
+    )
     args = p.parse_args(argv)
     if not args.engine:
         p.error("--engine (or KUBETROVE_ENGINE) is required")
@@ -80,6 +85,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         )
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
+    if args.engine_log_interval < 0:
+        p.error("--engine-log-interval: seconds, 0 (off) or more")
     if args.tls_client_ca and not args.tls_cert:
         p.error("--tls-client-ca needs --tls-cert and --tls-key (client certificates are a TLS feature)")
     return args
@@ -115,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     redactor = Redactor()
     setup_logging(redactor, args.log_level)
+    setup_engine_log_output(redactor)
     token = auth.TokenFile(args.token_file)
     redactor.add(token())
     password = engine_password(args)
@@ -146,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         restore_gate=restore_gate(args, driver, config),
         tls=tls,
         engine_tls=engine_tls,
+        engine_log_interval=args.engine_log_interval,
     )
     log.info(
         "agent starting",

@@ -509,6 +509,16 @@ class VerifyReply(Wire):
 
 LOG_TAIL_DEFAULT = 100
 LOG_TAIL_MAX = 1000
+# ?follow=true: the reply is NDJSON (one entry per line, the same models), the tail first and then new
+# entries as the engine logs them, until the client goes away or this bound (the agent then ends it).
+LOG_FOLLOW_MAX_SECONDS = 3600
+NDJSON = "application/x-ndjson"
+# The agent's stdout: the engine's new log entries, one JSON object a line, by logger (slow: engine, time,
+# duration_seconds, user, database, query; error: engine, time, level, message), read back by
+# ``kubectl trove logs --slow`` from the agent container's log (docs/agent-api.md, "Engine logs on stdout").
+ENGINE_LOGGER = "kubetrove.engine"
+ENGINE_SLOW_LOGGER = f"{ENGINE_LOGGER}.slow"
+ENGINE_ERROR_LOGGER = f"{ENGINE_LOGGER}.error"
 
 
 class LogQuery(Wire):
@@ -516,6 +526,7 @@ class LogQuery(Wire):
 
     tail: int = Field(default=LOG_TAIL_DEFAULT, ge=1, le=LOG_TAIL_MAX)
     since: AwareDatetime | None = None  # RFC 3339 with its offset ("2026-12-06T20:00:00Z")
+    follow: bool = False  # stream NDJSON: the tail, then new entries (LOG_FOLLOW_MAX_SECONDS at most)
 
 
 class SlowQuery(Wire):

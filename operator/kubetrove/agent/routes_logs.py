@@ -13,21 +13,41 @@ Invariants:
 - An engine that logs where the agent cannot read answers 409 when a setting put it there (``log_output``
   without TABLE, which the operator's config always sets; ``performance_schema`` OFF) or 501 with the
   reason when it always does (PostgreSQL, Cassandra, MariaDB's error log: stderr or the engine's files).
+- ``?follow=true`` streams NDJSON (``protocol.NDJSON``): the same tail, then each new entry as the engine
+  logs it (the driver polled every ``FOLLOW_POLL_SECONDS`` from where ``engine_logs.LogCursor`` stands), until
+  the client goes away or ``LOG_FOLLOW_MAX_SECONDS`` pass. Refusals before the first byte are the JSON
+  errors above; an engine down mid-stream is polled again, any other refusal then ends the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from kubetrove.agent import http
-from kubetrove.agent.protocol import ErrorLogReply, LogQuery, Paths, SlowLogReply
+from kubetrove.agent.engine_logs import LogCursor, Reader
+from kubetrove.agent.engines.base import DriverError, EngineUnavailable
+from kubetrove.agent.protocol import (
+    LOG_FOLLOW_MAX_SECONDS,
+    LOG_TAIL_MAX,
+    NDJSON,
+    ErrorLogEntry,
+    ErrorLogReply,
+    LogQuery,
+    Paths,
+    SlowLogReply,
+    SlowQuery,
+)
 
-E = TypeVar("E", bound=BaseModel)
+E = TypeVar("E", SlowQuery, ErrorLogEntry)
+FOLLOW_POLL_SECONDS = 1.0  # how often a followed log is read again (the driver's bounded read)
+log = logging.getLogger("kubetrove.agent")
+_STOPPING = web.AppKey("kubetrove_logs_stopping", asyncio.Event)
 
 
 def _query(request: web.Request) -> tuple[LogQuery, http.AgentContext]:
@@ -40,25 +60,72 @@ def _redacted(ctx: http.AgentContext, entries: Sequence[E], text_field: str, tai
     return [e.model_copy(update={text_field: scrub(getattr(e, text_field))}) for e in entries[-tail:]]
 
 
-async def handle_get_logs_slow(request: web.Request) -> web.Response:
+async def handle_get_logs_slow(request: web.Request) -> web.StreamResponse:
     """The newest slow statements, redacted; 409 when the engine logs them elsewhere, 501 when it cannot."""
     query, ctx = _query(request)
+    if query.follow:
+        return await _follow(request, query, ctx.driver.slow_queries, "query")
     entries = await asyncio.to_thread(ctx.driver.slow_queries, query.tail, query.since)
     return http.reply(
         SlowLogReply(engine=ctx.driver.engine, entries=_redacted(ctx, entries, "query", query.tail))
     )
 
 
-async def handle_get_logs_error(request: web.Request) -> web.Response:
+async def handle_get_logs_error(request: web.Request) -> web.StreamResponse:
     """The newest error log entries, redacted; 501 when the agent cannot read the engine's error log."""
     query, ctx = _query(request)
+    if query.follow:
+        return await _follow(request, query, ctx.driver.error_log, "message")
     entries = await asyncio.to_thread(ctx.driver.error_log, query.tail, query.since)
     return http.reply(
         ErrorLogReply(engine=ctx.driver.engine, entries=_redacted(ctx, entries, "message", query.tail))
     )
 
 
+async def _follow(
+    request: web.Request, query: LogQuery, read: Reader[E], text_field: str
+) -> web.StreamResponse:
+    """Stream the tail, then new entries, as NDJSON (module docstring)."""
+    ctx = http.context(request)
+    cursor: LogCursor[E] = LogCursor(floor=query.since)
+    # The first read takes as many as a poll does, so that what the tail leaves out is not "new" later.
+    first = cursor.fresh(await asyncio.to_thread(read, LOG_TAIL_MAX, query.since))  # refusals: JSON errors
+    response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
+    await response.prepare(request)
+    deadline = asyncio.get_running_loop().time() + LOG_FOLLOW_MAX_SECONDS
+    entries = first[-query.tail :]
+    try:
+        while True:
+            if entries:
+                lines = "".join(
+                    e.model_dump_json() + "\n" for e in _redacted(ctx, entries, text_field, len(entries))
+                )
+                await response.write(lines.encode())
+            gone = request.transport is None or request.transport.is_closing()
+            if gone or asyncio.get_running_loop().time() >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):  # the agent stopping ends every stream at once
+                await asyncio.wait_for(request.app[_STOPPING].wait(), FOLLOW_POLL_SECONDS)
+                break
+            try:
+                entries = cursor.fresh(await asyncio.to_thread(read, LOG_TAIL_MAX, cursor.since))
+            except EngineUnavailable:  # restarting: the stream outlives it
+                entries = []
+    except (ConnectionResetError, DriverError) as exc:  # the client left, or the log cannot be read now
+        log.info("log stream ended", extra={"path": request.path, "reason": type(exc).__name__})
+        return response
+    await response.write_eof()
+    return response
+
+
 def add_routes(app: web.Application) -> None:
-    """Register GET /v1/logs/slow and GET /v1/logs/error on the agent app."""
+    """Register GET /v1/logs/slow and GET /v1/logs/error on the agent app (streams end at its shutdown)."""
     app.router.add_get(Paths.LOGS_SLOW, handle_get_logs_slow)
     app.router.add_get(Paths.LOGS_ERROR, handle_get_logs_error)
+    app[_STOPPING] = asyncio.Event()
+
+    async def stop_following(app: web.Application) -> None:
+        app[_STOPPING].set()
+
+    # aiohttp waits for open requests at shutdown (up to run_app's shutdown_timeout): end the streams first.
+    app.on_shutdown.append(stop_following)

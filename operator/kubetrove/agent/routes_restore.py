@@ -7,13 +7,9 @@ the restore is DONE it answers 503, so the kubelet keeps the pod out of the Serv
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 
-from kubetrove.agent.http import CONTEXT, context, error_response, reply
+from kubetrove.agent.http import CONTEXT, background, context, error_response, reply
 from kubetrove.agent.protocol import ErrorCode, Paths
 
 
@@ -31,12 +27,4 @@ def add_routes(app: web.Application) -> None:
     gate = app[CONTEXT].restore_gate
     if gate is None:
         return
-
-    async def run_gate(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(gate.run(), name="restore-gate")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(run_gate)
+    app.cleanup_ctx.append(background(gate.run, "restore-gate"))

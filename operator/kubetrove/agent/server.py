@@ -12,17 +12,17 @@ client CA) or without the right bearer token, before any handler runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import pydantic
 from aiohttp import web
 
 from kubetrove.agent import auth
 from kubetrove.agent.engines.base import DriverError, TLSReloadDriver
-from kubetrove.agent.http import CONTEXT, SECRETS, AgentContext, RouteGroup, error_response
+from kubetrove.agent.http import CONTEXT, SECRETS, AgentContext, RouteGroup, background, error_response
 from kubetrove.agent.names import InvalidName
 from kubetrove.agent.protocol import TOKEN_HEADER, ErrorCode
 
@@ -117,51 +117,32 @@ def build_app(context: AgentContext, route_groups: Sequence[RouteGroup]) -> web.
         add_routes(app)
     app.on_cleanup.append(_close_driver)
     if context.tls is not None:
-        app.cleanup_ctx.append(_reload_tls)
+        # Re-load the TLS files when they change (``auth.ServerTLS.watch``) while the app runs.
+        app.cleanup_ctx.append(background(context.tls.watch, "kubetrove-agent-tls-reload"))
     if context.engine_tls is not None and isinstance(context.driver, TLSReloadDriver):
-        app.cleanup_ctx.append(_reload_engine_tls)
+        app.cleanup_ctx.append(
+            background(partial(_reload_engine_tls, context), "kubetrove-agent-engine-tls-reload")
+        )
     return app
 
 
-async def _reload_engine_tls(app: web.Application) -> AsyncIterator[None]:
+async def _reload_engine_tls(context: AgentContext) -> None:
     """While the app runs: when the engine's TLS files change (a renewal swapped in by the kubelet), have
     the engine re-read them; a failure (the engine down) is logged and tried again at the next look."""
-    context = app[CONTEXT]
-
-    async def watch() -> None:
-        files, driver = context.engine_tls, context.driver
-        assert files is not None
-        assert isinstance(driver, TLSReloadDriver)
-        while True:
-            await asyncio.sleep(context.engine_tls_interval)
-            if not files.changed():
-                continue
-            try:
-                await asyncio.to_thread(driver.reload_tls)
-            except DriverError as exc:
-                log.warning(
-                    "the engine did not re-read its TLS files; trying again", extra={"error": str(exc)}
-                )
-                continue
-            files.done()
-            log.info("the engine re-read its renewed TLS files")
-
-    task = asyncio.create_task(watch(), name="kubetrove-agent-engine-tls-reload")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _reload_tls(app: web.Application) -> AsyncIterator[None]:
-    """Re-load the TLS files when they change (``auth.ServerTLS.watch``) while the app runs."""
-    tls = app[CONTEXT].tls
-    assert tls is not None
-    task = asyncio.create_task(tls.watch(), name="kubetrove-agent-tls-reload")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    files, driver = context.engine_tls, context.driver
+    assert files is not None
+    assert isinstance(driver, TLSReloadDriver)
+    while True:
+        await asyncio.sleep(context.engine_tls_interval)
+        if not files.changed():
+            continue
+        try:
+            await asyncio.to_thread(driver.reload_tls)
+        except DriverError as exc:
+            log.warning("the engine did not re-read its TLS files; trying again", extra={"error": str(exc)})
+            continue
+        files.done()
+        log.info("the engine re-read its renewed TLS files")
 
 
 async def _close_driver(app: web.Application) -> None:

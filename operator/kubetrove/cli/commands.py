@@ -22,12 +22,12 @@ from kubetrove.cli import manifests, views
 from kubetrove.datastores import registry
 from kubetrove.datastores.base import ClientInfo, Datastore
 from kubetrove.k8s import kinds
-from kubetrove.k8s.errors import ApiError, NotFound
+from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.port import Kube, Obj
 from kubetrove.k8s.secrets import decode_secret
 from kubetrove.policy.decide import NamedPolicy
 from kubetrove.policy.offer import namespace_offer
-from kubetrove.render.names import ENGINE_CONTAINER, USER_PASSWORD_KEY, ChildNames
+from kubetrove.render.names import USER_PASSWORD_KEY, ChildNames
 
 EVENTS = kinds.EVENT
 
@@ -283,32 +283,6 @@ def duration_seconds(text: str) -> int:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise CliError(f'--since: "{text}" is not a duration like 30s, 10m, 2h or 1h30m')
     return sum(int(n) * _UNIT[u] for n, u in parts)
-
-
-async def engine_logs(
-    ctx: Ctx, name: str, member: str | None, tail: int | None, since: str | None, previous: bool
-) -> str:
-    """The engine container's log of one member, read from the API server AS THE USER.
-
-    Why not through the agent: the engines write their error log to the container's stderr (the
-    Kubernetes convention, so ``kubectl logs`` and log collectors get it), which the agent sidecar cannot
-    read; the kubelet keeps it, and the API server serves it to whoever RBAC allows ``get`` on
-    ``pods/log`` in the namespace. The member defaults to the primary (``status.primary``), else ordinal 0.
-    """
-    obj = await find(ctx, name)
-    status = obj.get("status") or {}
-    first = f"{ChildNames(name).statefulset}-0"
-    pod = member or status.get("primary") or first
-    members = [str(m.get("pod")) for m in status.get("members") or []]
-    own = re.fullmatch(rf"{re.escape(ChildNames(name).statefulset)}-\d+", pod) is not None
-    if member and not (pod in members or own):
-        known = ", ".join(members) or first
-        raise CliError(f"{pod} is not a member of {name} (members: {known})")
-    seconds = duration_seconds(since) if since else None
-    try:
-        return await ctx.kube.pod_log(ctx.namespace, pod, ENGINE_CONTAINER, tail, seconds, previous)
-    except NotFound as exc:
-        raise CliError(f"no log for pod {pod} of {name}: the pod does not exist (yet)") from exc
 
 
 async def verify_report(ctx: Ctx, name: str, backup: str | None) -> dict[str, Any]:

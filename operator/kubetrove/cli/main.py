@@ -16,7 +16,7 @@ from typing import Any
 
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import BACKUP
-from kubetrove.cli import commands, manifests, output, views
+from kubetrove.cli import commands, logs, manifests, output, views
 from kubetrove.cli.commands import CliError, Ctx
 from kubetrove.cli.completion import bash_completion
 from kubetrove.k8s import kinds
@@ -100,13 +100,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--backup", help="a specific DatabaseBackup")
 
-    p = cmd("logs", "a member's engine log (its error log), read through the API server as you", fmt=False)
+    p = cmd("logs", "a member's engine log (error or slow), read through the API server as you", fmt=False)
     p.add_argument("name")
     p.add_argument("--member", help="pod name (default: the primary, else ordinal 0)")
-    p.add_argument("--tail", type=int, default=100, help="last N lines (default 100; -1: all)")
+    p.add_argument("--tail", type=int, default=100, help="last N lines or entries (default 100; -1: all)")
     p.add_argument("--since", help="only lines newer than this, e.g. 10m, 2h, 1h30m")
     p.add_argument("--previous", action="store_true", help="the previous (crashed) engine container's log")
-    p.add_argument("--slow", action="store_true", help="the slow-query log (not in the CLI yet: says so)")
+    p.add_argument("--slow", action="store_true", help="the slow-query log (the agent container's lines)")
+    p.add_argument("-f", "--follow", action="store_true", help="stream new lines as they are written")
 
     cmd("catalog", "the engines and versions you may create in the namespace (its DatabasePolicies' view)")
     p = cmd("console", "serve the web console on this machine, acting as you (like kubectl proxy)", fmt=False)
@@ -176,14 +177,18 @@ async def _run(args: argparse.Namespace) -> int:
                 _print(report, fmt)
                 return 0 if report["phase"] == "Passed" else 1
             case "logs":
-                if args.slow:
-                    raise CliError(
-                        "--slow: the slow-query log is not served yet by this command (the agent serves it"
-                        " behind its token, GET /v1/logs/slow; docs/operations.md, Logs without a shell)"
-                    )
                 tail = None if args.tail < 0 else args.tail
-                text = await commands.engine_logs(
-                    ctx, args.name, args.member, tail, args.since, args.previous
+                if args.follow:
+                    if args.previous:
+                        raise CliError(
+                            "--follow and --previous: a container that ended has nothing to follow"
+                        )
+                    lines = logs.follow_engine_logs(ctx, args.name, args.member, tail, args.since, args.slow)
+                    async for line in lines:
+                        print(line, flush=True)
+                    return 0
+                text = await logs.engine_logs(
+                    ctx, args.name, args.member, tail, args.since, args.previous, args.slow
                 )
                 sys.stdout.write(text)
             case "catalog":

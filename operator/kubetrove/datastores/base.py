@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import quote
 
 from kubetrove.api.common import Engine, TLSMode
@@ -182,6 +182,10 @@ class EngineContainer:
     # containers, passed to the agent as ``--clone-dir`` (MySQL's physical backup: ``CLONE LOCAL DATA
     # DIRECTORY`` into it, streamed out by the agent). "" = none.
     clone_dir: str = ""
+    # Where a user reads the engine's error log (``kubectl trove logs``): "engine", its own container's
+    # stdout/stderr; "agent", the agent container's ``kubetrove.engine.error`` lines, which the agent
+    # publishes when the engine writes that log elsewhere (the agent driver's error_log_in_container_log).
+    error_log_container: Literal["engine", "agent"] = "engine"
 
     @property
     def credential_keys(self) -> tuple[str, ...]:

@@ -11,12 +11,15 @@ Replies are read as raw JSON (``_preload_content=False``) so objects round-trip 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from kubetrove.k8s import kinds
 from kubetrove.k8s.errors import NotFound, from_status
@@ -143,16 +146,64 @@ class KubeClient:
         tail_lines: int | None = None,
         since_seconds: int | None = None,
         previous: bool = False,
+        timestamps: bool = False,
     ) -> str:
         """GET .../pods/{pod}/log as text (the caller's credentials: RBAC ``get`` on ``pods/log``)."""
-        query = [("container", container)]
-        query += [("tailLines", str(tail_lines))] if tail_lines is not None else []
-        query += [("sinceSeconds", str(since_seconds))] if since_seconds is not None else []
+        query = _log_query(container, tail_lines, since_seconds, None, timestamps)
         query += [("previous", "true")] if previous else []
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
-        return await asyncio.to_thread(self._text, path, query)
+        return await asyncio.to_thread(self._text, _log_path(namespace, pod), query)
+
+    async def pod_log_stream(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> AsyncIterator[str]:
+        """GET .../pods/{pod}/log?follow=true, line by line as the kubelet sends them (as the caller)."""
+        query = [
+            *_log_query(container, tail_lines, since_seconds, since_time, timestamps),
+            ("follow", "true"),
+        ]
+        # No read timeout: a followed log is quiet for as long as the container writes nothing.
+        resp = await asyncio.to_thread(self._open, _log_path(namespace, pod), query, (REQUEST_TIMEOUT, None))
+        # The blocking reads run in a daemon thread of their own, not the loop's executor: asyncio.run
+        # waits for the executor's threads at exit, so Ctrl-C on a quiet log would hang until a line came.
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str | Exception | None] = asyncio.Queue()
+
+        def pump() -> None:
+            end: Exception | None = None
+            try:
+                for line in iter_resp_lines(resp):
+                    loop.call_soon_threadsafe(lines.put_nowait, line)
+            except Exception as exc:  # the connection broke (or was shut down below)
+                end = exc
+            finally:
+                resp.release_conn()
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens any more
+                loop.call_soon_threadsafe(lines.put_nowait, end)
+
+        threading.Thread(target=pump, name=f"pod-log-{pod}", daemon=True).start()
+        try:
+            while (line := await lines.get()) is not None:
+                if isinstance(line, Exception):
+                    raise line
+                yield line
+        finally:
+            # Never close() here: it waits for the reading thread's lock. shutdown() (urllib3 2.3+) ends
+            # its blocked read; without it the daemon thread waits for the next line or the end.
+            with contextlib.suppress(Exception):
+                getattr(resp, "shutdown", lambda: None)()
 
     def _text(self, path: str, query: Sequence[tuple[str, str]]) -> str:
+        resp = self._open(path, query, REQUEST_TIMEOUT)
+        return bytes(resp.data or b"").decode("utf-8", errors="replace")
+
+    def _open(self, path: str, query: Sequence[tuple[str, str]], timeout: Any) -> Any:
         try:
             resp = self._api.call_api(
                 path,
@@ -162,11 +213,30 @@ class KubeClient:
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _return_http_data_only=True,
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=timeout,
             )
         except ApiException as exc:
             raise _error(exc) from None
-        return bytes(resp.data or b"").decode("utf-8", errors="replace")
+        return resp
+
+
+def _log_path(namespace: str, pod: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+
+
+def _log_query(
+    container: str,
+    tail_lines: int | None,
+    since_seconds: int | None,
+    since_time: str | None,
+    timestamps: bool,
+) -> list[tuple[str, str]]:
+    query = [("container", container)]
+    query += [("tailLines", str(tail_lines))] if tail_lines is not None else []
+    query += [("sinceSeconds", str(since_seconds))] if since_seconds is not None else []
+    query += [("sinceTime", since_time)] if since_time is not None else []
+    query += [("timestamps", "true")] if timestamps else []
+    return query
 
 
 def _locate(manifest: Obj, need_name: bool = True) -> tuple[ResourceType, str | None, str]:

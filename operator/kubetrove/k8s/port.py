@@ -16,7 +16,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from kubetrove.k8s.kinds import ResourceType
@@ -74,6 +74,22 @@ class Kube(Protocol):
         tail_lines: int | None = None,
         since_seconds: int | None = None,
         previous: bool = False,
+        timestamps: bool = False,
     ) -> str:
-        """A container's log (the ``pods/log`` subresource: the kubelet's copy of its stdout/stderr)."""
+        """A container's log (the ``pods/log`` subresource: the kubelet's copy of its stdout/stderr);
+        with ``timestamps`` each line starts with the kubelet's RFC 3339 time and a space."""
+        ...
+
+    def pod_log_stream(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> AsyncIterator[str]:
+        """A container's log followed (``follow=true``): its lines without their newline, as they are
+        written, until the container ends or the caller stops iterating."""
         ...

@@ -6,7 +6,9 @@ read-write Service (its ClusterIP, reached from the host through kube-proxy) and
 Each PostgreSQL serves its server log (the logging collector's CSV files on its volume) through its
 agent: a slow statement, a refused CREATE ROLE with its password redacted.
 Then the MariaDB 10.11 instance is upgraded in place to 11.8: its data stays, the server runs 11.8,
-its system tables were upgraded (the image's MARIADB_AUTO_UPGRADE), and users are applied again.
+its system tables were upgraded (the image's MARIADB_AUTO_UPGRADE), and users are applied again. And the
+11.8 instance's slow statements reach ``kubectl trove logs --slow`` (and ``--follow``) through its agent's
+stdout, their passwords redacted.
 
 All instances are created once per module and start side by side (2 cores: one start-up at a time
 would multiply the run time); each test then checks one version.
@@ -15,6 +17,12 @@ would multiply the run time); each test then checks one version.
 from __future__ import annotations
 
 import base64
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +41,7 @@ from kubetrove.render.names import AGENT_CONTAINER, ENGINE_CONTAINER, ChildNames
 
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import *  # noqa: F403  (fixtures)
-from ..operator_support import Operator, apply_cr, get_cr, wait_phase
+from ..operator_support import ROOT, Operator, apply_cr, get_cr, wait_phase
 from .conftest import APP_PASSWORD, APP_USER, agent_logs, real_namespace_named, real_resource, settled
 
 USER, PASSWORD, DATABASE = APP_USER, APP_PASSWORD, "shop"
@@ -222,3 +230,73 @@ def test_mariadb_upgrades_in_place_and_keeps_its_data(
         with app.cursor() as cur:
             cur.execute(f"INSERT INTO t VALUES (2, 'after {new}')")
         assert _scalar(app, "SELECT count(*) FROM t") == 2
+
+
+def _trove(cluster: LocalCluster, namespace: str, *args: str) -> list[str]:
+    """``kubectl trove ARGS`` as a user runs it (the plugin's entry point, the cluster's kubeconfig)."""
+    config = str(cluster.kubeconfig)
+    return [sys.executable, "-m", "kubetrove.cli.main", "--kubeconfig", config, "-n", namespace, *args]
+
+
+def test_mariadb_slow_statements_reach_kubectl_trove_logs_slow_without_their_passwords(
+    local_cluster: LocalCluster, operator: Operator, instances: str
+) -> None:
+    version = UPGRADE[1]  # the instance created at 11.8 (the 10.11 one is the upgrade test's)
+    name = _name("mariadb", version)
+    host = _ready_host(local_cluster, operator, instances, "mariadb", version)
+    # The user's parameters (dynamic: applied live through the agent); 0 logs every statement, so the
+    # CREATE USER below is in the slow log and the redaction has something to hide.
+    parameters = '{"spec": {"parameters": {"slow_query_log": "ON", "long_query_time": "0"}}}'
+    local_cluster.kubectl(
+        "-n", instances, "patch", "databaseinstance", name, "--type=merge", "-p", parameters
+    )
+    with _admin(local_cluster, instances, "mariadb", name, host) as admin:
+        wait_until(
+            lambda: _scalar(admin, "SELECT @@GLOBAL.slow_query_log AND @@GLOBAL.long_query_time = 0") == 1,
+            f"{name}: slow_query_log ON, long_query_time 0",
+            timeout=120,
+        )
+    marker, secret = f"kt-slow-{uuid.uuid4().hex[:8]}", f"Slow-Pw-{uuid.uuid4().hex[:12]}"
+    with _admin(local_cluster, instances, "mariadb", name, host) as admin, admin.cursor() as cur:
+        cur.execute(f"SELECT SLEEP(1.2) /* {marker} */")
+        cur.execute(f"CREATE USER 'slowlog_e2e'@'%' IDENTIFIED BY '{secret}'")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
+    shown: list[str] = []
+
+    def published() -> bool:
+        res = subprocess.run(_trove(local_cluster, instances, "logs", name, "--slow", "--tail", "-1"),
+                             capture_output=True, text=True, env=env, timeout=60, check=False)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        shown[:] = res.stdout.splitlines()
+        return any(marker in line for line in shown) and any("slowlog_e2e" in line for line in shown)
+
+    try:
+        wait_until(published, "the slow statements in kubectl trove logs --slow", timeout=120)
+    except AssertionError as exc:
+        agent = local_cluster.kubectl("-n", instances, "logs", ChildNames(name).pod(0), "-c", AGENT_CONTAINER)
+        raise AssertionError(f"{exc}\nshown: {shown}\nagent log:\n{agent[-3000:]}") from None
+    (slow,) = [line for line in shown if marker in line]
+    assert f"root@-  SELECT SLEEP(1.2) /* {marker} */" in slow and float(slow.split()[1].rstrip("s")) >= 1.2
+    assert any("CREATE USER 'slowlog_e2e'@'%' IDENTIFIED BY '***'" in line for line in shown)
+    assert all(secret not in line for line in shown)
+
+    # --follow: a statement made after the stream opened arrives on it.
+    follow = subprocess.Popen(_trove(local_cluster, instances, "logs", name, "--slow", "-f", "--tail", "1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    assert follow.stdout is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in follow.stdout or ()], daemon=True).start()
+    try:
+        seen = [lines.get(timeout=60)]  # the history's last entry: the stream is open
+        later = f"kt-follow-{uuid.uuid4().hex[:8]}"
+        with _admin(local_cluster, instances, "mariadb", name, host) as admin:
+            _scalar(admin, f"SELECT SLEEP(1.1) /* {later} */")
+        while not any(later in line for line in seen):
+            seen.append(lines.get(timeout=60))  # the agent publishes every 10 s
+        time.sleep(12)  # one more publication: the statement must not come twice
+        while not lines.empty():
+            seen.append(lines.get())
+    finally:
+        follow.terminate()
+        follow.wait(timeout=30)
+    assert len([line for line in seen if later in line]) == 1

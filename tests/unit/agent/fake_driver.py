@@ -25,6 +25,7 @@ class FakeDriver:
     read_only: bool = False
     slow: list[SlowQuery] = field(default_factory=list)  # oldest first, as the engine logged them
     errors: list[ErrorLogEntry] = field(default_factory=list)
+    error_log_in_container_log: bool = True
     # Unreachable on purpose: routes that run engine tools fail when they try to connect.
     config: EngineConfig = field(default_factory=lambda: EngineConfig(host="127.0.0.1", port=1))
 

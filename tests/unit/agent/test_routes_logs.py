@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from aiohttp.web import Application, Request
 
+from kubetrove.agent import routes_logs
 from kubetrove.agent.client import AgentClient, AgentError
-from kubetrove.agent.engines.base import Conflict, Unsupported
+from kubetrove.agent.engines.base import Conflict, EngineUnavailable, Unsupported
 from kubetrove.agent.logs import Redactor
 from kubetrove.agent.protocol import (
     LOG_TAIL_DEFAULT,
     LOG_TAIL_MAX,
+    NDJSON,
     ErrorLogEntry,
     ErrorLogReply,
     Paths,
@@ -152,3 +157,86 @@ async def test_the_client_reads_both_logs_and_raises_the_agents_refusals(
         with pytest.raises(AgentError) as refused:
             await client.slow_log()
     assert refused.value.status == 501 and refused.value.reply.detail == "no slow log here"
+
+
+@pytest.fixture
+def fast_follow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routes_logs, "FOLLOW_POLL_SECONDS", 0.01)
+
+
+async def _line(resp: ClientResponse) -> str:
+    return (await asyncio.wait_for(resp.content.readline(), timeout=10)).decode()
+
+
+@pytest.mark.usefixtures("fast_follow")
+async def test_follow_streams_the_tail_then_each_new_entry_once_redacted(
+    http: Client, driver: FakeDriver
+) -> None:
+    driver.slow = [slow(i) for i in range(5)]
+    resp = await http.get(Paths.LOGS_SLOW, params={"tail": "2", "follow": "true"}, headers=AUTH)
+    assert resp.status == 200 and resp.content_type == NDJSON
+    assert [SlowQuery.model_validate_json(await _line(resp)).rows_examined for _ in range(2)] == [3, 4]
+    # New entries, one in the same instant as the newest already sent (the boundary), and a password.
+    driver.slow += [slow(4, "SELECT 'same instant'"), slow(6, "CREATE USER u IDENTIFIED BY 'pw-12345'")]
+    got = [SlowQuery.model_validate_json(await _line(resp)).query for _ in range(2)]
+    assert got == ["SELECT 'same instant'", "CREATE USER u IDENTIFIED BY '***'"]
+    polls = len(driver.calls)
+    await _until(lambda: len(driver.calls) > polls + 3)  # polled again, and nothing new was sent
+    driver.slow.append(slow(7, "SELECT 'last'"))
+    assert SlowQuery.model_validate_json(await _line(resp)).query == "SELECT 'last'"
+    assert all(call == ("slow_queries", (LOG_TAIL_MAX, call[1][1])) for call in driver.calls)
+    resp.close()
+    # The client went away: the agent stops reading the engine for it.
+    await asyncio.sleep(0.2)
+    stopped = len(driver.calls)
+    await asyncio.sleep(0.2)
+    assert len(driver.calls) == stopped
+
+
+@pytest.mark.usefixtures("fast_follow")
+async def test_follow_ends_at_its_bound_and_refuses_in_json_before_the_first_byte(
+    http: Client, driver: FakeDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_logs, "LOG_FOLLOW_MAX_SECONDS", 0)
+    driver.errors = [ErrorLogEntry(time=T0, level="Note", message="started")]
+    resp = await http.get(Paths.LOGS_ERROR, params={"follow": "1", "since": T0.isoformat()}, headers=AUTH)
+    assert resp.status == 200 and await resp.text() == driver.errors[0].model_dump_json() + "\n"
+    driver.fail = Unsupported("the error log goes to stderr")
+    resp = await http.get(Paths.LOGS_ERROR, params={"follow": "true"}, headers=AUTH)
+    assert resp.status == 501 and (await resp.json())["error"] == "unsupported"
+    resp = await http.get(Paths.LOGS_SLOW, params={"follow": "maybe"}, headers=AUTH)
+    assert resp.status == 400 and "follow" in (await resp.json())["detail"]
+
+
+@pytest.mark.usefixtures("fast_follow")
+async def test_follow_outlives_an_engine_restart_and_ends_on_another_refusal(
+    http: Client, driver: FakeDriver
+) -> None:
+    driver.slow = [slow(0)]
+    resp = await http.get(Paths.LOGS_SLOW, params={"follow": "true"}, headers=AUTH)
+    assert SlowQuery.model_validate_json(await _line(resp)).rows_examined == 0
+    driver.fail = EngineUnavailable("connection refused")
+    polls = len(driver.calls)
+    await _until(lambda: len(driver.calls) > polls + 3)
+    driver.fail = None
+    driver.slow.append(slow(1))
+    assert SlowQuery.model_validate_json(await _line(resp)).rows_examined == 1
+    driver.fail = Conflict("log_output=FILE")
+    assert await asyncio.wait_for(resp.content.read(), timeout=10) == b""  # the stream ended
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+@pytest.mark.usefixtures("fast_follow")
+async def test_the_agent_stopping_ends_every_stream(http: Client, driver: FakeDriver) -> None:
+    driver.slow = [slow(0)]
+    resp = await http.get(Paths.LOGS_SLOW, params={"follow": "true"}, headers=AUTH)
+    assert SlowQuery.model_validate_json(await _line(resp)).rows_examined == 0
+    await http.server.app.shutdown()  # what aiohttp runs first on SIGTERM, before it waits for requests
+    assert await asyncio.wait_for(resp.content.read(), timeout=10) == b""

@@ -13,12 +13,15 @@ import base64
 import copy
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubetrove.k8s import kinds
 from kubetrove.k8s.errors import Conflict, Invalid, NotFound
 from kubetrove.k8s.kinds import ResourceType
+
+LOG_T0 = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)  # the kubelet's time of a seeded log's first line
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str | None, str]
@@ -48,6 +51,10 @@ class FakeKube:
         # pods/log: (namespace, pod, container) -> text; every request as (pod, container, tail, since, prev)
         self.logs: dict[tuple[str, str, str], str] = {}
         self.log_requests: list[tuple[str, str, int | None, int | None, bool]] = []
+        # pods/log?follow=true: (pod, container, tailLines, sinceSeconds, sinceTime); the lines in
+        # ``log_growth`` are appended to the log when a stream opens (written between two reads).
+        self.stream_requests: list[tuple[str, str, int | None, int | None, str | None]] = []
+        self.log_growth: dict[tuple[str, str, str], str] = {}
 
     @staticmethod
     def key(rtype: ResourceType, namespace: str | None, name: str) -> Key:
@@ -155,10 +162,42 @@ class FakeKube:
         tail_lines: int | None = None,
         since_seconds: int | None = None,
         previous: bool = False,
+        timestamps: bool = False,
     ) -> str:
-        """The seeded log's last ``tail_lines`` lines (``since_seconds`` is recorded, not applied)."""
+        """The seeded log's last ``tail_lines`` lines (``since_seconds`` is recorded, not applied); with
+        ``timestamps`` line i is stamped ``LOG_T0`` + i seconds + 0.5."""
         self.log_requests.append((pod, container, tail_lines, since_seconds, previous))
+        lines = self._log_lines(namespace, pod, container, timestamps)
+        return "".join(f"{line}\n" for line in (lines[-tail_lines:] if tail_lines else lines))
+
+    async def pod_log_stream(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> AsyncIterator[str]:
+        """The log (grown by ``log_growth``) from ``since_time`` (whole seconds), then the stream ends."""
+        self.stream_requests.append((pod, container, tail_lines, since_seconds, since_time))
+        key = (namespace, pod, container)
+        if key in self.logs:
+            self.logs[key] += self.log_growth.pop(key, "")
+        lines = self._log_lines(namespace, pod, container, True)
+        if since_time is not None:
+            lines = [line for line in lines if line[:19] >= since_time[:19]]
+        for line in lines[-tail_lines:] if tail_lines else lines:
+            yield line if timestamps else line.partition(" ")[2]
+
+    def _log_lines(self, namespace: str, pod: str, container: str, timestamps: bool) -> list[str]:
         if (namespace, pod, container) not in self.logs:
             raise NotFound(404, "NotFound", f'pods "{pod}" not found')
-        lines = self.logs[(namespace, pod, container)].splitlines(keepends=True)
-        return "".join(lines[-tail_lines:] if tail_lines else lines)
+        lines = self.logs[(namespace, pod, container)].splitlines()
+        if not timestamps:
+            return lines
+        return [
+            f"{(LOG_T0 + timedelta(seconds=i)).strftime('%Y-%m-%dT%H:%M:%S')}.5Z {line}"
+            for i, line in enumerate(lines)
+        ]

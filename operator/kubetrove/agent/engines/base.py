@@ -67,6 +67,10 @@ class EngineDriver(Protocol):
     """What every engine driver implements. One line of contract per method."""
 
     engine: Engine
+    # True: the engine writes its error log to its own container's stdout/stderr (``kubectl logs -c
+    # engine``), so the agent publishes only its slow log on stdout (``agent.engine_logs``); False: the
+    # agent publishes the error log too, as ``kubetrove.engine.error`` lines.
+    error_log_in_container_log: bool
 
     @property
     def config(self) -> EngineConfig:

@@ -174,6 +174,9 @@ class PostgreSQL:
             admin_user=ADMIN,
             admin_password_key=SUPERUSER_PASSWORD_KEY,
             demoted_marker=start.REJOIN_FILE,
+            # The logging collector writes the server log to files on the volume (LOG_SETTINGS); the agent
+            # reads and republishes it (its driver's error_log_in_container_log is False).
+            error_log_container="agent",
             read_only_root_filesystem=True,
             scratch_dirs=(
                 "/tmp",  # noqa: S108 (an emptyDir in the pod, not a shared /tmp)

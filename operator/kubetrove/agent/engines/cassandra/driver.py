@@ -112,6 +112,7 @@ class CassandraDriver:
     """EngineDriver for one Cassandra node (see the module docstring for the mapping)."""
 
     engine = Engine.CASSANDRA
+    error_log_in_container_log = True
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config

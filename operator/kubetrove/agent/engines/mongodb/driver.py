@@ -115,6 +115,7 @@ class MongoDBDriver:
     """EngineDriver for one mongod."""
 
     engine = Engine.MONGODB
+    error_log_in_container_log = True  # mongod logs to stdout (no systemLog.path)
 
     def __init__(self, config: EngineConfig, client: Any = None) -> None:
         self._config = config

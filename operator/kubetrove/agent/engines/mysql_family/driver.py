@@ -140,6 +140,9 @@ class MySQLFamilyDriver:
     """EngineDriver for the MySQL family; subclasses set the replication dialect below."""
 
     engine: Engine
+    # No log_error in kubetrove.cnf: mysqld and mariadbd write their error log to stderr, their default
+    # (https://dev.mysql.com/doc/refman/8.4/en/error-log-destination-configuration.html).
+    error_log_in_container_log = True
     SHOW_REPLICA_STATUS: ClassVar[str]
     # SHOW ... STATUS column names: io_running, sql_running, source_host, lag, received.
     FIELDS: ClassVar[Mapping[str, str]]
