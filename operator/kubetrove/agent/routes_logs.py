@@ -1,8 +1,10 @@
 """The engine's logs without a shell: GET /v1/logs/slow and GET /v1/logs/error.
 
 Nobody gets a shell in a database pod, so the agent reads the engine's slow-query log (MySQL and MariaDB:
-``mysql.slow_log``; MongoDB: ``system.profile``) and error log (MySQL: ``performance_schema.error_log``;
-MongoDB: ``getLog``) for the operator and the user's tools.
+``mysql.slow_log``; MongoDB: ``system.profile``; PostgreSQL: the duration records of its CSV server log;
+Cassandra: MonitoringTask's reports in ``system_views.system_logs``) and error log (MySQL:
+``performance_schema.error_log``; MongoDB: ``getLog``; PostgreSQL: the other CSV records; Cassandra: the
+other ``system_logs`` rows) for the operator and the user's tools.
 
 Invariants:
 - Bounded: the newest ``tail`` entries (``protocol.LogQuery``: 1 to ``LOG_TAIL_MAX``, default
@@ -11,8 +13,9 @@ Invariants:
   (``CREATE USER ... IDENTIFIED BY '...'``), so every text passes ``Redactor.scrub_statement`` (password
   literals, then every secret the agent knows) before it leaves the agent.
 - An engine that logs where the agent cannot read answers 409 when a setting put it there (``log_output``
-  without TABLE, which the operator's config always sets; ``performance_schema`` OFF) or 501 with the
-  reason when it always does (PostgreSQL, Cassandra, MariaDB's error log: stderr or the engine's files).
+  without TABLE, which the operator's config always sets; ``performance_schema`` OFF; PostgreSQL's
+  collector off; no ``system_logs`` table) or 501 with the reason when it always does (MariaDB's error
+  log: stderr only).
 - ``?follow=true`` streams NDJSON (``protocol.NDJSON``): the same tail, then each new entry as the engine
   logs it (the driver polled every ``FOLLOW_POLL_SECONDS`` from where ``engine_logs.LogCursor`` stands), until
   the client goes away or ``LOG_FOLLOW_MAX_SECONDS`` pass. Refusals before the first byte are the JSON
