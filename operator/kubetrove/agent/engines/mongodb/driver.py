@@ -54,6 +54,7 @@ from kubetrove.agent.engines.mongodb.errors import (
 )
 from kubetrove.agent.engines.mongodb.parameters import live_command
 from kubetrove.agent.engines.mongodb.switchover import format_position
+from kubetrove.agent.engines.mongodb.tls import tls_options
 from kubetrove.agent.protocol import (
     Engine,
     ErrorLogEntry,
@@ -156,8 +157,7 @@ class MongoDBDriver:
             password=self._config.password or None,
             # spec.tls: mongod may refuse plaintext (requireTLS). Unverified: this is the pod's own
             # loopback, which the certificate does not name.
-            tls=self._config.tls,
-            tlsAllowInvalidCertificates=self._config.tls,
+            **tls_options(self._config.tls),
         )
         return self._client
 

@@ -35,6 +35,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from kubetrove.agent.engines.mongodb.tls import tls_options
+
 POSITION_PREFIX = "kubetrove-position"
 SKIPPED = frozenset({"mongod.lock", "WiredTiger.lock", "diagnostic.data"})  # in the data directory itself
 TRANSIENT = ("WiredTigerPreplog.", "WiredTigerTmplog.")  # name prefixes, at any depth
@@ -54,8 +56,7 @@ def _client(conn_file: str) -> Any:
         serverSelectionTimeoutMS=10_000,
         appname="kubetrove-backup",
         # spec.tls: over TLS, unverified (the pod's own loopback, as the driver's connection).
-        tls=bool(conn.get("tls")),
-        tlsAllowInvalidCertificates=bool(conn.get("tls")),
+        **tls_options(bool(conn.get("tls"))),
     )
 
 
