@@ -8,7 +8,9 @@ be passed at all: pymongo refuses ``tlsAllowInvalidCertificates`` (even False) w
 
 from __future__ import annotations
 
+from typing import Any
 
-def tls_options(tls: bool) -> dict[str, bool]:
+
+def tls_options(tls: bool) -> dict[str, Any]:
     """``MongoClient`` keyword arguments: TLS without verification, or none at all."""
     return {"tls": True, "tlsAllowInvalidCertificates": True} if tls else {}
