@@ -40,7 +40,7 @@ from kubetrove.agent.engines.base import (
     NotFound,
 )
 from kubetrove.agent.engines.config import EngineConfig
-from kubetrove.agent.engines.mysql_family import logs
+from kubetrove.agent.engines.mysql_family import fencing, logs
 from kubetrove.agent.engines.mysql_family.names import SYSTEM_SCHEMAS
 from kubetrove.agent.protocol import (
     Engine,
@@ -89,10 +89,6 @@ FATAL_READING_BINLOG = frozenset({1236, 13114})
 # ER_WRONG_ARGUMENTS, ER_LOCAL_VARIABLE (a session-only variable in SET GLOBAL), ER_WRONG_VALUE_FOR_VAR,
 # ER_WRONG_TYPE_FOR_VAR, ER_NOT_VALID_PASSWORD (a password policy component refuses the password).
 CALLER_ERRORS = frozenset({1210, 1228, 1231, 1232, 1819})
-UNKNOWN_THREAD = 1094  # ER_NO_SUCH_THREAD: KILL of a session that already ended
-LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT: SET GLOBAL read_only behind a commit in progress
-FENCE_LOCK_WAIT_SECONDS = 2  # per attempt (_fence)
-FENCE_ATTEMPTS = 5
 CHECK_OK = frozenset({"OK", "Table is already up to date"})  # CHECK TABLE's status texts of a sound table
 Cursor = Any  # pymysql's DictCursor, or a recorded fake in unit tests
 
@@ -160,9 +156,7 @@ class MySQLFamilyDriver:
     FENCE: ClassVar[tuple[str, ...]]
     UNFENCE: ClassVar[tuple[str, ...]]
     DUMP_COMMANDS: ClassVar[tuple[str, ...]]  # processlist COMMAND of a connected replica
-    # When the fence still waits behind commits after their sessions were killed (a kill does not end
-    # MySQL's semi-sync wait): statements that release those commits without letting a client commit
-    # meanwhile, and the ones that undo the rest once the server is read-only. Empty: a kill suffices.
+    # See fencing.FencePlan (empty: killing the sessions suffices).
     RELEASE_KILLED_WAITERS: ClassVar[tuple[str, ...]] = ()
     AFTER_RELEASE: ClassVar[tuple[str, ...]] = ()
 
@@ -412,60 +406,18 @@ class MySQLFamilyDriver:
             path.unlink(missing_ok=True)
 
     def _fence(self, cur: Cursor) -> None:
-        """Refuse writes; on a server that took writes until now, end the client sessions first.
-
-        Why end them (docs/clustering.md, "Demoting a primary"): a commit waiting for its semi-sync
-        acknowledgement is released, and ACKNOWLEDGED to its client, when the demotion then switches
-        ``rpl_semi_sync_master_enabled`` off (or when the timeout expires), though it exists on this
-        server alone. Killed, its client gets an error, never a success. And first: ``SET GLOBAL
-        read_only`` waits for commits in progress, so behind a commit whose acknowledgement can never
-        come (a primary cut off from its replicas) it would wait for semi-sync's timeout, a day. So:
-        kill, then fence with a short lock wait, and again if a new session's commit got in between.
-        Kept: the agent's own user, replicas' dump threads (``DUMP_COMMANDS``) and the server's own
-        threads. A server that was read-only already took no client write (none can be waiting).
-        """
-        cur.execute("SELECT @@read_only AS ro")
-        if int(cur.fetchone()["ro"]):
-            for statement in self.FENCE:
-                cur.execute(statement)
-            return
-        cur.execute(f"SET SESSION lock_wait_timeout = {FENCE_LOCK_WAIT_SECONDS}")
-        released = False
-        for _ in range(FENCE_ATTEMPTS):
-            self._kill_client_sessions(cur)
-            try:
-                for statement in self.FENCE:
-                    cur.execute(statement)
-            except pymysql.err.MySQLError as exc:
-                if exc.args[0] != LOCK_WAIT_TIMEOUT:
-                    raise
-                if self.RELEASE_KILLED_WAITERS and not released:
-                    released = True  # MySQL: a killed session still waits for its ack (see the class)
-                    for statement in self.RELEASE_KILLED_WAITERS:
-                        cur.execute(statement)
-                continue
-            if released:  # fenced: clients may connect again (and only read)
-                for statement in self.AFTER_RELEASE:
-                    cur.execute(statement)
-            return
-        raise EngineUnavailable(
-            f"could not fence {self.engine}: commits in progress still held read_only off after"
-            f" {FENCE_ATTEMPTS} rounds of ending client sessions"
+        """Refuse writes, ending the client sessions of a server that took writes (``fencing``)."""
+        fencing.fence(
+            cur,
+            fencing.FencePlan(
+                engine=self.engine,
+                agent_user=self.config.user,
+                fence=self.FENCE,
+                dump_commands=self.DUMP_COMMANDS,
+                release_killed_waiters=self.RELEASE_KILLED_WAITERS,
+                after_release=self.AFTER_RELEASE,
+            ),
         )
-
-    def _kill_client_sessions(self, cur: Cursor) -> None:
-        """KILL CONNECTION every session but the agent's own user's, replicas' and the server's own."""
-        cur.execute(
-            "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
-            " AND USER NOT IN ('system user', 'event_scheduler', %s) AND COMMAND NOT IN %s",
-            (self.config.user, (*self.DUMP_COMMANDS, "Daemon")),
-        )
-        for row in cur.fetchall():
-            try:
-                cur.execute(f"KILL CONNECTION {int(row['id'])}")
-            except pymysql.err.MySQLError as exc:  # 1094 Unknown thread id: it ended meanwhile
-                if exc.args[0] != UNKNOWN_THREAD:
-                    raise
 
     def set_source(self, host: str, port: int, user: str, password: str) -> None:
         """Fence, then replicate from host:port with GTID auto-positioning."""
@@ -511,38 +463,14 @@ class MySQLFamilyDriver:
     # -- the engine's logs (GET /v1/logs/*) -------------------------------------------------------
 
     def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
-        """The newest ``tail`` rows of mysql.slow_log at or after ``since``, oldest first; Conflict when
-        ``log_output`` has no TABLE (the server writes no rows there)."""
+        """The newest ``tail`` rows of mysql.slow_log at or after ``since``, oldest first (``logs``)."""
         with self._cursor() as cur:
-            cur.execute("SELECT @@GLOBAL.log_output AS log_output")
-            log_output = _text(cur.fetchone()["log_output"])
-            if not logs.log_output_has_table(log_output):
-                raise Conflict(
-                    f"{self.engine} writes its slow log to log_output={log_output}, not to mysql.slow_log:"
-                    " set log_output to include TABLE (kubetrove's configuration does)"
-                )
-            return [logs.slow_query(row) for row in self._read_log_table(cur, logs.SLOW_LOG, tail, since)]
+            return logs.read_slow_log(cur, self.engine, tail, since)
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
-        """The newest ``tail`` rows of performance_schema.error_log (MySQL 8.0.22+), oldest first;
-        Conflict while the Performance Schema, which holds that table, is off."""
+        """The newest ``tail`` rows of performance_schema.error_log, oldest first (``logs``)."""
         with self._cursor() as cur:
-            cur.execute("SELECT @@GLOBAL.performance_schema AS ps")
-            if not int(cur.fetchone()["ps"]):
-                raise Conflict(
-                    f"{self.engine} keeps its error log table in the Performance Schema, which is off:"
-                    " set the performance_schema parameter to ON (a restart)"
-                )
-            return [logs.error_entry(row) for row in self._read_log_table(cur, logs.ERROR_LOG, tail, since)]
-
-    @staticmethod
-    def _read_log_table(cur: Cursor, query: str, tail: int, since: datetime | None) -> list[Any]:
-        """The rows of a newest-first log ``query`` (two %s: since, tail), oldest first, read in UTC by a
-        session that logs nothing of its own."""
-        for statement in logs.QUIET_SESSION:
-            cur.execute(statement)
-        cur.execute(query, (logs.since_utc(since), tail))
-        return list(reversed(cur.fetchall()))
+            return logs.read_error_log(cur, self.engine, tail, since)
 
     # -- verification of a restored backup ------------------------------------------------------
 

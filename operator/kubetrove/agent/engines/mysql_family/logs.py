@@ -1,4 +1,5 @@
-"""The slow-query log and the error log of MySQL and MariaDB, as the agent reads them (pure row parsing).
+"""The slow-query log and the error log of MySQL and MariaDB, as the agent reads them: the
+queries on a cursor the driver opens, and the rows' parsing (pure).
 
 The slow log is read from ``mysql.slow_log``, which the server fills when ``log_output`` includes TABLE
 (the operator's config always sets it: ``datastores/*/strategy.py`` FIXED) and ``slow_query_log`` is ON;
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubetrove.agent.engines.base import Conflict
 from kubetrove.agent.protocol import ErrorLogEntry, SlowQuery
 
 # TIMESTAMP's range starts at 1970-01-01 00:00:01 UTC: "no since" is any time after the epoch.
@@ -93,3 +95,37 @@ def error_entry(row: Mapping[str, Any]) -> ErrorLogEntry:
         level=text(row["prio"]),
         message=f"[{text(row['code'])}] [{text(row['subsystem'])}] {text(row['data'])}",
     )
+
+
+def read_slow_log(cur: Any, engine: str, tail: int, since: datetime | None) -> list[SlowQuery]:
+    """The newest ``tail`` rows of mysql.slow_log at or after ``since``, oldest first; Conflict when
+    ``log_output`` has no TABLE (the server writes no rows there)."""
+    cur.execute("SELECT @@GLOBAL.log_output AS log_output")
+    log_output = text(cur.fetchone()["log_output"])
+    if not log_output_has_table(log_output):
+        raise Conflict(
+            f"{engine} writes its slow log to log_output={log_output}, not to mysql.slow_log:"
+            " set log_output to include TABLE (kubetrove's configuration does)"
+        )
+    return [slow_query(row) for row in _read_log_table(cur, SLOW_LOG, tail, since)]
+
+
+def read_error_log(cur: Any, engine: str, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
+    """The newest ``tail`` rows of performance_schema.error_log (MySQL 8.0.22+), oldest first;
+    Conflict while the Performance Schema, which holds that table, is off."""
+    cur.execute("SELECT @@GLOBAL.performance_schema AS ps")
+    if not int(cur.fetchone()["ps"]):
+        raise Conflict(
+            f"{engine} keeps its error log table in the Performance Schema, which is off:"
+            " set the performance_schema parameter to ON (a restart)"
+        )
+    return [error_entry(row) for row in _read_log_table(cur, ERROR_LOG, tail, since)]
+
+
+def _read_log_table(cur: Any, query: str, tail: int, since: datetime | None) -> list[Any]:
+    """The rows of a newest-first log ``query`` (two %s: since, tail), oldest first, read in UTC by a
+    session that logs nothing of its own."""
+    for statement in QUIET_SESSION:
+        cur.execute(statement)
+    cur.execute(query, (since_utc(since), tail))
+    return list(reversed(cur.fetchall()))

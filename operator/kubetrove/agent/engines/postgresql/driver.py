@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -42,7 +42,7 @@ from kubetrove.agent.engines.base import (
 )
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.engines.postgresql import grants as g
-from kubetrove.agent.engines.postgresql import logs
+from kubetrove.agent.engines.postgresql import log_reader, logs
 from kubetrove.agent.engines.postgresql.rejoin import rejoin_files
 from kubetrove.agent.protocol import (
     Engine,
@@ -60,22 +60,11 @@ LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 POLL = 0.1
 SETTLE = 10.0  # seconds a reload may take to reach new sessions
 Conn = psycopg.Connection[dict[str, Any]]
-E = TypeVar("E", SlowQuery, ErrorLogEntry)
 # Refusals of what the caller asked for, answered 400 with the server's own words (never a 500):
 # invalid_parameter_value (ALTER SYSTEM SET max_connections = 'abc'), undefined_object (an unknown
 # parameter), invalid_text_representation, cant_change_runtime_param, reserved_name (a pg_ role).
 # https://www.postgresql.org/docs/15/errcodes-appendix.html
 CALLER_ERRORS = frozenset({"22023", "42704", "22P02", "55P02", "42939"})
-# A session whose statements no log setting writes out: log_statement (the catalog allows ``ddl``/``all``),
-# a failed statement (log_min_error_statement), a slow or sampled one (the duration and sampling settings,
-# PostgreSQL 13+). https://www.postgresql.org/docs/15/runtime-config-logging.html
-UNLOGGED_SESSION = (
-    "SET log_statement = 'none'",
-    "SET log_min_error_statement = 'panic'",
-    "SET log_min_duration_statement = -1",
-    "SET log_min_duration_sample = -1",
-    "SET log_transaction_sample_rate = 0",
-)
 # Ordinary tables of user schemas (partitioned parents have no heap of their own) and their B-tree indexes.
 AMCHECK_TABLES = (
     "SELECT c.oid, n.nspname, c.relname, array_agg(i.indexrelid) FILTER (WHERE am.amname = 'btree')"
@@ -85,11 +74,6 @@ AMCHECK_TABLES = (
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
     " GROUP BY 1, 2, 3 ORDER BY 2, 3"
 )
-
-
-def _at_or_after(when: datetime | None, since: datetime | None) -> bool:
-    """Whether an entry at ``when`` is kept for ``since`` (an entry without a time only without since)."""
-    return since is None or (when is not None and when >= since)
 
 
 def scram_verifier(conn: Conn, name: str, password: str) -> str:
@@ -395,7 +379,7 @@ class PostgreSQLDriver:
         with self._conn() as conn:
             # primary_conninfo holds the replication password and has no hashed form: this session's
             # statements are kept out of the server log instead (superuser-settable, this session only).
-            for statement in UNLOGGED_SESSION:
+            for statement in logs.UNLOGGED_SESSION:
                 conn.execute(statement)
             conn.execute(sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(conninfo)))
         self._set_read_only(True)  # also reloads: a standby's walreceiver reconnects to the new source
@@ -443,69 +427,13 @@ class PostgreSQLDriver:
 
     def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
         """The server log's ``duration: ... ms`` records (``log_min_duration_statement``), newest ``tail``."""
-        return self._server_log(tail, since, lambda slow, _errors: slow)
+        with self._conn() as conn:
+            return log_reader.server_log(conn, tail, since, lambda slow, _errors: slow)
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
         """Every other record of the server log (``level`` = its severity), newest ``tail``."""
-        return self._server_log(tail, since, lambda _slow, errors: errors)
-
-    def _server_log(
-        self,
-        tail: int,
-        since: datetime | None,
-        pick: Callable[[list[SlowQuery], list[ErrorLogEntry]], Sequence[E]],
-    ) -> list[E]:
-        """Read the collector's CSV files newest first (at most ``logs.READ_BUDGET`` bytes in all) until
-        ``tail`` entries at or after ``since`` are found; a file last written before ``since`` holds none.
-        Through SQL as the superuser (pg_ls_logdir, pg_read_binary_file): the same wherever the agent runs."""
-        chunks: list[list[E]] = []
-        found, budget = 0, logs.READ_BUDGET
         with self._conn() as conn:
-            for statement in UNLOGGED_SESSION:  # with log_statement = 'all' each read would log itself
-                conn.execute(statement)
-            on = self._one(conn, logs.CSV_LOGGING)
-            if not logs.writes_csv(on["collector"], on["destination"]):
-                raise Conflict(
-                    f"postgresql writes no CSV server log (logging_collector={on['collector']},"
-                    f" log_destination={on['destination']}): kubetrove's configuration sets"
-                    " logging_collector = on and log_destination = 'csvlog' (docs/operations.md)"
-                )
-            files = conn.execute(logs.LOG_FILES).fetchall()
-            for f in files:
-                if found >= tail or budget <= 0 or logs.older(f["modification"], since):
-                    break
-                entries, read = self._file_tail(
-                    conn, f["path"], int(f["size"]), budget, since, tail - found, pick
-                )
-                budget -= read
-                chunks.insert(0, entries)
-                found += len(entries)
-        return [e for chunk in chunks for e in chunk][-tail:]
-
-    def _file_tail(
-        self,
-        conn: Conn,
-        path: str,
-        size: int,
-        budget: int,
-        since: datetime | None,
-        need: int,
-        pick: Callable[[list[SlowQuery], list[ErrorLogEntry]], Sequence[E]],
-    ) -> tuple[list[E], int]:
-        """The entries at or after ``since`` at the end of one file, and the bytes read: a window of
-        ``logs.FIRST_WINDOW`` bytes, read again four times larger while it may miss some (it holds fewer
-        than ``need`` and its first record is not older than ``since``) and the file and ``budget`` allow.
-        A reader that polls with ``since`` (follow mode) so reads little more than what is new."""
-        window = min(logs.FIRST_WINDOW, budget)
-        while True:
-            offset = max(0, size - window)
-            raw = bytes(self._one(conn, logs.READ_WINDOW, (path, offset, budget))["data"] or b"")
-            records = list(logs.records(logs.window_text(raw, cut=offset > 0)))
-            entries = [e for e in pick(*logs.split(iter(records))) if _at_or_after(e.time, since)]
-            passed = since is not None and bool(records) and not _at_or_after(records[0].time, since)
-            if offset == 0 or window >= budget or passed or len(entries) >= need:
-                return entries, len(raw)
-            window = min(window * 4, budget)
+            return log_reader.server_log(conn, tail, since, lambda _slow, errors: errors)
 
     # -- verification of a restored backup ------------------------------------------------------
 

@@ -29,6 +29,16 @@ from datetime import UTC, datetime, timedelta
 
 from kubetrove.agent.protocol import ErrorLogEntry, SlowQuery
 
+# A session whose statements no log setting writes out: log_statement (the catalog allows ``ddl``/``all``),
+# a failed statement (log_min_error_statement), a slow or sampled one (the duration and sampling settings,
+# PostgreSQL 13+). https://www.postgresql.org/docs/15/runtime-config-logging.html
+UNLOGGED_SESSION = (
+    "SET log_statement = 'none'",
+    "SET log_min_error_statement = 'panic'",
+    "SET log_min_duration_statement = -1",
+    "SET log_min_duration_sample = -1",
+    "SET log_transaction_sample_rate = 0",
+)
 # Whether the server writes the CSV files at all (both are restart-only settings).
 CSV_LOGGING = (
     "SELECT current_setting('logging_collector') AS collector,"
