@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY="${VENV:-.venv}/bin/python"
 NS="${DEMO_NAMESPACE:-kubetrove-demo}"
 OPNS="${DEMO_OPERATOR_NAMESPACE:-kubetrove-system}"
-RELEASE=kubetrove
+RELEASE="${DEMO_RELEASE:-kubetrove}"
 T0=$(date +%s)
 say() { echo "== demo: $* (+$(( $(date +%s) - T0 ))s)"; }
 
@@ -56,7 +56,7 @@ real_node_namespace "$OPNS"
   --set imageRegistry="$REGISTRY" --set "watchNamespaces={$NS}" --set extraEnv[0].name=KUBETROVE_STATUS_INTERVAL \
   --set-string extraEnv[0].value=5
 K -n "$OPNS" get pods -o wide
-operator_log() { K -n "$OPNS" logs "deploy/$RELEASE" --tail=30 || true; }
+operator_log() { K -n "$OPNS" logs -l app.kubernetes.io/component=operator --tail=30 || true; }
 
 say "DatabaseCluster demo in $NS (kubectl apply)"
 K -n "$NS" create secret generic app-password --from-literal=password="demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \

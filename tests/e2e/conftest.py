@@ -1,7 +1,8 @@
 """e2e tier fixtures: the project's own local Kubernetes (hack/localcluster), never anyone else's cluster.
 
 The session reuses a healthy cluster from `make cluster-up` (state in $KUBETROVE_LOCALKUBE_DIR or
-~/.cache/kubetrove/localkube) and leaves it running; otherwise it starts a private one in a pytest tmp dir
+~/.cache/kubetrove/localkube) and leaves it running, unless KUBETROVE_E2E_OWN_CLUSTER is set (`make test`
+sets it: its two e2e lanes must not share one); otherwise it starts a private one in a pytest tmp dir
 and stops it at the end. If the cluster cannot start, every e2e test FAILS with the component's log tail.
 Safety: the kubeconfig must be ours (context `kubetrove-local`, a 127.0.0.1 server, our CA), and KUBECONFIG
 points at it for the whole session, so a client that loads the default config cannot reach another cluster.
@@ -10,6 +11,7 @@ points at it for the whole session, so a client that loads the default config ca
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import sys
@@ -70,7 +72,8 @@ def ensure_local(kubeconfig: Path, layout: lc.Layout) -> None:
 def _start_or_reuse(tmp: Path) -> tuple[lc.Layout, bool]:
     """(layout, started_here): the shared healthy cluster, or a private one started in tmp."""
     shared = lc.Layout(lc.default_state_dir())
-    if lc.healthy(shared):
+    # make test's lanes are two sessions at once: each must have a cluster of its own (hack/test-tiers.sh).
+    if not os.environ.get("KUBETROVE_E2E_OWN_CLUSTER") and lc.healthy(shared):
         return shared, False
     private = lc.Layout(tmp)
     try:
