@@ -207,7 +207,15 @@ class Cassandra:
     config_file = CONFIG_FILE
     # No URI scheme: drivers take contact points. cqlsh prompts for the password when -u comes without
     # -p (https://cassandra.apache.org/doc/latest/cassandra/managing/tools/cqlsh.html).
-    client = ClientInfo("", "cqlsh", ("{host}", "{port}", "-u", "{user}"), "")
+    # Under spec.tls cqlsh verifies the chain against SSL_CERTFILE (cqlshlib/sslhandling.py), not the name.
+    client = ClientInfo(
+        "",
+        "cqlsh",
+        ("{host}", "{port}", "-u", "{user}"),
+        "",
+        tls_args=("--ssl",),
+        tls_env={"SSL_CERTFILE": "{ca}", "SSL_VALIDATE": "true"},
+    )
     # client_encryption_options and server_encryption_options (tls_options).
     serves_tls = True
     # nodetool snapshot + the SSTable files.
