@@ -118,3 +118,34 @@ def test_reload_tls_is_nodetool_reloadssl_and_a_failure_is_unavailable(
     assert calls == [("nodetool", "-h", "127.0.0.1", "-p", "7299", "reloadssl")]
     with pytest.raises(EngineUnavailable, match="reloadssl"):
         driver.reload_tls()
+
+
+def test_a_user_s_sec1_or_pkcs1_key_is_copied_as_pkcs8_which_cassandra_reads() -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from kubetrove.reconcile.phases.tls import user_material
+    from kubetrove.runtime import certs
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca = certs.new_ca("user CA", now=now)
+    leaf = certs.sign(ca, ["db-rw.ns.svc"], now=now)
+    key = serialization.load_pem_private_key(leaf.key, password=None)
+    traditional = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    assert traditional.startswith("-----BEGIN EC PRIVATE KEY-----")
+    copied = user_material({"tls.crt": leaf.cert.decode(), "tls.key": traditional}, "mine")
+    assert copied["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert certs.key_matches(leaf.cert, copied["tls.key"].encode())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pkcs1 = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    assert certs.pkcs8(pkcs1).startswith(b"-----BEGIN PRIVATE KEY-----")
