@@ -149,3 +149,39 @@ def test_a_user_s_sec1_or_pkcs1_key_is_copied_as_pkcs8_which_cassandra_reads() -
         serialization.NoEncryption(),
     )
     assert certs.pkcs8(pkcs1).startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+def test_a_rendered_ring_reads_the_mounted_files_its_group_can_read() -> None:
+    import datetime
+
+    from kubetrove.api.specs import ClusterSpec
+    from kubetrove.reconcile.phases.tls import engine_tls_hosts, issued_tls_material, with_pem
+    from kubetrove.render import render
+    from kubetrove.render.names import ChildNames
+    from kubetrove.runtime import certs
+    from tests.unit.render.fakes import inputs
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca = certs.new_ca("test CA", now=now)
+    hosts = engine_tls_hosts(ChildNames("orders"), "ns")
+    spec = ClusterSpec.from_wire(
+        {
+            "datastore": {"type": "cassandra", "version": "5.0"},
+            "storage": {"size": "1Gi"},
+            "replicas": 3,
+            "tls": {"mode": "required"},
+        }
+    )
+    material = with_pem(issued_tls_material(ca, hosts, {}, now, also_client=True))
+    keys = CASSANDRA.container("5.0").credential_keys
+    m = render(dataclasses.replace(inputs(spec, extra_keys=keys), engine_tls=material), CASSANDRA)
+    conf = yaml.safe_load(m.config_map["data"]["cassandra.yaml"])
+    for options in ("client_encryption_options", "server_encryption_options"):
+        assert conf[options]["keystore"] == "/etc/kubetrove/tls/tls.pem"
+        assert conf[options]["truststore"] == "/etc/kubetrove/tls/ca.crt"
+    pod = m.statefulset["spec"]["template"]["spec"]
+    engine, agent = pod["containers"]
+    mount = {"name": "engine-tls", "mountPath": "/etc/kubetrove/tls", "readOnly": True}
+    assert mount in engine["volumeMounts"] and "--engine-tls-dir=/etc/kubetrove/tls" in agent["args"]
+    # The files are 0440 owned by the pod's fsGroup: the cassandra user (999) is in it.
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"] == 999
