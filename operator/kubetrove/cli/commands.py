@@ -12,8 +12,12 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubetrove.api.database_policy import PolicySpec
@@ -27,7 +31,7 @@ from kubetrove.k8s.port import Kube, Obj
 from kubetrove.k8s.secrets import decode_secret
 from kubetrove.policy.decide import NamedPolicy
 from kubetrove.policy.offer import namespace_offer
-from kubetrove.render.names import USER_PASSWORD_KEY, ChildNames
+from kubetrove.render.names import TLS_CA_KEY, USER_PASSWORD_KEY, ChildNames
 
 EVENTS = kinds.EVENT
 
@@ -162,6 +166,8 @@ class Connection:
     database: str
     service: str  # the read-write Service (port-forward target)
     client: ClientInfo
+    # spec.tls is not disabled: the CA (PEM) from the credentials Secret's ``ca.crt``; "" = plaintext.
+    tls_ca: str = ""
 
     def shown(self) -> dict[str, Any]:
         """What ``connect`` prints."""
@@ -172,6 +178,7 @@ class Connection:
             "port": self.port,
             "client": self.client.program,
             "passwordEnv": self.client.password_env or None,
+            "tls": bool(self.tls_ca),
         }
 
 
@@ -193,7 +200,36 @@ async def connection(ctx: Ctx, name: str, user: str | None, database: str | None
         database=database or client.default_database,
         service=ChildNames(name).rw_service,
         client=client,
+        tls_ca=await _tls_ca(ctx, obj),
     )
+
+
+async def _tls_ca(ctx: Ctx, obj: Obj) -> str:
+    """The CA a client verifies the engine with when spec.tls is not disabled ("" when it is)."""
+    mode = ((obj.get("spec") or {}).get("tls") or {}).get("mode", "disabled")
+    if mode == "disabled":
+        return ""
+    name = obj["metadata"]["name"]
+    secret = (obj.get("status") or {}).get("credentialsSecret") or ChildNames(name).credentials_secret
+    ca = (await _secret_value_all(ctx, secret)).get(TLS_CA_KEY, "")
+    if not ca:
+        raise CliError(
+            f"{obj['kind']} {name}: spec.tls.mode is {mode} but Secret {secret} has no {TLS_CA_KEY} yet"
+        )
+    return ca
+
+
+@contextmanager
+def _client_tls(conn: Connection) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """The client's TLS options and variables, the CA in a private temporary file while the client runs."""
+    if not conn.tls_ca:
+        yield [], {}
+        return
+    with tempfile.TemporaryDirectory(prefix="kubetrove-connect-") as tmp:
+        ca = Path(tmp) / TLS_CA_KEY
+        ca.write_text(conn.tls_ca)
+        args = [a.format(ca=ca) for a in conn.client.tls_args]
+        yield args, {k: v.format(ca=ca) for k, v in conn.client.tls_env.items()}
 
 
 def run_client(conn: Connection, kubectl: str, namespace: str, local_port: int, env: dict[str, str]) -> int:
@@ -211,11 +247,12 @@ def run_client(conn: Connection, kubectl: str, namespace: str, local_port: int, 
         _wait_listening(local_port, forward)
         local = conn.client.uri(conn.user, "", "127.0.0.1", local_port, conn.database)
         fields = {"host": "127.0.0.1", "port": str(local_port), "user": conn.user, "database": conn.database}
-        argv = [program, *(a.format(uri=local, **fields) for a in conn.client.args)]
-        child = dict(env)
-        if conn.client.password_env:
-            child[conn.client.password_env] = conn.password
-        return subprocess.call(argv, env=child)  # noqa: S603 (the engine's client, our argv)
+        with _client_tls(conn) as (tls_args, tls_env):
+            argv = [program, *tls_args, *(a.format(uri=local, **fields) for a in conn.client.args)]
+            child = {**env, **tls_env}
+            if conn.client.password_env:
+                child[conn.client.password_env] = conn.password
+            return subprocess.call(argv, env=child)  # noqa: S603 (the engine's client, our argv)
     finally:
         forward.terminate()
 

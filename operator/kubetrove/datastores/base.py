@@ -216,6 +216,11 @@ class ClientInfo:
     # The URI query that asks the client for TLS verifying the server's certificate against ``{ca}`` (a
     # CA file's path) and its host name, e.g. libpq's ``sslmode=verify-full&sslrootcert={ca}``; "" = none.
     tls_query: str = ""
+    # ``kubectl trove connect --client`` under spec.tls: options put before ``args`` and variables set for
+    # the client, ``{ca}`` standing for the CA file's path. The client dials the port-forward on 127.0.0.1,
+    # which the certificate does not name: they ask for TLS verifying the CHAIN, not the name.
+    tls_args: tuple[str, ...] = ()
+    tls_env: Mapping[str, str] = field(default_factory=dict)
 
     def uri(
         self, user: str, password: str, host: str, port: int, database: str = "", tls_ca: str = ""

@@ -171,6 +171,18 @@ def key_matches(cert_pem: bytes, key_pem: bytes) -> bool:
     return bool(key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki))
 
 
+def pkcs8(key_pem: bytes) -> bytes:
+    """``key_pem`` (unencrypted PEM: PKCS#1, SEC1 or PKCS#8) as an unencrypted PKCS#8 PEM, the one form
+    every engine reads (Cassandra's PEM reader takes no other). Raises ValueError if it is not a key."""
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
 def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
     """True if ``ca_pem``'s key signed ``cert_pem`` (the leaf belongs to this CA, not an older one)."""
     cert = x509.load_pem_x509_certificate(cert_pem)

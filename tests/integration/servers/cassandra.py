@@ -105,6 +105,8 @@ class CassandraServer(LocalServer):
     """A running node (superuser login) and sessions to it."""
 
     jmx_port: int = 0  # local-only JMX (nodetool); set by start()
+    # spec.tls: the context sessions speak TLS with (the node may refuse plaintext CQL); None = plaintext.
+    ssl_context: Any = None
 
     @contextlib.contextmanager
     def session(self, user: str | None = None, password: str | None = None) -> Iterator[Any]:
@@ -123,6 +125,7 @@ class CassandraServer(LocalServer):
             # 5 s to accept a connection (NoHostAvailable in a full run while the ring was 3x UN).
             connect_timeout=30,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            ssl_context=self.ssl_context,
         )
         try:
             yield cluster.connect()
@@ -217,9 +220,9 @@ def write_logback(workdir: Path) -> None:
     (workdir / "conf" / "logback.xml").write_text(image.replace(_CONSOLE, _FILE.format(d=workdir)))
 
 
-def start(workdir: Path, heap: str = "768m", extra: str = "") -> CassandraServer:
+def start(workdir: Path, heap: str = "768m", extra: str = "", ssl_context: Any = None) -> CassandraServer:
     """Write the config (``extra``: more YAML), start the JVM in the foreground and wait until the
-    superuser can log in."""
+    superuser can log in (over TLS with ``ssl_context``)."""
     hold_jvm_turn()
     native_port, storage_port, jmx_port = free_port(), free_port(), free_port()
     conf = workdir / "conf"
@@ -245,6 +248,7 @@ def start(workdir: Path, heap: str = "768m", extra: str = "") -> CassandraServer
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = CassandraServer(native_port, workdir, proc, *SUPERUSER, stop_grace=60)
     server.jmx_port = jmx_port
+    server.ssl_context = ssl_context
     stop_on_release(server.stop)
     try:
         wait_for_port(proc, native_port, START_TIMEOUT, log)

@@ -100,6 +100,7 @@ class RingNode:
     jmx_port: int
     native_port: int
     proc: subprocess.Popen[bytes] | None = None
+    ssl_context: Any = None  # spec.tls: how sessions to this node speak TLS; None = plaintext
 
     @property
     def server(self) -> cassandra.CassandraServer:
@@ -109,6 +110,7 @@ class RingNode:
             self.native_port, self.workdir, self.proc, *cassandra.SUPERUSER, host=self.address, stop_grace=60
         )
         server.jmx_port = self.jmx_port
+        server.ssl_context = self.ssl_context
         return server
 
     @property
@@ -232,6 +234,7 @@ class Ring:
             auth_provider=PlainTextAuthProvider(user, password),
             protocol_version=5,
             connect_timeout=5,
+            ssl_context=self.nodes[SEED_INDEX].ssl_context,
         )
         try:
             yield cluster.connect()

@@ -93,3 +93,19 @@ async def test_without_a_ca_or_a_secret_the_field_is_named(kube: FakeKube, deps:
     with pytest.raises(NotReady, match=r"spec\.tls\.secretName: agent TLS is off"):
         await run.reconcile(parsed(tls={"mode": "required"}), None, deps, LOG)
     assert kube.find(SECRET, "ns", "db-credentials") is None
+
+
+async def test_the_credentials_secret_holds_the_ca_and_no_uri_cassandra_has_none(
+    kube: FakeKube, deps: Deps, ca: certs.KeyPair
+) -> None:
+    spec = {"datastore": {"type": "cassandra", "version": "5.0"}, "tls": {"mode": "required"}}
+    kube.put(body(**spec))
+    # The fake world has no ring to wait for: the reconcile stops at the users, after the Secrets.
+    with pytest.raises(NotReady, match="users and databases wait"):
+        await run.reconcile(parsed(**spec), None, _with_ca(deps, ca), LOG)
+    creds = decode_secret(kube.find(SECRET, "ns", "db-credentials"))
+    assert creds["ca.crt"] == ca.cert.decode() and "tls-uri" not in creds
+    tls = decode_secret(kube.find(SECRET, "ns", "db-tls"))
+    # Cassandra's PEM reader takes an unencrypted PKCS#8 key only.
+    assert tls["tls.pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "-----BEGIN PRIVATE KEY-----" in tls["tls.pem"]

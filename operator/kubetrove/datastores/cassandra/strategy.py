@@ -10,6 +10,7 @@ are per pod or per cluster and cannot be in a shared file:
   container's command substitutes ``<statefulset>-0.<pod domain>`` into a scratch copy before starting.
 Authentication is on (PasswordAuthenticator); the agent replaces the default ``cassandra`` superuser's
 password with the one in the credentials Secret (key ``SUPERUSER_PASSWORD_KEY``) on first start.
+``spec.tls``: client and internode encryption from the mounted PEM files (``tls_options``).
 Manual: https://cassandra.apache.org/doc/5.0/
 """
 
@@ -138,6 +139,43 @@ _START = "\n".join(
 )
 
 
+# Cassandra's PEM reader: one file with the certificate chain AND the unencrypted PKCS#8 key (the Secret's
+# combined tls.pem; the operator issues PKCS#8 keys), and a file of trusted certificates (ca.crt).
+# https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/security.html
+PEM_FACTORY = {"class_name": "org.apache.cassandra.security.PEMBasedSslContextFactory"}
+TLS_PROTOCOLS = ["TLSv1.2", "TLSv1.3"]
+
+
+def tls_options(tls: ServerTLS) -> dict[str, Any]:
+    """cassandra.yaml's ``client_encryption_options`` and ``server_encryption_options`` for ``spec.tls``.
+
+    Clients (the CQL port): TLS offered; with ``optional`` plaintext is accepted on the same port too
+    (Cassandra tells the two apart by the first bytes), with ``required`` refused. No client certificates.
+    Internode (gossip, messaging, streaming on the storage port): every connection TLS
+    (``internode_encryption: all``), each side presenting the same certificate, and each verifying the
+    other's CHAIN against the CA file (``require_client_auth`` for inbound connections): a peer needs a
+    certificate of the installation's CA (or the user's CA) to join. Names are NOT verified
+    (``require_endpoint_verification: false``): nodes connect to each other's IP address, which no
+    certificate names (pods change IP; the certificate names the headless Service's DNS names).
+    ``optional`` also accepts plaintext from peers (the step of a rolling change to or from
+    ``required``); ``required`` refuses it.
+    https://cassandra.apache.org/doc/5.0/cassandra/managing/configuration/cass_yaml_file.html
+    """
+    files = {"ssl_context_factory": PEM_FACTORY, "keystore": tls.pem, "truststore": tls.ca}
+    optional = not tls.required
+    client = {"enabled": True, "optional": optional, **files, "require_client_auth": False}
+    server = {
+        "internode_encryption": "all",
+        "optional": optional,
+        **files,
+        "require_client_auth": True,
+        "require_endpoint_verification": False,
+    }
+    for options in (client, server):
+        options["accepted_protocols"] = TLS_PROTOCOLS
+    return {"client_encryption_options": client, "server_encryption_options": server}
+
+
 def _typed(name: str, spec: ParameterSpec, value: str) -> Any:
     if name in UNITS:
         return f"{value}{UNITS[name]}"
@@ -169,9 +207,17 @@ class Cassandra:
     config_file = CONFIG_FILE
     # No URI scheme: drivers take contact points. cqlsh prompts for the password when -u comes without
     # -p (https://cassandra.apache.org/doc/latest/cassandra/managing/tools/cqlsh.html).
-    client = ClientInfo("", "cqlsh", ("{host}", "{port}", "-u", "{user}"), "")
-    # client_encryption_options (PEMBasedSslContextFactory) is not built yet: spec.tls is refused.
-    serves_tls = False
+    # Under spec.tls cqlsh verifies the chain against SSL_CERTFILE (cqlshlib/sslhandling.py), not the name.
+    client = ClientInfo(
+        "",
+        "cqlsh",
+        ("{host}", "{port}", "-u", "{user}"),
+        "",
+        tls_args=("--ssl",),
+        tls_env={"SSL_CERTFILE": "{ca}", "SSL_VALIDATE": "true"},
+    )
+    # client_encryption_options and server_encryption_options (tls_options).
+    serves_tls = True
     # nodetool snapshot + the SSTable files.
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL,)
 
@@ -199,8 +245,11 @@ class Cassandra:
     def render_config(
         self, parameters: Mapping[str, str], clustered: bool = False, tls: ServerTLS | None = None
     ) -> str:
-        """A complete minimal cassandra.yaml: fixed directives in order, then the parameters by name."""
+        """A complete minimal cassandra.yaml: fixed directives in order, then TLS (``spec.tls``), then
+        the parameters by name."""
         tree = dict(FIXED)
+        if tls is not None:
+            tree.update(tls_options(tls))
         for name in sorted(parameters):
             tree[name] = _typed(name, self.parameters[name], parameters[name])
         return HEADER + yaml.safe_dump(tree, sort_keys=False, default_flow_style=False)

@@ -119,6 +119,7 @@ class MongoDB:
         default_database="admin",
         uri_query="authSource=admin",
         tls_query="tls=true&tlsCAFile={ca}",
+        tls_args=("--tls", "--tlsCAFile={ca}", "--tlsAllowInvalidHostnames"),
     )
     serves_tls = True
     # mongodump first (the catalog's images carry the database tools); physical: a secondary's data

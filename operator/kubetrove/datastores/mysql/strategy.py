@@ -132,6 +132,7 @@ class MySQL(MySQLFamily):
         ("-h", "{host}", "-P", "{port}", "-u", "{user}", "{database}"),
         "MYSQL_PWD",
         tls_query=TLS_QUERY,
+        tls_args=("--ssl-mode=VERIFY_CA", "--ssl-ca={ca}"),
     )
 
     # An errant member is re-provisioned from the primary by the clone plugin (agent/engines/mysql/clone.py,

@@ -147,6 +147,7 @@ class PostgreSQL:
         "PGPASSWORD",
         default_database="postgres",
         tls_query="sslmode=verify-full&sslrootcert={ca}",
+        tls_env={"PGSSLMODE": "verify-ca", "PGSSLROOTCERT": "{ca}"},
     )
     serves_tls = True
     backup_methods: Sequence[BackupMethod] = (BackupMethod.PHYSICAL, BackupMethod.LOGICAL)

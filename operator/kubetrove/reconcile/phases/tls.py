@@ -114,6 +114,7 @@ def user_material(data: Mapping[str, str], secret: str) -> dict[str, str]:
     cert, key = data[TLS_CERT_KEY], data[TLS_KEY_KEY]
     try:
         matches = certs.key_matches(cert.encode(), key.encode())
+        key = certs.pkcs8(key.encode()).decode()  # Cassandra reads PKCS#8 only; every engine reads it
     except ValueError:
         raise TLSUnusable(
             field, f"Secret {secret}: {TLS_CERT_KEY} or {TLS_KEY_KEY} is not an unencrypted PEM of its kind"

@@ -43,6 +43,7 @@ from kubetrove.agent.engines.cassandra.permissions import (
     wanted_permissions,
 )
 from kubetrove.agent.engines.cassandra.ring import RingWatcher
+from kubetrove.agent.engines.cassandra.tls import ssl_context
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import (
     Engine,
@@ -152,6 +153,7 @@ class CassandraDriver:
             protocol_version=PROTOCOL_VERSION,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             connect_timeout=self._config.connect_timeout,
+            ssl_context=ssl_context(self._config),  # spec.tls: the node may refuse plaintext (tls.py)
         )
 
     def _connect(self) -> Any:
@@ -249,6 +251,12 @@ class CassandraDriver:
     def ping(self) -> None:
         """Raise EngineUnavailable unless the node answers a local query."""
         self._rows("SELECT key FROM system.local")
+
+    def reload_tls(self) -> None:
+        """``nodetool reloadssl``: the node re-reads its key and trust files (client and internode) when
+        they changed; new connections get the new certificate, open ones keep theirs.
+        https://cassandra.apache.org/doc/5.0/cassandra/managing/tools/nodetool/reloadssl.html"""
+        nodetool.run(self._config, "reloadssl", timeout=60.0)
 
     def status(self) -> Status:
         """Version and bootstrap state of this node; role ``member``, no position (no primary)."""

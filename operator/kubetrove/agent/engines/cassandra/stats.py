@@ -26,6 +26,7 @@ def table_stats(config: EngineConfig, databases: list[str]) -> dict[str, TableSt
 
     from kubetrove.agent.engines.cassandra.driver import DEFAULT_PORT, PROTOCOL_VERSION
     from kubetrove.agent.engines.cassandra.permissions import quote
+    from kubetrove.agent.engines.cassandra.tls import ssl_context
 
     profile = ExecutionProfile(
         load_balancing_policy=WhiteListRoundRobinPolicy([config.host]),
@@ -38,6 +39,7 @@ def table_stats(config: EngineConfig, databases: list[str]) -> dict[str, TableSt
         auth_provider=PlainTextAuthProvider(config.user, config.password),
         protocol_version=PROTOCOL_VERSION,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        ssl_context=ssl_context(config),  # spec.tls: the node may refuse plaintext CQL
     )
     stats: dict[str, TableStats] = {}
     try:
