@@ -248,6 +248,10 @@ class Profiler:
     def __init__(self, py_spy: str | None, out: Path) -> None:
         self.py_spy, self.out, self.proc = py_spy, out, None
 
+    def again(self, out: Path) -> Profiler:
+        """Another recording with the same py-spy, into ``out``."""
+        return Profiler(self.py_spy, out)
+
     def start(self, pid: int, seconds: int) -> None:
         if self.py_spy:
             argv = [self.py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50"]
@@ -387,6 +391,7 @@ def run(
     """Every measurement, in order, into ``out`` (so a failure keeps what was measured)."""
     say("operator: starting")
     op.start()
+    assert op.proc is not None
 
     # One CR first, not counted: the first request after the CRDs are installed may meet "storage is
     # (re)initializing" (429) and kopf's retry back-off.
@@ -422,9 +427,13 @@ def run(
     say(f"bulk: {out['bulk']}")
     say(f"idle CPU: {window:.0f}s with nothing created")
     calls0 = op.api_calls()
+    idle_profiler = profiler.again(profiler.out.with_suffix(".idle"))
+    idle_profiler.start(op.proc.pid, profile_s)
     out["idle_cpu"] = idle_cpu(op, window)  # also lets the status timers run before RSS is read
     # Per CR at N over the window: what the status timers cost.
     out["idle_cpu"]["api_calls_per_cr"] = per_cr(calls0, op.api_calls(), len(b.created))
+    if idle_profiler.proc is not None:
+        out["idle_profile"] = {"seconds": profile_s, **idle_profiler.summary()}
     say(f"idle CPU: {out['idle_cpu']}")
     out["operator_at_n"] = {"crs": len(b.created), **op.proc_status()}
     say(f"operator at N: {out['operator_at_n']}")
@@ -432,7 +441,6 @@ def run(
     burst_names = names("burst", burst)
     say(f"burst: {burst} CRs at once on top of {len(b.created)}")
     calls0, cpu0, load0 = op.api_calls(), op.proc_status()["cpu_s"], os.getloadavg()
-    assert op.proc is not None
     profiler.start(op.proc.pid, profile_s)
     b.create_many(burst_names, workers=4)
     wait_for(lambda: b.applied(burst_names), "every burst StatefulSet", timeout, 0.1)
