@@ -19,6 +19,7 @@ from kubetrove.k8s.kinds import NETWORK_POLICY, PDB
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.applied import annotate
 from kubetrove.reconcile.context import Context, need, together
+from kubetrove.reconcile.phases.parameters import record_annotation
 
 ON_DELETE = {"type": "OnDelete"}
 
@@ -40,7 +41,10 @@ def desired_statefulset(ctx: Context) -> Obj:
                 claim["spec"]["resources"] = copy.deepcopy(old["spec"]["resources"])
     if operator_rolls(ctx):
         sts["spec"]["updateStrategy"] = dict(ON_DELETE)
-    return annotate(sts, ctx.spec, ctx.parsed.ref.generation)
+    annotated = annotate(sts, ctx.spec, ctx.parsed.ref.generation)
+    # The Parameters phase's record as it stands (phases/parameters.py says why it is applied here).
+    annotated["metadata"]["annotations"].update(record_annotation(ctx, live))
+    return annotated
 
 
 async def apply(ctx: Context) -> None:
