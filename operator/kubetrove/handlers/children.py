@@ -41,9 +41,10 @@ async def statefulset_event(
             continue
         owner = ObjectRef(body["metadata"]["namespace"], ref["name"], ref.get("uid", ""), 0, kind)
         with kopf_errors():
-            live = await ops.get_custom(memo.deps.kube, owner)
-            if live is not None and not live["metadata"].get("deletionTimestamp"):
-                await run.refresh(parse(kind, live), live.get("status"), memo.deps, logger, statefulset)
+            async with memo.deps.refresh_slots:  # the owner is read once a slot is free: as it is then
+                live = await ops.get_custom(memo.deps.kube, owner)
+                if live is not None and not live["metadata"].get("deletionTimestamp"):
+                    await run.refresh(parse(kind, live), live.get("status"), memo.deps, logger, statefulset)
 
 
 def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:

@@ -115,6 +115,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **i
         metrics=metrics,
         reporting_instance=reporting_instance(config.pod_name),
         watched=watched.from_indexes(indexes),
+        refresh_slots=asyncio.Semaphore(config.refresh_concurrency),
     )
     if config.admission_port:
         await admission.start(settings, memo, config, kube)

@@ -89,6 +89,8 @@ class Deps:
     reporting_instance: str = field(default_factory=reporting_instance)
     # The watches' view of the children (handlers/watched.py); None (unit tests): every read is a GET.
     watched: Watched | None = None
+    # Slots for status refreshes at once (KUBETROVE_REFRESH_CONCURRENCY, runtime/config.py says why).
+    refresh_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
 
     @property
     def members(self) -> Members:
