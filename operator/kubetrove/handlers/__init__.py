@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import kopf
 
-from kubetrove.handlers import admission, backups, children, clustering, resources, settings, watched
+from kubetrove.handlers import admission, backups, children, clustering, resources, settings
 from kubetrove.runtime.config import OperatorConfig
 
 __all__ = ["register"]
@@ -16,5 +16,5 @@ __all__ = ["register"]
 
 def register(into: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     """Every handler of the operator, configured by ``config``."""
-    for module in (settings, watched, resources, children, backups, clustering, admission):
+    for module in (settings, resources, children, backups, clustering, admission):
         module.register(into, config)

@@ -19,7 +19,7 @@ from typing import Any
 
 import kopf
 
-from kubetrove.handlers import admission, agent_tls, watched
+from kubetrove.handlers import admission, agent_tls
 from kubetrove.k8s.client import KubeClient, load_config
 from kubetrove.k8s.events import reporting_instance
 from kubetrove.k8s.lease import LeaseLock
@@ -55,7 +55,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
     )
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.peering.standalone = True
-    watched.configure(settings)
 
 
 def _lost(metrics: OperatorMetrics) -> None:
@@ -65,11 +64,10 @@ def _lost(metrics: OperatorMetrics) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **indexes: Any) -> None:
+async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Configure kopf, build the dependencies, and wait for the Lease before anything is handled.
 
-    ``memo.config`` and ``memo.metrics`` come from the composition root (handlers/main.py); kopf passes
-    its indexes (handlers/watched.py) as keywords, among its other ones.
+    ``memo.config`` and ``memo.metrics`` come from the composition root (handlers/main.py).
     """
     configure(settings)
     config: OperatorConfig = memo.config
@@ -114,7 +112,6 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **i
         network_policy_from=config.network_policy_from,
         metrics=metrics,
         reporting_instance=reporting_instance(config.pod_name),
-        watched=watched.from_indexes(indexes),
         refresh_slots=asyncio.Semaphore(config.refresh_concurrency),
     )
     if config.admission_port:

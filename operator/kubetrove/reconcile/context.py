@@ -8,7 +8,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from kubetrove.api.common import Engine
 from kubetrove.api.resources import CLUSTER, Parsed
@@ -52,13 +52,6 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class Watched(Protocol):
-    """What the operator's watches hold (handlers/watched.py): read without an API call."""
-
-    def service(self, namespace: str, name: str) -> Obj | None:
-        """One of our Services as last seen (None: it does not exist)."""
-
-
 @dataclass(frozen=True)
 class Deps:
     """The operator's dependencies, injected so unit tests can fake each one."""
@@ -87,8 +80,6 @@ class Deps:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # The reportingInstance of the Events the operator posts (its pod name).
     reporting_instance: str = field(default_factory=reporting_instance)
-    # The watches' view of the children (handlers/watched.py); None (unit tests): every read is a GET.
-    watched: Watched | None = None
     # Slots for status refreshes at once (KUBETROVE_REFRESH_CONCURRENCY, runtime/config.py says why).
     refresh_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
 
@@ -119,7 +110,7 @@ class Context:
     previous: InstanceSpec | None = None  # the spec last applied (from the StatefulSet annotation)
     live_statefulset: Obj | None = None
     # What the Apply phase just applied, by (kind, name), as the API server answered: the Status phase
-    # reads the Services from here instead of asking again (or a watch that may not have seen them yet).
+    # reads the Services from here instead of asking again.
     applied: dict[tuple[str, str], Obj] = field(default_factory=dict)
     # The members' pods, listed once per pass by ``member_pods`` (Volume and Status both read them).
     pods: list[Obj] | None = None

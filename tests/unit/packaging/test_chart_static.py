@@ -145,15 +145,14 @@ def test_leases_only_in_the_release_namespace() -> None:
 
 # Every workload rule, exactly: a verb the code does not call is a defect (the security review found
 # pods get granted and unused). Beyond kind_constants_used(): kopf watches (list, watch) the custom
-# resources, StatefulSets and Services (handlers/watched.py indexes ours); server-side apply (Kube.apply,
-# kind from the manifest) needs create + patch on every rendered kind; verification and schedules create
-# custom resources.
+# resources and StatefulSets; server-side apply (Kube.apply, kind from the manifest) needs create + patch
+# on every rendered kind; verification and schedules create custom resources.
 EXACT = {
     ("kubetrove.io", "databaseinstances"): {"get", "list", "watch", "patch", "create", "delete"},
     ("kubetrove.io", "databasebackups"): {"get", "list", "watch", "patch", "create", "delete"},
     ("kubetrove.io", "databaseclusters"): {"get", "list", "watch", "patch"},
     ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch"},
-    ("", "services"): {"get", "list", "watch", "create", "patch"},
+    ("", "services"): {"get", "create", "patch"},
     ("", "configmaps"): {"get", "create", "patch"},
     ("", "secrets"): {"get", "create", "patch"},
     ("", "pods"): {"list", "patch", "delete"},

@@ -88,13 +88,14 @@ async def _announce(ctx: Context, new: ResourceStatus) -> None:
 
 
 async def _service(ctx: Context, name: str) -> Obj | None:
-    """A Service as the Apply phase just applied it, else as the operator's watch holds it (no API call;
-    handlers/watched.py), else read."""
+    """A Service as the Apply phase just applied it (a reconcile), else read (a refresh).
+
+    Not from a kopf index (tried, benchmarks/scale.py at N=1000): kopf holds every handler until each
+    indexed object is indexed, and its readiness check is quadratic in the objects listed at start;
+    3300 Services stalled the restart for minutes (docs/operations.md, Scale)."""
     applied = ctx.applied.get((SERVICE.kind, name))
     if applied is not None:
         return applied
-    if ctx.deps.watched is not None:
-        return ctx.deps.watched.service(ctx.namespace, name)
     return await ctx.deps.kube.get(SERVICE, ctx.namespace, name)
 
 
