@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,11 +44,13 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hack"))
 
 from localcluster import Layout, cluster, components, down, kubectl, up  # noqa: E402
+from localcluster.layout import free_port  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "operator"))  # this tree's operator, whatever the venv has installed
@@ -170,6 +173,7 @@ class Operator(E2EOperator):
 
     def __init__(self, kubeconfig: Path, log_path: Path) -> None:
         super().__init__(kubeconfig, log_path, "kubetrove-bench")
+        self.metrics_port = free_port()
 
     def start(self, wait_for_lease: bool = True) -> None:
         """Spawn it (``kubetrove-operator``, as `make run`); the Lease is awaited separately."""
@@ -178,7 +182,7 @@ class Operator(E2EOperator):
             "PYTHONPATH": str(ROOT / "operator"),
             "KUBECONFIG": str(self.kubeconfig),
             "KUBETROVE_LEASE_NAME": self.lease_name,
-            "KUBETROVE_METRICS_PORT": "0",
+            "KUBETROVE_METRICS_PORT": str(self.metrics_port),
             "KUBETROVE_HEALTH_PORT": "0",  # a shared machine may run another operator on 8081
         }
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -210,6 +214,72 @@ class Operator(E2EOperator):
             "vm_hwm_mib": round(int(fields["VmHWM"].split()[0]) / 1024, 1),
             "cpu_s": round(cpu, 1),
         }
+
+    def api_calls(self) -> dict[str, float]:
+        """The operator's Kubernetes API counters (kubetrove_api_*): calls per "VERB resource", and the
+        summed seconds calls waited for a worker thread (``queue_s``) and ran (``request_s``)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            text = resp.read().decode()
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "kubetrove_api_requests_total":
+                    out[f"{sample.labels['verb']} {sample.labels['resource']}"] = sample.value
+                elif sample.name == "kubetrove_api_queue_seconds_sum":
+                    out["queue_s"] = sample.value
+                elif sample.name == "kubetrove_api_request_duration_seconds_sum":
+                    out["request_s"] = out.get("request_s", 0.0) + sample.value
+        return out
+
+
+def per_cr(before: dict[str, float], after: dict[str, float], crs: int) -> dict[str, float]:
+    """API calls (and queue/request seconds) between two ``api_calls`` readings, per created CR; the
+    total calls per CR under "calls"."""
+    diff = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    calls = sum(v for k, v in diff.items() if " " in k)
+    out = {k: round(v / crs, 2) for k, v in sorted(diff.items()) if v}
+    return {"calls": round(calls / crs, 2), **out}
+
+
+class Profiler:
+    """py-spy (when ``--py-spy`` names it) recording the operator for a while: where its CPU goes."""
+
+    def __init__(self, py_spy: str | None, out: Path) -> None:
+        self.py_spy, self.out, self.proc = py_spy, out, None
+
+    def again(self, out: Path) -> Profiler:
+        """Another recording with the same py-spy, into ``out``."""
+        return Profiler(self.py_spy, out)
+
+    def start(self, pid: int, seconds: int) -> None:
+        if self.py_spy:
+            argv = [self.py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50"]
+            argv += ["--format", "raw", "--output", str(self.out), "--nonblocking"]
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def summary(self, top: int = 25) -> dict[str, Any]:
+        """Samples by innermost frame and by our own innermost frame (``kubetrove``), most first."""
+        if self.proc is None:
+            return {}
+        self.proc.wait(timeout=600)
+        leaf: dict[str, int] = {}
+        ours: dict[str, int] = {}
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            n = int(count)
+            total += n
+            leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+            mine = [f for f in frames if "kubetrove" in f]
+            key = mine[-1] if mine else "(no kubetrove frame)"
+            ours[key] = ours.get(key, 0) + n
+
+        def best(d: dict[str, int]) -> list[tuple[str, int]]:
+            return sorted(d.items(), key=lambda kv: -kv[1])[:top]
+
+        return {"samples": total, "by_leaf": best(leaf), "by_kubetrove_frame": best(ours)}
 
 
 class Bench:
@@ -307,11 +377,21 @@ def idle_cpu(op: Operator, window: float) -> dict[str, float]:
 
 
 def run(
-    b: Bench, op: Operator, out: dict[str, Any], n: int, idle: int, burst: int, timeout: float, window: float
+    b: Bench,
+    op: Operator,
+    out: dict[str, Any],
+    n: int,
+    idle: int,
+    burst: int,
+    timeout: float,
+    window: float,
+    profiler: Profiler,
+    profile_s: int,
 ) -> None:
     """Every measurement, in order, into ``out`` (so a failure keeps what was measured)."""
     say("operator: starting")
     op.start()
+    assert op.proc is not None
 
     # One CR first, not counted: the first request after the CRDs are installed may meet "storage is
     # (re)initializing" (429) and kopf's retry back-off.
@@ -327,6 +407,7 @@ def run(
 
     bulk = names("bulk", max(0, n - idle - 1))
     say(f"bulk: {len(bulk)} more CRs (total {len(b.created) + len(bulk)})")
+    calls0 = op.api_calls()
     t0 = time.monotonic()
     b.create_many(bulk, workers=4)
     created_s = time.monotonic() - t0
@@ -341,22 +422,40 @@ def run(
         "all_statefulsets_applied_s": round(applied_s, 1),
         "all_status_observed_s": round(observed_s, 1),
         "latency": percentiles(b.latencies(bulk)),
+        "api_calls_per_cr": per_cr(calls0, op.api_calls(), max(1, len(bulk))),
     }
     say(f"bulk: {out['bulk']}")
     say(f"idle CPU: {window:.0f}s with nothing created")
+    calls0 = op.api_calls()
+    idle_profiler = profiler.again(profiler.out.with_suffix(".idle"))
+    idle_profiler.start(op.proc.pid, profile_s)
     out["idle_cpu"] = idle_cpu(op, window)  # also lets the status timers run before RSS is read
+    # Per CR at N over the window: what the status timers cost.
+    out["idle_cpu"]["api_calls_per_cr"] = per_cr(calls0, op.api_calls(), len(b.created))
+    if idle_profiler.proc is not None:
+        out["idle_profile"] = {"seconds": profile_s, **idle_profiler.summary()}
     say(f"idle CPU: {out['idle_cpu']}")
     out["operator_at_n"] = {"crs": len(b.created), **op.proc_status()}
     say(f"operator at N: {out['operator_at_n']}")
 
     burst_names = names("burst", burst)
     say(f"burst: {burst} CRs at once on top of {len(b.created)}")
+    calls0, cpu0, load0 = op.api_calls(), op.proc_status()["cpu_s"], os.getloadavg()
+    profiler.start(op.proc.pid, profile_s)
     b.create_many(burst_names, workers=4)
     wait_for(lambda: b.applied(burst_names), "every burst StatefulSet", timeout, 0.1)
-    out["burst_latency"] = percentiles(b.latencies(burst_names))
+    out["burst_latency"] = {
+        **percentiles(b.latencies(burst_names)),
+        "operator_cpu_s": round(op.proc_status()["cpu_s"] - cpu0, 1),
+        "api_calls_per_cr": per_cr(calls0, op.api_calls(), burst),
+        "load_average_before": load0,
+    }
     say(f"burst latency: {out['burst_latency']}")
     wait_for(lambda: b.unobserved() == 0, "every status observed", timeout, 1.0)
     out["operator_after_burst"] = {"crs": len(b.created), **op.proc_status()}
+    out["burst_latency"]["api_calls_per_cr_until_observed"] = per_cr(calls0, op.api_calls(), burst)
+    if profiler.proc is not None:
+        out["burst_profile"] = {"seconds": profile_s, **profiler.summary()}
 
     total = set(b.created)
     say(f"restart: SIGTERM, new process, until {len(total)} resumes succeeded")
@@ -419,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         "every status timer runs in it)",
     )
     p.add_argument("--output", type=Path, default=RESULTS)
+    p.add_argument("--py-spy", help="py-spy executable: record the operator during the burst")
+    p.add_argument("--profile-seconds", type=int, default=30, help="how long py-spy records")
     args = p.parse_args(argv)
     settings = OperatorConfig.from_env(dict(os.environ))  # what the operator will read, as it reads it
     work = Path(tempfile.mkdtemp(prefix="kubetrove-scale-"))
@@ -454,7 +555,11 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, Any] = {}
         status = 0
         try:
-            run(b, op, figures, args.n, min(args.idle, args.n), args.burst, args.timeout, args.idle_window)
+            profiler = Profiler(args.py_spy, work / "burst.pyspy")
+            run(
+                b, op, figures, args.n, min(args.idle, args.n), args.burst, args.timeout, args.idle_window,
+                profiler, args.profile_seconds,
+            )  # fmt: skip
         except (Exception, KeyboardInterrupt) as exc:  # keep what was measured, and say what stopped it
             figures["error"] = repr(exc)
             status = 1

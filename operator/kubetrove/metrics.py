@@ -163,6 +163,27 @@ class OperatorMetrics:
         self.members = Gauge(
             "kubetrove_members", "Members per role", ["namespace", "cluster", "role"], registry=r
         )
+        # Every Kubernetes API call (k8s/client.py): how many per verb and resource, how long each waited
+        # for a worker thread (the loop's executor) and how long it took once running. The first grows
+        # when the operator queues its own calls, the second when the API server is slow.
+        self.api_requests = Counter(
+            "kubetrove_api_requests_total", "Kubernetes API calls", ["verb", "resource"], registry=r
+        )
+        self.api_queue_seconds = Histogram(
+            "kubetrove_api_queue_seconds", "Wait of a Kubernetes API call for a worker thread", registry=r
+        )
+        self.api_request_seconds = Histogram(
+            "kubetrove_api_request_duration_seconds",
+            "Kubernetes API call, once running",
+            ["verb"],
+            registry=r,
+        )
+
+    def observe_api(self, verb: str, resource: str, queued: float, took: float) -> None:
+        """One Kubernetes API call (``k8s.client.Observer``)."""
+        self.api_requests.labels(verb, resource).inc()
+        self.api_queue_seconds.observe(queued)
+        self.api_request_seconds.labels(verb).observe(took)
 
     def start_backup_counters(self, methods: Mapping[str, Sequence[str]]) -> None:
         """``kubetrove_backup_failures_total`` at 0 for each engine's backup methods (engine -> methods).

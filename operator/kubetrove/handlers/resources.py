@@ -60,7 +60,8 @@ async def database_refresh(
     kind = INSTANCE if body["kind"] == INSTANCE.kind else CLUSTER
     if await _jittered(refresh_interval(kind, memo.config), stopped):
         with kopf_errors():
-            await run.refresh(parse(kind, body), body.get("status"), memo.deps, logger)
+            async with memo.deps.refresh_slots:
+                await run.refresh(parse(kind, body), body.get("status"), memo.deps, logger)
 
 
 async def _jittered(interval: float, stopped: kopf.DaemonStopped | None) -> bool:

@@ -81,7 +81,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     # log said "Connection pool is full, discarding connection" hundreds of times at 32 threads).
     api_config = load_config()
     api_config.connection_pool_maxsize = config.api_threads
-    kube = KubeClient(api_config)
+    kube = KubeClient(api_config, metrics.observe_api)
     lock = LeaseLock(kube, config.lease_namespace, config.lease_name, config.identity, config.lease_seconds)
     # A standby serves its metrics too (kubetrove_operator_leader 0): the alert rules tell "no instance
     # runs" (no kubetrove_operator_info at all) apart from "instances run but none holds the Lease".
@@ -112,6 +112,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         network_policy_from=config.network_policy_from,
         metrics=metrics,
         reporting_instance=reporting_instance(config.pod_name),
+        refresh_slots=asyncio.Semaphore(config.refresh_concurrency),
     )
     if config.admission_port:
         await admission.start(settings, memo, config, kube)

@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import kubernetes
@@ -30,6 +31,9 @@ APPLY = "application/apply-patch+yaml"  # JSON is YAML: the client sends the bod
 MERGE = "application/merge-patch+json"
 JSON = "application/json"
 REQUEST_TIMEOUT = 30.0
+# Told of every call: (verb, resource plural, seconds waiting for a thread, seconds in the call). The
+# operator counts them (kubetrove_api_*): where a burst waits, for the thread pool or for the API server.
+Observer = Callable[[str, str, float, float], None]
 
 
 def load_config(kubeconfig: str | None = None) -> Any:
@@ -45,8 +49,9 @@ def load_config(kubeconfig: str | None = None) -> Any:
 class KubeClient:
     """The Kubernetes API over the official client (see the module docstring)."""
 
-    def __init__(self, configuration: Any = None) -> None:
+    def __init__(self, configuration: Any = None, observe: Observer | None = None) -> None:
         self._api = kubernetes.client.ApiClient(configuration or load_config())
+        self._observe = observe
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -77,13 +82,30 @@ class KubeClient:
         data = resp.data
         return json.loads(data) if data else {}
 
-    async def _acall(self, *args: Any, **kwargs: Any) -> Obj:
-        return await asyncio.to_thread(self._call, *args, **kwargs)
+    async def _acall(
+        self, rtype: ResourceType, method: str, *args: Any, verb: str = "", **kwargs: Any
+    ) -> Obj:
+        """``_call`` in a worker thread; ``verb`` names it for the observer (else ``method``)."""
+        observe = self._observe
+        if observe is None:
+            return await asyncio.to_thread(self._call, method, *args, **kwargs)
+        queued = time.monotonic()
+        started = queued
+
+        def timed() -> Obj:
+            nonlocal started
+            started = time.monotonic()
+            return self._call(method, *args, **kwargs)
+
+        try:
+            return await asyncio.to_thread(timed)
+        finally:
+            observe(verb or method, rtype.plural, started - queued, time.monotonic() - started)
 
     async def get(self, rtype: ResourceType, namespace: str | None, name: str) -> Obj | None:
         """One object, or None when it does not exist."""
         try:
-            return await self._acall("GET", rtype.path(namespace, name))
+            return await self._acall(rtype, "GET", rtype.path(namespace, name))
         except NotFound:
             return None
 
@@ -92,7 +114,7 @@ class KubeClient:
     ) -> list[Obj]:
         """Objects of a type, filtered by equality label selectors."""
         query = [("labelSelector", ",".join(f"{k}={v}" for k, v in labels.items()))] if labels else []
-        reply = await self._acall("GET", rtype.path(namespace), query=query)
+        reply = await self._acall(rtype, "GET", rtype.path(namespace), query=query, verb="LIST")
         items: list[Obj] = reply.get("items", [])
         for item in items:  # list items come without apiVersion/kind; put them back
             item.setdefault("apiVersion", rtype.api_version)
@@ -103,19 +125,19 @@ class KubeClient:
         """Server-side apply with our field manager, forcing ownership of every field we render."""
         rtype, ns, name = _locate(manifest)
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-        return await self._acall("PATCH", rtype.path(ns, name), manifest, query, APPLY)
+        return await self._acall(rtype, "PATCH", rtype.path(ns, name), manifest, query, APPLY, verb="APPLY")
 
     async def create(self, manifest: Obj) -> Obj:
         """POST; raises Conflict when it exists."""
         rtype, ns, _ = _locate(manifest, need_name=False)
         query = [("fieldManager", FIELD_MANAGER)]
-        return await self._acall("POST", rtype.path(ns), manifest, query)
+        return await self._acall(rtype, "POST", rtype.path(ns), manifest, query)
 
     async def replace(self, manifest: Obj) -> Obj:
         """PUT with the manifest's resourceVersion (optimistic concurrency)."""
         rtype, ns, name = _locate(manifest)
         query = [("fieldManager", FIELD_MANAGER)]
-        return await self._acall("PUT", rtype.path(ns, name), manifest, query)
+        return await self._acall(rtype, "PUT", rtype.path(ns, name), manifest, query)
 
     async def patch(
         self,
@@ -127,13 +149,15 @@ class KubeClient:
     ) -> Obj:
         """JSON merge patch (optionally of a subresource)."""
         query = [("fieldManager", FIELD_MANAGER)]
-        return await self._acall("PATCH", rtype.path(namespace, name, subresource), patch, query, MERGE)
+        return await self._acall(
+            rtype, "PATCH", rtype.path(namespace, name, subresource), patch, query, MERGE
+        )
 
     async def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> bool:
         """DELETE with background propagation; False when already gone."""
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
         try:
-            await self._acall("DELETE", rtype.path(namespace, name), body)
+            await self._acall(rtype, "DELETE", rtype.path(namespace, name), body)
         except NotFound:
             return False
         return True

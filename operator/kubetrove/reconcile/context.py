@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,6 +32,19 @@ def need(value: T | None, what: str) -> T:
     if value is None:
         raise RuntimeError(f"phase order: {what} is not set yet")
     return value
+
+
+async def together(*calls: Awaitable[T]) -> list[T]:
+    """Run ``calls`` at once and wait for every one; then raise the first failure, as it was raised.
+
+    Why: each API call of a reconcile waits its turn behind every other resource's calls (a burst of
+    creations, benchmarks/scale.py), so independent calls made one after the other wait that turn each.
+    Every call is waited for, failed or not: none is left running unseen."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
 
 
 def utcnow() -> datetime.datetime:
@@ -66,6 +80,8 @@ class Deps:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # The reportingInstance of the Events the operator posts (its pod name).
     reporting_instance: str = field(default_factory=reporting_instance)
+    # Slots for status refreshes at once (KUBETROVE_REFRESH_CONCURRENCY, runtime/config.py says why).
+    refresh_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
 
     @property
     def members(self) -> Members:
@@ -93,6 +109,11 @@ class Context:
     store: Datastore | None = None
     previous: InstanceSpec | None = None  # the spec last applied (from the StatefulSet annotation)
     live_statefulset: Obj | None = None
+    # What the Apply phase just applied, by (kind, name), as the API server answered: the Status phase
+    # reads the Services from here instead of asking again.
+    applied: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    # The members' pods, listed once per pass by ``member_pods`` (Volume and Status both read them).
+    pods: list[Obj] | None = None
     inputs: RenderInputs | None = None
     manifests: Manifests | None = None
     previous_status: ResourceStatus | None = None  # as stored on the custom resource
@@ -121,3 +142,11 @@ class Context:
     @property
     def is_cluster(self) -> bool:
         return self.parsed.ref.kind is CLUSTER
+
+
+async def member_pods(ctx: Context) -> list[Obj]:
+    """The members' pods: listed by the first phase of a pass that asks, then the same list (a refresh's
+    Volume and Status phases, a second apart, made two LIST calls)."""
+    if ctx.pods is None:
+        ctx.pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
+    return ctx.pods

@@ -73,3 +73,13 @@ async def test_after_a_deletion_the_statefulset_is_read_again(kube: CountingKube
     assert STATEFULSET.kind in kube.reads
     cr = kube.find(DBI, "ns", "db")
     assert cr is not None and cr["status"]["phase"] != "Ready"  # the store's StatefulSet: none ready
+
+
+async def test_the_initial_list_refreshes_nothing(kube: CountingKube, deps: Deps) -> None:
+    """kopf's initial list (type None) at the start: the resumes compute every status; no refresh queues."""
+    sts = await _applied(kube, deps)
+    before = copy.deepcopy(kube.find(DBI, "ns", "db"))
+    event: Any = {"type": None, "object": sts}
+    await statefulset_event(body=kopf.Body(sts), event=event, memo=kopf.Memo(deps=deps), logger=LOG)
+    assert kube.reads == []
+    assert kube.find(DBI, "ns", "db") == before

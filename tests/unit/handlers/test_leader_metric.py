@@ -37,7 +37,7 @@ class QuickLock(LeaseLock):
 async def test_a_standby_serves_leader_0_and_the_holder_1(monkeypatch: pytest.MonkeyPatch) -> None:
     kube = ClosingKube()
     monkeypatch.setattr(settings, "load_config", lambda: types.SimpleNamespace())
-    monkeypatch.setattr(settings, "KubeClient", lambda _: kube)
+    monkeypatch.setattr(settings, "KubeClient", lambda *_: kube)
     monkeypatch.setattr(settings, "LeaseLock", QuickLock)
     other = LeaseLock(kube, "ns", "kubetrove-operator", "other")
     assert await other.try_acquire_or_renew()

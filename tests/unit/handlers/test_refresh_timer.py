@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import types
 from typing import Any
 
 import kopf
@@ -118,10 +119,32 @@ async def test_each_run_waits_its_jitter_first_then_refreshes(monkeypatch: pytes
     monkeypatch.setattr(resources, "jitter", lambda interval: interval * JITTER_FRACTION / 2)
     monkeypatch.setattr(resources.run, "refresh", refresh)
     monkeypatch.setattr(resources, "parse", lambda kind, body: None)
-    memo = kopf.Memo(config=OperatorConfig(status_interval=7.0, instance_status_interval=100.0), deps=None)
+    deps: Any = types.SimpleNamespace(refresh_slots=asyncio.Semaphore(1))
+    memo = kopf.Memo(config=OperatorConfig(status_interval=7.0, instance_status_interval=100.0), deps=deps)
     stopped: Any = NeverStopped(waited)
     await resources.database_refresh(body=_instance(), memo=memo, logger=None, stopped=stopped)
     assert waited == [10.0] and refreshed == ["refresh"]  # half of a fifth of the instance interval
+
+
+async def test_a_refresh_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KUBETROVE_REFRESH_CONCURRENCY: with every slot taken, the refresh waits; a freed slot lets it run."""
+    refreshed: list[str] = []
+
+    async def refresh(*_: Any) -> None:
+        refreshed.append("refresh")
+
+    monkeypatch.setattr(resources, "jitter", lambda interval: 0.0)
+    monkeypatch.setattr(resources.run, "refresh", refresh)
+    monkeypatch.setattr(resources, "parse", lambda kind, body: None)
+    slots = asyncio.Semaphore(1)
+    memo = kopf.Memo(config=OperatorConfig(), deps=types.SimpleNamespace(refresh_slots=slots))
+    await slots.acquire()
+    task = asyncio.create_task(resources.database_refresh(body=_instance(), memo=memo, logger=None))
+    await asyncio.sleep(0.05)
+    assert refreshed == [] and not task.done()
+    slots.release()
+    await asyncio.wait_for(task, 5)
+    assert refreshed == ["refresh"]
 
 
 class StoppedFlag:

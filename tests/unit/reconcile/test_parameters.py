@@ -63,3 +63,24 @@ async def test_restart_parameter_changes_the_template(kube: FakeKube, deps: Deps
     before = template_hash(kube)
     await run.reconcile(parsed(generation=2, parameters={"performance_schema": "ON"}), None, deps, LOG)
     assert template_hash(kube) != before
+
+
+async def test_a_new_statefulset_is_created_with_its_record(kube: FakeKube, deps: Deps) -> None:
+    """No patch after the create: the record rides on the applied StatefulSet (and its event)."""
+    patched: list[str] = []
+    patch = kube.patch
+
+    async def counting(rtype, namespace, name, body, subresource=None):  # type: ignore[no-untyped-def]
+        patched.append(rtype.kind)
+        return await patch(rtype, namespace, name, body, subresource)
+
+    kube.patch = counting  # type: ignore[method-assign]
+    kube.put(body())
+    await run.reconcile(parsed(parameters={"max_connections": "100"}), None, deps, LOG)
+    assert STATEFULSET.kind not in patched
+    record = kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_DYNAMIC]
+    assert json.loads(record) == {"max_connections": "100"}
+    # Applied again unchanged: the record stays as it was.
+    await run.reconcile(parsed(parameters={"max_connections": "100"}), None, deps, LOG)
+    assert kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_DYNAMIC] == record
+    assert STATEFULSET.kind not in patched

@@ -12,12 +12,14 @@ Two adjustments to the rendered StatefulSet, both about fields Kubernetes will n
 from __future__ import annotations
 
 import copy
+from collections.abc import Awaitable
 
 from kubetrove.datastores.base import HAMode
 from kubetrove.k8s.kinds import NETWORK_POLICY, PDB
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile.applied import annotate
-from kubetrove.reconcile.context import Context, need
+from kubetrove.reconcile.context import Context, need, together
+from kubetrove.reconcile.phases.parameters import record_annotation
 
 ON_DELETE = {"type": "OnDelete"}
 
@@ -39,7 +41,10 @@ def desired_statefulset(ctx: Context) -> Obj:
                 claim["spec"]["resources"] = copy.deepcopy(old["spec"]["resources"])
     if operator_rolls(ctx):
         sts["spec"]["updateStrategy"] = dict(ON_DELETE)
-    return annotate(sts, ctx.spec, ctx.parsed.ref.generation)
+    annotated = annotate(sts, ctx.spec, ctx.parsed.ref.generation)
+    # The Parameters phase's record as it stands (phases/parameters.py says why it is applied here).
+    annotated["metadata"]["annotations"].update(record_annotation(ctx, live))
+    return annotated
 
 
 async def apply(ctx: Context) -> None:
@@ -47,11 +52,17 @@ async def apply(ctx: Context) -> None:
     manifests = need(ctx.manifests, "manifests")
     kube = ctx.deps.kube
     skip = {id(manifests.credentials_secret), id(manifests.agent_token_secret), id(manifests.statefulset)}
-    for manifest in manifests.all():
-        if id(manifest) not in skip:
-            await kube.apply(manifest)
+    # Every child but the StatefulSet at once (none depends on another), all done before the StatefulSet:
+    # what the pods mount and select exists when they start.
+    calls: list[Awaitable[object]] = [kube.apply(m) for m in manifests.all() if id(m) not in skip]
     if manifests.pdb is None:
-        await kube.delete(PDB, ctx.namespace, ctx.names.pdb)
+        calls.append(kube.delete(PDB, ctx.namespace, ctx.names.pdb))
     if manifests.network_policy is None:  # switched off: no stale policy keeps isolating the pods
-        await kube.delete(NETWORK_POLICY, ctx.namespace, ctx.names.network_policy)
+        calls.append(kube.delete(NETWORK_POLICY, ctx.namespace, ctx.names.network_policy))
+    applied = await together(*calls)
+    ctx.applied = {
+        (obj.get("kind", ""), obj.get("metadata", {}).get("name", "")): obj
+        for obj in applied
+        if isinstance(obj, dict)
+    }
     ctx.live_statefulset = await kube.apply(desired_statefulset(ctx))

@@ -30,7 +30,7 @@ from kubetrove.k8s.errors import Conflict
 from kubetrove.k8s.kinds import SECRET
 from kubetrove.k8s.port import Obj
 from kubetrove.k8s.secrets import decode_secret
-from kubetrove.reconcile.context import Context, need
+from kubetrove.reconcile.context import Context, need, together
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.reconcile.phases import tls
 from kubetrove.reconcile.phases.tls import agent_tls_hosts, issued_tls_material
@@ -75,8 +75,10 @@ async def credentials(ctx: Context) -> None:
     store = need(ctx.store, "store")
     kube = ctx.deps.kube
     keys = list(store.container(ctx.spec.datastore.version).credential_keys)
-    creds_secret = await kube.get(SECRET, ctx.namespace, ctx.names.credentials_secret)
-    token_secret = await kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret)
+    creds_secret, token_secret = await together(
+        kube.get(SECRET, ctx.namespace, ctx.names.credentials_secret),
+        kube.get(SECRET, ctx.namespace, ctx.names.agent_token_secret),
+    )
     have, have_token = decode_secret(creds_secret), decode_secret(token_secret)
     # Before anything is written: an unusable spec.tls changes nothing (tls.py says what it reports).
     engine_tls = await tls.engine_tls(ctx)
@@ -96,6 +98,12 @@ async def credentials(ctx: Context) -> None:
         agent_tls=await _agent_tls(ctx),
         engine_tls=engine_tls,
     )
-    await ensure_secret(ctx, secrets.credentials_secret(ctx.inputs), creds_secret, new_creds)
-    await tls.connection_keys(ctx, {**have, **new_creds}, engine_tls)
-    await ensure_secret(ctx, secrets.agent_token_secret(ctx.inputs), token_secret, new_token)
+    inputs = ctx.inputs
+
+    async def engine_credentials() -> None:  # the Secret first: its TLS keys are patched into it
+        await ensure_secret(ctx, secrets.credentials_secret(inputs), creds_secret, new_creds)
+        await tls.connection_keys(ctx, {**have, **new_creds}, engine_tls)
+
+    await together(
+        engine_credentials(), ensure_secret(ctx, secrets.agent_token_secret(inputs), token_secret, new_token)
+    )

@@ -15,9 +15,10 @@ from kubetrove.api.status import ConditionType, ResourceStatus
 from kubetrove.k8s import events, ops
 from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.kinds import PVC, SERVICE, STATEFULSET, STORAGE_CLASS
+from kubetrove.k8s.port import Obj
 from kubetrove.reconcile import causes
 from kubetrove.reconcile import status as st
-from kubetrove.reconcile.context import Context
+from kubetrove.reconcile.context import Context, member_pods
 
 
 def parse_status(raw: Any) -> ResourceStatus | None:
@@ -47,7 +48,7 @@ async def _members(ctx: Context) -> causes.MembersReport | None:
     if sts is None or int((sts.get("status") or {}).get("readyReplicas", 0)) >= ctx.replicas:
         return None
     kube = ctx.deps.kube
-    pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
+    pods = await member_pods(ctx)
     unscheduled = any(
         c.get("type") == "PodScheduled" and c.get("status") == "False"
         for p in pods
@@ -86,6 +87,18 @@ async def _announce(ctx: Context, new: ResourceStatus) -> None:
         ctx.logger.warning("Could not post the %s Event: %s", now[0], exc)
 
 
+async def _service(ctx: Context, name: str) -> Obj | None:
+    """A Service as the Apply phase just applied it (a reconcile), else read (a refresh).
+
+    Not from a kopf index (tried, benchmarks/scale.py at N=1000): kopf holds every handler until each
+    indexed object is indexed, and its readiness check is quadratic in the objects listed at start;
+    3300 Services stalled the restart for minutes (docs/operations.md, Scale)."""
+    applied = ctx.applied.get((SERVICE.kind, name))
+    if applied is not None:
+        return applied
+    return await ctx.deps.kube.get(SERVICE, ctx.namespace, name)
+
+
 async def report(ctx: Context) -> None:
     """The Status phase."""
     kube = ctx.deps.kube
@@ -97,8 +110,8 @@ async def report(ctx: Context) -> None:
         version=ctx.spec.datastore.version,
         credentials_secret=ctx.names.credentials_secret,
         statefulset=ctx.live_statefulset,
-        rw_service=await kube.get(SERVICE, ctx.namespace, ctx.names.rw_service),
-        ro_service=await kube.get(SERVICE, ctx.namespace, ctx.names.ro_service),
+        rw_service=await _service(ctx, ctx.names.rw_service),
+        ro_service=await _service(ctx, ctx.names.ro_service),
         namespace=ctx.namespace,
         members=await _members(ctx),
     )

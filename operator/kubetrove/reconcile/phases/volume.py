@@ -48,7 +48,7 @@ from kubetrove.observation import (
     storage_condition,
     turned_low,
 )
-from kubetrove.reconcile.context import Context
+from kubetrove.reconcile.context import Context, member_pods
 from kubetrove.reconcile.phases.report import parse_status
 from kubetrove.render.names import ChildNames
 
@@ -172,7 +172,7 @@ async def volume(ctx: Context) -> None:
     if ctx.is_cluster:
         return
     name = ctx.names.pod(0)
-    pods = await ctx.deps.members.pods(ctx.parsed.ref, ctx.spec.datastore.type)
+    pods = await member_pods(ctx)
     pod = next((p for p in pods if p["metadata"]["name"] == name), None)
     if pod is None:
         return
