@@ -6,7 +6,9 @@ Jolokia agent loaded as the image's launcher loads it), three windows of ``--sec
 - ``idle``: nothing reads the ring (the node's own background CPU: the baseline);
 - ``nodetool_every_5s``: what the agent did before, ``nodetool -h 127.0.0.1 -p <jmx> status`` (the
   image's own hack/images/files/nodetool.sh: its JVM flags) once every 5 s, one at a time;
-- ``jolokia_every_1s``: what it does now, ``ring.read_ring`` once a second (the watcher's refresh).
+- ``jolokia_every_1s``: what it does now, ``ring.read_ring`` once a second (the watcher's refresh);
+- ``idle_after``: idle again (the baseline is the mean of both idle windows);
+- bursts of back-to-back reads (10 nodetool, 500 Jolokia): CPU milliseconds per read, reader and JVM.
 
 For each: CPU seconds per minute of the reader (nodetool's JVMs: this process's waited-for children; the
 Jolokia reads: this process) and of the Cassandra JVM above its idle figure (JMX/HTTP serving), the peak
@@ -104,6 +106,25 @@ def window(
     }
 
 
+def burst(server: cassandra.CassandraServer, count: int, read: Callable[[], None]) -> dict[str, Any]:
+    """``count`` reads back to back: CPU milliseconds per read, of the reader and of the Cassandra JVM
+    (the node's own background CPU over the burst is small next to ``count`` reads, and is included)."""
+    own0, kids0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    jvm0, started = process_cpu_s(server.proc.pid), time.monotonic()
+    for _ in range(count):
+        read()
+    elapsed = time.monotonic() - started
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    reader = own.ru_utime + own.ru_stime - own0.ru_utime - own0.ru_stime
+    reader += kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime
+    return {
+        "reads": count,
+        "wall_ms_per_read": round(elapsed * 1000 / count, 1),
+        "reader_cpu_ms_per_read": round(reader * 1000 / count, 1),
+        "cassandra_cpu_ms_per_read": round((process_cpu_s(server.proc.pid) - jvm0) * 1000 / count, 1),
+    }
+
+
 def main() -> None:
     """Run the benchmark and save its figures."""
     p = argparse.ArgumentParser()
@@ -133,10 +154,17 @@ def main() -> None:
         print("nodetool_every_5s", results["nodetool_every_5s"], flush=True)
         results["jolokia_every_1s"] = window(server, args.seconds, 1.0, lambda: _read(url))
         print("jolokia_every_1s", results["jolokia_every_1s"], flush=True)
+        results["idle_after"] = window(server, args.seconds, 1.0, None)
+        print("idle_after", results["idle_after"], flush=True)
+        results["burst_nodetool"] = burst(server, 10, nodetool)
+        print("burst_nodetool", results["burst_nodetool"], flush=True)
+        results["burst_jolokia"] = burst(server, 500, lambda: _read(url))
+        print("burst_jolokia", results["burst_jolokia"], flush=True)
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
-    idle = results["idle"]["cassandra_cpu_s_per_min"]
+    # The node's own background CPU moves (compaction, GC, gossip): the mean of the two idle windows.
+    idle = (results["idle"]["cassandra_cpu_s_per_min"] + results["idle_after"]["cassandra_cpu_s_per_min"]) / 2
     results["summary"] = {
         kind: {
             "cpu_s_per_min_total": round(
@@ -147,6 +175,13 @@ def main() -> None:
         }
         for kind in ("nodetool_every_5s", "jolokia_every_1s")
     }
+    for kind, every in (("nodetool", 5), ("jolokia", 1)):
+        per_read = results[f"burst_{kind}"]
+        results["summary"][f"{kind}_cpu_ms_per_read"] = {
+            "reader": per_read["reader_cpu_ms_per_read"],
+            "cassandra": per_read["cassandra_cpu_ms_per_read"],
+            "every_s": every,
+        }
     results["summary"]["nodetool_peak_rss_mib"] = results["nodetool_every_5s"]["children_peak_rss_mib"]
     results["summary"]["jolokia_reader_rss_growth_kib"] = results["jolokia_every_1s"]["reader_rss_growth_kib"]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

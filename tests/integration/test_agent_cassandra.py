@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +15,7 @@ from cassandra.cluster import NoHostAvailable
 
 from kubetrove.agent.engines.base import EngineUnavailable
 from kubetrove.agent.engines.config import EngineConfig
+from tests.integration.conftest import read_until
 from tests.integration.conftest_servers_nosql import put_json as put
 from tests.integration.servers import cassandra
 from tests.integration.servers.cassandra import CassandraServer
@@ -41,6 +44,73 @@ async def test_status_is_a_member_without_position(cassandra_agent: Agent) -> No
     assert body["role"] == "member" and body["healthy"] is True and body["read_only"] is False
     assert body["version"].startswith("5.0.") and body["position"] is None
     assert body["connections"] >= 1
+
+
+async def test_status_carries_the_ring_as_nodetool_status_prints_it(
+    cassandra_agent: Agent, cassandra_server: CassandraServer, tmp_path: Path
+) -> None:
+    """The ring view is read from the node's Jolokia agent (StorageService), not from nodetool: the
+    same node, state, host id, tokens and load as ``nodetool status`` (SimpleSnitch, one token)."""
+    nodetool = cassandra.nodetool_wrapper(tmp_path / "bin")
+    with cql(cassandra_server) as s:
+        host_id = str(s.execute("SELECT host_id FROM system.local").one().host_id)
+
+    async def agent_view() -> list[dict[str, Any]]:
+        return (await (await cassandra_agent.get("/v1/status")).json())["ring"] or []
+
+    ring = await read_until(agent_view, bool, "the agent's first ring view")
+    argv = [str(nodetool), "-h", "127.0.0.1", "-p", str(cassandra_server.jmx_port), "status"]
+    printed = (
+        await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, check=True)
+    ).stdout
+    (line,) = [x.split() for x in printed.splitlines() if x.startswith(("UN", "DN"))]
+    # "UN  127.0.0.1  104.5 KiB  1  100.0%  <host id>  rack1": the load is two words.
+    assert ring == [
+        {
+            "address": line[1],
+            "host_id": host_id,
+            "state": line[0],
+            "load": f"{line[2]} {line[3]}",
+            "tokens": 1,
+        }
+    ]
+    assert line[6] == host_id
+
+
+def test_the_jolokia_agent_answers_only_the_ring_attributes(cassandra_server: CassandraServer) -> None:
+    """On the real node, with the image's policy: the ring's attributes are readable; any other read,
+    any write, any operation, list and search are refused (403), and it listens on 127.0.0.1 only."""
+    import json
+    import urllib.request
+
+    url = f"http://127.0.0.1:{cassandra_server.jolokia_port}/jolokia/"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def ask(body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+        with opener.open(request, timeout=10) as reply:
+            return dict(json.loads(reply.read()))
+
+    service = "org.apache.cassandra.db:type=StorageService"
+    assert ask({"type": "read", "mbean": service, "attribute": "LiveNodesWithPort"})["status"] == 200
+    # Harmless if they were let through (the session's node is shared): a write of the value it has, an
+    # operation that only reads.
+    refused = [
+        {"type": "read", "mbean": service, "attribute": "ClusterName"},
+        {"type": "read", "mbean": service},
+        {"type": "read", "mbean": "java.lang:type=Runtime", "attribute": "InputArguments"},
+        {"type": "write", "mbean": service, "attribute": "IncrementalBackupsEnabled", "value": False},
+        {"type": "exec", "mbean": service, "operation": "getNaturalEndpoints", "arguments": ["system", "k"]},
+        {"type": "exec", "mbean": "java.lang:type=Memory", "operation": "gc"},
+        {"type": "list"},
+        {"type": "search", "mbean": "*:*"},
+    ]
+    for body in refused:
+        assert ask(body)["status"] == 403, body
+    listening = Path("/proc/net/tcp").read_text()
+    port = f":{cassandra_server.jolokia_port:04X} "
+    local = [line.split()[1] for line in listening.splitlines()[1:] if line.split()[1].endswith(port.strip())]
+    assert local == [f"0100007F{port.strip()}"], local  # 127.0.0.1 only, never 0.0.0.0
 
 
 async def test_keyspace_gets_the_requested_replication(
