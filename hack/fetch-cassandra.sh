@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Assembles Apache Cassandra from Maven Central jars (no tarball download is allowed here): a tiny pom
 # that depends on org.apache.cassandra:cassandra-all, then `mvn dependency:copy-dependencies`.
-# Result: ~/.cache/kubetrove/cassandra-<ver>/lib/*.jar (+ a stamp file). Idempotent: a second run is instant.
+# Result: ~/.cache/kubetrove/cassandra-<ver>/lib/*.jar (+ a stamp file), and hack/fetch-jolokia.sh's
+# jar. Idempotent: a second run is instant.
 # 5.0.x, not 4.1: 4.1 runs on Java 8/11 only, 5.0 supports Java 17 (see docs/development.md).
 set -euo pipefail
 VER="${CASSANDRA_VERSION:-5.0.9}"
+# Every Cassandra JVM here loads the Jolokia agent (the agent's ring view): fetched with the jars.
+bash "$(dirname "$0")/fetch-jolokia.sh"
 DEST="${KUBETROVE_CACHE:-$HOME/.cache/kubetrove}/cassandra-$VER"
 if [ -f "$DEST/.complete" ]; then echo "cassandra $VER: cached in $DEST"; exit 0; fi
 command -v mvn >/dev/null || { echo "fetch-cassandra: mvn not found (apt-get install maven)" >&2; exit 1; }

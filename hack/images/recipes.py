@@ -430,6 +430,11 @@ def mysql() -> Recipe:
 
 
 CASSANDRA_HOME = "/opt/cassandra"  # lib/: the jars (files/cassandra.sh, files/nodetool.sh read them)
+# The Jolokia JVM agent the engine JVM loads (files/cassandra.sh): the jar (hack/fetch-jolokia.sh) and its
+# read-only policy (files/jolokia-conf), where files/cassandra.sh looks for them.
+JOLOKIA_HOME = "/opt/jolokia"
+JOLOKIA_CONF = "/etc/jolokia"
+JOLOKIA_VERSION = "2.6.0"  # hack/fetch-jolokia.sh's default and checksum
 
 
 def cassandra() -> Recipe:
@@ -438,7 +443,9 @@ def cassandra() -> Recipe:
     tarball's bin/ and conf/ are not on Maven Central, so the image brings its own: ``cassandra`` (the
     launcher: what bin/cassandra and cassandra-env.sh do for ``cassandra -f`` on Java 17), ``nodetool``,
     an official-image-compatible docker-entrypoint.sh, and /etc/cassandra (a default cassandra.yaml, the
-    rack file GossipingPropertyFileSnitch reads, logback configurations writing to the console).
+    rack file GossipingPropertyFileSnitch reads, logback configurations writing to the console). The
+    launcher loads the Jolokia JVM agent from /opt/jolokia with /etc/jolokia's policy (loopback,
+    read-only: the agent's ring view).
 
     python3 and ca-certificates are for the agent twin (``agent_cassandra``), which shares every layer
     but its two Python ones: nodetool in the agent container is this JVM and these jars."""
@@ -463,6 +470,8 @@ def cassandra() -> Recipe:
         trees={
             f"{CASSANDRA_HOME}/lib": _cache() / f"cassandra-{version}" / "lib",
             "/etc/cassandra": FILES / "cassandra-conf",
+            JOLOKIA_HOME: _cache() / f"jolokia-{JOLOKIA_VERSION}" / "lib",
+            JOLOKIA_CONF: FILES / "jolokia-conf",
         },
         files={
             "/usr/local/bin/docker-entrypoint.sh": FILES / "cassandra-entrypoint.sh",
@@ -475,7 +484,13 @@ def cassandra() -> Recipe:
             'mkdir -p "$1/var/lib/cassandra" "$1/var/log/cassandra" "$1/etc/cassandra"',
             'chown 999:999 "$1/var/lib/cassandra" "$1/var/log/cassandra" "$1/etc/cassandra"',
         ),
-        fetch=("env", f"CASSANDRA_VERSION={version}", "bash", str(ROOT / "hack" / "fetch-cassandra.sh")),
+        fetch=(
+            "env",
+            f"CASSANDRA_VERSION={version}",
+            f"JOLOKIA_VERSION={JOLOKIA_VERSION}",
+            "bash",
+            str(ROOT / "hack" / "fetch-cassandra.sh"),
+        ),
     )
 
 

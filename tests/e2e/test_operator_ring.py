@@ -73,7 +73,11 @@ def agent_config(node: RingNode, native_port: int) -> EngineConfig:
         port=native_port,
         user=user,
         password=password,
-        options={"jmx_port": str(node.jmx_port), "data_dir": str(node.workdir)},
+        options={
+            "jmx_port": str(node.jmx_port),
+            "jolokia_port": str(node.jolokia_port),
+            "data_dir": str(node.workdir),
+        },
     )
 
 

@@ -73,9 +73,12 @@ def mongod_replica_set_factory(
 
 
 async def _session(
-    start_agent: Callable[..., Awaitable[Any]], engine: str, server: Any
+    start_agent: Callable[..., Awaitable[Any]],
+    engine: str,
+    server: Any,
+    options: dict[str, str] | None = None,
 ) -> aiohttp.ClientSession:
-    config = EngineConfig(port=server.port, user=server.user, password=server.password)
+    config = EngineConfig(port=server.port, user=server.user, password=server.password, options=options or {})
     agent = await start_agent(engine, config)
     return aiohttp.ClientSession(base_url=agent.url, headers={"Authorization": f"Bearer {agent.token}"})
 
@@ -85,7 +88,9 @@ async def cassandra_agent(
     start_agent: Callable[..., Awaitable[Any]], cassandra_server: cassandra.CassandraServer
 ) -> AsyncIterator[aiohttp.ClientSession]:
     """An authenticated HTTP session to a real agent serving the Cassandra driver."""
-    async with await _session(start_agent, "cassandra", cassandra_server) as http:
+    async with await _session(
+        start_agent, "cassandra", cassandra_server, cassandra_server.agent_options()
+    ) as http:
         yield http
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +16,7 @@ from cassandra.cluster import NoHostAvailable
 
 from kubetrove.agent.engines.base import EngineUnavailable
 from kubetrove.agent.engines.config import EngineConfig
+from tests.integration.conftest import read_until
 from tests.integration.conftest_servers_nosql import put_json as put
 from tests.integration.servers import cassandra
 from tests.integration.servers.cassandra import CassandraServer
@@ -41,6 +45,73 @@ async def test_status_is_a_member_without_position(cassandra_agent: Agent) -> No
     assert body["role"] == "member" and body["healthy"] is True and body["read_only"] is False
     assert body["version"].startswith("5.0.") and body["position"] is None
     assert body["connections"] >= 1
+
+
+async def test_status_carries_the_ring_as_nodetool_status_prints_it(
+    cassandra_agent: Agent, cassandra_server: CassandraServer, tmp_path: Path
+) -> None:
+    """The ring view is read from the node's Jolokia agent (StorageService), not from nodetool: the
+    same node, state, host id, tokens and load as ``nodetool status`` (SimpleSnitch, one token)."""
+    nodetool = cassandra.nodetool_wrapper(tmp_path / "bin")
+    with cql(cassandra_server) as s:
+        host_id = str(s.execute("SELECT host_id FROM system.local").one().host_id)
+
+    async def agent_view() -> list[dict[str, Any]]:
+        return (await (await cassandra_agent.get("/v1/status")).json())["ring"] or []
+
+    ring = await read_until(agent_view, bool, "the agent's first ring view")
+    argv = [str(nodetool), "-h", "127.0.0.1", "-p", str(cassandra_server.jmx_port), "status"]
+    printed = (
+        await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, check=True)
+    ).stdout
+    (line,) = [x.split() for x in printed.splitlines() if x.startswith(("UN", "DN"))]
+    # One token per node: nodetool prints its "Token" layout, "UN  127.0.0.1  104.5 KiB  100.0%  <host id>
+    # <token>  rack1" (no token count; the load is two words). The agent still counts the tokens.
+    assert ring == [
+        {
+            "address": line[1],
+            "host_id": line[5],
+            "state": line[0],
+            "load": f"{line[2]} {line[3]}",
+            "tokens": 1,
+        }
+    ]
+    assert line[5] == host_id and line[:2] == ["UN", "127.0.0.1"]
+
+
+def test_the_jolokia_agent_answers_only_the_ring_attributes(cassandra_server: CassandraServer) -> None:
+    """On the real node, with the image's policy: the ring's attributes are readable; any other read,
+    any write, any operation, list and search are refused (403), and it listens on 127.0.0.1 only."""
+    import json
+    import urllib.request
+
+    url = f"http://127.0.0.1:{cassandra_server.jolokia_port}/jolokia/"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def ask(body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+        with opener.open(request, timeout=10) as reply:
+            return dict(json.loads(reply.read()))
+
+    service = "org.apache.cassandra.db:type=StorageService"
+    assert ask({"type": "read", "mbean": service, "attribute": "LiveNodesWithPort"})["status"] == 200
+    # Harmless if they were let through (the session's node is shared): a write of the value it has, an
+    # operation that only reads.
+    refused = [
+        {"type": "read", "mbean": service, "attribute": "ClusterName"},
+        {"type": "read", "mbean": service},
+        {"type": "read", "mbean": "java.lang:type=Runtime", "attribute": "InputArguments"},
+        {"type": "write", "mbean": service, "attribute": "IncrementalBackupsEnabled", "value": False},
+        {"type": "exec", "mbean": service, "operation": "getNaturalEndpoints", "arguments": ["system", "k"]},
+        {"type": "exec", "mbean": "java.lang:type=Memory", "operation": "gc"},
+        {"type": "list"},
+        {"type": "search", "mbean": "*:*"},
+    ]
+    for body in refused:
+        assert ask(body)["status"] == 403, body
+    # Bound to 127.0.0.1, not to every address: another loopback address is refused.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", cassandra_server.jolokia_port), timeout=5).close()
 
 
 async def test_keyspace_gets_the_requested_replication(

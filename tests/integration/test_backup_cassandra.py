@@ -87,7 +87,7 @@ def config(server: cassandra.CassandraServer) -> EngineConfig:
         port=server.port,
         user=server.user,
         password=server.password,
-        options={"data_dir": str(server.workdir), "jmx_port": str(server.jmx_port)},
+        options={"data_dir": str(server.workdir), **server.agent_options()},
     )
 
 

@@ -42,6 +42,31 @@ async def test_members_are_the_real_nodes_with_their_host_ids_and_tokens(rig: Ri
     assert rig.record.reasons == ()
 
 
+async def views_equal_nodetool(rig: RingRig, via: int, within: float = 60.0) -> None:
+    """Node ``via``'s agent's ring view (Jolokia: StorageService's attributes) equals ``nodetool status``
+    through the same node, every field of every node. Both are read a moment apart, and a load or a
+    state may change between the two reads: retried until they agree (what "settled" means)."""
+    seen: list[object] = []
+
+    async def same() -> bool:
+        view = (await rig.agents[rig.pod(via)].status()).ring
+        truth = await asyncio.to_thread(rig.ring.status, via)
+        mine = {n.address: (n.state, n.host_id, n.tokens, n.load or "?") for n in view or []}
+        theirs = {a: (n.state, n.host_id, n.tokens, n.load) for a, n in truth.items()}
+        seen[:] = [mine, theirs]
+        return mine == theirs
+
+    try:
+        await until(same, f"node {via}'s agent view equal to nodetool status through it", within, every=2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: agent {seen[0]}, nodetool {seen[1]}") from None
+
+
+async def test_each_agents_ring_view_is_nodetool_status_through_its_node(rig: RingRig) -> None:
+    for via in range(len(rig.pods)):
+        await views_equal_nodetool(rig, via)
+
+
 async def test_system_auth_follows_the_ring_and_keyspaces_fit_it(rig: RingRig) -> None:
     first, last = rig.agents[rig.pod(0)], rig.agents[rig.pod(2)]
     # Raised with the ring (else the one node holding the roles is a single point of login failure).
@@ -94,6 +119,7 @@ async def test_one_node_of_three_killed_under_quorum_writes_loses_nothing_and_re
         assert rig.record.state == "Degraded" and any(
             r.startswith(f"{pod} is DN") for r in rig.record.reasons
         )
+        await views_equal_nodetool(rig, 2)  # DN in both: the failure detector's verdict, read two ways
         during = len(writer.acked)
         await until(
             lambda: writer.since(during) >= 200, "200 more writes with a node down (QUORUM = 2 of 3)", 120

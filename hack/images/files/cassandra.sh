@@ -9,6 +9,9 @@
 #   8 GiB)). HEAP_NEWSIZE is accepted and ignored: G1, 5.0's default collector on Java 17, sizes it;
 # - JMX on 127.0.0.1:${JMX_PORT:-7199} without authentication (cassandra-env.sh's LOCAL_JMX=yes, the
 #   official image's default): what nodetool, in this pod, talks to;
+# - the Jolokia JVM agent on 127.0.0.1:${JOLOKIA_PORT:-8778} only, read-only and limited by its policy
+#   (/etc/jolokia/jolokia-access.xml) to the StorageService attributes `nodetool status` reads: the
+#   kubetrove agent's ring view, one HTTP request instead of a nodetool JVM every few seconds;
 # - conf/jvm17-server.options' module flags; JVM_EXTRA_OPTS appended (as cassandra-env.sh);
 # - the configuration from $CASSANDRA_CONF (/etc/cassandra) unless -Dcassandra.config= says otherwise;
 #   logging to the console (logback.xml there).
@@ -17,6 +20,7 @@ CASSANDRA_HOME="${CASSANDRA_HOME:-/opt/cassandra}"
 CASSANDRA_CONF="${CASSANDRA_CONF:-/etc/cassandra}"
 CASSANDRA_STORAGEDIR="${CASSANDRA_STORAGEDIR:-/var/lib/cassandra}"
 CASSANDRA_LOG_DIR="${CASSANDRA_LOG_DIR:-/var/log/cassandra}"
+JOLOKIA_HOME=/opt/jolokia
 
 props=()
 while [ $# -gt 0 ]; do
@@ -50,6 +54,8 @@ opens=(java.base/java.lang.module java.base/jdk.internal.loader java.base/jdk.in
 exports=(java.base/jdk.internal.misc java.management.rmi/com.sun.jmx.remote.internal.rmi
   java.rmi/sun.rmi.registry java.rmi/sun.rmi.server java.sql/java.sql java.base/java.lang.ref
   jdk.unsupported/sun.misc jdk.compiler/com.sun.tools.javac.file jdk.attach/sun.tools.attach)
+jolokia="host=127.0.0.1,port=${JOLOKIA_PORT:-8778},discoveryEnabled=false"
+jolokia+=",policyLocation=file:///etc/jolokia/jolokia-access.xml"
 jvm=(
   -ea "-da:net.openhft..."
   "-Xms$MAX_HEAP_SIZE" "-Xmx$MAX_HEAP_SIZE" -Xss256k
@@ -59,6 +65,7 @@ jvm=(
   -Djava.net.preferIPv4Stack=true -Djdk.attach.allowAttachSelf=true
   -Dio.netty.tryReflectionSetAccessible=true
   "-javaagent:${jamm[0]}"
+  "-javaagent:$JOLOKIA_HOME/jolokia-agent.jar=$jolokia"
 )
 for m in "${exports[@]}"; do jvm+=("--add-exports=$m=ALL-UNNAMED"); done
 for m in "${opens[@]}"; do jvm+=("--add-opens=$m=ALL-UNNAMED"); done
@@ -76,6 +83,6 @@ case " ${props[*]-} " in
 esac
 # shellcheck disable=SC2206 # JVM_EXTRA_OPTS is a list of words, as in cassandra-env.sh
 extra=(${JVM_EXTRA_OPTS:-})
-echo "cassandra: heap $MAX_HEAP_SIZE, JMX on 127.0.0.1:${JMX_PORT:-7199}, configuration ${props[*]-}" >&2
+echo "cassandra: heap $MAX_HEAP_SIZE, JMX on 127.0.0.1:${JMX_PORT:-7199}, Jolokia on 127.0.0.1:${JOLOKIA_PORT:-8778}, configuration ${props[*]-}" >&2
 exec java "${jvm[@]}" "${props[@]}" "${extra[@]}" -cp "$CASSANDRA_CONF:$CASSANDRA_HOME/lib/*" \
   org.apache.cassandra.service.CassandraDaemon

@@ -21,6 +21,7 @@ from typing import IO, Any
 from tests.integration.servers._proc import LocalServer, cache_dir, free_port, tail, wait_for_port
 
 VERSION = "5.0.9"
+JOLOKIA_VERSION = "2.6.0"  # hack/fetch-jolokia.sh's (the image's: hack/images/recipes.py)
 REPO = Path(__file__).resolve().parents[3]
 SUPERUSER = ("cassandra", "cassandra")
 START_TIMEOUT = 240.0  # 30-90 s is typical on 2 shared cores; a cold JIT on a busy machine takes longer
@@ -97,6 +98,9 @@ cdc_raw_directory: {d}/cdc_raw
 # The image's logback.xml (the console and the system_logs virtual table the agent reads), with a file in
 # the node's directory instead of the console: the failure messages quote its tail.
 _IMAGE_LOGBACK = REPO / "hack" / "images" / "files" / "cassandra-conf" / "logback.xml"
+_JOLOKIA_POLICY = (
+    REPO / "hack" / "images" / "files" / "jolokia-conf" / "jolokia-access.xml"
+)  # the image's (read-only)
 _CONSOLE = '<appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">'
 _FILE = '<appender name="STDOUT" class="ch.qos.logback.core.FileAppender"><file>{d}/system.log</file>'
 
@@ -107,6 +111,11 @@ class CassandraServer(LocalServer):
     jmx_port: int = 0  # local-only JMX (nodetool); set by start()
     # spec.tls: the context sessions speak TLS with (the node may refuse plaintext CQL); None = plaintext.
     ssl_context: Any = None
+    jolokia_port: int = 0  # the Jolokia agent on 127.0.0.1 (the agent's ring view); set by start()
+
+    def agent_options(self) -> dict[str, str]:
+        """EngineConfig.options for an agent in front of this node: its JMX and Jolokia ports."""
+        return {"jmx_port": str(self.jmx_port), "jolokia_port": str(self.jolokia_port)}
 
     @contextlib.contextmanager
     def session(self, user: str | None = None, password: str | None = None) -> Iterator[Any]:
@@ -145,14 +154,32 @@ def lib_dir() -> Path:
     return lib
 
 
-def jvm_command(workdir: Path, jmx_port: int, heap: str, properties: dict[str, str]) -> list[str]:
-    """``java ... CassandraDaemon`` on ``workdir/conf`` (what bin/cassandra runs on Java 17).
+def jolokia_agent() -> Path:
+    """The Jolokia JVM agent jar, fetched from Maven Central on first use (hack/fetch-jolokia.sh)."""
+    home = cache_dir() / f"jolokia-{JOLOKIA_VERSION}"
+    if not (home / ".complete").exists():
+        subprocess.run(
+            ["bash", str(REPO / "hack" / "fetch-jolokia.sh")],
+            check=True,
+            env={**os.environ, "JOLOKIA_VERSION": JOLOKIA_VERSION},
+        )
+    return home / "lib" / "jolokia-agent.jar"
+
+
+def jvm_command(
+    workdir: Path, jmx_port: int, heap: str, properties: dict[str, str], jolokia_port: int
+) -> list[str]:
+    """``java ... CassandraDaemon`` on ``workdir/conf`` (what bin/cassandra runs on Java 17, and what the
+    image's launcher adds: the Jolokia agent on 127.0.0.1:``jolokia_port`` with the image's policy).
 
     ``properties`` become ``-D`` system properties (startup flags: ring delay, replace address, ...).
     """
     lib = lib_dir()
     conf = workdir / "conf"
     jamm = next(lib.glob("jamm-*.jar"))
+    jolokia = (
+        f"host=127.0.0.1,port={jolokia_port},discoveryEnabled=false,policyLocation=file://{_JOLOKIA_POLICY}"
+    )
     return [
         "java",
         "-Xms256m",
@@ -160,6 +187,7 @@ def jvm_command(workdir: Path, jmx_port: int, heap: str, properties: dict[str, s
         "-Xss512k",
         "-XX:+UseG1GC",
         f"-javaagent:{jamm}",
+        f"-javaagent:{jolokia_agent()}={jolokia}",
         *_JVM17,
         f"-Dcassandra.config=file://{conf}/cassandra.yaml",
         f"-Dlogback.configurationFile={conf}/logback.xml",
@@ -224,7 +252,7 @@ def start(workdir: Path, heap: str = "768m", extra: str = "", ssl_context: Any =
     """Write the config (``extra``: more YAML), start the JVM in the foreground and wait until the
     superuser can log in (over TLS with ``ssl_context``)."""
     hold_jvm_turn()
-    native_port, storage_port, jmx_port = free_port(), free_port(), free_port()
+    native_port, storage_port, jmx_port, jolokia_port = free_port(), free_port(), free_port(), free_port()
     conf = workdir / "conf"
     conf.mkdir(parents=True)
     (conf / "cassandra.yaml").write_text(
@@ -241,13 +269,14 @@ def start(workdir: Path, heap: str = "768m", extra: str = "", ssl_context: Any =
             "cassandra.ring_delay_ms": "100",
             "cassandra.superuser_setup_delay_ms": "0",
         },
+        jolokia_port,
     )
     log = workdir / "stdout.log"
     began = time.monotonic()
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = CassandraServer(native_port, workdir, proc, *SUPERUSER, stop_grace=60)
-    server.jmx_port = jmx_port
+    server.jmx_port, server.jolokia_port = jmx_port, jolokia_port
     server.ssl_context = ssl_context
     stop_on_release(server.stop)
     try:

@@ -101,6 +101,7 @@ class RingNode:
     native_port: int
     proc: subprocess.Popen[bytes] | None = None
     ssl_context: Any = None  # spec.tls: how sessions to this node speak TLS; None = plaintext
+    jolokia_port: int = dataclasses.field(default_factory=free_port)  # the agent's ring view (127.0.0.1)
 
     @property
     def server(self) -> cassandra.CassandraServer:
@@ -109,7 +110,7 @@ class RingNode:
         server = cassandra.CassandraServer(
             self.native_port, self.workdir, self.proc, *cassandra.SUPERUSER, host=self.address, stop_grace=60
         )
-        server.jmx_port = self.jmx_port
+        server.jmx_port, server.jolokia_port = self.jmx_port, self.jolokia_port
         server.ssl_context = self.ssl_context
         return server
 
@@ -119,7 +120,7 @@ class RingNode:
 
     def launch(self, heap: str, properties: dict[str, str]) -> None:
         """Start the JVM (its config already written); returns at once."""
-        cmd = cassandra.jvm_command(self.workdir, self.jmx_port, heap, properties)
+        cmd = cassandra.jvm_command(self.workdir, self.jmx_port, heap, properties, self.jolokia_port)
         with (self.workdir / "stdout.log").open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 

@@ -229,3 +229,36 @@ def test_the_cassandra_agent_is_the_engine_image_plus_the_agent() -> None:
     names = " ".join(requirements(agent.python))
     assert "cassandra-driver" in names and "bcrypt" in names and "boto3" in names
     assert not any(lib in names for lib in ("psycopg", "pymongo", "pymysql", "cryptography"))
+
+
+def test_the_cassandra_image_loads_jolokia_read_only_on_loopback_where_the_agent_reads_it() -> None:
+    """The engine's launcher loads the Jolokia agent from where the recipe puts it, on 127.0.0.1 and on
+    the port the agent's ring view asks; its policy allows reading exactly the attributes the ring view
+    reads; the jar's version is the one hack/fetch-jolokia.sh pins and the tests' launcher loads."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    from images.recipes import JOLOKIA_CONF, JOLOKIA_HOME, JOLOKIA_VERSION
+
+    from kubetrove.agent.engines.cassandra.ring import ATTRIBUTES, DEFAULT_JOLOKIA_PORT, STORAGE_SERVICE
+    from tests.integration.servers import cassandra as host_launcher
+
+    engine = RECIPES["cassandra"]()
+    assert engine.trees[JOLOKIA_HOME].parts[-2:] == (f"jolokia-{JOLOKIA_VERSION}", "lib")
+    assert f"JOLOKIA_VERSION={JOLOKIA_VERSION}" in engine.fetch
+    fetch = (ROOT / "hack" / "fetch-jolokia.sh").read_text()
+    assert f'VER="${{JOLOKIA_VERSION:-{JOLOKIA_VERSION}}}"' in fetch and "lib/jolokia-agent.jar" in fetch
+    assert host_launcher.JOLOKIA_VERSION == JOLOKIA_VERSION
+    launcher = engine.files["/usr/local/bin/cassandra"].read_text()
+    assert f"JOLOKIA_HOME={JOLOKIA_HOME}\n" in launcher
+    assert '"-javaagent:$JOLOKIA_HOME/jolokia-agent.jar=$jolokia"' in launcher
+    assert f'jolokia="host=127.0.0.1,port=${{JOLOKIA_PORT:-{DEFAULT_JOLOKIA_PORT}}},' in launcher
+    assert f"policyLocation=file://{JOLOKIA_CONF}/jolokia-access.xml" in launcher
+    policy = ET.parse(engine.trees[JOLOKIA_CONF] / "jolokia-access.xml").getroot()
+    assert [c.text for c in policy.iter("command")] == []  # no command allowed in general: reads only below
+    (bean,) = policy.iter("mbean")
+    assert bean.findtext("name") == STORAGE_SERVICE
+    attributes = bean.findall("attribute")
+    assert tuple(a.text for a in attributes) == ATTRIBUTES
+    assert all(a.get("mode") == "read" for a in attributes)
+    assert not re.search(r"<(deny|operation)", ET.tostring(policy, encoding="unicode"))

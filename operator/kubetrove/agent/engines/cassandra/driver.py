@@ -123,7 +123,7 @@ class CassandraDriver:
         self._lock = threading.Lock()
         self._cluster: Any = None
         self._session: Any = None
-        self._ring = RingWatcher(nodetool.argv(config, "status"))
+        self._ring = RingWatcher.for_engine(config)  # the engine's Jolokia agent, not a nodetool JVM
         self._request_timeout = max(config.connect_timeout, 10.0)
 
     @property

@@ -1,4 +1,6 @@
-"""nodetool, the agent's way to the node's JMX (what CQL cannot do: liveness, snapshots, repair).
+"""nodetool, the agent's way to the node's JMX for the rare operations CQL cannot do: snapshot,
+decommission, repair, verify. It is a JVM (~75 MiB, ~1.5 s of CPU a call), so nothing periodic runs it:
+the ring view (liveness) is read from the engine's Jolokia agent instead (ring.py).
 
 JMX listens on 127.0.0.1 only (cassandra-env.sh's LOCAL_JMX=yes, the image default), so the host is
 ``options["jmx_host"]`` or 127.0.0.1, never the CQL address; the port is ``options["jmx_port"]`` or 7199.
