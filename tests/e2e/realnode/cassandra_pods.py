@@ -152,6 +152,7 @@ def nodetool(pod_uid: str, *args: str) -> str:
     done = subprocess.run(
         ["nsenter", f"--target={pid}", "--mount", "--net", "--", "/usr/local/bin/nodetool", *args],
         capture_output=True, text=True, timeout=120, check=False,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"},  # the image's
     )  # fmt: skip
     assert done.returncode == 0, f"nodetool {' '.join(args)}: {done.stderr[-2000:]}"
     return done.stdout

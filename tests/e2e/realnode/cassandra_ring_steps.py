@@ -188,9 +188,8 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
     _owner_ddl(ring, f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.faults (id int PRIMARY KEY, at double)")
     pods = _pods(cluster, ring)
     host_id = _members(cluster, ring)[victim]["hostId"]
-    writer = QuorumWriter(
-        [pods[f"{NAME}-0"].status.pod_ip, pods[f"{NAME}-2"].status.pod_ip], f"{KEYSPACE}.faults"
-    )
+    coordinators = (f"{NAME}-0", f"{NAME}-2")
+    writer = QuorumWriter([pods[p].status.pod_ip for p in coordinators], f"{KEYSPACE}.faults")
     writer.start()
     try:
         wait_until(lambda: len(writer.acked) >= 200, "200 acknowledged QUORUM writes", 120)
@@ -204,6 +203,14 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
         )
         during = len(writer.acked)
         wait_until(lambda: writer.since(during) >= 100, "100 more QUORUM writes with a node down", 120)
+
+        def kept() -> bool:  # the coordinators keep hints for the writes it misses (flushed every 10 s)
+            if any(host_id in nodetool(pods[p].metadata.uid, "listpendinghints") for p in coordinators):
+                return True
+            time.sleep(3)
+            return False
+
+        wait_until(kept, f"hints pending for {victim} while it is down", 90)
         _wait_states(cluster, ring, ALL_UN, f"{victim} UN again", RESTART)
         print(f"cassandra: {victim} UN again {time.monotonic() - crashed:.0f}s after the crash")
     finally:
@@ -214,7 +221,7 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
     assert _members(cluster, ring)[victim]["hostId"] == host_id  # the same node, on its own volume
 
     # The writes it missed reach it as hints: no node keeps any for it once it is back.
-    for via in (f"{NAME}-0", f"{NAME}-2"):
+    for via in coordinators:
 
         def replayed(via: str = via) -> bool:
             if host_id not in nodetool(back[via].metadata.uid, "listpendinghints"):
