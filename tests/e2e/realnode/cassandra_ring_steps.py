@@ -1,5 +1,6 @@
-"""The ring of three of test_cassandra_pods.py and its lifecycle steps on real pods: a node crashed under
-QUORUM writes, a node replaced after its volume is lost, a refused scale-down, a rolling restart.
+"""The ring of three of test_cassandra_pods.py and its lifecycle steps on real pods: a rolling restart, a
+refused scale-down, a node crashed under QUORUM writes, a node replaced after its volume is lost, a
+scale to four nodes and back.
 
 Each step starts and ends with the ring 3x UN (the next one builds on it) and checks what the operator
 and Cassandra did from outside: ``status.members`` and conditions, the pods, the engine ConfigMap, and
@@ -8,7 +9,6 @@ what the nodes say (CQL at their pod IPs, nodetool run inside a pod's namespaces
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -52,6 +52,7 @@ ROWS = 200
 ALL_UN = dict.fromkeys((f"{NAME}-{i}" for i in range(NODES)), "UN")
 # A node's JVM start on 2 shared cores (no join), or a replacement's join (30 s ring delay + streaming).
 RESTART, REPLACE = 420, 600
+RING_DELAY_MS = "5000"  # spec.parameters.ring_delay (the host test rings' value)
 HOLD = "kubetrove.io/e2e-hold"  # the test's finalizer on a PVC it deletes (see replace_lost_volume)
 
 
@@ -79,7 +80,9 @@ def _spec(namespace: str, minio: MinioServer, cluster: LocalCluster) -> dict[str
          "grants": [{"database": KEYSPACE, "privileges": ["admin"]}]},
     ]  # fmt: skip
     spec["backup"] = {"storage": s3_storage(cluster.api, namespace, minio, S3_SECRET)}
-    spec["parameters"] = {"slow_query_log_timeout": "10"}  # ms: reads the agent then reports as slow
+    # slow_query_log_timeout: ms, reads the agent then reports as slow. ring_delay: a joining, leaving or
+    # replacing node sleeps it twice; Cassandra's 30 s default would cost ~5 minutes in this module.
+    spec["parameters"] = {"slow_query_log_timeout": "10", "ring_delay": RING_DELAY_MS}
     return body
 
 
@@ -112,7 +115,7 @@ def start_ring(cluster: LocalCluster, minio: MinioServer, namespace: str, ready:
             raise AssertionError(f"{exc}\n{report(cluster, ns, NAME)}") from None
         print(f"cassandra: {NODES} nodes UN and Ready in {time.monotonic() - started:.0f}s")
         names = ChildNames(NAME)
-        secret = decode_secret(cluster.api.sanitize_for_serialization(
+        credentials = decode_secret(cluster.api.sanitize_for_serialization(
             core.read_namespaced_secret(names.credentials_secret, ns)
         ))  # fmt: skip
         yield Ring(
@@ -120,7 +123,7 @@ def start_ring(cluster: LocalCluster, minio: MinioServer, namespace: str, ready:
             body,
             service_ip(cluster, ns, names.rw_service),
             service_ip(cluster, ns, names.ro_service),
-            secret[SUPERUSER_KEY],
+            credentials[SUPERUSER_KEY],
         )
     wait_until(lambda: namespace_gone(cluster, ns), f"namespace {ns} deleted", 300)
 
@@ -131,11 +134,11 @@ def tokens_of(ip: str) -> list[str]:
     return sorted(row.tokens, key=int)
 
 
-def _members(cluster: LocalCluster, ring: Ring) -> dict[str, dict[str, Any]]:
+def members_by_pod(cluster: LocalCluster, ring: Ring) -> dict[str, dict[str, Any]]:
     return {m["pod"]: m for m in status_of(cluster, "DatabaseCluster", ring.namespace, NAME)["members"]}
 
 
-def _pods(cluster: LocalCluster, ring: Ring) -> dict[str, Any]:
+def pods_by_name(cluster: LocalCluster, ring: Ring) -> dict[str, Any]:
     return {p.metadata.name: p for p in pods_of(cluster, ring.namespace, NAME)}
 
 
@@ -186,8 +189,8 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
     steady(cluster, ring)
     ns, victim = ring.namespace, f"{NAME}-1"
     _owner_ddl(ring, f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.faults (id int PRIMARY KEY, at double)")
-    pods = _pods(cluster, ring)
-    host_id = _members(cluster, ring)[victim]["hostId"]
+    pods = pods_by_name(cluster, ring)
+    host_id = members_by_pod(cluster, ring)[victim]["hostId"]
     coordinators = (f"{NAME}-0", f"{NAME}-2")
     writer = QuorumWriter([pods[p].status.pod_ip for p in coordinators], f"{KEYSPACE}.faults")
     writer.start()
@@ -216,9 +219,9 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
     finally:
         writer.stop()
     print(f"cassandra: {len(writer.acked)} QUORUM writes acknowledged, {writer.failed} not")
-    back = _pods(cluster, ring)
+    back = pods_by_name(cluster, ring)
     assert back[victim].metadata.uid != pods[victim].metadata.uid
-    assert _members(cluster, ring)[victim]["hostId"] == host_id  # the same node, on its own volume
+    assert members_by_pod(cluster, ring)[victim]["hostId"] == host_id  # the same node, on its own volume
 
     # The writes it missed reach it as hints: no node keeps any for it once it is back.
     for via in coordinators:
@@ -263,7 +266,7 @@ def replace_lost_volume(cluster: LocalCluster, ring: Ring) -> None:
     ns, victim = ring.namespace, f"{NAME}-2"
     core = client.CoreV1Api(cluster.api)
     claim = ChildNames(NAME).data_claim(2)
-    pods = _pods(cluster, ring)
+    pods = pods_by_name(cluster, ring)
     old_ip = pods[victim].status.pod_ip
     old_tokens = tokens_of(old_ip)
     _hold(core, ns, claim)
@@ -278,11 +281,11 @@ def replace_lost_volume(cluster: LocalCluster, ring: Ring) -> None:
         print(f"cassandra: replace-address.{victim} written {time.monotonic() - lost:.0f}s after the crash")
     finally:
         _release(core, ns, claim)
-    wait_until(lambda: _claim_gone(core, ns, claim), f"PVC {claim} gone", 120)
+    wait_until(lambda: claim_gone(core, ns, claim), f"PVC {claim} gone", 120)
 
     def replaced() -> bool:
         states = ring_states(status_of(cluster, "DatabaseCluster", ns, NAME))
-        member = _members(cluster, ring)[victim]
+        member = members_by_pod(cluster, ring)[victim]
         return (
             states == ALL_UN
             and member.get("address") not in (None, old_ip)
@@ -294,7 +297,7 @@ def replace_lost_volume(cluster: LocalCluster, ring: Ring) -> None:
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{report(cluster, ns, NAME)}") from None
     print(f"cassandra: {victim} replaced and UN {time.monotonic() - lost:.0f}s after the crash")
-    now = _pods(cluster, ring)
+    now = pods_by_name(cluster, ring)
     new_ip = now[victim].status.pod_ip
     assert new_ip != old_ip and tokens_of(new_ip) == old_tokens
     # The dead address left the ring, as node 0 sees it (its peers table and nodetool status).
@@ -346,7 +349,7 @@ def _release(core: client.CoreV1Api, ns: str, claim: str) -> None:
     raise AssertionError(f"could not remove {HOLD} from PVC {claim}")
 
 
-def _claim_gone(core: client.CoreV1Api, ns: str, claim: str) -> bool:
+def claim_gone(core: client.CoreV1Api, ns: str, claim: str) -> bool:
     """True once the lost PVC is gone or replaced by a new one (the StatefulSet's, for the new pod)."""
     try:
         pvc = core.read_namespaced_persistent_volume_claim(claim, ns)
@@ -357,97 +360,10 @@ def _claim_gone(core: client.CoreV1Api, ns: str, claim: str) -> bool:
     return pvc.metadata.deletion_timestamp is None
 
 
-def _patch_spec(cluster: LocalCluster, ring: Ring, spec: dict[str, Any]) -> None:
+def patch_spec(cluster: LocalCluster, ring: Ring, spec: dict[str, Any]) -> None:
     client.CustomObjectsApi(cluster.api).patch_namespaced_custom_object(
         GROUP, VERSION, ring.namespace, "databaseclusters", NAME, {"spec": spec}
     )
-
-
-def _factors(ring: Ring, *keyspaces: str) -> dict[str, str]:
-    """keyspace -> its replication factor, as the ring's schema says (read by the superuser)."""
-    rows = rows_at(ring.rw, "SELECT keyspace_name, replication FROM system_schema.keyspaces",
-                   ConsistencyLevel.ONE, SUPERUSER, ring.superuser_password)  # fmt: skip
-    return {
-        r.keyspace_name: r.replication.get("replication_factor", "")
-        for r in rows
-        if r.keyspace_name in keyspaces
-    }
-
-
-def _warnings(cluster: LocalCluster, ring: Ring, reason: str) -> list[str]:
-    """The notes of the Warning Events ``reason`` regarding the cluster (raw JSON: kopf's own Events
-    have no eventTime, which the typed model requires)."""
-    raw = client.EventsV1Api(cluster.api).list_namespaced_event(ring.namespace, _preload_content=False)
-    return [
-        e.get("note", "")
-        for e in json.loads(raw.data)["items"]
-        if e.get("type") == "Warning"
-        and e.get("reason") == reason
-        and (e.get("regarding") or {}).get("name") == NAME
-    ]
-
-
-def refused_scale_down(cluster: LocalCluster, ring: Ring) -> None:
-    """A keyspace made over CQL (``ledger``, RF 3, by the superuser) needs all three nodes. ``replicas: 2``
-    (with the spec's keyspace lowered to 2, which validation asks for) is refused by the node asked to
-    leave: ``ScaleDown`` False ``Refused`` naming ``ledger``, a ``ScaleDownRefused`` Warning Event; no node
-    leaves: the StatefulSet keeps 3 replicas, the three nodes stay UN, ``ledger`` keeps RF 3. The spec
-    restored, ``ScaleDown`` settles True and the ring's keyspaces are back at RF 3."""
-    steady(cluster, ring)
-    ns, names = ring.namespace, ChildNames(NAME)
-    apps = client.AppsV1Api(cluster.api)
-    cql, s = session(ring.rw, SUPERUSER, ring.superuser_password)
-    try:
-        s.execute("CREATE KEYSPACE IF NOT EXISTS ledger WITH replication = "
-                  "{'class': 'SimpleStrategy', 'replication_factor': 3}", timeout=60)  # fmt: skip
-    finally:
-        cql.shutdown()
-    _patch_spec(cluster, ring, {"replicas": 2, "databases": [{"name": KEYSPACE, "replicationFactor": 2}]})
-    asked = time.monotonic()
-
-    def refused() -> dict[str, Any] | None:
-        scale_down = condition(status_of(cluster, "DatabaseCluster", ns, NAME), "ScaleDown")
-        return scale_down if scale_down.get("status") == "False" else None
-
-    try:
-        scale_down = wait_until(refused, "ScaleDown False", 240)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{report(cluster, ns, NAME)}") from None
-    print(f"cassandra: the scale-down refused {time.monotonic() - asked:.0f}s after the spec asked for it")
-    assert scale_down["reason"] == "Refused" and "ledger (replication factor 3)" in scale_down["message"], (
-        scale_down
-    )
-    notes = wait_until(
-        lambda: _warnings(cluster, ring, "ScaleDownRefused"), "a ScaleDownRefused Warning Event", 60
-    )
-    assert any("ledger (replication factor 3)" in n for n in notes), notes
-    time.sleep(10)  # had anything left, it would show by now: the phase retries every 30 s, refused again
-    assert apps.read_namespaced_stateful_set(names.statefulset, ns).spec.replicas == NODES
-    assert sorted(_pods(cluster, ring)) == sorted(ALL_UN)
-    assert ring_states(status_of(cluster, "DatabaseCluster", ns, NAME)) == ALL_UN
-    assert _factors(ring, "ledger") == {"ledger": "3"}
-
-    _patch_spec(
-        cluster, ring, {"replicas": NODES, "databases": [{"name": KEYSPACE, "replicationFactor": NODES}]}
-    )
-
-    raised = (KEYSPACE, "system_auth", "ledger")
-
-    def restored() -> bool:
-        status = status_of(cluster, "DatabaseCluster", ns, NAME)
-        if condition(status, "ScaleDown").get("status") != "True" or not ring_ready(status):
-            return False
-        if _factors(ring, *raised) == dict.fromkeys(raised, "3"):
-            return True
-        time.sleep(2)
-        return False
-
-    wait_until(restored, "ScaleDown True, the ring Ready, every keyspace at RF 3 again", 300)
-    cql, s = session(ring.rw, SUPERUSER, ring.superuser_password)
-    try:
-        s.execute("DROP KEYSPACE ledger", timeout=60)
-    finally:
-        cql.shutdown()
 
 
 def roll_one_at_a_time(cluster: LocalCluster, ring: Ring) -> None:
@@ -458,14 +374,14 @@ def roll_one_at_a_time(cluster: LocalCluster, ring: Ring) -> None:
     afterwards each node runs with the new value."""
     steady(cluster, ring)
     ns = ring.namespace
-    before = {n: p.metadata.uid for n, p in _pods(cluster, ring).items()}
+    before = {n: p.metadata.uid for n, p in pods_by_name(cluster, ring).items()}
     watch = StateWatch(cluster, ns, NAME, NODES).start()
     started = time.monotonic()
     try:
-        _patch_spec(cluster, ring, {"parameters": {"slow_query_log_timeout": "20"}})
+        patch_spec(cluster, ring, {"parameters": {"slow_query_log_timeout": "20"}})
 
         def rolled() -> bool:
-            pods = _pods(cluster, ring)
+            pods = pods_by_name(cluster, ring)
             return (
                 sorted(pods) == sorted(before)
                 and all(p.metadata.uid != before[n] for n, p in pods.items())
@@ -480,7 +396,7 @@ def roll_one_at_a_time(cluster: LocalCluster, ring: Ring) -> None:
         watch.stop()
     print(f"cassandra: the ring rolled in {time.monotonic() - started:.0f}s: " + "; ".join(watch.seen))
     assert watch.most_not_un <= 1 and watch.most_not_ready <= 1, watch.seen
-    for name, pod in _pods(cluster, ring).items():
+    for name, pod in pods_by_name(cluster, ring).items():
         query = "SELECT value FROM system_views.settings WHERE name = 'slow_query_log_timeout'"
         (row,) = rows_at(pod.status.pod_ip, query, ConsistencyLevel.ONE, SUPERUSER, ring.superuser_password)
         assert row.value in ("20ms", "20"), (name, row.value)

@@ -17,7 +17,11 @@ prints its duration; a step leaves the ring 3x UN for the next):
    keeps its three nodes.
 7. A node crashes under QUORUM writes: DN then UN in ``status.members``, hints replayed, nothing lost.
 8. A node whose volume is lost is replaced: the new pod takes the dead node's tokens on a new address.
-9. ``restoreFrom`` the backup into a new ring of three; ``POST /v1/verify`` on a restored member.
+9. ``replicas: 4`` (a node bootstraps), then 3 again (it is decommissioned before the StatefulSet shrinks).
+10. ``restoreFrom`` the backup into a new ring of three; ``POST /v1/verify`` on a restored member.
+
+The spec sets ``ring_delay`` to 5 s (``spec.parameters``; Cassandra's default is 30 s): every join, leave
+and replacement sleeps it twice.
 
 The order puts what disturbs the ring most last (the restore needs only the backup and MinIO), and each
 lifecycle step first waits for the ring to be Ready and 3x UN, so one step's failure is its own.
@@ -61,6 +65,7 @@ from .cassandra_pods import (
     session,
     status_of,
 )
+from .cassandra_ring_scale import refused_scale_down, scale_out_and_back
 from .cassandra_ring_steps import (
     KEYSPACE,
     NAME,
@@ -69,10 +74,10 @@ from .cassandra_ring_steps import (
     OWNER_PASSWORD,
     READER,
     READER_PASSWORD,
+    RING_DELAY_MS,
     ROWS,
     Ring,
     crash_under_quorum_writes,
-    refused_scale_down,
     replace_lost_volume,
     ring_ready,
     roll_one_at_a_time,
@@ -81,7 +86,7 @@ from .cassandra_ring_steps import (
 )
 from .conftest import agent_logs, real_resource, settled
 
-READY = 1200  # three JVM starts one after the other on 2 shared cores (30 s ring delay in each join)
+READY = 900  # three JVM starts one after the other on 2 shared cores
 
 
 @pytest.fixture(autouse=True)
@@ -270,6 +275,10 @@ def test_a_node_whose_volume_is_lost_is_replaced_by_one_with_its_tokens(
     replace_lost_volume(local_cluster, ring)
 
 
+def test_a_fourth_node_bootstraps_then_is_decommissioned(local_cluster: LocalCluster, ring: Ring) -> None:
+    scale_out_and_back(local_cluster, ring)
+
+
 def test_the_ring_backup_restores_into_a_new_ring_of_three_and_verifies(
     local_cluster: LocalCluster, ring: Ring
 ) -> None:
@@ -285,6 +294,7 @@ def test_the_ring_backup_restores_into_a_new_ring_of_three_and_verifies(
         "databases": [{"name": KEYSPACE, "replicationFactor": NODES}],
         "resources": ring.body["spec"]["resources"],
         "restoreFrom": {"backup": "full"},
+        "parameters": {"ring_delay": RING_DELAY_MS},
     }
     apply_cr(local_cluster, body)
     started = time.monotonic()
