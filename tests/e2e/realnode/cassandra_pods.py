@@ -1,7 +1,7 @@
 """Helpers of the Cassandra pods module (test_cassandra_pods.py): CQL sessions from the host to Services
 and pods, the resource's status and members, the engine JVM of a pod seen from the host (the real node's
-containers are the host's processes: its pid, its RSS, nodetool run inside its namespaces), and a
-writer that INSERTs at QUORUM until stopped.
+containers are the host's processes: its pid, its RSS, nodetool run inside its namespaces), the pod IPs a
+``QuorumWriter`` (tests/integration/ring_harness.py) writes through, and a watch of the members' states.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import WhiteListRoundRobinPolicy
@@ -22,7 +23,7 @@ from kubernetes import client
 
 from ..conftest import LocalCluster
 from ..operator_support import get_cr
-from .conftest import APP_PASSWORD, APP_USER
+from .conftest import APP_PASSWORD, APP_USER, container_report
 
 PORT = 9042
 JVM_MAIN = "CassandraDaemon"
@@ -86,20 +87,8 @@ def pods_of(cluster: LocalCluster, namespace: str, name: str) -> list[Any]:
 
 def report(cluster: LocalCluster, namespace: str, name: str) -> str:
     """The resource's status and, per pod, container states and the last lines of each log."""
-    core = client.CoreV1Api(cluster.api)
     lines = [f"status of {name}: {status_of(cluster, 'DatabaseCluster', namespace, name)}"]
-    for pod in pods_of(cluster, namespace, name):
-        st = pod.status
-        for c in (st.init_container_statuses or []) + (st.container_statuses or []):
-            lines.append(f"{pod.metadata.name}/{c.name}: state={c.state} restarts={c.restart_count}")
-            try:
-                log = core.read_namespaced_pod_log(
-                    pod.metadata.name, namespace, container=c.name, tail_lines=25
-                )
-            except client.ApiException as exc:
-                log = f"(no log: {exc.reason})"
-            lines.append(log)
-    return "\n".join(lines)
+    return "\n".join(lines + container_report(cluster.api, namespace, pods_of(cluster, namespace, name)))
 
 
 def namespace_gone(cluster: LocalCluster, namespace: str) -> bool:
@@ -158,46 +147,17 @@ def nodetool(pod_uid: str, *args: str) -> str:
     return done.stdout
 
 
-@dataclass
-class QuorumWriter:
-    """INSERTs ``(id, at)`` at QUORUM through ``hosts`` until stopped; ``acked`` holds the ids the ring
-    acknowledged (a timeout may or may not have been applied: it is not acknowledged)."""
+@dataclass(frozen=True)
+class Coordinators:
+    """Sessions of the app user to these pod IPs only (what ``QuorumWriter`` writes through)."""
 
     hosts: list[str]
-    table: str
-    acked: list[int] = field(default_factory=list)
-    failed: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
-    def start(self) -> QuorumWriter:
-        self._thread = threading.Thread(target=self._run, name="quorum-writer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(60)
-
-    def since(self, count: int) -> int:
-        """Acknowledged writes after the first ``count``."""
-        return len(self.acked) - count
-
-    def _run(self) -> None:
+    @contextmanager
+    def session(self) -> Iterator[Session]:
         cluster, s = session(self.hosts)
         try:
-            insert: Any = s.prepare(f"INSERT INTO {self.table} (id, at) VALUES (?, ?)")
-            insert.consistency_level = ConsistencyLevel.QUORUM
-            write_id = 0
-            while not self._stop.is_set():
-                write_id += 1
-                try:
-                    s.execute(insert, (write_id, time.time()), timeout=10)
-                    self.acked.append(write_id)
-                except Exception:  # not acknowledged: counted, and the writer goes on
-                    self.failed += 1
-                    time.sleep(0.05)
+            yield s
         finally:
             cluster.shutdown()
 

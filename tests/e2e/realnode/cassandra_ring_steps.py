@@ -22,12 +22,13 @@ from kubernetes import client
 
 from kubetrove.k8s.secrets import decode_secret
 from kubetrove.render.names import ChildNames
+from tests.integration.ring_harness import QuorumWriter
 from tests.integration.servers.minio import MinioServer
 
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import GROUP, VERSION, apply_cr
 from .cassandra_pods import (
-    QuorumWriter,
+    Coordinators,
     StateWatch,
     condition,
     jvm_pid,
@@ -192,7 +193,7 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
     pods = pods_by_name(cluster, ring)
     host_id = members_by_pod(cluster, ring)[victim]["hostId"]
     coordinators = (f"{NAME}-0", f"{NAME}-2")
-    writer = QuorumWriter([pods[p].status.pod_ip for p in coordinators], f"{KEYSPACE}.faults")
+    writer = QuorumWriter(Coordinators([pods[p].status.pod_ip for p in coordinators]), f"{KEYSPACE}.faults")
     writer.start()
     try:
         wait_until(lambda: len(writer.acked) >= 200, "200 acknowledged QUORUM writes", 120)
