@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,22 +171,23 @@ def _owner_ddl(ring: Ring, statement: str) -> None:
 
 def _crash(cluster: LocalCluster, ring: Ring, pod: Any) -> None:
     """SIGKILL the pod's Cassandra JVM from the host (root; the real node's containers are host processes),
-    then delete the pod. Why both: the SIGKILL is the crash (no drain, no shutdown announced to the ring,
-    the commit log replayed on the next start); deleting the pod keeps the node down until the StatefulSet's
-    new pod has started its JVM (tens of seconds), longer than the failure detector takes to convict it.
-    Left alone, the kubelet restarts a killed container at once, racing that conviction (~10-20 s), so
-    DN would show in ``status.members`` only sometimes."""
+    then delete the pod: the node is gone with no drain and nothing announced to the ring. The replacement
+    step holds the new pod back (its PVC) so the node stays down."""
     pid = jvm_pid(pod.metadata.uid)
     assert pid is not None, f"no Cassandra JVM in {pod.metadata.name}"
     os.kill(pid, signal.SIGKILL)
     client.CoreV1Api(cluster.api).delete_namespaced_pod(pod.metadata.name, ring.namespace)
 
 
+def _engine_restarts(pod: Any) -> int:
+    return next((c.restart_count for c in pod.status.container_statuses or [] if c.name == "engine"), 0)
+
+
 def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
     """Node 1 of three crashes while a client writes at QUORUM with RF 3 (through nodes 0 and 2, which
     stay up): every write the ring acknowledged is there at ALL afterwards; ``status.members`` shows the
-    node DN, the Replication condition Degraded naming it, then UN once its new pod's JVM is back on the
-    same volume; the other nodes replay the hints they kept for it."""
+    node DN, the Replication condition Degraded naming it, then UN once the kubelet has restarted its JVM
+    on the same volume; the other nodes replay the hints they kept for it."""
     steady(cluster, ring)
     ns, victim = ring.namespace, f"{NAME}-1"
     _owner_ddl(ring, f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.faults (id int PRIMARY KEY, at double)")
@@ -195,9 +196,17 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
     coordinators = (f"{NAME}-0", f"{NAME}-2")
     writer = QuorumWriter(Coordinators([pods[p].status.pod_ip for p in coordinators]), f"{KEYSPACE}.faults")
     writer.start()
+    pid: int | None = None
     try:
         wait_until(lambda: len(writer.acked) >= 200, "200 acknowledged QUORUM writes", 120)
-        _crash(cluster, ring, pods[victim])
+        # Frozen first (SIGSTOP): its peers convict it (~10-20 s) and the status shows it DN for as long as
+        # the test needs. Seen on pods: a SIGKILL alone (and its pod deleted) came back on a new pod within
+        # seconds, before the loop ever showed it DN. The SIGKILL below is the crash: no drain, the commit
+        # log replayed when the kubelet restarts the container on the same volume.
+        pid = jvm_pid(pods[victim].metadata.uid)
+        assert pid is not None, f"no Cassandra JVM in {victim}"
+        restarts = _engine_restarts(pods[victim])
+        os.kill(pid, signal.SIGSTOP)
         crashed = time.monotonic()
         _wait_states(cluster, ring, {**ALL_UN, victim: "DN"}, f"{victim} DN, the others UN", 120)
         print(f"cassandra: {victim} DN in status.members {time.monotonic() - crashed:.0f}s after the crash")
@@ -215,13 +224,19 @@ def crash_under_quorum_writes(cluster: LocalCluster, ring: Ring) -> None:
             return False
 
         wait_until(kept, f"hints pending for {victim} while it is down", 90)
+        os.kill(pid, signal.SIGKILL)
+        pid = None
         _wait_states(cluster, ring, ALL_UN, f"{victim} UN again", RESTART)
         print(f"cassandra: {victim} UN again {time.monotonic() - crashed:.0f}s after the crash")
     finally:
+        if pid is not None:  # never leave it frozen: killed, the kubelet restarts it
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         writer.stop()
     print(f"cassandra: {len(writer.acked)} QUORUM writes acknowledged, {writer.failed} not")
     back = pods_by_name(cluster, ring)
-    assert back[victim].metadata.uid != pods[victim].metadata.uid
+    assert back[victim].metadata.uid == pods[victim].metadata.uid  # the same pod, its container restarted
+    assert _engine_restarts(back[victim]) > restarts
     assert members_by_pod(cluster, ring)[victim]["hostId"] == host_id  # the same node, on its own volume
 
     # The writes it missed reach it as hints: no node keeps any for it once it is back.
