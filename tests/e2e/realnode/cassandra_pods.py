@@ -139,7 +139,8 @@ def nodetool(pod_uid: str, *args: str) -> str:
     pid = jvm_pid(pod_uid)
     assert pid is not None, f"no Cassandra JVM in pod {pod_uid}"
     done = subprocess.run(
-        ["nsenter", f"--target={pid}", "--mount", "--net", "--root", "--wd", "--", "/usr/local/bin/nodetool", *args],
+        ["nsenter", f"--target={pid}", "--mount", "--net", "--root", "--wd", "--",
+         "/usr/local/bin/nodetool", *args],
         capture_output=True, text=True, timeout=120, check=False,
         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"},  # the image's
     )  # fmt: skip
