@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -127,11 +127,17 @@ async def ring_rig(ring: Ring) -> AsyncIterator[RingRig]:
         await rig.close()
 
 
+class SessionSource(Protocol):
+    """Where a writer's sessions come from: a host ring (``Ring.session``), or pods' addresses (e2e)."""
+
+    def session(self) -> contextlib.AbstractContextManager[Any]: ...
+
+
 @dataclass
 class QuorumWriter:
     """INSERTs at QUORUM through the whole ring until stopped; ``acked`` holds the acknowledged ids."""
 
-    ring: Ring
+    ring: SessionSource
     table: str
     acked: list[int] = field(default_factory=list)
     failed: int = 0

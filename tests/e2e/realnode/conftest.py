@@ -169,3 +169,20 @@ def agent_logs(
             return await agent.slow_log(tail=1000), await agent.error_log(tail=1000)
 
     return asyncio.run(read())
+
+
+def container_report(api: client.ApiClient, namespace: str, pods: list[Any], tail: int = 25) -> list[str]:
+    """Per pod, each (init) container's state and restarts, then the last ``tail`` lines of its log."""
+    core, lines = client.CoreV1Api(api), []
+    for pod in pods:
+        st = pod.status
+        for c in (st.init_container_statuses or []) + (st.container_statuses or []):
+            lines.append(f"{pod.metadata.name}/{c.name}: state={c.state} restarts={c.restart_count}")
+            try:
+                log = core.read_namespaced_pod_log(
+                    pod.metadata.name, namespace, container=c.name, tail_lines=tail
+                )
+            except ApiException as exc:
+                log = f"(no log: {exc.reason})"
+            lines.append(log)
+    return lines

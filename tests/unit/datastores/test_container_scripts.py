@@ -67,11 +67,14 @@ def test_mongodb_writes_a_private_base64_key_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-def _cassandra_script(tmp_path: Path, *replace: tuple[str, str]) -> tuple[str, ...]:
+def _cassandra_script(
+    tmp_path: Path, *replace: tuple[str, str], parameters: dict[str, str] | None = None
+) -> tuple[str, ...]:
     """The start script on files under ``tmp_path`` (config, run dir, data dir), ``cassandra`` echoed."""
     for d in ("etc", "run", "data"):
         (tmp_path / d).mkdir(exist_ok=True)
-    (tmp_path / "etc" / "cassandra.yaml").write_text(REGISTRY[Engine.CASSANDRA].render_config({}))
+    config = REGISTRY[Engine.CASSANDRA].render_config(parameters or {})
+    (tmp_path / "etc" / "cassandra.yaml").write_text(config)
     c = REGISTRY[Engine.CASSANDRA].container("5.0")
     return stub_entrypoint(
         c.command,
@@ -132,3 +135,26 @@ def test_a_new_cassandra_member_waits_for_the_one_before_it(tmp_path: Path, list
         tokens.write_text("1,2" if hostname == "ring-1" else "")
         done = run(command, (), {"HOSTNAME": hostname})
         assert done.returncode == 0 and "waiting" not in done.stdout
+
+
+def test_the_ring_delay_parameter_is_a_jvm_property_not_a_cassandra_yaml_setting(tmp_path: Path) -> None:
+    """spec.parameters.ring_delay is rendered like any parameter, then the start script takes its line out
+    of the file Cassandra reads (which would refuse an unknown setting) and passes it as
+    -Dcassandra.ring_delay_ms; a replacement's flag still comes after it."""
+    (tmp_path / "data" / "data" / "system").mkdir(parents=True)
+    parameters = {"ring_delay": "5000", "slow_query_log_timeout": "20"}
+    assert "\nring_delay: 5000\n" in REGISTRY[Engine.CASSANDRA].render_config(parameters)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "replace-address.ring-2").write_text("10.85.0.9")
+    command = _cassandra_script(tmp_path, parameters=parameters)
+    done = run(command, (), {"HOSTNAME": "ring-2"})
+    assert (done.returncode, done.stdout) == (
+        0,
+        f"cassandra -f -Dcassandra.config=file://{tmp_path}/run/cassandra.yaml"
+        " -Dcassandra.ring_delay_ms=5000 -Dcassandra.replace_address_first_boot=10.85.0.9\n",
+    ), done.stderr
+    rendered = (tmp_path / "run" / "cassandra.yaml").read_text()
+    assert "ring_delay" not in rendered and "slow_query_log_timeout: 20ms\n" in rendered
+    assert REGISTRY[Engine.CASSANDRA].validate_parameters({"ring_delay": "500"}) == [
+        "parameter ring_delay=500 for cassandra: expected an integer between 1000 and 300000"
+    ]

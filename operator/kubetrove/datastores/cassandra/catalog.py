@@ -16,6 +16,7 @@ from kubetrove.datastores.base import ParameterSpec, ParamType
 from kubetrove.datastores.params import catalog
 
 TRUE_FALSE = ("true", "false")
+RING_DELAY = "ring_delay"  # a JVM property, not a cassandra.yaml setting (see its entry)
 INT_MAX = 2147483647
 HOUR_MS = 3_600_000
 
@@ -84,6 +85,18 @@ PARAMETERS = catalog(
         description="where memtables live",
     ),
     ParameterSpec("commitlog_segment_size", ParamType.INT, False, 1, 1024, description="MiB"),
+    # Not a cassandra.yaml setting but the JVM property cassandra.ring_delay_ms: the start script
+    # (strategy.py) takes its line out of the file and passes it with -D. A node joining, leaving or
+    # replacing another sleeps this long twice (to learn the ring, then for pending ranges to settle);
+    # Cassandra's default is 30000. A small ring on a fast network settles in a few 1 s gossip rounds.
+    ParameterSpec(
+        RING_DELAY,
+        ParamType.INT,
+        False,
+        1000,
+        300000,
+        description="milliseconds a joining or leaving node waits for gossip (cassandra.ring_delay_ms)",
+    ),
     ParameterSpec(
         "auto_snapshot",
         ParamType.BOOL,

@@ -37,7 +37,7 @@ from kubetrove.datastores.base import (
     ServerTLS,
     VersionInfo,
 )
-from kubetrove.datastores.cassandra.catalog import PARAMETERS, UNITS
+from kubetrove.datastores.cassandra.catalog import PARAMETERS, RING_DELAY, UNITS
 
 SUPERUSER_PASSWORD_KEY = "superuser-password"  # noqa: S105 (a Secret key name)
 DEFAULT_SUPERUSER = "cassandra"  # created by the seed on the ring's first start, password "cassandra"
@@ -98,8 +98,10 @@ _START = "\n".join(
     (
         "set -eu",
         'seed="${HOSTNAME%-*}-0.$(hostname -d)"',
-        f'sed "s|{SEED_PLACEHOLDER}|$seed|" {CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name} \\',
-        f"  > {RUN_DIR}/cassandra.yaml",
+        # spec.parameters.ring_delay is a JVM property, not a setting Cassandra would accept in the file.
+        f'ring_delay="$(sed -n "s/^{RING_DELAY}: //p" {CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name})"',
+        f'sed -e "s|{SEED_PLACEHOLDER}|$seed|" -e "/^{RING_DELAY}: /d" \\',
+        f"  {CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name} > {RUN_DIR}/cassandra.yaml",
         # CQL on every address: the pod's IP for clients and the other nodes, 127.0.0.1 for the agent
         # beside it. A wildcard rpc_address needs the address to advertise: the pod's (its hostname's).
         "printf 'rpc_address: 0.0.0.0\\nbroadcast_rpc_address: %s\\n' \"$(hostname -i | cut -d' ' -f1)\" \\",
@@ -134,7 +136,8 @@ _START = "\n".join(
         "    break",
         "  done",
         "fi",
-        f'exec cassandra -f -Dcassandra.config=file://{RUN_DIR}/cassandra.yaml "$@"',
+        f"exec cassandra -f -Dcassandra.config=file://{RUN_DIR}/cassandra.yaml"
+        ' ${ring_delay:+"-Dcassandra.ring_delay_ms=$ring_delay"} "$@"',
     )
 )
 

@@ -54,6 +54,7 @@ PARAMETERS = frozenset(
         "range_request_timeout",
         "read_request_timeout",
         "request_timeout",
+        "ring_delay",  # a JVM property read at start (never PUT: not dynamic), listed as the catalog is
         "slow_query_log_timeout",
         "stream_throughput_outbound",
         "tombstone_failure_threshold",
