@@ -24,9 +24,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from kubetrove.agent.engines.base import (
     BadRequest,
@@ -58,7 +58,6 @@ from kubetrove.agent.protocol import (
 )
 
 log = logging.getLogger(__name__)
-E = TypeVar("E", SlowQuery, ErrorLogEntry)
 
 DEFAULT_PORT = 9042
 # The superuser Cassandra creates on a ring's first start (CassandraRoleManager), with this password.
@@ -502,32 +501,19 @@ class CassandraDriver:
 
     def slow_queries(self, tail: int, since: datetime | None) -> list[SlowQuery]:
         """The reads MonitoringTask reported slower than ``slow_query_log_timeout`` (``logs.py``)."""
-        return self._newest_logs(
-            tail, since, lambda row: logs.slow_queries(row) if logs.is_slow_report(row) else []
+        return logs.newest(
+            self._log_rows(since),
+            tail,
+            lambda row: logs.slow_queries(row) if logs.is_slow_report(row) else [],
         )
 
     def error_log(self, tail: int, since: datetime | None) -> list[ErrorLogEntry]:
         """Every other record of ``system_views.system_logs`` (INFO and above in kubetrove's image)."""
-        return self._newest_logs(
-            tail, since, lambda row: [] if logs.is_slow_report(row) else [logs.error_entry(row)]
+        return logs.newest(
+            self._log_rows(since),
+            tail,
+            lambda row: [] if logs.is_slow_report(row) else [logs.error_entry(row)],
         )
-
-    def _newest_logs(
-        self, tail: int, since: datetime | None, entries_of: Callable[[Any], list[E]]
-    ) -> list[E]:
-        """Read ``system_views.system_logs`` newest first, a page at a time, until ``tail`` entries are
-        found; oldest first in the reply (a report's reads keep their order)."""
-        found: list[tuple[tuple[datetime, int], list[E]]] = []
-        count = 0
-        for row in self._log_rows(since):
-            entries = entries_of(row)
-            if entries:
-                found.append(((row.timestamp, row.order_in_millisecond), entries))
-                count += len(entries)
-                if count >= tail:
-                    break
-        found.sort(key=lambda item: item[0])
-        return [e for _, entries in found for e in entries][-tail:]
 
     def _log_rows(self, since: datetime | None) -> Iterator[Any]:
         """The table's rows as the node serves them (newest first), paged; Conflict without the table."""

@@ -18,10 +18,13 @@ https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/virtualtables.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kubetrove.agent.protocol import ErrorLogEntry, SlowQuery
+
+E = TypeVar("E", SlowQuery, ErrorLogEntry)
 
 MONITORING_LOGGER = "org.apache.cassandra.db.monitoring.MonitoringTask"
 # Whether the node has the table at all: only a logback.xml with the appender makes it.
@@ -91,3 +94,19 @@ def error_entry(row: Any) -> ErrorLogEntry:
         level=row.level,
         message=f"[{str(row.logger).rpartition('.')[2]}] {row.message}",
     )
+
+
+def newest(rows: Iterable[Any], tail: int, entries_of: Callable[[Any], list[E]]) -> list[E]:
+    """The newest ``tail`` entries of ``rows`` (the table's rows, newest first), read only until that many
+    are found; oldest first in the reply (a report's reads keep their order)."""
+    found: list[tuple[tuple[datetime, int], list[E]]] = []
+    count = 0
+    for row in rows:
+        entries = entries_of(row)
+        if entries:
+            found.append(((row.timestamp, row.order_in_millisecond), entries))
+            count += len(entries)
+            if count >= tail:
+                break
+    found.sort(key=lambda item: item[0])
+    return [e for _, entries in found for e in entries][-tail:]
