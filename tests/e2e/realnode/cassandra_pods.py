@@ -91,16 +91,6 @@ def report(cluster: LocalCluster, namespace: str, name: str) -> str:
     return "\n".join(lines + container_report(cluster.api, namespace, pods_of(cluster, namespace, name)))
 
 
-def namespace_gone(cluster: LocalCluster, namespace: str) -> bool:
-    try:
-        client.CoreV1Api(cluster.api).read_namespace(namespace)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return False
-
-
 def _host_proc(pod_uid: str, command: str) -> Path | None:
     """/proc/<pid> of the pod's process running ``command`` (its cgroup names the pod's uid)."""
     marks = (pod_uid, pod_uid.replace("-", "_"))

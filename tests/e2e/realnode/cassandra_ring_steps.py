@@ -32,7 +32,6 @@ from .cassandra_pods import (
     StateWatch,
     condition,
     jvm_pid,
-    namespace_gone,
     nodetool,
     pods_of,
     report,
@@ -42,7 +41,7 @@ from .cassandra_pods import (
     session,
     status_of,
 )
-from .conftest import app_secret, real_namespace_named, real_resource, s3_storage, settled
+from .conftest import app_secret, namespace_gone, real_namespace_named, real_resource, s3_storage, settled
 
 NAME, KEYSPACE, S3_SECRET = "cs", "orders", "backup-s3"
 READER, READER_PASSWORD, READER_SECRET = "reader", "reader-Secret-42", "reader-password"

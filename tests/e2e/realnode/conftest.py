@@ -49,6 +49,17 @@ def real_node(local_cluster: LocalCluster) -> Iterator[str]:
         realnode.down(local_cluster.layout)
 
 
+def namespace_gone(cluster: LocalCluster, namespace: str) -> bool:
+    """Whether ``namespace`` is gone (its deletion finished: the operator released every finalizer)."""
+    try:
+        client.CoreV1Api(cluster.api).read_namespace(namespace)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
+
+
 @contextmanager
 def real_namespace_named(api: client.ApiClient, name: str, session: bool = True) -> Iterator[str]:
     """Create namespace `name` (under this session's prefix, so the session's operator handles it; with

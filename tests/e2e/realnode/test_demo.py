@@ -21,6 +21,7 @@ from pathlib import Path
 from kubernetes import client
 
 from ..conftest import LocalCluster, wait_until
+from .conftest import namespace_gone
 
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 1200  # the images are built already (the real node's start); the 3 MariaDB pods start in turn
@@ -47,7 +48,7 @@ def test_make_demo_runs_end_to_end(local_cluster: LocalCluster, real_node: str) 
         assert "wrote and read back: id=" in out and "hello from make demo" in out, out[-4000:]
         # Its exit removed the database and its namespace (the operator released the finalizer first).
         wait_until(
-            lambda: namespace not in {n.metadata.name for n in core.list_namespace().items},
+            lambda: namespace_gone(local_cluster, namespace),
             timeout=300,
             what=f"the demo's namespace {namespace} gone after its exit",
         )

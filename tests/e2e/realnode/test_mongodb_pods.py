@@ -39,6 +39,7 @@ from .conftest import (
     APP_PASSWORD,
     APP_USER,
     app_secret,
+    namespace_gone,
     real_namespace_named,
     real_resource,
     s3_storage,
@@ -153,17 +154,7 @@ def mongo(
     # Wait for the namespace to go while the real node still runs: when this file runs last, the session
     # stops the node right after this fixture, and a pod kubelet never confirmed deleted would keep the
     # namespace (and the resources the operator must finalize) Terminating for good.
-    wait_until(lambda: _namespace_gone(local_cluster, ns), f"namespace {ns} deleted", 300)
-
-
-def _namespace_gone(cluster: LocalCluster, namespace: str) -> bool:
-    try:
-        client.CoreV1Api(cluster.api).read_namespace(namespace)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return False
+    wait_until(lambda: namespace_gone(local_cluster, ns), f"namespace {ns} deleted", 300)
 
 
 def _rw_writable(host: str) -> bool:
