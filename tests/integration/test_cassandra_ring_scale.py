@@ -23,6 +23,19 @@ async def test_decommission_is_refused_below_a_factor_then_the_node_leaves(rig: 
     leaving, pod = rig.ring.nodes[2], rig.pod(2)
     first = rig.agents[rig.pod(0)]
     await first.ensure_ring_replication(3)
+    await first.ensure_database("ledger", 3)
+    # The check the operator asks first changes nothing: the ring's system keyspaces and what the
+    # operator lowers itself (``lowering``) are not in the way; a keyspace it does not lower is.
+    with pytest.raises(AgentError) as checked:
+        await first.leave_check(2, [])
+    assert checked.value.status == 409
+    assert "2 nodes would be left, fewer than the replication factor of ledger (replication factor 3)" in str(
+        checked.value
+    )
+    assert "system_auth" not in str(checked.value)
+    assert (await first.leave_check(2, ["ledger"])).detail == "2 nodes can hold every keyspace"
+    await first.drop_database("ledger")
+    assert (await first.leave_check(2, [])).detail == "2 nodes can hold every keyspace"
     with pytest.raises(AgentError) as refused:
         await rig.agents[pod].decommission()
     assert refused.value.status == 409

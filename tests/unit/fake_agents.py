@@ -114,6 +114,10 @@ class FakeAgent:
         self._call("ensure_ring_replication", replication_factor)
         return Ok()
 
+    async def leave_check(self, nodes_left: int, lowering: list[str]) -> Ok:
+        self._call("leave_check", (nodes_left, lowering))
+        return Ok()
+
     async def decommission(self) -> Ok:
         self._call("decommission", self.base_url)
         return Ok(detail="decommissioned")

@@ -31,6 +31,7 @@ from kubetrove.agent.protocol import (
     ErrorReply,
     Grant,
     Health,
+    LeaveCheckRequest,
     LogQuery,
     MembersReply,
     MembersRequest,
@@ -183,6 +184,12 @@ class AgentClient:
     async def decommission(self) -> Ok:
         """POST /v1/ring/decommission (rings only): the node leaves the ring; 409 when a keyspace needs it."""
         return await self._call("POST", Paths.RING_DECOMMISSION, Ok)
+
+    async def leave_check(self, nodes_left: int, lowering: list[str]) -> Ok:
+        """POST /v1/ring/decommission/check (rings only): 409 when ``nodes_left`` nodes could not hold a
+        keyspace other than the ring's system ones and ``lowering``; changes nothing."""
+        body = LeaveCheckRequest(nodes_left=nodes_left, lowering=lowering)
+        return await self._call("POST", Paths.RING_LEAVE_CHECK, Ok, body)
 
     async def drop_database(self, name: str) -> Ok:
         """DELETE /v1/databases/{name}."""

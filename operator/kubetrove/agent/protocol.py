@@ -69,6 +69,9 @@ class Paths:
     REPLICATION_MEMBERS = f"{API_PREFIX}/replication/members"  # engine-elected sets (MongoDB) only
     RING_REPLICATION = f"{API_PREFIX}/ring/replication"  # rings (Cassandra) only: the auth keyspace's factor
     RING_DECOMMISSION = f"{API_PREFIX}/ring/decommission"  # rings only: this node leaves, streaming its data
+    # Rings only: would a scale-down to N nodes be refused? Changes nothing (a path of its own, not a flag
+    # on the decommission: an older agent answers 404 here instead of leaving the ring).
+    RING_LEAVE_CHECK = f"{API_PREFIX}/ring/decommission/check"
     BACKUPS = f"{API_PREFIX}/backups"
     BACKUP = f"{API_PREFIX}/backups/{{id}}"
     VERIFY = f"{API_PREFIX}/verify"
@@ -228,6 +231,15 @@ class DatabaseRequest(Wire):
     """PUT /v1/databases/{name}. Cassandra uses ``replication_factor`` for its keyspace."""
 
     replication_factor: int = Field(default=1, ge=1, le=15)
+
+
+class LeaveCheckRequest(Wire):
+    """POST /v1/ring/decommission/check: 200 if ``nodes_left`` nodes can hold every keyspace but the ring's
+    system keyspaces and ``lowering`` (the operator fits those to the smaller ring first), else 409 naming
+    every keyspace in the way."""
+
+    nodes_left: int = Field(ge=1)
+    lowering: list[str] = Field(default_factory=list)
 
 
 class DatabaseList(Wire):

@@ -19,6 +19,7 @@ from kubetrove.agent.protocol import (
     DatabaseRequest,
     ErrorCode,
     Health,
+    LeaveCheckRequest,
     MembersRequest,
     Ok,
     ParametersRequest,
@@ -239,6 +240,17 @@ async def handle_put_ring_replication(request: web.Request) -> web.Response:
     return http.reply(Ok(detail="raised" if changed else "unchanged"))
 
 
+async def handle_post_ring_leave_check(request: web.Request) -> web.Response:
+    """Would a scale-down to ``nodes_left`` nodes be refused? 409 naming the keyspaces; 501 off rings."""
+    body = await http.read_body(request, LeaveCheckRequest)
+    ctx = http.context(request)
+    driver = ctx.bundle.ring(ctx.driver)
+    if driver is None:
+        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no node to decommission")
+    await asyncio.to_thread(driver.leave_check, body.nodes_left, list(body.lowering))
+    return http.reply(Ok(detail=f"{body.nodes_left} nodes can hold every keyspace"))
+
+
 async def handle_post_ring_decommission(request: web.Request) -> web.Response:
     """This node leaves the ring (streams its ranges away); 409 when a keyspace needs it, 501 elsewhere."""
     ctx = http.context(request)
@@ -273,5 +285,6 @@ def add_routes(app: web.Application) -> None:
             web.put(Paths.REPLICATION_MEMBERS, handle_put_replication_members),
             web.put(Paths.RING_REPLICATION, handle_put_ring_replication),
             web.post(Paths.RING_DECOMMISSION, handle_post_ring_decommission),
+            web.post(Paths.RING_LEAVE_CHECK, handle_post_ring_leave_check),
         ]
     )

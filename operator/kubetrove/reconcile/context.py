@@ -121,6 +121,9 @@ class Context:
     # spec.tls: where the engine's certificate comes from and when it expires (the Credentials phase).
     tls_source: str = ""
     tls_expiry: datetime.datetime | None = None
+    # A ring's scale-down refused this pass (phases/ring.py): the nodes it keeps. Apply leaves the
+    # StatefulSet at this size and the Users phase fits the ring's keyspaces to it, not to spec.replicas.
+    kept_nodes: int | None = None
 
     @property
     def spec(self) -> InstanceSpec:
@@ -138,6 +141,11 @@ class Context:
     def replicas(self) -> int:
         """Desired members: ``spec.replicas`` for a cluster, 1 for an instance."""
         return self.spec.replicas if isinstance(self.spec, ClusterSpec) else 1
+
+    @property
+    def running_members(self) -> int:
+        """The members this pass keeps: ``replicas``, unless a ring's scale-down was refused."""
+        return self.replicas if self.kept_nodes is None else self.kept_nodes
 
     @property
     def is_cluster(self) -> bool:

@@ -8,11 +8,13 @@ after NotReady), a restart of the operator, or a resume simply runs the list aga
     Credentials  Secrets read, missing values generated and added (never overwritten)
     Render       every manifest from the spec and those values (pure)
     Replacements a ring's members seen down get replace_address_first_boot in the ConfigMap
-    Decommission a ring that shrinks: each leaving node decommissioned through its agent first
+    Decommission a ring that shrinks: asked first (a refusal keeps the ring's size and completes the pass),
+                 then each leaving node decommissioned through its agent
     Apply        server-side apply of the children (StatefulSet last)
     Storage      grow PVCs to the requested size
     Rollout      OnDelete clusters: delete the next outdated pod (replicas first, primary last)
     Status       phase, conditions, endpoints, observedGeneration computed from what is observed
+    ScaleDown    a ring's Refused ScaleDown condition settled once it runs spec.replicas nodes
     TLSReady     spec.tls: the TLSReady condition (what the engine serves, the certificate's expiry)
     Restored     the Restored condition from the members' restore init containers and agents
     Parameters   push changed dynamic parameters through the agents
@@ -24,7 +26,8 @@ added (UsersReady). No phase writes it; a refused spec is written by ``report_in
 ``refresh`` is the level-triggered half (kopf's on.* handlers are edge-triggered): Validate without
 side effects, then Replacements, Rollout, Volume (a DatabaseInstance's member through its agent:
 status.members, StorageLow, autogrow; phases/volume.py), Status, ScaleDown (a stale Refused settled)
-and Restored only. Volume is not a reconcile phase: a spec change or the operator's restart calls no agent
+and Restored only; or, for a ring whose scale-down was refused, every phase above (it asks again).
+Volume is not a reconcile phase: a spec change or the operator's restart calls no agent
 for it. ``observe_volume`` is the Volume phase alone: the autogrow timer of an instance with
 spec.storage.autogrow (its status timer is too slow to grow a filling disk).
 """
@@ -52,7 +55,7 @@ from kubetrove.reconcile.phases.render import render
 from kubetrove.reconcile.phases.report import parse_status, report, write
 from kubetrove.reconcile.phases.restore import restore
 from kubetrove.reconcile.phases.restored import restored
-from kubetrove.reconcile.phases.ring import decommission, replacements, scale_down_settled
+from kubetrove.reconcile.phases.ring import decommission, refused_shrink, replacements, scale_down_settled
 from kubetrove.reconcile.phases.rollout import rollout
 from kubetrove.reconcile.phases.storage import storage
 from kubetrove.reconcile.phases.tls import tls_ready
@@ -74,6 +77,7 @@ PHASES: tuple[tuple[str, Phase], ...] = (
     ("Storage", storage),
     ("Rollout", rollout),
     ("Status", report),
+    ("ScaleDown", scale_down_settled),
     ("TLSReady", tls_ready),
     ("Restored", restored),
     ("Parameters", parameters),
@@ -164,7 +168,8 @@ async def refresh(
         return
     if ctx.live_statefulset is None:
         return  # never applied yet: the create handler is on it
-    await _run(ctx, REFRESH)
+    # A ring's refused scale-down is asked again by the whole reconcile (phases/ring.py, refused_shrink).
+    await _run(ctx, PHASES if refused_shrink(ctx) else REFRESH)
 
 
 async def observe_volume(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> None:

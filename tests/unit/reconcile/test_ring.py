@@ -7,8 +7,6 @@ import contextlib
 import json
 from typing import Any
 
-import pytest
-
 from kubetrove.agent.protocol import RingNode, Role, Status, base_url
 from kubetrove.k8s.kinds import CONFIG_MAP, CUSTOM, EVENT, STATEFULSET
 from kubetrove.reconcile import run
@@ -62,7 +60,9 @@ async def test_a_shrinking_ring_decommissions_the_leaving_node_before_the_statef
     with contextlib.suppress(NotReady):  # users may wait; the shrink is what matters
         await run.reconcile(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA), None, deps, LOG)
     # The system keyspaces first fit two nodes (through member 0), then member 2 leaves, then the shrink.
-    assert [(u, m, a) for u, m, a in agents.calls if m in ("ensure_ring_replication", "decommission")] == [
+    calls = ("leave_check", "ensure_ring_replication", "decommission")
+    assert [(u, m, a) for u, m, a in agents.calls if m in calls] == [
+        (url(0), "leave_check", (2, [])),
         (url(0), "ensure_ring_replication", 2),
         (url(2), "decommission", url(2)),
     ]
@@ -82,25 +82,96 @@ async def test_a_shrinking_ring_decommissions_the_leaving_node_before_the_statef
     assert agents.of("decommission") == [] and replicas(kube) == 2
 
 
-async def test_a_decommission_the_agent_refuses_changes_nothing_and_names_the_keyspace(
+SAID = (
+    "decommission refused: 2 nodes would be left, fewer than the replication factor of app"
+    " (replication factor 3)"
+)
+SMALLER = {"replicas": 2, "datastore": CASSANDRA}
+
+
+def scale_down_condition(kube: FakeKube) -> dict[str, Any]:
+    (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
+    return dict(cond)
+
+
+def refused_events(kube: FakeKube) -> list[str]:
+    events = [e for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
+    return [e["note"] for e in events if (e["type"], e["reason"]) == ("Warning", "ScaleDownRefused")]
+
+
+async def test_a_scale_down_the_ring_cannot_hold_is_refused_before_anything_changes(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    """The check comes first: no system keyspace lowered, no node asked to leave, the StatefulSet kept at
+    three; and the pass completes (no NotReady: a failed handler would make putting the spec back a
+    no-op for kopf). A second pass with the same refusal posts no second Event."""
+    await a_ring_of_three(kube, deps, agents)
+    agents.refuse("leave_check", 409, "conflict", SAID)
+    status = await run.reconcile(parsed(CLUSTER, 2, **SMALLER), None, deps, LOG)
+    assert agents.of("leave_check", attempted=True) == [(2, [])]
+    assert agents.of("ensure_ring_replication") == agents.of("decommission", attempted=True) == []
+    assert replicas(kube) == 3  # every pod keeps its data
+    record = json.loads(kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_USERS])
+    assert record["ring"] == 3  # the Users phase fits the nodes kept, not spec.replicas
+    cond = scale_down_condition(kube)
+    assert (cond["status"], cond["reason"]) == ("False", "Refused")
+    assert cond["message"] == f"the ring keeps its 3 nodes: conflict: {SAID}"
+    assert status.observed_generation == 2
+    assert refused_events(kube) == [cond["message"]]
+    await run.reconcile(parsed(CLUSTER, 2, **SMALLER), scale_down(kube), deps, LOG)
+    assert len(refused_events(kube)) == 1 and replicas(kube) == 3
+
+
+async def test_the_refresh_asks_again_and_shrinks_once_the_keyspace_is_lowered(
     kube: FakeKube, deps: Deps, agents: FakeAgents
 ) -> None:
     await a_ring_of_three(kube, deps, agents)
-    said = (
-        "decommission refused: 2 nodes would be left, fewer than the replication factor of app"
-        " (replication factor 3)"
+    agents.refuse("leave_check", 409, "conflict", SAID)
+    await run.reconcile(parsed(CLUSTER, 2, **SMALLER), None, deps, LOG)
+    await run.refresh(parsed(CLUSTER, 2, **SMALLER), scale_down(kube), deps, LOG)  # still refused
+    assert len(agents.of("leave_check", attempted=True)) == 2 and replicas(kube) == 3
+    del agents.failures["leave_check"]  # the keyspace in the way was lowered over CQL
+    with contextlib.suppress(NotReady):
+        await run.refresh(parsed(CLUSTER, 2, **SMALLER), scale_down(kube), deps, LOG)
+    assert agents.of("decommission") == [url(2)] and replicas(kube) == 2
+    assert (scale_down_condition(kube)["status"], scale_down_condition(kube)["reason"]) == (
+        "True",
+        "Decommissioned",
     )
-    agents.refuse("decommission", 409, "conflict", said)
-    with pytest.raises(NotReady, match="app \\(replication factor 3\\)"):
-        await run.reconcile(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA), None, deps, LOG)
-    assert replicas(kube) == 3  # the pod keeps its data
-    (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
+    # A ring at its size is refreshed as usual: nobody is asked to leave again.
+    agents.calls.clear()
+    await run.refresh(parsed(CLUSTER, 2, **SMALLER), scale_down(kube), deps, LOG)
+    assert agents.of("leave_check") == agents.of("decommission") == []
+
+
+async def test_putting_replicas_back_after_a_refusal_settles_the_condition(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    await a_ring_of_three(kube, deps, agents)
+    agents.refuse("leave_check", 409, "conflict", SAID)
+    await run.reconcile(parsed(CLUSTER, 2, **SMALLER), None, deps, LOG)
+    status = await run.reconcile(
+        parsed(CLUSTER, 3, replicas=3, datastore=CASSANDRA), scale_down(kube), deps, LOG
+    )
+    assert status.observed_generation == 3 and replicas(kube) == 3
+    cond = scale_down_condition(kube)
+    assert (cond["status"], cond["reason"]) == ("True", "Settled")
+    assert agents.of("decommission", attempted=True) == []
+
+
+async def test_a_node_that_refuses_to_leave_keeps_the_nodes_still_in_the_ring(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    """The check passed, then the leaving node itself refused (a keyspace made in between): the pass
+    completes with the StatefulSet at the nodes above it gone and it kept."""
+    await a_ring_of_three(kube, deps, agents)
+    agents.refuse("decommission", 409, "conflict", SAID)
+    await run.reconcile(parsed(CLUSTER, 2, **SMALLER), None, deps, LOG)
+    assert replicas(kube) == 3  # db-2 refused: it keeps its pod and data
+    cond = scale_down_condition(kube)
     assert (cond["status"], cond["reason"]) == ("False", "Refused")
-    assert cond["message"] == f"db-2 was not decommissioned: conflict: {said}"
-    events = [e for (_, kind, _, _), e in kube.objects.items() if kind == EVENT.kind]
-    assert [(e["type"], e["reason"]) for e in events if e["reason"].startswith("ScaleDown")] == [
-        ("Warning", "ScaleDownRefused")
-    ]
+    assert cond["message"] == f"db-2 was not decommissioned: conflict: {SAID}"
+    assert refused_events(kube) == [cond["message"]]
 
 
 def member(pod: str, state: str, address: str | None = "10.0.0.9") -> dict[str, Any]:
@@ -151,11 +222,13 @@ async def test_a_spec_keyspace_lowered_with_the_shrink_is_altered_before_the_nod
     }
     with contextlib.suppress(NotReady):
         await run.reconcile(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA, **smaller), None, deps, LOG)
-    assert [m for _, m, _ in agents.calls if m != "status"][:3] == [
+    assert [m for _, m, _ in agents.calls if m != "status"][:4] == [
+        "leave_check",
         "ensure_ring_replication",
         "ensure_database",
         "decommission",
     ]
+    assert agents.of("leave_check") == [(2, ["shop"])]  # what the phase lowers is not in the way
     assert agents.of("ensure_database")[0] == ("shop", 2)  # logs (1) needs no change
     record = json.loads(kube.find(STATEFULSET, "ns", "db")["metadata"]["annotations"][APPLIED_USERS])
     assert (record["ring"], record["factors"]) == (2, {"shop": 2, "logs": 1})
@@ -169,7 +242,8 @@ async def test_the_refresh_settles_a_stale_refused_scale_down_once_the_ring_has_
     cluster = kube.find(CUSTOM["DatabaseCluster"], "ns", "db")
     refused = {"type": "ScaleDown", "status": "False", "reason": "Refused", "message": "db-2 was not ..."}
     raw = {**cluster["status"], "conditions": [*cluster["status"]["conditions"], refused]}
-    # Still three nodes while the spec asks for two: the refusal stands.
+    # Still three nodes while the spec asks for two, and still refused: the refusal stands.
+    agents.refuse("leave_check", 409, "conflict", SAID)
     await run.refresh(parsed(CLUSTER, 2, replicas=2, datastore=CASSANDRA), raw, deps, LOG)
     (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
     assert (cond["status"], cond["reason"]) == ("False", "Refused")

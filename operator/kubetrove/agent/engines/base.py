@@ -164,6 +164,11 @@ class RingDriver(Protocol):
         """Give the ring's system keyspaces (auth first) this factor and repair them; True if changed."""
         ...
 
+    def leave_check(self, nodes_left: int, lowering: list[str]) -> None:
+        """Conflict naming every keyspace ``nodes_left`` nodes could not hold, besides the ring's system
+        keyspaces and ``lowering``; changes nothing."""
+        ...
+
     def decommission(self) -> None:
         """Leave the ring, streaming this node's ranges to the others; Conflict when a keyspace's factor
         would exceed the nodes left."""

@@ -1,12 +1,14 @@
 """Apply: server-side apply of every rendered child (the Secrets are left to the Credentials phase).
 
-Two adjustments to the rendered StatefulSet, both about fields Kubernetes will not let us change:
+Adjustments to the rendered StatefulSet; the first two are about fields Kubernetes will not let us change:
 - ``volumeClaimTemplates`` are immutable: an existing StatefulSet keeps its live claim sizes, and the
   Storage phase grows the PVCs themselves. New members of a scale-up get the old size and are grown too.
 - Primary/replica clusters (the operator picks the primary) use ``updateStrategy: OnDelete``: the
   StatefulSet controller would roll pods from the highest ordinal down, which updates the primary
   before the replicas below it whenever the primary is not pod 0 (after a failover). With OnDelete the
   Rollout phase deletes outdated pods itself, replicas first and the primary last (docs/operations.md).
+- A ring whose scale-down was refused this pass (phases/ring.py) keeps its size: ``spec.replicas`` of
+  the StatefulSet is the nodes it keeps, not the spec's.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def desired_statefulset(ctx: Context) -> Obj:
                 claim["spec"]["resources"] = copy.deepcopy(old["spec"]["resources"])
     if operator_rolls(ctx):
         sts["spec"]["updateStrategy"] = dict(ON_DELETE)
+    if ctx.kept_nodes is not None:  # a ring's refused scale-down: no pod goes while its node holds data
+        sts["spec"]["replicas"] = ctx.kept_nodes
     annotated = annotate(sts, ctx.spec, ctx.parsed.ref.generation)
     # The Parameters phase's record as it stands (phases/parameters.py says why it is applied here).
     annotated["metadata"]["annotations"].update(record_annotation(ctx, live))

@@ -106,7 +106,7 @@ async def report(ctx: Context) -> None:
         ctx.live_statefulset = await kube.get(STATEFULSET, ctx.namespace, ctx.names.statefulset)
     observed = st.Observed(
         generation=ctx.parsed.ref.generation,
-        replicas=ctx.replicas,
+        replicas=ctx.running_members,  # a ring's refused scale-down: its ScaleDown condition says why
         version=ctx.spec.datastore.version,
         credentials_secret=ctx.names.credentials_secret,
         statefulset=ctx.live_statefulset,

@@ -16,18 +16,26 @@ https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.h
 Not covered: replacing member 0, the seed (a seed does not bootstrap, so it cannot stream a dead
 node's ranges; Cassandra's manual has it made a non-seed first).
 
-``decommission`` (reconcile only, before Apply): a ring that shrinks ``N -> M`` first lowers the
-replication of the ring's own system keyspaces to what ``M`` nodes can hold (``min(M, 3)``) and of each
-spec keyspace whose factor the spec lowers (recorded for the Users phase), then asks each leaving
-node's agent, highest ordinal first and one at a time, to leave the ring (``nodetool decommission``:
-the node streams its ranges to the remaining ones). Only then does Apply shrink the StatefulSet, so a
-pod is never deleted while it still owns data. The agent refuses (409) while any keyspace's replication
-factor needs the node, naming every such keyspace (spec validation already refuses the spec's own
-keyspaces; this catches keyspaces made over CQL): the phase then sets the ``ScaleDown`` condition (False,
-``Refused``, the agent's words), posts a Warning Event, changes nothing and retries every 30 s, so
-lowering that keyspace's factor (or restoring ``spec.replicas``) lets it proceed. A node already gone
-from the ring (an earlier pass decommissioned it and the operator restarted before the shrink) is not
-asked again.
+``decommission`` (reconcile, before Apply): a ring that shrinks ``N -> M`` first ASKS a staying node
+whether ``M`` nodes could hold every keyspace but the ring's own system keyspaces and the spec keyspaces
+whose factor the spec lowers (``POST /v1/ring/decommission/check``; nothing is changed). Then it lowers
+those: the system keyspaces to ``min(M, 3)``, each lowered spec keyspace to its new factor (recorded for
+the Users phase). Then it asks each leaving node's agent, highest ordinal first and one at a time, to
+leave the ring (``nodetool decommission``: the node streams its ranges to the remaining ones). Only then
+does Apply shrink the StatefulSet, so a pod is never deleted while it still owns data.
+
+A refusal (the check's, or the leaving node's own for a keyspace made since) names every keyspace in the
+way (spec validation already refuses the spec's own keyspaces; this catches keyspaces made over CQL). The
+pass then COMPLETES rather than failing: ``ScaleDown`` False ``Refused`` with the agent's words, a Warning
+Event when the words are new, the StatefulSet kept at the nodes still in the ring (Apply), the ring's
+keyspaces left at their factors (the Users phase fits them to the nodes kept). Why complete and not retry
+the handler: a failed spec handler keeps kopf's last-handled spec at the one before, so putting
+``spec.replicas`` back would look like no change and run nothing (seen on pods: observedGeneration lagged
+and the lowered factors stayed). The level-triggered status refresh asks again instead (``refused_shrink``
+makes it run the whole reconcile), so lowering the keyspace in the way over CQL lets the shrink proceed,
+and putting ``spec.replicas`` back is a spec change like any other (``scale_down_settled`` sets the
+condition True). A node already gone from the ring (an earlier pass decommissioned it and the operator
+restarted before the shrink) is not asked again.
 Not covered: removing a node whose agent cannot be reached (``nodetool removenode``): the phase waits.
 """
 
@@ -36,7 +44,7 @@ from __future__ import annotations
 import json
 
 from kubetrove.agent.protocol import Status
-from kubetrove.api.common import ConditionStatus
+from kubetrove.api.common import Condition, ConditionStatus
 from kubetrove.api.status import ConditionType, ResourceStatus
 from kubetrove.datastores.base import HAMode
 from kubetrove.datastores.validation import DEFAULT_MAX_REPLICATION_FACTOR, replication_factor
@@ -115,6 +123,12 @@ async def replacements(ctx: Context) -> None:
             )
 
 
+def _scale_down(status: ResourceStatus | None) -> Condition | None:
+    """The ScaleDown condition of ``status``, if it has one."""
+    found = [c for c in (status.conditions if status else []) if c.type == ConditionType.SCALE_DOWN]
+    return found[0] if found else None
+
+
 def _condition(ctx: Context, ok: bool, reason: str, message: str) -> None:
     base = ctx.status or ctx.previous_status or ResourceStatus()
     gen, now = ctx.parsed.ref.generation, ctx.deps.clock()
@@ -129,6 +143,17 @@ async def _event(ctx: Context, warning: bool, reason: str, message: str) -> None
     )  # fmt: skip
 
 
+def _lowered(ctx: Context, record: dict[str, object]) -> dict[str, int]:
+    """The spec keyspaces whose factor the spec lowers with the shrink: name -> the new factor."""
+    had = record.get("factors") or {}
+    assert isinstance(had, dict)
+    return {
+        db.name: factor
+        for db in ctx.spec.databases
+        if db.name in had and (factor := replication_factor(db, ctx.replicas)) < had[db.name]
+    }
+
+
 async def _fit_replication(ctx: Context, staying: Obj) -> None:
     """Lower what the smaller ring cannot hold, through a staying node, before any node leaves: the ring's
     system keyspaces to ``min(M, 3)`` and each spec keyspace whose factor the spec lowered; the Users
@@ -136,12 +161,7 @@ async def _fit_replication(ctx: Context, staying: Obj) -> None:
     members, token = ctx.deps.members, need(ctx.inputs, "inputs").agent_token
     record = recorded(need(ctx.live_statefulset, "live statefulset"))
     ring = min(ctx.replicas, DEFAULT_MAX_REPLICATION_FACTOR)
-    had: dict[str, int] = record.get("factors", {})
-    lowered = {
-        db.name: factor
-        for db in ctx.spec.databases
-        if db.name in had and (factor := replication_factor(db, ctx.replicas)) < had[db.name]
-    }
+    lowered = _lowered(ctx, record)
     if record.get("ring") == ring and not lowered:
         return
 
@@ -160,9 +180,59 @@ async def _fit_replication(ctx: Context, staying: Obj) -> None:
             f"fitting the keyspaces to {ctx.replicas} nodes before the scale-down: {exc}", 15
         ) from exc
     record["ring"] = ring
-    record["factors"] = {**had, **lowered}
+    record["factors"] = {**record.get("factors", {}), **lowered}
     patch = {"metadata": {"annotations": {APPLIED_USERS: json.dumps(record, sort_keys=True)}}}
     await ctx.deps.kube.patch(STATEFULSET, ctx.namespace, ctx.names.statefulset, patch)
+
+
+async def _leave_check(ctx: Context, staying: Obj) -> str | None:
+    """Would the ring, once its system keyspaces and the spec's lowered keyspaces fit ``spec.replicas``
+    nodes, still hold a keyspace those nodes cannot? The agent's words if so (nothing is changed)."""
+    members, token = ctx.deps.members, need(ctx.inputs, "inputs").agent_token
+    lowering = sorted(_lowered(ctx, recorded(need(ctx.live_statefulset, "live statefulset"))))
+    name = staying["metadata"]["name"]
+    try:
+        async with members.agents(token) as agents:
+            await agents.call(
+                name, members.url(ctx.namespace, staying), lambda a: a.leave_check(ctx.replicas, lowering)
+            )
+    except AgentRefused as exc:
+        return exc.said
+    except AgentCallError as exc:
+        raise NotReady(
+            f"asking {name} whether {ctx.replicas} nodes can hold every keyspace: {exc}", 15
+        ) from exc
+    return None
+
+
+async def _refuse(ctx: Context, keep: int, message: str) -> None:
+    """The scale-down stops here, and the pass completes: the StatefulSet keeps ``keep`` nodes (Apply),
+    ``ScaleDown`` False ``Refused`` says why, with a Warning Event the first time it says so. The status
+    refresh asks again (``refused_shrink``), so lowering the keyspace in the way lets the shrink proceed;
+    putting ``spec.replicas`` back is a spec change like any other."""
+    ctx.kept_nodes = keep
+    before = _scale_down(ctx.previous_status)
+    _condition(ctx, False, "Refused", message)
+    if before is None or before.status != ConditionStatus.FALSE or before.message != message:
+        await _event(ctx, True, "ScaleDownRefused", message)
+    ctx.logger.warning("Scale-down to %d nodes refused, keeping %d: %s", ctx.replicas, keep, message)
+
+
+def refused_shrink(ctx: Context) -> bool:
+    """A ring that runs more nodes than ``spec.replicas`` because its scale-down was refused: the status
+    refresh runs the whole reconcile for it, which asks again (level-triggered: a keyspace lowered over
+    CQL changes no spec, so no spec handler would run)."""
+    live = ctx.live_statefulset
+    if not is_ring(ctx) or live is None or ctx.previous_status is None:
+        return False
+    have = int((live.get("spec") or {}).get("replicas") or 0)
+    condition = _scale_down(ctx.previous_status)
+    return (
+        have > ctx.replicas
+        and condition is not None
+        and condition.status == ConditionStatus.FALSE
+        and condition.reason == "Refused"
+    )
 
 
 async def _in_ring(ctx: Context, staying: Obj, leaving: Obj) -> bool:
@@ -200,6 +270,10 @@ async def decommission(ctx: Context) -> None:
     staying = pods.get(0)
     if staying is None:
         raise NotReady("the ring shrinks through member 0, which has no pod right now", 15)
+    refused = await _leave_check(ctx, staying)
+    if refused is not None:
+        await _refuse(ctx, have, f"the ring keeps its {have} nodes: {refused}")
+        return
     await _fit_replication(ctx, staying)
     members, token = ctx.deps.members, need(ctx.inputs, "inputs").agent_token
     for number in range(have - 1, ctx.replicas - 1, -1):
@@ -211,11 +285,9 @@ async def decommission(ctx: Context) -> None:
         try:
             async with members.agents(token, timeout=DECOMMISSION_TIMEOUT_SECONDS, retries=0) as agents:
                 await agents.call(name, members.url(ctx.namespace, leaving), lambda a: a.decommission())
-        except AgentRefused as exc:
-            message = f"{name} was not decommissioned: {exc.said}"
-            _condition(ctx, False, "Refused", message)
-            await _event(ctx, True, "ScaleDownRefused", message)
-            raise NotReady(message, REFUSED_RETRY_SECONDS) from exc
+        except AgentRefused as exc:  # a keyspace made since the check: the nodes above have left
+            await _refuse(ctx, number + 1, f"{name} was not decommissioned: {exc.said}")
+            return
         except AgentCallError as exc:
             raise NotReady(f"decommissioning {name}: {exc}", 15) from exc
         message = f"{name} left the ring (decommissioned)"

@@ -169,8 +169,10 @@ async def users(ctx: Context) -> None:
         "users": {u.name: fingerprint(key, pw[u.name], u) for u in ctx.spec.users},
     }
     if need(ctx.store, "store").replicated_databases:
-        desired["factors"] = {d.name: replication_factor(d, ctx.replicas) for d in ctx.spec.databases}
-        desired["ring"] = min(ctx.replicas, DEFAULT_MAX_REPLICATION_FACTOR)
+        # The ring that runs: a refused scale-down keeps its nodes, and their keyspaces (phases/ring.py).
+        size = ctx.running_members
+        desired["factors"] = {d.name: replication_factor(d, size) for d in ctx.spec.databases}
+        desired["ring"] = min(size, DEFAULT_MAX_REPLICATION_FACTOR)
     if record == desired:
         return
     if ctx.status is None or ctx.status.phase not in WRITABLE:

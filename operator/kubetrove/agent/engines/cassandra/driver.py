@@ -36,7 +36,7 @@ from kubetrove.agent.engines.base import (
     NotFound,
     Unsupported,
 )
-from kubetrove.agent.engines.cassandra import logs, nodetool
+from kubetrove.agent.engines.cassandra import leaving, logs, nodetool
 from kubetrove.agent.engines.cassandra.permissions import (
     permission_statements,
     quote,
@@ -87,13 +87,6 @@ SYSTEM_KEYSPACES = frozenset(
 RING_KEYSPACES = ("system_auth", "system_distributed", "system_traces")
 REPAIRED_RING_KEYSPACES = ("system_auth",)  # small, and a login must find its role on every node
 _RATE_LIMITED = re.compile(r"can only be changed every (\d+)ms")  # CassandraRoleManager, 5.0
-
-
-def _factor(replication: Mapping[str, str]) -> int:
-    """The total replication factor of a replication map (SimpleStrategy's, or the sum over DCs)."""
-    if "replication_factor" in replication:
-        return int(replication["replication_factor"])
-    return sum(int(v) for k, v in replication.items() if k != "class" and v.isdigit())
 
 
 def _password_matches(password: str, salted_hash: str | None) -> bool:
@@ -274,27 +267,23 @@ class CassandraDriver:
             ring=self._ring.view(),
         )
 
-    def decommission(self) -> None:
-        """``nodetool decommission``, refused first when a keyspace would have more replicas than nodes.
-
-        Cassandra 4.0+ refuses too ("Not enough live nodes to maintain replication factor"), but only
-        after the call; checking first gives a message naming every keyspace, and nothing is touched.
-        Node-local keyspaces (LocalStrategy: system, system_schema) have no factor and never block.
-        https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.html
-        """
-        left = self.ring_size() - 1
+    def _keyspaces(self) -> list[tuple[str, dict[str, str]]]:
         rows = self._rows("SELECT keyspace_name, replication FROM system_schema.keyspaces")
-        over = sorted(
-            (r.keyspace_name, _factor(dict(r.replication)))
-            for r in rows
-            if _factor(dict(r.replication)) > left
-        )
-        if over:
-            named = ", ".join(f"{ks} (replication factor {factor})" for ks, factor in over)
-            raise Conflict(
-                f"decommission refused: {left} node{'s' if left != 1 else ''} would be left, fewer than the"
-                f" replication factor of {named}; lower those factors first"
-            )
+        return [(r.keyspace_name, dict(r.replication)) for r in rows]
+
+    def leave_check(self, nodes_left: int, lowering: list[str]) -> None:
+        """Conflict naming every keyspace ``nodes_left`` nodes could not hold, besides the ring's system
+        keyspaces and ``lowering`` (the caller fits those first); changes nothing (leaving.py)."""
+        why = leaving.refusal(self._keyspaces(), nodes_left, {*RING_KEYSPACES, *lowering})
+        if why is not None:
+            raise Conflict(why)
+
+    def decommission(self) -> None:
+        """``nodetool decommission``, refused first when a keyspace would have more replicas than nodes
+        (leaving.py)."""
+        why = leaving.refusal(self._keyspaces(), self.ring_size() - 1)
+        if why is not None:
+            raise Conflict(why)
         nodetool.run(self._config, "decommission", timeout=DECOMMISSION_TIMEOUT_SECONDS)
 
     def check_tables(self, databases: list[str]) -> tuple[str, list[TableCheck]]:
@@ -354,7 +343,7 @@ class CassandraDriver:
             if current is None or current == wanted:
                 continue
             self._rows(f"ALTER KEYSPACE {quote(keyspace)} WITH replication = %s", (wanted,))
-            if keyspace in REPAIRED_RING_KEYSPACES and _factor(wanted) > _factor(current):
+            if keyspace in REPAIRED_RING_KEYSPACES and leaving.factor(wanted) > leaving.factor(current):
                 self._repair(keyspace)
             changed = True
         return changed
@@ -393,7 +382,7 @@ class CassandraDriver:
         self._check_fits(replication_factor)
         verb = "CREATE KEYSPACE IF NOT EXISTS" if current is None else "ALTER KEYSPACE"
         self._rows(f"{verb} {quote(name)} WITH replication = %s", (wanted,))
-        if current is not None and _factor(wanted) > _factor(current):
+        if current is not None and leaving.factor(wanted) > leaving.factor(current):
             self._repair(name)
         return current is None
 
