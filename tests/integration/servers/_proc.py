@@ -11,6 +11,12 @@ import subprocess
 import time
 from pathlib import Path
 
+# InnoDB's simulated AIO instead of the kernel's (libaio/io_uring) in every test mysqld/mariadbd: each
+# server's native AIO takes io_setup contexts from the machine-wide fs.aio-max-nr (65536), which a few
+# dozen servers (integration, e2e pods, an interrupted run's orphans) exhaust: "io_setup() failed with
+# EAGAIN" and InnoDB will not start. https://dev.mysql.com/doc/refman/8.4/en/innodb-linux-native-aio.html
+NO_NATIVE_AIO = "--innodb-use-native-aio=OFF"
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on ``host`` that nothing listens on right now (the kernel picks it)."""

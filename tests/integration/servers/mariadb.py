@@ -20,7 +20,7 @@ import pymysql
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.datastores._mysql_common.strategy import DEMOTED_MARKER
 from kubetrove.datastores.mariadb.strategy import FLAVOR
-from tests.integration.servers._proc import free_port, stop, tail, wait_for_port
+from tests.integration.servers._proc import NO_NATIVE_AIO, free_port, stop, tail, wait_for_port
 
 ADMIN = "kubetrove"
 
@@ -113,6 +113,7 @@ def start_mariadb(
             "--auth-root-authentication-method=normal",
             "--user=root",
             "--skip-test-db",
+            NO_NATIVE_AIO,  # passed on to the bootstrap mariadbd
         ],
         check=True,
         capture_output=True,
@@ -174,6 +175,7 @@ def _launch(base: Path, port: int, server_id: int, extra: tuple[str, ...]) -> su
             "--gtid-strict-mode=1",
             "--innodb-buffer-pool-size=32M",
             "--performance-schema=OFF",
+            NO_NATIVE_AIO,
             *extra,
         ],
         stdout=subprocess.DEVNULL,

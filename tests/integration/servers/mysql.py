@@ -34,7 +34,7 @@ from typing import Any
 import pymysql
 
 from kubetrove.agent.engines.config import EngineConfig
-from tests.integration.servers._proc import cache_dir, free_port, stop, tail, wait_for_port
+from tests.integration.servers._proc import NO_NATIVE_AIO, cache_dir, free_port, stop, tail, wait_for_port
 
 ADMIN = "kubetrove"
 # Where a 9.7 server's ``base`` appears inside the sid root (hack/build-mysql.sh creates the directory).
@@ -168,7 +168,7 @@ def start_mysql(
     inside = _paths(version, base)
     for sub in ("tmp", "files"):
         (base / sub).mkdir(exist_ok=True)
-    init_args = [f"--datadir={inside}/data", "--user=root", "--initialize-insecure",
+    init_args = [f"--datadir={inside}/data", "--user=root", "--initialize-insecure", NO_NATIVE_AIO,
                  f"--log-error={inside}/init.log", "--innodb-redo-log-capacity=16M"]  # fmt: skip
     init = subprocess.run(
         _argv(version, base, init_args),
@@ -290,6 +290,7 @@ def _launch(
         "--innodb-buffer-pool-size=32M",
         "--innodb-redo-log-capacity=16M",
         "--performance-schema=OFF",
+        NO_NATIVE_AIO,
         *extra,
     ]
     # stderr: what unshare, mount or chroot say if they fail before mysqld has its error log.

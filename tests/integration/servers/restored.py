@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.integration.servers._proc import free_port, stop, tail, wait_for_port
+from tests.integration.servers._proc import NO_NATIVE_AIO, free_port, stop, tail, wait_for_port
 from tests.integration.servers.mariadb import MariaDBServer
 from tests.integration.servers.postgresql import PostgreSQLServer, _launch
 
@@ -18,7 +18,7 @@ def start_mariadb_on(base: Path, password: str, server_id: int = 99) -> MariaDBS
             *("/usr/sbin/mariadbd", "--no-defaults", f"--datadir={base / 'data'}", f"--port={port}"),
             *("--bind-address=127.0.0.1", f"--socket={base / 's.sock'}", "--user=root", f"--log-error={log}"),
             *(f"--pid-file={base / 'mariadbd.pid'}", "--skip-name-resolve", f"--server-id={server_id}"),
-            *("--innodb-buffer-pool-size=32M", "--performance-schema=OFF"),
+            *("--innodb-buffer-pool-size=32M", "--performance-schema=OFF", NO_NATIVE_AIO),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
