@@ -169,7 +169,7 @@ async def refresh(
     if ctx.live_statefulset is None:
         return  # never applied yet: the create handler is on it
     # A ring's refused scale-down is asked again by the whole reconcile (phases/ring.py, refused_shrink).
-    await _run(ctx, PHASES if refused_shrink(ctx) else REFRESH)
+    await _run(ctx, PHASES if await refused_shrink(ctx) else REFRESH)
 
 
 async def observe_volume(parsed: Parsed[InstanceSpec], raw_status: Any, deps: Deps, logger: Logger) -> None:

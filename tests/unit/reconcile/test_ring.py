@@ -89,6 +89,12 @@ SAID = (
 SMALLER = {"replicas": 2, "datastore": CASSANDRA}
 
 
+def asked(kube: FakeKube, generation: int, **spec: Any) -> None:
+    """The resource as the API server now holds it (its status kept), at ``generation``."""
+    stored = kube.find(CUSTOM["DatabaseCluster"], "ns", "db")
+    kube.put({**body(CLUSTER, generation, **spec), "status": stored.get("status") or {}})
+
+
 def scale_down_condition(kube: FakeKube) -> dict[str, Any]:
     (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
     return dict(cond)
@@ -127,6 +133,7 @@ async def test_the_refresh_asks_again_and_shrinks_once_the_keyspace_is_lowered(
 ) -> None:
     await a_ring_of_three(kube, deps, agents)
     agents.refuse("leave_check", 409, "conflict", SAID)
+    asked(kube, 2, **SMALLER)
     await run.reconcile(parsed(CLUSTER, 2, **SMALLER), None, deps, LOG)
     await run.refresh(parsed(CLUSTER, 2, **SMALLER), scale_down(kube), deps, LOG)  # still refused
     assert len(agents.of("leave_check", attempted=True)) == 2 and replicas(kube) == 3
@@ -142,6 +149,22 @@ async def test_the_refresh_asks_again_and_shrinks_once_the_keyspace_is_lowered(
     agents.calls.clear()
     await run.refresh(parsed(CLUSTER, 2, **SMALLER), scale_down(kube), deps, LOG)
     assert agents.of("leave_check") == agents.of("decommission") == []
+
+
+async def test_a_refresh_with_an_older_body_than_the_resource_never_shrinks(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    """The refresh was handed generation 2 (replicas 2, refused), but the user has put replicas back
+    since (generation 3): it does not ask again, even though the keyspace in the way is gone now."""
+    await a_ring_of_three(kube, deps, agents)
+    agents.refuse("leave_check", 409, "conflict", SAID)
+    asked(kube, 2, **SMALLER)
+    await run.reconcile(parsed(CLUSTER, 2, **SMALLER), None, deps, LOG)
+    asked(kube, 3, replicas=3, datastore=CASSANDRA)
+    del agents.failures["leave_check"]
+    agents.calls.clear()
+    await run.refresh(parsed(CLUSTER, 2, **SMALLER), scale_down(kube), deps, LOG)
+    assert agents.of("leave_check") == agents.of("decommission") == [] and replicas(kube) == 3
 
 
 async def test_putting_replicas_back_after_a_refusal_settles_the_condition(

@@ -49,7 +49,7 @@ from kubetrove.api.status import ConditionType, ResourceStatus
 from kubetrove.datastores.base import HAMode
 from kubetrove.datastores.validation import DEFAULT_MAX_REPLICATION_FACTOR, replication_factor
 from kubetrove.k8s import events
-from kubetrove.k8s.kinds import CONFIG_MAP, STATEFULSET
+from kubetrove.k8s.kinds import CONFIG_MAP, CUSTOM, STATEFULSET
 from kubetrove.k8s.pods import is_terminating, ordinal
 from kubetrove.k8s.port import Obj
 from kubetrove.members import Agent, AgentCallError, AgentRefused
@@ -218,21 +218,27 @@ async def _refuse(ctx: Context, keep: int, message: str) -> None:
     ctx.logger.warning("Scale-down to %d nodes refused, keeping %d: %s", ctx.replicas, keep, message)
 
 
-def refused_shrink(ctx: Context) -> bool:
+async def refused_shrink(ctx: Context) -> bool:
     """A ring that runs more nodes than ``spec.replicas`` because its scale-down was refused: the status
     refresh runs the whole reconcile for it, which asks again (level-triggered: a keyspace lowered over
-    CQL changes no spec, so no spec handler would run)."""
+    CQL changes no spec, so no spec handler would run). Not when the resource has a newer generation than
+    the body this refresh was handed: the spec handler is on that one, and a shrink must never follow a
+    spec the user has already changed (e.g. ``spec.replicas`` put back)."""
     live = ctx.live_statefulset
     if not is_ring(ctx) or live is None or ctx.previous_status is None:
         return False
     have = int((live.get("spec") or {}).get("replicas") or 0)
     condition = _scale_down(ctx.previous_status)
-    return (
+    if not (
         have > ctx.replicas
         and condition is not None
         and condition.status == ConditionStatus.FALSE
         and condition.reason == "Refused"
-    )
+    ):
+        return False
+    ref = ctx.parsed.ref
+    current = await ctx.deps.kube.get(CUSTOM[ref.kind.kind], ref.namespace, ref.name)
+    return current is not None and current["metadata"].get("generation") == ref.generation
 
 
 async def _in_ring(ctx: Context, staying: Obj, leaving: Obj) -> bool:

@@ -113,6 +113,7 @@ class CassandraDriver:
         # clusters, GossipingPropertyFileSnitch); without it SimpleStrategy (one DC, SimpleSnitch).
         self._datacenter = config.options.get("datacenter")
         self._lock = threading.Lock()
+        self._leaving = threading.Lock()  # decommission: one at a time
         self._cluster: Any = None
         self._session: Any = None
         self._ring = RingWatcher.for_engine(config)  # the engine's Jolokia agent, not a nodetool JVM
@@ -279,12 +280,24 @@ class CassandraDriver:
             raise Conflict(why)
 
     def decommission(self) -> None:
-        """``nodetool decommission``, refused first when a keyspace would have more replicas than nodes
-        (leaving.py)."""
-        why = leaving.refusal(self._keyspaces(), self.ring_size() - 1)
-        if why is not None:
-            raise Conflict(why)
-        nodetool.run(self._config, "decommission", timeout=DECOMMISSION_TIMEOUT_SECONDS)
+        """``nodetool decommission``, refused first when a keyspace would have more replicas than nodes;
+        done only when the node says DECOMMISSIONED (leaving.py says why). One at a time per agent: a
+        second caller waits for the first, then finds the node gone and returns."""
+        with self._leaving:
+            if self._mode() == leaving.DECOMMISSIONED:
+                return
+            why = leaving.refusal(self._keyspaces(), self.ring_size() - 1)
+            if why is not None:
+                raise Conflict(why)
+            nodetool.run(self._config, "decommission", timeout=DECOMMISSION_TIMEOUT_SECONDS)
+            mode = self._mode()
+            if mode != leaving.DECOMMISSIONED:
+                raise EngineUnavailable(
+                    f"nodetool decommission returned, but the node is {mode}: still leaving"
+                )
+
+    def _mode(self) -> str | None:
+        return leaving.operation_mode(nodetool.run(self._config, "netstats"))
 
     def check_tables(self, databases: list[str]) -> tuple[str, list[TableCheck]]:
         """``nodetool verify --force <keyspace> <tables...>`` per keyspace: every SSTable of this node read

@@ -9,6 +9,12 @@ Cassandra 4.0+ refuses a decommission too ("Not enough live nodes to maintain re
 only after the call and naming one keyspace; checking first names every one and touches nothing.
 https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.html#removing-nodes
 Node-local keyspaces (LocalStrategy: system, system_schema) have no factor and never block.
+
+Whether the leave is DONE is the node's operation mode (``nodetool netstats``' first line, ``Mode: X``),
+not nodetool's exit code: Cassandra 5.0's StorageService.decommission returns at once, successfully, when
+the node is already leaving ("This node is still decommissioning"), so a second caller would take a node
+that is still streaming for a node that has left, and its pod would be deleted mid-stream (seen on pods,
+2026-12-07: the ring was left with a down, leaving node and the superuser's QUORUM reads failed).
 """
 
 from __future__ import annotations
@@ -40,3 +46,15 @@ def refusal(
         f"decommission refused: {nodes} would be left, fewer than the replication factor of {named};"
         " lower those factors first"
     )
+
+
+DECOMMISSIONED = "DECOMMISSIONED"
+
+
+def operation_mode(netstats: str) -> str | None:
+    """The node's operation mode from ``nodetool netstats``' output (NORMAL, LEAVING, DECOMMISSIONED...)."""
+    for line in netstats.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Mode":
+            return value.strip() or None
+    return None
