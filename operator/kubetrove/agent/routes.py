@@ -12,7 +12,7 @@ import logging
 from aiohttp import web
 
 from kubetrove.agent import http, names, volume
-from kubetrove.agent.engines.base import DriverError, EngineUnavailable, Unsupported
+from kubetrove.agent.engines.base import DriverError, EngineUnavailable, RingDriver, Unsupported
 from kubetrove.agent.metrics import CONTENT_TYPE
 from kubetrove.agent.protocol import (
     DatabaseList,
@@ -229,13 +229,19 @@ async def handle_put_replication_members(request: web.Request) -> web.Response:
     return http.reply(await asyncio.to_thread(driver.set_members, list(body.members)))
 
 
-async def handle_put_ring_replication(request: web.Request) -> web.Response:
-    """Give a ring's auth keyspace (and the other replicated system keyspaces) this factor; 501 elsewhere."""
-    body = await http.read_body(request, DatabaseRequest)
+def _ring(request: web.Request, what: str) -> RingDriver:
+    """This agent's ring driver, or 501 naming ``what`` a non-ring engine does not have."""
     ctx = http.context(request)
     driver = ctx.bundle.ring(ctx.driver)
     if driver is None:
-        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no system keyspaces to replicate")
+        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no {what}")
+    return driver
+
+
+async def handle_put_ring_replication(request: web.Request) -> web.Response:
+    """Give a ring's auth keyspace (and the other replicated system keyspaces) this factor; 501 elsewhere."""
+    body = await http.read_body(request, DatabaseRequest)
+    driver = _ring(request, "system keyspaces to replicate")
     changed = await asyncio.to_thread(driver.ensure_ring_replication, body.replication_factor)
     return http.reply(Ok(detail="raised" if changed else "unchanged"))
 
@@ -243,21 +249,14 @@ async def handle_put_ring_replication(request: web.Request) -> web.Response:
 async def handle_post_ring_leave_check(request: web.Request) -> web.Response:
     """Would a scale-down to ``nodes_left`` nodes be refused? 409 naming the keyspaces; 501 off rings."""
     body = await http.read_body(request, LeaveCheckRequest)
-    ctx = http.context(request)
-    driver = ctx.bundle.ring(ctx.driver)
-    if driver is None:
-        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no node to decommission")
+    driver = _ring(request, "node to decommission")
     await asyncio.to_thread(driver.leave_check, body.nodes_left, list(body.lowering))
     return http.reply(Ok(detail=f"{body.nodes_left} nodes can hold every keyspace"))
 
 
 async def handle_post_ring_decommission(request: web.Request) -> web.Response:
     """This node leaves the ring (streams its ranges away); 409 when a keyspace needs it, 501 elsewhere."""
-    ctx = http.context(request)
-    driver = ctx.bundle.ring(ctx.driver)
-    if driver is None:
-        raise Unsupported(f"{ctx.driver.engine} is not a ring: it has no node to decommission")
-    await asyncio.to_thread(driver.decommission)
+    await asyncio.to_thread(_ring(request, "node to decommission").decommission)
     return http.reply(Ok(detail="decommissioned"))
 
 
