@@ -59,6 +59,7 @@ class ObjectRef:
     uid: str
     generation: int
     kind: Kind
+    resource_version: str = ""  # of the body this ref was parsed from (a status refresh's write precondition)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def parse_body(kind: Kind, body: Any, spec_type: type[S]) -> Parsed[S]:
         uid=meta.get("uid", ""),
         generation=int(meta.get("generation", 0)),
         kind=kind,
+        resource_version=str(meta.get("resourceVersion") or ""),
     )
     spec = spec_type.model_validate(body.get("spec") or {})
     return Parsed(ref, spec, dict(meta.get("labels") or {}), dict(meta.get("annotations") or {}))

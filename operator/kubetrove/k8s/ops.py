@@ -24,9 +24,15 @@ async def get_custom(kube: Kube, ref: ObjectRef) -> Obj | None:
     return await kube.get(custom_type(ref), ref.namespace, ref.name)
 
 
-async def patch_status(kube: Kube, ref: ObjectRef, status: Mapping[str, Any]) -> Obj:
-    """Merge-patch the ``status`` subresource of a custom resource."""
-    return await kube.patch(custom_type(ref), ref.namespace, ref.name, {"status": dict(status)}, "status")
+async def patch_status(
+    kube: Kube, ref: ObjectRef, status: Mapping[str, Any], resource_version: str | None = None
+) -> Obj:
+    """Merge-patch the ``status`` subresource of a custom resource; with ``resource_version``, only over
+    that version (the API server answers 409, Conflict, when the object has changed since)."""
+    patch: Obj = {"status": dict(status)}
+    if resource_version is not None:
+        patch["metadata"] = {"resourceVersion": resource_version}
+    return await kube.patch(custom_type(ref), ref.namespace, ref.name, patch, "status")
 
 
 async def update_status(

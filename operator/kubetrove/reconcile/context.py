@@ -124,6 +124,12 @@ class Context:
     # A ring's scale-down refused this pass (phases/ring.py): the nodes it keeps. Apply leaves the
     # StatefulSet at this size and the Users phase fits the ring's keyspaces to it, not to spec.replicas.
     kept_nodes: int | None = None
+    # A status refresh writes only over the resourceVersion it computed from (set by ``run.refresh``; moved
+    # on by its own writes): a refresh that began before a reconcile wrote would otherwise put the older
+    # conditions back (the list is replaced as a whole), e.g. drop the reconcile's ScaleDown; on a conflict
+    # it is rebased over the stored status (phases/report.py). None: the write is unconditional (the
+    # reconcile's, which computes from the spec it was handed).
+    write_precondition: str | None = None
 
     @property
     def spec(self) -> InstanceSpec:

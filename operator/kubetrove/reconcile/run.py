@@ -160,6 +160,7 @@ async def refresh(
     event passes the StatefulSet it carries (``statefulset``): it is used as observed, not read again.
     """
     ctx = _context(parsed, raw_status, deps, logger)
+    ctx.write_precondition = parsed.ref.resource_version or None
     await observe(ctx, statefulset)
     try:
         check(ctx)

@@ -175,3 +175,25 @@ def as_patch(status: ResourceStatus) -> dict[str, Any]:
     wire = status.to_wire()
     owned = ("phase", "conditions", "observedGeneration", "endpoints", "credentialsSecret", "version")
     return {k: wire.get(k) for k in owned}
+
+
+def rebase(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """``ours`` (a patch computed from ``base``) re-applied over ``theirs`` (what was written since ``base``
+    was read): a three-way merge, pure. A field, or a condition by type, that we left as ``base`` had it
+    takes ``theirs``; one we changed keeps ours; a condition we dropped goes unless they changed it too.
+    Why: a status refresh computes from the body it was handed, and writing that over a newer status
+    would put older conditions back (a reconcile's ScaleDown, the ring loop's Replication)."""
+    out = {k: (theirs.get(k) if v == base.get(k) else v) for k, v in ours.items() if k != "conditions"}
+
+    def by_type(status: dict[str, Any]) -> dict[str, Any]:
+        return {c["type"]: c for c in status.get("conditions") or []}
+
+    b, o, t = by_type(base), by_type(ours), by_type(theirs)
+    merged = []
+    for kind in [*t, *(k for k in o if k not in t)]:
+        if kind in o and o[kind] != b.get(kind):
+            merged.append(o[kind])  # ours changed it
+        elif kind in t and not (kind in b and kind not in o and t[kind] == b[kind]):
+            merged.append(t[kind])  # theirs, unless we dropped it and they left it alone
+    out["conditions"] = merged
+    return out

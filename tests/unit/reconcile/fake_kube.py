@@ -1,10 +1,10 @@
 """An in-memory ``Kube`` for unit tests: a dict of objects with just enough API-server behaviour.
 
 What it does like the real server: resourceVersion bumps and optimistic concurrency on replace
-(409), AlreadyExists on create (409), ``generateName``, ``stringData`` folded into base64 ``data``,
-merge patches (RFC 7386: None deletes), ``generation`` bumped on spec changes, equality label
-selectors. What it does not do: controllers, garbage collection, admission, schema validation;
-e2e tests cover those against the real control plane.
+and on a patch naming a resourceVersion (409), AlreadyExists on create (409), ``generateName``,
+``stringData`` folded into base64 ``data``, merge patches (RFC 7386: None deletes), ``generation``
+bumped on spec changes, equality label selectors. What it does not do: controllers, garbage
+collection, admission, schema validation; e2e tests cover those against the real control plane.
 """
 
 from __future__ import annotations
@@ -148,6 +148,9 @@ class FakeKube:
         old = self.find(rtype, namespace, name)
         if old is None:
             raise NotFound(404, "NotFound", name)
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != old["metadata"]["resourceVersion"]:
+            raise Conflict(409, "Conflict", "the object has been modified")
         return self._store(rtype, merge(old, patch))
 
     async def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> bool:

@@ -4,10 +4,13 @@ with a condition naming the keyspace; replace_address_first_boot in the ConfigMa
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from typing import Any
 
 from kubetrove.agent.protocol import RingNode, Role, Status, base_url
+from kubetrove.api.resources import parse_body
+from kubetrove.api.specs import ClusterSpec
 from kubetrove.k8s.kinds import CONFIG_MAP, CUSTOM, EVENT, STATEFULSET
 from kubetrove.reconcile import run
 from kubetrove.reconcile.context import Deps
@@ -275,3 +278,29 @@ async def test_the_refresh_settles_a_stale_refused_scale_down_once_the_ring_has_
     (cond,) = [c for c in scale_down(kube)["conditions"] if c["type"] == "ScaleDown"]
     assert (cond["status"], cond["reason"]) == ("True", "Settled")
     assert cond["message"] == "the ring runs the 3 nodes spec.replicas asks for"
+
+
+async def test_a_refresh_begun_before_the_decommission_was_written_does_not_drop_its_condition(
+    kube: FakeKube, deps: Deps, agents: FakeAgents
+) -> None:
+    """Seen on pods: a status refresh handed the body from before the reconcile's write put the older
+    conditions back, and ScaleDown True was gone. A refresh writes only over the resourceVersion it was
+    handed (Context.write_precondition), else rebased over what is stored: ScaleDown stays; a refresh of
+    the current body writes over its own version."""
+    await a_ring_of_three(kube, deps, agents)
+    asked(kube, 2, **SMALLER)
+    stale = copy.deepcopy(kube.find(CUSTOM["DatabaseCluster"], "ns", "db"))
+    with contextlib.suppress(NotReady):
+        await run.reconcile(parsed(CLUSTER, 2, **SMALLER), None, deps, LOG)
+    assert scale_down_condition(kube)["reason"] == "Decommissioned" and replicas(kube) == 2
+    await run.refresh(parse_body(CLUSTER, stale, ClusterSpec), stale.get("status"), deps, LOG)
+    assert scale_down_condition(kube)["reason"] == "Decommissioned"
+    current = copy.deepcopy(kube.find(CUSTOM["DatabaseCluster"], "ns", "db"))
+    handed = current["metadata"]["resourceVersion"]
+    raw = {
+        **current["status"],
+        "conditions": [c for c in current["status"]["conditions"] if c["type"] != "Ready"],
+    }
+    await run.refresh(parse_body(CLUSTER, current, ClusterSpec), raw, deps, LOG)
+    assert kube.find(CUSTOM["DatabaseCluster"], "ns", "db")["metadata"]["resourceVersion"] != handed
+    assert scale_down_condition(kube)["reason"] == "Decommissioned"

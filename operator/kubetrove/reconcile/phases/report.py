@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from kubetrove.api.common import ConditionStatus
 from kubetrove.api.status import ConditionType, ResourceStatus
 from kubetrove.k8s import events, ops
-from kubetrove.k8s.errors import ApiError
-from kubetrove.k8s.kinds import PVC, SERVICE, STATEFULSET, STORAGE_CLASS
+from kubetrove.k8s.errors import ApiError, Conflict
+from kubetrove.k8s.kinds import CUSTOM, PVC, SERVICE, STATEFULSET, STORAGE_CLASS
 from kubetrove.k8s.port import Obj
 from kubetrove.reconcile import causes
 from kubetrove.reconcile import status as st
@@ -38,14 +38,39 @@ async def write(ctx: Context, new: ResourceStatus) -> None:
     previous = ctx.previous_status
     if previous is not None and st.as_patch(previous) == st.as_patch(new):
         return
-    await ops.patch_status(ctx.deps.kube, ctx.parsed.ref, st.as_patch(new))
+    if ctx.write_precondition is None:
+        await ops.patch_status(ctx.deps.kube, ctx.parsed.ref, st.as_patch(new))
+        return
+    await _write_over(ctx, st.as_patch(previous) if previous is not None else {}, st.as_patch(new))
+
+
+async def _write_over(ctx: Context, base: dict[str, Any], ours: dict[str, Any]) -> None:
+    """A status refresh's write, over the resourceVersion it computed from (``Context.write_precondition``).
+    On a conflict (written since) it is rebased once over the stored status (``status.rebase``), unless the
+    spec changed meanwhile (then the reconcile of the new generation writes); a second conflict drops it
+    (the next refresh computes again)."""
+    ref, kube = ctx.parsed.ref, ctx.deps.kube
+    patch, version = ours, ctx.write_precondition
+    for attempt in range(2):
+        try:
+            written = await ops.patch_status(kube, ref, patch, version)
+        except Conflict:
+            stored = await kube.get(CUSTOM[ref.kind.kind], ref.namespace, ref.name) if attempt == 0 else None
+            if stored is None or stored["metadata"].get("generation") != ref.generation:
+                ctx.logger.debug("The status changed since this refresh began: its write is dropped")
+                return
+            theirs = {k: v for k, v in (stored.get("status") or {}).items() if k in ours}
+            patch, version = st.rebase(base, ours, theirs), str(stored["metadata"]["resourceVersion"])
+            continue
+        ctx.write_precondition = str(written["metadata"]["resourceVersion"])
+        return
 
 
 async def _members(ctx: Context) -> causes.MembersReport | None:
     """Why members do not run, from their pods, claims and storage classes (reconcile/causes.py); None
     while every member is ready, so a healthy resource costs no extra API call."""
     sts = ctx.live_statefulset
-    if sts is None or int((sts.get("status") or {}).get("readyReplicas", 0)) >= ctx.replicas:
+    if sts is None or int((sts.get("status") or {}).get("readyReplicas", 0)) >= ctx.running_members:
         return None
     kube = ctx.deps.kube
     pods = await member_pods(ctx)

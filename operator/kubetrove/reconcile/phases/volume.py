@@ -116,6 +116,8 @@ async def _write(ctx: Context, build: Callable[[Obj], Obj | None]) -> bool:
     if written is None:
         return False
     _adopt(ctx, written.get("status") or {})
+    if ctx.write_precondition is not None:  # a refresh: its later write builds on this one
+        ctx.write_precondition = str(written["metadata"]["resourceVersion"])
     return True
 
 
