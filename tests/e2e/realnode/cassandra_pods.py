@@ -124,12 +124,14 @@ def rss_mib(pod_uid: str) -> int | None:
 
 
 def nodetool(pod_uid: str, *args: str) -> str:
-    """``nodetool <args>`` of the pod's own image, run inside its engine container's mount and network
-    namespaces (so it reaches the node's local-only JMX on the pod's 127.0.0.1): the host is root."""
+    """``nodetool <args>`` of the pod's own image, run inside its engine container's mount, network and
+    pid namespaces (so it reaches the node's local-only JMX on the pod's 127.0.0.1): the host is root.
+    The pid namespace too: the image's java finds libjli.so through ``$ORIGIN``, which the loader takes
+    from /proc/self/exe, and the container's /proc shows only its own pid namespace."""
     pid = jvm_pid(pod_uid)
     assert pid is not None, f"no Cassandra JVM in pod {pod_uid}"
     done = subprocess.run(
-        ["nsenter", f"--target={pid}", "--mount", "--net", "--root", "--wd", "--",
+        ["nsenter", f"--target={pid}", "--mount", "--net", "--pid", "--root", "--wd", "--",
          "/usr/local/bin/nodetool", *args],
         capture_output=True, text=True, timeout=120, check=False,
         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"},  # the image's

@@ -13,16 +13,16 @@ prints its duration; a step leaves the ring 3x UN for the next):
 3. The agents serve their node's log and its slow reads (the spec's ``slow_query_log_timeout``).
 4. A DatabaseBackup of the ring: every node's ``nodetool snapshot`` in a real MinIO, with its tokens.
 5. A restart parameter rolls the ring one node at a time, never two nodes down at once.
-6. ``restoreFrom`` the backup into a new ring of three; ``POST /v1/verify`` on a restored member.
-
-NOT in this module (issue #16 stays open; docs/clustering.md, "What runs on real pods", has both runs):
-a scale-down below a keyspace's factor refused, a node crashed under QUORUM writes, a node whose volume is
-lost replaced with its tokens, and ``replicas: 4`` then 3. Their steps are written
-(``cassandra_ring_scale.refused_scale_down`` and ``scale_out_and_back``,
-``cassandra_ring_steps.crash_under_quorum_writes`` and ``replace_lost_volume``) but failed on pods: in the
-make test run of 2026-12-07 the refused scale-down's recovery (the spec put back runs no reconcile, a known
-operator bug; a no-op users change) did not bring the ring back to Ready within 300 s, and the three steps
-after it failed waiting for a Ready ring, so they never ran their checks.
+6. A scale-down below a keyspace made over CQL is refused before anything changes; the spec is still
+   handled, and putting it back is a change like any other (cassandra_ring_scale.py).
+7. The same scale-down goes through by itself once that keyspace is lowered over CQL; a node bootstraps
+   back.
+8. A node crashed under QUORUM writes with RF 3: no acknowledged write lost, DN then UN
+   (cassandra_ring_steps.py).
+9. A node whose volume is lost is replaced by a new one with its tokens (replace_address_first_boot).
+10. ``replicas: 4`` then 3: a bootstrap, then a decommission before the StatefulSet shrinks.
+11. ``restoreFrom`` the backup of step 4 into a new ring of three; ``POST /v1/verify`` on a restored
+    member. Last: the restored ring's three JVMs would otherwise share the two cores with the steps above.
 
 The spec sets ``ring_delay`` to 5 s (``spec.parameters``; Cassandra's default is 30 s): every join, leave
 and replacement sleeps it twice.
@@ -66,6 +66,7 @@ from .cassandra_pods import (
     session,
     status_of,
 )
+from .cassandra_ring_scale import refused_scale_down, scale_out_and_back, shrinks_once_lowered_then_grows_back
 from .cassandra_ring_steps import (
     KEYSPACE,
     NAME,
@@ -77,6 +78,8 @@ from .cassandra_ring_steps import (
     RING_DELAY_MS,
     ROWS,
     Ring,
+    crash_under_quorum_writes,
+    replace_lost_volume,
     ring_ready,
     roll_one_at_a_time,
     start_ring,
@@ -255,6 +258,34 @@ def test_a_restart_parameter_rolls_the_ring_one_node_at_a_time(
     local_cluster: LocalCluster, ring: Ring
 ) -> None:
     roll_one_at_a_time(local_cluster, ring)
+
+
+def test_a_scale_down_below_a_keyspaces_factor_is_refused_and_changes_nothing(
+    local_cluster: LocalCluster, ring: Ring
+) -> None:
+    refused_scale_down(local_cluster, ring)
+
+
+def test_the_refused_scale_down_goes_through_once_the_keyspace_is_lowered(
+    local_cluster: LocalCluster, ring: Ring
+) -> None:
+    shrinks_once_lowered_then_grows_back(local_cluster, ring)
+
+
+def test_a_node_crashed_under_quorum_writes_loses_no_acknowledged_write(
+    local_cluster: LocalCluster, ring: Ring
+) -> None:
+    crash_under_quorum_writes(local_cluster, ring)
+
+
+def test_a_node_whose_volume_is_lost_is_replaced_with_its_tokens(
+    local_cluster: LocalCluster, ring: Ring
+) -> None:
+    replace_lost_volume(local_cluster, ring)
+
+
+def test_the_ring_scales_to_four_nodes_and_back(local_cluster: LocalCluster, ring: Ring) -> None:
+    scale_out_and_back(local_cluster, ring)
 
 
 def test_the_ring_backup_restores_into_a_new_ring_of_three_and_verifies(
