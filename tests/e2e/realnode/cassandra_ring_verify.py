@@ -12,6 +12,10 @@ turns ``verify`` off again (a later backup of the module would otherwise start a
 
 Costs three more Cassandra JVMs while it runs (the throwaway ring beside the source ring): call it when
 no other restored ring (the restore step's ``copy``) is running, on 2 shared cores.
+
+Ran once on pods (2026-12-07) from a temporary module with its own ring (the module's 200 rows at RF 3,
+then a ring backup): Verified on each of the 3 nodes 45 s after ``verify`` was turned on (restore 38 s),
+the throwaway ring and its pods gone 20 s later; passed.
 """
 
 from __future__ import annotations
