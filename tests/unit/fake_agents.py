@@ -42,6 +42,7 @@ class FakeAgents:
         self.failures: dict[str, Exception] = {}
         self.backups: dict[str, BackupReply] = {}
         self.verify_reply: VerifyReply | None = None
+        self.verify_replies: dict[str, VerifyReply] = {}  # base URL -> POST /v1/verify (else verify_reply)
         self.restore: dict[str, RestoreProgress] = {}  # base URL -> GET /v1/restore (default: done)
         self.statuses: dict[str, Status] = {}  # base URL -> GET /v1/status (a 503 when absent)
         self.volumes: dict[str, VolumeUsage] = {}  # base URL -> GET /v1/volume (None when absent)
@@ -178,8 +179,9 @@ class FakeAgent:
 
     async def verify(self, request: VerifyRequest, timeout_seconds: float = 900.0) -> VerifyReply:
         self._call("verify", request)
-        assert self.agents.verify_reply is not None, "set FakeAgents.verify_reply first"
-        return self.agents.verify_reply
+        reply = self.agents.verify_replies.get(self.base_url) or self.agents.verify_reply
+        assert reply is not None, "set FakeAgents.verify_reply (or verify_replies) first"
+        return reply
 
     async def restore_progress(self) -> RestoreProgress:
         self._call("restore_progress", None)

@@ -76,7 +76,9 @@ class BackupVerification(ApiModel):
         default=VerificationPhase.RESTORING, description="Restoring, Checking, Verified or Failed."
     )
     instance: str = Field(
-        default="", description="The throwaway DatabaseInstance the backup is restored into."
+        default="",
+        description="The throwaway DatabaseInstance the backup is restored into (a DatabaseCluster of as many"
+        " nodes for a ring's backup).",
     )
     started_at: str | None = Field(default=None, description="RFC 3339 time the verification started.")
     completed_at: str | None = Field(default=None, description="RFC 3339 time it ended.")

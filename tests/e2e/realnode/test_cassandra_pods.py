@@ -12,16 +12,18 @@ prints its duration; a step leaves the ring 3x UN for the next):
    reads back at QUORUM and ALL through the ro one; the server refuses it a CREATE, the reader a write.
 3. The agents serve their node's log and its slow reads (the spec's ``slow_query_log_timeout``).
 4. A DatabaseBackup of the ring: every node's ``nodetool snapshot`` in a real MinIO, with its tokens.
-5. A restart parameter rolls the ring one node at a time, never two nodes down at once.
-6. A scale-down below a keyspace made over CQL is refused before anything changes; the spec is still
+5. ``spec.backup.verify`` on: the operator restores that backup into a throwaway ring of three, asks every
+   member, marks the backup Verified and deletes the throwaway ring (cassandra_ring_verify.py).
+6. A restart parameter rolls the ring one node at a time, never two nodes down at once.
+7. A scale-down below a keyspace made over CQL is refused before anything changes; the spec is still
    handled, and putting it back is a change like any other (cassandra_ring_scale.py).
-7. The same scale-down goes through by itself once that keyspace is lowered over CQL; a node bootstraps
+8. The same scale-down goes through by itself once that keyspace is lowered over CQL; a node bootstraps
    back.
-8. A node crashed under QUORUM writes with RF 3: no acknowledged write lost, DN then UN
+9. A node crashed under QUORUM writes with RF 3: no acknowledged write lost, DN then UN
    (cassandra_ring_steps.py).
-9. A node whose volume is lost is replaced by a new one with its tokens (replace_address_first_boot).
-10. ``replicas: 4`` then 3: a bootstrap, then a decommission before the StatefulSet shrinks.
-11. ``restoreFrom`` the backup of step 4 into a new ring of three; ``POST /v1/verify`` on a restored
+10. A node whose volume is lost is replaced by a new one with its tokens (replace_address_first_boot).
+11. ``replicas: 4`` then 3: a bootstrap, then a decommission before the StatefulSet shrinks.
+12. ``restoreFrom`` the backup of step 4 into a new ring of three; ``POST /v1/verify`` on a restored
     member. Last: the restored ring's three JVMs would otherwise share the two cores with the steps above.
 
 The spec sets ``ring_delay`` to 5 s (``spec.parameters``; Cassandra's default is 30 s): every join, leave
@@ -85,6 +87,7 @@ from .cassandra_ring_steps import (
     start_ring,
     tokens_of,
 )
+from .cassandra_ring_verify import verify_ring_backup
 from .conftest import agent_logs, real_resource, settled
 
 READY = 900  # three JVM starts one after the other on 2 shared cores
@@ -252,6 +255,12 @@ def test_a_backup_of_the_ring_snapshots_every_node(local_cluster: LocalCluster, 
         p.metadata.name: tokens_of(p.status.pod_ip) for p in pods_of(local_cluster, ns, NAME)
     }
     ring.facts["backup"] = [n["id"] for n in nodes]
+
+
+def test_spec_backup_verify_restores_the_ring_backup_into_a_throwaway_ring(
+    local_cluster: LocalCluster, ring: Ring
+) -> None:
+    verify_ring_backup(local_cluster, ring)
 
 
 def test_a_restart_parameter_rolls_the_ring_one_node_at_a_time(

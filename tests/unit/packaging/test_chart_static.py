@@ -150,7 +150,7 @@ def test_leases_only_in_the_release_namespace() -> None:
 EXACT = {
     ("kubetrove.io", "databaseinstances"): {"get", "list", "watch", "patch", "create", "delete"},
     ("kubetrove.io", "databasebackups"): {"get", "list", "watch", "patch", "create", "delete"},
-    ("kubetrove.io", "databaseclusters"): {"get", "list", "watch", "patch"},
+    ("kubetrove.io", "databaseclusters"): {"get", "list", "watch", "patch", "create", "delete"},
     ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch"},
     ("", "services"): {"get", "create", "patch"},
     ("", "configmaps"): {"get", "create", "patch"},

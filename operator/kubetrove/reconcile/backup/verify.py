@@ -4,9 +4,11 @@ One pass per owner (DatabaseInstance or DatabaseCluster), driven by a kopf timer
 each DatabaseBackup's ``status.verification``, so a restarted operator resumes where it was:
 
 1. Every in-flight verification takes one step (verify_plan.next_step): create the throwaway
-   instance if missing; fail when it went Failed (the restore was refused), when the restore init
-   container keeps failing, or when it is not Ready in time; once Ready, ask ITS agent
-   (POST /v1/verify) and compare with what the backup recorded (verify_plan.compare).
+   instance if missing (for a ring's backup a DatabaseCluster of as many nodes: verify_plan); fail
+   when it went Failed (the restore was refused), when the restore init container keeps failing, or
+   when it is not Ready in time; once Ready, ask ITS agent (POST /v1/verify; on a ring every member's,
+   each with its node's backup id) and compare with what the backup recorded
+   (verify_plan.compare_members).
 2. With none in flight, the newest Completed backup not yet verified is started: the verification is
    recorded (phase Restoring) BEFORE the instance is created, so a crash in between only re-creates it.
 3. Throwaway instances of ended verifications are deleted (the backup also owns them: the garbage
@@ -25,10 +27,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 
-from kubetrove.agent.protocol import VerifyRequest
+from kubetrove.agent.protocol import VerifyReply, VerifyRequest
 from kubetrove.api import conditions
 from kubetrove.api.backup import BackupSpec, BackupVerification, VerificationPhase
-from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed, parse_body
+from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, Kind, ObjectRef, Parsed, parse_body
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType, RecoveryTiming, ResourceStatus
 from kubetrove.k8s import events, ops
@@ -37,13 +39,25 @@ from kubetrove.k8s.kinds import CUSTOM, POD
 from kubetrove.k8s.port import Obj
 from kubetrove.members import AgentCallError, AgentUnreachable
 from kubetrove.reconcile.backup import verify_plan as plan
-from kubetrove.reconcile.backup.target import StorageProblem, backup_storage, find_member, resolve_target
+from kubetrove.reconcile.backup.target import (
+    Member,
+    StorageProblem,
+    backup_storage,
+    every_member,
+    find_member,
+    resolve_target,
+)
 from kubetrove.reconcile.context import Deps, Logger
 from kubetrove.reconcile.errors import NotReady
 from kubetrove.render import labels
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
-BACKUPS, INSTANCES = CUSTOM[BACKUP.kind], CUSTOM[INSTANCE.kind]
+BACKUPS = CUSTOM[BACKUP.kind]
+THROWAWAY_KINDS = (INSTANCE, CLUSTER)  # a DatabaseCluster verifies a ring's backup (verify_plan)
+
+
+def _parsed(kind: Kind, throwaway: Obj) -> Parsed[InstanceSpec]:
+    return parse_body(kind, throwaway, kind.spec)  # type: ignore[arg-type]
 
 
 async def _event(deps: Deps, ref: ObjectRef, ok: bool, reason: str, note: str, log: Logger) -> None:
@@ -70,36 +84,57 @@ async def _start(owner: Parsed[InstanceSpec], body: Obj, deps: Deps, log: Logger
     )
     await ops.patch_status(deps.kube, backup.ref, {"verification": verification.to_wire()})
     await _create_instance(owner, body, deps)
-    log.info("Verifying DatabaseBackup %s: restoring it into DatabaseInstance %s", backup.ref.name, name)
-    note = f"restoring into the throwaway DatabaseInstance {name}"
+    kind = plan.throwaway_kind(body).kind
+    log.info("Verifying DatabaseBackup %s: restoring it into %s %s", backup.ref.name, kind, name)
+    note = f"restoring into the throwaway {kind} {name}"
     await _event(deps, backup.ref, True, "BackupVerificationStarted", note, log)
 
 
+async def _members(deps: Deps, kind: Kind, throwaway: Obj, count: int) -> list[Member]:
+    """The throwaway's members to ask: every one of a ring (in order), else the one instance."""
+    parsed = _parsed(kind, throwaway)
+    if kind is CLUSTER:
+        return await every_member(deps, parsed, count)
+    return [await find_member(deps, parsed)]
+
+
+async def _ask(deps: Deps, member: Member, request: VerifyRequest) -> VerifyReply:
+    async with deps.members.agents(member.token) as agents:
+        return await agents.call(member.pod, member.url, lambda a: a.verify(request))
+
+
 async def _check(
-    owner: Parsed[InstanceSpec], backup: Parsed[BackupSpec], throwaway: Obj, deps: Deps
+    owner: Parsed[InstanceSpec], backup: Obj, kind: Kind, throwaway: Obj, deps: Deps
 ) -> plan.Outcome | str:
-    """The verdict from the throwaway's agent, or why it could not be asked yet (a transient problem)."""
+    """The verdict from the throwaway's agents, or why they could not be asked yet (a transient problem).
+
+    Each member is asked about the stored backup it restored (verify_plan.member_backup_ids).
+    """
+    parsed = parse_body(BACKUP, backup, BackupSpec)
+    ids = plan.member_backup_ids(backup)
     try:
         target = await resolve_target(
-            deps.kube, backup.ref.namespace, backup_storage(backup.spec, owner.spec)
+            deps.kube, parsed.ref.namespace, backup_storage(parsed.spec, owner.spec)
         )
-        member = await find_member(deps, parse_body(INSTANCE, throwaway, InstanceSpec))
+        members = await _members(deps, kind, throwaway, len(ids))
     except StorageProblem as exc:
         return plan.Outcome(False, plan.Reason.AGENT_ERROR, str(exc))
     except NotReady as exc:
         return str(exc)
-    request = VerifyRequest(backup_id=backup.ref.uid, source=target)
-    try:
-        async with deps.members.agents(member.token) as agents:
-            reply = await agents.call(member.pod, member.url, lambda a: a.verify(request))
-    except AgentUnreachable as exc:
-        return str(exc)
-    except AgentCallError as exc:
-        message = f"{member.pod}: {exc.said}"
-        if exc.status in (400, 404, 501):  # refused (e.g. no manifest): asking again cannot help
-            return plan.Outcome(False, plan.Reason.AGENT_ERROR, message)
-        return message
-    return plan.compare(reply)
+    replies = []
+    for member, backup_id in zip(members, ids, strict=True):
+        request = VerifyRequest(backup_id=backup_id, source=target)
+        try:
+            reply = await _ask(deps, member, request)
+        except AgentUnreachable as exc:
+            return str(exc)
+        except AgentCallError as exc:
+            message = f"{member.pod}: {exc.said}"
+            if exc.status in (400, 404, 501):  # refused (e.g. no manifest): asking again cannot help
+                return plan.Outcome(False, plan.Reason.AGENT_ERROR, message)
+            return message
+        replies.append((member.pod, reply))
+    return plan.compare_members(replies)
 
 
 async def _finish(
@@ -127,7 +162,8 @@ async def _finish(
     (log.info if outcome.ok else log.warning)("DatabaseBackup %s verification: %s", backup.ref.name, note)
     await _event(deps, backup.ref, outcome.ok, reason, note, log)
     await _event(deps, ref, outcome.ok, reason, f"DatabaseBackup {backup.ref.name}: {note}", log)
-    await deps.kube.delete(INSTANCES, ref.namespace, plan.instance_of(backup.ref.name, final))
+    kind = CUSTOM[plan.throwaway_kind(body).kind]
+    await deps.kube.delete(kind, ref.namespace, plan.instance_of(backup.ref.name, final))
 
 
 async def _step(
@@ -137,13 +173,11 @@ async def _step(
     backup = parse_body(BACKUP, body, BackupSpec)
     verification = plan.status_of(body).verification
     assert verification is not None
-    ns, now = backup.ref.namespace, deps.clock()
-    instance = await deps.kube.get(INSTANCES, ns, plan.instance_of(backup.ref.name, verification))
+    ns, now, kind = backup.ref.namespace, deps.clock(), plan.throwaway_kind(body)
+    instance = await deps.kube.get(CUSTOM[kind.kind], ns, plan.instance_of(backup.ref.name, verification))
     pods: list[Obj] = []
     if instance is not None:
-        selector = labels.selector_labels(
-            parse_body(INSTANCE, instance, InstanceSpec).ref, owner.spec.datastore.type
-        )
+        selector = labels.selector_labels(_parsed(kind, instance).ref, owner.spec.datastore.type)
         pods = await deps.kube.list(POD, ns, selector)
     target = verification.max_restore_seconds
     step, outcome = plan.next_step(verification, instance, pods, now, limit, target)
@@ -160,7 +194,7 @@ async def _step(
                 update={"phase": VerificationPhase.CHECKING, "restore_seconds": seconds}
             )
             await ops.patch_status(deps.kube, backup.ref, {"verification": verification.to_wire()})
-        verdict = await _check(owner, backup, instance, deps)
+        verdict = await _check(owner, body, kind, instance, deps)
         if isinstance(verdict, str):
             if now - conditions.parse_time(verification.started_at or conditions.stamp(now)) <= limit:
                 log.info("DatabaseBackup %s: cannot check yet: %s", backup.ref.name, verdict)
@@ -174,15 +208,17 @@ async def _step(
 
 
 async def _clean_up(owner: Parsed[InstanceSpec], backups: list[Obj], deps: Deps, log: Logger) -> None:
-    """Delete the throwaway instances whose verification has ended (or whose backup is gone)."""
+    """Delete the throwaway instances (and rings) whose verification has ended (or whose backup is gone)."""
     busy = {b["metadata"]["name"] for b in plan.in_flight(backups)}
     ns = owner.ref.namespace
-    for inst in await deps.kube.list(INSTANCES, ns, {plan.VERIFY_OWNER: owner.ref.name}):
-        meta = inst["metadata"]
-        if meta.get("deletionTimestamp") or (meta.get("labels") or {}).get(plan.VERIFIES) in busy:
-            continue
-        log.info("Deleting the throwaway DatabaseInstance %s", meta["name"])
-        await deps.kube.delete(INSTANCES, ns, meta["name"])
+    for kind in THROWAWAY_KINDS:
+        rtype = CUSTOM[kind.kind]
+        for inst in await deps.kube.list(rtype, ns, {plan.VERIFY_OWNER: owner.ref.name}):
+            meta = inst["metadata"]
+            if meta.get("deletionTimestamp") or (meta.get("labels") or {}).get(plan.VERIFIES) in busy:
+                continue
+            log.info("Deleting the throwaway %s %s", kind.kind, meta["name"])
+            await deps.kube.delete(rtype, ns, meta["name"])
 
 
 async def _report_owner(owner: Parsed[InstanceSpec], backups: list[Obj], deps: Deps) -> None:

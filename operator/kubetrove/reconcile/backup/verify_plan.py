@@ -8,7 +8,13 @@ Invariants:
   supersedes before its turn is never verified (it would say nothing about what a restore gives today).
 - A backup is verified at most once: ``status.verification`` set means taken (final or in flight).
 - The throwaway instance's name is a function of the backup's name alone, so a restarted operator finds
-  the instance it created instead of making a second one.
+  the instance it created instead of making a second one. Its kind is a function of the backup alone: a
+  ring's backup (one snapshot per node, ``status.nodes``; reconcile/backup/ring.py) restores only into a
+  ring of as many nodes, member i from node i's snapshot with node i's tokens (restore.py), so its
+  throwaway is a DatabaseCluster with that many replicas; any other backup's is a DatabaseInstance.
+- A ring's verification asks EVERY member (each with its own node's backup id, whose manifest holds the
+  ring-wide counts recorded at backup time), because the engine's check reads only the asked node's data
+  (Cassandra's ``nodetool verify``); one member's failure fails the whole.
 - Recovery is timed (docs/backup-verification.md, "Recovery time"): the restore time is from the
   verification's start to the throwaway instance's Ready transition (its condition's time, so the timer's
   period does not inflate it), recorded once when the check starts; the backup's age is taken when the
@@ -33,7 +39,7 @@ from kubetrove.api import conditions
 from kubetrove.api.backup import BackupPhase, BackupStatus, BackupVerification, VerificationPhase
 from kubetrove.api.common import API_VERSION, Condition
 from kubetrove.api.conditions import parse_time, stamp
-from kubetrove.api.resources import BACKUP, INSTANCE, ObjectRef, Parsed
+from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, Kind, ObjectRef, Parsed
 from kubetrove.api.specs import InstanceSpec
 from kubetrove.api.status import ConditionType, RecoveryTiming
 from kubetrove.k8s.port import Obj
@@ -149,13 +155,30 @@ def latest_success(backups: list[Obj]) -> datetime.datetime | None:
     return max(times, default=None)
 
 
+def throwaway_kind(backup: Obj) -> Kind:
+    """DatabaseCluster for a ring's backup (one snapshot per node), else DatabaseInstance (see above)."""
+    return CLUSTER if status_of(backup).nodes else INSTANCE
+
+
+def member_backup_ids(backup: Obj) -> list[str]:
+    """The stored backup each member of the throwaway restored, in member order: a ring's node backups
+    (``status.nodes``), else the backup's own id (its uid)."""
+    return [n.id for n in status_of(backup).nodes] or [backup["metadata"]["uid"]]
+
+
 def throwaway_instance(owner: Parsed[InstanceSpec], backup: Obj) -> Obj:
-    """The DatabaseInstance that restores ``backup``: owned by it (garbage-collected with it), minimal."""
+    """The resource that restores ``backup``: owned by it (garbage-collected with it), minimal.
+
+    A DatabaseInstance; for a ring's backup a DatabaseCluster of as many replicas as the backup has nodes
+    (the only shape its restore accepts: restore.check_backup).
+    """
     meta = backup["metadata"]
     spec = owner.spec
+    kind = throwaway_kind(backup)
+    ring = {"replicas": len(status_of(backup).nodes)} if kind is CLUSTER else {}
     return {
         "apiVersion": API_VERSION,
-        "kind": INSTANCE.kind,
+        "kind": kind.kind,
         "metadata": {
             "name": throwaway_name(meta["name"]),
             "namespace": meta["namespace"],
@@ -182,6 +205,7 @@ def throwaway_instance(owner: Parsed[InstanceSpec], backup: Obj) -> Obj:
             "parameters": dict(spec.parameters),  # e.g. lower_case_table_names must match the data
             "restoreFrom": {"backup": meta["name"]},
             "deletionPolicy": {"volumes": "Delete", "backups": "Delete"},
+            **ring,
         },
     }
 
@@ -337,6 +361,21 @@ def compare(reply: VerifyReply) -> Outcome:
     if changed:
         message += f"; {changed} written while the backup ran: restored, rows not compared"
     return Outcome(True, VERIFIED, message, n)
+
+
+def compare_members(replies: list[tuple[str, VerifyReply]]) -> Outcome:
+    """The verdict over every member asked (pod, reply), in member order: one member's is ``compare``'s;
+    of several (a ring), the first failure named by its pod, else a success naming every node."""
+    outcomes = [(pod, compare(reply)) for pod, reply in replies]
+    if len(outcomes) == 1:
+        return outcomes[0][1]
+    for pod, outcome in outcomes:
+        if not outcome.ok:
+            return Outcome(False, outcome.reason, f"{pod}: {outcome.message}", outcome.tables)
+    first = outcomes[0][1]
+    pods = ", ".join(pod for pod, _ in outcomes)
+    message = f"{first.message}; on each of the {len(outcomes)} nodes ({pods})"
+    return Outcome(True, VERIFIED, message, first.tables)
 
 
 def finished(

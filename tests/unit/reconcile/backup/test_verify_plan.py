@@ -10,7 +10,9 @@ import pytest
 from kubetrove.agent.protocol import TableCheck, TableStats, VerifyReply
 from kubetrove.api.backup import BackupVerification, VerificationPhase
 from kubetrove.api.common import Condition, ConditionStatus
-from kubetrove.api.resources import INSTANCE
+from kubetrove.api.resources import CLUSTER, INSTANCE
+from kubetrove.api.specs import ClusterSpec, InstanceSpec
+from kubetrove.reconcile.backup import restore
 from kubetrove.reconcile.backup import verify_plan as plan
 from kubetrove.reconcile.backup.verify_plan import Reason, Step
 from tests.unit.reconcile.backup.fakes import backup
@@ -144,6 +146,44 @@ def test_throwaway_instance_restores_the_backup_owned_by_it() -> None:
     assert spec["deletionPolicy"] == {"volumes": "Delete", "backups": "Delete"}
     assert "limits" not in spec["resources"] and "backup" not in spec  # no recursion: it never verifies
     INSTANCE.spec.model_validate(spec)  # what the API server's schema would accept
+
+
+CASSANDRA = {"type": "cassandra", "version": "5.0"}
+
+
+def ring_backup(nodes: int = 3) -> dict[str, Any]:
+    """A Completed backup of a ring of ``nodes``: one stored snapshot per node (reconcile/backup/ring.py)."""
+    listed = [
+        {"pod": f"db-{i}", "id": f"uid-bk-{i}", "phase": "Completed", "hostId": f"h{i}", "tokens": 16}
+        for i in range(nodes)
+    ]
+    return done("bk", "2026-01-02T02:00:00Z", engine="cassandra", engineVersion="5.0.9", nodes=listed)
+
+
+def test_a_rings_backup_is_restored_into_a_ring_of_as_many_nodes_the_restore_accepts() -> None:
+    owner = parsed(CLUSTER, datastore=CASSANDRA, replicas=3, parameters={"ring_delay": "5000"})
+    bk = ring_backup()
+    obj = plan.throwaway_instance(owner, bk)
+    assert (obj["kind"], obj["metadata"]["name"]) == ("DatabaseCluster", "bk-verify")
+    assert plan.throwaway_kind(bk) is CLUSTER
+    assert obj["spec"]["replicas"] == 3 and obj["spec"]["restoreFrom"] == {"backup": "bk"}
+    assert obj["spec"]["parameters"] == {"ring_delay": "5000"}
+    spec = ClusterSpec.model_validate(obj["spec"])
+    assert restore.check_backup("bk", bk, spec) == []  # the shape the ring's restore takes
+    # The former throwaway, a DatabaseInstance, is refused: every verification of a ring failed.
+    (refused,) = restore.check_backup(
+        "bk", bk, InstanceSpec.model_validate({k: v for k, v in obj["spec"].items() if k != "replicas"})
+    )
+    assert "restore it into a DatabaseCluster with replicas: 3" in refused.message
+    # Each member is asked about the snapshot it restored, in member order.
+    assert plan.member_backup_ids(bk) == ["uid-bk-0", "uid-bk-1", "uid-bk-2"]
+
+
+def test_any_other_backup_is_restored_into_an_instance_asked_about_the_backup_itself() -> None:
+    bk = done("bk", "2026-01-02T02:00:00Z", engine="mariadb")
+    obj = plan.throwaway_instance(parsed(CLUSTER, replicas=3), bk)  # a replicated cluster's backup too
+    assert obj["kind"] == "DatabaseInstance" and "replicas" not in obj["spec"]
+    assert plan.throwaway_kind(bk) is INSTANCE and plan.member_backup_ids(bk) == ["uid-bk"]
 
 
 # -- steps -------------------------------------------------------------------------------------------
@@ -356,3 +396,49 @@ def test_condition_keeps_its_transition_time_while_the_status_holds() -> None:
         "CountsDiffer",
         "2026-01-04T00:00:00Z",
     )
+
+
+# -- a ring: every member's reply -----------------------------------------------------------------------
+
+RING = {"ks.t": TableStats(rows=400), "ks.u": TableStats(rows=30)}
+
+
+def ring_reply(observed: dict[str, TableStats], checks: list[TableCheck] | None = None) -> VerifyReply:
+    ok = [TableCheck(table=t, ok=True) for t in RING]
+    return VerifyReply(
+        engine="cassandra",
+        check_tool="nodetool verify",
+        recorded=RING,
+        observed=observed,
+        checks=checks or ok,
+    )
+
+
+def test_a_ring_verifies_when_every_node_matches_and_says_so() -> None:
+    outcome = plan.compare_members([(f"v-{i}", ring_reply(RING)) for i in range(3)])
+    assert (outcome.ok, outcome.reason, outcome.tables) == (True, "Verified", 2)
+    assert outcome.message == (
+        "2 tables match the backup's row counts (0 also by checksum); nodetool verify OK;"
+        " on each of the 3 nodes (v-0, v-1, v-2)"
+    )
+
+
+def test_one_member_alone_is_compared_as_before() -> None:
+    assert plan.compare_members([("v-0", ring_reply(RING))]) == plan.compare(ring_reply(RING))
+
+
+def test_a_node_whose_data_is_missing_fails_the_ring_naming_it() -> None:
+    # Node 2's snapshot lacked its ranges of ks.t (RF 1): the ring-wide count misses them.
+    short = {**RING, "ks.t": TableStats(rows=262)}
+    outcome = plan.compare_members(
+        [("v-0", ring_reply(RING)), ("v-1", ring_reply(RING)), ("v-2", ring_reply(short))]
+    )
+    assert (outcome.ok, outcome.reason) == (False, Reason.COUNTS_DIFFER)
+    assert outcome.message == "v-2: ks.t: 400 rows at backup time, 262 restored"
+
+
+def test_a_check_failing_on_one_node_only_fails_the_ring() -> None:
+    bad = [TableCheck(table="ks.*", ok=False, message="nodetool verify failed (2): Corrupted SSTable")]
+    outcome = plan.compare_members([("v-0", ring_reply(RING)), ("v-1", ring_reply(RING, bad))])
+    assert (outcome.ok, outcome.reason) == (False, Reason.CHECK_FAILED)
+    assert outcome.message.startswith("v-1: nodetool verify reports ks.* (nodetool verify failed (2)")
