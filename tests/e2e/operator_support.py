@@ -188,13 +188,18 @@ def apply_cr(local_cluster: LocalCluster, body: dict[str, Any]) -> str:
 
 def get_cr(api: client.ApiClient, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     """The custom resource, or None once it is gone."""
+    return custom_object(api, PLURALS[kind], namespace, name) or None
+
+
+def custom_object(api: client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """Any kubetrove custom object by its plural (backups too), or {} once it is gone."""
     try:
         obj: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURALS[kind], name
+            GROUP, VERSION, namespace, plural, name
         )
     except ApiException as exc:
         if exc.status == 404:
-            return None
+            return {}
         raise
     return obj
 

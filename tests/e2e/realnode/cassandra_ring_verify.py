@@ -30,22 +30,11 @@ from kubetrove.api.resources import BACKUP
 from kubetrove.reconcile.backup.verify_plan import throwaway_name
 
 from ..conftest import LocalCluster, wait_until
-from ..operator_support import GROUP, VERSION, get_cr
+from ..operator_support import GROUP, VERSION, custom_object, get_cr
 from .cassandra_pods import pods_of, report
 from .cassandra_ring_steps import NAME, NODES, Ring, patch_spec
 
 VERIFIED = 1200  # seconds: three JVMs restored and started one after the other, then three checks
-
-
-def _custom(cluster: LocalCluster, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    try:
-        return client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(  # type: ignore[no-any-return]
-            GROUP, VERSION, namespace, plural, name
-        )
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return {}
-        raise
 
 
 def _the_backup(cluster: LocalCluster, ring: Ring) -> str:
@@ -86,8 +75,8 @@ def verify_ring_backup(cluster: LocalCluster, ring: Ring) -> None:
     try:
 
         def ended() -> dict[str, Any] | None:
-            status = _custom(cluster, BACKUP.plural, ns, backup).get("status") or {}
-            ring_copy = _custom(cluster, "databaseclusters", ns, throwaway)
+            status = custom_object(cluster.api, BACKUP.plural, ns, backup).get("status") or {}
+            ring_copy = custom_object(cluster.api, "databaseclusters", ns, throwaway)
             if ring_copy:
                 seen["replicas"] = ring_copy["spec"].get("replicas")
                 seen["restoreFrom"] = ring_copy["spec"].get("restoreFrom")
@@ -113,7 +102,7 @@ def verify_ring_backup(cluster: LocalCluster, ring: Ring) -> None:
         assert verification["instance"] == throwaway, verification
         assert seen.get("replicas") == NODES and seen.get("restoreFrom") == {"backup": backup}, seen
         assert seen.get("pods") == NODES, seen
-        assert not _custom(cluster, "databaseinstances", ns, throwaway)
+        assert not custom_object(cluster.api, "databaseinstances", ns, throwaway)
         message = verification["message"]
         pods = ", ".join(f"{throwaway}-{i}" for i in range(NODES))
         assert "match the backup's row counts" in message and "nodetool verify OK" in message, message
@@ -147,7 +136,7 @@ def verify_ring_backup(cluster: LocalCluster, ring: Ring) -> None:
         gone = time.monotonic()
         wait_until(
             lambda: (
-                not _custom(cluster, "databaseclusters", ns, throwaway)
+                not custom_object(cluster.api, "databaseclusters", ns, throwaway)
                 and not pods_of(cluster, ns, throwaway)
             ),
             "the throwaway ring and its pods to go",

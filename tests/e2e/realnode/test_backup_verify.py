@@ -24,24 +24,13 @@ from tests.integration.servers.minio import MinioServer
 
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import *  # noqa: F403  (fixtures)
-from ..operator_support import GROUP, VERSION, Operator, apply_cr, get_cr
+from ..operator_support import GROUP, VERSION, Operator, apply_cr, custom_object, get_cr
 from .conftest import app_secret, connect_app, real_namespace_named, real_resource, s3_storage, settled
 
 DATABASE, ROWS, S3_SECRET = "shop", 200, "verify-s3"
 ENGINES = {"mariadb": ("10.11", 3306), "postgresql": ("15", 5432)}
 READY = 360  # seconds: image start, first init, users (2 shared cores, other tests beside)
 VERIFIED = 900  # the throwaway's restore, engine start and the check, after the backup
-
-
-def _custom(cluster: LocalCluster, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    try:
-        return client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(  # type: ignore[no-any-return]
-            GROUP, VERSION, namespace, plural, name
-        )
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return {}
-        raise
 
 
 def _write_rows(engine: str, host: str) -> None:
@@ -97,10 +86,10 @@ def test_newest_backup_is_restored_checked_and_reported(
     seen: dict[str, Any] = {}
 
     def ended() -> dict[str, Any] | None:
-        status = _custom(local_cluster, BACKUP.plural, ns, "full").get("status") or {}
+        status = custom_object(local_cluster.api, BACKUP.plural, ns, "full").get("status") or {}
         assert status.get("phase") != "Failed", status
         verification = status.get("verification") or {}
-        if _custom(local_cluster, "databaseinstances", ns, throwaway):
+        if custom_object(local_cluster.api, "databaseinstances", ns, throwaway):
             seen["throwaway"] = True
         return status if verification.get("phase") in ("Verified", "Failed") else None
 
@@ -146,7 +135,9 @@ def test_newest_backup_is_restored_checked_and_reported(
         "message"
     ]
     wait_until(
-        lambda: not _custom(local_cluster, "databaseinstances", ns, throwaway), "the throwaway to go", 180
+        lambda: not custom_object(local_cluster.api, "databaseinstances", ns, throwaway),
+        "the throwaway to go",
+        180,
     )
     # The core/v1 view of events.k8s.io Events (the python client cannot parse kubelet Events in the other).
     notes = client.CoreV1Api(local_cluster.api).list_namespaced_event(ns).items
