@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,24 @@ def operator_crds(local_cluster: LocalCluster) -> None:
 # Each test module that star-imports this one gets its own copy of the fixture (pytest registers
 # fixtures per module), so the process itself lives here, shared and reference-counted.
 _SHARED: dict[str, Any] = {"operator": None, "users": 0}
+
+
+@contextmanager
+def session_operator_paused() -> Iterator[None]:
+    """The session's operator stopped (if it runs) for the block, and started again after: for a test that
+    runs an operator of its own on this session's cluster (make demo's, in a pod). The session's operator
+    is cluster-wide, so both would reconcile the same resources, each with its own agent CA: seen in make
+    test, the demo operator's Users phase failed TLS against agents the session's operator had certified,
+    and its UsersReady stayed False."""
+    op: Operator | None = _SHARED["operator"]
+    running = op is not None and op.proc is not None and op.proc.poll() is None
+    if op is not None and running:
+        op.stop()
+    try:
+        yield
+    finally:
+        if op is not None and running:
+            op.start()
 
 
 @pytest.fixture(scope="session")

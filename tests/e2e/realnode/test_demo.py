@@ -5,8 +5,9 @@ The script brings up (here: reuses) the local cluster and its real node, builds 
 DatabaseCluster, waits for Ready with a primary and its users, writes and reads a row through the rw
 Service with pymysql, and removes its database, namespace and release on exit. The test runs it on this
 session's cluster (``KUBETROVE_LOCALKUBE_DIR``) with namespaces and a release of its own, outside the
-session's prefix, so neither the session's operator nor another test's release reconciles the demo's
-resources, and the demo's operator watches only its own namespace.
+session's prefix; the demo's operator watches only its own namespace, and the session's operator, which
+is cluster-wide, is stopped while the demo runs (``session_operator_paused``), so only the demo's operator
+reconciles the demo's resources.
 
 What must hold: the script exits 0, says it wrote and read back the row, and leaves nothing behind.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from kubernetes import client
 
 from ..conftest import LocalCluster, wait_until
+from ..operator_support import session_operator_paused
 from .conftest import namespace_gone
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,6 +40,17 @@ def test_make_demo_runs_end_to_end(local_cluster: LocalCluster, real_node: str) 
         "DEMO_RELEASE": f"demo-{suffix}",
     }
     core = client.CoreV1Api(local_cluster.api)
+    with session_operator_paused():
+        _run_demo(local_cluster, core, env, namespace, operator_namespace)
+
+
+def _run_demo(
+    local_cluster: LocalCluster,
+    core: client.CoreV1Api,
+    env: dict[str, str],
+    namespace: str,
+    operator_namespace: str,
+) -> None:
     try:
         done = subprocess.run(
             ["bash", str(ROOT / "hack" / "demo.sh")],
