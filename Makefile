@@ -21,6 +21,7 @@ lint: venv ## ruff, mypy --strict, import-linter
 	$(VENV)/bin/ruff format --check operator tests benchmarks hack
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PYTEST) --collect-only -qq -p no:cacheprovider tests --with-integration --with-e2e >/dev/null  # every test module imports
 
 fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format operator tests benchmarks hack

@@ -19,6 +19,10 @@ LOGDIR="${KUBETROVE_TEST_LOGS:-.work/test-logs}"
 mkdir -p "$LOGDIR"
 
 "$PY" -m pytest tests/unit || exit 1
+# Every module of every tier imports (15 s): a lane that cannot even collect would otherwise say so only
+# once the others have run for half an hour (session 16's CI: an import left behind by a refactor).
+"$PY" -m pytest --collect-only -qq -p no:cacheprovider tests --with-integration --with-e2e >/dev/null \
+  || { "$PY" -m pytest --collect-only -q -p no:cacheprovider tests --with-integration --with-e2e | tail -40; exit 1; }
 
 # Each session its own base temp dir: pytest empties --basetemp at start and prunes old numbered dirs,
 # and the clusters' state, the servers' data dirs and their logs live there.

@@ -10,8 +10,8 @@ from kubetrove.api.resources import BACKUP
 
 from ..conftest import LocalCluster, wait_until
 from ..operator_support import *  # noqa: F403  (fixtures)
-from ..operator_support import GROUP, VERSION, apply_cr, get_cr
-from .test_backup_verify import VERIFIED, _custom, verified_source  # noqa: F401 (a fixture)
+from ..operator_support import GROUP, VERSION, apply_cr, custom_object, get_cr
+from .test_backup_verify import VERIFIED, verified_source  # noqa: F401 (a fixture)
 
 
 def test_logical_backup_is_verified(
@@ -30,7 +30,7 @@ def test_logical_backup_is_verified(
     )
 
     def ended() -> dict[str, Any] | None:
-        status = _custom(local_cluster, BACKUP.plural, ns, "dump").get("status") or {}
+        status = custom_object(local_cluster.api, BACKUP.plural, ns, "dump").get("status") or {}
         assert status.get("phase") != "Failed", status
         verification = status.get("verification") or {}
         return status if verification.get("phase") in ("Verified", "Failed") else None
