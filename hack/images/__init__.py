@@ -4,6 +4,6 @@ files, written as OCI archives for `ctr -n k8s.io images import`. See build.py (
 """
 
 from .build import Built, cache_dir, ensure, ensure_recipe, locked, remove_cache
-from .recipes import RECIPES
+from .table import RECIPES
 
 __all__ = ["RECIPES", "Built", "cache_dir", "ensure", "ensure_recipe", "locked", "remove_cache"]

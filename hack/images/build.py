@@ -26,7 +26,8 @@ from pathlib import Path
 
 from . import layers as L
 from .oci import normalized, write_archive
-from .recipes import RECIPES, Recipe, check_versions, default_registry
+from .recipes import Recipe, check_versions, default_registry
+from .table import RECIPES
 
 HERE = Path(__file__).resolve().parent
 

@@ -114,6 +114,13 @@ class VersionInfo:
     # agent image (KUBETROVE_AGENT_IMAGE). KUBETROVE_AGENT_IMAGE_<ENGINE> overrides both.
     agent_image: str = ""
 
+    @property
+    def line(self) -> str:
+        """The release line of this key as the agent names a major (``methods.major``, a backup manifest's
+        ``major``): the key itself ("10.11", "15"), or for a pinned patch release ("5.0.8") its line
+        ("5.0"), whose physical backups it reads and writes alike."""
+        return ".".join(self.version.split(".")[:2])
+
 
 def qualified_image(registry: str, image: str) -> str:
     """``image`` (``name:tag``) in ``registry`` (``host[:port]/path``); unchanged if registry is ""."""

@@ -52,6 +52,10 @@ ROWS = 200
 ALL_UN = dict.fromkeys((f"{NAME}-{i}" for i in range(NODES)), "UN")
 # A node's JVM start on 2 shared cores (no join), or a replacement's join (30 s ring delay + streaming).
 RESTART, REPLACE = 420, 600
+# The ring starts on the catalog's pinned previous patch release and is upgraded in place to the 5.0
+# line's current one by the rolling step (a minor upgrade): the image tags hack/images builds.
+FIRST_VERSION, UPGRADED_VERSION = "5.0.8", "5.0"
+FIRST_RELEASE, UPGRADED_RELEASE = "5.0.8", "5.0.9"
 RING_DELAY_MS = "5000"  # spec.parameters.ring_delay (the host test rings' value)
 HOLD = "kubetrove.io/e2e-hold"  # the test's finalizer on a PVC it deletes (see replace_lost_volume)
 
@@ -67,7 +71,7 @@ class Ring:
 
 
 def _spec(namespace: str, minio: MinioServer, cluster: LocalCluster) -> dict[str, Any]:
-    body = real_resource("DatabaseCluster", NAME, namespace, "cassandra", "5.0", KEYSPACE)
+    body = real_resource("DatabaseCluster", NAME, namespace, "cassandra", FIRST_VERSION, KEYSPACE)
     spec = body["spec"]
     spec["replicas"] = NODES
     spec["databases"] = [{"name": KEYSPACE, "replicationFactor": NODES}]
@@ -267,10 +271,13 @@ def _replace_key(cluster: LocalCluster, ring: Ring, pod: str) -> str | None:
 
 
 def replace_lost_volume(cluster: LocalCluster, ring: Ring) -> None:
-    """Node 2 crashes and its volume is lost (its PVC and pod deleted). The operator names the dead node's
-    address in the engine ConfigMap (``replace-address.cs-2``); the new pod, on a new volume and a new IP,
-    starts with ``replace_address_first_boot`` and takes over the dead node's 16 tokens; the dead address
-    leaves the ring, the key is withdrawn, Replication is Healthy and every row is there at ALL.
+    """Node 0, the seed, crashes and its volume is lost (its PVC and pod deleted). The operator names the
+    dead node's address in the engine ConfigMap (``replace-address.cs-0``); the new pod, on a new volume
+    and a new IP, starts with ``replace_address_first_boot`` and member 1 as its seed (a seed cannot
+    bootstrap, so Cassandra would refuse the replacement otherwise) and takes over the dead node's 16
+    tokens; the dead address leaves the ring, the key is withdrawn, Replication is Healthy and every row is
+    there at ALL. A member other than the seed is replaced the same way without the seed change: the e2e
+    ring test (tests/e2e/test_operator_ring.py) replaces ring-2 through the operator on real nodes.
 
     The new pod is held until the operator has written the key, as a machine that died keeps its node
     down for a while before its volume is given up: the test puts a finalizer of its own on the PVC,
@@ -278,9 +285,9 @@ def replace_lost_volume(cluster: LocalCluster, ring: Ring) -> None:
     hold, a pod recreated within seconds of the node's death can start before the ring has convicted the
     node (docs/clustering.md, "Replacing a dead node")."""
     steady(cluster, ring)
-    ns, victim = ring.namespace, f"{NAME}-2"
+    ns, victim, observer = ring.namespace, f"{NAME}-0", f"{NAME}-1"
     core = client.CoreV1Api(cluster.api)
-    claim = ChildNames(NAME).data_claim(2)
+    claim = ChildNames(NAME).data_claim(0)
     pods = pods_by_name(cluster, ring)
     old_ip = pods[victim].status.pod_ip
     old_tokens = tokens_of(old_ip)
@@ -315,15 +322,13 @@ def replace_lost_volume(cluster: LocalCluster, ring: Ring) -> None:
     now = pods_by_name(cluster, ring)
     new_ip = now[victim].status.pod_ip
     assert new_ip != old_ip and tokens_of(new_ip) == old_tokens
-    # The dead address left the ring, as node 0 sees it (its peers table and nodetool status).
+    # The dead address left the ring, as node 1 sees it (its peers table and nodetool status).
     peers = {
         str(r.peer)
-        for r in rows_at(
-            now[f"{NAME}-0"].status.pod_ip, "SELECT peer FROM system.peers", ConsistencyLevel.ONE
-        )
+        for r in rows_at(now[observer].status.pod_ip, "SELECT peer FROM system.peers", ConsistencyLevel.ONE)
     }
-    assert peers == {now[f"{NAME}-1"].status.pod_ip, new_ip}, peers
-    assert old_ip not in nodetool(now[f"{NAME}-0"].metadata.uid, "status")
+    assert peers == {now[f"{NAME}-2"].status.pod_ip, new_ip}, peers
+    assert old_ip not in nodetool(now[observer].metadata.uid, "status")
     wait_until(
         lambda: (
             condition(status_of(cluster, "DatabaseCluster", ns, NAME), "Replication").get("status") == "True"
@@ -382,18 +387,24 @@ def patch_spec(cluster: LocalCluster, ring: Ring, spec: dict[str, Any]) -> None:
 
 
 def roll_one_at_a_time(cluster: LocalCluster, ring: Ring) -> None:
-    """A parameter Cassandra reads only at startup (``slow_query_log_timeout``) changes the config hash:
-    the StatefulSet replaces its pods one at a time (RollingUpdate: the next only once the last one is
-    Ready, which its agent says once the node serves CQL, i.e. has joined). Polled every second while it
-    rolls: never more than one member not UN in ``status.members``, never more than one pod not Ready;
-    afterwards each node runs with the new value."""
+    """A minor upgrade (``spec.datastore.version`` 5.0.8 -> 5.0, i.e. Cassandra 5.0.9) together with a
+    parameter Cassandra reads only at startup (``slow_query_log_timeout``): the StatefulSet replaces its
+    pods one at a time (RollingUpdate: the next only once the last one is Ready, which its agent says once
+    the node serves CQL, i.e. has joined). Polled every second while it rolls: never more than one member
+    not UN in ``status.members``, never more than one pod not Ready; afterwards each node runs 5.0.9 with
+    the new value, and ``status.version`` is the new one."""
     steady(cluster, ring)
     ns = ring.namespace
+    assert _releases(cluster, ring) == dict.fromkeys(ALL_UN, FIRST_RELEASE)
     before = {n: p.metadata.uid for n, p in pods_by_name(cluster, ring).items()}
     watch = StateWatch(cluster, ns, NAME, NODES).start()
     started = time.monotonic()
     try:
-        patch_spec(cluster, ring, {"parameters": {"slow_query_log_timeout": "20"}})
+        patch_spec(
+            cluster,
+            ring,
+            {"datastore": {"version": UPGRADED_VERSION}, "parameters": {"slow_query_log_timeout": "20"}},
+        )
 
         def rolled() -> bool:
             pods = pods_by_name(cluster, ring)
@@ -415,3 +426,15 @@ def roll_one_at_a_time(cluster: LocalCluster, ring: Ring) -> None:
         query = "SELECT value FROM system_views.settings WHERE name = 'slow_query_log_timeout'"
         (row,) = rows_at(pod.status.pod_ip, query, ConsistencyLevel.ONE, SUPERUSER, ring.superuser_password)
         assert row.value in ("20ms", "20"), (name, row.value)
+    assert _releases(cluster, ring) == dict.fromkeys(ALL_UN, UPGRADED_RELEASE)
+    assert status_of(cluster, "DatabaseCluster", ns, NAME).get("version") == UPGRADED_VERSION
+
+
+def _releases(cluster: LocalCluster, ring: Ring) -> dict[str, str]:
+    """pod -> the Cassandra release its node runs, as the node says over CQL (``system.local``)."""
+    found: dict[str, str] = {}
+    for name, pod in pods_by_name(cluster, ring).items():
+        query = "SELECT release_version FROM system.local"
+        (row,) = rows_at(pod.status.pod_ip, query, ConsistencyLevel.ONE, SUPERUSER, ring.superuser_password)
+        found[name] = row.release_version
+    return found

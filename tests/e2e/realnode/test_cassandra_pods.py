@@ -1,6 +1,7 @@
-"""Cassandra on real pods: a ring of three of the images hack/images builds (``cassandra:5.0.9``: the
-Apache jars from Maven Central on Debian's OpenJDK 17; its agent ``agent-cassandra:0.1.0``: the same JRE
-and jars, so nodetool works in the pod), pulled from the local registry and run on the real node by the
+"""Cassandra on real pods: a ring of three of the images hack/images builds (``cassandra:5.0.8`` and
+``cassandra:5.0.9``: the Apache jars from Maven Central on Debian's OpenJDK 17; their agents
+``agent-cassandra-5.0.8:0.1.0`` and ``agent-cassandra:0.1.0``: the same JRE and jars, so nodetool works in
+the pod), pulled from the local registry and run on the real node by the
 operator (docs/clustering.md, "Cassandra").
 
 ONE DatabaseCluster of three serves the whole file (module-scoped: the steps run in file order, each
@@ -14,14 +15,16 @@ prints its duration; a step leaves the ring 3x UN for the next):
 4. A DatabaseBackup of the ring: every node's ``nodetool snapshot`` in a real MinIO, with its tokens.
 5. ``spec.backup.verify`` on: the operator restores that backup into a throwaway ring of three, asks every
    member, marks the backup Verified and deletes the throwaway ring (cassandra_ring_verify.py).
-6. A restart parameter rolls the ring one node at a time, never two nodes down at once.
+6. A minor upgrade (5.0.8 -> 5.0, Cassandra 5.0.9) with a restart parameter rolls the ring one node at a
+   time, never two nodes down at once; every node then runs 5.0.9.
 7. A scale-down below a keyspace made over CQL is refused before anything changes; the spec is still
    handled, and putting it back is a change like any other (cassandra_ring_scale.py).
 8. The same scale-down goes through by itself once that keyspace is lowered over CQL; a node bootstraps
    back.
 9. A node crashed under QUORUM writes with RF 3: no acknowledged write lost, DN then UN
    (cassandra_ring_steps.py).
-10. A node whose volume is lost is replaced by a new one with its tokens (replace_address_first_boot).
+10. Node 0, the seed, loses its volume and is replaced by a new node with its tokens
+    (replace_address_first_boot, member 1 as the replacement's seed).
 11. ``replicas: 4`` then 3: a bootstrap, then a decommission before the StatefulSet shrinks.
 12. ``restoreFrom`` the backup of step 4 into a new ring of three; ``POST /v1/verify`` on a restored
     member. Last: the restored ring's three JVMs would otherwise share the two cores with the steps above.
@@ -263,7 +266,7 @@ def test_spec_backup_verify_restores_the_ring_backup_into_a_throwaway_ring(
     verify_ring_backup(local_cluster, ring)
 
 
-def test_a_restart_parameter_rolls_the_ring_one_node_at_a_time(
+def test_a_minor_upgrade_and_a_restart_parameter_roll_the_ring_one_node_at_a_time(
     local_cluster: LocalCluster, ring: Ring
 ) -> None:
     roll_one_at_a_time(local_cluster, ring)
@@ -287,7 +290,7 @@ def test_a_node_crashed_under_quorum_writes_loses_no_acknowledged_write(
     crash_under_quorum_writes(local_cluster, ring)
 
 
-def test_a_node_whose_volume_is_lost_is_replaced_with_its_tokens(
+def test_the_seed_whose_volume_is_lost_is_replaced_with_its_tokens(
     local_cluster: LocalCluster, ring: Ring
 ) -> None:
     replace_lost_volume(local_cluster, ring)

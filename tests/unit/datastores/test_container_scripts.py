@@ -137,6 +137,30 @@ def test_a_new_cassandra_member_waits_for_the_one_before_it(tmp_path: Path, list
         assert done.returncode == 0 and "waiting" not in done.stdout
 
 
+def test_member_0_replacing_its_dead_self_takes_member_1_as_its_seed(tmp_path: Path) -> None:
+    """A seed never bootstraps and a replacement must, so member 0 on an empty volume with a replace key
+    seeds from member 1 (and does not wait for anyone); once it has bootstrapped it is the seed again,
+    key or not. Member 2 replacing keeps member 0 as its seed."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "replace-address.ring-0").write_text("10.85.0.3")
+    (tmp_path / "etc" / "replace-address.ring-2").write_text("10.85.0.9")
+    command = _cassandra_script(tmp_path)
+    rendered = tmp_path / "run" / "cassandra.yaml"
+    seeds = "  - seeds: 'ring-{}.ring-headless.ns.svc.cluster.local'\n"
+    for hostname, seed, address in (("ring-0", 1, "10.85.0.3"), ("ring-2", 0, "10.85.0.9")):
+        done = run(command, (), {"HOSTNAME": hostname})
+        assert (done.returncode, done.stdout) == (
+            0,
+            f"cassandra -f -Dcassandra.config=file://{rendered}"
+            f" -Dcassandra.replace_address_first_boot={address}\n",
+        ), done.stderr
+        assert seeds.format(seed) in rendered.read_text()
+    (tmp_path / "data" / "data" / "system").mkdir(parents=True)  # bootstrapped: a restart
+    done = run(command, (), {"HOSTNAME": "ring-0"})
+    assert done.returncode == 0, done.stderr
+    assert seeds.format(0) in rendered.read_text()
+
+
 def test_the_ring_delay_parameter_is_a_jvm_property_not_a_cassandra_yaml_setting(tmp_path: Path) -> None:
     """spec.parameters.ring_delay is rendered like any parameter, then the start script takes its line out
     of the file Cassandra reads (which would refuse an unknown setting) and passes it as

@@ -122,6 +122,11 @@ def test_version_changes_follow_the_upgrade_paths() -> None:
         "spec.datastore.version: postgresql 17 -> 18 is not an in-place upgrade path (to 18 from: none); "
         "restore a logical backup into a new resource instead"
     ]
+    # Cassandra's pinned previous patch release moves to the 5.0 line's current one, never back.
+    assert change("cassandra", "5.0.8", "5.0") == []
+    assert change("cassandra", "5.0", "5.0.8") == [
+        "spec.datastore.version: cassandra cannot be downgraded in place (5.0 -> 5.0.8)"
+    ]
 
 
 def test_replicas_must_fit_the_topology() -> None:

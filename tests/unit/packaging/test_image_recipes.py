@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT / "hack"))
 from images.layers import app_version, command_script, files_layer, version_module  # noqa: E402
 from images.recipes import (  # noqa: E402 (hack/ is not a package root)
     ENGINE_SUITES,
-    RECIPES,
     PythonApp,
     check_versions,
     default_registry,
@@ -34,6 +33,7 @@ from images.recipes import (  # noqa: E402 (hack/ is not a package root)
     project_version,
     upstream_version,
 )
+from images.table import RECIPES  # noqa: E402
 from realnode import registry  # noqa: E402
 
 from kubetrove.version import VERSION  # noqa: E402
@@ -203,14 +203,18 @@ def test_an_image_command_exits_on_sigterm_while_it_is_still_importing_as_pid_1(
         proc.wait()
 
 
-def test_the_cassandra_agent_is_the_engine_image_plus_the_agent() -> None:
-    """nodetool is a JVM on the server's jars: the agent image has the engine image's layers (the JRE
-    from bookworm, the jars of the catalog's version, the launcher scripts, /etc/cassandra) and only the
-    Cassandra client libraries on top."""
+@pytest.mark.parametrize("key", ["5.0", "5.0.8"])
+def test_the_cassandra_agent_is_the_engine_image_plus_the_agent(key: str) -> None:
+    """Each catalog version has its engine image and agent twin. nodetool is a JVM on the server's jars:
+    the agent image has the engine image's layers (the JRE from bookworm, the jars of the catalog's
+    version, the launcher scripts, /etc/cassandra) and only the Cassandra client libraries on top."""
+    from images.cassandra import CASSANDRA_VERSIONS
     from images.layers import requirements
 
-    engine, agent = RECIPES["cassandra"](), RECIPES["agent-cassandra"]()
-    info = REGISTRY["cassandra"].versions["5.0"]  # type: ignore[index]
+    assert list(REGISTRY["cassandra"].versions) == list(CASSANDRA_VERSIONS)  # type: ignore[index]
+    suffix = "" if key == "5.0" else f"-{key}"
+    engine, agent = RECIPES[f"cassandra{suffix}"](), RECIPES[f"agent-cassandra{suffix}"]()
+    info = REGISTRY["cassandra"].versions[key]  # type: ignore[index]
     assert (engine.ref, agent.ref) == (info.image, info.agent_image)
     assert agent.ref.endswith(f":{project_version()}")
     version = info.image.rpartition(":")[2]
@@ -238,7 +242,7 @@ def test_the_cassandra_image_loads_jolokia_read_only_on_loopback_where_the_agent
     import re
     import xml.etree.ElementTree as ET
 
-    from images.recipes import JOLOKIA_CONF, JOLOKIA_HOME, JOLOKIA_VERSION
+    from images.cassandra import JOLOKIA_CONF, JOLOKIA_HOME, JOLOKIA_VERSION
 
     from kubetrove.agent.engines.cassandra.ring import ATTRIBUTES, DEFAULT_JOLOKIA_PORT, STORAGE_SERVICE
     from tests.integration.servers import cassandra as host_launcher

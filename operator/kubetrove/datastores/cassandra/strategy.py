@@ -7,7 +7,8 @@ are per pod or per cluster and cannot be in a shared file:
   every address (the agent connects to 127.0.0.1) and advertises the pod IP (``broadcast_rpc_address``,
   written by the start script);
 - the seed: ordinal 0 of the same StatefulSet. The file carries ``SEED_PLACEHOLDER`` and the
-  container's command substitutes ``<statefulset>-0.<pod domain>`` into a scratch copy before starting.
+  container's command substitutes ``<statefulset>-0.<pod domain>`` into a scratch copy before starting
+  (ordinal 1 for member 0 itself while it replaces its dead self: a seed cannot bootstrap).
 Authentication is on (PasswordAuthenticator); the agent replaces the default ``cassandra`` superuser's
 password with the one in the credentials Secret (key ``SUPERUSER_PASSWORD_KEY``) on first start.
 ``spec.tls``: client and internode encryption from the mounted PEM files (``tls_options``).
@@ -51,12 +52,20 @@ WAIT_FOR_PREVIOUS_SECONDS = 900
 CASSANDRA_UID = 999
 CONFIG_FILE = ConfigFile(mount_dir="/etc/kubetrove", file_name="cassandra.yaml")
 
-# Only what runs here: Cassandra 5.0.9 (Maven Central's jars), on the host and in the image hack/images
-# builds from those jars and Debian's OpenJDK 17 (tests/e2e/realnode/test_cassandra_pods.py). 4.1 ran
-# nowhere, so it is not offered (what ships is tested). The agent image carries the same JRE and jars:
-# nodetool is a JVM, and its version must be the server's.
+# Only what runs here: Cassandra 5.0.9 and 5.0.8 (Maven Central's jars), on the host and in the images
+# hack/images builds from those jars and Debian's OpenJDK 17 (tests/e2e/realnode/test_cassandra_pods.py).
+# "5.0" is the 5.0 line's current patch release, the one to choose; "5.0.8", the previous one, is pinned
+# so that a ring on it upgrades in place to "5.0": a minor upgrade, one node at a time (the pods test
+# creates its ring on 5.0.8 and rolls it to 5.0.9). Patch releases of one line share the sstable and
+# messaging formats (the manual's upgrade notes), so the StatefulSet's rolling update is the whole
+# procedure; a downgrade is refused (the order below). 4.1 ran nowhere, so it is not offered (what
+# ships is tested). Each version's agent image carries the same JRE and jars: nodetool is a JVM, and
+# its version must be the server's.
 VERSIONS = {
-    "5.0": VersionInfo("5.0", "cassandra:5.0.9", major="5", agent_image="agent-cassandra:0.1.0"),
+    "5.0.8": VersionInfo("5.0.8", "cassandra:5.0.8", major="5", agent_image="agent-cassandra-5.0.8:0.1.0"),
+    "5.0": VersionInfo(
+        "5.0", "cassandra:5.0.9", major="5", upgrade_from=("5.0.8",), agent_image="agent-cassandra:0.1.0"
+    ),
 }
 
 FIXED: dict[str, Any] = {
@@ -97,7 +106,17 @@ REPLACE_FILE = "replace-address.$HOSTNAME"
 _START = "\n".join(
     (
         "set -eu",
+        'ordinal="${HOSTNAME##*-}"',
         'seed="${HOSTNAME%-*}-0.$(hostname -d)"',
+        f'replace="{CONFIG_FILE.mount_dir}/{REPLACE_FILE}"',
+        # A seed never bootstraps, and a replacement must (it streams the dead node's ranges), so
+        # Cassandra refuses replace_address on a node listed in its own seeds. Member 0 coming back on an
+        # empty volume to replace its dead self therefore takes member 1 as its seed, as the manual has a
+        # dead seed replaced as a non-seed first; once bootstrapped (data/system exists) it is the seed
+        # again. https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.html
+        f'if [ "$ordinal" -eq 0 ] && [ -s "$replace" ] && [ ! -e {DATA_DIR}/data/system ]; then',
+        '  seed="${HOSTNAME%-*}-1.$(hostname -d)"',
+        "fi",
         # spec.parameters.ring_delay is a JVM property, not a setting Cassandra would accept in the file.
         f'ring_delay="$(sed -n "s/^{RING_DELAY}: //p" {CONFIG_FILE.mount_dir}/{CONFIG_FILE.file_name})"',
         f'sed -e "s|{SEED_PLACEHOLDER}|$seed|" -e "/^{RING_DELAY}: /d" \\',
@@ -116,7 +135,6 @@ _START = "\n".join(
         "fi",
         # A member the ring sees down: a new node in its place (empty volume) takes over the dead node's
         # tokens. Cassandra ignores the flag on a node that has already bootstrapped (its own restart).
-        f'replace="{CONFIG_FILE.mount_dir}/{REPLACE_FILE}"',
         "set --",
         'if [ -s "$replace" ]; then set -- "-Dcassandra.replace_address_first_boot=$(cat "$replace")"; fi',
         # New nodes join one at a time: Cassandra refuses to bootstrap while another node does, and the
@@ -124,7 +142,6 @@ _START = "\n".join(
         # not a restore or a replacement) member N > 0 waits until member N-1 serves CQL, which a node
         # does only once it has joined the ring; after WAIT_FOR_PREVIOUS_SECONDS it starts anyway (and
         # Cassandra says why it cannot join, if it cannot).
-        'ordinal="${HOSTNAME##*-}"',
         f'first_boot() {{ [ ! -e {DATA_DIR}/data/system ] && [ ! -s "$tokens" ] && [ "$1" -eq 0 ]; }}',
         'if [ "$ordinal" -gt 0 ] && first_boot $#; then',
         '  previous="${HOSTNAME%-*}-$((ordinal - 1)).$(hostname -d)"',

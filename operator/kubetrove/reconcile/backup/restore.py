@@ -54,7 +54,8 @@ def catalog_version(engine: Engine, version: str) -> str | None:
     """The catalog key a running engine's version belongs to ("10.11.16-MariaDB" -> "10.11"), or None.
 
     Catalog keys are what the agent calls the major (``methods.major``: "16" for PostgreSQL, "10.11"
-    for MariaDB), so the key is also the ``major`` of the RestoreRequest.
+    for MariaDB), or a pinned patch release of one ("5.0.8", ``VersionInfo.line`` "5.0"): the longest key
+    a version starts with wins ("5.0.8" -> "5.0.8", "5.0.9" -> "5.0").
     """
     keys = [k for k in REGISTRY[engine].versions if re.match(rf"{re.escape(k)}(?![0-9])", version)]
     return max(keys, key=len) if keys else None
@@ -134,7 +135,8 @@ def restore_request(
         member_backups=list(member_backups),
         source=target,
         engine=spec.datastore.type.value,
-        major=spec.datastore.version,  # a catalog key is the agent's major (see catalog_version)
+        # The agent's major: the catalog key's release line (a pinned patch key "5.0.8" is of line "5.0").
+        major=REGISTRY[spec.datastore.type].versions[spec.datastore.version].line,
         data_dir=data_dir,
         first_member_only=isinstance(spec, ClusterSpec)
         and REGISTRY[spec.datastore.type].restore_first_member_only,

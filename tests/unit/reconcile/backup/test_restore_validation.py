@@ -50,6 +50,7 @@ def credentials(name: str, **values: str) -> dict[str, Any]:
         ("postgresql", "160.1", None),
         ("mariadb", "10.11.16-MariaDB", "10.11"),
         ("cassandra", "5.0.9", "5.0"),
+        ("cassandra", "5.0.8", "5.0.8"),  # the pinned patch release: the longest key wins
         ("cassandra", "4.1.10", None),  # not in the catalog: no 4.1 ran here
         ("mongodb", "6.0.5", "6.0"),
         ("mongodb", "7.0.12", None),  # not in the catalog (docs/clustering.md, MongoDB),
@@ -200,11 +201,18 @@ def test_a_cassandra_node_snapshot_seeds_an_instance_and_a_ring_backup_a_ring_of
     assert "restore it into a DatabaseCluster with replicas: 3" in problem.message
     target = BackupTarget(directory=DirectoryTarget(path="/backups"))
     request = restore_request("uid", target, ring, [n["id"] for n in nodes])
-    assert (request.backup_id, request.member_backups, request.first_member_only) == (
+    assert (request.backup_id, request.member_backups, request.first_member_only, request.major) == (
         "uid-0",
         ["uid-0", "uid-1", "uid-2"],
         False,
+        "5.0",
     )
+    # A 5.0.9 ring's backup restores into a ring pinned to 5.0.8 (one line: the agent's major is "5.0").
+    pinned = parsed(
+        CLUSTER, restoreFrom={"backup": "nightly"}, replicas=3, datastore={**datastore, "version": "5.0.8"}
+    ).spec
+    assert check_backup("nightly", ring_backup, pinned) == []
+    assert restore_request("uid", target, pinned, [n["id"] for n in nodes]).major == "5.0"
 
 
 @pytest.mark.parametrize(
