@@ -13,8 +13,10 @@ Cassandra refuses while a node owning ranges is down. The keys are merge-patched
 rendered, server-side-applied ConfigMap): they follow the observed ring, not the spec, and the config
 hash never sees them, so a node going down never rolls the pods.
 https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/topo_changes.html#replacing-a-dead-node
-Not covered: replacing member 0, the seed (a seed does not bootstrap, so it cannot stream a dead
-node's ranges; Cassandra's manual has it made a non-seed first).
+Member 0, the seed, is replaced the same way: a seed never bootstraps, so Cassandra refuses
+replace_address on a node listed in its own seeds ("Replacing a node without bootstrapping risks
+invalidating consistency guarantees", seen on 5.0.9), and the start script gives member 0 on an empty
+volume with a replace key member 1 as its seed (datastores/cassandra/strategy.py).
 
 ``decommission`` (reconcile, before Apply): a ring that shrinks ``N -> M`` first ASKS a staying node
 whether ``M`` nodes could hold every keyspace but the ring's own system keyspaces and the spec keyspaces
