@@ -24,7 +24,7 @@ from kubetrove.api.database_policy import PolicySpec
 from kubetrove.api.resources import BACKUP, CLUSTER, INSTANCE, POLICY
 from kubetrove.cli import manifests, views
 from kubetrove.datastores import registry
-from kubetrove.datastores.base import ClientInfo, Datastore
+from kubetrove.datastores.base import ClientInfo, Datastore, default_version
 from kubetrove.k8s import kinds
 from kubetrove.k8s.errors import ApiError
 from kubetrove.k8s.port import Kube, Obj
@@ -382,9 +382,14 @@ def check_catalog(engine: str, version: str) -> None:
 def catalog() -> list[dict[str, Any]]:
     """The engines and versions this operator offers (the operator's version catalog)."""
     return [
-        {"engine": str(engine), "version": v.version, "image": v.image, "default": i == 0}
+        {
+            "engine": str(engine),
+            "version": v.version,
+            "image": v.image,
+            "default": v.version == default_version(store.versions),
+        }
         for engine, store in registry.REGISTRY.items()
-        for i, v in enumerate(store.versions.values())
+        for v in store.versions.values()
     ]
 
 

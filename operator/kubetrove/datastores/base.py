@@ -122,6 +122,12 @@ class VersionInfo:
         return ".".join(self.version.split(".")[:2])
 
 
+def default_version(versions: Mapping[str, VersionInfo]) -> str:
+    """The catalog key offered by default: the first (oldest) release line. A pinned patch release
+    ("5.0.8", kept so rings on it can move when their team chooses) is never the default."""
+    return next((k for k, v in versions.items() if v.line == k), next(iter(versions)))
+
+
 def qualified_image(registry: str, image: str) -> str:
     """``image`` (``name:tag``) in ``registry`` (``host[:port]/path``); unchanged if registry is ""."""
     return f"{registry.rstrip('/')}/{image}" if registry else image
@@ -253,7 +259,8 @@ class Datastore(Protocol):
 
     @property
     def versions(self) -> Mapping[str, VersionInfo]:
-        """Supported versions, by catalog key; the first is the default, the order is oldest to newest."""
+        """Supported versions, by catalog key, oldest to newest (a downgrade is a move to an earlier key);
+        ``default_version`` picks the one offered by default."""
         ...
 
     @property

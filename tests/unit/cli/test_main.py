@@ -32,6 +32,15 @@ def test_catalog_lists_every_engine_with_its_default() -> None:
     engines = {r["engine"] for r in rows}
     assert engines == set(main.ENGINES)
     assert all(sum(r["default"] for r in rows if r["engine"] == e) == 1 for e in engines)
+    defaults = {r["engine"]: r["version"] for r in rows if r["default"]}
+    # The oldest release line; Cassandra's pinned previous patch release (5.0.8) is never the default.
+    assert defaults == {
+        "mysql": "9.7",
+        "mariadb": "10.11",
+        "postgresql": "15",
+        "mongodb": "6.0",
+        "cassandra": "5.0",
+    }
 
 
 def test_bad_flags_exit_2_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
