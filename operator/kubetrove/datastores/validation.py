@@ -113,10 +113,13 @@ def _datastore(spec: InstanceSpec, previous: InstanceSpec | None, ds: Datastore)
     versions = list(ds.versions)
     if new.version not in ds.versions:
         supported = ", ".join(versions)
+        # A release asked for by its full number ("5.0.9") that a line key runs ("5.0"): say which key.
+        line = [k for k, v in ds.versions.items() if v.image.rpartition(":")[2] == new.version]
+        hint = f"; {new.version} is what {line[0]} runs: set version {line[0]!r}" if line else ""
         return [
             Problem(
                 "spec.datastore.version",
-                f"{ds.engine} {new.version} is not supported (supported: {supported})",
+                f"{ds.engine} {new.version} is not supported (supported: {supported}){hint}",
             )
         ]
     old = previous.datastore.version if previous is not None else new.version

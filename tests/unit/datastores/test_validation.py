@@ -122,7 +122,12 @@ def test_version_changes_follow_the_upgrade_paths() -> None:
         "spec.datastore.version: postgresql 17 -> 18 is not an in-place upgrade path (to 18 from: none); "
         "restore a logical backup into a new resource instead"
     ]
-    # Cassandra's pinned previous patch release moves to the 5.0 line's current one, never back.
+    # Cassandra's pinned previous patch release moves to the 5.0 line's current one, never back; the
+    # current one asked for by its release number is refused naming its key.
+    assert messages(validate_spec(instance(datastore={"type": "cassandra", "version": "5.0.9"}), None)) == [
+        "spec.datastore.version: cassandra 5.0.9 is not supported (supported: 5.0.8, 5.0);"
+        " 5.0.9 is what 5.0 runs: set version '5.0'"
+    ]
     assert change("cassandra", "5.0.8", "5.0") == []
     assert change("cassandra", "5.0", "5.0.8") == [
         "spec.datastore.version: cassandra cannot be downgraded in place (5.0 -> 5.0.8)"
