@@ -99,8 +99,8 @@ def test_the_agent_speaks_unverified_tls_to_its_own_node_only_when_the_engine_se
 def test_the_driver_s_cluster_carries_the_context() -> None:
     plain = CassandraDriver(EngineConfig(host="127.0.0.1", user="u", password="p"))
     tls = CassandraDriver(EngineConfig(host="127.0.0.1", user="u", password="p", tls=True))
-    assert plain._cluster_for("u", "p").ssl_context is None
-    assert tls._cluster_for("u", "p").ssl_context.verify_mode is ssl.CERT_NONE
+    assert plain._node.cluster_for("u", "p").ssl_context is None
+    assert tls._node.cluster_for("u", "p").ssl_context.verify_mode is ssl.CERT_NONE
 
 
 def test_reload_tls_is_nodetool_reloadssl_and_a_failure_is_unavailable(

@@ -19,7 +19,6 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import threading
@@ -31,7 +30,6 @@ from typing import Any
 from kubetrove.agent.engines.base import (
     BadRequest,
     Conflict,
-    DriverError,
     EngineUnavailable,
     NotFound,
     Unsupported,
@@ -43,7 +41,7 @@ from kubetrove.agent.engines.cassandra.permissions import (
     wanted_permissions,
 )
 from kubetrove.agent.engines.cassandra.ring import RingWatcher
-from kubetrove.agent.engines.cassandra.tls import ssl_context
+from kubetrove.agent.engines.cassandra.session import NodeSession, errors
 from kubetrove.agent.engines.config import EngineConfig
 from kubetrove.agent.protocol import (
     Engine,
@@ -59,17 +57,8 @@ from kubetrove.agent.protocol import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 9042
-# The superuser Cassandra creates on a ring's first start (CassandraRoleManager), with this password.
-DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD = "cassandra", "cassandra"
-RECONNECT_SECONDS = 2.0
-# A schema change on a ring waits for every node to agree on the new schema: seconds on a busy ring,
-# more than the 10 s a plain request gets.
-SCHEMA_TIMEOUT_SECONDS = 60.0
-_SCHEMA_CHANGES = ("CREATE KEYSPACE", "ALTER KEYSPACE", "DROP KEYSPACE")
 VERIFY_TIMEOUT_SECONDS = 3600.0  # nodetool verify reads every SSTable of the keyspace
 DECOMMISSION_TIMEOUT_SECONDS = 6 * 3600.0  # streaming a node's data away: as long as its data needs
-PROTOCOL_VERSION = 5  # native protocol v5: Cassandra 4.0+; fixed so the driver does not probe and warn
 # Keyspaces Cassandra creates itself (4.0-5.0; 5.1 adds system_cluster_metadata); never listed or touched.
 SYSTEM_KEYSPACES = frozenset(
     {
@@ -112,138 +101,24 @@ class CassandraDriver:
         # With options["datacenter"] keyspaces use NetworkTopologyStrategy in that DC (multi-DC-ready
         # clusters, GossipingPropertyFileSnitch); without it SimpleStrategy (one DC, SimpleSnitch).
         self._datacenter = config.options.get("datacenter")
-        self._lock = threading.Lock()
         self._leaving = threading.Lock()  # decommission: one at a time
-        self._cluster: Any = None
-        self._session: Any = None
+        self._node = NodeSession(config)  # CQL to this node (session.py)
         self._ring = RingWatcher.for_engine(config)  # the engine's Jolokia agent, not a nodetool JVM
-        self._request_timeout = max(config.connect_timeout, 10.0)
 
     @property
     def config(self) -> EngineConfig:
         """The connection settings (the backup routes read them: nodetool's JMX port, the data dir)."""
         return self._config
 
-    # -- connection -------------------------------------------------------------------------
-
-    def _cluster_for(self, user: str, password: str) -> Any:
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import ConstantReconnectionPolicy, WhiteListRoundRobinPolicy
-
-        host = self._config.host
-        profile = ExecutionProfile(
-            load_balancing_policy=WhiteListRoundRobinPolicy([host]),
-            request_timeout=self._request_timeout,
-        )
-        return Cluster(
-            [host],
-            # One node, its own: when it restarts, be back within seconds (the default backoff
-            # doubles up to 10 minutes, and the loop would see a healthy node as unreachable).
-            reconnection_policy=ConstantReconnectionPolicy(RECONNECT_SECONDS, max_attempts=None),
-            port=self._config.port or DEFAULT_PORT,
-            auth_provider=PlainTextAuthProvider(user, password),
-            protocol_version=PROTOCOL_VERSION,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            connect_timeout=self._config.connect_timeout,
-            ssl_context=ssl_context(self._config),  # spec.tls: the node may refuse plaintext (tls.py)
-        )
-
-    def _connect(self) -> Any:
-        with self._lock:
-            if self._session is None:
-                cluster = self._cluster_for(self._config.user, self._config.password)
-                try:
-                    try:
-                        self._session = cluster.connect()
-                    except Exception as exc:
-                        if not self._set_first_password(exc):
-                            raise
-                        cluster.shutdown()  # a Cluster whose connect failed cannot connect again
-                        cluster = self._cluster_for(self._config.user, self._config.password)
-                        self._session = cluster.connect()
-                except Exception:
-                    cluster.shutdown()
-                    raise
-                self._cluster = cluster
-            return self._session
-
-    def _set_first_password(self, refused: Exception) -> bool:
-        """The ring's first start: our superuser login was refused, the default one works: give the
-        built-in superuser the password we were configured with (``ALTER ROLE``, bound). True if done.
-
-        The seed creates ``cassandra``/``cassandra`` on the ring's first start; kubetrove's credentials
-        Secret holds the password the agent logs in with (``--engine-password-file``), so the first agent
-        to reach the ring replaces the default one, once. Any other refusal is left as it is.
-        https://cassandra.apache.org/doc/5.0/cassandra/managing/operating/security.html
-        """
-        from cassandra import AuthenticationFailed
-        from cassandra.cluster import NoHostAvailable
-
-        user, password = self._config.user, self._config.password
-        errors = refused.errors.values() if isinstance(refused, NoHostAvailable) else [refused]
-        auth = any(isinstance(e, AuthenticationFailed) for e in errors)
-        if not auth or user != DEFAULT_SUPERUSER or not password or password == DEFAULT_SUPERUSER_PASSWORD:
-            return False
-        default = self._cluster_for(DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD)
-        try:
-            session = default.connect()
-        except Exception:
-            default.shutdown()
-            return False  # not the default password either: the Secret does not open this ring
-        try:
-            session.execute(
-                f"ALTER ROLE {quote(DEFAULT_SUPERUSER)} WITH PASSWORD = %s",
-                (password,),
-                timeout=SCHEMA_TIMEOUT_SECONDS,
-            )
-        finally:
-            default.shutdown()
-        log.warning("set the superuser's password from the credentials Secret (it was Cassandra's default)")
-        return True
-
     def close(self) -> None:
-        """Shut the driver's connection pool down (threads included)."""
-        with self._lock:
-            if self._cluster is not None:
-                self._cluster.shutdown()
-            self._cluster = self._session = None
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Map cassandra-driver exceptions to the agent's errors (one place)."""
-        from cassandra import AuthenticationFailed, InvalidRequest, OperationTimedOut, Unavailable
-        from cassandra.cluster import NoHostAvailable
-
-        try:
-            yield
-        except DriverError:
-            raise
-        except (NoHostAvailable, OperationTimedOut, Unavailable, AuthenticationFailed, OSError) as exc:
-            raise EngineUnavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
-        except InvalidRequest as exc:
-            raise BadRequest(f"cassandra refused the request: {exc}") from exc
-
-    def _rows(self, cql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        from cassandra.cluster import NoHostAvailable
-
-        with self._errors():
-            try:
-                schema = cql.startswith(_SCHEMA_CHANGES)
-                timeout = SCHEMA_TIMEOUT_SECONDS if schema else self._request_timeout
-                return list(self._connect().execute(cql, params, timeout=timeout))
-            except NoHostAvailable:
-                # The driver may have forgotten the node for good: a node that left the ring (decommission)
-                # and came back as a new one is removed from its metadata, and the whitelist then matches
-                # no host ever again. A fresh connection on the next call finds it.
-                self.close()
-                raise
+        """Shut the node session's connection pool down (threads included)."""
+        self._node.close()
 
     # -- status -----------------------------------------------------------------------------
 
     def ping(self) -> None:
         """Raise EngineUnavailable unless the node answers a local query."""
-        self._rows("SELECT key FROM system.local")
+        self._node.rows("SELECT key FROM system.local")
 
     def reload_tls(self) -> None:
         """``nodetool reloadssl``: the node re-reads its key and trust files (client and internode) when
@@ -253,10 +128,10 @@ class CassandraDriver:
 
     def status(self) -> Status:
         """Version and bootstrap state of this node; role ``member``, no position (no primary)."""
-        local = self._rows("SELECT release_version, bootstrapped, host_id FROM system.local")[0]
+        local = self._node.rows("SELECT release_version, bootstrapped, host_id FROM system.local")[0]
         # Rows counted here: count(*) without a partition key makes the server attach a warning to every
         # reply, which cassandra-driver logs at WARNING (once per status call, every second).
-        clients = self._rows("SELECT port FROM system_views.clients")
+        clients = self._node.rows("SELECT port FROM system_views.clients")
         return Status(
             engine=self.engine,
             version=local.release_version,
@@ -269,7 +144,7 @@ class CassandraDriver:
         )
 
     def _keyspaces(self) -> list[tuple[str, dict[str, str]]]:
-        rows = self._rows("SELECT keyspace_name, replication FROM system_schema.keyspaces")
+        rows = self._node.rows("SELECT keyspace_name, replication FROM system_schema.keyspaces")
         return [(r.keyspace_name, dict(r.replication)) for r in rows]
 
     def leave_check(self, nodes_left: int, lowering: list[str]) -> None:
@@ -307,7 +182,7 @@ class CassandraDriver:
         """
         out: list[TableCheck] = []
         for keyspace in sorted(databases):
-            rows = self._rows(
+            rows = self._node.rows(
                 "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
             )
             tables = sorted(r.table_name for r in rows)
@@ -325,14 +200,14 @@ class CassandraDriver:
 
     def node_tokens(self) -> NodeTokens:
         """This node's host id, broadcast address and tokens, from ``system.local``."""
-        row = self._rows("SELECT host_id, broadcast_address, tokens FROM system.local")[0]
+        row = self._node.rows("SELECT host_id, broadcast_address, tokens FROM system.local")[0]
         return NodeTokens(
             host_id=str(row.host_id), address=str(row.broadcast_address), tokens=sorted(row.tokens, key=int)
         )
 
     def ring_size(self) -> int:
         """Nodes in the ring as this node knows them (itself and its peers, up or down)."""
-        return 1 + len(self._rows("SELECT peer FROM system.peers_v2"))
+        return 1 + len(self._node.rows("SELECT peer FROM system.peers_v2"))
 
     def _check_fits(self, replication_factor: int) -> None:
         size = self.ring_size()
@@ -355,7 +230,7 @@ class CassandraDriver:
             wanted = self.replication(replication_factor)
             if current is None or current == wanted:
                 continue
-            self._rows(f"ALTER KEYSPACE {quote(keyspace)} WITH replication = %s", (wanted,))
+            self._node.rows(f"ALTER KEYSPACE {quote(keyspace)} WITH replication = %s", (wanted,))
             if keyspace in REPAIRED_RING_KEYSPACES and leaving.factor(wanted) > leaving.factor(current):
                 self._repair(keyspace)
             changed = True
@@ -365,7 +240,7 @@ class CassandraDriver:
 
     def list_databases(self) -> list[str]:
         """User keyspaces, sorted."""
-        rows = self._rows("SELECT keyspace_name FROM system_schema.keyspaces")
+        rows = self._node.rows("SELECT keyspace_name FROM system_schema.keyspaces")
         return sorted(r.keyspace_name for r in rows if r.keyspace_name not in SYSTEM_KEYSPACES)
 
     def replication(self, replication_factor: int) -> dict[str, str]:
@@ -375,7 +250,9 @@ class CassandraDriver:
         return {"class": "SimpleStrategy", "replication_factor": str(replication_factor)}
 
     def _current_replication(self, name: str) -> dict[str, str] | None:
-        rows = self._rows("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (name,))
+        rows = self._node.rows(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (name,)
+        )
         if not rows:
             return None
         current = dict(rows[0].replication)
@@ -394,7 +271,7 @@ class CassandraDriver:
             return False
         self._check_fits(replication_factor)
         verb = "CREATE KEYSPACE IF NOT EXISTS" if current is None else "ALTER KEYSPACE"
-        self._rows(f"{verb} {quote(name)} WITH replication = %s", (wanted,))
+        self._node.rows(f"{verb} {quote(name)} WITH replication = %s", (wanted,))
         if current is not None and leaving.factor(wanted) > leaving.factor(current):
             self._repair(name)
         return current is None
@@ -403,12 +280,12 @@ class CassandraDriver:
         """Drop the keyspace (and its data); NotFound if missing."""
         if self._current_replication(name) is None:
             raise NotFound(f"keyspace {name!r} does not exist")
-        self._rows(f"DROP KEYSPACE IF EXISTS {quote(name)}")
+        self._node.rows(f"DROP KEYSPACE IF EXISTS {quote(name)}")
 
     # -- roles ------------------------------------------------------------------------------
 
     def _role(self, name: str) -> Any:
-        rows = self._rows(
+        rows = self._node.rows(
             "SELECT role, is_superuser, salted_hash FROM system_auth.roles WHERE role = %s", (name,)
         )
         if rows and rows[0].is_superuser:
@@ -425,40 +302,40 @@ class CassandraDriver:
         """
         role = self._role(name)
         if role is None:
-            self._rows(
+            self._node.rows(
                 f"CREATE ROLE IF NOT EXISTS {quote(name)} WITH PASSWORD = %s AND LOGIN = true", (password,)
             )
         elif not _password_matches(password, role.salted_hash):
             self._alter_password(name, password)
         else:
-            self._rows(f"ALTER ROLE {quote(name)} WITH LOGIN = true")
+            self._node.rows(f"ALTER ROLE {quote(name)} WITH LOGIN = true")
         self._set_permissions(name, grants)
         return role is None
 
     def _alter_password(self, name: str, password: str) -> None:
         cql = f"ALTER ROLE {quote(name)} WITH PASSWORD = %s AND LOGIN = true"
         try:
-            self._rows(cql, (password,))
+            self._node.rows(cql, (password,))
         except EngineUnavailable as exc:
             limited = _RATE_LIMITED.search(str(exc))
             if limited is None:
                 raise
             time.sleep(int(limited.group(1)) / 1000 + 0.2)
-            self._rows(cql, (password,))
+            self._node.rows(cql, (password,))
 
     def _set_permissions(self, role: str, grants: list[Grant]) -> None:
-        rows = self._rows(
+        rows = self._node.rows(
             "SELECT resource, permissions FROM system_auth.role_permissions WHERE role = %s", (role,)
         )
         current = {r.resource: frozenset(r.permissions or ()) for r in rows}
         for cql in permission_statements(role, current, wanted_permissions(grants)):
-            self._rows(cql)
+            self._node.rows(cql)
 
     def drop_user(self, name: str) -> None:
         """Drop the role (its permissions go with it); NotFound if missing."""
         if self._role(name) is None:
             raise NotFound(f"role {name!r} does not exist")
-        self._rows(f"DROP ROLE IF EXISTS {quote(name)}")
+        self._node.rows(f"DROP ROLE IF EXISTS {quote(name)}")
 
     # -- parameters -------------------------------------------------------------------------
 
@@ -469,7 +346,7 @@ class CassandraDriver:
         the live setters are JMX/nodetool only. A value that already matches the live setting is
         reported as applied, so the PUT after the restart converges.
         """
-        rows = self._rows("SELECT name, value FROM system_views.settings")
+        rows = self._node.rows("SELECT name, value FROM system_views.settings")
         live = {r.name: r.value for r in rows}
         applied = sorted(k for k, v in parameters.items() if live.get(k) == v)
         return ParametersReply(applied=applied, needs_restart=sorted(set(parameters) - set(applied)))
@@ -521,13 +398,13 @@ class CassandraDriver:
         """The table's rows as the node serves them (newest first), paged; Conflict without the table."""
         from cassandra.query import SimpleStatement
 
-        with self._errors():
-            session = self._connect()
-            if not list(session.execute(logs.HAS_TABLE, timeout=self._request_timeout)):
+        with errors():
+            session = self._node.connect()
+            if not list(session.execute(logs.HAS_TABLE, timeout=self._node.request_timeout)):
                 raise Conflict(
                     "this Cassandra node has no system_views.system_logs table: its logback.xml declares no"
                     " org.apache.cassandra.utils.logging.VirtualTableAppender (kubetrove's image does)"
                 )
             cql, params = (logs.RECORDS, ()) if since is None else (logs.RECORDS_SINCE, (since,))
             statement = SimpleStatement(cql, fetch_size=logs.FETCH_SIZE)
-            yield from session.execute(statement, params, timeout=self._request_timeout)
+            yield from session.execute(statement, params, timeout=self._node.request_timeout)

@@ -24,8 +24,8 @@ def table_stats(config: EngineConfig, databases: list[str]) -> dict[str, TableSt
     from cassandra.policies import WhiteListRoundRobinPolicy
     from cassandra.query import SimpleStatement
 
-    from kubetrove.agent.engines.cassandra.driver import DEFAULT_PORT, PROTOCOL_VERSION
     from kubetrove.agent.engines.cassandra.permissions import quote
+    from kubetrove.agent.engines.cassandra.session import DEFAULT_PORT, PROTOCOL_VERSION
     from kubetrove.agent.engines.cassandra.tls import ssl_context
 
     profile = ExecutionProfile(
