@@ -129,6 +129,18 @@ async def verdict(ring: cassandra_ring.Ring, minio: MinioServer, ids: list[str])
     return verify_plan.compare_members(replies)
 
 
+async def restored_verdict(
+    minio: MinioServer, ids: list[str], workdir: Path, first_address: int, what: str
+) -> verify_plan.Outcome:
+    """The verdict on node backups ``ids`` in a throwaway ring restored from them, stopped after."""
+    ring = await asyncio.to_thread(restored_ring, minio, ids, workdir, first_address)
+    print(f"\n{what} restored and up in {ring.startup_seconds:.0f} s", file=sys.stderr)
+    try:
+        return await verdict(ring, minio, ids)
+    finally:
+        ring.stop()
+
+
 async def test_a_rings_backup_verifies_in_a_ring_and_fails_when_a_nodes_data_is_missing(
     rig: RingRig, minio: MinioServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -137,23 +149,15 @@ async def test_a_rings_backup_verifies_in_a_ring_and_fails_when_a_nodes_data_is_
         recorded = {m.tables[f"{KEYSPACE}.t"].rows for m in (manifest(minio, i) for i in ids)}
         assert recorded == {ROWS}  # every node recorded the ring-wide count
 
-        ring = await asyncio.to_thread(restored_ring, minio, ids, tmp_path_factory.mktemp("verify-ok"), 21)
-        print(f"\nthrowaway ring of 3 restored and up in {ring.startup_seconds:.0f} s", file=sys.stderr)
-        try:
-            outcome = await verdict(ring, minio, ids)
-        finally:
-            ring.stop()
+        ok_dir = tmp_path_factory.mktemp("verify-ok")
+        outcome = await restored_verdict(minio, ids, ok_dir, 21, "throwaway ring of 3")
         assert (outcome.ok, outcome.reason) == (True, "Verified"), outcome.message
         assert outcome.message.endswith("on each of the 3 nodes (ring-0, ring-1, ring-2)"), outcome.message
         assert "nodetool verify OK" in outcome.message
 
         lost = [*ids[:2], without_keyspace(minio, ids[2], "ringvf-2-lost")]
-        ring = await asyncio.to_thread(restored_ring, minio, lost, tmp_path_factory.mktemp("verify-lost"), 24)
-        print(f"throwaway ring (node 2's data lost) up in {ring.startup_seconds:.0f} s", file=sys.stderr)
-        try:
-            outcome = await verdict(ring, minio, lost)
-        finally:
-            ring.stop()
+        lost_dir = tmp_path_factory.mktemp("verify-lost")
+        outcome = await restored_verdict(minio, lost, lost_dir, 24, "throwaway ring (node 2's data lost)")
         assert (outcome.ok, outcome.reason) == (False, "CountsDiffer"), outcome.message
         print(f"verdict with node 2's data lost: {outcome.message}", file=sys.stderr)
         got = int(outcome.message.rsplit(", ", 1)[1].split()[0])

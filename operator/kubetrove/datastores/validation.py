@@ -114,8 +114,8 @@ def _datastore(spec: InstanceSpec, previous: InstanceSpec | None, ds: Datastore)
     if new.version not in ds.versions:
         supported = ", ".join(versions)
         # A release asked for by its full number ("5.0.9") that a line key runs ("5.0"): say which key.
-        line = [k for k, v in ds.versions.items() if v.image.rpartition(":")[2] == new.version]
-        hint = f"; {new.version} is what {line[0]} runs: set version {line[0]!r}" if line else ""
+        runs_it = [k for k, v in ds.versions.items() if v.image.rpartition(":")[2] == new.version]
+        hint = f"; {new.version} is what {runs_it[0]} runs: set version {runs_it[0]!r}" if runs_it else ""
         return [
             Problem(
                 "spec.datastore.version",
